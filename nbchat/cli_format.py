@@ -1,0 +1,122 @@
+"""Plain-text formatting for the ``nbchat`` command: aligned tables, previews, transcripts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from nbchat.record import Record
+
+__all__ = [
+    "markdown_transcript",
+    "plural",
+    "preview",
+    "render_table",
+    "short_time",
+    "token_counts",
+]
+
+GAP = "  "
+
+
+def plural(count: int, word: str) -> str:
+    """``1 record``, ``2 records``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def preview(text: Any) -> str:
+    """Text squeezed onto one line."""
+    return " ".join(str(text or "").split())
+
+
+def truncate(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis when cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 0 else ""
+
+
+def short_time(stamp: Any) -> str:
+    """An ISO-8601 time as ``YYYY-MM-DD HH:MM`` in UTC (``-`` when there is none)."""
+    if not isinstance(stamp, str) or not stamp:
+        return "-"
+    try:  # Python 3.10's fromisoformat does not take a "Z"
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp[:16]
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def token_counts(usage: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(prompt, completion, total) tokens as reported, or None when the server did not say."""
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    total = usage.get("total_tokens")
+    return prompt, completion, total if isinstance(total, int) else prompt + completion
+
+
+def _flex_widths(natural: list[int], room: int) -> list[int]:
+    """Share ``room`` among columns: narrow ones keep their width, wide ones split the rest."""
+    widths = [0] * len(natural)
+    order = sorted(range(len(natural)), key=natural.__getitem__)
+    for done, column in enumerate(order):
+        share = max(room // (len(order) - done), 1)
+        widths[column] = min(natural[column], share)
+        room -= widths[column]
+    return widths
+
+
+def render_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    width: int | None = None,
+    flex: int = 0,
+    right: frozenset[int] = frozenset(),
+) -> list[str]:
+    """Columns two spaces apart; the last ``flex`` columns shrink so a line fits ``width``."""
+    natural = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    if width is not None and flex:
+        fixed = natural[:-flex]
+        room = width - sum(fixed) - len(GAP) * (len(header) - 1)
+        natural = fixed + _flex_widths(natural[-flex:], room)
+    lines = []
+    for row in [header, *rows]:
+        cells = [truncate(text, size) for text, size in zip(row, natural)]
+        padded = [
+            text.rjust(size) if i in right else text.ljust(size)
+            for i, (text, size) in enumerate(zip(cells, natural))
+        ]
+        lines.append(GAP.join(padded).rstrip())
+    return lines
+
+
+def _markdown_turn(record: Record) -> list[str]:
+    """The Markdown blocks of one stored turn."""
+    if record.kind == "system":
+        return ["**System:**", record.prompt]
+    blocks = ["*(new conversation)*"] if record.new_thread else []
+    blocks += ["**User:**", record.prompt, f"**Assistant ({record.model or '?'}):**"]
+    blocks.append(record.answer or "*(no text)*")
+    if record.finish_reason != "stop":
+        blocks.append(f"*(finish reason: {record.finish_reason or 'none'})*")
+    return blocks
+
+
+def markdown_transcript(title: str, records: Sequence[Record]) -> str:
+    """A transcript per thread, threads in order of first appearance, turns in notebook order."""
+    threads: dict[str, list[Record]] = {}
+    for record in records:
+        threads.setdefault(record.thread, []).append(record)
+    blocks = [f"# nbchat transcript: {title}"]
+    if not threads:
+        blocks.append("*No stored turns.*")
+    for name, turns in threads.items():
+        blocks.append(f"## Thread: {name}")
+        for record in turns:
+            blocks.extend(_markdown_turn(record))
+    return "\n\n".join(blocks) + "\n"

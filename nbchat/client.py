@@ -1,0 +1,330 @@
+"""A small, typed client for any OpenAI-compatible chat-completions server, over ``httpx``.
+
+    client = ChatClient(ClientConfig(base_url="http://127.0.0.1:8000/v1"))
+    stream = client.stream({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    for text in stream:
+        print(text, end="")
+    stream.completion   # the whole answer, shaped like a non-streamed chat.completion
+
+The key is read from the environment variable named by ``ClientConfig.api_key_env`` at each request
+and is never stored on the client or the config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+from nbchat._version import __version__
+from nbchat.completion import CompletionBuilder
+from nbchat.errors import (
+    BadRequestError,
+    MalformedStreamError,
+    NbchatError,
+    ProtocolError,
+    StreamErrorEvent,
+    StreamInterrupted,
+    TruncatedStreamError,
+    error_from_response,
+    error_from_transport,
+)
+from nbchat.retry import retry_delay, should_retry_status
+from nbchat.sse import SSEDecoder
+
+__all__ = ["DEFAULT_BASE_URL", "ChatClient", "ChatStream", "ClientConfig", "default_base_url"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def default_base_url() -> str:
+    """``$OPENAI_BASE_URL``, else OpenAI's own endpoint."""
+    return os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where and how to connect. Holds the *name* of the key's variable, never the key."""
+
+    base_url: str = field(default_factory=default_base_url)
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    max_retries: int = 2
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL without a trailing slash."""
+        return self.base_url.rstrip("/")
+
+
+class ChatClient:
+    """Sends chat-completions requests with retries and translates failures into nbchat errors."""
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or ClientConfig()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
+            headers={"User-Agent": f"nbchat/{__version__}", **self.config.headers},
+        )
+        # Learned once per client: the server rejects stream_options with a 400.
+        self.usage_option_rejected = False
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- public calls ----------------------------------------------------------------------
+
+    def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One non-streamed answer as a ``chat.completion`` dict."""
+        request = {**body, "stream": False}
+        request.pop("stream_options", None)
+        response = self._send("POST", "/chat/completions", request, stream=False)
+        completion = _json_body(response)
+        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+            raise ProtocolError(f"{self.config.endpoint} did not answer with a chat completion.")
+        return completion
+
+    def stream(self, body: Mapping[str, Any], *, keep_chunks: bool = False) -> ChatStream:
+        """A streamed answer: iterate it for text deltas; ``.completion`` holds the whole answer."""
+        return ChatStream(self, body, keep_chunks=keep_chunks)
+
+    def models(self) -> list[str]:
+        """The model ids the server lists at ``GET /models``."""
+        response = self._send("GET", "/models", None, stream=False)
+        payload = _json_body(response)
+        data = payload.get("data") if isinstance(payload, dict) else payload
+        if not isinstance(data, list):
+            raise ProtocolError(f"{self.config.endpoint}/models did not answer with a model list.")
+        return sorted(str(item.get("id")) for item in data if isinstance(item, dict))
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _send(
+        self, method: str, path: str, body: Mapping[str, Any] | None, *, stream: bool
+    ) -> httpx.Response:
+        """Send with retries; return a successful response (streaming ones still open)."""
+        url = self.config.endpoint + path
+        model = body.get("model") if body else None
+        retries = self.config.max_retries
+        for attempt in range(retries + 1):
+            request = self._http.build_request(method, url, json=body, headers=self._headers())
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                if attempt < retries:
+                    self._sleep(retry_delay(attempt))
+                    continue
+                raise self._scrub(error_from_transport(exc, url=url, retries=attempt)) from exc
+            if response.is_success:
+                return response
+            try:
+                response.read()
+            except httpx.TransportError:
+                pass
+            finally:
+                response.close()
+            if attempt < retries and should_retry_status(response.status_code, response.headers):
+                self._sleep(retry_delay(attempt, response.headers))
+                continue
+            raise self._scrub(
+                error_from_response(
+                    response, key_env=self.config.api_key_env, model=model, retries=attempt
+                )
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _scrub(self, error: NbchatError) -> NbchatError:
+        """Remove the key from a message, should a server ever echo it back."""
+        key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
+        if len(key) >= 8 and any(key in str(arg) for arg in error.args):
+            error.args = tuple(str(arg).replace(key, "***") for arg in error.args)
+        return error
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        url = response.request.url
+        raise ProtocolError(f"{url} answered with a body that is not JSON.") from exc
+
+
+class ChatStream:
+    """One streamed answer. Iterating yields text deltas of the first choice as they arrive.
+
+    After a complete iteration ``completion`` holds the folded answer. On failure a
+    `StreamError` carrying the partial answer is raised, and ``partial()`` still returns it.
+    """
+
+    def __init__(self, client: ChatClient, body: Mapping[str, Any], *, keep_chunks: bool) -> None:
+        self._client = client
+        self.body = dict(body)
+        self.builder = CompletionBuilder(keep_chunks=keep_chunks)
+        self.completion: dict[str, Any] | None = None
+        self.request_id: str | None = None
+        self.first_token_at: float | None = None
+        self._started = False
+        self._response: httpx.Response | None = None
+
+    @property
+    def chunks(self) -> list[dict[str, Any]]:
+        """The raw chunks received, when ``keep_chunks`` was asked for."""
+        return self.builder.chunks
+
+    def partial(self) -> dict[str, Any]:
+        """Whatever has arrived so far, completion-shaped."""
+        return self.builder.result()
+
+    def close(self) -> None:
+        """Drop the connection now (e.g. when the consumer was interrupted between deltas)."""
+        if self._response is not None:
+            self._response.close()
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            raise RuntimeError("a ChatStream can be iterated only once")
+        self._started = True
+        response = self._response = self._open()
+        self.request_id = response.headers.get("x-request-id")
+        try:
+            content_type = response.headers.get("content-type", "")
+            if "text/event-stream" in content_type:
+                yield from self._events(response)
+            else:  # a server that ignored "stream": true and sent one whole completion
+                yield from self._whole(response)
+        except KeyboardInterrupt:
+            raise StreamInterrupted(
+                "Interrupted: the partial answer is kept but not stored.", partial=self.partial()
+            ) from None
+        except httpx.TransportError as exc:
+            raise TruncatedStreamError(
+                f"The connection dropped mid-answer ({type(exc).__name__}); "
+                "the partial answer is kept but not stored. Run the cell again.",
+                partial=self.partial(),
+            ) from exc
+        finally:
+            response.close()
+
+    def _open(self) -> httpx.Response:
+        client = self._client
+        request = {**self.body, "stream": True}
+        if not client.usage_option_rejected:
+            request["stream_options"] = {"include_usage": True}
+        try:
+            return client._send("POST", "/chat/completions", request, stream=True)
+        except BadRequestError as exc:
+            if "stream_options" not in request or "stream_options" not in str(exc.body):
+                raise
+        client.usage_option_rejected = True
+        request.pop("stream_options")
+        return client._send("POST", "/chat/completions", request, stream=True)
+
+    def _events(self, response: httpx.Response) -> Iterator[str]:
+        decoder = SSEDecoder()
+        add = self.builder.add
+        done = False
+        for raw in response.iter_bytes():
+            for event in decoder.feed(raw):
+                if event.data == "[DONE]":
+                    done = True
+                    break
+                for chunk in self._decode(event.data):
+                    text = add(chunk)
+                    if text:
+                        if self.first_token_at is None:
+                            self.first_token_at = time.perf_counter()
+                        yield text
+            if done:
+                break
+        else:
+            for event in decoder.flush():
+                if event.data == "[DONE]":
+                    done = True
+                else:
+                    for chunk in self._decode(event.data):
+                        text = add(chunk)
+                        if text:
+                            yield text
+        if not done and self.builder.finish_reason is None:
+            raise TruncatedStreamError(
+                "The stream ended before the answer was complete (no [DONE]); "
+                "the partial answer is kept but not stored.",
+                partial=self.partial(),
+            )
+        self.completion = self.builder.result()
+
+    def _decode(self, data: str) -> list[dict[str, Any]]:
+        """One event's data as chunks; an ``error`` object raises with the partial answer."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = self._decode_joined(data)
+        if isinstance(chunk, list):
+            return chunk
+        if not isinstance(chunk, dict):
+            raise MalformedStreamError(
+                f"The server sent an event that is not a chunk: {data[:80]!r}",
+                partial=self.partial(),
+            )
+        if "error" in chunk and "choices" not in chunk:
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise StreamErrorEvent(
+                f"The server reported an error mid-answer: {message}. "
+                "The partial answer is kept but not stored.",
+                partial=self.partial(),
+            )
+        return [chunk]
+
+    def _decode_joined(self, data: str) -> Any:
+        """Servers that omit the blank line between events glue them into one multi-line event."""
+        if "\n" in data:
+            try:
+                return [json.loads(line) for line in data.split("\n") if line and line != "[DONE]"]
+            except ValueError:
+                pass
+        raise MalformedStreamError(
+            f"The server sent an event that is not JSON: {data[:80]!r}", partial=self.partial()
+        )
+
+    def _whole(self, response: httpx.Response) -> Iterator[str]:
+        response.read()
+        completion = _json_body(response)
+        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+            raise ProtocolError("The server answered a streamed request with something else.")
+        self.completion = completion
+        text = (
+            (completion["choices"][0].get("message") or {}).get("content")
+            if completion["choices"]
+            else ""
+        )
+        if text:
+            self.first_token_at = time.perf_counter()
+            yield text

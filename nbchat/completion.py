@@ -1,0 +1,167 @@
+"""Fold streamed ``chat.completion.chunk`` objects into one ``chat.completion`` dict.
+
+A streamed and a non-streamed answer are then stored and shown the same way. Tool calls are
+accumulated by ``index`` (``id`` and ``function.name`` arrive first, ``function.arguments`` is a
+string to concatenate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CompletionBuilder", "completion_text", "finish_reason"]
+
+
+class _Choice:
+    __slots__ = ("finish_reason", "index", "logprobs", "parts", "refusal", "role", "tool_calls")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role = "assistant"
+        self.parts: list[str] = []
+        self.refusal: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.logprobs: list[Any] | None = None
+
+    def add_tool_calls(self, deltas: list[dict[str, Any]]) -> None:
+        for position, delta in enumerate(deltas):
+            index = delta.get("index", position)
+            call = self.tool_calls.setdefault(
+                index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+            )
+            if delta.get("id"):
+                call["id"] = delta["id"]
+            if delta.get("type"):
+                call["type"] = delta["type"]
+            function = delta.get("function") or {}
+            if function.get("name"):
+                call["function"]["name"] += function["name"]
+            if function.get("arguments"):
+                call["function"]["arguments"] += function["arguments"]
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": "".join(self.parts)}
+        if self.refusal:
+            message["refusal"] = "".join(self.refusal)
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+            if not self.parts:
+                message["content"] = None
+        return message
+
+
+class CompletionBuilder:
+    """Accumulates chunks; `add` returns the text delta of choice 0 (or "") for live display."""
+
+    __slots__ = ("_choices", "_meta", "chunks", "keep_chunks", "usage")
+
+    def __init__(self, *, keep_chunks: bool = False) -> None:
+        self._choices: dict[int, _Choice] = {}
+        self._meta: dict[str, Any] = {}
+        self.usage: dict[str, Any] | None = None
+        self.keep_chunks = keep_chunks
+        self.chunks: list[dict[str, Any]] = []
+
+    def add(self, chunk: dict[str, Any]) -> str:
+        """Fold one chunk in; return the new text of the first choice."""
+        if self.keep_chunks:
+            self.chunks.append(chunk)
+        if not self._meta:
+            for field in ("id", "created", "model", "system_fingerprint"):
+                if field in chunk:
+                    self._meta[field] = chunk[field]
+        elif chunk.get("system_fingerprint") and not self._meta.get("system_fingerprint"):
+            self._meta["system_fingerprint"] = chunk["system_fingerprint"]
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        text = ""
+        for raw in chunk.get("choices") or ():
+            index = raw.get("index", 0)
+            choice = self._choices.get(index)
+            if choice is None:
+                choice = self._choices[index] = _Choice(index)
+            delta = raw.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                choice.parts.append(content)
+                if index == 0:
+                    text = content
+            if len(delta) > 1 or "content" not in delta:
+                self._add_rare(choice, delta)
+            if raw.get("finish_reason"):
+                choice.finish_reason = raw["finish_reason"]
+            if raw.get("logprobs"):
+                choice.logprobs = (choice.logprobs or []) + (raw["logprobs"].get("content") or [])
+        return text
+
+    @staticmethod
+    def _add_rare(choice: _Choice, delta: dict[str, Any]) -> None:
+        """Fields other than content: kept off the per-token fast path."""
+        if delta.get("role"):
+            choice.role = delta["role"]
+        if delta.get("refusal"):
+            choice.refusal.append(delta["refusal"])
+        if delta.get("tool_calls"):
+            choice.add_tool_calls(delta["tool_calls"])
+
+    @property
+    def text(self) -> str:
+        """The text of the first choice so far."""
+        choice = self._choices.get(0)
+        return "".join(choice.parts) if choice else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The finish reason of the first choice, once it has arrived."""
+        choice = self._choices.get(0)
+        return choice.finish_reason if choice else None
+
+    def result(self) -> dict[str, Any]:
+        """The answer so far as a ``chat.completion`` dict."""
+        choices = [
+            {
+                "index": c.index,
+                "message": c.message(),
+                "finish_reason": c.finish_reason,
+                "logprobs": {"content": c.logprobs} if c.logprobs is not None else None,
+            }
+            for c in sorted(self._choices.values(), key=lambda c: c.index)
+        ]
+        if not choices:
+            choices = [_empty_choice()]
+        completion: dict[str, Any] = {
+            "id": self._meta.get("id"),
+            "object": "chat.completion",
+            "created": self._meta.get("created"),
+            "model": self._meta.get("model"),
+            "system_fingerprint": self._meta.get("system_fingerprint"),
+            "choices": choices,
+        }
+        if self.usage is not None:
+            completion["usage"] = self.usage
+        return completion
+
+
+def _empty_choice() -> dict[str, Any]:
+    return {
+        "index": 0,
+        "message": {"role": "assistant", "content": ""},
+        "finish_reason": None,
+        "logprobs": None,
+    }
+
+
+def completion_text(completion: dict[str, Any]) -> str:
+    """The text of the first choice of a completion ("" when there is none)."""
+    choices = completion.get("choices") or []
+    if not choices:
+        return ""
+    return (choices[0].get("message") or {}).get("content") or ""
+
+
+def finish_reason(completion: dict[str, Any]) -> str | None:
+    """The finish reason of the first choice."""
+    choices = completion.get("choices") or []
+    return choices[0].get("finish_reason") if choices else None

@@ -1,0 +1,120 @@
+"""Live views of a streaming answer.
+
+`WidgetStream` shows the text so far and a status line in an ipywidgets view, updated at most
+``rate`` times a second: every widget change is one comm message carrying the whole value, and
+nothing else throttles them. When the answer ends, the view's output slot is replaced (a display
+handle's update) by a plain bundle, so the saved notebook holds no widget. `TerminalStream` prints
+tokens as they come, for terminal IPython.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import Any, Protocol
+
+from IPython.display import DisplayHandle, display
+
+__all__ = ["LiveView", "TerminalStream", "WidgetStream", "live_view"]
+
+_TEXT_STYLE = "white-space: pre-wrap; margin: 0; font-family: inherit; line-height: 1.5;"
+_STATUS_STYLE = "font-size: 85%; opacity: 0.7;"
+
+
+class LiveView(Protocol):
+    """What the magic needs from a live view."""
+
+    updates: int
+
+    def on_delta(self, text: str) -> None:
+        """Receive the next piece of the answer."""
+
+    def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Replace the live view with the final bundle."""
+
+
+class WidgetStream:
+    """An ipywidgets view of the answer so far, throttled by time and coalesced."""
+
+    def __init__(self, model: str, *, rate: float = 15.0) -> None:
+        import ipywidgets as widgets  # imported only when a frontend can show it
+
+        self.model = model
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.updates = 0
+        self.tokens = 0
+        self._parts: list[str] = []
+        self._text = ""
+        self._start = time.perf_counter()
+        self._next = self._start  # the first token shows at once
+        self._body = widgets.HTML(value="")
+        self._status = widgets.HTML(value=self._status_html(streaming=True))
+        self._box = widgets.VBox([self._body, self._status])
+        handle = display(self._box, display_id=True)
+        assert isinstance(handle, DisplayHandle)
+        self._handle = handle
+
+    def on_delta(self, text: str) -> None:
+        """Called per token: keep it cheap; push an update only when the interval has passed."""
+        self._parts.append(text)
+        self.tokens += 1
+        now = time.perf_counter()
+        if now >= self._next:
+            self._next = now + self.interval
+            self._push()
+
+    def _push(self) -> None:
+        if self._parts:
+            self._text += "".join(self._parts)
+            self._parts.clear()
+        self._body.value = f'<pre style="{_TEXT_STYLE}">{html.escape(self._text)}</pre>'
+        self._status.value = self._status_html(streaming=True)
+        self.updates += 1
+
+    def _status_html(self, *, streaming: bool) -> str:
+        elapsed = time.perf_counter() - self._start
+        speed = f" · {self.tokens / elapsed:.0f} tok/s" if elapsed > 0.05 and self.tokens else ""
+        state = "streaming…" if streaming else "done"
+        line = f"{self.model} · {self.tokens} tokens · {elapsed:.1f} s{speed} · {state}"
+        return f'<span style="{_STATUS_STYLE}">{html.escape(line)}</span>'
+
+    def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Swap the widget for the final bundle in the same output slot, then drop the widget."""
+        self._handle.update(data, raw=True, metadata=metadata)
+        self.updates += 1
+        self._box.close()
+        self._body.close()
+        self._status.close()
+
+
+class TerminalStream:
+    """Tokens to stdout as they arrive; the final bundle is not shown again."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.updates = 0
+        self._wrote = False
+
+    def on_delta(self, text: str) -> None:
+        """Print the piece at once."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        self._wrote = True
+        self.updates += 1
+
+    def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """End the line and show the footer (the last bracketed line of the plain text)."""
+        plain = data.get("text/plain", "")
+        if not self._wrote:
+            print(plain)
+            return
+        footer = plain.rsplit("\n", 1)[-1]
+        print(f"\n{footer}")
+
+
+def live_view(model: str, *, rate: float, widgets: bool) -> LiveView:
+    """A widget view in a kernel with a frontend, else a terminal one."""
+    if widgets:
+        return WidgetStream(model, rate=rate)
+    return TerminalStream(model)

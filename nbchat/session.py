@@ -1,0 +1,341 @@
+"""The engine behind ``%%chat`` and `nbchat.ask`: context, cache lookup, sending, recording.
+
+It knows nothing of display: the caller passes a ``sink`` that receives text deltas as they arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbchat.client import ChatClient, ClientConfig
+from nbchat.completion import completion_text
+from nbchat.errors import OfflineMiss, StreamInterrupted
+from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
+from nbchat.record import Record, request_key, utc_now
+from nbchat.settings import Settings
+from nbchat.threads import ThreadStore, Turn
+
+__all__ = ["ChatSession", "Outcome", "PreparedTurn", "TurnRequest", "Usage"]
+
+Sink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What one cell (or one `ask` call) asks for."""
+
+    prompt: str
+    thread: str = "default"
+    cell_id: str | None = None
+    new_thread: bool = False
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    """A turn with its full context, ready to send or to find in the cache."""
+
+    request: TurnRequest
+    settings: Settings
+    cell_key: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    key: str
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body for ``/chat/completions`` (stream flags are added by the client)."""
+        return {"model": self.settings.model, "messages": self.messages, **self.params}
+
+    def stored_request(self) -> dict[str, Any]:
+        """The request as the record keeps it: no key, no headers."""
+        return {
+            "base_url": self.settings.base_url,
+            "model": self.settings.model,
+            "messages": self.messages,
+            "params": self.params,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A complete answer: fresh from the server, or replayed (``source`` says from where)."""
+
+    record: Record
+    source: str | None = None  # None (fresh), "session" or "notebook"
+
+    @property
+    def replayed(self) -> bool:
+        """Whether no request was sent for this answer."""
+        return self.source is not None
+
+
+@dataclass
+class Usage:
+    """Tokens spent on fresh answers and saved by replayed ones, this session."""
+
+    requests: int = 0
+    replays: int = 0
+    spent: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    saved: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+
+    def add(self, bucket: dict[str, int], usage: Mapping[str, Any]) -> None:
+        """Count one answer's usage into ``bucket``."""
+        bucket["prompt"] += int(usage.get("prompt_tokens") or 0)
+        bucket["completion"] += int(usage.get("completion_tokens") or 0)
+
+
+class ChatSession:
+    """Per-kernel state: threads, answers given, clients, the notebook file, usage."""
+
+    def __init__(self, *, warn: Callable[[str], None] | None = None) -> None:
+        self.threads = ThreadStore()
+        self.answers: dict[str, Record] = {}
+        self.history: list[Record] = []
+        self.usage = Usage()
+        self.last_chunks: list[dict[str, Any]] = []
+        self.notebook_path: Path | None = None  # set by `%chat notebook PATH` or config
+        self._warn = warn or (lambda message: None)
+        self._clients: dict[ClientConfig, ChatClient] = {}
+        self._watcher: NotebookWatcher | None = None
+        self._warned: set[str] = set()
+
+    def close(self) -> None:
+        """Close every HTTP client."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def client(self, settings: Settings) -> ChatClient:
+        """One pooled client per endpoint configuration."""
+        config = settings.client_config()
+        if config not in self._clients:
+            self._clients[config] = ChatClient(config)
+        return self._clients[config]
+
+    # -- the saved notebook ----------------------------------------------------------------
+
+    def notebook(self, user_ns: Mapping[str, Any] | None = None) -> NotebookRecords | None:
+        """The saved notebook's records, if the file is known and readable."""
+        path = self.notebook_path or find_notebook(user_ns or {}, os.environ)[0]
+        if path is None:
+            self._warn_once(
+                "nbchat: the notebook file is unknown, so only this session's answers can be "
+                "reused. Point nbchat at it with %chat notebook PATH or $NBCHAT_NOTEBOOK."
+            )
+            return None
+        if self._watcher is None or self._watcher.path != path:
+            self._watcher = NotebookWatcher(path)
+        records = self._watcher.get()
+        if records is None and self._watcher.error:
+            self._warn_once(f"nbchat: not reading stored answers: {self._watcher.error}")
+        return records
+
+    @property
+    def parse_count(self) -> int:
+        """How many times the notebook file was parsed."""
+        return self._watcher.parse_count if self._watcher else 0
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
+
+    # -- a turn ----------------------------------------------------------------------------
+
+    def prepare(
+        self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
+    ) -> PreparedTurn:
+        """Build the messages (context above the cell plus this prompt) and the cache key."""
+        cell_key = request.cell_id or self.threads.anonymous_key()
+        if request.new_thread:
+            system = settings.system_prompt
+            context = [{"role": "system", "content": system}] if system else []
+        else:
+            context = self.threads.context(
+                request.thread,
+                cell_key,
+                notebook,
+                default_system=settings.system_prompt,
+                use_notebook=request.cell_id is not None,
+            )
+        messages = [*context, {"role": "user", "content": request.prompt}]
+        params = settings.request_params()
+        key = request_key(settings.base_url, settings.model, messages, params)
+        return PreparedTurn(request, settings, cell_key, messages, params, key)
+
+    def lookup(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> Outcome | None:
+        """A stored answer for exactly this request, from this session or the saved file."""
+        if turn.request.refresh or not turn.settings.cache:
+            return None
+        if turn.key in self.answers:
+            return Outcome(self.answers[turn.key], "session")
+        if notebook is not None and turn.key in notebook.by_key:
+            return Outcome(notebook.by_key[turn.key], "notebook")
+        return None
+
+    def answer(
+        self,
+        turn: PreparedTurn,
+        notebook: NotebookRecords | None,
+        sink: Sink | None = None,
+    ) -> Outcome:
+        """Replay a stored answer or ask the server; record the turn either way."""
+        found = self.lookup(turn, notebook)
+        if found is not None:
+            self.usage.replays += 1
+            self.usage.add(self.usage.saved, found.record.usage)
+            self._remember(turn, found.record, store=False)
+            return found
+        if turn.settings.offline:
+            raise OfflineMiss(self.explain_miss(turn, notebook))
+        record = self.send(turn, sink)
+        return Outcome(record)
+
+    def send(self, turn: PreparedTurn, sink: Sink | None = None) -> Record:
+        """Ask the server. A failed or interrupted answer leaves a turn with no answer."""
+        client = self.client(turn.settings)
+        started_at, start = utc_now(), time.perf_counter()
+        self.usage.requests += 1
+        try:
+            if turn.settings.stream:
+                completion, first_token_at = self._stream(client, turn, sink)
+            else:
+                completion, first_token_at = client.chat(turn.body()), None
+                if sink is not None:
+                    sink(completion_text(completion))
+        except BaseException:
+            self._forget_answer(turn)
+            raise
+        first_token_s = round(first_token_at - start, 3) if first_token_at else None
+        record = Record(
+            kind="answer",
+            thread=turn.request.thread,
+            prompt=turn.request.prompt,
+            cell_id=turn.request.cell_id,
+            new_thread=turn.request.new_thread,
+            key=turn.key,
+            request=turn.stored_request(),
+            response=completion,
+            timing={
+                "started_at": started_at,
+                "elapsed_s": round(time.perf_counter() - start, 3),
+                "first_token_s": first_token_s,
+                "streamed": turn.settings.stream,
+            },
+        )
+        self.usage.add(self.usage.spent, record.usage)
+        self._remember(turn, record, store=turn.settings.cache)
+        return record
+
+    def _stream(
+        self, client: ChatClient, turn: PreparedTurn, sink: Sink | None
+    ) -> tuple[dict[str, Any], float | None]:
+        stream = client.stream(turn.body(), keep_chunks=True)
+        self.last_chunks = stream.chunks
+        try:
+            for text in stream:
+                if sink is not None:
+                    sink(text)
+        except KeyboardInterrupt as interrupt:
+            stream.close()
+            if isinstance(interrupt, StreamInterrupted):
+                raise
+            # Ctrl-C landed in the sink (our display code), not in the socket read.
+            raise StreamInterrupted(
+                "Interrupted: the partial answer is kept but not stored.", partial=stream.partial()
+            ) from None
+        return stream.completion or stream.partial(), stream.first_token_at
+
+    def add_system(self, request: TurnRequest, settings: Settings) -> Record:
+        """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
+        cell_key = request.cell_id or self.threads.anonymous_key()
+        record = Record(
+            kind="system",
+            thread=request.thread,
+            prompt=request.prompt,
+            cell_id=request.cell_id,
+            new_thread=request.new_thread,
+        )
+        self.threads.put(Turn.from_record(cell_key, record))
+        self.history.append(record)
+        return record
+
+    def _remember(self, turn: PreparedTurn, record: Record, *, store: bool) -> None:
+        if store:
+            self.answers[turn.key] = record
+        self.history.append(record)
+        self.threads.put(
+            Turn(
+                turn.cell_key,
+                turn.request.thread,
+                "answer",
+                turn.request.prompt,
+                record.answer,
+                turn.request.new_thread,
+                record,
+            )
+        )
+
+    def _forget_answer(self, turn: PreparedTurn) -> None:
+        self.threads.put(
+            Turn(
+                turn.cell_key,
+                turn.request.thread,
+                "answer",
+                turn.request.prompt,
+                None,
+                turn.request.new_thread,
+            )
+        )
+
+    def explain_miss(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> str:
+        """Offline mode and no stored answer: say which thread and what changed."""
+        thread = turn.request.thread
+        head = f"Offline (NBCHAT_OFFLINE): no stored answer for this cell in thread {thread!r}"
+        previous = self._previous_record(turn, notebook)
+        if previous is None or previous.request is None:
+            return f"{head}; nothing is stored for it. Run it online once to store an answer."
+        before, now = previous.request, turn.stored_request()
+        changes = []
+        if previous.prompt != turn.request.prompt:
+            changes.append("the prompt")
+        if before.get("messages", [])[:-1] != now["messages"][:-1]:
+            changes.append("the context above it")
+        if before.get("model") != now["model"]:
+            changes.append(f"the model ({before.get('model')} -> {now['model']})")
+        if before.get("params") != now["params"]:
+            changes.append("the parameters")
+        if before.get("base_url", "").rstrip("/") != now["base_url"].rstrip("/"):
+            changes.append("the endpoint")
+        what = ", ".join(changes) or "the request"
+        return f"{head}: {what} changed since the answer was stored."
+
+    def _previous_record(
+        self, turn: PreparedTurn, notebook: NotebookRecords | None
+    ) -> Record | None:
+        """The answer this cell stored last time, if we can tell which cell it is."""
+        for record in reversed(self.history):
+            if (
+                record.kind == "answer"
+                and turn.request.cell_id
+                and record.cell_id == turn.request.cell_id
+            ):
+                return record
+        if notebook is not None:
+            position = notebook.position.get(turn.cell_key)
+            for cell, record in notebook.records():
+                if record.kind == "answer" and (
+                    (position is not None and cell.index == position)
+                    or (
+                        turn.request.cell_id is None
+                        and record.thread == turn.request.thread
+                        and record.prompt == turn.request.prompt
+                    )
+                ):
+                    return record
+        return None

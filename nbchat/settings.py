@@ -1,0 +1,142 @@
+"""Effective settings for one request, and the built-in provider profiles.
+
+Precedence, highest first: a cell flag, the chosen profile, ``%config ChatMagics.*`` (or
+``ipython_config.py``), the environment (``OPENAI_BASE_URL``, ``NBCHAT_MODEL``, ...), the built-in
+default. A profile bundles a base URL, the name of the key's variable and a model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from nbchat.client import DEFAULT_BASE_URL, ClientConfig
+from nbchat.errors import ConfigError
+
+__all__ = ["BUILTIN_PROFILES", "DEFAULT_MODEL", "Settings", "resolve_settings"]
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+
+BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
+    "openai": {
+        "base_url": DEFAULT_BASE_URL,
+        "api_key_env": "OPENAI_API_KEY",
+        "model": DEFAULT_MODEL,
+    },
+    "qwen": {
+        "base_url": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        "api_key_env": "DASHSCOPE_API_KEY",
+        "model": "qwen3-max",
+    },
+    "qwen-intl": {
+        "base_url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        "api_key_env": "DASHSCOPE_API_KEY",
+        "model": "qwen3-max",
+    },
+    "deepseek": {
+        "base_url": "https://api.deepseek.com/v1",
+        "api_key_env": "DEEPSEEK_API_KEY",
+        "model": "deepseek-chat",
+    },
+    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "api_key_env": "", "model": "llama3.2"},
+    "vllm": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "VLLM_API_KEY"},
+    "llamacpp": {"base_url": "http://127.0.0.1:8080/v1", "api_key_env": ""},
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes one request. Holds the key's variable name, never the key."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = "OPENAI_API_KEY"
+    model: str = DEFAULT_MODEL
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    max_retries: int = 2
+    stream: bool = True
+    update_rate: float = 15.0
+    offline: bool = False
+    cache: bool = True
+    profile: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def client_config(self) -> ClientConfig:
+        """What the HTTP client needs."""
+        return ClientConfig(
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            max_retries=self.max_retries,
+        )
+
+    def request_params(self) -> dict[str, Any]:
+        """The sampling parameters and extra fields sent with every request."""
+        params: dict[str, Any] = {}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        params.update(self.options)
+        return params
+
+    def masked(self) -> dict[str, Any]:
+        """The settings for display: the key itself appears only as set / not set."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        key_set = bool(self.api_key_env and os.environ.get(self.api_key_env))
+        shown["api_key"] = ("set" if key_set else "not set") + (
+            f" (${self.api_key_env})" if self.api_key_env else " (no key sent)"
+        )
+        return shown
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if environ.get("OPENAI_BASE_URL"):
+        found["base_url"] = environ["OPENAI_BASE_URL"]
+    if environ.get("NBCHAT_MODEL"):
+        found["model"] = environ["NBCHAT_MODEL"]
+    if environ.get("NBCHAT_PROFILE"):
+        found["profile"] = environ["NBCHAT_PROFILE"]
+    if "NBCHAT_OFFLINE" in environ:
+        found["offline"] = _truthy(environ["NBCHAT_OFFLINE"])
+    return found
+
+
+def resolve_settings(
+    configured: Mapping[str, Any],
+    flags: Mapping[str, Any],
+    profiles: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Merge the layers; ``None`` in ``configured`` or ``flags`` means "not set here"."""
+    layers: dict[str, Any] = {}
+    layers.update(_environment(environ))
+    layers.update({k: v for k, v in configured.items() if v is not None})
+    set_flags = {k: v for k, v in flags.items() if v is not None}
+    name = set_flags.get("profile") or layers.get("profile")
+    if name:
+        all_profiles = {**BUILTIN_PROFILES, **profiles}
+        if name not in all_profiles:
+            known = ", ".join(sorted(all_profiles))
+            raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
+        layers.update(all_profiles[name])
+        layers["profile"] = name
+    options = {**layers.get("options", {}), **set_flags.pop("options", {})}
+    layers.update(set_flags)
+    layers["options"] = options
+    known_fields = {f.name for f in fields(Settings)}
+    unknown = set(layers) - known_fields
+    if unknown:
+        raise ConfigError(f"Unknown setting(s) in profile: {', '.join(sorted(unknown))}.")
+    return replace(Settings(), **layers)

@@ -1,0 +1,512 @@
+"""A scriptable, offline imitation of an OpenAI-compatible chat-completions server.
+
+Real HTTP/1.1 on 127.0.0.1 (stdlib only), so tests and benchmarks never touch the
+internet.  Faults are queued with :meth:`FakeOpenAI.script` (one popped per chat
+request, FIFO) or made sticky with :attr:`FakeOpenAI.default_fault`.
+
+Run ``python tests/fake_openai.py --port 0`` to serve in the foreground; it prints
+``READY http://127.0.0.1:PORT/v1`` once listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from typing import Any
+
+DEFAULT_API_KEY = "sk-test-key"
+DEFAULT_MODELS = ("peer-small", "peer-large")
+CREATED_BASE = 1700000000
+FINGERPRINT = "fp_fake"
+BLOCK_SIZE = 64 * 1024
+PIECE_RE = re.compile(r"\S+\s*|\s+")
+STREAM_ERROR = {"error": {"message": "The server had an error while processing your request.",
+                          "type": "server_error"}}
+
+
+@dataclass
+class Fault:
+    """How to misbehave for one chat request; every default means "behave normally".
+
+    ``headers`` are added to whatever response this fault produces.  A queued
+    ``reject_stream_options`` fault is consumed by the next chat request even if
+    that request has no ``stream_options``; use it as ``default_fault`` to make it
+    sticky.  On non-streamed requests only ``status``, ``hang``, ``text``,
+    ``chunks``, ``finish_reason`` and ``drop_after`` (close, no response) apply.
+    """
+
+    status: int | None = None  # answer this HTTP status with `body` (default: an error naming it)
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+    reject_stream_options: bool = False  # 400 if the request carries stream_options
+    chunks: int | None = None  # huge answer: exactly N pieces "w0 ", "w1 ", ...
+    delay: float = 0.0  # sleep before each content chunk (disables the block-write fast path)
+    drop_after: int | None = None  # close the socket after N content chunks
+    error_after: int | None = None  # after N content chunks send an error event, no [DONE]
+    no_done: bool = False  # end after the content: no finish_reason chunk, usage or [DONE]
+    no_usage: bool = False  # never send the usage chunk
+    finish_reason: str | None = None  # override "stop"/"length"
+    raw_sse: bytes | None = None  # send exactly these bytes as the SSE body
+    write_sizes: list[int] | None = None  # split raw_sse into these write sizes
+    hang: float = 0.0  # sleep before sending response headers
+    text: str | None = None  # answer this text instead of answer_for(body)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One HTTP request as the server received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    raw_body: bytes
+
+
+@dataclass
+class _Plan:
+    """The answer to send: pieces (one per content chunk), finish reason, usage."""
+
+    pieces: list[str]
+    finish_reason: str
+    usage: dict[str, int]
+
+
+def _content_text(content: Any) -> str:
+    """Flatten a message ``content`` (string or list of parts) to plain text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") if isinstance(p, dict) and p.get("type") == "text" else p
+                 for p in content]
+        return " ".join(t for t in texts if isinstance(t, str))
+    return ""
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's messages, ignoring anything malformed."""
+    messages = body.get("messages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def answer_for(body: dict[str, Any]) -> str:
+    """The deterministic reply: ``Reply #<user count> to: <last user text>``."""
+    users = [m for m in _messages(body) if m.get("role") == "user"]
+    last = _content_text(users[-1].get("content")) if users else ""
+    return f"Reply #{len(users)} to: {last}"
+
+
+def split_pieces(text: str) -> list[str]:
+    """Split ``text`` into stream pieces that re-join to exactly ``text``."""
+    return PIECE_RE.findall(text)
+
+
+def _err(message: str, type_: str = "invalid_request_error", **extra: Any) -> dict[str, Any]:
+    """An OpenAI-style error body."""
+    return {"error": {"message": message, "type": type_, **extra}}
+
+
+def _status_error(status: int) -> dict[str, Any]:
+    """Default error body for a scripted ``Fault(status=...)``."""
+    phrase = BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    code = "rate_limit_exceeded" if status == 429 else None
+    return _err(f"Fake error: HTTP {status} {phrase}", kind, param=None, code=code)
+
+
+def _route_of(path: str) -> str:
+    """Strip the query string and an optional ``/v1`` prefix."""
+    route = path.split("?", 1)[0].rstrip("/") or "/"
+    if route == "/v1" or route.startswith("/v1/"):
+        route = route[3:] or "/"
+    return route
+
+
+def _plan(body: dict[str, Any], fault: Fault) -> _Plan:
+    """Decide pieces, finish reason and usage for a chat request."""
+    if fault.chunks is not None:
+        pieces = [f"w{i} " for i in range(fault.chunks)]
+    else:
+        pieces = split_pieces(fault.text if fault.text is not None else answer_for(body))
+    finish = "stop"
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if isinstance(limit, int) and not isinstance(limit, bool) and len(pieces) > limit:
+        pieces, finish = pieces[: max(limit, 0)], "length"
+    prompt = sum(len(_content_text(m.get("content")).split()) for m in _messages(body))
+    usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces),
+             "total_tokens": prompt + len(pieces)}
+    return _Plan(pieces, fault.finish_reason or finish, usage)
+
+
+def _event(obj: Any) -> str:
+    """One SSE event carrying ``obj`` as JSON."""
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+def _content_events(template: dict[str, Any], pieces: list[str]) -> list[str]:
+    """Render content chunks fast by splicing each piece into a pre-rendered template."""
+    pre, post = _event(template).split('"\\u0000"', 1)
+    return [f"{pre}{json.dumps(piece)}{post}" for piece in pieces]
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its :class:`FakeOpenAI` and stays quiet."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], fake: FakeOpenAI) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's (possibly slow) reverse DNS lookup."""
+        TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore socket errors (client went away); report real bugs."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes requests and writes (possibly faulty) responses."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeOpenAI/1.0"
+    disable_nagle_algorithm = True
+    server: _Server
+    fault: Fault = Fault()
+    counter: int = 0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.fake._track(self.connection, add=False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_GET(self) -> None:
+        """Handle any method (all ``do_*`` aliases point here)."""
+        try:
+            self._handle()
+        except ConnectionError:
+            self.close_connection = True
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _handle(self) -> None:
+        fake = self.server.fake
+        self.counter = fake._next_counter()
+        raw = self._read_body()
+        body = _parse_json(raw)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        fake._record(RecordedRequest(self.command, self.path, headers, body, raw))
+        route = _route_of(self.path)
+        is_chat = self.command == "POST" and route == "/chat/completions"
+        self.fault = fake._pop_fault() if is_chat else Fault()
+        if self.fault.hang and fake._pause(self.fault.hang):
+            return self._drop()
+        if fake.api_key is not None and headers.get("authorization") != f"Bearer {fake.api_key}":
+            return self._send_json(401, _err("Incorrect API key provided.", code="invalid_api_key"))
+        if is_chat:
+            return self._chat(body)
+        if self.command == "GET" and route == "/models":
+            return self._send_json(200, fake.models_payload())
+        message = f"Invalid URL ({self.command} {self.path})"
+        self._send_json(404, _err(message, param=None, code=None))
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _chat(self, body: dict[str, Any] | None) -> None:
+        fault, models = self.fault, self.server.fake.models
+        if body is None:
+            return self._send_json(400, _err("We could not parse the JSON body of your request.",
+                                             param=None, code=None))
+        model = body.get("model")
+        if not isinstance(model, str):
+            message = "you must provide a model parameter"
+            return self._send_json(400, _err(message, param=None, code=None))
+        if model not in models:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            return self._send_json(404, _err(message, code="model_not_found"))
+        if fault.status is not None:
+            return self._send_json(fault.status, fault.body or _status_error(fault.status))
+        if fault.reject_stream_options and "stream_options" in body:
+            message = "Unrecognized request argument supplied: stream_options"
+            return self._send_json(400, _err(message))
+        if fault.raw_sse is not None:
+            return self._raw_sse(fault.raw_sse, fault.write_sizes or [])
+        plan = _plan(body, fault)
+        if body.get("stream"):
+            return self._stream(body, plan)
+        if fault.drop_after is not None:
+            return self._drop()
+        self._send_json(200, self._completion(model, plan))
+
+    def _meta(self) -> dict[str, Any]:
+        return {"id": f"chatcmpl-{self.counter}", "created": CREATED_BASE + self.counter}
+
+    def _completion(self, model: str, plan: _Plan) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "".join(plan.pieces)}
+        choice = {"index": 0, "message": message, "finish_reason": plan.finish_reason,
+                  "logprobs": None}
+        return {**self._meta(), "object": "chat.completion", "model": model,
+                "system_fingerprint": FINGERPRINT, "choices": [choice], "usage": plan.usage}
+
+    def _stream(self, body: dict[str, Any], plan: _Plan) -> None:
+        fault, meta = self.fault, self._meta()
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        base = {"id": meta["id"], "object": "chat.completion.chunk", "created": meta["created"],
+                "model": body["model"], "system_fingerprint": FINGERPRINT}
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return {**base, "choices": [choice], **({"usage": None} if include_usage else {})}
+
+        cuts = [n for n in (fault.drop_after, fault.error_after) if n is not None]
+        cut = min(cuts) if cuts else None
+        dropping = fault.drop_after is not None and fault.drop_after == cut
+        content = _content_events(chunk({"content": "\x00"}, None), plan.pieces[:cut])
+        tail: list[str] = []
+        if dropping:
+            pass
+        elif fault.error_after is not None:
+            tail = [_event(STREAM_ERROR)]
+        elif not fault.no_done:
+            tail = [_event(chunk({}, plan.finish_reason))]
+            if include_usage and not fault.no_usage:
+                tail.append(_event({**base, "choices": [], "usage": plan.usage}))
+            tail.append("data: [DONE]\n\n")
+        self._start_sse()
+        head = _event(chunk({"role": "assistant", "content": ""}, None))
+        if not self._write_events(head, content, tail, fault.delay) or dropping:
+            return self._drop()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_events(self, head: str, content: list[str], tail: list[str], delay: float) -> bool:
+        """Write the events; False if the server is stopping mid-stream."""
+        if not delay:
+            data = "".join([head, *content, *tail]).encode()
+            for start in range(0, len(data), BLOCK_SIZE):
+                self._write_chunk(data[start:start + BLOCK_SIZE])
+            return True
+        self._write_chunk(head.encode())
+        for event in content:
+            if self.server.fake._pause(delay):
+                return False
+            self._write_chunk(event.encode())
+        for event in tail:
+            self._write_chunk(event.encode())
+        return True
+
+    def _raw_sse(self, data: bytes, sizes: list[int]) -> None:
+        self._start_sse()
+        start = 0
+        for size in [*sizes, len(data)]:
+            if start >= len(data):
+                break
+            if start:
+                time.sleep(0.005)
+            self._write_chunk(data[start:start + size])
+            start += max(size, 0)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _begin(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        headers = {**headers, "x-request-id": f"req_{self.counter}", **self.fault.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _send_json(self, status: int, obj: Any) -> None:
+        data = json.dumps(obj).encode()
+        self._begin(status, {"Content-Type": "application/json", "Content-Length": str(len(data))})
+        self.wfile.write(data)
+
+    def _start_sse(self) -> None:
+        self._begin(200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                          "Transfer-Encoding": "chunked"})
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _drop(self) -> None:
+        """Abruptly close the connection (no response / unterminated body)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        self.connection.close()
+
+
+def _parse_json(raw: bytes) -> dict[str, Any] | None:
+    """Parse a JSON object body; None if empty, invalid or not an object."""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class FakeOpenAI:
+    """The fake server; see the module docstring.  Usable as a context manager."""
+
+    def __init__(self, api_key: str | None = DEFAULT_API_KEY,
+                 models: tuple[str, ...] = DEFAULT_MODELS, port: int = 0) -> None:
+        self.api_key = api_key
+        self.models = tuple(models)
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self.default_fault = Fault()
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._cond = threading.Condition()
+        self._counter = 0
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        with self._cond:
+            return [r for r in self.requests
+                    if r.method == "POST" and _route_of(r.path) == "/chat/completions"]
+
+    def start(self) -> FakeOpenAI:
+        """Bind 127.0.0.1 (``port`` 0 = any free port) and serve in a daemon thread."""
+        if self._httpd is not None:
+            raise RuntimeError("FakeOpenAI already started")
+        self._stopping.clear()
+        self._httpd = _Server(("127.0.0.1", self.port), self)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="fake-openai", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and shut down open connections."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        with self._cond:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, *faults: Fault) -> None:
+        """Queue faults; each chat-completions request pops the next one."""
+        with self._cond:
+            self._faults.extend(faults)
+
+    def reset(self) -> None:
+        """Forget recorded requests, queued faults and ``default_fault``."""
+        with self._cond:
+            self.requests.clear()
+            self._faults.clear()
+            self.default_fault = Fault()
+
+    def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
+        """Wait until at least ``n`` requests were received; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.requests) >= n, timeout)
+
+    def models_payload(self) -> dict[str, Any]:
+        """The ``GET /v1/models`` body."""
+        data = [{"id": m, "object": "model", "created": CREATED_BASE, "owned_by": "fake"}
+                for m in self.models]
+        return {"object": "list", "data": data}
+
+    def _next_counter(self) -> int:
+        with self._cond:
+            self._counter += 1
+            return self._counter
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._cond:
+            self.requests.append(request)
+            self._cond.notify_all()
+
+    def _pop_fault(self) -> Fault:
+        with self._cond:
+            return self._faults.popleft() if self._faults else self.default_fault
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep, waking early if the server stops; True if it is stopping."""
+        return self._stopping.wait(seconds)
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._cond:
+            (self._connections.add if add else self._connections.discard)(conn)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: serve in the foreground until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--api-key", default=DEFAULT_API_KEY)
+    keys.add_argument("--any-key", action="store_true", help="accept any (or no) API key")
+    parser.add_argument("--chunks", type=int, default=None, help="answer every chat with N chunks")
+    args = parser.parse_args(argv)
+    server = FakeOpenAI(api_key=None if args.any_key else args.api_key, port=args.port)
+    if args.chunks is not None:
+        server.default_fault = Fault(chunks=args.chunks)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: SIGINT may be ignored in background
+        signal.signal(sig, lambda *_: sys.exit(0))
+    server.start()
+    print(f"READY {server.base_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
