@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from nbchat.record import Record
 
 __all__ = [
+    "Tally",
     "markdown_transcript",
     "plural",
     "preview",
     "render_table",
     "short_time",
+    "show_row",
+    "tally_lines",
     "token_counts",
 ]
 
 GAP = "  "
+MIN_FLEX = 12
 
 
 def plural(count: int, word: str) -> str:
@@ -34,7 +39,7 @@ def truncate(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, with an ellipsis when cut."""
     if len(text) <= width:
         return text
-    return text[: width - 1] + "…" if width > 0 else ""
+    return text[: width - 1].rstrip() + "…" if width > 0 else ""
 
 
 def short_time(stamp: Any) -> str:
@@ -83,13 +88,14 @@ def render_table(
     if width is not None and flex:
         fixed = natural[:-flex]
         room = width - sum(fixed) - len(GAP) * (len(header) - 1)
+        room = max(room, MIN_FLEX * flex)  # too narrow: overflow rather than show nothing
         natural = fixed + _flex_widths(natural[-flex:], room)
     lines = []
     for row in [header, *rows]:
-        cells = [truncate(text, size) for text, size in zip(row, natural)]
+        cells = [truncate(text, size) for text, size in zip(row, natural, strict=True)]
         padded = [
             text.rjust(size) if i in right else text.ljust(size)
-            for i, (text, size) in enumerate(zip(cells, natural))
+            for i, (text, size) in enumerate(zip(cells, natural, strict=True))
         ]
         lines.append(GAP.join(padded).rstrip())
     return lines
@@ -120,3 +126,61 @@ def markdown_transcript(title: str, records: Sequence[Record]) -> str:
         for record in turns:
             blocks.extend(_markdown_turn(record))
     return "\n\n".join(blocks) + "\n"
+
+
+def show_row(cell: int, record: Record) -> list[str]:
+    """One row of ``nbchat show``."""
+    counts = token_counts(record.usage)
+    if record.kind == "system":
+        model, prompt, answer = "-", f"(system) {preview(record.prompt)}", ""
+    else:
+        model, prompt, answer = str(record.model or "-"), preview(record.prompt), record.answer
+    return [
+        str(cell),
+        record.thread,
+        model,
+        f"{counts[0]}→{counts[1]}" if counts else "-",
+        str(record.finish_reason or "-"),
+        short_time(record.stored_at),
+        prompt,
+        preview(answer),
+    ]
+
+
+@dataclass
+class Tally:
+    """Answers and the tokens they cost."""
+
+    answers: int = 0
+    prompt: int = 0
+    completion: int = 0
+    total: int = 0
+    unreported: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def row(self, label: str) -> list[str]:
+        """The table row; tokens are ``-`` when no answer reported them."""
+        tokens = [self.prompt, self.completion, self.total]
+        known = self.unreported < self.answers
+        return [label, str(self.answers), *(str(n) if known else "-" for n in tokens)]
+
+
+def tally_lines(title: str, by_model: dict[str, Tally]) -> list[str]:
+    """The ``nbchat stats`` lines of one notebook (or of all of them)."""
+    grand = Tally()
+    for tally in by_model.values():
+        grand.add(tally)
+    lines = [f"{title}: {plural(grand.answers, 'answer')}"]
+    if not grand.answers:
+        return lines
+    rows = [by_model[model].row(model) for model in sorted(by_model)]
+    if len(rows) > 1:
+        rows.append(grand.row("all models"))
+    header = ["MODEL", "ANSWERS", "PROMPT", "COMPLETION", "TOTAL"]
+    lines += [f"  {line}" for line in render_table(header, rows, right=frozenset({1, 2, 3, 4}))]
+    if grand.unreported:
+        lines.append(f"  ({plural(grand.unreported, 'answer')} without token usage)")
+    return lines

@@ -57,7 +57,7 @@ class ClientConfig:
     timeout: float = 600.0
     connect_timeout: float = 10.0
     max_retries: int = 2
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def endpoint(self) -> str:

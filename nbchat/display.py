@@ -33,6 +33,9 @@ class LiveView(Protocol):
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the live view with the final bundle."""
 
+    def discard(self) -> None:
+        """Remove the live view: nothing arrived worth keeping (the error says why)."""
+
 
 class WidgetStream:
     """An ipywidgets view of the answer so far, throttled by time and coalesced."""
@@ -87,6 +90,10 @@ class WidgetStream:
         self._body.close()
         self._status.close()
 
+    def discard(self) -> None:
+        """Leave an empty output where the view was, and drop the widget."""
+        self.finish({"text/plain": ""}, {})
+
 
 class TerminalStream:
     """Tokens to stdout as they arrive; the final bundle is not shown again."""
@@ -111,6 +118,11 @@ class TerminalStream:
             return
         footer = plain.rsplit("\n", 1)[-1]
         print(f"\n{footer}")
+
+    def discard(self) -> None:
+        """End a started line; nothing else to undo in a terminal."""
+        if self._wrote:
+            print()
 
 
 def live_view(model: str, *, rate: float, widgets: bool) -> LiveView:

@@ -20,7 +20,9 @@ from nbchat.record import Record, request_key, utc_now
 from nbchat.settings import Settings
 from nbchat.threads import ThreadStore, Turn
 
-__all__ = ["ChatSession", "Outcome", "PreparedTurn", "TurnRequest", "Usage"]
+__all__ = ["STANDALONE", "ChatSession", "Outcome", "PreparedTurn", "TurnRequest", "Usage"]
+
+STANDALONE = ""  # the "thread" of a question asked with no context and kept in no thread
 
 Sink = Callable[[str], None]
 
@@ -34,6 +36,8 @@ class TurnRequest:
     cell_id: str | None = None
     new_thread: bool = False
     refresh: bool = False
+    # Rebuild the thread from the saved notebook even without a cell id (`ask` with a thread).
+    follow_notebook: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ class ChatSession:
     ) -> PreparedTurn:
         """Build the messages (context above the cell plus this prompt) and the cache key."""
         cell_key = request.cell_id or self.threads.anonymous_key()
-        if request.new_thread:
+        if request.new_thread or request.thread == STANDALONE:
             system = settings.system_prompt
             context = [{"role": "system", "content": system}] if system else []
         else:
@@ -161,7 +165,7 @@ class ChatSession:
                 cell_key,
                 notebook,
                 default_system=settings.system_prompt,
-                use_notebook=request.cell_id is not None,
+                use_notebook=request.cell_id is not None or request.follow_notebook,
             )
         messages = [*context, {"role": "user", "content": request.prompt}]
         params = settings.request_params()
@@ -187,14 +191,21 @@ class ChatSession:
         """Replay a stored answer or ask the server; record the turn either way."""
         found = self.lookup(turn, notebook)
         if found is not None:
-            self.usage.replays += 1
-            self.usage.add(self.usage.saved, found.record.usage)
-            self._remember(turn, found.record, store=False)
+            self.replay(turn, found)
             return found
+        self.check_online(turn, notebook)
+        return Outcome(self.send(turn, sink))
+
+    def replay(self, turn: PreparedTurn, found: Outcome) -> None:
+        """Count a stored answer as this cell's turn; no request is sent."""
+        self.usage.replays += 1
+        self.usage.add(self.usage.saved, found.record.usage)
+        self._remember(turn, found.record, store=True)
+
+    def check_online(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> None:
+        """Raise `OfflineMiss` (saying what changed) when offline mode forbids a request."""
         if turn.settings.offline:
             raise OfflineMiss(self.explain_miss(turn, notebook))
-        record = self.send(turn, sink)
-        return Outcome(record)
 
     def send(self, turn: PreparedTurn, sink: Sink | None = None) -> Record:
         """Ask the server. A failed or interrupted answer leaves a turn with no answer."""
@@ -269,6 +280,8 @@ class ChatSession:
         if store:
             self.answers[turn.key] = record
         self.history.append(record)
+        if turn.request.thread == STANDALONE:
+            return
         self.threads.put(
             Turn(
                 turn.cell_key,
@@ -282,6 +295,8 @@ class ChatSession:
         )
 
     def _forget_answer(self, turn: PreparedTurn) -> None:
+        if turn.request.thread == STANDALONE:
+            return
         self.threads.put(
             Turn(
                 turn.cell_key,

@@ -1,0 +1,94 @@
+"""`ask`: the ``%%chat`` machinery for code, e.g. to loop over prompts.
+
+    for question in questions:
+        answer = nbchat.ask(question)          # independent questions (no thread)
+        print(answer.text)
+    nbchat.ask("And then?", thread="default")  # continues a thread after its cells
+
+Answers are looked up in the session's and the notebook's stored answers first, like a cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nbchat.errors import ConfigError
+from nbchat.record import Record
+from nbchat.render import answer_bundle
+from nbchat.session import STANDALONE, TurnRequest
+
+if TYPE_CHECKING:
+    from nbchat.magics import ChatMagics
+
+__all__ = ["Answer", "ask"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The text of an answer, its record, and whether it was replayed from storage."""
+
+    text: str
+    record: Record
+    replayed: bool
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return answer_bundle(self.record, replayed=self.replayed)
+
+
+def _magics() -> ChatMagics:
+    from IPython import get_ipython
+
+    from nbchat.magics import ChatMagics
+
+    shell = get_ipython()
+    if shell is None:
+        raise ConfigError(
+            "nbchat.ask runs inside IPython or Jupyter (it uses the kernel's threads)."
+        )
+    found = shell.magics_manager.registry.get("ChatMagics")
+    if found is None:
+        shell.extension_manager.load_extension("nbchat")
+        found = shell.magics_manager.registry["ChatMagics"]
+    assert isinstance(found, ChatMagics)
+    return found
+
+
+def ask(
+    prompt: str,
+    *,
+    thread: str | None = None,
+    new: bool = False,
+    refresh: bool = False,
+    model: str | None = None,
+    profile: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    **options: Any,
+) -> Answer:
+    """Ask one question. With ``thread=None`` the question stands alone (no context);
+    with a thread name it follows that thread's turns and becomes its newest turn.
+
+    Extra keyword arguments are sent as request fields (e.g. ``response_format=...``).
+    """
+    magics = _magics()
+    settings = magics.settings(
+        {
+            "model": model,
+            "profile": profile,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "options": options or None,
+        }
+    )
+    session = magics.session
+    notebook = magics.notebook_records() if thread is not None else None
+    request = TurnRequest(
+        prompt, thread or STANDALONE, None, new, refresh, follow_notebook=thread is not None
+    )
+    turn = session.prepare(request, settings, notebook)
+    outcome = session.answer(turn, notebook)
+    return Answer(outcome.record.answer, outcome.record, outcome.replayed)

@@ -1,0 +1,274 @@
+"""The ``%%chat`` cell magic and the ``%chat`` line magic: parse, call the session, render."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, validate
+
+from nbchat.commands import run_command
+from nbchat.display import live_view
+from nbchat.errors import NbchatError, StreamError
+from nbchat.interpolate import interpolate
+from nbchat.record import Record
+from nbchat.render import answer_bundle, partial_bundle, raw_bundle, system_bundle
+from nbchat.session import ChatSession, PreparedTurn, TurnRequest
+from nbchat.settings import Settings, resolve_settings
+
+__all__ = ["ChatMagics"]
+
+# Traits that are settings; None means "not configured here", so lower layers apply.
+_SETTING_TRAITS = (
+    "base_url", "api_key_env", "model", "temperature", "max_tokens", "system_prompt", "timeout",
+    "connect_timeout", "max_retries", "stream", "update_rate", "offline", "cache", "profile",
+    "options",
+)  # fmt: skip
+
+
+@magics_class
+class ChatMagics(Magics):
+    """Chat with an OpenAI-compatible model; the notebook is the conversation and the cache."""
+
+    base_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Endpoint base URL. Default: $OPENAI_BASE_URL, else OpenAI's.",
+    )
+    api_key_env = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Name of the environment variable that holds the API key "
+        "(the key itself is never stored). Default: OPENAI_API_KEY.",
+    )
+    model = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Model name. Default: $NBCHAT_MODEL, else gpt-4.1-mini.",
+    )
+    temperature = Float(None, allow_none=True, config=True, help="Sampling temperature.")
+    max_tokens = Integer(None, allow_none=True, config=True, help="Cap on answer tokens.")
+    system_prompt = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="System prompt of every thread without a --system cell.",
+    )
+    timeout = Float(600.0, config=True, help="Seconds to wait for each piece of an answer.")
+    connect_timeout = Float(10.0, config=True, help="Seconds to wait for a connection.")
+    max_retries = Integer(
+        2,
+        config=True,
+        help="Retries of failed requests before the answer starts (429, 5xx, connection errors).",
+    )
+    stream = Bool(True, config=True, help="Stream answers as they are written.")
+    update_rate = Float(15.0, config=True, help="Most live-view updates per second.")
+    offline = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="Only replay stored answers; never send. Default: $NBCHAT_OFFLINE.",
+    )
+    cache = Bool(True, config=True, help="Store answers in the notebook and replay them.")
+    profile = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Profile applied to every cell (see `profiles`). Default: $NBCHAT_PROFILE.",
+    )
+    profiles = Dict(
+        config=True,
+        help="Named settings, e.g. {'local': {'base_url': 'http://127.0.0.1:8000/v1', "
+        "'api_key_env': '', 'model': 'qwen3'}}. Built in: openai, qwen, "
+        "qwen-intl, deepseek, ollama, vllm, llamacpp.",
+    )
+    options = Dict(config=True, help="Extra request fields sent with every request.")
+    notebook = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Path of this notebook, when nbchat cannot find it by itself.",
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.session = ChatSession(warn=lambda message: print(message, file=sys.stderr))
+
+    @validate("update_rate")
+    def _check_rate(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("update_rate must be > 0 updates per second")
+        return proposal["value"]
+
+    @validate("max_retries")
+    def _check_retries(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise TraitError("max_retries must be >= 0")
+        return proposal["value"]
+
+    @validate("base_url")
+    def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
+        value = proposal["value"]
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise TraitError(f"base_url must start with http:// or https://, not {value!r}")
+        return value
+
+    # -- settings --------------------------------------------------------------------------
+
+    def settings(self, flags: dict[str, Any] | None = None) -> Settings:
+        """The effective settings: flags over profile over %config over environment."""
+        configured = {name: getattr(self, name) for name in _SETTING_TRAITS}
+        try:
+            return resolve_settings(configured, flags or {}, self.profiles)
+        except NbchatError as exc:
+            raise UsageError(str(exc)) from None
+
+    def notebook_records(self) -> Any:
+        """The saved notebook's records (None when unknown or unreadable)."""
+        if self.notebook:
+            self.session.notebook_path = Path(self.notebook).expanduser()
+        return self.session.notebook(self.shell.user_ns if self.shell else {})
+
+    # -- the magic -------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model for this cell.")
+    @argument("-p", "--profile", help="Profile for this cell (e.g. qwen, deepseek, ollama).")
+    @argument("-t", "--temperature", type=float, help="Sampling temperature.")
+    @argument("--max-tokens", type=int, help="Cap on the answer's tokens.")
+    @argument("--thread", default="default", help="Thread name (default: default).")
+    @argument("--new", action="store_true", help="Start the thread afresh at this cell.")
+    @argument(
+        "--system",
+        action="store_true",
+        help="The cell sets the thread's system prompt; nothing is sent.",
+    )
+    @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
+    @argument("--raw", action="store_true", help="Also show the raw JSON record.")
+    @argument("--refresh", action="store_true", help="Ask again even if an answer is stored.")
+    @argument("--no-cache", action="store_true", help="Neither replay nor store an answer.")
+    @argument("-o", "--out", metavar="NAME", help="Bind the answer text to this variable.")
+    @argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help='Any other request field, e.g. --option \'response_format={"type": '
+        '"json_object"}\'. Repeatable.',
+    )
+    @line_cell_magic
+    def chat(self, line: str, cell: str | None = None) -> None:
+        """Send the cell to the model as the next turn of a thread.
+
+        The context is the thread's system prompt and the turns of the %%chat cells above this
+        one. Stored answers are replayed without a request. ``{name}`` in the cell is replaced by
+        the value of ``name`` when it is defined.
+
+        Line form: ``%chat COMMAND`` with COMMAND one of history, reset, threads, raw, models,
+        usage, config, notebook, help (``%chat help`` explains each).
+        """
+        if cell is None:
+            run_command(self, line)
+            return
+        args = parse_argstring(self.chat, line)
+        try:
+            self._turn(args, cell)
+        except NbchatError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _flags(self, args: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        for item in args.option:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"--option takes KEY=JSON, not {item!r}")
+            try:
+                options[key.strip()] = json.loads(value)
+            except ValueError:
+                options[key.strip()] = value  # a bare word is a string
+        return {
+            "model": args.model,
+            "profile": args.profile,
+            "temperature": args.temperature,
+            "max_tokens": args.max_tokens,
+            "stream": False if args.no_stream else None,
+            "cache": False if args.no_cache else None,
+            "options": options or None,
+        }
+
+    def _turn(self, args: Any, cell: str) -> None:
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"-o/--out needs a Python name, not {args.out!r}")
+        prompt = interpolate(cell, self.shell.user_ns).strip()
+        if not prompt:
+            raise UsageError("The cell is empty: write your message below %%chat.")
+        settings = self.settings(self._flags(args))
+        request = TurnRequest(prompt, args.thread, self._cell_id(), args.new, args.refresh)
+        if args.system:
+            record = self.session.add_system(request, settings)
+            data, metadata = system_bundle(record, store=settings.cache)
+            display(data, raw=True, metadata=metadata)
+            return
+        notebook = self.notebook_records()
+        turn = self.session.prepare(request, settings, notebook)
+        found = self.session.lookup(turn, notebook)
+        if found is not None:
+            self.session.replay(turn, found)
+            record = found.record
+            data, metadata = answer_bundle(record, replayed=True)
+            display(data, raw=True, metadata=metadata)
+        else:
+            self.session.check_online(turn, notebook)
+            record = self._send(turn)
+        if args.raw:
+            data, metadata = raw_bundle(record.to_json())
+            display(data, raw=True, metadata=metadata)
+        if args.out:
+            self.shell.user_ns[args.out] = record.answer
+
+    def _send(self, turn: PreparedTurn) -> Record:
+        settings = turn.settings
+        view = live_view(settings.model, rate=settings.update_rate, widgets=self._has_frontend())
+        try:
+            record = self.session.send(turn, view.on_delta)
+        except StreamError as exc:
+            view.finish(*partial_bundle(exc.partial_text, _first_sentence(str(exc))))
+            raise
+        except NbchatError:
+            view.discard()
+            raise
+        except KeyboardInterrupt:
+            view.discard()
+            raise UsageError("Interrupted before the answer started; nothing was stored.") from None
+        view.finish(*answer_bundle(record, store=settings.cache))
+        return record
+
+    # -- kernel facts ----------------------------------------------------------------------
+
+    def _cell_id(self) -> str | None:
+        """The cell id the frontend sent with this execute request, if any."""
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is None:
+            return None
+        try:
+            parent = kernel.get_parent()
+        except Exception:  # older ipykernel
+            parent = getattr(kernel, "_parent_header", {}) or {}
+        cell_id = (parent.get("metadata") or {}).get("cellId")
+        return str(cell_id) if cell_id else None
+
+    def _has_frontend(self) -> bool:
+        return getattr(self.shell, "kernel", None) is not None
+
+
+def _first_sentence(message: str) -> str:
+    return message.split(". ")[0].rstrip(".")
