@@ -24,12 +24,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
-
-import nbformat
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._version import __version__
 from nbchat.cli_format import (
+    COMMAND_HELP,
+    HELP_EPILOG,
     Tally,
     markdown_transcript,
     plural,
@@ -41,6 +41,9 @@ from nbchat.cli_format import (
 from nbchat.errors import NotebookError
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
 from nbchat.record import SCHEMA_VERSION, Record
+
+if TYPE_CHECKING:
+    import nbformat
 
 __all__ = ["build_parser", "main"]
 
@@ -60,7 +63,13 @@ _SECRET_FIELD = re.compile(r"(?i)^(authorization|x-api-key|(openai[_-])?api[_-]?
 
 def _load(path: str) -> tuple[nbformat.NotebookNode, NotebookRecords]:
     notebook = load_notebook(path)
-    return notebook, read_records(notebook, Path(path))
+    try:
+        return notebook, read_records(notebook, Path(path))
+    except (AttributeError, TypeError) as exc:  # read_records expects ValueError only
+        reason = f"{type(exc).__name__}: {exc}"
+        raise NotebookError(
+            f"{path}: a record cannot be read ({reason}); see `nbchat verify`"
+        ) from exc
 
 
 def _turns(stored: NotebookRecords, thread: str | None) -> list[tuple[int, Record]]:
@@ -177,8 +186,10 @@ def find_secrets(value: Any, where: str = "") -> Iterator[str]:
 def check_record(version: int, raw: Any) -> list[str]:
     """What is wrong with one stored record (an empty list when nothing is)."""
     problems = [f"possible API key leaked in {where}" for where in find_secrets(raw)]
-    if version > SCHEMA_VERSION:
-        return [f"record schema v{version} is newer than supported (v{SCHEMA_VERSION})", *problems]
+    declared = raw.get("schema") if isinstance(raw, dict) else None
+    newest = max(version, declared) if isinstance(declared, int) else version
+    if newest > SCHEMA_VERSION:
+        return [f"record schema v{newest} is newer than supported (v{SCHEMA_VERSION})", *problems]
     try:
         record = Record.from_json(raw, version=version)
     except (ValueError, TypeError) as exc:
@@ -264,6 +275,8 @@ def strip_notebook(notebook: nbformat.NotebookNode, keep_text: bool) -> tuple[in
 
 def cmd_strip(args: argparse.Namespace, out: TextIO) -> int:
     """Remove nbchat's records from a notebook, in place or into ``-o``."""
+    import nbformat  # slow to import (jsonschema): only for the command that writes
+
     notebook = load_notebook(args.notebook)
     records, views = strip_notebook(notebook, args.keep_text)
     target = Path(args.output or args.notebook)
@@ -310,38 +323,9 @@ def _file_mode(target: Path) -> int:
 
 # -- the parser ------------------------------------------------------------------------------------
 
-_EPILOG = """\
-Files are read with nbformat only: no kernel is started and nothing goes over the network.
-
-exit status:
-  0  success
-  1  verify found problems
-  2  usage error, or a notebook that is missing, unreadable or corrupt
-
-example:
-  nbchat show analysis.ipynb --thread review
-"""
-
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "show": ("list the stored turns as a table", "nbchat show analysis.ipynb --width 120"),
-    "export": (
-        "write a Markdown transcript per thread, or one JSON record per line",
-        "nbchat export analysis.ipynb --format jsonl -o turns.jsonl",
-    ),
-    "stats": ("count answers and the tokens they cost, by model", "nbchat stats *.ipynb"),
-    "verify": (
-        "check records are well-formed, keys consistent, and no API key leaked",
-        "nbchat verify analysis.ipynb || echo 'see the problems above'",
-    ),
-    "strip": (
-        "remove nbchat's records from a notebook (rewritten atomically)",
-        "nbchat strip analysis.ipynb --keep-text -o shareable.ipynb",
-    ),
-}
-
 
 def _add_command(commands: Any, name: str, run: Callable[..., int]) -> argparse.ArgumentParser:
-    summary, example = _COMMANDS[name]
+    summary, example = COMMAND_HELP[name]
     parser = commands.add_parser(
         name,
         help=summary,
@@ -358,25 +342,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbchat",
         description="Inspect, export, check and strip the answers nbchat stores in notebooks.",
-        epilog=_EPILOG,
+        epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nbchat {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    thread = {"metavar": "NAME", "help": "only this thread"}
+    thread = {"metavar": "NAME", "help": "only the turns of this thread"}
+    notebook = {"metavar": "NOTEBOOK", "help": "a saved .ipynb file"}
     show = _add_command(commands, "show", cmd_show)
-    show.add_argument("notebook", metavar="NOTEBOOK")
+    show.add_argument("notebook", **notebook)
     show.add_argument("--thread", **thread)
     show.add_argument("--width", type=int, metavar="N", help="line width (default: terminal)")
     export = _add_command(commands, "export", cmd_export)
-    export.add_argument("notebook", metavar="NOTEBOOK")
-    export.add_argument("--format", choices=("markdown", "jsonl"), default="markdown")
+    export.add_argument("notebook", **notebook)
+    formats = ("markdown", "jsonl")
+    export.add_argument("--format", choices=formats, default="markdown", help="default: markdown")
     export.add_argument("--thread", **thread)
     export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     for name, run in (("stats", cmd_stats), ("verify", cmd_verify)):
-        _add_command(commands, name, run).add_argument("notebooks", metavar="NOTEBOOK", nargs="+")
+        _add_command(commands, name, run).add_argument("notebooks", nargs="+", **notebook)
     strip = _add_command(commands, "strip", cmd_strip)
-    strip.add_argument("notebook", metavar="NOTEBOOK")
+    strip.add_argument("notebook", **notebook)
     strip.add_argument("--keep-text", action="store_true", help="keep the answers' text outputs")
     strip.add_argument("-o", "--output", metavar="OUT", help="write here (default: in place)")
     return parser

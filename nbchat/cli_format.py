@@ -1,4 +1,4 @@
-"""Plain-text formatting for the ``nbchat`` command: aligned tables, previews, transcripts."""
+"""Text for the ``nbchat`` command: help, aligned tables, previews, transcripts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 from nbchat.record import Record
 
 __all__ = [
+    "COMMAND_HELP",
+    "HELP_EPILOG",
     "Tally",
     "markdown_transcript",
     "plural",
@@ -20,6 +22,36 @@ __all__ = [
     "tally_lines",
     "token_counts",
 ]
+
+HELP_EPILOG = """\
+Files are read with nbformat only: no kernel is started and nothing goes over the network.
+
+exit status:
+  0  success
+  1  verify found problems
+  2  usage error, or a notebook that is missing, unreadable or corrupt
+
+example:
+  nbchat show analysis.ipynb --thread review
+"""
+
+# (one-line summary, example) of each subcommand, for its --help
+COMMAND_HELP: dict[str, tuple[str, str]] = {
+    "show": ("list the stored turns as a table", "nbchat show analysis.ipynb --width 120"),
+    "export": (
+        "write a Markdown transcript per thread, or one JSON record per line",
+        "nbchat export analysis.ipynb --format jsonl -o turns.jsonl",
+    ),
+    "stats": ("count answers and the tokens they cost, by model", "nbchat stats *.ipynb"),
+    "verify": (
+        "check records are well-formed, keys consistent, and no API key leaked",
+        "nbchat verify analysis.ipynb || echo 'see the problems above'",
+    ),
+    "strip": (
+        "remove nbchat's records from a notebook (rewritten atomically)",
+        "nbchat strip analysis.ipynb --keep-text -o shareable.ipynb",
+    ),
+}
 
 GAP = "  "
 MIN_FLEX = 12

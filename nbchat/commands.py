@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
-from nbchat.errors import NbchatError
+from nbchat.errors import ConfigError
 from nbchat.render import raw_bundle
 
 if TYPE_CHECKING:
@@ -47,15 +47,10 @@ def run_command(magics: ChatMagics, line: str) -> None:
     """Parse and run one ``%chat`` line."""
     parser = _parser()
     try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"%chat: {exc}") from None
-    args = parser.parse_args(words or ["help"])
-    handler = _HANDLERS[args.command]
-    try:
-        handler(magics, args)
-    except NbchatError as exc:
-        raise UsageError(str(exc)) from None
+        args = parser.parse_args(shlex.split(line) or ["help"])
+    except (ValueError, UsageError) as exc:  # unbalanced quotes, unknown command or flag
+        raise ConfigError(f"%chat: {exc}") from None
+    _HANDLERS[args.command](magics, args)
 
 
 def _show(markdown: str, plain: str) -> None:
@@ -130,12 +125,12 @@ def _threads(magics: ChatMagics, args: Any) -> None:
 def _raw(magics: ChatMagics, args: Any) -> None:
     if args.chunks:
         if not magics.session.last_chunks:
-            raise UsageError("No streamed answer yet in this session.")
+            raise ConfigError("No streamed answer yet in this session.")
         display(*raw_bundle(magics.session.last_chunks), raw=True)
         return
     answers = [r for r in magics.session.history if r.kind == "answer"]
     if not 1 <= args.n <= len(answers):
-        raise UsageError(
+        raise ConfigError(
             f"There are {len(answers)} answers in this session; ask for 1 to "
             f"{max(len(answers), 1)}."
         )

@@ -58,6 +58,14 @@ __all__ = [
 class NbchatError(Exception):
     """Base class of every nbchat error."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a stack: the cell fails with one short line.
+
+        (A ``UsageError`` would print the same way but leave the execute reply "ok", so
+        "Run All" would not stop.)
+        """
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class ConfigError(NbchatError):
     """The settings cannot work as given."""
@@ -211,6 +219,8 @@ def error_from_response(
         body: Any = response.json()
     except ValueError:
         body = response.text
+    except httpx.ResponseNotRead:  # the connection dropped while the body was read
+        body = ""
     detail = _clip(_server_message(body) or (body if isinstance(body, str) else ""))
     code = _error_code(body)
     request_id = response.headers.get("x-request-id")

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, validate
 
 from nbchat.commands import run_command
 from nbchat.display import live_view
-from nbchat.errors import NbchatError, StreamError
+from nbchat.errors import ConfigError, NbchatError, StreamError, StreamInterrupted
 from nbchat.interpolate import interpolate
 from nbchat.record import Record
 from nbchat.render import answer_bundle, partial_bundle, raw_bundle, system_bundle
@@ -130,7 +131,7 @@ class ChatMagics(Magics):
         try:
             return resolve_settings(configured, flags or {}, self.profiles)
         except NbchatError as exc:
-            raise UsageError(str(exc)) from None
+            raise ConfigError(str(exc)) from None
 
     def notebook_records(self) -> Any:
         """The saved notebook's records (None when unknown or unreadable)."""
@@ -179,18 +180,18 @@ class ChatMagics(Magics):
         if cell is None:
             run_command(self, line)
             return
-        args = parse_argstring(self.chat, line)
         try:
-            self._turn(args, cell)
-        except NbchatError as exc:
-            raise UsageError(str(exc)) from None
+            args = self.chat.parser.parse_args(shlex.split(line))
+        except (ValueError, UsageError) as exc:  # unbalanced quotes, unknown flags
+            raise ConfigError(f"%%chat: {exc}") from None
+        self._turn(args, cell)
 
     def _flags(self, args: Any) -> dict[str, Any]:
         options: dict[str, Any] = {}
         for item in args.option:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise UsageError(f"--option takes KEY=JSON, not {item!r}")
+                raise ConfigError(f"--option takes KEY=JSON, not {item!r}")
             try:
                 options[key.strip()] = json.loads(value)
             except ValueError:
@@ -207,10 +208,10 @@ class ChatMagics(Magics):
 
     def _turn(self, args: Any, cell: str) -> None:
         if args.out is not None and not args.out.isidentifier():
-            raise UsageError(f"-o/--out needs a Python name, not {args.out!r}")
+            raise ConfigError(f"-o/--out needs a Python name, not {args.out!r}")
         prompt = interpolate(cell, self.shell.user_ns).strip()
         if not prompt:
-            raise UsageError("The cell is empty: write your message below %%chat.")
+            raise ConfigError("The cell is empty: write your message below %%chat.")
         settings = self.settings(self._flags(args))
         request = TurnRequest(prompt, args.thread, self._cell_id(), args.new, args.refresh)
         if args.system:
@@ -248,7 +249,9 @@ class ChatMagics(Magics):
             raise
         except KeyboardInterrupt:
             view.discard()
-            raise UsageError("Interrupted before the answer started; nothing was stored.") from None
+            raise StreamInterrupted(
+                "Interrupted before the answer started; nothing was stored."
+            ) from None
         view.finish(*answer_bundle(record, store=settings.cache))
         return record
 

@@ -10,12 +10,13 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from nbchat.errors import NotebookError
 from nbchat.record import RECORD_MIME_PATTERN, Record
+
+if TYPE_CHECKING:
+    import nbformat
 
 __all__ = [
     "NotebookRecords",
@@ -57,6 +58,8 @@ class NotebookRecords:
 
 def load_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
     """Read a notebook as nbformat 4; any failure becomes one short `NotebookError`."""
+    import nbformat  # costs ~1 s (jsonschema): only when a file is actually read
+
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as handle:

@@ -74,7 +74,12 @@ def make_record(
         key=request_key(base_url, model, messages, params),
         request={"base_url": base_url, "model": model, "messages": messages, "params": params},
         response=response,
-        timing={"started_at": stored_at, "elapsed_s": 0.25, "first_token_s": 0.05, "streamed": True},
+        timing={
+            "started_at": stored_at,
+            "elapsed_s": 0.25,
+            "first_token_s": 0.05,
+            "streamed": True,
+        },
         stored_at=stored_at,
     )
 

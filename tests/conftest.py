@@ -1,0 +1,88 @@
+"""Shared fixtures: an isolated environment, the loopback fake server, real kernels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+from kernel_driver import Kernel
+
+TEST_KEY = "sk-test-key-0123456789abcdef"
+_ISOLATED = ("OPENAI_", "NBCHAT_", "DASHSCOPE_", "DEEPSEEK_", "JPY_SESSION_NAME")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's keys, endpoints or nbchat settings."""
+    for name in list(os.environ):
+        if name.startswith(_ISOLATED):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=TEST_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def server(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The loopback server, with no faults and no recorded requests."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def chat_env(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point nbchat (and kernels started from here) at the fake server; work in tmp_path."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("NBCHAT_MODEL", "peer-small")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def kernel_env(server: FakeOpenAI) -> dict[str, str]:
+    """The environment a kernel needs to talk to the fake server."""
+    return {
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": TEST_KEY,
+        "NBCHAT_MODEL": "peer-small",
+    }
+
+
+# Run in the kernel before each test: a fresh nbchat, the test environment, no leftover config.
+_RESET = """
+import os
+for _name in [n for n in os.environ if n.startswith(("NBCHAT_", "OPENAI_", "JPY_SESSION"))]:
+    del os.environ[_name]
+os.environ.update({env!r})
+os.chdir({cwd!r})
+get_ipython().config.pop("ChatMagics", None)
+get_ipython().run_line_magic("reload_ext", "nbchat")
+"""
+
+
+@pytest.fixture(scope="module")
+def shared_kernel(
+    fake_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kernel]:
+    """One real kernel per test module (starting one takes seconds)."""
+    started = Kernel(tmp_path_factory.mktemp("kernel"), kernel_env(fake_server))
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture
+def kernel(shared_kernel: Kernel, chat_env: Path, server: FakeOpenAI) -> Kernel:
+    """The module's kernel with nbchat freshly reloaded, working in this test's tmp_path."""
+    reset = _RESET.format(env=kernel_env(server), cwd=str(chat_env))
+    shared_kernel.run(reset, check=True)
+    return shared_kernel

@@ -1,0 +1,312 @@
+"""%%chat in a real kernel against the loopback server: threads, display, errors, commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import TEST_KEY
+from fake_openai import Fault, answer_for
+from kernel_driver import Execution, Kernel
+
+from nbchat.record import RECORD_MIME
+
+pytestmark = pytest.mark.kernel
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def sent_messages(server, index: int = -1) -> list[dict[str, str]]:
+    return server.chat_requests[index].body["messages"]
+
+
+def chat(
+    kernel: Kernel, body: str, *, flags: str = "", cell_id: str | None = None, **kwargs
+) -> Execution:
+    return kernel.run(f"%%chat {flags}\n{body}", cell_id=cell_id, **kwargs)
+
+
+def final_markdown(execution: Execution) -> str:
+    (markdown,) = execution.data("text/markdown")
+    return markdown
+
+
+def test_turns_carry_the_cells_above_as_context(kernel, server):
+    chat(kernel, "First question", cell_id="c1", check=True)
+    chat(kernel, "Second question", cell_id="c2", check=True)
+    third = chat(kernel, "Third question", cell_id="c3", check=True)
+
+    assert [m["content"] for m in sent_messages(server)] == [
+        "First question",
+        "Reply #1 to: First question",
+        "Second question",
+        "Reply #2 to: Second question",
+        "Third question",
+    ]
+    assert [m["role"] for m in sent_messages(server)] == ["user", "assistant"] * 2 + ["user"]
+    assert final_markdown(third).startswith("Reply #3 to: Third question")
+
+
+def test_rerunning_an_edited_cell_replaces_its_turn(kernel, server):
+    for cell_id, text in [("c1", "one"), ("c2", "two"), ("c3", "three")]:
+        chat(kernel, text, cell_id=cell_id, check=True)
+
+    chat(kernel, "two, edited", cell_id="c2", check=True)
+    assert [m["content"] for m in sent_messages(server)] == [
+        "one",
+        "Reply #1 to: one",
+        "two, edited",
+    ]
+    chat(kernel, "three", cell_id="c3", check=True)
+    assert [m["content"] for m in sent_messages(server)] == [
+        "one",
+        "Reply #1 to: one",
+        "two, edited",
+        "Reply #2 to: two, edited",
+        "three",
+    ]
+    assert len(server.chat_requests) == 5
+
+
+def test_threads_are_separate_and_new_starts_afresh(kernel, server):
+    chat(kernel, "alpha one", flags="--thread a", cell_id="c1", check=True)
+    chat(kernel, "beta one", flags="--thread b", cell_id="c2", check=True)
+    chat(kernel, "alpha two", flags="--thread a", cell_id="c3", check=True)
+    assert [m["content"] for m in sent_messages(server)] == [
+        "alpha one",
+        "Reply #1 to: alpha one",
+        "alpha two",
+    ]
+    chat(kernel, "alpha fresh", flags="--thread a --new", cell_id="c4", check=True)
+    assert sent_messages(server) == [{"role": "user", "content": "alpha fresh"}]
+    chat(kernel, "alpha after", flags="--thread a", cell_id="c5", check=True)
+    assert [m["content"] for m in sent_messages(server)] == [
+        "alpha fresh",
+        "Reply #1 to: alpha fresh",
+        "alpha after",
+    ]
+
+
+def test_system_cell_sends_nothing_and_governs_the_cells_below(kernel, server):
+    system = chat(kernel, "You are terse.", flags="--system", cell_id="s", check=True)
+    assert server.chat_requests == []
+    assert "System prompt" in final_markdown(system)
+    (record,) = system.data(RECORD_MIME)
+    assert record["kind"] == "system"
+
+    chat(kernel, "Hi", cell_id="c1", check=True)
+    assert sent_messages(server) == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
+def test_interpolation_replaces_defined_names_and_leaves_other_braces(kernel, server):
+    kernel.run("topic = 'tides'", check=True)
+    body = 'Explain {topic}. Keep {undefined} and {"a": {"b": 1}} and {{topic}} and f"{x!r}".'
+    chat(kernel, body, cell_id="c1", check=True)
+    assert sent_messages(server)[-1]["content"] == (
+        'Explain tides. Keep {undefined} and {"a": {"b": 1}} and {{topic}} and f"{x!r}".'
+    )
+
+
+def test_out_binds_the_answer_text(kernel, server):
+    chat(kernel, "Name a colour", flags="-o colour", cell_id="c1", check=True)
+    shown = kernel.run("print(repr(colour))", check=True)
+    assert shown.stdout.strip() == repr("Reply #1 to: Name a colour")
+
+
+def test_final_output_is_one_markdown_bundle_with_the_record(kernel, server):
+    done = chat(kernel, "Hello", cell_id="c1", check=True)
+    displays = [o for o in done.outputs if o["output_type"] == "display_data"]
+    assert len(displays) == 1, "the widget must be replaced in place, not kept beside"
+    data = displays[0]["data"]
+    assert WIDGET_MIME not in data
+    assert set(data) == {"text/markdown", "text/plain", RECORD_MIME}
+    record = data[RECORD_MIME]
+    assert record["schema"] == 1 and record["kind"] == "answer"
+    assert record["cell_id"] == "c1" and record["thread"] == "default"
+    assert record["request"]["messages"] == [{"role": "user", "content": "Hello"}]
+    assert record["request"]["base_url"] == server.base_url
+    assert record["response"]["choices"][0]["message"]["content"] == "Reply #1 to: Hello"
+    assert record["response"]["usage"]["total_tokens"] > 0
+    assert record["key"].startswith("v1:")
+    assert "peer-small" in data["text/markdown"] and "tokens" in data["text/markdown"]
+    assert TEST_KEY not in json.dumps(done.outputs)
+    assert done.count("comm_open") >= 1, "the live view is an ipywidgets view"
+
+
+def test_no_stream_gives_the_same_record_shape(kernel, server):
+    done = chat(kernel, "Hello", flags="--no-stream", cell_id="c1", check=True)
+    assert server.chat_requests[-1].body["stream"] is False
+    (record,) = done.data(RECORD_MIME)
+    assert record["timing"]["streamed"] is False
+    assert record["response"]["choices"][0]["message"]["content"] == "Reply #1 to: Hello"
+
+
+def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
+    done = chat(kernel, "Hello", flags="--raw", cell_id="c1", check=True)
+    displays = [o for o in done.outputs if o["output_type"] == "display_data"]
+    assert len(displays) == 2
+    answer, raw = displays
+    assert "application/json" not in answer["data"]
+    assert raw["data"]["application/json"] == answer["data"][RECORD_MIME]
+    assert raw["metadata"]["application/json"] == {"expanded": False}
+    assert json.loads(raw["data"]["text/plain"]) == raw["data"]["application/json"]
+
+
+def test_length_and_content_filter_are_shown_plainly(kernel, server):
+    done = chat(kernel, "one two three four five", flags="--max-tokens 2", cell_id="c1", check=True)
+    assert server.chat_requests[-1].body["max_tokens"] == 2
+    assert "cut off" in final_markdown(done) and "length" in final_markdown(done)
+    server.script(Fault(finish_reason="content_filter"))
+    filtered = chat(kernel, "Something", cell_id="c2", check=True)
+    assert "content filter" in final_markdown(filtered)
+
+
+def test_option_passes_any_request_field(kernel, server):
+    flags = '--option \'response_format={"type": "json_object"}\' --option seed=7 -t 0.2'
+    chat(kernel, "Give JSON", flags=flags, cell_id="c1", check=True)
+    body = server.chat_requests[-1].body
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["seed"] == 7 and body["temperature"] == 0.2
+
+
+def assert_short_error(execution: Execution, *needles: str) -> str:
+    assert execution.status == "error"
+    message = execution.error["evalue"]
+    text = "\n".join(execution.error["traceback"])
+    for needle in needles:
+        assert needle in message
+    for noise in ("httpx", "httpcore", "Traceback", 'File "'):
+        assert noise not in text
+    assert TEST_KEY not in text and TEST_KEY not in json.dumps(execution.outputs)
+    return message
+
+
+def test_wrong_key_names_the_variable_not_the_key(kernel, server):
+    kernel.run("import os; os.environ['OPENAI_API_KEY'] = 'sk-wrong-key-abcdefghijkl'")
+    failed = chat(kernel, "Hello", cell_id="c1")
+    message = assert_short_error(failed, "OPENAI_API_KEY", "401")
+    assert "sk-wrong-key" not in message
+    assert failed.data(RECORD_MIME) == []
+
+
+def test_unknown_model_says_how_to_list_models(kernel, server):
+    failed = chat(kernel, "Hello", flags="-m no-such-model", cell_id="c1")
+    assert_short_error(failed, "no-such-model", "%chat models")
+
+
+def test_rate_limit_is_retried_then_explained(kernel, server):
+    kernel.run("%config ChatMagics.max_retries = 1", check=True)
+    fault = Fault(status=429, headers={"retry-after-ms": "10"})
+    server.script(fault, fault)
+    failed = chat(kernel, "Hello", cell_id="c1")
+    assert_short_error(failed, "429", "2 attempts")
+    assert len(server.chat_requests) == 2
+    server.script(fault)
+    chat(kernel, "Hello", cell_id="c1", check=True)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [(Fault(drop_after=3), "dropped"), (Fault(error_after=3), "error mid-answer")],
+)
+def test_a_broken_stream_keeps_the_partial_answer_unstored(kernel, server, fault, reason):
+    server.script(fault)
+    failed = chat(kernel, "one two three four five six", cell_id="c1")
+    assert_short_error(failed, reason)
+    markdown = final_markdown(failed)
+    expected = "".join(
+        answer_for(
+            {"messages": [{"role": "user", "content": "one two three four five six"}]}
+        ).split(" ")[:3]
+    )
+    assert markdown.replace(" ", "").startswith(expected)
+    assert "incomplete, not stored" in markdown
+    assert failed.data(RECORD_MIME) == []
+
+    again = chat(kernel, "one two three four five six", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2, "a partial answer is never replayed"
+    assert again.data(RECORD_MIME)
+
+
+def test_ctrl_c_keeps_the_partial_answer_and_the_kernel(kernel, server):
+    server.script(Fault(chunks=400, delay=0.01))
+    interrupted = chat(kernel, "Long answer please", cell_id="c1", interrupt_after=1.0)
+    assert_short_error(interrupted, "Interrupted")
+    markdown = final_markdown(interrupted)
+    assert markdown.startswith("w0 w1 ") and "incomplete, not stored" in markdown
+    assert interrupted.data(RECORD_MIME) == []
+    assert kernel.run("print(1 + 1)", check=True).stdout.strip() == "2"
+    chat(kernel, "Next", cell_id="c2", check=True)
+    assert [m["content"] for m in sent_messages(server)] == ["Next"], (
+        "an interrupted turn is not context for the cells below"
+    )
+
+
+def test_a_huge_answer_costs_the_frontend_a_bounded_number_of_messages(kernel, server):
+    server.script(Fault(chunks=30_000))
+    done = chat(kernel, "Everything", cell_id="c1", check=True, timeout=120)
+    (record,) = done.data(RECORD_MIME)
+    text = record["response"]["choices"][0]["message"]["content"]
+    assert text == "".join(f"w{i} " for i in range(30_000))
+    elapsed = record["timing"]["elapsed_s"]
+    widget_updates = done.count("comm_msg")
+    # Two widgets (text, status) change per update, at <= 15 updates a second.
+    assert widget_updates <= 2 * (15 * elapsed + 2) + 10, (widget_updates, elapsed)
+    assert len(done.messages) < 200
+
+
+def test_line_commands(kernel, server):
+    chat(kernel, "Hello", flags="--thread t", cell_id="c1", check=True)
+    history = kernel.run("%chat history --thread t", check=True)
+    (plain,) = history.data("text/plain")
+    assert "Hello" in plain and "Reply #1 to: Hello" in plain and "assistant" in plain
+
+    threads = kernel.run("%chat threads", check=True)
+    assert "t" in threads.data("text/plain")[0]
+
+    usage = kernel.run("%chat usage", check=True).data("text/plain")[0]
+    assert "spent" in usage and "saved" in usage
+
+    config = kernel.run("%chat config", check=True).data("text/plain")[0]
+    assert "OPENAI_API_KEY" in config and TEST_KEY not in config and "set" in config
+
+    models = kernel.run("%chat models", check=True).data("text/plain")[0]
+    assert "peer-small" in models and "peer-large" in models
+
+    raw = kernel.run("%chat raw", check=True).data("application/json")[0]
+    assert raw["prompt"] == "Hello"
+    chunks = kernel.run("%chat raw --chunks", check=True).data("application/json")[0]
+    assert chunks[0]["object"] == "chat.completion.chunk"
+
+    kernel.run("%chat reset --thread t", check=True)
+    empty = kernel.run("%chat history --thread t", check=True).data("text/plain")[0]
+    assert "empty" in empty
+
+    bad = kernel.run("%chat frobnicate")
+    assert bad.status == "error" and bad.error["ename"] == "ConfigError"
+
+
+def test_reload_and_unload_are_clean(kernel, server):
+    kernel.run("%reload_ext nbchat", check=True)
+    chat(kernel, "Hello", cell_id="c1", check=True)
+    kernel.run("%unload_ext nbchat", check=True)
+    gone = chat(kernel, "Hello", cell_id="c2")
+    assert gone.status == "error"
+    assert "`%%chat` not found" in gone.stderr
+
+
+def test_profile_and_config_precedence(kernel, server):
+    kernel.run(
+        "%config ChatMagics.profiles = {'fake': {'base_url': '" + server.base_url + "', "
+        "'model': 'peer-large'}}",
+        check=True,
+    )
+    chat(kernel, "Hi", flags="-p fake", cell_id="c1", check=True)
+    assert server.chat_requests[-1].body["model"] == "peer-large"
+    chat(kernel, "Hi", flags="-p fake -m peer-small", cell_id="c2", check=True)
+    assert server.chat_requests[-1].body["model"] == "peer-small"
+    unknown = chat(kernel, "Hi", flags="-p nope", cell_id="c3")
+    assert unknown.status == "error" and "Known profiles" in unknown.error["evalue"]
