@@ -63,13 +63,7 @@ _SECRET_FIELD = re.compile(r"(?i)^(authorization|x-api-key|(openai[_-])?api[_-]?
 
 def _load(path: str) -> tuple[nbformat.NotebookNode, NotebookRecords]:
     notebook = load_notebook(path)
-    try:
-        return notebook, read_records(notebook, Path(path))
-    except (AttributeError, TypeError) as exc:  # read_records expects ValueError only
-        reason = f"{type(exc).__name__}: {exc}"
-        raise NotebookError(
-            f"{path}: a record cannot be read ({reason}); see `nbchat verify`"
-        ) from exc
+    return notebook, read_records(notebook, Path(path))
 
 
 def _turns(stored: NotebookRecords, thread: str | None) -> list[tuple[int, Record]]:
@@ -196,13 +190,10 @@ def check_record(version: int, raw: Any) -> list[str]:
         return [f"malformed record: {exc}", *problems]
     if record.kind not in ("answer", "system"):
         problems.insert(0, f"unknown record kind {record.kind!r}")
-    elif record.kind == "answer":
-        try:
-            consistent = record.expected_key() == record.key
-        except (AttributeError, TypeError, ValueError):
-            consistent = False
-        if not consistent:
-            problems.insert(0, "key does not match its request (edited after it was stored?)")
+    else:
+        problem = record.consistency_problem()
+        if problem:
+            problems.insert(0, f"{problem} (edited after it was stored?)")
     return problems
 
 

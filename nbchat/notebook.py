@@ -96,11 +96,13 @@ def read_records(notebook: nbformat.NotebookNode, path: Path) -> NotebookRecords
         for version, raw in iter_output_records(cell.get("outputs", [])):
             try:
                 record = Record.from_json(raw, version=version)
-            except ValueError as exc:
-                result.problems.append(f"cell {index + 1}: {exc}")
+                problem = record.consistency_problem()
+                record.answer  # noqa: B018 - a response of the wrong shape fails here, not later
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                result.problems.append(f"cell {index + 1}: malformed record ({exc})")
                 continue
-            if record.kind == "answer" and record.expected_key() != record.key:
-                result.problems.append(f"cell {index + 1}: key does not match its request")
+            if problem:
+                result.problems.append(f"cell {index + 1}: {problem}")
                 continue
             records.append(record)
             if record.key:

@@ -122,12 +122,25 @@ class Record:
         request = self.request
         if not request:
             return None
+        params = request.get("params", {})
+        messages = request.get("messages", [])
+        if not isinstance(params, dict) or not isinstance(messages, list):
+            return None
         return request_key(
-            request.get("base_url", ""),
-            request.get("model", ""),
-            request.get("messages", []),
-            request.get("params", {}),
+            str(request.get("base_url", "")), str(request.get("model", "")), messages, params
         )
+
+    def consistency_problem(self) -> str | None:
+        """Why this record cannot be trusted as a cached answer, or None when it can."""
+        if self.kind != "answer":
+            return None
+        if self.expected_key() != self.key:
+            return "key does not match its request"
+        messages = (self.request or {}).get("messages") or []
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        if last.get("role") != "user" or last.get("content") != self.prompt:
+            return "prompt does not match the request's last user message"
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in the notebook."""
@@ -138,7 +151,11 @@ class Record:
         """Read a stored record of schema ``version``; raises ``ValueError`` when malformed."""
         if not isinstance(data, dict):
             raise ValueError("a record is a JSON object")
-        version = int(data.get("schema", version))
+        stated = data.get("schema", version)
+        if not isinstance(stated, int) or isinstance(stated, bool):
+            raise ValueError(f"record schema must be an integer, not {stated!r}")
+        if stated != version:
+            raise ValueError(f"record says schema {stated} but is stored as version {version}")
         if version > SCHEMA_VERSION:
             raise ValueError(f"record schema {version} is newer than this nbchat understands")
         data = _UPGRADES.get(version, lambda d: d)(dict(data))
@@ -150,6 +167,8 @@ class Record:
                 problems.append("response")
             if not isinstance(data.get("key"), str):
                 problems.append("key")
+        if not isinstance(data.get("timing", {}), dict):
+            problems.append("timing")
         if problems:
             raise ValueError(f"record fields missing or malformed: {', '.join(problems)}")
         known = cls.__dataclass_fields__

@@ -333,24 +333,26 @@ class ChatSession:
     def _previous_record(
         self, turn: PreparedTurn, notebook: NotebookRecords | None
     ) -> Record | None:
-        """The answer this cell stored last time, if we can tell which cell it is."""
-        for record in reversed(self.history):
-            if (
-                record.kind == "answer"
-                and turn.request.cell_id
-                and record.cell_id == turn.request.cell_id
-            ):
-                return record
+        """The answer this cell stored last time: by cell id when known, else the stored turn
+        of the same thread with the same context (its prompt changed) or the same prompt."""
+        cell_id = turn.request.cell_id
+        stored = [r for r in reversed(self.history) if r.kind == "answer"]
         if notebook is not None:
             position = notebook.position.get(turn.cell_key)
             for cell, record in notebook.records():
-                if record.kind == "answer" and (
-                    (position is not None and cell.index == position)
-                    or (
-                        turn.request.cell_id is None
-                        and record.thread == turn.request.thread
-                        and record.prompt == turn.request.prompt
-                    )
-                ):
+                if record.kind == "answer" and position is not None and cell.index == position:
                     return record
+            stored += [r for _, r in notebook.records() if r.kind == "answer"]
+        if cell_id:
+            for record in stored:
+                if record.cell_id == cell_id:
+                    return record
+        same_thread = [r for r in stored if r.thread == turn.request.thread and r.request]
+        context = turn.messages[:-1]
+        for record in same_thread:
+            if record.request["messages"][:-1] == context:
+                return record
+        for record in same_thread:
+            if record.prompt == turn.request.prompt:
+                return record
         return None

@@ -1,0 +1,236 @@
+"""The notebook is the cache: replay stored answers across runs, restarts and offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import TEST_KEY
+from fake_openai import FakeOpenAI
+from kernel_driver import Kernel, save_notebook
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from nbchat.record import RECORD_MIME
+
+pytestmark = pytest.mark.kernel
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def write_notebook(path: Path, sources: list[str]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Chat")]
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(notebook, path)
+    return path
+
+
+def execute(path: Path, *, allow_errors: bool = False) -> nbformat.NotebookNode:
+    """Run the notebook headless with nbclient (which sends no cell ids) and save it."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": path.parent}},
+    )
+    try:
+        client.execute()
+    finally:
+        nbformat.write(notebook, path)
+    return notebook
+
+
+def answers(notebook: nbformat.NotebookNode) -> list[str]:
+    found = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("data", {}).get(RECORD_MIME)
+            if record and record["kind"] == "answer":
+                found.append(record["response"]["choices"][0]["message"]["content"])
+    return found
+
+
+CHAT_NOTEBOOK = [
+    "%load_ext nbchat",
+    "%%chat --system\nYou are terse.",
+    "%%chat\nWhat is a tide?",
+    "%%chat --thread other\nName a moon.",
+    "%%chat\nAnd a spring tide?",
+]
+
+
+@pytest.fixture
+def notebook_path(chat_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = write_notebook(chat_env / "chat.ipynb", CHAT_NOTEBOOK)
+    monkeypatch.setenv("NBCHAT_NOTEBOOK", str(path))
+    return path
+
+
+def test_a_notebook_executed_twice_spends_nothing_the_second_time(notebook_path, server):
+    first = execute(notebook_path)
+    assert len(server.chat_requests) == 3
+    assert server.chat_requests[-1].body["messages"][0] == {
+        "role": "system",
+        "content": "You are terse.",
+    }
+
+    second = execute(notebook_path)
+    assert len(server.chat_requests) == 3, "every answer was replayed from the saved file"
+    assert (
+        answers(second)
+        == answers(first)
+        == [
+            "Reply #1 to: What is a tide?",
+            "Reply #1 to: Name a moon.",
+            "Reply #2 to: And a spring tide?",
+        ]
+    )
+    footer = second.cells[3].outputs[-1]["data"]["text/markdown"]
+    assert "replayed" in footer
+    saved = notebook_path.read_text()
+    assert TEST_KEY not in saved and WIDGET_MIME not in saved
+
+
+def test_offline_replay_needs_no_server_and_a_miss_says_what_changed(
+    chat_env, monkeypatch, tmp_path
+):
+    with FakeOpenAI(api_key=TEST_KEY) as private:
+        monkeypatch.setenv("OPENAI_BASE_URL", private.base_url)
+        path = write_notebook(tmp_path / "offline.ipynb", CHAT_NOTEBOOK)
+        monkeypatch.setenv("NBCHAT_NOTEBOOK", str(path))
+        execute(path)
+        assert len(private.chat_requests) == 3
+    # The server is gone; offline mode replays everything and never connects.
+    monkeypatch.setenv("NBCHAT_OFFLINE", "1")
+    replayed = execute(path)
+    assert len(answers(replayed)) == 3
+
+    edited = nbformat.read(path, as_version=4)
+    edited.cells[5].source = "%%chat\nAnd a neap tide?"
+    nbformat.write(edited, path)
+    with pytest.raises(CellExecutionError) as failure:
+        execute(path)
+    message = str(failure.value)
+    assert "OfflineMiss" in message and "'default'" in message and "the prompt" in message
+    assert "Traceback" not in message.split("OfflineMiss", 1)[1]
+
+
+def run_cells(kernel: Kernel, cells: list[tuple[str, str]]) -> dict[str, object]:
+    return {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
+
+
+THREAD_CELLS = [
+    ("c1", "%%chat\nFirst"),
+    ("c2", "%%chat\nSecond"),
+    ("c3", "%%chat --thread b\nOther thread"),
+    ("c4", "%%chat\nFourth"),
+]
+
+
+def save(path: Path, cells: list[tuple[str, str]], runs: dict) -> None:
+    save_notebook(path, [(cell_id, source, runs.get(cell_id)) for cell_id, source in cells])
+
+
+def test_after_a_restart_a_middle_cell_gets_its_context_back_and_hits(kernel, server, chat_env):
+    path = chat_env / "restart.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    runs = run_cells(kernel, THREAD_CELLS)
+    save(path, THREAD_CELLS, runs)
+    assert len(server.chat_requests) == 4
+
+    kernel.restart()
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    again = kernel.run("%%chat\nFourth", cell_id="c4", check=True)
+    assert len(server.chat_requests) == 4, "rebuilt from the saved answers above, so a hit"
+    (record,) = again.data(RECORD_MIME)
+    assert record["response"]["choices"][0]["message"]["content"] == "Reply #3 to: Fourth"
+    history = kernel.run("%chat history", check=True).data("text/plain")[0]
+    assert "Reply #2 to: Second" in history
+
+
+def test_editing_a_cell_re_asks_it_and_the_cells_below_in_its_thread(kernel, server, chat_env):
+    path = chat_env / "edit.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    save(path, THREAD_CELLS, run_cells(kernel, THREAD_CELLS))
+    kernel.run("%reload_ext nbchat", check=True)  # a fresh session: only the file remains
+    server.reset()
+
+    edited = [*THREAD_CELLS]
+    edited[1] = ("c2", "%%chat\nSecond, edited")
+    run_cells(kernel, edited)
+    asked = [r.body["messages"][-1]["content"] for r in server.chat_requests]
+    assert asked == ["Second, edited", "Fourth"]
+    assert server.chat_requests[-1].body["messages"][2]["content"] == "Second, edited"
+
+
+def test_refresh_asks_again_and_no_cache_neither_reads_nor_writes(kernel, server, chat_env):
+    kernel.run("%%chat\nHello", cell_id="c1", check=True)
+    kernel.run("%%chat\nHello", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 1
+    refreshed = kernel.run("%%chat --refresh\nHello", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2
+    assert refreshed.data(RECORD_MIME)
+
+    uncached = kernel.run("%%chat --no-cache\nHello", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 3
+    assert uncached.data(RECORD_MIME) == []
+    assert "not stored" in uncached.data("text/markdown")[0]
+
+
+def test_a_corrupt_notebook_file_warns_once_and_the_cell_still_works(kernel, server, chat_env):
+    path = chat_env / "corrupt.ipynb"
+    path.write_text("{ this is not json")
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    first = kernel.run("%%chat\nHello", cell_id="c1", check=True)
+    assert "not a valid notebook" in first.stderr and len(first.stderr.splitlines()) == 1
+    second = kernel.run("%%chat\nAgain", cell_id="c2", check=True)
+    assert second.stderr == ""
+    assert len(server.chat_requests) == 2
+
+
+def test_a_tampered_record_is_never_replayed(kernel, server, chat_env):
+    path = chat_env / "tampered.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    cells = [("c1", "%%chat\nHello")]
+    save(path, cells, run_cells(kernel, cells))
+    data = json.loads(path.read_text())
+    (output,) = [o for o in data["cells"][0]["outputs"] if RECORD_MIME in o.get("data", {})]
+    record = output["data"][RECORD_MIME]
+    record["response"]["choices"][0]["message"]["content"] = "Injected"
+    record["request"]["messages"][0]["content"] = "Something else"
+    path.write_text(json.dumps(data))
+
+    kernel.run("%reload_ext nbchat", check=True)
+    server.reset()
+    again = kernel.run("%%chat\nSomething else", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 1
+    assert "Injected" not in again.data("text/markdown")[0]
+
+
+def test_the_file_is_parsed_once_while_it_does_not_change(kernel, server, chat_env):
+    path = chat_env / "parsed.ipynb"
+    cells = [(f"c{i}", f"%%chat\nQuestion {i}") for i in range(8)]
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    save(path, cells, run_cells(kernel, cells))
+    kernel.run("%reload_ext nbchat", check=True)
+    server.reset()
+    run_cells(kernel, cells)
+    assert server.chat_requests == []
+    status = kernel.run("%chat notebook", check=True).stdout
+    assert "8 stored answers" in status and "parsed 1 times" in status
+
+
+def test_the_notebook_is_found_through_jpy_session_name(kernel, server, chat_env):
+    path = chat_env / "session.ipynb"
+    cells = [("c1", "%%chat\nHello")]
+    save(path, cells, run_cells(kernel, cells))
+    kernel.run("%reload_ext nbchat", check=True)
+    kernel.run(f"import os; os.environ['JPY_SESSION_NAME'] = {str(path)!r}", check=True)
+    server.reset()
+    hit = kernel.run("%%chat\nHello", cell_id="c1", check=True)
+    assert server.chat_requests == [] and "replayed" in hit.data("text/markdown")[0]
