@@ -1,0 +1,64 @@
+"""nbchat.ask in a real kernel, and %%chat in terminal IPython (no widgets, no cell ids)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import TEST_KEY
+
+pytestmark = pytest.mark.kernel
+
+
+def test_ask_loops_over_prompts_and_replays(kernel, server):
+    code = (
+        "import nbchat\n"
+        "answers = [nbchat.ask(q) for q in ['one', 'two', 'one']]\n"
+        "print([a.text for a in answers], [a.replayed for a in answers])"
+    )
+    printed = kernel.run(code, check=True).stdout
+    assert printed.strip() == (
+        "['Reply #1 to: one', 'Reply #1 to: two', 'Reply #1 to: one'] [False, False, True]"
+    )
+    assert len(server.chat_requests) == 2
+    assert all(len(r.body["messages"]) == 1 for r in server.chat_requests), "no context"
+
+
+def test_ask_with_a_thread_continues_the_cells_and_passes_options(kernel, server):
+    kernel.run("%%chat\nFirst", cell_id="c1", check=True)
+    kernel.run("import nbchat; a = nbchat.ask('Next', thread='default', seed=3)", check=True)
+    body = server.chat_requests[-1].body
+    assert [m["content"] for m in body["messages"]] == ["First", "Reply #1 to: First", "Next"]
+    assert body["seed"] == 3
+    shown = kernel.run("a", check=True)
+    assert shown.data("text/markdown")[0].startswith("Reply #2 to: Next")
+
+
+def test_terminal_ipython_prints_tokens_as_they_come(chat_env, server):
+    script = (
+        "get_ipython().run_line_magic('load_ext', 'nbchat')\n"
+        "get_ipython().run_cell_magic('chat', '', 'Hello terminal')\n"
+        "get_ipython().run_cell_magic('chat', '', 'Again')\n"
+    )
+    (chat_env / "script.ipy").write_text(script)
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": TEST_KEY,
+        "NBCHAT_MODEL": "peer-small",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--quick", "script.ipy"],
+        cwd=chat_env,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Reply #1 to: Hello terminal\n[peer-small" in done.stdout
+    assert "Reply #2 to: Again" in done.stdout
+    assert "notebook file is unknown" in done.stderr
+    assert TEST_KEY not in done.stdout + done.stderr

@@ -1,0 +1,47 @@
+"""Output bundles: what a saved notebook shows without a kernel."""
+
+from __future__ import annotations
+
+import json
+
+from nbfactory import make_record, make_system_record
+
+from nbchat.record import RECORD_MIME
+from nbchat.render import answer_bundle, footer, partial_bundle, raw_bundle, system_bundle
+
+
+def test_answer_bundle_has_markdown_plain_and_the_record():
+    record = make_record("Hi", "**Hello**", usage=(31, 212))
+    data, metadata = answer_bundle(record)
+    assert data["text/markdown"].startswith("**Hello**")
+    assert "31 → 212 tokens" in data["text/markdown"]
+    assert data[RECORD_MIME] == record.to_json()
+    assert "application/json" not in data
+    assert metadata["nbchat"]["replayed"] is False
+
+
+def test_replayed_and_unstored_answers_say_so():
+    record = make_record("Hi", "Hello")
+    assert "replayed" in footer(record, replayed=True)
+    data, _ = answer_bundle(record, store=False)
+    assert RECORD_MIME not in data and "not stored" in data["text/plain"]
+
+
+def test_length_and_content_filter_are_plain_in_the_footer():
+    assert "cut off" in footer(make_record("Hi", "Hel", finish_reason="length"))
+    assert "content filter" in footer(make_record("Hi", "", finish_reason="content_filter"))
+
+
+def test_partial_bundle_never_carries_a_record():
+    data, metadata = partial_bundle("Half an ans", "the connection dropped")
+    assert RECORD_MIME not in data and metadata["nbchat"]["incomplete"] is True
+    assert "incomplete, not stored" in data["text/markdown"]
+
+
+def test_system_and_raw_bundles():
+    data, _ = system_bundle(make_system_record("Line one\n\nLine three", thread="t"))
+    assert "> Line one\n>\n> Line three" in data["text/markdown"]
+    payload = {"a": [1, 2]}
+    raw, metadata = raw_bundle(payload)
+    assert raw["application/json"] == payload and json.loads(raw["text/plain"]) == payload
+    assert metadata["application/json"] == {"expanded": False}
