@@ -90,7 +90,7 @@ class ChatMagics(Magics):
         config=True,
         help="Named settings, e.g. {'local': {'base_url': 'http://127.0.0.1:8000/v1', "
         "'api_key_env': '', 'model': 'qwen3'}}. Built in: openai, qwen, "
-        "qwen-intl, deepseek, ollama, vllm, llamacpp.",
+        "qwen-intl, deepseek, ollama, vllm, llamacpp, demo.",
     )
     options = Dict(config=True, help="Extra request fields sent with every request.")
     notebook = Unicode(

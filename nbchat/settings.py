@@ -43,6 +43,8 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "ollama": {"base_url": "http://127.0.0.1:11434/v1", "api_key_env": "", "model": "llama3.2"},
     "vllm": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "VLLM_API_KEY"},
     "llamacpp": {"base_url": "http://127.0.0.1:8080/v1", "api_key_env": ""},
+    # The endpoint the demo notebooks' stored answers were recorded from: they replay offline.
+    "demo": {"base_url": "http://127.0.0.1:8765/v1", "api_key_env": "", "model": "nbchat-demo"},
 }
 
 
