@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 
 from nbchat._version import __version__
-from nbchat.completion import CompletionBuilder
+from nbchat.completion import CompletionBuilder, completion_text
 from nbchat.errors import (
-    BadRequestError,
+    APIError,
+    ConfigError,
     MalformedStreamError,
     NbchatError,
     ProtocolError,
@@ -58,6 +59,12 @@ class ClientConfig:
     connect_timeout: float = 10.0
     max_retries: int = 2
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"The base URL must start with http(s)://, not {self.base_url!r}")
+        if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0:
+            raise ConfigError("max_retries must be >= 0 and timeouts > 0.")
 
     @property
     def endpoint(self) -> str:
@@ -102,10 +109,7 @@ class ChatClient:
         request = {**body, "stream": False}
         request.pop("stream_options", None)
         response = self._send("POST", "/chat/completions", request, stream=False)
-        completion = _json_body(response)
-        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
-            raise ProtocolError(f"{self.config.endpoint} did not answer with a chat completion.")
-        return completion
+        return _completion(response)
 
     def stream(self, body: Mapping[str, Any], *, keep_chunks: bool = False) -> ChatStream:
         """A streamed answer: iterate it for text deltas; ``.completion`` holds the whole answer."""
@@ -176,6 +180,23 @@ def _json_body(response: httpx.Response) -> Any:
         raise ProtocolError(f"{url} answered with a body that is not JSON.") from exc
 
 
+def _completion(response: httpx.Response) -> dict[str, Any]:
+    """A whole ``chat.completion`` body; an ``error`` object in a 200 body keeps its message."""
+    payload = _json_body(response)
+    if isinstance(payload, dict) and isinstance(payload.get("choices"), list):
+        return payload
+    if isinstance(payload, dict) and "error" in payload:
+        error = payload["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise APIError(
+            f"The server reported an error: {message}",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            body=payload,
+        )
+    raise ProtocolError(f"{response.request.url} did not answer with a chat completion.")
+
+
 class ChatStream:
     """One streamed answer. Iterating yields text deltas of the first choice as they arrive.
 
@@ -215,7 +236,7 @@ class ChatStream:
         self.request_id = response.headers.get("x-request-id")
         try:
             content_type = response.headers.get("content-type", "")
-            if "text/event-stream" in content_type:
+            if "text/event-stream" in content_type.lower():
                 yield from self._events(response)
             else:  # a server that ignored "stream": true and sent one whole completion
                 yield from self._whole(response)
@@ -239,8 +260,9 @@ class ChatStream:
             request["stream_options"] = {"include_usage": True}
         try:
             return client._send("POST", "/chat/completions", request, stream=True)
-        except BadRequestError as exc:
-            if "stream_options" not in request or "stream_options" not in str(exc.body):
+        except APIError as exc:  # 400 from most servers, 422 from FastAPI-style validation
+            rejected = exc.status_code in (400, 422) and "stream_options" in str(exc.body)
+            if "stream_options" not in request or not rejected:
                 raise
         client.usage_option_rejected = True
         request.pop("stream_options")
@@ -256,7 +278,10 @@ class ChatStream:
                     done = True
                     break
                 for chunk in self._decode(event.data):
-                    text = add(chunk)
+                    try:
+                        text = add(chunk)
+                    except (AttributeError, TypeError) as exc:
+                        raise self._not_a_chunk(event.data) from exc
                     if text:
                         if self.first_token_at is None:
                             self.first_token_at = time.perf_counter()
@@ -268,10 +293,7 @@ class ChatStream:
                 if event.data == "[DONE]":
                     done = True
                 else:
-                    for chunk in self._decode(event.data):
-                        text = add(chunk)
-                        if text:
-                            yield text
+                    yield from self._texts(event.data)
         if not done and self.builder.finish_reason is None:
             raise TruncatedStreamError(
                 "The stream ended before the answer was complete (no [DONE]); "
@@ -280,19 +302,28 @@ class ChatStream:
             )
         self.completion = self.builder.result()
 
+    def _texts(self, data: str) -> Iterator[str]:
+        """Fold one event in and yield its new text (the per-token loop inlines this)."""
+        for chunk in self._decode(data):
+            try:
+                text = self.builder.add(chunk)
+            except (AttributeError, TypeError) as exc:
+                raise self._not_a_chunk(data) from exc
+            if text:
+                if self.first_token_at is None:
+                    self.first_token_at = time.perf_counter()
+                yield text
+
     def _decode(self, data: str) -> list[dict[str, Any]]:
         """One event's data as chunks; an ``error`` object raises with the partial answer."""
         try:
             chunk = json.loads(data)
         except ValueError:
             chunk = self._decode_joined(data)
-        if isinstance(chunk, list):
+        if isinstance(chunk, list) and all(isinstance(item, dict) for item in chunk):
             return chunk
         if not isinstance(chunk, dict):
-            raise MalformedStreamError(
-                f"The server sent an event that is not a chunk: {data[:80]!r}",
-                partial=self.partial(),
-            )
+            raise self._not_a_chunk(data)
         if "error" in chunk and "choices" not in chunk:
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
@@ -302,6 +333,11 @@ class ChatStream:
                 partial=self.partial(),
             )
         return [chunk]
+
+    def _not_a_chunk(self, data: str) -> MalformedStreamError:
+        return MalformedStreamError(
+            f"The server sent an event that is not a chunk: {data[:80]!r}", partial=self.partial()
+        )
 
     def _decode_joined(self, data: str) -> Any:
         """Servers that omit the blank line between events glue them into one multi-line event."""
@@ -316,15 +352,8 @@ class ChatStream:
 
     def _whole(self, response: httpx.Response) -> Iterator[str]:
         response.read()
-        completion = _json_body(response)
-        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
-            raise ProtocolError("The server answered a streamed request with something else.")
-        self.completion = completion
-        text = (
-            (completion["choices"][0].get("message") or {}).get("content")
-            if completion["choices"]
-            else ""
-        )
+        self.completion = completion = _completion(response)
+        text = completion_text(completion)
         if text:
             self.first_token_at = time.perf_counter()
             yield text

@@ -203,6 +203,19 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_CONTEXT_LENGTH_HINTS = (
+    "context_length",  # OpenAI, DashScope, DeepSeek: code context_length_exceeded
+    "maximum context length",  # vLLM
+    "exceed_context_size",  # llama.cpp server
+    "context window",
+)
+
+
+def _is_context_length(code: str, detail: str) -> bool:
+    text = f"{code} {detail}".lower()
+    return any(hint in text for hint in _CONTEXT_LENGTH_HINTS)
+
+
 def error_from_response(
     response: httpx.Response,
     *,
@@ -234,7 +247,7 @@ def error_from_response(
     elif status == 404:
         what = f"model {model!r}" if model else str(response.request.url.path)
         message = f"Not found (404): {what}. List the available models with `%chat models`."
-    elif status == 400 and "context_length" in (code + detail):
+    elif status == 400 and _is_context_length(code, detail):
         message = (
             "The conversation is too long for the model (context_length_exceeded). "
             "Start afresh with `%%chat --new`, or use a model with a larger context."
@@ -248,7 +261,7 @@ def error_from_response(
     if detail and status != 401:
         message = f"{message} Server said: {detail}"
     cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIError)
-    if status == 400 and "context_length" in (code + detail):
+    if status == 400 and _is_context_length(code, detail):
         cls = ContextLengthError
     return cls(message, status_code=status, request_id=request_id, body=body, retries=retries)
 
