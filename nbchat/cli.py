@@ -5,11 +5,12 @@
     nbchat stats NOTEBOOK...    answers and the tokens they cost, by model
     nbchat verify NOTEBOOK...   well-formed records, consistent keys, no leaked API keys
     nbchat strip NOTEBOOK       remove the records, e.g. before sharing a notebook
+    nbchat run NOTEBOOK         execute it headless, replaying stored answers (`nbchat.cli_run`)
 
-Files are read with nbformat only: no kernel, no network.
+All but ``run`` read files with nbformat only: no kernel, no network.
 
-Exit status: 0 ok; 1 ``verify`` found problems; 2 a usage error, or a notebook that is missing,
-unreadable or corrupt (one line on stderr, never a traceback).
+Exit status: 0 ok; 1 ``verify`` found problems or ``run`` a cell error; 2 a usage error, or a
+notebook that is missing, unreadable or corrupt (one line on stderr, never a traceback).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nbchat._version import __version__
 from nbchat.cli_format import (
     COMMAND_HELP,
     HELP_EPILOG,
+    RUN_EPILOG,
     Tally,
     markdown_transcript,
     plural,
@@ -38,6 +40,7 @@ from nbchat.cli_format import (
     tally_lines,
     token_counts,
 )
+from nbchat.cli_run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
 from nbchat.record import SCHEMA_VERSION, Record
@@ -315,13 +318,15 @@ def _file_mode(target: Path) -> int:
 # -- the parser ------------------------------------------------------------------------------------
 
 
-def _add_command(commands: Any, name: str, run: Callable[..., int]) -> argparse.ArgumentParser:
+def _add_command(
+    commands: Any, name: str, run: Callable[..., int], epilog: str = ""
+) -> argparse.ArgumentParser:
     summary, example = COMMAND_HELP[name]
     parser = commands.add_parser(
         name,
         help=summary,
         description=summary[0].upper() + summary[1:] + ".",
-        epilog=f"example:\n  {example}",
+        epilog=f"{epilog}example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(run=run)
@@ -329,10 +334,11 @@ def _add_command(commands: Any, name: str, run: Callable[..., int]) -> argparse.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``nbchat`` argument parser with its five subcommands."""
+    """The ``nbchat`` argument parser with its six subcommands."""
     parser = argparse.ArgumentParser(
         prog="nbchat",
-        description="Inspect, export, check and strip the answers nbchat stores in notebooks.",
+        description="Inspect, export, check, strip and re-run the answers nbchat stores in "
+        "notebooks.",
         epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -356,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     strip.add_argument("notebook", **notebook)
     strip.add_argument("--keep-text", action="store_true", help="keep the answers' text outputs")
     strip.add_argument("-o", "--output", metavar="OUT", help="write here (default: in place)")
+    add_run_arguments(_add_command(commands, "run", cmd_run, RUN_EPILOG))
     return parser
 
 

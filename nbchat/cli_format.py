@@ -12,6 +12,7 @@ from nbchat.record import Record
 __all__ = [
     "COMMAND_HELP",
     "HELP_EPILOG",
+    "RUN_EPILOG",
     "Tally",
     "markdown_transcript",
     "plural",
@@ -24,11 +25,11 @@ __all__ = [
 ]
 
 HELP_EPILOG = """\
-Files are read with nbformat only: no kernel is started and nothing goes over the network.
+Files are read with nbformat only (no kernel, no network), except by `run`, which executes one.
 
 exit status:
   0  success
-  1  verify found problems
+  1  verify found problems, or run stopped at a cell error
   2  usage error, or a notebook that is missing, unreadable or corrupt
 
 example:
@@ -51,7 +52,28 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "remove nbchat's records from a notebook (rewritten atomically)",
         "nbchat strip analysis.ipynb --keep-text -o shareable.ipynb",
     ),
+    "run": (
+        "execute a notebook headless with nbclient, replaying the answers stored in it",
+        "nbchat run --offline analysis.ipynb",
+    ),
 }
+
+RUN_EPILOG = """\
+The kernel runs in the notebook's directory with NBCHAT_NOTEBOOK set to the file, so every
+%%chat cell whose request is unchanged replays its stored answer at no cost; the others are
+sent, unless --offline (NBCHAT_OFFLINE=1) makes them fail with OfflineMiss. The file is left
+untouched unless --inplace or -o is given, and is never saved when a cell fails. Then prints:
+
+  NOTEBOOK: N cells run, A answers (R replayed, S asked), E errors
+
+Needs nbclient and ipykernel (pip install nbclient ipykernel).
+
+exit status:
+  0  every cell ran (cells tagged raises-exception may fail)
+  1  a cell failed: its number and error are printed
+  2  usage error, nbclient missing, or a notebook that is missing or corrupt
+
+"""
 
 GAP = "  "
 MIN_FLEX = 12

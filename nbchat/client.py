@@ -180,6 +180,13 @@ def _json_body(response: httpx.Response) -> Any:
         raise ProtocolError(f"{url} answered with a body that is not JSON.") from exc
 
 
+def _parse_event(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data  # shown as received
+
+
 def _completion(response: httpx.Response) -> dict[str, Any]:
     """A whole ``chat.completion`` body; an ``error`` object in a 200 body keeps its message."""
     payload = _json_body(response)
@@ -207,7 +214,11 @@ class ChatStream:
     def __init__(self, client: ChatClient, body: Mapping[str, Any], *, keep_chunks: bool) -> None:
         self._client = client
         self.body = dict(body)
-        self.builder = CompletionBuilder(keep_chunks=keep_chunks)
+        self.builder = CompletionBuilder()
+        self.keep_chunks = keep_chunks
+        # Event data as received: strings, which the garbage collector does not have to scan
+        # (30,000 parsed chunk dicts kept alive cost more than parsing them).
+        self.raw_events: list[str] = []
         self.completion: dict[str, Any] | None = None
         self.request_id: str | None = None
         self.first_token_at: float | None = None
@@ -215,9 +226,9 @@ class ChatStream:
         self._response: httpx.Response | None = None
 
     @property
-    def chunks(self) -> list[dict[str, Any]]:
-        """The raw chunks received, when ``keep_chunks`` was asked for."""
-        return self.builder.chunks
+    def chunks(self) -> list[Any]:
+        """The chunks received (parsed now), when ``keep_chunks`` was asked for."""
+        return [_parse_event(data) for data in self.raw_events]
 
     def partial(self) -> dict[str, Any]:
         """Whatever has arrived so far, completion-shaped."""
@@ -229,6 +240,17 @@ class ChatStream:
             self._response.close()
 
     def __iter__(self) -> Iterator[str]:
+        """Text deltas of the first choice, one per chunk, as they arrive."""
+        for texts in self._run():
+            yield from texts
+
+    def batches(self) -> Iterator[tuple[str, int]]:
+        """The new text of each network read, with how many deltas it joins: for a display,
+        which needs no more than that and is spared a call per token."""
+        for texts in self._run():
+            yield "".join(texts), len(texts)
+
+    def _run(self) -> Iterator[list[str]]:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._started = True
@@ -268,32 +290,56 @@ class ChatStream:
         request.pop("stream_options")
         return client._send("POST", "/chat/completions", request, stream=True)
 
-    def _events(self, response: httpx.Response) -> Iterator[str]:
+    def _events(self, response: httpx.Response) -> Iterator[list[str]]:
+        """The texts of each network read. The per-token loop is kept flat; the rare cases
+        (lists, errors, glued or malformed events) go to `_texts`."""
         decoder = SSEDecoder()
         add = self.builder.add
+        loads = json.loads
+        keep = self.raw_events.append if self.keep_chunks else None
         done = False
         for raw in response.iter_bytes():
-            for event in decoder.feed(raw):
-                if event.data == "[DONE]":
-                    done = True
-                    break
-                for chunk in self._decode(event.data):
+            texts: list[str] = []
+            try:
+                for event in decoder.feed(raw):
+                    data = event.data
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    if keep is not None:
+                        keep(data)
+                    try:
+                        chunk = loads(data)
+                    except ValueError:
+                        chunk = None
+                    if type(chunk) is not dict or "choices" not in chunk:
+                        texts += self._texts(data)
+                        continue
                     try:
                         text = add(chunk)
                     except (AttributeError, TypeError) as exc:
-                        raise self._not_a_chunk(event.data) from exc
+                        raise self._not_a_chunk(data) from exc
                     if text:
-                        if self.first_token_at is None:
-                            self.first_token_at = time.perf_counter()
-                        yield text
+                        texts.append(text)
+            except NbchatError:
+                if texts:  # what arrived before the bad event still reaches the consumer
+                    yield texts
+                raise
+            if texts:
+                self._mark_first_token()
+                yield texts
             if done:
                 break
         else:
+            texts = []
             for event in decoder.flush():
                 if event.data == "[DONE]":
                     done = True
                 else:
-                    yield from self._texts(event.data)
+                    texts += self._texts(event.data)
+            if texts:
+                self._mark_first_token()
+                yield texts
         if not done and self.builder.finish_reason is None:
             raise TruncatedStreamError(
                 "The stream ended before the answer was complete (no [DONE]); "
@@ -302,17 +348,21 @@ class ChatStream:
             )
         self.completion = self.builder.result()
 
-    def _texts(self, data: str) -> Iterator[str]:
-        """Fold one event in and yield its new text (the per-token loop inlines this)."""
+    def _mark_first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+
+    def _texts(self, data: str) -> list[str]:
+        """Fold one event in (any shape) and return its new texts."""
+        texts = []
         for chunk in self._decode(data):
             try:
                 text = self.builder.add(chunk)
             except (AttributeError, TypeError) as exc:
                 raise self._not_a_chunk(data) from exc
             if text:
-                if self.first_token_at is None:
-                    self.first_token_at = time.perf_counter()
-                yield text
+                texts.append(text)
+        return texts
 
     def _decode(self, data: str) -> list[dict[str, Any]]:
         """One event's data as chunks; an ``error`` object raises with the partial answer."""
@@ -350,10 +400,10 @@ class ChatStream:
             f"The server sent an event that is not JSON: {data[:80]!r}", partial=self.partial()
         )
 
-    def _whole(self, response: httpx.Response) -> Iterator[str]:
+    def _whole(self, response: httpx.Response) -> Iterator[list[str]]:
         response.read()
         self.completion = completion = _completion(response)
         text = completion_text(completion)
         if text:
-            self.first_token_at = time.perf_counter()
-            yield text
+            self._mark_first_token()
+            yield [text]

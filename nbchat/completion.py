@@ -54,11 +54,12 @@ class _Choice:
 class CompletionBuilder:
     """Accumulates chunks; `add` returns the text delta of choice 0 (or "") for live display."""
 
-    __slots__ = ("_choices", "_meta", "chunks", "keep_chunks", "usage")
+    __slots__ = ("_choices", "_meta", "_want_meta", "chunks", "keep_chunks", "usage")
 
     def __init__(self, *, keep_chunks: bool = False) -> None:
         self._choices: dict[int, _Choice] = {}
         self._meta: dict[str, Any] = {}
+        self._want_meta = True
         self.usage: dict[str, Any] | None = None
         self.keep_chunks = keep_chunks
         self.chunks: list[dict[str, Any]] = []
@@ -67,17 +68,34 @@ class CompletionBuilder:
         """Fold one chunk in; return the new text of the first choice."""
         if self.keep_chunks:
             self.chunks.append(chunk)
-        if not self._meta:
-            for field in ("id", "created", "model", "system_fingerprint"):
-                if field in chunk:
-                    self._meta[field] = chunk[field]
-        elif chunk.get("system_fingerprint") and not self._meta.get("system_fingerprint"):
-            self._meta["system_fingerprint"] = chunk["system_fingerprint"]
+        if self._want_meta:
+            self._capture_meta(chunk)
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
+        choices = chunk.get("choices")
+        # The fast path: one choice whose delta is only new content.
+        if choices and len(choices) == 1:
+            raw = choices[0]
+            delta = raw.get("delta")
+            if delta and len(delta) == 1 and raw.get("finish_reason") is None:
+                content = delta.get("content")
+                choice = self._choices.get(raw.get("index", 0))
+                if content and choice is not None and not raw.get("logprobs"):
+                    choice.parts.append(content)
+                    return content if choice.index == 0 else ""
+        return self._add_choices(choices) if choices else ""
+
+    def _capture_meta(self, chunk: dict[str, Any]) -> None:
+        """Keep the first non-null id, created, model and fingerprint (some send it late)."""
+        for field in ("id", "created", "model", "system_fingerprint"):
+            if chunk.get(field) is not None and self._meta.get(field) is None:
+                self._meta[field] = chunk[field]
+        self._want_meta = len(self._meta) < 4
+
+    def _add_choices(self, choices: list[dict[str, Any]]) -> str:
         text = ""
-        for raw in chunk.get("choices") or ():
+        for raw in choices:
             index = raw.get("index", 0)
             choice = self._choices.get(index)
             if choice is None:

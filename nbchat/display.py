@@ -1,10 +1,10 @@
 """Live views of a streaming answer.
 
 `WidgetStream` shows the text so far and a status line in an ipywidgets view, updated at most
-``rate`` times a second: every widget change is one comm message carrying the whole value, and
-nothing else throttles them. When the answer ends, the view's output slot is replaced (a display
-handle's update) by a plain bundle, so the saved notebook holds no widget. `TerminalStream` prints
-tokens as they come, for terminal IPython.
+``rate`` times a second (less often for a very long answer): every widget change is one comm
+message carrying the whole value, and nothing else throttles them. When the answer ends, the
+view's output slot is replaced (a display handle's update) by a plain bundle, so the saved
+notebook holds no widget. `TerminalStream` prints tokens as they come, for terminal IPython.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ __all__ = ["LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
 _TEXT_STYLE = "white-space: pre-wrap; margin: 0; font-family: inherit; line-height: 1.5;"
 _STATUS_STYLE = "font-size: 85%; opacity: 0.7;"
+# Every update resends the whole text, so a long answer is updated less often: the view never
+# sends more than about this many bytes a second, whatever the model's speed.
+_BYTES_PER_SECOND = 1_000_000
 
 
 class LiveView(Protocol):
@@ -27,8 +30,8 @@ class LiveView(Protocol):
 
     updates: int
 
-    def on_delta(self, text: str) -> None:
-        """Receive the next piece of the answer."""
+    def on_delta(self, text: str, pieces: int = 1) -> None:
+        """Receive the next text of the answer (joining ``pieces`` deltas)."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the live view with the final bundle."""
@@ -58,14 +61,14 @@ class WidgetStream:
         assert isinstance(handle, DisplayHandle)
         self._handle = handle
 
-    def on_delta(self, text: str) -> None:
-        """Called per token: keep it cheap; push an update only when the interval has passed."""
+    def on_delta(self, text: str, pieces: int = 1) -> None:
+        """Called per network read: cheap; pushes an update only when the interval has passed."""
         self._parts.append(text)
-        self.tokens += 1
+        self.tokens += pieces
         now = time.perf_counter()
         if now >= self._next:
-            self._next = now + self.interval
             self._push()
+            self._next = now + max(self.interval, len(self._text) / _BYTES_PER_SECOND)
 
     def _push(self) -> None:
         if self._parts:
@@ -103,8 +106,8 @@ class TerminalStream:
         self.updates = 0
         self._wrote = False
 
-    def on_delta(self, text: str) -> None:
-        """Print the piece at once."""
+    def on_delta(self, text: str, pieces: int = 1) -> None:
+        """Print the text at once."""
         sys.stdout.write(text)
         sys.stdout.flush()
         self._wrote = True

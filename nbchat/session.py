@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbchat.client import ChatClient, ClientConfig
+from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text
 from nbchat.errors import OfflineMiss, StreamInterrupted
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
@@ -24,7 +24,8 @@ __all__ = ["STANDALONE", "ChatSession", "Outcome", "PreparedTurn", "TurnRequest"
 
 STANDALONE = ""  # the "thread" of a question asked with no context and kept in no thread
 
-Sink = Callable[[str], None]
+# Receives the new text of each network read and how many deltas (≈ tokens) it joins.
+Sink = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class ChatSession:
         self.answers: dict[str, Record] = {}
         self.history: list[Record] = []
         self.usage = Usage()
-        self.last_chunks: list[dict[str, Any]] = []
+        self._last_stream: ChatStream | None = None
         self.notebook_path: Path | None = None  # set by `%chat notebook PATH` or config
         self._warn = warn or (lambda message: None)
         self._clients: dict[ClientConfig, ChatClient] = {}
@@ -138,6 +139,11 @@ class ChatSession:
         if records is None and self._watcher.error:
             self._warn_once(f"nbchat: not reading stored answers: {self._watcher.error}")
         return records
+
+    @property
+    def last_chunks(self) -> list[Any]:
+        """The raw chunks of the last streamed answer (kept as strings, parsed on demand)."""
+        return self._last_stream.chunks if self._last_stream else []
 
     @property
     def parse_count(self) -> int:
@@ -218,7 +224,7 @@ class ChatSession:
             else:
                 completion, first_token_at = client.chat(turn.body()), None
                 if sink is not None:
-                    sink(completion_text(completion))
+                    sink(completion_text(completion), 1)
         except BaseException:
             self._forget_answer(turn)
             raise
@@ -247,11 +253,11 @@ class ChatSession:
         self, client: ChatClient, turn: PreparedTurn, sink: Sink | None
     ) -> tuple[dict[str, Any], float | None]:
         stream = client.stream(turn.body(), keep_chunks=True)
-        self.last_chunks = stream.chunks
+        self._last_stream = stream
         try:
-            for text in stream:
+            for text, pieces in stream.batches():
                 if sink is not None:
-                    sink(text)
+                    sink(text, pieces)
         except KeyboardInterrupt as interrupt:
             stream.close()
             if isinstance(interrupt, StreamInterrupted):
