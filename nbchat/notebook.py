@@ -6,6 +6,7 @@ changes, so a long notebook is not re-parsed for every cell.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "find_notebook",
     "iter_output_records",
     "load_notebook",
+    "read_notebook_json",
     "read_records",
 ]
 
@@ -73,27 +75,58 @@ def load_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
         raise NotebookError(f"{path}: not a valid notebook ({reason})") from None
 
 
+def read_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The kernel's fast reader: a v4 notebook parsed as plain JSON.
+
+    Importing nbformat costs 1-3 s in a typical Jupyter install (its validator loads
+    jsonschema's format checkers, which compile dozens of grammars), a price the first
+    ``%%chat`` cell would pay. nbchat only reads outputs, so nbformat-4 files (what JupyterLab,
+    Notebook 7 and VS Code write) are read with `json`; older versions are upgraded by nbformat.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            notebook = json.load(handle)
+    except FileNotFoundError:
+        raise NotebookError(f"{path}: no such notebook") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotebookError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
+    except ValueError as exc:
+        reason = str(exc).splitlines()[0][:120]
+        raise NotebookError(f"{path}: not a valid notebook ({reason})") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells", []), list):
+        raise NotebookError(f"{path}: not a valid notebook (no list of cells)")
+    if notebook.get("nbformat") != 4:
+        return dict(load_notebook(path))
+    return notebook
+
+
 def iter_output_records(outputs: list[Mapping[str, Any]]) -> Iterator[tuple[int, Any]]:
     """(schema version, raw record) for every nbchat record among a cell's outputs."""
     for output in outputs:
-        data = output.get("data") or {}
+        data = output.get("data") if isinstance(output, dict) else None
+        if not isinstance(data, dict):
+            continue
         for mime, value in data.items():
             match = RECORD_MIME_PATTERN.match(mime)
             if match:
                 yield int(match.group(1)), value
 
 
-def read_records(notebook: nbformat.NotebookNode, path: Path) -> NotebookRecords:
+def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
     """Collect the records of a parsed notebook; malformed ones are listed in ``problems``."""
     result = NotebookRecords(path=path)
     for index, cell in enumerate(notebook.get("cells", [])):
+        if not isinstance(cell, dict):
+            result.problems.append(f"cell {index + 1}: not a cell")
+            continue
         cell_id = cell.get("id")
         if cell_id:
             result.position[cell_id] = index
         if cell.get("cell_type") != "code":
             continue
         records: list[Record] = []
-        for version, raw in iter_output_records(cell.get("outputs", [])):
+        for version, raw in iter_output_records(cell.get("outputs") or []):
             try:
                 record = Record.from_json(raw, version=version)
                 problem = record.consistency_problem()
@@ -156,7 +189,7 @@ class NotebookWatcher:
         self._stamp = stamp
         self.parse_count += 1
         try:
-            notebook = load_notebook(self.path)
+            notebook = read_notebook_json(self.path)
         except NotebookError as exc:
             self._records, self.error = None, str(exc)
             return None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -143,8 +143,8 @@ class Record:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object stored in the notebook."""
-        return asdict(self)
+        """The JSON object stored in the notebook (shallow: it shares the nested values)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_json(cls, data: Any, *, version: int = SCHEMA_VERSION) -> Record:

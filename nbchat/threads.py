@@ -85,13 +85,20 @@ class ThreadStore:
         self, notebook: NotebookRecords | None = None, *, use_notebook: bool = True
     ) -> list[Turn]:
         """Every known turn in notebook order: this session's, then the file's for other cells."""
+        return [turn for _, turn in self._placed(notebook, use_notebook)]
+
+    def _placed(
+        self, notebook: NotebookRecords | None, use_notebook: bool
+    ) -> list[tuple[tuple[int, int, int], Turn]]:
         merged = dict(self._turns)
         if notebook is not None and use_notebook and not self._forget_all:
             for cell, record in notebook.records():
                 key = cell.cell_id or f"index-{cell.index}"
                 if key not in merged and record.thread not in self._forgotten:
                     merged[key] = Turn.from_record(key, record)
-        return sorted(merged.values(), key=lambda t: self.position(t.cell_key, notebook))
+        placed = [(self.position(key, notebook), turn) for key, turn in merged.items()]
+        placed.sort(key=lambda pair: pair[0])
+        return placed
 
     def position(self, cell_key: str, notebook: NotebookRecords | None) -> tuple[int, int, int]:
         """Sort key of a cell: saved cells by file position, then unsaved ones by first run."""
@@ -124,10 +131,8 @@ class ThreadStore:
             self._first_run[cell_key] = here[1]
         above = [
             turn
-            for turn in self.turns(notebook, use_notebook=use_notebook)
-            if turn.thread == thread
-            and turn.cell_key != cell_key
-            and self.position(turn.cell_key, notebook) < here
+            for position, turn in self._placed(notebook, use_notebook)
+            if position < here and turn.thread == thread and turn.cell_key != cell_key
         ]
         for start in range(len(above) - 1, -1, -1):
             if above[start].new_thread:

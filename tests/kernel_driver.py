@@ -142,8 +142,15 @@ class Kernel:
             elif kind == "error":
                 error = content
                 outputs.append({"output_type": "error", **content})
-        reply = self.client.get_shell_msg(timeout=10)
-        return Execution(reply["content"]["status"], outputs, messages, error)
+        return Execution(self._reply(msg_id), outputs, messages, error)
+
+    def _reply(self, msg_id: str) -> str:
+        """The status of our execute_reply. Stale replies are skipped: `wait_for_ready` may
+        leave extra kernel_info replies behind when the kernel starts slowly."""
+        while True:
+            reply = self.client.get_shell_msg(timeout=10)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]["status"]
 
 
 def save_notebook(path: Path, cells: list[tuple[str, str, Execution | None]]) -> Path:
