@@ -20,7 +20,8 @@ __all__ = ["run_command"]
 
 
 def _parser() -> MagicArgumentParser:
-    parser = MagicArgumentParser(prog="%chat", add_help=False)
+    # IPython's help formatter prefixes the prog with "%".
+    parser = MagicArgumentParser(prog="chat", add_help=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     history = commands.add_parser("history", help="the thread as it will be sent next")
     history.add_argument("--thread", default="default")

@@ -273,5 +273,11 @@ class ChatMagics(Magics):
         return getattr(self.shell, "kernel", None) is not None
 
 
+# The cell form is the main one: its help reads "%%chat" (IPython's formatter adds one "%"), and
+# `%%chat?` shows the regenerated text.
+ChatMagics.chat.parser.prog = "%chat"
+ChatMagics.chat.__doc__ = ChatMagics.chat.parser.format_help()
+
+
 def _first_sentence(message: str) -> str:
     return message.split(". ")[0].rstrip(".")
