@@ -136,7 +136,7 @@ def _execute(
         timeout=args.timeout,
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=False,  # the live views are closed widgets: nothing worth keeping
-        record_timing=False,  # so a re-run that replays everything leaves the file as it was
+        record_timing=False,  # no per-cell timestamps written into the saved notebook
         on_cell_execute=on_start,
         on_cell_executed=on_executed,
         on_cell_error=on_error,
@@ -149,10 +149,11 @@ def _execute(
         client.execute(env=env, stderr=subprocess.DEVNULL)
     except CellExecutionError:
         pass  # already in report.errors via on_error
-    except CellTimeoutError:
-        report.errors.append((current["index"] + 1, f"timed out after {args.timeout:g} s", False))
-    except DeadKernelError:
-        report.errors.append((current["index"] + 1, "the kernel died", False))
+    except (CellTimeoutError, DeadKernelError) as exc:
+        timeout = isinstance(exc, CellTimeoutError)
+        reason = f"timed out after {args.timeout:g} s" if timeout else "the kernel died"
+        report.ran.append(current["index"])  # it started: count it like a cell that raised
+        report.errors.append((current["index"] + 1, reason, False))
     except NoSuchKernel as exc:
         raise RunError(f"no such kernel: {exc.name} (see `jupyter kernelspec list`)") from None
 
@@ -175,8 +176,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if not _have_nbclient():
         print(f"nbchat: {MISSING}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    notebook = load_notebook(args.notebook)  # a NotebookError: one line, exit 2, in main()
     path = Path(args.notebook).resolve()
-    notebook = load_notebook(path)  # a NotebookError becomes one line, exit 2, in main()
     report = RunReport()
     try:
         _execute(notebook, path, args, report)

@@ -4,8 +4,13 @@ Real HTTP/1.1 on 127.0.0.1 (stdlib only), so tests and benchmarks never touch th
 internet.  Faults are queued with :meth:`FakeOpenAI.script` (one popped per chat
 request, FIFO) or made sticky with :attr:`FakeOpenAI.default_fault`.
 
+Canned answers: ``FakeOpenAI(responses={"What is 2+2?": "4"})`` answers a request whose last
+user message is exactly a key with that text (other requests get :func:`answer_for`).  The demo
+notebooks are recorded this way.
+
 Run ``python tests/fake_openai.py --port 0`` to serve in the foreground; it prints
-``READY http://127.0.0.1:PORT/v1`` once listening.
+``READY http://127.0.0.1:PORT/v1`` once listening.  ``--responses FILE.json`` (an object of
+prompt -> answer) and ``--models a,b`` set the canned answers and the model names.
 """
 
 from __future__ import annotations
@@ -31,8 +36,12 @@ CREATED_BASE = 1700000000
 FINGERPRINT = "fp_fake"
 BLOCK_SIZE = 64 * 1024
 PIECE_RE = re.compile(r"\S+\s*|\s+")
-STREAM_ERROR = {"error": {"message": "The server had an error while processing your request.",
-                          "type": "server_error"}}
+STREAM_ERROR = {
+    "error": {
+        "message": "The server had an error while processing your request.",
+        "type": "server_error",
+    }
+}
 
 
 @dataclass
@@ -88,8 +97,9 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [p.get("text") if isinstance(p, dict) and p.get("type") == "text" else p
-                 for p in content]
+        texts = [
+            p.get("text") if isinstance(p, dict) and p.get("type") == "text" else p for p in content
+        ]
         return " ".join(t for t in texts if isinstance(t, str))
     return ""
 
@@ -100,11 +110,16 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
+def _last_user_text(body: dict[str, Any]) -> str:
+    """The text of the request's last user message ("" when there is none)."""
+    users = [m for m in _messages(body) if m.get("role") == "user"]
+    return _content_text(users[-1].get("content")) if users else ""
+
+
 def answer_for(body: dict[str, Any]) -> str:
     """The deterministic reply: ``Reply #<user count> to: <last user text>``."""
     users = [m for m in _messages(body) if m.get("role") == "user"]
-    last = _content_text(users[-1].get("content")) if users else ""
-    return f"Reply #{len(users)} to: {last}"
+    return f"Reply #{len(users)} to: {_last_user_text(body)}"
 
 
 def split_pieces(text: str) -> list[str]:
@@ -133,19 +148,25 @@ def _route_of(path: str) -> str:
     return route
 
 
-def _plan(body: dict[str, Any], fault: Fault) -> _Plan:
+def _plan(body: dict[str, Any], fault: Fault, responses: dict[str, str] | None = None) -> _Plan:
     """Decide pieces, finish reason and usage for a chat request."""
     if fault.chunks is not None:
         pieces = [f"w{i} " for i in range(fault.chunks)]
+    elif fault.text is not None:
+        pieces = split_pieces(fault.text)
     else:
-        pieces = split_pieces(fault.text if fault.text is not None else answer_for(body))
+        canned = (responses or {}).get(_last_user_text(body))
+        pieces = split_pieces(canned if canned is not None else answer_for(body))
     finish = "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool) and len(pieces) > limit:
         pieces, finish = pieces[: max(limit, 0)], "length"
     prompt = sum(len(_content_text(m.get("content")).split()) for m in _messages(body))
-    usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces),
-             "total_tokens": prompt + len(pieces)}
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": len(pieces),
+        "total_tokens": prompt + len(pieces),
+    }
     return _Plan(pieces, fault.finish_reason or finish, usage)
 
 
@@ -248,8 +269,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: dict[str, Any] | None) -> None:
         fault, models = self.fault, self.server.fake.models
         if body is None:
-            return self._send_json(400, _err("We could not parse the JSON body of your request.",
-                                             param=None, code=None))
+            return self._send_json(
+                400,
+                _err("We could not parse the JSON body of your request.", param=None, code=None),
+            )
         model = body.get("model")
         if not isinstance(model, str):
             message = "you must provide a model parameter"
@@ -264,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(400, _err(message))
         if fault.raw_sse is not None:
             return self._raw_sse(fault.raw_sse, fault.write_sizes or [])
-        plan = _plan(body, fault)
+        plan = _plan(body, fault, self.server.fake.responses)
         if body.get("stream"):
             return self._stream(body, plan)
         if fault.drop_after is not None:
@@ -276,17 +299,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _completion(self, model: str, plan: _Plan) -> dict[str, Any]:
         message = {"role": "assistant", "content": "".join(plan.pieces)}
-        choice = {"index": 0, "message": message, "finish_reason": plan.finish_reason,
-                  "logprobs": None}
-        return {**self._meta(), "object": "chat.completion", "model": model,
-                "system_fingerprint": FINGERPRINT, "choices": [choice], "usage": plan.usage}
+        choice = {
+            "index": 0,
+            "message": message,
+            "finish_reason": plan.finish_reason,
+            "logprobs": None,
+        }
+        return {
+            **self._meta(),
+            "object": "chat.completion",
+            "model": model,
+            "system_fingerprint": FINGERPRINT,
+            "choices": [choice],
+            "usage": plan.usage,
+        }
 
     def _stream(self, body: dict[str, Any], plan: _Plan) -> None:
         fault, meta = self.fault, self._meta()
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        base = {"id": meta["id"], "object": "chat.completion.chunk", "created": meta["created"],
-                "model": body["model"], "system_fingerprint": FINGERPRINT}
+        base = {
+            "id": meta["id"],
+            "object": "chat.completion.chunk",
+            "created": meta["created"],
+            "model": body["model"],
+            "system_fingerprint": FINGERPRINT,
+        }
 
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -317,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not delay:
             data = "".join([head, *content, *tail]).encode()
             for start in range(0, len(data), BLOCK_SIZE):
-                self._write_chunk(data[start:start + BLOCK_SIZE])
+                self._write_chunk(data[start : start + BLOCK_SIZE])
             return True
         self._write_chunk(head.encode())
         for event in content:
@@ -336,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             if start:
                 time.sleep(0.005)
-            self._write_chunk(data[start:start + size])
+            self._write_chunk(data[start : start + size])
             start += max(size, 0)
         self.wfile.write(b"0\r\n\r\n")
 
@@ -353,8 +391,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _start_sse(self) -> None:
-        self._begin(200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                          "Transfer-Encoding": "chunked"})
+        self._begin(
+            200,
+            {
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "Transfer-Encoding": "chunked",
+            },
+        )
 
     def _write_chunk(self, data: bytes) -> None:
         if data:
@@ -380,11 +424,17 @@ def _parse_json(raw: bytes) -> dict[str, Any] | None:
 class FakeOpenAI:
     """The fake server; see the module docstring.  Usable as a context manager."""
 
-    def __init__(self, api_key: str | None = DEFAULT_API_KEY,
-                 models: tuple[str, ...] = DEFAULT_MODELS, port: int = 0) -> None:
+    def __init__(
+        self,
+        api_key: str | None = DEFAULT_API_KEY,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+        port: int = 0,
+        responses: dict[str, str] | None = None,
+    ) -> None:
         self.api_key = api_key
         self.models = tuple(models)
         self.port = port
+        self.responses: dict[str, str] = dict(responses or {})  # last user text -> answer
         self.requests: list[RecordedRequest] = []
         self.default_fault = Fault()
         self._faults: collections.deque[Fault] = collections.deque()
@@ -402,8 +452,11 @@ class FakeOpenAI:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         with self._cond:
-            return [r for r in self.requests
-                    if r.method == "POST" and _route_of(r.path) == "/chat/completions"]
+            return [
+                r
+                for r in self.requests
+                if r.method == "POST" and _route_of(r.path) == "/chat/completions"
+            ]
 
     def start(self) -> FakeOpenAI:
         """Bind 127.0.0.1 (``port`` 0 = any free port) and serve in a daemon thread."""
@@ -412,8 +465,9 @@ class FakeOpenAI:
         self._stopping.clear()
         self._httpd = _Server(("127.0.0.1", self.port), self)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
-                                        name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -458,8 +512,10 @@ class FakeOpenAI:
 
     def models_payload(self) -> dict[str, Any]:
         """The ``GET /v1/models`` body."""
-        data = [{"id": m, "object": "model", "created": CREATED_BASE, "owned_by": "fake"}
-                for m in self.models]
+        data = [
+            {"id": m, "object": "model", "created": CREATED_BASE, "owned_by": "fake"}
+            for m in self.models
+        ]
         return {"object": "list", "data": data}
 
     def _next_counter(self) -> int:
@@ -485,6 +541,17 @@ class FakeOpenAI:
             (self._connections.add if add else self._connections.discard)(conn)
 
 
+def load_responses(path: str) -> dict[str, str]:
+    """Read canned answers from a JSON file holding one object of prompt -> answer strings."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise SystemExit(f"{path}: expected a JSON object of prompt -> answer strings")
+    return data
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: serve in the foreground until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -493,8 +560,19 @@ def main(argv: list[str] | None = None) -> None:
     keys.add_argument("--api-key", default=DEFAULT_API_KEY)
     keys.add_argument("--any-key", action="store_true", help="accept any (or no) API key")
     parser.add_argument("--chunks", type=int, default=None, help="answer every chat with N chunks")
+    parser.add_argument(
+        "--responses", metavar="FILE.json", help="canned answers: a JSON object prompt -> answer"
+    )
+    parser.add_argument(
+        "--models", default=",".join(DEFAULT_MODELS), help="comma-separated model names"
+    )
     args = parser.parse_args(argv)
-    server = FakeOpenAI(api_key=None if args.any_key else args.api_key, port=args.port)
+    server = FakeOpenAI(
+        api_key=None if args.any_key else args.api_key,
+        models=tuple(name.strip() for name in args.models.split(",") if name.strip()),
+        port=args.port,
+        responses=load_responses(args.responses) if args.responses else None,
+    )
     if args.chunks is not None:
         server.default_fault = Fault(chunks=args.chunks)
     for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: SIGINT may be ignored in background

@@ -56,28 +56,36 @@ def stream(client: httpx.Client, **extra: Any) -> tuple[list[Any], httpx.Respons
     with client.stream("POST", "/chat/completions", json=body(stream=True, **extra)) as resp:
         for line in resp.iter_lines():
             if line.startswith("data: "):
-                data = line[len("data: "):]
+                data = line[len("data: ") :]
                 events.append(data if data == "[DONE]" else json.loads(data))
     return events, resp
 
 
 def content_of(events: list[Any]) -> str:
-    return "".join(e["choices"][0]["delta"].get("content") or ""
-                   for e in events if isinstance(e, dict) and e.get("choices"))
+    return "".join(
+        e["choices"][0]["delta"].get("content") or ""
+        for e in events
+        if isinstance(e, dict) and e.get("choices")
+    )
 
 
 def test_models_listing(client: httpx.Client) -> None:
     resp = client.get("/models")
     assert resp.status_code == 200
     assert [m["id"] for m in resp.json()["data"]] == list(MODELS)
-    assert resp.json()["data"][0] == {"id": "peer-small", "object": "model",
-                                      "created": 1700000000, "owned_by": "fake"}
+    assert resp.json()["data"][0] == {
+        "id": "peer-small",
+        "object": "model",
+        "created": 1700000000,
+        "owned_by": "fake",
+    }
     assert resp.headers["x-request-id"].startswith("req_")
 
 
 def test_auth_and_routing_errors(fake: FakeOpenAI, client: httpx.Client) -> None:
-    bad = httpx.post(f"{fake.base_url}/chat/completions", json=body(),
-                     headers={"Authorization": "Bearer nope"})
+    bad = httpx.post(
+        f"{fake.base_url}/chat/completions", json=body(), headers={"Authorization": "Bearer nope"}
+    )
     assert bad.status_code == 401
     assert bad.json()["error"]["code"] == "invalid_api_key"
     assert httpx.get(f"{fake.base_url}/models").status_code == 401
@@ -96,14 +104,23 @@ def test_non_streamed_shape(client: httpx.Client) -> None:
     assert data["object"] == "chat.completion"
     assert data["id"].startswith("chatcmpl-") and data["model"] == "peer-small"
     assert data["system_fingerprint"] == "fp_fake" and isinstance(data["created"], int)
-    assert data["choices"] == [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                                "message": {"role": "assistant", "content": EXPECTED}}]
+    assert data["choices"] == [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "logprobs": None,
+            "message": {"role": "assistant", "content": EXPECTED},
+        }
+    ]
     assert data["usage"] == {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}
 
 
 def test_answer_for_is_deterministic() -> None:
-    parts = [{"type": "text", "text": "look"}, {"type": "image_url"},
-             {"type": "text", "text": "here"}]
+    parts = [
+        {"type": "text", "text": "look"},
+        {"type": "image_url"},
+        {"type": "text", "text": "here"},
+    ]
     messages = [{"role": "user", "content": parts}]
     assert answer_for({"messages": messages}) == "Reply #1 to: look here"
     assert answer_for({"messages": CONVERSATION}) == EXPECTED
@@ -115,8 +132,12 @@ def test_stream_matches_non_stream(client: httpx.Client) -> None:
     assert resp.headers["transfer-encoding"] == "chunked"
     assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert content_of(events) == EXPECTED
-    assert events[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None,
-                                        "finish_reason": "stop"}
+    assert events[-2]["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": "stop",
+    }
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
     assert all(e["object"] == "chat.completion.chunk" and "usage" not in e for e in chunks)
@@ -183,8 +204,10 @@ def test_error_after_and_no_done(fake: FakeOpenAI, client: httpx.Client) -> None
 def test_huge_answer(fake: FakeOpenAI, client: httpx.Client) -> None:
     fake.default_fault = Fault(chunks=5000)
     events, _ = stream(client, stream_options={"include_usage": True})
-    assert len([e for e in events[1:] if e != "[DONE]" and e["choices"]
-                and e["choices"][0]["delta"]]) == 5000
+    assert (
+        len([e for e in events[1:] if e != "[DONE]" and e["choices"] and e["choices"][0]["delta"]])
+        == 5000
+    )
     assert events[-2]["usage"]["completion_tokens"] == 5000
     assert content_of(events).endswith("w4999 ")
     text = client.post("/chat/completions", json=body()).json()["choices"][0]["message"]["content"]
@@ -267,6 +290,42 @@ def test_cli_subprocess() -> None:
             assert c.get("/models").status_code == 200
             events, _ = stream(c)
             assert content_of(events) == "".join(f"w{i} " for i in range(7))
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
+        proc.stdout.close()
+
+
+def test_canned_responses_answer_matching_prompts_only() -> None:
+    canned = {"how are you": "Fine, **thanks**.\n\n- one\n- two"}
+    with FakeOpenAI(api_key=None, responses=canned) as srv:
+        with httpx.Client(base_url=srv.base_url, timeout=5) as c:
+            events, _ = stream(c)
+            assert content_of(events) == canned["how are you"]
+            plain = c.post("/chat/completions", json=body()).json()
+            assert plain["choices"][0]["message"]["content"] == canned["how are you"]
+            other = {"model": "peer-small", "messages": [{"role": "user", "content": "hi"}]}
+            reply = c.post("/chat/completions", json=other).json()
+            assert reply["choices"][0]["message"]["content"] == "Reply #1 to: hi"
+        srv.script(Fault(text="scripted wins"))
+        scripted = httpx.post(f"{srv.base_url}/chat/completions", json=body(), timeout=5)
+        assert scripted.json()["choices"][0]["message"]["content"] == "scripted wins"
+
+
+def test_cli_responses_file(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"how are you": "Canned."}))
+    script = Path(__file__).with_name("fake_openai.py")
+    args = [sys.executable, str(script), "--port", "0", "--any-key", "--responses", str(answers)]
+    proc = subprocess.Popen(
+        [*args, "--models", "demo-a,peer-small"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[1]
+        with httpx.Client(base_url=url, timeout=5) as c:
+            assert [m["id"] for m in c.get("/models").json()["data"]] == ["demo-a", "peer-small"]
+            assert content_of(stream(c)[0]) == "Canned."
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0

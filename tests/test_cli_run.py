@@ -1,0 +1,169 @@
+"""``nbchat run``: a notebook executed headless against the loopback server, then offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbfactory import make_record
+
+from nbchat.cli import main
+from nbchat.cli_run import count_answers
+from nbchat.record import RECORD_MIME
+from nbchat.render import answer_bundle
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+CHAT = ["%load_ext nbchat", "%%chat\nWhat is a tide?", "%%chat\nAnd a spring tide?"]
+
+
+def run(capsys, *argv: str | Path) -> tuple[int, str, str]:
+    code = main(["run", *(str(arg) for arg in argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write_notebook(
+    path: Path, sources: list[str], tags: dict[int, list[str]] | None = None
+) -> Path:
+    """A title cell, then one code cell per source (``tags`` by index into ``sources``)."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Chat")]
+    for index, source in enumerate(sources):
+        cell = nbformat.v4.new_code_cell(source)
+        if tags and index in tags:
+            cell.metadata["tags"] = tags[index]
+        notebook.cells.append(cell)
+    nbformat.write(notebook, path)
+    return path
+
+
+def answer_outputs(path: Path) -> list[dict]:
+    data = json.loads(path.read_text())
+    return [
+        output
+        for cell in data["cells"]
+        for output in cell.get("outputs", [])
+        if RECORD_MIME in output.get("data", {})
+    ]
+
+
+# -- without a kernel ------------------------------------------------------------------------------
+
+
+def test_answers_are_counted_from_records_and_replayed_from_metadata():
+    record = make_record("Hello", "Hi")
+    fresh, fresh_meta = answer_bundle(record)
+    replayed, replayed_meta = answer_bundle(record, replayed=True)
+    unstored, unstored_meta = answer_bundle(record, store=False)  # --no-cache: no record
+    cells = [
+        {"outputs": [{"data": fresh, "metadata": fresh_meta}]},
+        {"outputs": [{"data": replayed, "metadata": replayed_meta}, {"text": "x"}]},
+        {"outputs": [{"data": unstored, "metadata": unstored_meta}]},
+        {"outputs": [{"data": {"text/plain": "1"}, "metadata": {}}]},
+    ]
+    assert count_answers(cells) == (3, 1)
+
+
+def test_help_shows_an_example_and_the_summary_line(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "example:\n  nbchat run --offline" in out
+    assert "N cells run, A answers (R replayed, S asked), E errors" in out
+
+
+def test_inplace_and_output_exclude_each_other(capsys, tmp_path):
+    code, _, err = run(capsys, tmp_path / "x.ipynb", "--inplace", "-o", tmp_path / "y.ipynb")
+    assert code == 2 and "not allowed with" in err
+
+
+def test_a_missing_notebook_is_one_line_exit_2(capsys, tmp_path):
+    code, out, err = run(capsys, tmp_path / "missing.ipynb")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "no such notebook" in err
+
+
+def test_without_nbclient_it_says_what_to_install(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "nbclient", None)  # `import nbclient` raises ImportError
+    path = write_notebook(tmp_path / "chat.ipynb", CHAT)
+    code, out, err = run(capsys, path)
+    assert (code, out) == (2, "")
+    assert err == "nbchat: run needs nbclient and ipykernel: pip install nbclient ipykernel\n"
+
+
+# -- with a kernel ---------------------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_a_first_run_asks_and_leaves_the_file_alone(capsys, chat_env, server):
+    path = write_notebook(chat_env / "chat.ipynb", CHAT)
+    before = path.read_bytes()
+    code, out, err = run(capsys, "chat.ipynb")
+    assert (code, err) == (0, "")
+    assert out == "chat.ipynb: 3 cells run, 2 answers (0 replayed, 2 asked), 0 errors\n"
+    assert len(server.chat_requests) == 2
+    assert path.read_bytes() == before
+
+
+@pytest.mark.kernel
+def test_inplace_saves_and_an_offline_run_replays_everything(capsys, chat_env, server):
+    path = write_notebook(chat_env / "chat.ipynb", CHAT)
+    code, out, _ = run(capsys, path, "--inplace")
+    assert code == 0 and out.endswith("(0 replayed, 2 asked), 0 errors; saved to " + f"{path}\n")
+    assert len(answer_outputs(path)) == 2
+    saved = path.read_text()
+    assert WIDGET_MIME not in saved and "widget-state" not in saved
+    asked = len(server.chat_requests)
+
+    copy = chat_env / "replayed.ipynb"
+    code, out, _ = run(capsys, path, "--offline", "-o", copy)
+    assert code == 0
+    assert out.startswith(f"{path}: 3 cells run, 2 answers (2 replayed, 0 asked), 0 errors")
+    assert len(server.chat_requests) == asked, "offline: nothing was sent"
+    assert path.read_text() == saved
+    assert all(o["metadata"]["nbchat"]["replayed"] for o in answer_outputs(copy))
+
+
+@pytest.mark.kernel
+def test_an_offline_miss_names_the_cell_and_saves_nothing(capsys, chat_env, server):
+    path = write_notebook(chat_env / "chat.ipynb", CHAT)
+    before = path.read_bytes()
+    code, out, err = run(capsys, "chat.ipynb", "--offline", "--inplace")
+    assert code == 1
+    assert err == (
+        "chat.ipynb: cell 3: OfflineMiss: Offline (NBCHAT_OFFLINE): no stored answer for this "
+        "cell in thread 'default'; nothing is stored for it. Run it online once to store an "
+        "answer.\n"
+    )
+    assert out == (
+        "chat.ipynb: 2 cells run, 0 answers (0 replayed, 0 asked), 1 error; "
+        "not saved (a cell failed)\n"
+    )
+    assert path.read_bytes() == before and server.chat_requests == []
+
+
+@pytest.mark.kernel
+def test_a_cell_tagged_raises_exception_may_fail(capsys, chat_env):
+    sources = ["1 / 0", "undefined_name", "print('not reached')"]
+    write_notebook(chat_env / "errors.ipynb", sources, tags={0: ["raises-exception"]})
+    code, out, err = run(capsys, "errors.ipynb")
+    assert code == 1
+    assert err.splitlines() == [
+        "errors.ipynb: cell 2: ZeroDivisionError: division by zero "
+        "(expected: tagged raises-exception)",
+        "errors.ipynb: cell 3: NameError: name 'undefined_name' is not defined",
+    ]
+    assert (
+        out == "errors.ipynb: 2 cells run, 0 answers (0 replayed, 0 asked), 2 errors (1 expected)\n"
+    )
+
+
+@pytest.mark.kernel
+def test_a_cell_that_takes_too_long_is_named(capsys, chat_env):
+    write_notebook(chat_env / "slow.ipynb", ["import time\ntime.sleep(30)", "print('not reached')"])
+    code, out, err = run(capsys, "slow.ipynb", "--timeout", "1")
+    assert code == 1
+    assert err == "slow.ipynb: cell 2: timed out after 1 s\n"
+    assert out == "slow.ipynb: 1 cell run, 0 answers (0 replayed, 0 asked), 1 error\n"

@@ -1,0 +1,102 @@
+"""The demo notebooks as committed: they hold their answers and replay them offline.
+
+Rebuild them with ``python demo_notebooks/build_demos.py`` after changing ``specs.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from nbchat.cli import find_secrets, verify_notebook
+from nbchat.notebook import iter_output_records
+
+DEMOS = Path(__file__).resolve().parents[1] / "demo_notebooks"
+NOTEBOOKS = sorted(DEMOS.glob("*.ipynb"))
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
+MAX_SECONDS = 15.0
+
+demo = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+
+
+def answer_outputs(notebook: nbformat.NotebookNode) -> list[dict]:
+    """The outputs that hold an answer record."""
+    return [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if any(raw.get("kind") == "answer" for _, raw in iter_output_records([output]))
+    ]
+
+
+def spent_row(notebook: nbformat.NotebookNode) -> list[list[str]]:
+    """The ``spent`` row of every ``%chat usage`` output: answers, prompt and completion tokens."""
+    rows = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.strip() == "%chat usage":
+            (output,) = cell.outputs
+            line = next(
+                x for x in output["data"]["text/plain"].splitlines() if x.startswith("spent")
+            )
+            rows.append(line.split()[1:])
+    return rows
+
+
+def test_every_demo_is_there():
+    names = {path.stem for path in NOTEBOOKS}
+    assert {"quickstart", "threads", "cache", "raw_json", "providers"} <= names
+
+
+@demo
+def test_a_committed_demo_holds_its_answers_and_nothing_private(path):
+    text = path.read_text(encoding="utf-8")
+    notebook = nbformat.reads(text, as_version=4)
+    nbformat.validate(notebook)
+    assert answer_outputs(notebook), "no stored answer: rebuild with demo_notebooks/build_demos.py"
+    assert WIDGET_VIEW not in text and "widgets" not in notebook.metadata
+    assert not KEY_LIKE.search(text)
+    assert list(find_secrets(json.loads(text))) == []
+    count, problems = verify_notebook(notebook)
+    assert count and problems == []
+    assert "the `demo` profile" in text and "--refresh" in text, (
+        "the note on where answers come from"
+    )
+
+
+@pytest.mark.kernel
+@demo
+def test_a_demo_replays_offline_without_a_request(path, tmp_path, monkeypatch):
+    committed = path.read_bytes()
+    folder = shutil.copytree(DEMOS, tmp_path / "demos", ignore=shutil.ignore_patterns("__py*"))
+    copy = folder / path.name
+    monkeypatch.setenv("NBCHAT_OFFLINE", "1")
+    monkeypatch.setenv("NBCHAT_NOTEBOOK", str(copy))
+    notebook = nbformat.read(copy, as_version=4)
+    stored = len(answer_outputs(notebook))
+    client = NotebookClient(
+        notebook,
+        timeout=60,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+        store_widget_state=False,
+    )
+    started = time.monotonic()
+    client.execute()  # raises CellExecutionError on any cell error
+    seconds = time.monotonic() - started
+
+    answers = answer_outputs(notebook)
+    assert len(answers) == stored
+    assert all(output["metadata"]["nbchat"]["replayed"] is True for output in answers)
+    assert all(row == ["0", "0", "0"] for row in spent_row(notebook)), "nothing was sent"
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    assert seconds < MAX_SECONDS
+    assert path.read_bytes() == committed
