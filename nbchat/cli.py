@@ -128,10 +128,13 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _tally(stored: NotebookRecords) -> dict[str, Tally]:
+    """Distinct answers by model: one answer replayed into several cells cost tokens once."""
     by_model: dict[str, Tally] = {}
+    seen: set[str | None] = set()
     for _, record in stored.records():
-        if record.kind != "answer":
+        if record.kind != "answer" or record.key in seen:
             continue
+        seen.add(record.key)
         tally = by_model.setdefault(str(record.model or "-"), Tally())
         counts = token_counts(record.usage)
         tally.add(Tally(1, *counts) if counts else Tally(answers=1, unreported=1))

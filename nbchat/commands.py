@@ -85,7 +85,11 @@ def _history(magics: ChatMagics, args: Any) -> None:
     settings = magics.settings()
     notebook = magics.notebook_records()
     messages = magics.session.threads.context(
-        args.thread, None, notebook, default_system=settings.system_prompt
+        args.thread,
+        None,
+        notebook,
+        default_system=settings.system_prompt,
+        use_notebook=magics.knows_cells(),
     )
     if not messages:
         _show(f"Thread `{args.thread}` is empty.", f"Thread {args.thread!r} is empty.")
@@ -111,7 +115,9 @@ def _reset(magics: ChatMagics, args: Any) -> None:
 
 
 def _threads(magics: ChatMagics, args: Any) -> None:
-    turns = magics.session.threads.turns(magics.notebook_records())
+    turns = magics.session.threads.turns(
+        magics.notebook_records(), use_notebook=magics.knows_cells()
+    )
     counts: dict[str, list[int]] = {}
     for turn in turns:
         entry = counts.setdefault(turn.thread, [0, 0])
@@ -125,9 +131,12 @@ def _threads(magics: ChatMagics, args: Any) -> None:
 
 def _raw(magics: ChatMagics, args: Any) -> None:
     if args.chunks:
-        if not magics.session.last_chunks:
-            raise ConfigError("No streamed answer yet in this session.")
-        display(*raw_bundle(magics.session.last_chunks), raw=True)
+        chunks = magics.session.last_chunks
+        if not chunks:
+            print("No answer was streamed in this session yet (replayed answers have no chunks).")
+            return
+        data, metadata = raw_bundle(chunks)
+        display(data, raw=True, metadata=metadata)
         return
     answers = [r for r in magics.session.history if r.kind == "answer"]
     if not 1 <= args.n <= len(answers):

@@ -269,6 +269,11 @@ class ChatMagics(Magics):
         cell_id = (parent.get("metadata") or {}).get("cellId")
         return str(cell_id) if cell_id else None
 
+    def knows_cells(self) -> bool:
+        """Whether cells can be placed in the saved notebook: only when the frontend sends cell
+        ids (JupyterLab, Notebook 7, VS Code); headless runners and terminals do not."""
+        return self._cell_id() is not None
+
     def _has_frontend(self) -> bool:
         return getattr(self.shell, "kernel", None) is not None
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text
-from nbchat.errors import OfflineMiss, StreamInterrupted
+from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
 from nbchat.record import Record, request_key, utc_now
 from nbchat.settings import Settings
@@ -161,6 +161,11 @@ class ChatSession:
         self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
     ) -> PreparedTurn:
         """Build the messages (context above the cell plus this prompt) and the cache key."""
+        if not settings.model:
+            raise ConfigError(
+                f"Profile {settings.profile!r} names no model: add -m MODEL to the cell, or set "
+                "%config ChatMagics.model or $NBCHAT_MODEL (`%chat models` lists them)."
+            )
         cell_key = request.cell_id or self.threads.anonymous_key()
         if request.new_thread or request.thread == STANDALONE:
             system = settings.system_prompt
@@ -180,7 +185,9 @@ class ChatSession:
 
     def lookup(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> Outcome | None:
         """A stored answer for exactly this request, from this session or the saved file."""
-        if turn.request.refresh or not turn.settings.cache:
+        if not turn.settings.cache:
+            return None
+        if turn.request.refresh and not turn.settings.offline:  # offline cannot ask again
             return None
         if turn.key in self.answers:
             return Outcome(self.answers[turn.key], "session")
@@ -318,6 +325,8 @@ class ChatSession:
         """Offline mode and no stored answer: say which thread and what changed."""
         thread = turn.request.thread
         head = f"Offline (NBCHAT_OFFLINE): no stored answer for this cell in thread {thread!r}"
+        if not turn.settings.cache:
+            return f"{head}: --no-cache answers are never stored, so they cannot run offline."
         previous = self._previous_record(turn, notebook)
         if previous is None or previous.request is None:
             return f"{head}; nothing is stored for it. Run it online once to store an answer."

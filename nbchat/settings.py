@@ -134,6 +134,9 @@ def resolve_settings(
             raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
         layers.update(all_profiles[name])
         layers["profile"] = name
+        if "model" not in layers:
+            # A server profile (vllm, llamacpp) serves whatever was loaded: never guess a model.
+            layers["model"] = ""
     options = {**layers.get("options", {}), **set_flags.pop("options", {})}
     layers.update(set_flags)
     layers["options"] = options

@@ -149,8 +149,10 @@ def test_after_a_restart_a_middle_cell_gets_its_context_back_and_hits(kernel, se
     assert len(server.chat_requests) == 4, "rebuilt from the saved answers above, so a hit"
     (record,) = again.data(RECORD_MIME)
     assert record["response"]["choices"][0]["message"]["content"] == "Reply #3 to: Fourth"
-    history = kernel.run("%chat history", check=True).data("text/plain")[0]
+    history = kernel.run("%chat history", cell_id="h", check=True).data("text/plain")[0]
     assert "Reply #2 to: Second" in history
+    headless = kernel.run("%chat history", check=True).data("text/plain")[0]
+    assert "Second" not in headless, "without cell ids the file's turns cannot be placed"
 
 
 def test_editing_a_cell_re_asks_it_and_the_cells_below_in_its_thread(kernel, server, chat_env):
@@ -234,3 +236,13 @@ def test_the_notebook_is_found_through_jpy_session_name(kernel, server, chat_env
     server.reset()
     hit = kernel.run("%%chat\nHello", cell_id="c1", check=True)
     assert server.chat_requests == [] and "replayed" in hit.data("text/markdown")[0]
+
+
+def test_offline_replays_refresh_cells_and_explains_no_cache(kernel, server, chat_env):
+    kernel.run("%%chat\nHello", cell_id="c1", check=True)
+    kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
+    replayed = kernel.run("%%chat --refresh\nHello", cell_id="c1", check=True)
+    assert "replayed" in replayed.data("text/markdown")[0]
+    failed = kernel.run("%%chat --no-cache\nHello", cell_id="c1")
+    assert failed.status == "error" and "--no-cache" in failed.error["evalue"]
+    assert len(server.chat_requests) == 1

@@ -230,6 +230,15 @@ def test_stats_grand_total_over_notebooks(capsys, tmp_path):
     assert grand.splitlines()[1].split() == ["peer-small", "3", "14", "26", "40"]
 
 
+def test_stats_counts_an_answer_replayed_into_two_cells_once(capsys, tmp_path):
+    answer = make_record("A", "a", usage=(3, 4))
+    path = make_chat_notebook(tmp_path / "dup.ipynb", [("A", answer), ("A again", answer)])
+    code, out, _ = run(capsys, "stats", path)
+    assert code == 0
+    assert out.splitlines()[0] == f"{path}: 1 answer"
+    assert out.splitlines()[2].split() == ["peer-small", "1", "3", "4", "7"]
+
+
 def test_stats_skips_an_unreadable_notebook(capsys, chat, tmp_path):
     code, out, err = run(capsys, "stats", chat, tmp_path / "missing.ipynb")
     assert code == 2

@@ -310,3 +310,28 @@ def test_profile_and_config_precedence(kernel, server):
     assert server.chat_requests[-1].body["model"] == "peer-small"
     unknown = chat(kernel, "Hi", flags="-p nope", cell_id="c3")
     assert unknown.status == "error" and "Known profiles" in unknown.error["evalue"]
+
+
+def test_raw_chunks_is_one_valid_output_and_a_note_after_a_replay(kernel, server):
+    chat(kernel, "Hello", cell_id="c1", check=True)
+    chunks = kernel.run("%chat raw --chunks", check=True)
+    (output,) = [o for o in chunks.outputs if o["output_type"] == "display_data"]
+    assert output["metadata"]["nbchat"] == {"raw": True}
+    assert output["data"]["application/json"][0]["object"] == "chat.completion.chunk"
+    kernel.run("%reload_ext nbchat", check=True)
+    note = kernel.run("%chat raw --chunks", check=True)
+    assert "No answer was streamed" in note.stdout
+
+
+def test_a_server_profile_without_a_model_asks_for_one(kernel, server):
+    kernel.run("import os; del os.environ['NBCHAT_MODEL']", check=True)
+    kernel.run(
+        "%config ChatMagics.profiles = {'local': {'base_url': '" + server.base_url + "'}}",
+        check=True,
+    )
+    failed = chat(kernel, "Hi", flags="-p local", cell_id="c1")
+    assert failed.status == "error" and "-m MODEL" in failed.error["evalue"]
+    assert server.chat_requests == []
+    models = kernel.run("%chat models -p local", check=True).data("text/plain")[0]
+    assert "peer-small" in models
+    chat(kernel, "Hi", flags="-p local -m peer-large", cell_id="c1", check=True)
