@@ -301,8 +301,7 @@ class ChatStream:
         for raw in response.iter_bytes():
             texts: list[str] = []
             try:
-                for event in decoder.feed(raw):
-                    data = event.data
+                for data in decoder.feed_data(raw):
                     if data == "[DONE]":
                         done = True
                         break

@@ -42,22 +42,9 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume a chunk of the body and return the events it completed."""
-        buffer = self._buffer + chunk if self._buffer else chunk
-        lines = buffer.splitlines()
-        if not lines:
-            return []
-        # An unterminated last line waits for more bytes; so does one ended by a lone "\r",
-        # because the "\n" of a "\r\n" may arrive in the next read.
-        end = buffer[-1]
-        if end == 0x0A:
-            self._buffer = b""
-        elif end == 0x0D:
-            self._buffer = lines.pop() + b"\r"
-        else:
-            self._buffer = lines.pop()
         events: list[ServerSentEvent] = []
         data = self._data
-        for line in lines:
+        for line in self._lines(chunk):
             if line.startswith(b"data:"):
                 value = line[6:] if line[5:6] == b" " else line[5:]
                 data.append(value.decode("utf-8", "replace"))
@@ -69,6 +56,43 @@ class SSEDecoder:
             else:
                 self._field(line)
         return events
+
+    def feed_data(self, chunk: bytes) -> list[str]:
+        """Like `feed`, but only each event's data: the per-token path of a chat stream, which
+        has no use for ``event``, ``id`` or ``retry`` and is spared an object per event."""
+        found: list[str] = []
+        data = self._data
+        for line in self._lines(chunk):
+            if line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                data.append(value.decode("utf-8", "replace"))
+            elif not line:
+                if len(data) == 1:
+                    found.append(data.pop())
+                elif data:
+                    found.append("\n".join(data))
+                    data.clear()
+                self._event = ""
+            else:
+                self._field(line)
+        return found
+
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """The complete lines the buffer and this chunk hold; keeps the unfinished rest."""
+        buffer = self._buffer + chunk if self._buffer else chunk
+        lines = buffer.splitlines()
+        if not lines:
+            return lines
+        # An unterminated last line waits for more bytes; so does one ended by a lone "\r",
+        # because the "\n" of a "\r\n" may arrive in the next read.
+        end = buffer[-1]
+        if end == 0x0A:
+            self._buffer = b""
+        elif end == 0x0D:
+            self._buffer = lines.pop() + b"\r"
+        else:
+            self._buffer = lines.pop()
+        return lines
 
     def flush(self) -> list[ServerSentEvent]:
         """End of body: finish a last line and dispatch an event left without its blank line."""

@@ -217,6 +217,13 @@ def render(events: list[tuple], ending: str) -> tuple[list[dict], bytes]:
 
 
 @settings(max_examples=150, deadline=None, database=None)
+def decode_data(*reads: bytes) -> list[str]:
+    """The client's fast path: data only, with the same flush at the end."""
+    decoder = SSEDecoder()
+    found = [data for read in reads for data in decoder.feed_data(read)]
+    return found + [event.data for event in decoder.flush()]
+
+
 @given(STREAMS)
 def test_property_any_split_decodes_the_same(stream):
     events, ending, positions = stream
@@ -228,3 +235,4 @@ def test_property_any_split_decodes_the_same(stream):
     bounds = [0, *cuts, len(raw)]
     reads = [raw[a:b] for a, b in itertools.pairwise(bounds)]
     assert decode(*reads) == whole
+    assert decode_data(*reads) == [event.data for event in whole]
