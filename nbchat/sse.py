@@ -59,7 +59,10 @@ class SSEDecoder:
 
     def feed_data(self, chunk: bytes) -> list[str]:
         """Like `feed`, but only each event's data: the per-token path of a chat stream, which
-        has no use for ``event``, ``id`` or ``retry`` and is spared an object per event."""
+        has no use for ``event``, ``id`` or ``retry`` and is spared an object per event.
+
+        The line loop repeats `feed`'s on purpose: sharing it costs a call per line (measured).
+        """
         found: list[str] = []
         data = self._data
         for line in self._lines(chunk):

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault, answer_for, split_pieces
 
 from nbchat.client import ChatClient, ClientConfig
@@ -31,7 +32,7 @@ from nbchat.errors import (
     TruncatedStreamError,
 )
 
-KEY = "sk-test-key"
+KEY = TEST_KEY
 
 
 def body(text: str = "hello there", model: str = "peer-small", **extra: Any) -> dict[str, Any]:
@@ -44,17 +45,10 @@ LONG = body("tell me a story about a cat and a dog")
 LONG_PIECES = split_pieces(answer_for(LONG))
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY) as srv:
-        yield srv
-
-
 @pytest.fixture
-def fake(server: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    server.reset()
-    yield server
-    server.reset()
+def fake(server: FakeOpenAI) -> FakeOpenAI:
+    """The shared loopback server (conftest), reset for this test."""
+    return server
 
 
 @pytest.fixture
