@@ -60,5 +60,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     magics = manager.registry.pop("ChatMagics", None)
     if magics is not None:
         magics.session.close()
+        # Magics register themselves as configurables; a stale one would keep its session
+        # alive and could answer `%config ChatMagics`.
+        ipython.configurables[:] = [c for c in ipython.configurables if c is not magics]
     for kind in ("line", "cell"):
         manager.magics[kind].pop("chat", None)

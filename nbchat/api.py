@@ -85,7 +85,7 @@ def ask(
         }
     )
     session = magics.session
-    notebook = magics.notebook_records() if thread is not None else None
+    notebook = magics.notebook_records()
     request = TurnRequest(
         prompt, thread or STANDALONE, None, new, refresh, follow_notebook=thread is not None
     )

@@ -55,7 +55,9 @@ MIN_WIDTH = 60
 TEXT_MIMES = ("text/markdown", "text/plain")
 # What a leaked credential looks like inside free text; the secret itself is never printed.
 _SECRET_TEXT = re.compile(
-    r"sk-[A-Za-z0-9_-]{16,}"
+    # OpenAI-style keys: "sk-" at a word start, then 20+ key characters including a digit
+    # ("risk-assessment-framework" is prose, not a key).
+    r"(?<![A-Za-z0-9])sk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}"
     r"|\bBearer\s+[A-Za-z0-9._~+/-]{20,}"
     r"|(?i:\bauthorization\s*[:=]\s*(?:bearer|basic|token)?\s*[A-Za-z0-9._~+/-]{16,})"
     r"|(?i:\bapi[_-]?key[\"']?\s*[:=]\s*[\"']?(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -63,6 +64,11 @@ class ClientConfig:
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"The base URL must start with http(s)://, not {self.base_url!r}")
+        if "@" in urlsplit(self.base_url).netloc:
+            raise ConfigError(
+                "The base URL carries credentials: put the key in an environment variable "
+                "and name it with api_key_env, so it never reaches the notebook."
+            )
         if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigError("max_retries must be >= 0 and timeouts > 0.")
 
@@ -126,9 +132,23 @@ class ChatClient:
 
     # -- transport -------------------------------------------------------------------------
 
+    def _key(self) -> str:
+        """The key, read now from its variable; surrounding whitespace (a key pasted from a
+        file with its newline) is dropped. Never stored."""
+        return (
+            os.environ.get(self.config.api_key_env, "").strip() if self.config.api_key_env else ""
+        )
+
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        key = self._key()
+        if not key:
+            return {}
+        if not (key.isascii() and key.isprintable()):
+            raise ConfigError(
+                f"${self.config.api_key_env} holds characters an HTTP header cannot carry "
+                "(check for quotes or stray text around the key)."
+            )
+        return {"Authorization": f"Bearer {key}"}
 
     def _send(
         self, method: str, path: str, body: Mapping[str, Any] | None, *, stream: bool
@@ -138,11 +158,16 @@ class ChatClient:
         model = body.get("model") if body else None
         retries = self.config.max_retries
         for attempt in range(retries + 1):
-            request = self._http.build_request(method, url, json=body, headers=self._headers())
             try:
+                request = self._http.build_request(method, url, json=body, headers=self._headers())
                 response = self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:
-                if attempt < retries:
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                # Nothing left our side: a retry would fail the same way.
+                raise self._scrub(error_from_transport(exc, url=url)) from None
+            except (TypeError, ValueError) as exc:  # a body json cannot encode
+                raise ConfigError(f"The request cannot be encoded as JSON: {exc}") from None
+            except httpx.HTTPError as exc:
+                if attempt < retries and isinstance(exc, httpx.TransportError):
                     self._sleep(retry_delay(attempt))
                     continue
                 raise self._scrub(error_from_transport(exc, url=url, retries=attempt)) from exc
@@ -165,10 +190,13 @@ class ChatClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _scrub(self, error: NbchatError) -> NbchatError:
-        """Remove the key from a message, should a server ever echo it back."""
-        key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
-        if len(key) >= 8 and any(key in str(arg) for arg in error.args):
-            error.args = tuple(str(arg).replace(key, "***") for arg in error.args)
+        """Remove the key from a message, as sent or as quoted, should anything echo it back."""
+        raw = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
+        forms = {form for form in (raw, raw.strip(), repr(raw)[1:-1]) if len(form) >= 8}
+        texts = [str(arg) for arg in error.args]
+        for form in forms:
+            texts = [text.replace(form, "***") for text in texts]
+        error.args = tuple(texts)
         return error
 
 
@@ -266,14 +294,22 @@ class ChatStream:
             raise StreamInterrupted(
                 "Interrupted: the partial answer is kept but not stored.", partial=self.partial()
             ) from None
-        except httpx.TransportError as exc:
-            raise TruncatedStreamError(
-                f"The connection dropped mid-answer ({type(exc).__name__}); "
-                "the partial answer is kept but not stored. Run the cell again.",
-                partial=self.partial(),
+        except httpx.HTTPError as exc:
+            raise self._client._scrub(
+                TruncatedStreamError(
+                    f"The connection dropped mid-answer ({type(exc).__name__}){self._ref()}; "
+                    "the partial answer is kept but not stored. Run the cell again.",
+                    partial=self.partial(),
+                )
             ) from exc
+        except NbchatError as exc:  # server text may be quoted: scrub it once, here
+            self._client._scrub(exc)
+            raise
         finally:
             response.close()
+
+    def _ref(self) -> str:
+        return f" (request id {self.request_id})" if self.request_id else ""
 
     def _open(self) -> httpx.Response:
         client = self._client
@@ -341,8 +377,13 @@ class ChatStream:
                 yield texts
         if not done and self.builder.finish_reason is None:
             raise TruncatedStreamError(
-                "The stream ended before the answer was complete (no [DONE]); "
+                f"The stream ended before the answer was complete (no [DONE]){self._ref()}; "
                 "the partial answer is kept but not stored.",
+                partial=self.partial(),
+            )
+        if not self.builder.has_answer:
+            raise TruncatedStreamError(
+                f"The server ended the stream without an answer{self._ref()}; nothing is stored.",
                 partial=self.partial(),
             )
         self.completion = self.builder.result()

@@ -166,7 +166,7 @@ def _usage(magics: ChatMagics, args: Any) -> None:
             str(usage.saved["completion"]),
         ],
     ]
-    _show(*_table(["", "answers", "prompt tokens", "completion tokens"], rows))
+    _show(*_table(["", "requests / replays", "prompt tokens", "completion tokens"], rows))
 
 
 def _config(magics: ChatMagics, args: Any) -> None:

@@ -54,20 +54,17 @@ class _Choice:
 class CompletionBuilder:
     """Accumulates chunks; `add` returns the text delta of choice 0 (or "") for live display."""
 
-    __slots__ = ("_choices", "_meta", "_want_meta", "chunks", "keep_chunks", "usage")
+    __slots__ = ("_choices", "_meta", "_meta_checks", "_want_meta", "usage")
 
-    def __init__(self, *, keep_chunks: bool = False) -> None:
+    def __init__(self) -> None:
         self._choices: dict[int, _Choice] = {}
         self._meta: dict[str, Any] = {}
         self._want_meta = True
+        self._meta_checks = 8
         self.usage: dict[str, Any] | None = None
-        self.keep_chunks = keep_chunks
-        self.chunks: list[dict[str, Any]] = []
 
     def add(self, chunk: dict[str, Any]) -> str:
         """Fold one chunk in; return the new text of the first choice."""
-        if self.keep_chunks:
-            self.chunks.append(chunk)
         if self._want_meta:
             self._capture_meta(chunk)
         usage = chunk.get("usage")
@@ -84,6 +81,8 @@ class CompletionBuilder:
                 if content and choice is not None and not raw.get("logprobs"):
                     choice.parts.append(content)
                     return content if choice.index == 0 else ""
+        if len(self._meta) < 4:
+            self._capture_meta(chunk)
         return self._add_choices(choices) if choices else ""
 
     def _capture_meta(self, chunk: dict[str, Any]) -> None:
@@ -91,7 +90,11 @@ class CompletionBuilder:
         for field in ("id", "created", "model", "system_fingerprint"):
             if chunk.get(field) is not None and self._meta.get(field) is None:
                 self._meta[field] = chunk[field]
-        self._want_meta = len(self._meta) < 4
+        # Look at the first few chunks on the per-token path; a server that never sends a
+        # field (many send no fingerprint) is not asked again for every token. The last and
+        # the usage chunks, off that path, fill what is still missing.
+        self._meta_checks -= 1
+        self._want_meta = len(self._meta) < 4 and self._meta_checks > 0
 
     def _add_choices(self, choices: list[dict[str, Any]]) -> str:
         text = ""
@@ -129,6 +132,14 @@ class CompletionBuilder:
         """The text of the first choice so far."""
         choice = self._choices.get(0)
         return "".join(choice.parts) if choice else ""
+
+    @property
+    def has_answer(self) -> bool:
+        """Whether the first choice got anything: text, tool calls, a refusal or a finish."""
+        choice = self._choices.get(0)
+        return choice is not None and bool(
+            choice.parts or choice.tool_calls or choice.refusal or choice.finish_reason
+        )
 
     @property
     def finish_reason(self) -> str | None:

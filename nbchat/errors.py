@@ -266,9 +266,22 @@ def error_from_response(
     return cls(message, status_code=status, request_id=request_id, body=body, retries=retries)
 
 
-def error_from_transport(exc: httpx.TransportError, *, url: str, retries: int = 0) -> NbchatError:
-    """Translate an httpx transport failure (never an HTTP status) into an nbchat error."""
+def error_from_transport(exc: httpx.HTTPError, *, url: str, retries: int = 0) -> NbchatError:
+    """Translate an httpx failure that is not an HTTP status into an nbchat error.
+
+    The message never quotes a protocol error's text: h11 quotes the offending header value,
+    which for a malformed key is the key.
+    """
     tried = f" after {retries + 1} attempts" if retries else ""
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return APIConnectionError(
+            f"The request to {url} could not be sent ({type(exc).__name__}): check the base URL "
+            "and that the key's variable holds nothing but the key."
+        )
+    if isinstance(exc, httpx.DecodingError):
+        return ProtocolError(
+            f"{url} sent a body that could not be decoded ({exc.__class__.__name__})."
+        )
     if isinstance(exc, httpx.TimeoutException):
         kind = type(exc).__name__.replace("Timeout", " timeout").lower()
         return APITimeoutError(

@@ -223,8 +223,7 @@ class ChatMagics(Magics):
         turn = self.session.prepare(request, settings, notebook)
         found = self.session.lookup(turn, notebook)
         if found is not None:
-            self.session.replay(turn, found)
-            record = found.record
+            record = self.session.replay(turn, found)
             data, metadata = answer_bundle(record, replayed=True)
             display(data, raw=True, metadata=metadata)
         else:
@@ -241,17 +240,19 @@ class ChatMagics(Magics):
         view = live_view(settings.model, rate=settings.update_rate, widgets=self._has_frontend())
         try:
             record = self.session.send(turn, view.on_delta)
-        except StreamError as exc:
-            view.finish(*partial_bundle(exc.partial_text, _first_sentence(str(exc))))
+        except (KeyboardInterrupt, StreamError) as exc:  # StreamInterrupted is both
+            partial = exc.partial_text if isinstance(exc, StreamError) else ""
+            if partial:
+                view.finish(*partial_bundle(partial, _first_sentence(str(exc))))
+                raise
+            view.discard()
+            if isinstance(exc, KeyboardInterrupt):
+                message = "Interrupted before the answer started; nothing was stored."
+                raise StreamInterrupted(message) from None
             raise
-        except NbchatError:
+        except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
             view.discard()
             raise
-        except KeyboardInterrupt:
-            view.discard()
-            raise StreamInterrupted(
-                "Interrupted before the answer started; nothing was stored."
-            ) from None
         view.finish(*answer_bundle(record, store=settings.cache))
         return record
 

@@ -8,21 +8,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text
-from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted
+from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted, TruncatedStreamError
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
-from nbchat.record import Record, request_key, utc_now
+from nbchat.record import Record, normalise_base_url, request_key, utc_now
 from nbchat.settings import Settings
-from nbchat.threads import ThreadStore, Turn
+from nbchat.threads import STANDALONE, ThreadStore, Turn
 
 __all__ = ["STANDALONE", "ChatSession", "Outcome", "PreparedTurn", "TurnRequest", "Usage"]
-
-STANDALONE = ""  # the "thread" of a question asked with no context and kept in no thread
 
 # Receives the new text of each network read and how many deltas (≈ tokens) it joins.
 Sink = Callable[[str, int], None]
@@ -204,16 +202,27 @@ class ChatSession:
         """Replay a stored answer or ask the server; record the turn either way."""
         found = self.lookup(turn, notebook)
         if found is not None:
-            self.replay(turn, found)
-            return found
+            return Outcome(self.replay(turn, found), found.source)
         self.check_online(turn, notebook)
         return Outcome(self.send(turn, sink))
 
-    def replay(self, turn: PreparedTurn, found: Outcome) -> None:
-        """Count a stored answer as this cell's turn; no request is sent."""
+    def replay(self, turn: PreparedTurn, found: Outcome) -> Record:
+        """A stored answer as this cell's turn; no request is sent.
+
+        The key covers what was sent, not where: an answer stored by another cell or thread
+        (two threads that open with the same prompt) is re-labelled for this one, so the saved
+        notebook rebuilds each thread correctly after a restart.
+        """
+        record = replace(
+            found.record,
+            thread=turn.request.thread,
+            cell_id=turn.request.cell_id,
+            new_thread=turn.request.new_thread,
+        )
         self.usage.replays += 1
-        self.usage.add(self.usage.saved, found.record.usage)
-        self._remember(turn, found.record, store=True)
+        self.usage.add(self.usage.saved, record.usage)
+        self._remember(turn, record, store=True)
+        return record
 
     def check_online(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> None:
         """Raise `OfflineMiss` (saying what changed) when offline mode forbids a request."""
@@ -267,13 +276,17 @@ class ChatSession:
                     sink(text, pieces)
         except KeyboardInterrupt as interrupt:
             stream.close()
-            if isinstance(interrupt, StreamInterrupted):
-                raise
+            if isinstance(interrupt, StreamInterrupted) or stream.first_token_at is None:
+                raise  # (nothing arrived yet: the caller says "before the answer started")
             # Ctrl-C landed in the sink (our display code), not in the socket read.
             raise StreamInterrupted(
                 "Interrupted: the partial answer is kept but not stored.", partial=stream.partial()
             ) from None
-        return stream.completion or stream.partial(), stream.first_token_at
+        if stream.completion is None:  # every complete path sets it; never store a partial
+            raise TruncatedStreamError(
+                "The stream ended without a complete answer.", partial=stream.partial()
+            )
+        return stream.completion, stream.first_token_at
 
     def add_system(self, request: TurnRequest, settings: Settings) -> Record:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
@@ -340,7 +353,7 @@ class ChatSession:
             changes.append(f"the model ({before.get('model')} -> {now['model']})")
         if before.get("params") != now["params"]:
             changes.append("the parameters")
-        if before.get("base_url", "").rstrip("/") != now["base_url"].rstrip("/"):
+        if normalise_base_url(before.get("base_url", "")) != normalise_base_url(now["base_url"]):
             changes.append("the endpoint")
         what = ", ".join(changes) or "the request"
         return f"{head}: {what} changed since the answer was stored."

@@ -18,6 +18,8 @@ from nbchat.errors import ConfigError
 __all__ = ["BUILTIN_PROFILES", "DEFAULT_MODEL", "Settings", "resolve_settings"]
 
 DEFAULT_MODEL = "gpt-4.1-mini"
+# Request fields nbchat builds itself: as options they would change the request behind the key.
+_RESERVED_OPTIONS = frozenset({"model", "messages", "stream", "stream_options"})
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "openai": {
@@ -138,6 +140,12 @@ def resolve_settings(
             # A server profile (vllm, llamacpp) serves whatever was loaded: never guess a model.
             layers["model"] = ""
     options = {**layers.get("options", {}), **set_flags.pop("options", {})}
+    reserved = sorted(set(options) & _RESERVED_OPTIONS)
+    if reserved:
+        raise ConfigError(
+            f"{', '.join(reserved)} cannot be set as an option: use -m for the model; the "
+            "messages come from the thread, and nbchat sets the stream flags itself."
+        )
     layers.update(set_flags)
     layers["options"] = options
     known_fields = {f.name for f in fields(Settings)}

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from nbchat.notebook import NotebookRecords
 from nbchat.record import Record
 
-__all__ = ["ThreadStore", "Turn"]
+__all__ = ["STANDALONE", "ThreadStore", "Turn"]
 
 Message = dict[str, str]
+STANDALONE = ""  # the "thread" of a question asked with no context (`ask()` without a thread)
 _END = (2, 0, 0)  # a position below every cell: "the next cell at the bottom"
 
 
@@ -94,7 +95,8 @@ class ThreadStore:
         if notebook is not None and use_notebook and not self._forget_all:
             for cell, record in notebook.records():
                 key = cell.cell_id or f"index-{cell.index}"
-                if key not in merged and record.thread not in self._forgotten:
+                forgotten = record.thread in self._forgotten or record.thread == STANDALONE
+                if key not in merged and not forgotten:
                     merged[key] = Turn.from_record(key, record)
         placed = [(self.position(key, notebook), turn) for key, turn in merged.items()]
         placed.sort(key=lambda pair: pair[0])

@@ -318,6 +318,11 @@ def test_verify_flags_a_leaked_key_without_printing_it(capsys, tmp_path):
     assert "abcdefgh12345678" not in out
 
 
+def test_hyphenated_prose_is_not_a_leaked_key():
+    assert list(find_secrets({"prompt": "our risk-assessment-framework-for-2026 review"})) == []
+    assert list(find_secrets({"prompt": f"oops {LEAKED}"})) == ["prompt"]
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -22,6 +22,7 @@ from nbchat.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     MalformedStreamError,
     NotFoundError,
     ProtocolError,
@@ -655,3 +656,16 @@ def test_events_that_are_not_chunks(data):
         with pytest.raises(MalformedStreamError) as info:
             list(stream)
     assert info.value.partial_text == "ok"
+
+
+def test_a_stream_with_no_answer_is_not_a_complete_answer(make_client, fake):
+    fake.script(Fault(raw_sse=b"data: [DONE]\n\n"))
+    stream = make_client().stream(BODY)
+    with pytest.raises(TruncatedStreamError, match="without an answer"):
+        list(stream)
+    assert stream.completion is None
+
+
+def test_credentials_in_the_base_url_are_refused():
+    with pytest.raises(ConfigError, match="environment variable"):
+        ClientConfig(base_url="https://user:sk-secret@example.com/v1")

@@ -221,14 +221,15 @@ def test_logprobs_are_concatenated():
     assert builder.result()["choices"][0]["logprobs"] == {"content": [lp1, lp2]}
 
 
-def test_keep_chunks():
-    chunks = [chunk(delta(content="a")), chunk(delta(finish="stop"))]
-    builder = CompletionBuilder(keep_chunks=True)
-    for c in chunks:
-        builder.add(c)
-    assert builder.chunks == chunks
-    plain, _ = fold(*chunks)
-    assert plain.chunks == []
+def test_a_server_without_fingerprint_is_not_asked_per_token():
+    first = chunk(delta(content="a"))
+    del first["system_fingerprint"]
+    rest = [dict(first, choices=[{"index": 0, "delta": {"content": "b"}}]) for _ in range(20)]
+    builder, _ = fold(first, *rest)
+    assert builder._want_meta is False, "gave up looking after a few chunks"
+    last = chunk(delta(finish="stop"))
+    builder.add(last)
+    assert builder.result()["system_fingerprint"] == last["system_fingerprint"]
 
 
 def test_streamed_fold_has_the_non_streamed_shape():

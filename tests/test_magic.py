@@ -264,8 +264,8 @@ def test_line_commands(kernel, server):
     (plain,) = history.data("text/plain")
     assert "Hello" in plain and "Reply #1 to: Hello" in plain and "assistant" in plain
 
-    threads = kernel.run("%chat threads", check=True)
-    assert "t" in threads.data("text/plain")[0]
+    threads = kernel.run("%chat threads", cell_id="x", check=True).data("text/plain")[0]
+    assert threads.splitlines()[1].split() == ["t", "1", "no"]
 
     usage = kernel.run("%chat usage", check=True).data("text/plain")[0]
     assert "spent" in usage and "saved" in usage
@@ -290,12 +290,16 @@ def test_line_commands(kernel, server):
 
 
 def test_reload_and_unload_are_clean(kernel, server):
+    count = "print(sum(type(c).__name__ == 'ChatMagics' for c in get_ipython().configurables))"
     kernel.run("%reload_ext nbchat", check=True)
+    kernel.run("%reload_ext nbchat", check=True)
+    assert kernel.run(count, check=True).stdout.strip() == "1"
     chat(kernel, "Hello", cell_id="c1", check=True)
     kernel.run("%unload_ext nbchat", check=True)
     gone = chat(kernel, "Hello", cell_id="c2")
     assert gone.status == "error"
     assert "`%%chat` not found" in gone.stderr
+    assert kernel.run(count, check=True).stdout.strip() == "0"
 
 
 def test_profile_and_config_precedence(kernel, server):
@@ -335,3 +339,39 @@ def test_a_server_profile_without_a_model_asks_for_one(kernel, server):
     models = kernel.run("%chat models -p local", check=True).data("text/plain")[0]
     assert "peer-small" in models
     chat(kernel, "Hi", flags="-p local -m peer-large", cell_id="c1", check=True)
+
+
+def test_a_bug_still_removes_the_live_widget_and_keeps_its_traceback(kernel, server):
+    kernel.run(
+        "get_ipython().magics_manager.registry['ChatMagics'].session.send = "
+        "lambda *args, **kwargs: 1 / 0",
+        check=True,
+    )
+    failed = chat(kernel, "Hello", cell_id="c1")
+    assert failed.error["ename"] == "ZeroDivisionError", "a bug keeps its traceback"
+    assert failed.data(WIDGET_MIME) == [], "no live widget is left in the output"
+
+
+def test_a_key_read_from_a_file_with_its_newline_works_and_a_bad_key_never_shows(kernel, server):
+    kernel.run(f"import os; os.environ['OPENAI_API_KEY'] = {TEST_KEY + chr(10)!r}", check=True)
+    chat(kernel, "Hello", cell_id="c1", check=True)
+    assert server.chat_requests[-1].headers["authorization"] == f"Bearer {TEST_KEY}"
+    kernel.run(f"os.environ['OPENAI_API_KEY'] = {TEST_KEY + ' x' + chr(0x2019)!r}", check=True)
+    failed = chat(kernel, "Again", cell_id="c2")
+    assert failed.error["ename"] == "ConfigError" and "OPENAI_API_KEY" in failed.error["evalue"]
+    assert TEST_KEY not in json.dumps(failed.outputs)
+    assert failed.data(WIDGET_MIME) == []
+
+
+def test_options_cannot_change_the_model_or_messages_behind_the_key(kernel, server):
+    failed = chat(kernel, "Hello", flags="--option model=other", cell_id="c1")
+    assert failed.error["ename"] == "ConfigError" and "-m" in failed.error["evalue"]
+    assert server.chat_requests == []
+
+
+def test_a_replayed_answer_is_saved_as_this_cells_turn(kernel, server):
+    chat(kernel, "Same opening", flags="--thread a", cell_id="ca", check=True)
+    replayed = chat(kernel, "Same opening", flags="--thread b", cell_id="cb", check=True)
+    assert len(server.chat_requests) == 1, "same request, so the stored answer is replayed"
+    (record,) = replayed.data(RECORD_MIME)
+    assert (record["thread"], record["cell_id"]) == ("b", "cb")

@@ -216,7 +216,6 @@ def render(events: list[tuple], ending: str) -> tuple[list[dict], bytes]:
     return chunks, "".join(line + ending for line in lines).encode()
 
 
-@settings(max_examples=150, deadline=None, database=None)
 def decode_data(*reads: bytes) -> list[str]:
     """The client's fast path: data only, with the same flush at the end."""
     decoder = SSEDecoder()
@@ -224,6 +223,7 @@ def decode_data(*reads: bytes) -> list[str]:
     return found + [event.data for event in decoder.flush()]
 
 
+@settings(max_examples=150, deadline=None, database=None)
 @given(STREAMS)
 def test_property_any_split_decodes_the_same(stream):
     events, ending, positions = stream
