@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nbchat.client import ChatClient, ChatStream, ClientConfig
+from nbchat.client import ChatClient, ClientConfig
 from nbchat.completion import completion_text
 from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted, TruncatedStreamError
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
 from nbchat.record import Record, normalise_base_url, request_key, utc_now
 from nbchat.settings import Settings
+from nbchat.stream import parse_event
 from nbchat.threads import STANDALONE, ThreadStore, Turn
 
 __all__ = ["STANDALONE", "ChatSession", "Outcome", "PreparedTurn", "TurnRequest", "Usage"]
@@ -100,7 +101,9 @@ class ChatSession:
         self.answers: dict[str, Record] = {}
         self.history: list[Record] = []
         self.usage = Usage()
-        self._last_stream: ChatStream | None = None
+        # The last stream's raw events (strings), not the stream: its response would keep the
+        # request, Authorization header included, alive.
+        self._last_events: list[str] = []
         self.notebook_path: Path | None = None  # set by `%chat notebook PATH` or config
         self._warn = warn or (lambda message: None)
         self._clients: dict[ClientConfig, ChatClient] = {}
@@ -141,7 +144,7 @@ class ChatSession:
     @property
     def last_chunks(self) -> list[Any]:
         """The raw chunks of the last streamed answer (kept as strings, parsed on demand)."""
-        return self._last_stream.chunks if self._last_stream else []
+        return [parse_event(data) for data in self._last_events]
 
     @property
     def parse_count(self) -> int:
@@ -269,7 +272,7 @@ class ChatSession:
         self, client: ChatClient, turn: PreparedTurn, sink: Sink | None
     ) -> tuple[dict[str, Any], float | None]:
         stream = client.stream(turn.body(), keep_chunks=True)
-        self._last_stream = stream
+        self._last_events = stream.raw_events
         try:
             for text, pieces in stream.batches():
                 if sink is not None:
