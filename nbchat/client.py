@@ -33,7 +33,14 @@ from nbchat.errors import (
 from nbchat.retry import retry_delay, should_retry_status
 from nbchat.stream import ChatStream, completion_body, json_body
 
-__all__ = ["DEFAULT_BASE_URL", "ChatClient", "ChatStream", "ClientConfig", "default_base_url"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ChatClient",
+    "ChatStream",
+    "ClientConfig",
+    "check_base_url",
+    "default_base_url",
+]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -41,6 +48,17 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 def default_base_url() -> str:
     """``$OPENAI_BASE_URL``, else OpenAI's own endpoint."""
     return os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+def check_base_url(url: str) -> None:
+    """Raise `ConfigError` for a base URL nbchat must not use."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"The base URL must start with http(s)://, not {url!r}")
+    if "@" in urlsplit(url).netloc:
+        raise ConfigError(
+            "The base URL carries credentials: put the key in an environment variable "
+            "and name it with api_key_env, so it never reaches the notebook."
+        )
 
 
 @dataclass(frozen=True)
@@ -55,13 +73,7 @@ class ClientConfig:
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"The base URL must start with http(s)://, not {self.base_url!r}")
-        if "@" in urlsplit(self.base_url).netloc:
-            raise ConfigError(
-                "The base URL carries credentials: put the key in an environment variable "
-                "and name it with api_key_env, so it never reaches the notebook."
-            )
+        check_base_url(self.base_url)
         if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigError("max_retries must be >= 0 and timeouts > 0.")
 

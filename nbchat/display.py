@@ -28,8 +28,6 @@ _BYTES_PER_SECOND = 1_000_000
 class LiveView(Protocol):
     """What the magic needs from a live view."""
 
-    updates: int
-
     def on_delta(self, text: str, pieces: int = 1) -> None:
         """Receive the next text of the answer (joining ``pieces`` deltas)."""
 
@@ -48,7 +46,6 @@ class WidgetStream:
 
         self.model = model
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.updates = 0
         self.tokens = 0
         self._parts: list[str] = []
         self._text = ""
@@ -76,7 +73,6 @@ class WidgetStream:
             self._parts.clear()
         self._body.value = f'<pre style="{_TEXT_STYLE}">{html.escape(self._text)}</pre>'
         self._status.value = self._status_html(streaming=True)
-        self.updates += 1
 
     def _status_html(self, *, streaming: bool) -> str:
         elapsed = time.perf_counter() - self._start
@@ -88,7 +84,6 @@ class WidgetStream:
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Swap the widget for the final bundle in the same output slot, then drop the widget."""
         self._handle.update(data, raw=True, metadata=metadata)
-        self.updates += 1
         self._box.close()
         self._body.close()
         self._status.close()
@@ -103,7 +98,6 @@ class TerminalStream:
 
     def __init__(self, model: str) -> None:
         self.model = model
-        self.updates = 0
         self._wrote = False
 
     def on_delta(self, text: str, pieces: int = 1) -> None:
@@ -111,7 +105,6 @@ class TerminalStream:
         sys.stdout.write(text)
         sys.stdout.flush()
         self._wrote = True
-        self.updates += 1
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """End the line and show the footer (the last bracketed line of the plain text)."""

@@ -14,9 +14,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, validate
 
+from nbchat.client import check_base_url
 from nbchat.commands import run_command
 from nbchat.display import live_view
-from nbchat.errors import ConfigError, NbchatError, StreamError, StreamInterrupted
+from nbchat.errors import ConfigError, StreamError, StreamInterrupted
 from nbchat.interpolate import interpolate
 from nbchat.record import Record
 from nbchat.render import answer_bundle, partial_bundle, raw_bundle, system_bundle
@@ -119,8 +120,11 @@ class ChatMagics(Magics):
     @validate("base_url")
     def _check_base_url(self, proposal: dict[str, Any]) -> str | None:
         value = proposal["value"]
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise TraitError(f"base_url must start with http:// or https://, not {value!r}")
+        if value is not None:
+            try:
+                check_base_url(value)
+            except ConfigError as exc:
+                raise TraitError(str(exc)) from None
         return value
 
     # -- settings --------------------------------------------------------------------------
@@ -128,10 +132,7 @@ class ChatMagics(Magics):
     def settings(self, flags: dict[str, Any] | None = None) -> Settings:
         """The effective settings: flags over profile over %config over environment."""
         configured = {name: getattr(self, name) for name in _SETTING_TRAITS}
-        try:
-            return resolve_settings(configured, flags or {}, self.profiles)
-        except NbchatError as exc:
-            raise ConfigError(str(exc)) from None
+        return resolve_settings(configured, flags or {}, self.profiles)
 
     def notebook_records(self) -> Any:
         """The saved notebook's records (None when unknown or unreadable)."""

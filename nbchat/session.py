@@ -309,31 +309,26 @@ class ChatSession:
         if store:
             self.answers[turn.key] = record
         self.history.append(record)
-        if turn.request.thread == STANDALONE:
-            return
-        self.threads.put(
-            Turn(
-                turn.cell_key,
-                turn.request.thread,
-                "answer",
-                turn.request.prompt,
-                record.answer,
-                turn.request.new_thread,
-                record,
-            )
-        )
+        self._put_turn(turn, record)
 
     def _forget_answer(self, turn: PreparedTurn) -> None:
+        self._put_turn(turn, None)
+
+    def _put_turn(self, turn: PreparedTurn, record: Record | None) -> None:
+        """This cell's turn: with the answer, or with none (failed, so no context below)."""
         if turn.request.thread == STANDALONE:
             return
+        request = turn.request
+        answer = record.answer if record is not None else None
         self.threads.put(
             Turn(
                 turn.cell_key,
-                turn.request.thread,
+                request.thread,
                 "answer",
-                turn.request.prompt,
-                None,
-                turn.request.new_thread,
+                request.prompt,
+                answer,
+                request.new_thread,
+                record,
             )
         )
 

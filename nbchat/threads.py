@@ -113,10 +113,6 @@ class ThreadStore:
         first = self._first_run.get(cell_key)
         return (1, first, 0) if first is not None else _END
 
-    def thread_names(self, notebook: NotebookRecords | None = None) -> list[str]:
-        """Every thread with at least one turn."""
-        return sorted({turn.thread for turn in self.turns(notebook)})
-
     def window(
         self,
         thread: str,

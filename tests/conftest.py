@@ -11,6 +11,7 @@ from fake_openai import FakeOpenAI
 from kernel_driver import Kernel
 
 TEST_KEY = "sk-test-key-0123456789abcdef"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # a live ipywidgets view
 _ISOLATED = ("OPENAI_", "NBCHAT_", "DASHSCOPE_", "DEEPSEEK_", "JPY_SESSION_NAME")
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import TEST_KEY, kernel_env
+from conftest import TEST_KEY, WIDGET_MIME, kernel_env
 from fake_openai import FakeOpenAI, Fault
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -58,7 +58,6 @@ CHROMIUM_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 VIEWPORT = {"width": 1200, "height": 800}
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 
 ANSWER = """\

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, WIDGET_MIME
 from fake_openai import FakeOpenAI
 from kernel_driver import Kernel, save_notebook
 from nbclient import NotebookClient
@@ -16,8 +16,6 @@ from nbclient.exceptions import CellExecutionError
 from nbchat.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
-
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def write_notebook(path: Path, sources: list[str]) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import WIDGET_MIME
 from nbfactory import make_record
 
 from nbchat.cli import main
@@ -15,7 +16,6 @@ from nbchat.cli_run import count_answers
 from nbchat.record import RECORD_MIME
 from nbchat.render import answer_bundle
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 CHAT = ["%load_ext nbchat", "%%chat\nWhat is a tide?", "%%chat\nAnd a spring tide?"]
 
 

@@ -85,6 +85,15 @@ def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> ChatClien
     return ChatClient(config, transport=httpx.MockTransport(handler), sleep=lambda _: None)
 
 
+def sse_client(raw: bytes) -> ChatClient:
+    """A client whose every request streams ``raw`` back as an SSE body."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
+
+    return mock_client(handler)
+
+
 def sse(*objects: Any) -> bytes:
     return b"".join(f"data: {json.dumps(o)}\n\n".encode() for o in objects)
 
@@ -607,10 +616,7 @@ def test_events_glued_without_blank_lines():
         b"data: [DONE]\n\n"
     )
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
-
-    with mock_client(handler) as client:
+    with sse_client(raw) as client:
         stream = client.stream(BODY)
         assert list(stream) == ["a ", "b"]
     assert finish_reason(stream.completion) == "stop"
@@ -619,10 +625,7 @@ def test_events_glued_without_blank_lines():
 def test_stream_ending_after_finish_reason_without_done_is_accepted():
     raw = sse(content_chunk("x"), {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
-
-    with mock_client(handler) as client:
+    with sse_client(raw) as client:
         stream = client.stream(BODY)
         assert list(stream) == ["x"]
     assert completion_text(stream.completion) == "x"
@@ -631,10 +634,7 @@ def test_stream_ending_after_finish_reason_without_done_is_accepted():
 def test_last_event_without_blank_line_is_flushed():
     raw = sse(content_chunk("x")) + b'data: {"choices": [{"index": 0, "delta": {"content": "y"}}]}'
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
-
-    with mock_client(handler) as client:
+    with sse_client(raw) as client:
         stream = client.stream(BODY)
         with pytest.raises(TruncatedStreamError) as info:
             list(stream)
@@ -648,10 +648,7 @@ def test_last_event_without_blank_line_is_flushed():
 def test_events_that_are_not_chunks(data):
     raw = sse(content_chunk("ok")) + b"data: " + data + b"\n\ndata: [DONE]\n\n"
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
-
-    with mock_client(handler) as client:
+    with sse_client(raw) as client:
         stream = client.stream(BODY)
         with pytest.raises(MalformedStreamError) as info:
             list(stream)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, WIDGET_MIME
 from fake_openai import Fault, answer_for
 from kernel_driver import Execution, Kernel
 
 from nbchat.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
-
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def sent_messages(server, index: int = -1) -> list[dict[str, str]]:
@@ -375,3 +373,11 @@ def test_a_replayed_answer_is_saved_as_this_cells_turn(kernel, server):
     assert len(server.chat_requests) == 1, "same request, so the stored answer is replayed"
     (record,) = replayed.data(RECORD_MIME)
     assert (record["thread"], record["cell_id"]) == ("b", "cb")
+
+
+def test_config_refuses_a_base_url_with_credentials(kernel, server):
+    # IPython's %config logs a refused value (TraitError) instead of failing the cell.
+    refused = kernel.run("%config ChatMagics.base_url = 'https://user:secret@example.com/v1'")
+    assert "environment variable" in refused.stderr and "secret" not in refused.stderr
+    applied = "print(get_ipython().magics_manager.registry['ChatMagics'].base_url)"
+    assert kernel.run(applied, check=True).stdout.strip() == "None"
