@@ -3,27 +3,25 @@
     nbchat show NOTEBOOK        the stored turns as a table
     nbchat export NOTEBOOK      a Markdown transcript per thread, or JSON Lines
     nbchat stats NOTEBOOK...    answers and the tokens they cost, by model
-    nbchat verify NOTEBOOK...   well-formed records, consistent keys, no leaked API keys
+    nbchat verify NOTEBOOK...   well-formed records, consistent keys, no API key anywhere
     nbchat strip NOTEBOOK       remove the records, e.g. before sharing a notebook
     nbchat run NOTEBOOK         execute it headless, replaying stored answers (`nbchat.cli_run`)
 
 All but ``run`` read files with nbformat only: no kernel, no network.
 
-Exit status: 0 ok; 1 ``verify`` found problems or ``run`` a cell error; 2 a usage error, or a
-notebook that is missing, unreadable or corrupt (one line on stderr, never a traceback).
+Exit status (`nbchat.cli_format.ExitCode`): 0 ok; 1 ``verify`` found problems or ``run`` a cell
+error; 2 a usage error, or a notebook that is missing, unreadable or corrupt (one line on stderr,
+never a traceback); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import re
 import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -32,38 +30,32 @@ from nbchat.cli_format import (
     COMMAND_HELP,
     HELP_EPILOG,
     RUN_EPILOG,
+    ExitCode,
     Tally,
     markdown_transcript,
-    plural,
-    render_table,
-    show_row,
+    show_lines,
     tally_lines,
     token_counts,
 )
 from nbchat.cli_run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
+from nbchat.files import atomic_write
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
 from nbchat.record import SCHEMA_VERSION, Record
+from nbchat.secret_scan import Finding, find_secrets, scan_cell, scan_notebook_fields
+from nbchat.text import CONTROLS, clip, one_line, plural
 
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["build_parser", "main"]
+# find_secrets moved to nbchat.secret_scan; it stays importable here for existing callers.
+__all__ = ["build_parser", "find_secrets", "main", "verify_notebook"]
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
-MIN_WIDTH = 60
+MIN_WIDTH = 20  # narrower, `show` has no room for a prompt
 TEXT_MIMES = ("text/markdown", "text/plain")
-# What a leaked credential looks like inside free text; the secret itself is never printed.
-_SECRET_TEXT = re.compile(
-    # OpenAI-style keys: "sk-" at a word start, then 20+ key characters including a digit
-    # ("risk-assessment-framework" is prose, not a key).
-    r"(?<![A-Za-z0-9])sk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}"
-    r"|\bBearer\s+[A-Za-z0-9._~+/-]{20,}"
-    r"|(?i:\bauthorization\s*[:=]\s*(?:bearer|basic|token)?\s*[A-Za-z0-9._~+/-]{16,})"
-    r"|(?i:\bapi[_-]?key[\"']?\s*[:=]\s*[\"']?(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})"
-)
-# A JSON field of this name holding a string is a credential, whatever the string looks like.
-_SECRET_FIELD = re.compile(r"(?i)^(authorization|x-api-key|(openai[_-])?api[_-]?key)$")
+# json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
+# too (they only occur inside strings), so `export --format jsonl` on a terminal shows text.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
 
 
 def _load(path: str) -> tuple[nbformat.NotebookNode, NotebookRecords]:
@@ -86,24 +78,25 @@ def _warn_skipped(stored: NotebookRecords) -> None:
         print(f"nbchat: {stored.path}: skipped {count}; see `nbchat verify`", file=sys.stderr)
 
 
+def _terminal_width() -> int:
+    return max(shutil.get_terminal_size().columns, MIN_WIDTH)
+
+
 # -- show ------------------------------------------------------------------------------------------
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    """Print the stored turns of one notebook as a table."""
+    """Print the stored turns of one notebook as a table that fits the width."""
     _, stored = _load(args.notebook)
     _warn_skipped(stored)
     turns = _turns(stored, args.thread)
     if not turns:
         where = f" in thread {args.thread!r}" if args.thread else ""
         print(f"no nbchat records{where} in {args.notebook}", file=out)
-        return EXIT_OK
-    width = max(args.width or shutil.get_terminal_size().columns, MIN_WIDTH)
-    header = ["CELL", "THREAD", "MODEL", "TOKENS", "FINISH", "STORED (UTC)", "PROMPT", "ANSWER"]
-    rows = [show_row(cell, record) for cell, record in turns]
-    for line in render_table(header, rows, width=width, flex=2, right=frozenset({0})):
+        return ExitCode.OK
+    for line in show_lines(turns, args.width or _terminal_width()):
         print(line, file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -111,19 +104,25 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     """Write a Markdown transcript or JSON Lines of one notebook's records."""
+    if args.output and _same_file(args.output, args.notebook):
+        return _fail(f"{args.output}: that is the notebook itself; choose another -o file")
     _, stored = _load(args.notebook)
     _warn_skipped(stored)
     turns = _turns(stored, args.thread)
     if args.format == "jsonl":
         lines = [json.dumps({"cell": cell, **r.to_json()}, ensure_ascii=False) for cell, r in turns]
-        text = "".join(line + "\n" for line in lines)
+        text = "".join(line.translate(_JSON_ESCAPES) + "\n" for line in lines)
     else:
         text = markdown_transcript(Path(args.notebook).name, [record for _, record in turns])
     if args.output:
-        atomic_write(Path(args.output), lambda handle: handle.write(text))
+        atomic_write(args.output, lambda handle: handle.write(text))
     else:
         out.write(text)
-    return EXIT_OK
+    return ExitCode.OK
+
+
+def _same_file(first: str, second: str) -> bool:
+    return os.path.realpath(first) == os.path.realpath(second)
 
 
 # -- stats -----------------------------------------------------------------------------------------
@@ -145,7 +144,7 @@ def _tally(stored: NotebookRecords) -> dict[str, Tally]:
 
 def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     """Print answers and tokens by model, per notebook and in total."""
-    status = EXIT_OK
+    status, width = ExitCode.OK, _terminal_width()
     overall: dict[str, Tally] = {}
     for number, path in enumerate(args.notebooks):
         try:
@@ -157,11 +156,11 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
         by_model = _tally(stored)
         if number:
             print(file=out)
-        print(*tally_lines(path, by_model), sep="\n", file=out)
+        print(*tally_lines(path, by_model, width), sep="\n", file=out)
         for model, tally in by_model.items():
             overall.setdefault(model, Tally()).add(tally)
     if len(args.notebooks) > 1:
-        grand = tally_lines(f"all {len(args.notebooks)} notebooks", overall)
+        grand = tally_lines(f"all {len(args.notebooks)} notebooks", overall, width)
         print("", *grand, sep="\n", file=out)
     return status
 
@@ -169,65 +168,58 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
 # -- verify ----------------------------------------------------------------------------------------
 
 
-def find_secrets(value: Any, where: str = "") -> Iterator[str]:
-    """Where in a JSON value something looks like a credential (paths, never the secret)."""
-    if isinstance(value, dict):
-        for name, item in value.items():
-            here = f"{where}.{name}" if where else str(name)
-            if _SECRET_FIELD.match(str(name)) and isinstance(item, str) and len(item) >= 8:
-                yield here
-            else:
-                yield from find_secrets(item, here)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from find_secrets(item, f"{where}[{index}]")
-    elif isinstance(value, str) and _SECRET_TEXT.search(value):
-        yield where or "record"
-
-
 def check_record(version: int, raw: Any) -> list[str]:
     """What is wrong with one stored record (an empty list when nothing is)."""
-    problems = [f"possible API key leaked in {where}" for where in find_secrets(raw)]
     declared = raw.get("schema") if isinstance(raw, dict) else None
-    newest = max(version, declared) if isinstance(declared, int) else version
+    valid = isinstance(declared, int) and not isinstance(declared, bool)
+    newest = max(version, declared) if valid else version
     if newest > SCHEMA_VERSION:
-        return [f"record schema v{newest} is newer than supported (v{SCHEMA_VERSION})", *problems]
+        return [f"record schema v{newest} is newer than supported (v{SCHEMA_VERSION})"]
     try:
         record = Record.from_json(raw, version=version)
     except (ValueError, TypeError) as exc:
-        return [f"malformed record: {exc}", *problems]
+        return [f"malformed record: {exc}"]
     if record.kind not in ("answer", "system"):
-        problems.insert(0, f"unknown record kind {record.kind!r}")
-    else:
-        problem = record.consistency_problem()
-        if problem:
-            problems.insert(0, f"{problem} (edited after it was stored?)")
-    return problems
+        return [f"unknown record kind {clip(one_line(record.kind), 40)!r}"]
+    problem = record.consistency_problem()
+    return [f"{problem} (edited after it was stored?)"] if problem else []
 
 
-def verify_notebook(notebook: nbformat.NotebookNode) -> tuple[int, list[tuple[int, str]]]:
-    """The number of records and every (cell number, problem) of a parsed notebook."""
-    count, problems = 0, []
-    for index, cell in enumerate(notebook.get("cells", [])):
-        for version, raw in iter_output_records(cell.get("outputs", [])):
+def _leak(finding: Finding) -> tuple[str, str]:
+    return finding.place, f"possible API key leaked ({finding.kind})"
+
+
+def verify_notebook(notebook: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]]]:
+    """The number of records of a parsed notebook, and every (place, problem) in it.
+
+    Places read ``cell 3`` (a record's problem) or ``cell 3, output 1, text/plain`` (where
+    something looks like a credential: sources, outputs, metadata; never the secret itself).
+    """
+    count = 0
+    problems = [_leak(finding) for finding in scan_notebook_fields(notebook)]
+    cells = notebook.get("cells")
+    for index, cell in enumerate(cells if isinstance(cells, list) else []):
+        outputs = cell.get("outputs") if isinstance(cell, Mapping) else None
+        for version, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
             count += 1
-            problems += [(index + 1, problem) for problem in check_record(version, raw)]
+            problems += [(f"cell {index + 1}", problem) for problem in check_record(version, raw)]
+        problems += [_leak(finding) for finding in scan_cell(cell, index + 1)]
     return count, problems
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    """Check every record of every notebook; print ``ok`` or one line per problem."""
-    status = EXIT_OK
+    """Check every record, and look for leaked keys everywhere; ``ok`` or one line per problem."""
+    status = ExitCode.OK
     for path in args.notebooks:
         try:
             count, problems = verify_notebook(load_notebook(path))
         except NotebookError as exc:
             status = _fail(str(exc))
             continue
-        for cell, problem in problems:
-            print(f"{path}: cell {cell}: {problem}", file=out)
+        for place, problem in problems:
+            print(f"{path}: {one_line(place)}: {clip(one_line(problem), 300)}", file=out)
         if problems:
-            status = max(status, EXIT_PROBLEMS)
+            status = max(status, ExitCode.PROBLEMS)
         else:
             print(f"ok: {plural(count, 'record')} in {path}", file=out)
     return status
@@ -236,17 +228,24 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 # -- strip -----------------------------------------------------------------------------------------
 
 
-def _is_raw_view(output: dict[str, Any]) -> bool:
-    marker = (output.get("metadata") or {}).get("nbchat")
-    return isinstance(marker, dict) and marker.get("raw") is True
+def _nbchat_marker(output: Mapping[str, Any]) -> Any:
+    metadata = output.get("metadata")
+    return metadata.get("nbchat") if isinstance(metadata, Mapping) else None
+
+
+def _is_raw_view(output: Mapping[str, Any]) -> bool:
+    marker = _nbchat_marker(output)
+    return isinstance(marker, Mapping) and marker.get("raw") is True
 
 
 def _text_only(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
     """The output with only its text kept, or None when it has no text."""
-    data = {mime: value for mime, value in output["data"].items() if mime in TEXT_MIMES}
+    data = output.get("data")
+    data = {mime: value for mime, value in data.items() if mime in TEXT_MIMES}
     if not data:
         return None
-    metadata = output.get("metadata") or {}
+    metadata = output.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
     output["metadata"] = {k: v for k, v in metadata.items() if k in data or "/" not in k}
     output["metadata"].pop("nbchat", None)
     output["data"] = data
@@ -254,21 +253,24 @@ def _text_only(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
 
 
 def strip_notebook(notebook: nbformat.NotebookNode, keep_text: bool) -> tuple[int, int]:
-    """Remove records (and raw-JSON views) in place; return how many of each went."""
+    """Remove records and raw-JSON views in place; return (records, views without a record)."""
     records = views = 0
-    for cell in notebook.get("cells", []):
+    cells = notebook.get("cells")
+    for cell in cells if isinstance(cells, list) else []:
+        outputs = cell.get("outputs") if isinstance(cell, Mapping) else None
+        if not isinstance(outputs, list):
+            continue
         kept = []
-        for output in cell.get("outputs", []):
+        for output in outputs:
             found = sum(1 for _ in iter_output_records([output]))
             records += found
-            if _is_raw_view(output):
-                views += 1
+            if isinstance(output, Mapping) and _is_raw_view(output):
+                views += not found  # a --raw view that holds the record counts as the record
             elif not found:
                 kept.append(output)
             elif keep_text and (text := _text_only(output)) is not None:
                 kept.append(text)
-        if "outputs" in cell:
-            cell["outputs"] = kept
+        cell["outputs"] = kept
     return records, views
 
 
@@ -286,38 +288,7 @@ def cmd_strip(args: argparse.Namespace, out: TextIO) -> int:
         summary += f" and {plural(views, 'raw view')}"
     into = f" into {args.output}" if args.output else ""
     print(f"{summary} from {args.notebook}{into}", file=out)
-    return EXIT_OK
-
-
-def atomic_write(path: Path, write: Callable[[TextIO], object]) -> None:
-    """Replace ``path`` only once the new content is fully on disk; on failure keep the old."""
-    target = Path(os.path.realpath(path))  # write through a symlink, do not replace it
-    temp: str | None = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
-        ) as handle:
-            temp = handle.name
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, _file_mode(target))
-        os.replace(temp, target)
-    except BaseException:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        raise
-
-
-def _file_mode(target: Path) -> int:
-    """The mode the file has, or a new file's usual mode (the temp file's 0600 is too strict)."""
-    try:
-        return target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    return ExitCode.OK
 
 
 # -- the parser ------------------------------------------------------------------------------------
@@ -338,6 +309,17 @@ def _add_command(
     return parser
 
 
+def _width(text: str) -> int:
+    """``--width``: a whole number of columns, at least `MIN_WIDTH`."""
+    try:
+        width = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if width < MIN_WIDTH:
+        raise argparse.ArgumentTypeError(f"at least {MIN_WIDTH} columns, not {width}")
+    return width
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``nbchat`` argument parser with its six subcommands."""
     parser = argparse.ArgumentParser(
@@ -354,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = _add_command(commands, "show", cmd_show)
     show.add_argument("notebook", **notebook)
     show.add_argument("--thread", **thread)
-    show.add_argument("--width", type=int, metavar="N", help="line width (default: terminal)")
+    show.add_argument("--width", type=_width, metavar="N", help="line width (default: terminal)")
     export = _add_command(commands, "export", cmd_export)
     export.add_argument("notebook", **notebook)
     formats = ("markdown", "jsonl")
@@ -373,7 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fail(message: str) -> int:
     print(f"nbchat: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    return ExitCode.BAD_INPUT
+
+
+def _tolerate_unencodable_output() -> None:
+    """A terminal that cannot show a character (a model's emoji on a cp1252 console) gets
+    ``?``, not a UnicodeEncodeError half-way through a table."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,16 +373,20 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         if exc.code is None or isinstance(exc.code, int):
-            return exc.code or EXIT_OK
-        return EXIT_BAD_INPUT
+            return exc.code or ExitCode.OK
+        return ExitCode.BAD_INPUT
+    _tolerate_unencodable_output()
     try:
         return args.run(args, sys.stdout)
     except NotebookError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:  # `nbchat show x.ipynb | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     except OSError as exc:  # an output file that cannot be written
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")

@@ -1,36 +1,49 @@
-"""Text for the ``nbchat`` command: help, aligned tables, previews, transcripts."""
+"""Text for the ``nbchat`` command: help, exit codes, the ``show`` table, stats, transcripts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html import escape
 from typing import Any
 
+from nbchat.markdown_safety import safe_markdown
 from nbchat.record import Record
+from nbchat.text import clip, display_width, one_line, plural, printable, render_table
 
 __all__ = [
     "COMMAND_HELP",
     "HELP_EPILOG",
     "RUN_EPILOG",
+    "ExitCode",
     "Tally",
     "markdown_transcript",
-    "plural",
-    "preview",
-    "render_table",
     "short_time",
-    "show_row",
+    "show_lines",
     "tally_lines",
     "token_counts",
 ]
 
-HELP_EPILOG = """\
+
+class ExitCode(enum.IntEnum):
+    """The exit status of every ``nbchat`` command (documented in the help below)."""
+
+    OK = 0
+    PROBLEMS = 1  # verify found problems, or run stopped at a cell error
+    BAD_INPUT = 2  # usage error, or a notebook that is missing, unreadable or corrupt
+    INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+
+HELP_EPILOG = f"""\
 Files are read with nbformat only (no kernel, no network), except by `run`, which executes one.
 
 exit status:
-  0  success
-  1  verify found problems, or run stopped at a cell error
-  2  usage error, or a notebook that is missing, unreadable or corrupt
+  {ExitCode.OK:<3d}  success
+  {ExitCode.PROBLEMS:<3d}  verify found problems, or run stopped at a cell error
+  {ExitCode.BAD_INPUT:<3d}  usage error, or a notebook that is missing, unreadable or corrupt
+  {ExitCode.INTERRUPTED:<3d}  interrupted (Ctrl-C)
 
 example:
   nbchat show analysis.ipynb --thread review
@@ -58,7 +71,7 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
     ),
 }
 
-RUN_EPILOG = """\
+RUN_EPILOG = f"""\
 The kernel runs in the notebook's directory with NBCHAT_NOTEBOOK set to the file, so every
 %%chat cell whose request is unchanged replays its stored answer at no cost; the others are
 sent, unless --offline (NBCHAT_OFFLINE=1) makes them fail with OfflineMiss. The file is left
@@ -69,31 +82,12 @@ untouched unless --inplace or -o is given, and is never saved when a cell fails.
 Needs nbclient and ipykernel (pip install nbclient ipykernel).
 
 exit status:
-  0  every cell ran (cells tagged raises-exception may fail)
-  1  a cell failed: its number and error are printed
-  2  usage error, nbclient missing, or a notebook that is missing or corrupt
+  {ExitCode.OK:<3d}  every cell ran (cells tagged raises-exception may fail)
+  {ExitCode.PROBLEMS:<3d}  a cell failed: its number and error are printed
+  {ExitCode.BAD_INPUT:<3d}  usage error, nbclient missing, or a notebook that is missing or corrupt
+  {ExitCode.INTERRUPTED:<3d}  interrupted (Ctrl-C): nothing is saved
 
 """
-
-GAP = "  "
-MIN_FLEX = 12
-
-
-def plural(count: int, word: str) -> str:
-    """``1 record``, ``2 records``."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def preview(text: Any) -> str:
-    """Text squeezed onto one line."""
-    return " ".join(str(text or "").split())
-
-
-def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters, with an ellipsis when cut."""
-    if len(text) <= width:
-        return text
-    return text[: width - 1].rstrip() + "…" if width > 0 else ""
 
 
 def short_time(stamp: Any) -> str:
@@ -118,52 +112,19 @@ def token_counts(usage: dict[str, Any]) -> tuple[int, int, int] | None:
     return prompt, completion, total if isinstance(total, int) else prompt + completion
 
 
-def _flex_widths(natural: list[int], room: int) -> list[int]:
-    """Share ``room`` among columns: narrow ones keep their width, wide ones split the rest."""
-    widths = [0] * len(natural)
-    order = sorted(range(len(natural)), key=natural.__getitem__)
-    for done, column in enumerate(order):
-        share = max(room // (len(order) - done), 1)
-        widths[column] = min(natural[column], share)
-        room -= widths[column]
-    return widths
-
-
-def render_table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    width: int | None = None,
-    flex: int = 0,
-    right: frozenset[int] = frozenset(),
-) -> list[str]:
-    """Columns two spaces apart; the last ``flex`` columns shrink so a line fits ``width``."""
-    natural = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    if width is not None and flex:
-        fixed = natural[:-flex]
-        room = width - sum(fixed) - len(GAP) * (len(header) - 1)
-        room = max(room, MIN_FLEX * flex)  # too narrow: overflow rather than show nothing
-        natural = fixed + _flex_widths(natural[-flex:], room)
-    lines = []
-    for row in [header, *rows]:
-        cells = [truncate(text, size) for text, size in zip(row, natural, strict=True)]
-        padded = [
-            text.rjust(size) if i in right else text.ljust(size)
-            for i, (text, size) in enumerate(zip(cells, natural, strict=True))
-        ]
-        lines.append(GAP.join(padded).rstrip())
-    return lines
-
-
 def _markdown_turn(record: Record) -> list[str]:
-    """The Markdown blocks of one stored turn."""
+    """The Markdown blocks of one stored turn, model text as written (the whole transcript is
+    made safe at once: sanitised pieces joined together are not safe, since an unclosed fence in
+    one would change how the next is read)."""
     if record.kind == "system":
         return ["**System:**", record.prompt]
     blocks = ["*(new conversation)*"] if record.new_thread else []
-    blocks += ["**User:**", record.prompt, f"**Assistant ({record.model or '?'}):**"]
+    model = escape(one_line(str(record.model or "?")), quote=False)
+    blocks += ["**User:**", record.prompt, f"**Assistant ({model}):**"]
     blocks.append(record.answer or "*(no text)*")
     if record.finish_reason != "stop":
-        blocks.append(f"*(finish reason: {record.finish_reason or 'none'})*")
+        reason = escape(one_line(record.finish_reason or "none"), quote=False)
+        blocks.append(f"*(finish reason: {reason})*")
     return blocks
 
 
@@ -172,33 +133,151 @@ def markdown_transcript(title: str, records: Sequence[Record]) -> str:
     threads: dict[str, list[Record]] = {}
     for record in records:
         threads.setdefault(record.thread, []).append(record)
-    blocks = [f"# nbchat transcript: {title}"]
+    blocks = [f"# nbchat transcript: {escape(one_line(title), quote=False)}"]
     if not threads:
         blocks.append("*No stored turns.*")
     for name, turns in threads.items():
-        blocks.append(f"## Thread: {name}")
+        blocks.append(f"## Thread: {escape(one_line(name), quote=False)}")
         for record in turns:
             blocks.extend(_markdown_turn(record))
-    return "\n\n".join(blocks) + "\n"
+    # Made safe twice, as a whole: for a Markdown viewer (raw HTML shown as text) and for the
+    # terminal the transcript goes to by default (control characters neutralised).
+    return safe_markdown(printable("\n\n".join(blocks))) + "\n"
 
 
-def show_row(cell: int, record: Record) -> list[str]:
-    """One row of ``nbchat show``."""
+# -- nbchat show -----------------------------------------------------------------------------------
+
+PROMPT_MIN = 32  # the prompt keeps this many columns whenever the width allows
+ANSWER_MIN = 16  # an answer column narrower than this is not worth its room
+SHORT_NAME = 12  # thread and model names are cut to this when room is short
+GAP = "  "
+_HEADER = {
+    "cell": "CELL",
+    "thread": "THREAD",
+    "model": "MODEL",
+    "tokens": "TOKENS",
+    "finish": "FINISH",
+    "stored": "STORED (UTC)",
+    "prompt": "PROMPT",
+    "answer": "ANSWER",
+}
+_FLEX = ("prompt", "answer")  # they take what the other columns leave
+
+
+@dataclass
+class _Layout:
+    """The columns `show_lines` prints, and what it says once above the table instead."""
+
+    width: int
+    columns: list[str] = field(default_factory=lambda: list(_HEADER))
+    notes: list[str] = field(default_factory=list)
+    short_names: bool = False
+
+    def size(self, rows: list[dict[str, str]], column: str) -> int:
+        size = max(display_width(row[column]) for row in [_HEADER, *rows])
+        return min(size, SHORT_NAME) if self.short_names and column in ("thread", "model") else size
+
+    def fits(self, rows: list[dict[str, str]]) -> bool:
+        """Whether the prompt (and the answer, if shown) get their minimum room."""
+        fixed = [self.size(rows, column) for column in self.columns if column not in _FLEX]
+        room = self.width - sum(fixed) - len(GAP) * (len(self.columns) - 1)
+        need = sum(
+            min(self.size(rows, column), PROMPT_MIN if column == "prompt" else ANSWER_MIN)
+            for column in _FLEX
+            if column in self.columns
+        )
+        return room >= need
+
+
+_Reduction = Callable[[_Layout, list[dict[str, str]]], None]
+
+
+def _drop(column: str) -> _Reduction:
+    def drop(layout: _Layout, rows: list[dict[str, str]]) -> None:
+        if column in layout.columns:
+            layout.columns.remove(column)
+
+    return drop
+
+
+def _hoist(column: str) -> _Reduction:
+    """Drop a column whose value is the same in every row, and say that value once above."""
+
+    def hoist(layout: _Layout, rows: list[dict[str, str]]) -> None:
+        values = {row[column] for row in rows} - {"-"}  # "-": a system prompt has no model
+        if column in layout.columns and len(values) <= 1:
+            layout.columns.remove(column)
+            layout.notes += [f"{column}: {value}" for value in values]
+
+    return hoist
+
+
+def _short_names(layout: _Layout, rows: list[dict[str, str]]) -> None:
+    layout.short_names = True
+
+
+# What goes, in order, until the prompt has its room: the time; the finish reason ("stop" says
+# nothing; any other reason moves into the answer as "[length] ..."); the model and the thread
+# when every row has the same (said once above the table); long names; then whole columns.
+_REDUCTIONS: tuple[_Reduction, ...] = (
+    _drop("stored"),
+    _drop("finish"),
+    _hoist("model"),
+    _hoist("thread"),
+    _short_names,
+    _drop("tokens"),
+    _drop("model"),
+    _drop("thread"),
+    _drop("answer"),
+)
+
+
+def _show_row(cell: int, record: Record, width: int) -> dict[str, str]:
     counts = token_counts(record.usage)
-    if record.kind == "system":
-        model, prompt, answer = "-", f"(system) {preview(record.prompt)}", ""
-    else:
-        model, prompt, answer = str(record.model or "-"), preview(record.prompt), record.answer
-    return [
-        str(cell),
-        record.thread,
-        model,
-        f"{counts[0]}→{counts[1]}" if counts else "-",
-        str(record.finish_reason or "-"),
-        short_time(record.stored_at),
-        prompt,
-        preview(answer),
-    ]
+    system = record.kind == "system"
+    prompt = f"(system) {record.prompt}" if system else record.prompt
+    return {
+        "cell": str(cell),
+        "thread": one_line(record.thread),
+        "model": "-" if system else one_line(str(record.model or "-")),
+        "tokens": f"{counts[0]}→{counts[1]}" if counts else "-",
+        "finish": one_line(str(record.finish_reason or "-")),
+        "stored": short_time(record.stored_at),
+        "prompt": clip(one_line(prompt), width),  # never wider than the line: cheaper to measure
+        "answer": "" if system else clip(one_line(record.answer), width),
+    }
+
+
+def show_lines(turns: Sequence[tuple[int, Record]], width: int) -> list[str]:
+    """The ``nbchat show`` table of (cell number, record) turns; no line is wider than ``width``.
+
+    Columns give way (see `_REDUCTIONS`) until the prompt gets ``PROMPT_MIN`` columns; then the
+    prompt and the answer share what is left.
+    """
+    rows = [_show_row(cell, record, width) for cell, record in turns]
+    layout = _Layout(width)
+    for reduce in _REDUCTIONS:
+        if layout.fits(rows):
+            break
+        reduce(layout, rows)
+    table = []
+    for row in rows:
+        if "finish" not in layout.columns and row["finish"] not in ("stop", "-"):
+            row = {**row, "answer": f"[{row['finish']}] {row['answer']}"}
+        if layout.short_names:
+            row = {**row, **{name: clip(row[name], SHORT_NAME) for name in ("thread", "model")}}
+        table.append([row[column] for column in layout.columns])
+    header = [_HEADER[column] for column in layout.columns]
+    shrink = {
+        layout.columns.index(c): PROMPT_MIN if c == "prompt" else 0
+        for c in _FLEX
+        if c in layout.columns
+    }
+    lines = render_table(header, table, width=width, right=frozenset({0}), shrink=shrink, gap=GAP)
+    return [clip(GAP.join(layout.notes), width), *lines] if layout.notes else lines
+
+
+# -- nbchat stats ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -222,8 +301,8 @@ class Tally:
         return [label, str(self.answers), *(str(n) if known else "-" for n in tokens)]
 
 
-def tally_lines(title: str, by_model: dict[str, Tally]) -> list[str]:
-    """The ``nbchat stats`` lines of one notebook (or of all of them)."""
+def tally_lines(title: str, by_model: dict[str, Tally], width: int | None = None) -> list[str]:
+    """The ``nbchat stats`` lines of one notebook (or of all of them); the table fits ``width``."""
     grand = Tally()
     for tally in by_model.values():
         grand.add(tally)
@@ -234,7 +313,9 @@ def tally_lines(title: str, by_model: dict[str, Tally]) -> list[str]:
     if len(rows) > 1:
         rows.append(grand.row("all models"))
     header = ["MODEL", "ANSWERS", "PROMPT", "COMPLETION", "TOTAL"]
-    lines += [f"  {line}" for line in render_table(header, rows, right=frozenset({1, 2, 3, 4}))]
+    room = None if width is None else width - 2
+    table = render_table(header, rows, width=room, right=frozenset({1, 2, 3, 4}), shrink={0: 10})
+    lines += [f"  {line}" for line in table]
     if grand.unreported:
         lines.append(f"  ({plural(grand.unreported, 'answer')} without token usage)")
     return lines

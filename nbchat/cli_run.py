@@ -11,20 +11,22 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from nbchat.cli_format import plural
+from nbchat.cli_format import ExitCode
+from nbchat.files import atomic_write
 from nbchat.notebook import load_notebook
 from nbchat.record import RECORD_MIME_PATTERN
+from nbchat.text import plural
 
 if TYPE_CHECKING:
     import nbformat
 
 __all__ = ["RunReport", "add_run_arguments", "cmd_run", "count_answers"]
 
-EXIT_OK, EXIT_CELL_ERROR, EXIT_BAD_INPUT = 0, 1, 2
 EXPECTED_ERROR_TAG = "raises-exception"  # nbclient's tag for a cell allowed to fail
 MISSING = "run needs nbclient and ipykernel: pip install nbclient ipykernel"
 
@@ -83,24 +85,30 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _is_answer(output: dict[str, Any]) -> bool:
+def _nbchat_marker(output: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = output.get("metadata")
+    marker = metadata.get("nbchat") if isinstance(metadata, Mapping) else None
+    return marker if isinstance(marker, Mapping) else {}
+
+
+def _is_answer(output: Mapping[str, Any]) -> bool:
     """An answer output: it carries an answer record, or nbchat's answer marker (--no-cache)."""
-    for mime, value in (output.get("data") or {}).items():
-        if RECORD_MIME_PATTERN.match(mime) and isinstance(value, dict):
+    data = output.get("data")
+    for mime, value in data.items() if isinstance(data, Mapping) else ():
+        if RECORD_MIME_PATTERN.match(str(mime)) and isinstance(value, Mapping):
             return value.get("kind") == "answer"
-    marker = (output.get("metadata") or {}).get("nbchat")
-    return isinstance(marker, dict) and "replayed" in marker
+    return "replayed" in _nbchat_marker(output)
 
 
-def count_answers(cells: list[dict[str, Any]]) -> tuple[int, int]:
+def count_answers(cells: list[Any]) -> tuple[int, int]:
     """(answers, replayed answers) among the outputs of ``cells``."""
     answers = replayed = 0
     for cell in cells:
-        for output in cell.get("outputs", []):
-            if _is_answer(output):
+        outputs = cell.get("outputs") if isinstance(cell, Mapping) else None
+        for output in outputs if isinstance(outputs, list) else ():
+            if isinstance(output, Mapping) and _is_answer(output):
                 answers += 1
-                marker = (output.get("metadata") or {}).get("nbchat") or {}
-                replayed += marker.get("replayed") is True
+                replayed += _nbchat_marker(output).get("replayed") is True
     return answers, replayed
 
 
@@ -171,24 +179,25 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     """Execute a notebook headless; print a one-line summary; save it only when asked."""
     import nbformat
 
-    from nbchat.cli import atomic_write  # not at the top: nbchat.cli imports this module
-
     if not _have_nbclient():
         print(f"nbchat: {MISSING}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     notebook = load_notebook(args.notebook)  # a NotebookError: one line, exit 2, in main()
     path = Path(args.notebook).resolve()
+    target = path if args.inplace else Path(args.output) if args.output else None
+    if target is not None and not target.resolve().parent.is_dir():  # before minutes of work
+        print(f"nbchat: {args.output}: no such directory to save into", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     report = RunReport()
     try:
         _execute(notebook, path, args, report)
     except RunError as exc:
         print(f"nbchat: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     report.answers, report.replayed = count_answers([notebook.cells[i] for i in report.ran])
     for cell, message, expected in report.errors:
         note = f" (expected: tagged {EXPECTED_ERROR_TAG})" if expected else ""
         print(f"{args.notebook}: cell {cell}: {message}{note}", file=sys.stderr)
-    target = path if args.inplace else Path(args.output) if args.output else None
     written = ""
     if target is not None and not report.failed:
         atomic_write(target, lambda handle: nbformat.write(notebook, handle))
@@ -196,4 +205,4 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     elif target is not None:
         written = "; not saved (a cell failed)"
     print(report.summary(args.notebook) + written, file=out)
-    return EXIT_CELL_ERROR if report.failed else EXIT_OK
+    return ExitCode.PROBLEMS if report.failed else ExitCode.OK

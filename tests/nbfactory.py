@@ -5,11 +5,14 @@
 
 `make_chat_notebook` puts a Markdown cell first, so the i-th entry of ``cells`` (0-based) is
 notebook cell ``i + 2`` when counted 1-based over all cells, as ``nbchat show`` counts them.
+`MALFORMED` holds hand edits that give a stored record a wrongly typed field, with the reason
+`Record.from_json` gives for each.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from nbchat.record import RECORD_MIME, Record, request_key
 
-__all__ = ["STORED_AT", "TITLE_CELLS", "make_chat_notebook", "make_record", "make_system_record"]
+__all__ = [
+    "MALFORMED",
+    "STORED_AT",
+    "TITLE_CELLS",
+    "make_chat_notebook",
+    "make_record",
+    "make_system_record",
+]
 
 STORED_AT = "2024-05-01T12:34:56Z"
 TITLE_CELLS = 1  # Markdown cells `make_chat_notebook` puts before the given cells
@@ -111,3 +121,57 @@ def make_chat_notebook(path: str | Path, cells: list[tuple[str, Record | None]])
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
     return path
+
+
+def _choice(record: dict[str, Any]) -> dict[str, Any]:
+    return record["response"]["choices"][0]
+
+
+def _set(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
+    """An edit that sets the field at ``path`` of a record's JSON to ``value``."""
+
+    def edit(record: dict[str, Any]) -> None:
+        target: Any = record
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+
+    return edit
+
+
+# A stored record's field given the wrong type, as a person with a text editor (or a buggy
+# server, for the response) might: (edit of the record's JSON, reason `Record.from_json` gives).
+MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "usage with string values": (
+        _set("11", "response", "usage", "prompt_tokens"),
+        "response.usage.prompt_tokens is a string, not an integer",
+    ),
+    "usage a string": (
+        _set("lots", "response", "usage"),
+        "response.usage is a string, not an object",
+    ),
+    "index null": (
+        _set(None, "response", "choices", 0, "index"),
+        "response.choices[0].index is null, not an integer",
+    ),
+    "list content": (
+        _set([{"type": "text", "text": "4"}], "response", "choices", 0, "message", "content"),
+        "response.choices[0].message.content is a list, not a string or null",
+    ),
+    "finish_reason a list": (
+        _set(["stop"], "response", "choices", 0, "finish_reason"),
+        "response.choices[0].finish_reason is a list, not a string or null",
+    ),
+    "stored_at a number": (
+        _set(1714567000, "stored_at"),
+        "stored_at is an integer, not a string",
+    ),
+    "timing values as strings": (
+        _set("0.25", "timing", "elapsed_s"),
+        "timing.elapsed_s is a string, not a number or null",
+    ),
+    "messages not a list": (
+        _set({"role": "user", "content": "What is 2+2?"}, "request", "messages"),
+        "request.messages is an object, not a list",
+    ),
+}

@@ -6,16 +6,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbfactory import make_chat_notebook, make_record, make_system_record
+from nbfactory import MALFORMED, make_chat_notebook, make_record, make_system_record
 from nbformat.v4 import new_output
 
 from nbchat import cli
-from nbchat.cli import find_secrets, main
+from nbchat.cli import main
+from nbchat.cli_format import PROMPT_MIN, ExitCode
 from nbchat.record import RECORD_MIME, RECORD_MIME_PATTERN, Record
+from nbchat.secret_scan import find_secrets
+from nbchat.text import CONTROLS, display_width
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAKED = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0"
@@ -87,7 +91,9 @@ def test_help_documents_commands_and_exit_codes(capsys):
     for command in ("show", "export", "stats", "verify", "strip"):
         assert command in out
     assert "exit status:" in out
-    assert "1  verify found problems" in out
+    for code in ExitCode:
+        assert f"\n  {code.value:<3d}  " in out
+    assert "1    verify found problems" in out
     assert (cli.__doc__ or "").count("Exit status") == 1
 
 
@@ -103,6 +109,13 @@ def test_usage_errors_exit_2(capsys):
     code, _, err = run(capsys, "export", "x.ipynb", "--format", "pdf")
     assert code == 2
     assert "invalid choice" in err
+
+
+@pytest.mark.parametrize(("width", "reason"), [("10", "at least 20"), ("wide", "whole number")])
+def test_a_width_too_small_or_not_a_number_is_a_usage_error(capsys, chat, width, reason):
+    code, out, err = run(capsys, "show", chat, "--width", width)
+    assert (code, out) == (2, "")
+    assert reason in err and "Traceback" not in err
 
 
 # -- show ------------------------------------------------------------------------------------------
@@ -132,21 +145,102 @@ def test_show_system_record_is_a_thread_system_prompt(capsys, chat):
     assert system.endswith("You are terse.")  # and no answer
 
 
-def test_show_truncates_previews_to_the_width(capsys, chat):
+LONG_PROMPT = "Please review the following function line by line and tell me what it does " * 3
+LONG_ANSWER = "It parses the configuration file, then validates every entry against " * 5
+
+
+@pytest.fixture
+def long_chat(tmp_path):
+    """One thread, one model, long prompts and answers (one cut short by the token limit)."""
+    records = [
+        make_record(f"{n}. {LONG_PROMPT}", LONG_ANSWER, usage=(1200, 450)) for n in range(1, 4)
+    ]
+    records.append(make_record(LONG_PROMPT, LONG_ANSWER, usage=(99, 4096), finish_reason="length"))
+    return make_chat_notebook(tmp_path / "long.ipynb", [(r.prompt, r) for r in records])
+
+
+def shown_prompt(line: str) -> int:
+    """How many characters of its prompt a row of `long_chat` shows."""
+    prompts = [f"{n}. {LONG_PROMPT}" for n in range(1, 4)] + [LONG_PROMPT]
+    return max(
+        (end for prompt in prompts for end in range(len(prompt), 8, -1) if prompt[:end] in line),
+        default=0,
+    )
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_show_fits_the_width_and_keeps_the_prompt_readable(capsys, long_chat, width):
+    code, out, _ = run(capsys, "show", long_chat, "--width", width)
+    assert code == 0
+    lines = out.splitlines()
+    assert max(display_width(line) for line in lines) <= width
+    rows = [line for line in lines if line.lstrip()[:1].isdigit()]
+    assert len(rows) == 4
+    for row in rows:
+        assert shown_prompt(row) >= 30
+        assert "It parses" in row  # the answer has a column too
+    assert "[length] It parses" in out or " length " in out  # a cut answer is always marked
+
+
+def test_show_at_80_columns_says_the_common_model_once(capsys, long_chat):
+    _, out, _ = run(capsys, "show", long_chat, "--width", "80")
+    note, header, *_ = out.splitlines()
+    assert note == "model: peer-small"
+    assert header.split() == ["CELL", "THREAD", "TOKENS", "PROMPT", "ANSWER"]
+    assert "[length] It parses" in out  # the finish reason moved into the answer
+
+
+def test_show_at_160_columns_has_every_column(capsys, long_chat):
+    _, out, _ = run(capsys, "show", long_chat, "--width", "160")
+    header = out.splitlines()[0]
+    assert header.split()[:7] == ["CELL", "THREAD", "MODEL", "TOKENS", "FINISH", "STORED", "(UTC)"]
+    row = out.splitlines()[1]
+    assert shown_prompt(row) > PROMPT_MIN  # the room left is shared with the answer
+
+
+def test_show_previews_end_in_an_ellipsis_when_cut(capsys, chat):
     _, out, _ = run(capsys, "show", chat, "--width", "100")
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 100
     assert any(line.endswith("…") for line in lines)
 
 
+def test_show_defaults_to_the_terminal_width(capsys, long_chat, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "70")
+    _, out, _ = run(capsys, "show", long_chat)
+    assert max(display_width(line) for line in out.splitlines()) == 70
+
+
 def test_show_width_has_a_minimum(capsys, chat, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "20")
+    monkeypatch.setenv("COLUMNS", "5")
     _, out, _ = run(capsys, "show", chat)
-    assert "What is" in out  # previews still get some room
+    assert max(display_width(line) for line in out.splitlines()) <= cli.MIN_WIDTH
+    assert "What is" in out  # the prompt still gets the room
+
+
+def test_show_counts_wide_characters_as_two_columns(capsys, tmp_path):
+    record = make_record(
+        "潮汐是什么？请详细解释一下春季大潮和小潮的区别。" * 3, "潮汐是由月球引力引起的。" * 10
+    )
+    path = make_chat_notebook(tmp_path / "zh.ipynb", [(record.prompt, record)])
+    _, out, _ = run(capsys, "show", path, "--width", "80")
+    assert max(display_width(line) for line in out.splitlines()) <= 80
+    assert "潮汐是什么？请详细解释" in out
+
+
+def test_show_prints_no_terminal_control_from_a_record(capsys, tmp_path):
+    record = make_record(
+        "hi\x1b[2J\x1b]0;pwned\x07", "\x1b[31mred\u202e", thread="t\x1b[1m", model="m\x9b1m"
+    )
+    path = make_chat_notebook(tmp_path / "esc.ipynb", [(record.prompt, record)])
+    code, out, _ = run(capsys, "show", path, "--width", "100")
+    assert code == 0
+    assert not any(ch in out for ch in "\x1b\x07\x9b\u202e")
+    assert "hi\ufffd[2J" in out
 
 
 def test_show_thread_filter(capsys, chat):
-    _, out, _ = run(capsys, "show", chat, "--thread", "review")
+    _, out, _ = run(capsys, "show", chat, "--thread", "review", "--width", "160")
     rows = out.splitlines()[1:]
     assert [row.split()[:2] for row in rows] == [["5", "review"], ["7", "review"]]
 
@@ -197,6 +291,43 @@ def test_export_to_a_missing_directory_is_one_line(capsys, chat, tmp_path):
     code, _, err = run(capsys, "export", chat, "-o", tmp_path / "nope" / "out.md")
     assert code == 2
     assert_one_line_error(err)
+
+
+def test_export_markdown_shows_model_html_as_text(capsys, tmp_path):
+    answer = "Try <img src=x onerror=alert(1)> and ![pixel](https://e.example/x.png)"
+    record = make_record("Show me <b>bold</b>", answer, thread="<script>", model="m<i>")
+    path = make_chat_notebook(tmp_path / "html.ipynb", [(record.prompt, record)])
+    code, out, _ = run(capsys, "export", path)
+    assert code == 0
+    assert "<img" not in out and "<b>" not in out and "<script" not in out and "<i>" not in out
+    assert "&lt;img src=x onerror=alert(1)>" in out
+    assert "\\![pixel](https://e.example/x.png)" in out  # a link, never fetched by a viewer
+    assert "## Thread: &lt;script&gt;" in out
+
+
+def test_export_never_overwrites_the_notebook(capsys, chat):
+    before = chat.read_bytes()
+    code, out, err = run(capsys, "export", chat, "-o", chat)
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, "the notebook itself")
+    assert chat.read_bytes() == before
+
+
+HOSTILE = "hi\x1b[2J\x1b]0;pwned\x07 \x9b31m \u202egnp.exe\r\nline two"
+
+
+@pytest.mark.parametrize("form", ["markdown", "jsonl"])
+def test_export_to_a_terminal_writes_no_terminal_control(capsys, tmp_path, form):
+    record = make_record(HOSTILE, HOSTILE, thread="t\x1b[1m\nx")
+    path = make_chat_notebook(tmp_path / "esc.ipynb", [(record.prompt, record)])
+    code, out, _ = run(capsys, "export", path, "--format", form)
+    assert code == 0
+    assert not any(ord(ch) in CONTROLS for ch in out.replace("\n", ""))
+    if form == "jsonl":  # escaped, so the record itself is unchanged
+        assert Record.from_json({**json.loads(out), "cell": None}).prompt == HOSTILE
+    else:
+        assert "## Thread: t\ufffd[1m x\n" in out
+        assert "\ufffd]0;pwned\ufffd" in out and "line two" in out
 
 
 # -- stats -----------------------------------------------------------------------------------------
@@ -274,9 +405,30 @@ def test_verify_malformed_records(capsys, chat):
     code, out, _ = run(capsys, "verify", chat)
     assert code == 1
     assert out.splitlines() == [
-        f"{chat}: cell 3: malformed record: record fields missing or malformed: response",
+        f"{chat}: cell 3: malformed record: response is missing",
         f"{chat}: cell 5: unknown record kind 'answr'",
     ]
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_verify_names_a_wrongly_typed_field(capsys, chat, case):
+    edit, reason = MALFORMED[case]
+    edit_json(chat, lambda data: edit(stored_record(data, 3)))
+    code, out, err = run(capsys, "verify", chat)
+    assert (code, err) == (1, "")
+    assert out == f"{chat}: cell 3: malformed record: {reason}\n"
+
+
+@pytest.mark.parametrize("command", ["show", "stats", "export", "export --format jsonl"])
+@pytest.mark.parametrize("case", MALFORMED)
+def test_other_commands_skip_a_wrongly_typed_record(capsys, chat, case, command):
+    edit, _ = MALFORMED[case]
+    edit_json(chat, lambda data: edit(stored_record(data, 3)))
+    code, out, err = run(capsys, *command.split(), chat)
+    assert code == 0
+    assert err == f"nbchat: {chat}: skipped 1 malformed record; see `nbchat verify`\n"
+    assert "What is 2+2?" not in out  # the broken turn is left out, the others are there
+    assert "And 3+3?" in out or "3 answers" in out
 
 
 def test_verify_newer_schema(capsys, chat):
@@ -305,46 +457,65 @@ def test_unreadable_record_is_one_line_everywhere(capsys, chat):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_verify_flags_a_leaked_key_without_printing_it(capsys, tmp_path):
+def test_verify_flags_a_leaked_key_in_a_record_without_printing_it(capsys, tmp_path):
     leaky = make_record(f"my key is {LEAKED}, why 401?", "Rotate it.", params={"temperature": 0})
     header = make_record("hi", "hello", params={"api_key": "abcdefgh12345678"})
     path = make_chat_notebook(tmp_path / "leak.ipynb", [("%%chat", leaky), ("%%chat", header)])
     code, out, _ = run(capsys, "verify", path)
     assert code == 1
-    assert f"{path}: cell 2: possible API key leaked in prompt" in out
-    assert f"{path}: cell 2: possible API key leaked in request.messages[0].content" in out
-    assert f"{path}: cell 3: possible API key leaked in request.params.api_key" in out
+    assert out.splitlines() == [
+        f"{path}: cell 2, output 1, nbchat record at prompt: possible API key leaked (an sk- key)",
+        f"{path}: cell 2, output 1, nbchat record at request.messages[0].content: "
+        "possible API key leaked (an sk- key)",
+        f"{path}: cell 3, output 1, nbchat record at request.params.api_key: "
+        "possible API key leaked (a credential field)",
+    ]
     assert LEAKED not in out
     assert "abcdefgh12345678" not in out
 
 
-def test_hyphenated_prose_is_not_a_leaked_key():
-    assert list(find_secrets({"prompt": "our risk-assessment-framework-for-2026 review"})) == []
+def test_verify_scans_sources_outputs_and_metadata(capsys, tmp_path):
+    record = make_record("What is 2+2?", "4")
+    path = make_chat_notebook(tmp_path / "leak.ipynb", [("%%chat\nWhat is 2+2?", record)])
+    token = "abcdefghijklmnopqrstuvwxyz012345"
+
+    def leak_everywhere(data):
+        data["metadata"]["secrets"] = {"x-api-key": "abcdefgh12345678"}
+        cell = data["cells"][1]
+        cell["source"] = f"%%chat\nWhy does {LEAKED} fail?"
+        cell["outputs"] += [
+            {"output_type": "stream", "name": "stderr", "text": f"Authorization: Bearer {token}"},
+            {"output_type": "error", "ename": "E", "evalue": LEAKED, "traceback": []},
+            {"output_type": "display_data", "metadata": {}, "data": {"text/html": LEAKED}},
+        ]
+
+    edit_json(path, leak_everywhere)
+    code, out, _ = run(capsys, "verify", path)
+    assert code == 1
+    assert [line.split(": possible API key leaked")[0] for line in out.splitlines()] == [
+        f"{path}: notebook metadata at secrets.x-api-key",
+        f"{path}: cell 2, source",
+        f"{path}: cell 2, output 2, stderr",
+        f"{path}: cell 2, output 3, evalue",
+        f"{path}: cell 2, output 4, text/html",
+    ]
+    assert LEAKED not in out and token not in out
+
+
+@pytest.mark.timeout(5)
+def test_verify_is_linear_on_crafted_text(capsys, tmp_path):
+    crafted = ["sk-" * 40_000, "Bearer " * 40_000, "authorization:" + " " * 40_000]
+    cells = [(text, make_record(text[:100], text)) for text in crafted]
+    path = make_chat_notebook(tmp_path / "crafted.ipynb", cells)
+    started = time.perf_counter()
+    code, out, _ = run(capsys, "verify", path)
+    assert (code, out) == (0, f"ok: 3 records in {path}\n")
+    assert time.perf_counter() - started < 3  # 0.1 took over 30 s on the first text alone
+
+
+def test_find_secrets_stays_importable_from_the_cli():
     assert list(find_secrets({"prompt": f"oops {LEAKED}"})) == ["prompt"]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "client = OpenAI(api_key=os.environ['OPENAI_API_KEY'])",
-        "send the header Authorization: Bearer <your key>",
-        "the fake server's key is sk-test-key",
-    ],
-)
-def test_talking_about_keys_is_not_a_leak(text):
-    assert list(find_secrets({"prompt": text})) == []
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        f"export OPENAI_API_KEY={LEAKED}",
-        "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345",
-        'config = {"api_key": "0123456789abcdefghijklmn"}',
-    ],
-)
-def test_secret_shaped_text_is_a_leak(text):
-    assert list(find_secrets({"response": {"text": text}})) == ["response.text"]
+    assert cli.find_secrets is find_secrets
 
 
 def test_verify_many_files_and_a_missing_one(capsys, chat, tmp_path):
@@ -462,6 +633,96 @@ def test_corrupt_notebook_exits_2(capsys, tmp_path, command):
     assert (code, out) == (2, "")
     assert_one_line_error(err, f"nbchat: {path}: not a valid notebook (")
     assert path.read_text(encoding="utf-8") == '{"cells": ['
+
+
+def odd_notebook(path: Path, edit) -> Path:
+    """A notebook with one answer cell, edited into a shape nbformat still reads."""
+    record = make_record("What is 2+2?", "4")
+    make_chat_notebook(path, [("%%chat\nWhat is 2+2?", record), ("x = 1", None)])
+    edit_json(path, edit)
+    return path
+
+
+ODD_SHAPES = {
+    "source a number": lambda data: data["cells"][1].update(source=5),
+    "stream text a number": lambda data: data["cells"][2]["outputs"].append(
+        {"output_type": "stream", "name": "stdout", "text": 5}
+    ),
+    "record a string, nbchat marker a number": lambda data: data["cells"][1]["outputs"].append(
+        {"output_type": "display_data", "data": {RECORD_MIME: "x"}, "metadata": {"nbchat": 5}}
+    ),
+    "nbchat marker a list": lambda data: data["cells"][1]["outputs"][0].update(
+        metadata={"nbchat": [1]}
+    ),
+    "text as a list of lines": lambda data: stored_data(data, 2).update({"text/plain": ["4", ""]}),
+    "a kind 100,000 characters long": lambda data: stored_record(data, 2).update(kind="k" * 10**5),
+    "a thread with controls": lambda data: stored_record(data, 2).update(thread="\x1b[2J\n"),
+}
+
+
+def stored_data(data: dict, cell: int) -> dict:
+    return data["cells"][cell - 1]["outputs"][0]["data"]
+
+
+@pytest.mark.parametrize(
+    "command", ["show", "stats", "export", "verify", "strip", "strip --keep-text"]
+)
+@pytest.mark.parametrize("shape", ODD_SHAPES)
+def test_odd_but_readable_notebooks_never_traceback(capsys, tmp_path, command, shape):
+    path = odd_notebook(tmp_path / "odd.ipynb", ODD_SHAPES[shape])
+    code, out, err = run(capsys, *command.split(), path)
+    assert code in (0, 1), err
+    assert "Traceback" not in err and len(err.splitlines()) <= 1
+    assert max((len(line) for line in out.splitlines()), default=0) < 1000
+    assert "\x1b" not in out
+
+
+def test_output_metadata_that_is_not_an_object_never_tracebacks(capsys, tmp_path):
+    path = odd_notebook(
+        tmp_path / "odd.ipynb", lambda data: data["cells"][1]["outputs"][0].update(metadata="x")
+    )
+    for command in ("show", "verify", "strip"):
+        code, _, err = run(capsys, command, path)
+        assert code in (0, 1) and "Traceback" not in err
+
+
+def test_a_long_unknown_kind_is_clipped(capsys, tmp_path):
+    path = odd_notebook(tmp_path / "odd.ipynb", ODD_SHAPES["a kind 100,000 characters long"])
+    code, out, _ = run(capsys, "verify", path)
+    assert code == 1
+    assert out.startswith(f"{path}: cell 2: unknown record kind 'kkkk")
+    assert out.endswith("…'\n")
+
+
+def test_stats_fit_the_terminal_with_a_long_model_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    record = make_record("Hi", "Hello", model="vendor/" + "a-very-long-model-name-" * 5)
+    path = make_chat_notebook(tmp_path / "m.ipynb", [("%%chat\nHi", record)])
+    code, out, _ = run(capsys, "stats", path)
+    assert code == 0
+    table = out.splitlines()[1:]
+    assert max(len(line) for line in table) <= 60
+    assert table[1].split()[-4:] == ["1", "5", "7", "12"]  # the numbers are never the ones cut
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, chat, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_notebook", interrupted)
+    code, out, err = run(capsys, "verify", chat)
+    assert (code, out, err) == (ExitCode.INTERRUPTED, "", "nbchat: interrupted\n")
+
+
+def test_a_terminal_that_cannot_show_a_character_gets_a_question_mark(tmp_path):
+    record = make_record("Emoji please", "Here: 🙂 and 中文")
+    path = make_chat_notebook(tmp_path / "emoji.ipynb", [("%%chat\nEmoji please", record)])
+    env = dict(os.environ, PYTHONIOENCODING="ascii", COLUMNS="100")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "nbchat.cli", "show", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "Here: ? and ??" in result.stdout
 
 
 # -- the real command ------------------------------------------------------------------------------

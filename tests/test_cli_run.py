@@ -12,6 +12,7 @@ from conftest import WIDGET_MIME
 from nbfactory import make_record
 
 from nbchat.cli import main
+from nbchat.cli_format import ExitCode
 from nbchat.cli_run import count_answers
 from nbchat.record import RECORD_MIME
 from nbchat.render import answer_bundle
@@ -91,6 +92,33 @@ def test_without_nbclient_it_says_what_to_install(capsys, monkeypatch, tmp_path)
     code, out, err = run(capsys, path)
     assert (code, out) == (2, "")
     assert err == "nbchat: run needs nbclient and ipykernel: pip install nbclient ipykernel\n"
+
+
+def test_odd_outputs_are_not_answers():
+    record = make_record("Hello", "Hi")
+    answer, _ = answer_bundle(record)
+    cells = [
+        {"outputs": [{"data": answer, "metadata": "not an object"}]},  # still a record
+        {"outputs": [{"data": ["not", "a", "bundle"], "metadata": {"nbchat": [1]}}]},
+        {"outputs": [5, "text", None]},
+        {"outputs": {"not": "a list"}},
+        "not a cell",
+        {"outputs": [{"data": {RECORD_MIME: "a string"}, "metadata": {"nbchat": "x"}}]},
+    ]
+    assert count_answers(cells) == (1, 0)
+
+
+def test_a_missing_output_directory_fails_before_running(capsys, tmp_path, monkeypatch):
+    import nbchat.cli_run
+
+    def never(*args, **kwargs):
+        raise AssertionError("the notebook was run")
+
+    monkeypatch.setattr(nbchat.cli_run, "_execute", never)
+    path = write_notebook(tmp_path / "chat.ipynb", CHAT)
+    code, out, err = run(capsys, path, "-o", tmp_path / "nope" / "out.ipynb")
+    assert (code, out) == (ExitCode.BAD_INPUT, "")
+    assert err == f"nbchat: {tmp_path / 'nope' / 'out.ipynb'}: no such directory to save into\n"
 
 
 # -- with a kernel ---------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import re
+
 import pytest
-from nbfactory import make_record
+from nbfactory import MALFORMED, make_record, make_system_record
 
 from nbchat.record import SCHEMA_VERSION, Record, normalise_base_url, request_key
 
@@ -67,7 +70,8 @@ def test_a_record_round_trips_through_json_and_checks_itself():
         ({"schema": None}, 1, "integer"),
         ({"schema": 1}, 2, "stored as version 2"),
         ({"schema": SCHEMA_VERSION + 1}, SCHEMA_VERSION + 1, "newer"),
-        ({"schema": 1, "kind": "answer", "thread": "t", "prompt": "p"}, 1, "request"),
+        ({"schema": 1, "kind": "answer", "thread": "t", "prompt": "p"}, 1, "^key is missing$"),
+        ({"schema": ["x"] * 10_000}, 1, "^record schema must be an integer, not a list$"),
     ],
 )
 def test_malformed_records_are_rejected_with_a_reason(raw, version, problem):
@@ -78,3 +82,97 @@ def test_malformed_records_are_rejected_with_a_reason(raw, version, problem):
 def test_unknown_fields_from_a_newer_minor_writer_are_ignored():
     data = {**make_record("a", "b").to_json(), "future_field": 1}
     assert Record.from_json(data).prompt == "a"
+
+
+def edited(edit) -> dict:
+    """A consistent answer record's JSON (a deep copy) with ``edit`` applied."""
+    data = copy.deepcopy(make_record("What is 2+2?", "4", usage=(11, 1)).to_json())
+    edit(data)
+    return data
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_wrongly_typed_field_is_named(case):
+    edit, reason = MALFORMED[case]
+    with pytest.raises(ValueError) as caught:
+        Record.from_json(edited(edit))
+    assert str(caught.value) == reason
+
+
+def _choice(data: dict) -> dict:
+    return data["response"]["choices"][0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: d["response"].update(choices=[]), "response.choices is an empty list"),
+        (lambda d: d["response"].update(choices="x"), "response.choices is a string, not a list"),
+        (lambda d: d["response"].update(choices=[1]), "response.choices[0] is an integer, not"),
+        (lambda d: _choice(d).update(index=True), "index is a boolean, not an integer"),
+        (lambda d: _choice(d).update(index="0"), "index is a string, not an integer"),
+        (lambda d: _choice(d).pop("message"), "response.choices[0].message is missing"),
+        (lambda d: _choice(d)["message"].update(role=3), "message.role is an integer, not"),
+        (lambda d: d["response"].update(model=["m"]), "response.model is a list, not a string"),
+        (lambda d: d["response"]["usage"].update(total_tokens=1.5), "total_tokens is a number"),
+        (lambda d: d["response"]["usage"].update(total_tokens=None), "total_tokens is null"),
+        (
+            lambda d: d["response"]["usage"].update(completion_tokens_details={"x_tokens": "1"}),
+            "response.usage.completion_tokens_details.x_tokens is a string, not an integer or null",
+        ),
+        (lambda d: d.update(new_thread="yes"), "new_thread is a string, not a boolean"),
+        (lambda d: d.update(cell_id=7), "cell_id is an integer, not a string or null"),
+        (lambda d: d.update(thread=None), "thread is null, not a string"),
+        (lambda d: d.update(key=None), "key is null, not a string"),
+        (lambda d: d.update(nbchat_version=1), "nbchat_version is an integer, not a string"),
+        (lambda d: d.update(timing=[]), "timing is a list, not an object"),
+        (
+            lambda d: d["timing"].update(streamed="yes"),
+            "timing.streamed is a string, not a boolean",
+        ),
+        (lambda d: d["timing"].update(first_token_s=False), "timing.first_token_s is a boolean"),
+        (lambda d: d["request"].update(params=[]), "request.params is a list, not an object"),
+        (lambda d: d["request"].update(base_url=None), "request.base_url is null, not a string"),
+        (lambda d: d["request"]["messages"].append("hi"), "request.messages[1] is a string"),
+        (lambda d: d["request"]["messages"][0].pop("role"), "request.messages[0].role is missing"),
+        (
+            lambda d: d["request"]["messages"][0].update(content=5),
+            "request.messages[0].content is an integer, not a string or a list",
+        ),
+        (
+            lambda d: d["request"]["messages"][0].update(content=["x"]),
+            "request.messages[0].content[0] is a string, not an object",
+        ),
+    ],
+)
+def test_every_field_is_checked(edit, reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        Record.from_json(edited(edit))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["response"].pop("usage"),  # the server reported none
+        lambda d: d["response"].update(usage=None),
+        lambda d: d["response"]["usage"].update(prompt_tokens_details=None),
+        lambda d: d["response"]["usage"].update(prompt_tokens_details={"cached_tokens": None}),
+        lambda d: d["response"]["usage"].update(cost=0.001, is_byok=False),  # not token counts
+        lambda d: _choice(d).pop("index"),
+        lambda d: _choice(d).update(finish_reason=None),
+        lambda d: _choice(d)["message"].update(content=None, tool_calls=[]),
+        lambda d: d["request"]["messages"].insert(0, {"role": "user", "content": [{"type": "x"}]}),
+        lambda d: d["timing"].update(elapsed_s=1, later_field="anything"),
+        lambda d: d.pop("timing"),
+        lambda d: d.update(cell_id="abc"),
+    ],
+)
+def test_what_the_protocol_allows_is_accepted(edit):
+    Record.from_json(edited(edit))
+
+
+def test_a_system_record_needs_no_request():
+    record = make_system_record("Be brief.")
+    assert Record.from_json(record.to_json()) == record
+    with pytest.raises(ValueError, match=r"^request is a string, not an object$"):
+        Record.from_json({**record.to_json(), "request": "x"})
