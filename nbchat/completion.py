@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbchat.errors import ProtocolError
+from nbchat.protocol import chunk_problem
+
 __all__ = ["CompletionBuilder", "completion_text", "finish_reason"]
 
 
@@ -64,25 +67,42 @@ class CompletionBuilder:
         self.usage: dict[str, Any] | None = None
 
     def add(self, chunk: dict[str, Any]) -> str:
-        """Fold one chunk in; return the new text of the first choice."""
+        """Fold one chunk in; return the new text of the first choice.
+
+        A chunk with a wrongly typed field raises `ProtocolError` naming it (e.g.
+        ``choices[0].delta.content is a list, not text``) and changes nothing.
+        """
         if self._want_meta:
+            return self._add_checked(chunk)
+        # The fast path: one choice (already known) whose delta is only new text. Anything
+        # else, or anything oddly typed, takes the checked path below.
+        try:
+            choices = chunk.get("choices")
+            if len(choices) == 1 and not chunk.get("usage"):
+                raw = choices[0]
+                delta = raw.get("delta")
+                if delta and len(delta) == 1 and raw.get("finish_reason") is None:
+                    content = delta.get("content")
+                    index = raw.get("index", 0)
+                    if type(content) is str and content and type(index) is int:
+                        choice = self._choices.get(index)
+                        if choice is not None and not raw.get("logprobs"):
+                            choice.parts.append(content)
+                            return content if index == 0 else ""
+        except (AttributeError, TypeError, KeyError, IndexError):
+            pass
+        return self._add_checked(chunk)
+
+    def _add_checked(self, chunk: dict[str, Any]) -> str:
+        problem = chunk_problem(chunk)
+        if problem is not None:
+            raise ProtocolError(problem)
+        if len(self._meta) < 4:
             self._capture_meta(chunk)
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
         choices = chunk.get("choices")
-        # The fast path: one choice whose delta is only new content.
-        if choices and len(choices) == 1:
-            raw = choices[0]
-            delta = raw.get("delta")
-            if delta and len(delta) == 1 and raw.get("finish_reason") is None:
-                content = delta.get("content")
-                choice = self._choices.get(raw.get("index", 0))
-                if content and choice is not None and not raw.get("logprobs"):
-                    choice.parts.append(content)
-                    return content if choice.index == 0 else ""
-        if len(self._meta) < 4:
-            self._capture_meta(chunk)
         return self._add_choices(choices) if choices else ""
 
     def _capture_meta(self, chunk: dict[str, Any]) -> None:
@@ -90,9 +110,9 @@ class CompletionBuilder:
         for field in ("id", "created", "model", "system_fingerprint"):
             if chunk.get(field) is not None and self._meta.get(field) is None:
                 self._meta[field] = chunk[field]
-        # Look at the first few chunks on the per-token path; a server that never sends a
-        # field (many send no fingerprint) is not asked again for every token. The last and
-        # the usage chunks, off that path, fill what is still missing.
+        # The first few chunks take the checked path, which looks for these; a server that
+        # never sends a field (many send no fingerprint) is not asked again for every token.
+        # The last and the usage chunks, off the fast path, fill what is still missing.
         self._meta_checks -= 1
         self._want_meta = len(self._meta) < 4 and self._meta_checks > 0
 
@@ -182,15 +202,22 @@ def _empty_choice() -> dict[str, Any]:
     }
 
 
+def _first_choice(completion: Any) -> dict[str, Any]:
+    """The first choice of a completion, or {} when there is none or it is oddly shaped."""
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return {}
+
+
 def completion_text(completion: dict[str, Any]) -> str:
-    """The text of the first choice of a completion ("" when there is none)."""
-    choices = completion.get("choices") or []
-    if not choices:
-        return ""
-    return (choices[0].get("message") or {}).get("content") or ""
+    """The text of the first choice of a completion ("" when there is none, or it is not text)."""
+    message = _first_choice(completion).get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else ""
 
 
 def finish_reason(completion: dict[str, Any]) -> str | None:
-    """The finish reason of the first choice."""
-    choices = completion.get("choices") or []
-    return choices[0].get("finish_reason") if choices else None
+    """The finish reason of the first choice (None when there is none, or it is not text)."""
+    reason = _first_choice(completion).get("finish_reason")
+    return reason if isinstance(reason, str) else None

@@ -8,6 +8,7 @@ times a jitter of 0.75-1.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import random
 import time
@@ -46,8 +47,10 @@ def _server_delay(headers: Mapping[str, str]) -> float | None:
         return float(value)
     except ValueError:
         pass
-    when = email.utils.parsedate_to_datetime(value) if value else None
-    return when.timestamp() - time.time() if when else None
+    when = email.utils.parsedate_to_datetime(value)
+    if when.tzinfo is None:  # an HTTP date is GMT even when it does not say so
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp() - time.time()
 
 
 def retry_delay(
@@ -60,7 +63,7 @@ def retry_delay(
     if headers:
         try:
             asked = _server_delay(headers)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             asked = None
         if asked is not None and 0 < asked <= _MAX_SERVER_DELAY:
             return asked

@@ -4,7 +4,8 @@ It follows the SSE grammar rather than approximating it: lines end only at ``\\r
 ``\\n`` (so a raw U+2028 inside a JSON string does not split a line, unlike ``str.splitlines``),
 events may be split across reads at any byte, ``data:`` may or may not be followed by a space,
 comment lines (``: keep-alive``) are skipped, and multi-line ``data`` fields are joined
-with ``\\n``.
+with ``\\n``. A UTF-8 byte order mark at the start of the body is dropped, as the SSE
+specification asks, even when its three bytes arrive in separate reads.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "iter_sse"]
+
+BOM = b"\xef\xbb\xbf"
 
 
 class ServerSentEvent(NamedTuple):
@@ -31,10 +34,12 @@ class SSEDecoder:
     ``data:`` lines, nearly all of a chat stream, are handled inline.
     """
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry")
+    __slots__ = ("_buffer", "_data", "_event", "_head", "_id", "_retry")
 
     def __init__(self) -> None:
         self._buffer = b""
+        # The body's first bytes while they could still be a byte order mark; None after.
+        self._head: bytes | None = b""
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -42,6 +47,8 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume a chunk of the body and return the events it completed."""
+        if self._head is not None:
+            chunk = self._skip_bom(chunk)
         events: list[ServerSentEvent] = []
         data = self._data
         for line in self._lines(chunk):
@@ -66,6 +73,8 @@ class SSEDecoder:
         byte lines of `feed` are used. The loop repeats `feed`'s on purpose: sharing it costs a
         call per line (measured).
         """
+        if self._head is not None:
+            chunk = self._skip_bom(chunk)
         buffer = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buffer:
             self._buffer = b""
@@ -90,6 +99,15 @@ class SSEDecoder:
                 self._field(line.encode("utf-8"))
         return found
 
+    def _skip_bom(self, chunk: bytes) -> bytes:
+        """The start of the body without its byte order mark; b"" while it may be one."""
+        head = self._head + chunk if self._head else chunk
+        if len(head) < len(BOM) and BOM.startswith(head):
+            self._head = head  # all of it could be the start of a BOM: wait for more
+            return b""
+        self._head = None
+        return head[len(BOM) :] if head.startswith(BOM) else head
+
     def _lines(self, chunk: bytes) -> list[bytes]:
         """The complete lines the buffer and this chunk hold; keeps the unfinished rest."""
         buffer = self._buffer + chunk if self._buffer else chunk
@@ -109,6 +127,8 @@ class SSEDecoder:
 
     def flush(self) -> list[ServerSentEvent]:
         """End of body: finish a last line and dispatch an event left without its blank line."""
+        if self._head:  # a body that ended inside what could have been a BOM
+            self._buffer, self._head = self._head, None
         events = self.feed(b"\n") if self._buffer else []
         if self._data:
             events.append(self._dispatch())

@@ -1,43 +1,39 @@
 """One streamed answer: SSE in, text deltas out, the whole answer folded at the end.
 
-The per-token path lives here (`ChatStream._events`), together with parsing of response bodies
-that both streamed and non-streamed requests share.
+The seam with the client: a `ChatStream` is given a function that sends the request and
+returns an `OpenResponse` (`ChatClient.open_stream`); it reads and parses that response and
+never touches httpx. The per-token path lives here (`ChatStream._fold`); wrongly shaped chunks
+are named by `nbchat.protocol` off that path.
+
+Ctrl-C is not converted here: the stream closes its response and lets the `KeyboardInterrupt`
+through unchanged; ``partial()`` and ``first_token_at`` say what had arrived.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from nbchat.completion import CompletionBuilder, completion_text
 from nbchat.errors import (
-    APIError,
     MalformedStreamError,
     NbchatError,
-    ProtocolError,
+    StreamError,
     StreamErrorEvent,
-    StreamInterrupted,
     TruncatedStreamError,
 )
+from nbchat.protocol import error_detail, is_error_body
+from nbchat.redaction import Redactor
 from nbchat.sse import SSEDecoder
 
 if TYPE_CHECKING:
-    from nbchat.client import ChatClient
+    from nbchat.transport import OpenResponse
 
 __all__ = ["ChatStream", "parse_event"]
 
-
-def json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        url = response.request.url
-        raise ProtocolError(f"{url} answered with a body that is not JSON.") from exc
-
+_EVENT_LIMIT = 80  # characters of a bad event quoted in a message
 
 _scan_json = json.JSONDecoder().scan_once
 
@@ -58,36 +54,26 @@ def parse_event(data: str) -> Any:
     """A kept raw event as JSON, or as the text received when it is not JSON."""
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return data  # shown as received
-
-
-def completion_body(response: httpx.Response) -> dict[str, Any]:
-    """A whole ``chat.completion`` body; an ``error`` object in a 200 body keeps its message."""
-    payload = json_body(response)
-    if isinstance(payload, dict) and isinstance(payload.get("choices"), list):
-        return payload
-    if isinstance(payload, dict) and "error" in payload:
-        error = payload["error"]
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        raise APIError(
-            f"The server reported an error: {message}",
-            status_code=response.status_code,
-            request_id=response.headers.get("x-request-id"),
-            body=payload,
-        )
-    raise ProtocolError(f"{response.request.url} did not answer with a chat completion.")
 
 
 class ChatStream:
     """One streamed answer. Iterating yields text deltas of the first choice as they arrive.
 
-    After a complete iteration ``completion`` holds the folded answer. On failure a
-    `StreamError` carrying the partial answer is raised, and ``partial()`` still returns it.
+    ``open_response(body)`` sends the request when the iteration starts and returns the open
+    response (or raises). After a complete iteration ``completion`` holds the folded answer. On
+    failure a `StreamError` carrying the partial answer is raised; ``partial()`` still returns it.
     """
 
-    def __init__(self, client: ChatClient, body: Mapping[str, Any], *, keep_chunks: bool) -> None:
-        self._client = client
+    def __init__(
+        self,
+        open_response: Callable[[Mapping[str, Any]], OpenResponse],
+        body: Mapping[str, Any],
+        *,
+        keep_chunks: bool = False,
+    ) -> None:
+        self._open = open_response
         self.body = dict(body)
         self.builder = CompletionBuilder()
         self.keep_chunks = keep_chunks
@@ -97,13 +83,10 @@ class ChatStream:
         self.completion: dict[str, Any] | None = None
         self.request_id: str | None = None
         self.first_token_at: float | None = None
+        # The request's secrets, known once it is sent: for anyone showing ``raw_events``.
+        self.redactor = Redactor()
         self._started = False
-        self._response: httpx.Response | None = None
-
-    @property
-    def chunks(self) -> list[Any]:
-        """The chunks received (parsed now), when ``keep_chunks`` was asked for."""
-        return [parse_event(data) for data in self.raw_events]
+        self._response: OpenResponse | None = None
 
     def partial(self) -> dict[str, Any]:
         """Whatever has arrived so far, completion-shaped."""
@@ -129,99 +112,33 @@ class ChatStream:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._started = True
-        response = self._response = self._open()
-        self.request_id = response.headers.get("x-request-id")
+        response = self._response = self._open(self.body)
+        self.request_id = response.request_id
+        self.redactor = response.redactor
         try:
-            content_type = response.headers.get("content-type", "")
-            if "text/event-stream" in content_type.lower():
+            if "text/event-stream" in response.content_type:
                 yield from self._events(response)
             else:  # a server that ignored "stream": true and sent one whole completion
                 yield from self._whole(response)
-        except KeyboardInterrupt:
-            raise StreamInterrupted(
-                "Interrupted: the partial answer is kept but not stored.", partial=self.partial()
-            ) from None
-        except httpx.HTTPError as exc:
-            raise self._client._scrub(
-                TruncatedStreamError(
-                    f"The connection dropped mid-answer ({type(exc).__name__}){self._ref()}; "
-                    "the partial answer is kept but not stored. Run the cell again.",
-                    partial=self.partial(),
-                )
-            ) from exc
-        except NbchatError as exc:  # server text may be quoted: scrub it once, here
-            self._client._scrub(exc)
+        except StreamError as exc:  # e.g. a connection lost: add what had arrived
+            if exc.partial is None:
+                exc.partial = self.partial()
             raise
-        finally:
+        finally:  # also on Ctrl-C, which goes on up unchanged
             response.close()
 
-    def _ref(self) -> str:
-        return f" (request id {self.request_id})" if self.request_id else ""
-
-    def _open(self) -> httpx.Response:
-        client = self._client
-        request = {**self.body, "stream": True}
-        if not client.usage_option_rejected:
-            request["stream_options"] = {"include_usage": True}
-        try:
-            return client._send("POST", "/chat/completions", request, stream=True)
-        except APIError as exc:  # 400 from most servers, 422 from FastAPI-style validation
-            rejected = exc.status_code in (400, 422) and "stream_options" in str(exc.body)
-            if "stream_options" not in request or not rejected:
-                raise
-        client.usage_option_rejected = True
-        request.pop("stream_options")
-        return client._send("POST", "/chat/completions", request, stream=True)
-
-    def _events(self, response: httpx.Response) -> Iterator[list[str]]:
-        """The texts of each network read. The per-token loop is kept flat; the rare cases
-        (lists, errors, glued or malformed events) go to `_texts`."""
-        decoder = SSEDecoder()
-        add = self.builder.add
-        loads = _loads
-        keep = self.raw_events.append if self.keep_chunks else None
+    def _events(self, response: OpenResponse) -> Iterator[list[str]]:
+        """The texts of each network read, then the checks of a complete answer."""
         done = False
-        for raw in response.iter_bytes():
-            texts: list[str] = []
-            try:
-                for data in decoder.feed_data(raw):
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    if keep is not None:
-                        keep(data)
-                    try:
-                        chunk = loads(data)
-                    except ValueError:
-                        chunk = None
-                    if type(chunk) is not dict or "choices" not in chunk:
-                        texts += self._texts(data)
-                        continue
-                    try:
-                        text = add(chunk)
-                    except (AttributeError, TypeError) as exc:
-                        raise self._not_a_chunk(data) from exc
-                    if text:
-                        texts.append(text)
-            except NbchatError:
-                if texts:  # what arrived before the bad event still reaches the consumer
-                    yield texts
-                raise
+        for datas in _reads(response):
+            texts, done, error = self._fold(datas)
             if texts:
                 self._mark_first_token()
-                yield texts
+                yield texts  # what arrived before a bad event still reaches the consumer
+            if error is not None:
+                raise self._stream_error(error)
             if done:
                 break
-        else:
-            texts = []
-            for event in decoder.flush():
-                if event.data == "[DONE]":
-                    done = True
-                else:
-                    texts += self._texts(event.data)
-            if texts:
-                self._mark_first_token()
-                yield texts
         if not done and self.builder.finish_reason is None:
             raise TruncatedStreamError(
                 f"The stream ended before the answer was complete (no [DONE]){self._ref()}; "
@@ -235,62 +152,114 @@ class ChatStream:
             )
         self.completion = self.builder.result()
 
+    def _fold(self, datas: list[str]) -> tuple[list[str], bool, NbchatError | None]:
+        """Fold one read's events in: their texts, whether ``[DONE]`` came, and the error that
+        stopped them (returned, so the texts before it are not lost). The per-token loop is
+        kept flat; the rare cases (lists, errors, glued or malformed events) go to `_texts`,
+        wrongly typed fields to the builder's checked path."""
+        texts: list[str] = []
+        add = self.builder.add
+        loads = _loads
+        keep = self.raw_events.append if self.keep_chunks else None
+        try:
+            for data in datas:
+                if data == "[DONE]":
+                    return texts, True, None
+                if keep is not None:
+                    keep(data)
+                try:
+                    chunk = loads(data)
+                except (ValueError, RecursionError):
+                    chunk = None
+                if type(chunk) is not dict or "choices" not in chunk:
+                    texts += self._texts(data)
+                    continue
+                text = add(chunk)
+                if text:
+                    texts.append(text)
+        except NbchatError as exc:
+            return texts, False, exc
+        return texts, False, None
+
     def _mark_first_token(self) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
+    def _ref(self) -> str:
+        return f" (request id {self.request_id})" if self.request_id else ""
+
+    def _stream_error(self, error: NbchatError) -> StreamError:
+        """A stream error with the partial answer; a builder's `ProtocolError` names a field."""
+        if isinstance(error, StreamError):
+            if error.partial is None:
+                error.partial = self.partial()
+            return error
+        problem = self.redactor.clip(str(error))
+        return MalformedStreamError(
+            f"The server sent a malformed chunk: {problem}. "
+            "The partial answer is kept but not stored.",
+            partial=self.partial(),
+        )
+
     def _texts(self, data: str) -> list[str]:
-        """Fold one event in (any shape) and return its new texts."""
+        """Fold one event in (any shape), in order, and return its new texts; an ``error``
+        object raises with the partial answer (what came before it in the event included)."""
         texts = []
         for chunk in self._decode(data):
-            try:
-                text = self.builder.add(chunk)
-            except (AttributeError, TypeError) as exc:
-                raise self._not_a_chunk(data) from exc
+            if is_error_body(chunk):
+                detail = self.redactor.clip(error_detail(chunk)) or "no details"
+                raise StreamErrorEvent(
+                    f"The server reported an error mid-answer{self._ref()}: {detail}. "
+                    "The partial answer is kept but not stored.",
+                    partial=self.partial(),
+                )
+            text = self.builder.add(chunk)
             if text:
                 texts.append(text)
         return texts
 
     def _decode(self, data: str) -> list[dict[str, Any]]:
-        """One event's data as chunks; an ``error`` object raises with the partial answer."""
+        """One event's data as chunk-like objects (several when events came glued)."""
         try:
-            chunk = json.loads(data)
+            value = json.loads(data)
+        except RecursionError:
+            raise self._not_a_chunk(data) from None
         except ValueError:
-            chunk = self._decode_joined(data)
-        if isinstance(chunk, list) and all(isinstance(item, dict) for item in chunk):
-            return chunk
-        if not isinstance(chunk, dict):
+            value = self._decode_joined(data)
+        chunks = value if isinstance(value, list) else [value]
+        if not all(isinstance(chunk, dict) for chunk in chunks):
             raise self._not_a_chunk(data)
-        if "error" in chunk and "choices" not in chunk:
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise StreamErrorEvent(
-                f"The server reported an error mid-answer: {message}. "
-                "The partial answer is kept but not stored.",
-                partial=self.partial(),
-            )
-        return [chunk]
+        return chunks
 
     def _not_a_chunk(self, data: str) -> MalformedStreamError:
+        shown = self.redactor.clip(data, _EVENT_LIMIT)
         return MalformedStreamError(
-            f"The server sent an event that is not a chunk: {data[:80]!r}", partial=self.partial()
+            f"The server sent an event that is not a chunk: {shown!r}", partial=self.partial()
         )
 
-    def _decode_joined(self, data: str) -> Any:
+    def _decode_joined(self, data: str) -> list[Any]:
         """Servers that omit the blank line between events glue them into one multi-line event."""
         if "\n" in data:
             try:
                 return [json.loads(line) for line in data.split("\n") if line and line != "[DONE]"]
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
+        shown = self.redactor.clip(data, _EVENT_LIMIT)
         raise MalformedStreamError(
-            f"The server sent an event that is not JSON: {data[:80]!r}", partial=self.partial()
+            f"The server sent an event that is not JSON: {shown!r}", partial=self.partial()
         )
 
-    def _whole(self, response: httpx.Response) -> Iterator[list[str]]:
-        response.read()
-        self.completion = completion = completion_body(response)
+    def _whole(self, response: OpenResponse) -> Iterator[list[str]]:
+        self.completion = completion = response.completion()
         text = completion_text(completion)
         if text:
             self._mark_first_token()
             yield [text]
+
+
+def _reads(response: OpenResponse) -> Iterator[list[str]]:
+    """The data of the events each network read completes, then those the end of body does."""
+    decoder = SSEDecoder()
+    for raw in response.iter_bytes():
+        yield decoder.feed_data(raw)
+    yield [event.data for event in decoder.flush()]

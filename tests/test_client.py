@@ -15,10 +15,11 @@ import pytest
 from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault, answer_for, split_pieces
 
-from nbchat.client import ChatClient, ClientConfig
+from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text, finish_reason
 from nbchat.errors import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
@@ -29,7 +30,6 @@ from nbchat.errors import (
     RateLimitError,
     ServerError,
     StreamErrorEvent,
-    StreamInterrupted,
     TruncatedStreamError,
 )
 
@@ -461,6 +461,43 @@ def test_missing_key_sends_no_authorization(client, fake, monkeypatch):
     assert "authorization" not in fake.requests[0].headers
 
 
+@pytest.mark.parametrize("value", [None, "", " \n"], ids=["unset", "empty", "blank"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+def test_a_missing_key_is_reported_as_not_set(client, fake, monkeypatch, value, streamed):
+    if value is None:
+        monkeypatch.delenv("OPENAI_API_KEY")
+    else:
+        monkeypatch.setenv("OPENAI_API_KEY", value)
+    with pytest.raises(AuthenticationError) as info:
+        list(client.stream(BODY)) if streamed else client.chat(BODY)
+    assert str(info.value).startswith(
+        "$OPENAI_API_KEY is not set, so no key was sent to 127.0.0.1 (401). Set it,"
+    )
+    assert "rejected" not in str(info.value)
+    assert "authorization" not in fake.requests[0].headers
+
+
+def test_a_profile_that_sends_no_key_names_api_key_env(make_client, fake):
+    client = make_client(api_key_env="")
+    with pytest.raises(AuthenticationError) as info:
+        client.chat(BODY)
+    message = str(info.value)
+    assert message.startswith("127.0.0.1 wants an API key (401), but none is configured")
+    assert "api_key_env" in message
+    assert "$" not in message
+    assert "authorization" not in fake.requests[0].headers
+
+
+def test_a_wrong_key_keeps_the_rejected_message(client, fake, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123")
+    with pytest.raises(AuthenticationError) as info:
+        client.chat(BODY)
+    assert str(info.value).startswith(
+        "The server rejected the API key (401). Check that $OPENAI_API_KEY holds a valid key "
+        "for 127.0.0.1."
+    )
+
+
 def test_key_is_read_at_request_time_and_never_stored(client, fake, monkeypatch):
     config = client.config
     assert KEY not in repr(config)
@@ -511,9 +548,11 @@ def test_ctrl_c_while_blocked_reading_the_loopback_stream(client, fake):
         timer.cancel()
         timer.join()
     assert time.monotonic() - interrupted_at < 0.25  # raised at once, not at the next chunk
-    assert isinstance(error, StreamInterrupted)
+    assert type(error) is KeyboardInterrupt  # not converted: the session is the one place
     assert received == ["w0 ", "w1 "]
-    assert error.partial_text == "w0 w1 "
+    assert completion_text(stream.partial()) == "w0 w1 "
+    assert stream.first_token_at is not None
+    assert stream.completion is None
     assert stream._response.is_closed
     # The server sees the close: its socket for this request reads EOF right away.
     with fake._cond:
@@ -562,9 +601,27 @@ def test_ctrl_c_mock_transport_closes_the_response():
         stream = client.stream(BODY)
         with pytest.raises(KeyboardInterrupt) as info:
             list(stream)
-    assert isinstance(info.value, StreamInterrupted)
-    assert info.value.partial_text == "one two "
+    assert type(info.value) is KeyboardInterrupt
+    assert completion_text(stream.partial()) == "one two "
+    assert stream.first_token_at is not None
     assert stream._response.is_closed
+    assert body_stream.closed
+
+
+def test_ctrl_c_before_anything_arrived_says_so():
+    body_stream = Interrupting([b": keep-alive\n\n"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=body_stream)
+
+    with mock_client(handler) as client:
+        stream = client.stream(BODY)
+        with pytest.raises(KeyboardInterrupt) as info:
+            list(stream)
+    assert type(info.value) is KeyboardInterrupt
+    assert stream.first_token_at is None
+    assert completion_text(stream.partial()) == ""
     assert body_stream.closed
 
 
@@ -663,6 +720,187 @@ def test_a_stream_with_no_answer_is_not_a_complete_answer(make_client, fake):
     assert stream.completion is None
 
 
+def test_error_object_in_a_200_body_is_an_api_error_clipped_to_one_line(client, fake):
+    message = "quota exceeded\n" + "for this project " * 40
+    fake.script(Fault(status=200, body={"error": {"message": message, "type": "quota"}}))
+    with pytest.raises(APIError) as info:
+        client.chat(BODY)
+    assert type(info.value) is APIError
+    text = str(info.value)
+    assert text.startswith("The server reported an error: quota exceeded for this project")
+    assert "\n" not in text and len(text) < 260
+    assert info.value.request_id and info.value.request_id in text
+
+
+def test_error_glued_among_events_is_reported():
+    error = {"error": {"message": "overloaded"}}
+    raw = (
+        b"data: " + json.dumps(content_chunk("a ")).encode() + b"\n"
+        b"data: " + json.dumps(error).encode() + b"\n\n"
+    )
+    with sse_client(raw) as client, pytest.raises(StreamErrorEvent, match="overloaded") as info:
+        list(client.stream(BODY))
+    assert info.value.partial_text == "a "
+
+
+@pytest.mark.parametrize("where", ["event", "body"])
+def test_json_nested_too_deeply_is_a_protocol_error(where):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    raw = sse(content_chunk("a ")) + b"data: " + deep + b"\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if where == "body":
+            return httpx.Response(200, content=deep, headers={"content-type": "application/json"})
+        return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
+
+    with mock_client(handler) as client, pytest.raises(ProtocolError) as info:
+        list(client.stream(BODY))
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def test_a_bom_before_the_first_event_keeps_it(client, fake):
+    # The byte order mark arrives split over three reads: the first answer chunk must survive.
+    raw = b"\xef\xbb\xbf" + sse(content_chunk("first "), content_chunk("second"))
+    fake.script(Fault(raw_sse=raw + b"data: [DONE]\n\n", write_sizes=[1, 1, 1, 4]))
+    stream = client.stream(BODY)
+    assert list(stream) == ["first ", "second"]
+    assert completion_text(stream.completion) == "first second"
+
+
+# -- a base URL with a query string (Azure-style api-version) ------------------------------------
+
+QUERY = "api-version=2024-06-01&sig=s3cr3t-signature"
+
+
+def test_the_query_stays_on_every_request(make_client, fake):
+    client = make_client(base_url=f"{fake.base_url}?{QUERY}")
+    assert completion_text(client.chat(BODY)) == ANSWER
+    assert "".join(client.stream(BODY)) == ANSWER
+    assert client.models() == ["peer-large", "peer-small"]
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("POST", f"/v1/chat/completions?{QUERY}"),
+        ("POST", f"/v1/chat/completions?{QUERY}"),
+        ("GET", f"/v1/models?{QUERY}"),
+    ]
+
+
+def test_a_trailing_slash_and_fragment_do_not_disturb_the_query(make_client, fake):
+    client = make_client(base_url=f"{fake.base_url}/?{QUERY}#part")
+    client.chat(BODY)
+    assert fake.requests[0].path == f"/v1/chat/completions?{QUERY}"
+
+
+def test_errors_never_show_the_query_values(make_client, fake):
+    client = make_client(base_url=f"{fake.base_url}?{QUERY}", max_retries=0)
+    fake.script(Fault(status=404, body={"error": {"message": f"no route for ?{QUERY}"}}))
+    with pytest.raises(NotFoundError) as info:
+        client.chat(BODY)
+    assert "no route for ?api-version=***&sig=***" in str(info.value)
+    assert "s3cr3t-signature" not in str(info.value) + json.dumps(info.value.body)
+    refused = make_client(base_url=f"http://127.0.0.1:{closed_port()}/v1?{QUERY}", max_retries=0)
+    with pytest.raises(APIConnectionError) as info:
+        refused.chat(BODY)
+    assert "sig=***" in str(info.value)
+    assert "s3cr3t-signature" not in str(info.value)
+
+
+def test_query_in_a_non_json_answer_is_masked():
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.query == QUERY.encode()
+        return httpx.Response(200, text="<html>", headers={"content-type": "text/html"})
+
+    config = ClientConfig(base_url=f"http://mock.test/v1?{QUERY}", max_retries=0)
+    client = ChatClient(config, transport=httpx.MockTransport(handler))
+    with client, pytest.raises(ProtocolError) as info:
+        client.chat(BODY)
+    assert str(info.value).startswith(
+        "http://mock.test/v1/chat/completions?api-version=***&sig=*** answered with a body"
+    )
+
+
 def test_credentials_in_the_base_url_are_refused():
     with pytest.raises(ConfigError, match="environment variable"):
         ClientConfig(base_url="https://user:sk-secret@example.com/v1")
+    with pytest.raises(ConfigError, match="environment variable"):
+        ClientConfig(base_url="https://sk-secret@example.com/v1?api-version=1")
+
+
+@pytest.mark.parametrize("url", ["sk-proj-abcdefgh123456", "ftp://h/v1", "https:///v1", "http://"])
+def test_unusable_base_urls_are_refused_without_quoting_them(url):
+    with pytest.raises(ConfigError) as info:
+        ClientConfig(base_url=url)
+    assert "sk-proj" not in str(info.value)
+
+
+def test_a_query_is_accepted():
+    config = ClientConfig(base_url="https://h.example/openai/v1?api-version=2024-06-01")
+    assert config.url("/chat/completions") == (
+        "https://h.example/openai/v1/chat/completions?api-version=2024-06-01"
+    )
+
+
+def test_dead_code_is_gone():
+    assert "headers" not in ClientConfig.__dataclass_fields__
+    assert not hasattr(ChatStream, "chunks")
+    defaults = ClientConfig(base_url="http://h/v1")
+    assert (defaults.timeout, defaults.connect_timeout, defaults.max_retries) == (600.0, 10.0, 2)
+
+
+# -- wrongly typed whole completions ----------------------------------------------------------
+
+
+def whole(**changes: Any) -> dict[str, Any]:
+    """A valid non-streamed completion with ``changes`` applied (dotted paths into choice 0)."""
+    completion: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "peer-small",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "hi"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+    for path, value in changes.items():
+        *parents, name = path.split("__")
+        target = completion
+        for parent in parents:
+            target = target["choices"][0] if parent == "choice" else target[parent]
+        target[name] = value
+    return completion
+
+
+@pytest.mark.parametrize(
+    ("completion", "named"),
+    [
+        (whole(usage={"prompt_tokens": "12"}), "usage.prompt_tokens is text, not a count"),
+        (whole(usage="lots"), "usage is text, not an object"),
+        (whole(choice__index=None), "choices[0].index is null, not an index"),
+        (whole(choice__message__content=["a"]), "choices[0].message.content is a list, not text"),
+        (whole(choice__finish_reason=["stop"]), "choices[0].finish_reason is a list, not text"),
+        (whole(choice__message=None), "choices[0].message is missing"),
+        (whole(choices={"0": {}}), "choices is an object, not a list"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream-ignored"])
+def test_a_wrongly_typed_completion_is_a_protocol_error(client, fake, completion, named, streamed):
+    fake.script(Fault(status=200, body=completion))
+    with pytest.raises(ProtocolError) as info:
+        if streamed:  # the server ignores "stream": true and answers a whole completion
+            list(client.stream(BODY))
+        else:
+            client.chat(BODY)
+    assert type(info.value) is ProtocolError
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_models_with_odd_ids_are_skipped():
+    payload = {"data": [{"id": "a"}, {"id": ["x"]}, "b", {"id": None}, {"id": "c"}]}
+    with mock_client(lambda request: httpx.Response(200, json=payload)) as client:
+        assert client.models() == ["a", "c"]

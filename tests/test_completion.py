@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
+
 from nbchat.completion import CompletionBuilder, completion_text, finish_reason
+from nbchat.errors import ProtocolError
 
 META = {
     "id": "chatcmpl-9",
@@ -272,3 +276,58 @@ def test_completion_helpers_on_odd_shapes():
     assert completion_text({"choices": []}) == ""
     assert completion_text({"choices": [{"message": {"content": None}}]}) == ""
     assert finish_reason({"choices": []}) is None
+
+
+# -- wrongly typed chunks: named, and nothing folded ---------------------------------------------
+
+
+def warmed() -> CompletionBuilder:
+    """A builder past its first chunks, so the per-token fast path is in use."""
+    builder, _ = fold(chunk(delta(role="assistant", content="")), chunk(delta(content="a")))
+    assert builder._want_meta is False
+    return builder
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        (chunk(delta(content=["x"])), "choices[0].delta.content is a list, not text"),
+        (chunk(delta(content=5)), "choices[0].delta.content is a number, not text"),
+        (chunk({"index": False, "delta": {"content": "x"}}), "choices[0].index is a boolean"),
+        (chunk({"index": None, "delta": {"content": "x"}}), "choices[0].index is null"),
+        (chunk({"index": 0, "delta": "x"}), "choices[0].delta is text, not an object"),
+        (chunk(delta(content="x"), usage="many"), "usage is text, not an object"),
+        ({"choices": {"x": 1}}, "choices is an object, not a list"),
+        ({"choices": "x"}, "choices is text, not a list"),
+        (["not", "a", "chunk"], "the chunk is a list, not an object"),
+    ],
+)
+@pytest.mark.parametrize("fresh", [True, False], ids=["checked-path", "fast-path"])
+def test_a_wrongly_typed_chunk_raises_and_changes_nothing(bad, named, fresh):
+    builder = CompletionBuilder() if fresh else warmed()
+    before = builder.result()
+    with pytest.raises(ProtocolError, match=re.escape(named)):
+        builder.add(bad)
+    assert builder.result() == before
+
+
+def test_a_boolean_index_never_lands_in_choice_zero():
+    builder = warmed()
+    with pytest.raises(ProtocolError):
+        builder.add(chunk({"index": False, "delta": {"content": "x"}}))
+    assert builder.text == "a"
+
+
+def test_completion_helpers_never_raise_on_odd_types():
+    odd: list[Any] = [
+        None,
+        [],
+        "text",
+        {"choices": "x"},
+        {"choices": [None]},
+        {"choices": [{"message": "hi", "finish_reason": ["stop"]}]},
+        {"choices": [{"message": {"content": ["part"]}, "finish_reason": 3}]},
+    ]
+    for completion in odd:
+        assert completion_text(completion) == ""
+        assert finish_reason(completion) is None

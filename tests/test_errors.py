@@ -1,7 +1,11 @@
-"""Error translation: short, actionable messages that never leak the key."""
+"""The error tree (`nbchat.errors`, a leaf) and the translation of httpx failures and error
+responses (`nbchat.transport`): short, actionable messages that never leak the key."""
 
 from __future__ import annotations
 
+import ast
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +27,12 @@ from nbchat.errors import (
     StreamError,
     StreamInterrupted,
     TruncatedStreamError,
-    error_from_response,
-    error_from_transport,
 )
+from nbchat.redaction import Redactor
+from nbchat.transport import error_from_response as translate_response
+from nbchat.transport import error_from_transport as translate_transport
+
+KEY = "sk-proj-Zq8vN3xK7mP2wR9tL5yB1cF6hJ4dG0sA"
 
 URL = "https://api.example.com/v1/chat/completions"
 LEAKY = "Incorrect API key provided: sk-proj-abc*******************wxyz. You can find your key."
@@ -47,6 +54,29 @@ def response(
 
 def err(message: str, code: str | None = None, type_: str = "invalid_request_error") -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def error_from_response(response: httpx.Response, **options: Any) -> APIError:
+    """The translation with the test key as the request's secret (unless a test says otherwise)."""
+    return translate_response(response, **{"redactor": Redactor(KEY), **options})
+
+
+def error_from_transport(exc: httpx.HTTPError, **options: Any) -> NbchatError:
+    return translate_transport(exc, **{"redactor": Redactor(KEY), **options})
+
+
+def no_key_in(exc: Exception, key: str = KEY) -> None:
+    """Not even 6 characters of the key anywhere the error shows or keeps text."""
+    texts = [str(exc), repr(exc), *map(str, exc.args), json.dumps(getattr(exc, "body", None))]
+    texts.append(str(getattr(exc, "request_id", "")))
+    for start in range(len(key) - 5):
+        piece = key[start : start + 6]
+        assert not any(piece in text for text in texts), (piece, texts)
+    # Redacted before the clip: what follows "Bearer " is the mask (or the clip), never a
+    # first character or two of the key.
+    for text in texts:
+        for part in text.split("Bearer ")[1:]:
+            assert part[:1] in ("*", "…", ""), text
 
 
 def single_line(exc: Exception) -> str:
@@ -209,3 +239,108 @@ def test_stream_error_partial_text():
     assert TruncatedStreamError("x", partial=partial).partial_text == "half"
     assert TruncatedStreamError("x").partial_text == ""
     assert TruncatedStreamError("x", partial={"choices": []}).partial_text == ""
+
+
+# -- the leaf ---------------------------------------------------------------------------------
+
+
+def test_errors_is_a_leaf():
+    tree = ast.parse(Path(__file__).parent.parent.joinpath("nbchat", "errors.py").read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])
+    }
+    assert imported <= {"__future__", "typing"}
+
+
+# -- a missing key -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_no_key_sent_says_the_variable_is_not_set(status):
+    exc = error_from_response(response(status, err("no auth")), key_env="MY_KEY", key_sent=False)
+    assert type(exc) is AuthenticationError
+    message = single_line(exc)
+    assert message.startswith(
+        f"$MY_KEY is not set, so no key was sent to api.example.com ({status}). Set it, or point "
+        "api_key_env at the variable that holds the key."
+    )
+
+
+@pytest.mark.parametrize("key_sent", [False, True])
+def test_no_key_variable_says_none_is_configured(key_sent):
+    exc = error_from_response(response(401, err("no auth")), key_env="", key_sent=key_sent)
+    message = single_line(exc)
+    assert message.startswith("api.example.com wants an API key (401), but none is configured")
+    assert "api_key_env" in message
+
+
+def test_a_sent_key_that_is_refused_keeps_the_message():
+    exc = error_from_response(response(401, err("bad")), key_env="MY_KEY", key_sent=True)
+    assert str(exc).startswith("The server rejected the API key (401). Check that $MY_KEY")
+
+
+# -- the key never leaks, even in part -----------------------------------------------------------
+
+FILLER = "the quick brown fox jumps over the lazy dog " * 10
+
+
+def echo(offset: int, key: str = KEY) -> str:
+    """Server text with ``Authorization: Bearer KEY`` starting ``offset`` characters in."""
+    return FILLER[:offset] + f"Authorization: Bearer {key} was refused" + FILLER
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 418, 429, 500])
+@pytest.mark.parametrize("shape", ["json", "text", "string-error"])
+def test_an_echoed_key_is_redacted_before_the_clip(status, shape):
+    for offset in range(150, 261):
+        if shape == "json":
+            resp = response(status, err(echo(offset)))
+        elif shape == "string-error":
+            resp = response(status, {"error": echo(offset)})
+        else:
+            resp = response(status, text=echo(offset))
+        exc = error_from_response(resp, key_env="K", model="m", retries=1)
+        no_key_in(exc)
+        single_line(exc)
+
+
+@pytest.mark.parametrize(
+    "key", [KEY, "\n" + KEY + "\n", f"{KEY}'\"\\"], ids=["plain", "with-newlines", "quotes"]
+)
+def test_the_key_in_its_quoted_forms_is_redacted(key):
+    stripped = key.strip()
+    body = {"error": {"message": f"got {key!r} / {json.dumps(key)} / {stripped}"}}
+    exc = translate_response(response(400, body), key_env="K", redactor=Redactor(key))
+    no_key_in(exc, stripped)
+
+
+def test_an_echoed_request_id_is_redacted_and_short():
+    headers = {"x-request-id": f"req_{KEY}" + "x" * 500}
+    exc = error_from_response(response(500, err("boom"), headers=headers), key_env="K")
+    no_key_in(exc)
+    assert exc.request_id is not None and len(exc.request_id) <= 64
+    single_line(exc)
+
+
+def test_transport_error_text_is_redacted_before_the_clip():
+    for offset in range(60, 141):
+        exc = error_from_transport(httpx.RemoteProtocolError(echo(offset)), url=URL)
+        no_key_in(exc)
+        assert len(single_line(exc)) < 260
+
+
+def test_urls_in_transport_errors_are_masked():
+    url = "https://h.example/v1/chat/completions?api-version=2024-06-01&sig=abcdefgh"
+    for exc in (
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.LocalProtocolError("bad header"),
+        httpx.DecodingError("gzip"),
+        httpx.RemoteProtocolError("reset"),
+    ):
+        message = str(error_from_transport(exc, url=url))
+        assert "https://h.example/v1/chat/completions?api-version=***&sig=***" in message
+        assert "abcdefgh" not in message and "2024-06-01" not in message

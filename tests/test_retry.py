@@ -95,3 +95,22 @@ def test_x_should_retry_overrides():
     assert not should_retry_status(503, {"x-should-retry": "false"})
     assert should_retry_status(503, {"x-should-retry": "maybe"})
     assert not should_retry_status(404, httpx.Headers({"X-Should-Retry": "no"}))
+
+
+def test_retry_after_http_date_without_zone_is_gmt(monkeypatch):
+    # Read as local time, this date would be hours off on a machine far from GMT.
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: an hour-scale error shows
+    time.tzset()
+    try:
+        when = email.utils.formatdate(time.time() + 30, usegmt=True).removesuffix(" GMT")
+        assert retry_delay(0, {"retry-after": when}) == pytest.approx(30, abs=2)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("value", ["Wed, 21 Oct 99999 07:28:00 GMT", "1e400", "-inf", "nan"])
+def test_absurd_retry_after_values_fall_back(value):
+    assert retry_delay(1, {"retry-after": value}, rng=random.Random(1)) == pytest.approx(
+        backoff(1, 1)
+    )

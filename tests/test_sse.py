@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbchat.sse import ServerSentEvent, SSEDecoder, iter_sse
+from nbchat.sse import BOM, ServerSentEvent, SSEDecoder, iter_sse
 
 
 def decode(*reads: bytes) -> list[ServerSentEvent]:
@@ -20,6 +20,13 @@ def decode(*reads: bytes) -> list[ServerSentEvent]:
         events.extend(decoder.feed(read))
     events.extend(decoder.flush())
     return events
+
+
+def decode_data(*reads: bytes) -> list[str]:
+    """The client's fast path: data only, with the same flush at the end."""
+    decoder = SSEDecoder()
+    found = [data for read in reads for data in decoder.feed_data(read)]
+    return found + [event.data for event in decoder.flush()]
 
 
 def every_split(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -171,6 +178,42 @@ def test_multibyte_utf8_split_inside_a_character():
         assert datas(decode(*reads)) == ["😀é"]
 
 
+# -- a byte order mark at the start of the body ---------------------------------------------
+
+
+def test_bom_constant():
+    assert "\ufeff".encode() == BOM
+
+
+@pytest.mark.parametrize("reads", every_split(BOM + STREAM)[:8], ids=lambda r: str(len(r[0])))
+def test_a_leading_bom_is_dropped_however_it_is_split(reads):
+    assert decode(*reads) == EXPECTED
+    assert decode_data(*reads) == [event.data for event in EXPECTED]
+
+
+def test_a_bom_split_over_three_reads():
+    decoder = SSEDecoder()
+    assert decoder.feed_data(BOM[:1]) == []
+    assert decoder.feed_data(BOM[1:2]) == []
+    assert decoder.feed_data(BOM[2:] + b"data: first\n\n") == ["first"]
+    decoder = SSEDecoder()
+    assert [decoder.feed(bytes([byte])) for byte in BOM] == [[], [], []]
+    assert decoder.feed(b"data: first\n\n") == [ServerSentEvent("first")]
+
+
+def test_only_the_first_bom_is_dropped():
+    # The specification strips one, at the very start; later ones are data.
+    assert datas(decode(BOM + BOM + b"data: x\n\n")) == []  # "\ufeffdata" is no field name
+    assert datas(decode(b"data: x\n\n" + BOM + b"data: y\n\n")) == ["x"]
+    assert datas(decode(b"data: \xef\xbb\xbfx\n\n")) == ["\ufeffx"]
+
+
+def test_something_like_a_bom_is_not_dropped():
+    assert datas(decode(b"\xef\xbb", b"data: x\n\n")) == []  # broken first line, as before
+    assert decode(b"\xef") == []  # a body that ends inside a would-be BOM
+    assert datas(decode(b"\n", BOM, b"data: x\n\n")) == []  # not at the start
+
+
 # -- property: any split of a valid stream decodes to the same events -------------------------
 
 TEXT = st.text(
@@ -193,6 +236,7 @@ STREAMS = st.tuples(
     st.lists(EVENT, max_size=8),
     st.sampled_from(["\n", "\r\n", "\r"]),
     st.lists(st.integers(0, 10**6), max_size=12),
+    st.booleans(),  # a byte order mark first
 )
 
 
@@ -216,19 +260,14 @@ def render(events: list[tuple], ending: str) -> tuple[list[dict], bytes]:
     return chunks, "".join(line + ending for line in lines).encode()
 
 
-def decode_data(*reads: bytes) -> list[str]:
-    """The client's fast path: data only, with the same flush at the end."""
-    decoder = SSEDecoder()
-    found = [data for read in reads for data in decoder.feed_data(read)]
-    return found + [event.data for event in decoder.flush()]
-
-
 @settings(max_examples=150, deadline=None, database=None)
 @given(STREAMS)
 def test_property_any_split_decodes_the_same(stream):
-    events, ending, positions = stream
+    events, ending, positions, bom = stream
     chunks, raw = render(events, ending)
     whole = decode(raw)
+    if bom:  # with a BOM first, any split must still decode like the events alone
+        raw = BOM + raw
     assert [json.loads(e.data) for e in whole[:-1]] == chunks
     assert whole[-1].data == "[DONE]"
     cuts = sorted(p % (len(raw) + 1) for p in positions)
