@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,9 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from nbchat.errors import ConfigError
-from nbchat.render import raw_bundle
+from nbchat.redaction import mask_url
+from nbchat.render import escape_markdown, raw_bundle
+from nbchat.text import clip, markdown_table, one_line, plural, render_table
 
 if TYPE_CHECKING:
     from nbchat.magics import ChatMagics
@@ -58,27 +61,13 @@ def _show(markdown: str, plain: str) -> None:
     display({"text/markdown": markdown, "text/plain": plain}, raw=True)
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
-    """A Markdown table and an aligned plain-text one."""
-    cells = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
-    markdown = "\n".join(
-        ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        + ["| " + " | ".join(row) + " |" for row in cells]
-    )
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += [
-        "  ".join(c.replace("\n", " ").ljust(w) for c, w in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    return markdown, "\n".join(lines)
+def _tables(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
+    """The same table as Markdown (cells already safe) and as aligned plain text."""
+    return markdown_table(headers, rows), "\n".join(render_table(headers, rows))
 
 
-def _preview(text: str, limit: int = 70) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _preview(content: object, limit: int = 70) -> str:
+    return clip(one_line(content if isinstance(content, str) else str(content)), limit)
 
 
 def _history(magics: ChatMagics, args: Any) -> None:
@@ -92,16 +81,25 @@ def _history(magics: ChatMagics, args: Any) -> None:
         use_notebook=magics.knows_cells(),
     )
     if not messages:
-        _show(f"Thread `{args.thread}` is empty.", f"Thread {args.thread!r} is empty.")
+        shown = escape_markdown(args.thread)
+        _show(f"Thread {shown} is empty.", f"Thread {args.thread!r} is empty.")
         return
+    sizes = [max(1, len(str(m["content"])) // 4) for m in messages]
+    previews = [_preview(m["content"]) for m in messages]
+    header = ["#", "role", "tokens", "content"]
     rows = [
-        [str(i), m["role"], f"~{max(1, len(m['content']) // 4)}", _preview(m["content"])]
-        for i, m in enumerate(messages, 1)
+        [str(i), m["role"], f"~{n}"]
+        for i, (m, n) in enumerate(zip(messages, sizes, strict=True), 1)
     ]
-    markdown, plain = _table(["#", "role", "tokens", "content"], rows)
-    total = sum(len(m["content"]) // 4 for m in messages)
-    note = f"Thread `{args.thread}`: {len(messages)} messages, ~{total} tokens of context."
-    _show(f"{note}\n\n{markdown}", f"{note}\n{plain}")
+    markdown = markdown_table(
+        header, [[*row, escape_markdown(text)] for row, text in zip(rows, previews, strict=True)]
+    )
+    plain = "\n".join(
+        render_table(header, [[*row, text] for row, text in zip(rows, previews, strict=True)])
+    )
+    note = f"{plural(len(messages), 'message')}, ~{sum(sizes)} tokens of context"
+    title = f"Thread {escape_markdown(args.thread)}: {note}."
+    _show(f"{title}\n\n{markdown}", f"Thread {args.thread!r}: {note}.\n{plain}")
 
 
 def _reset(magics: ChatMagics, args: Any) -> None:
@@ -121,12 +119,19 @@ def _threads(magics: ChatMagics, args: Any) -> None:
     counts: dict[str, list[int]] = {}
     for turn in turns:
         entry = counts.setdefault(turn.thread, [0, 0])
-        entry[0 if turn.kind == "answer" else 1] += 1
+        if turn.kind == "system":
+            entry[1] += 1
+        elif turn.answer is not None:  # a failed or interrupted turn is not part of the thread
+            entry[0] += 1
     if not counts:
         _show("No threads yet.", "No threads yet.")
         return
     rows = [[name, str(n), "yes" if s else "no"] for name, (n, s) in sorted(counts.items())]
-    _show(*_table(["thread", "turns", "system prompt"], rows))
+    markdown_rows = [[escape_markdown(name), *rest] for name, *rest in rows]
+    _show(
+        markdown_table(["thread", "turns", "system prompt"], markdown_rows),
+        "\n".join(render_table(["thread", "turns", "system prompt"], rows)),
+    )
 
 
 def _raw(magics: ChatMagics, args: Any) -> None:
@@ -151,8 +156,9 @@ def _raw(magics: ChatMagics, args: Any) -> None:
 def _models(magics: ChatMagics, args: Any) -> None:
     settings = magics.settings({"profile": args.profile})
     names = magics.session.client(settings).models()
-    heading = f"{len(names)} models at {settings.base_url}"
-    _show(heading + "\n\n" + "\n".join(f"- `{n}`" for n in names), "\n".join([heading, *names]))
+    heading = f"{plural(len(names), 'model')} at {mask_url(settings.base_url)}"
+    listing = "\n".join(f"- {escape_markdown(name)}" for name in names)
+    _show(f"{escape_markdown(heading)}\n\n{listing}", "\n".join([heading, *names]))
 
 
 def _usage(magics: ChatMagics, args: Any) -> None:
@@ -166,27 +172,44 @@ def _usage(magics: ChatMagics, args: Any) -> None:
             str(usage.saved["completion"]),
         ],
     ]
-    _show(*_table(["", "requests / replays", "prompt tokens", "completion tokens"], rows))
+    _show(*_tables(["", "requests / replays", "prompt tokens", "completion tokens"], rows))
+
+
+def _plain_value(value: object) -> str:
+    """A setting as a person writes it: no quotes, no Python reprs."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False) if value else "-"
+    return str(value)
 
 
 def _config(magics: ChatMagics, args: Any) -> None:
     shown = magics.settings({"profile": args.profile}).masked()
-    rows = [[name, repr(value)] for name, value in shown.items()]
-    _show(*_table(["setting", "value"], rows))
+    rows = [[name, _plain_value(value)] for name, value in shown.items()]
+    markdown_rows = [[name, escape_markdown(value)] for name, value in rows]
+    _show(
+        markdown_table(["setting", "value"], markdown_rows),
+        "\n".join(render_table(["setting", "value"], rows)),
+    )
 
 
 def _notebook(magics: ChatMagics, args: Any) -> None:
     if args.path:
         magics.notebook = args.path
     records = magics.notebook_records()
-    path = magics.session.notebook_path or (records.path if records else None)
+    path, found_by = magics.session.locate_notebook(magics.shell.user_ns if magics.shell else {})
     if records is None:
-        print(f"Notebook: {path or 'unknown'}; no stored answers can be read from it.")
+        where = f"{path} (from {found_by})" if path else "unknown"
+        print(f"Notebook: {where}; no stored answers can be read from it.")
         return
     answers = sum(1 for _, r in records.records() if r.kind == "answer")
+    parsed = plural(magics.session.parse_count, "time")
     print(
-        f"Notebook: {records.path} ({answers} stored answers, parsed "
-        f"{magics.session.parse_count} times this session)."
+        f"Notebook: {records.path} (from {found_by}): {plural(answers, 'stored answer')}, "
+        f"parsed {parsed} this session."
     )
 
 

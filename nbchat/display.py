@@ -1,10 +1,16 @@
 """Live views of a streaming answer.
 
-`WidgetStream` shows the text so far and a status line in an ipywidgets view, updated at most
-``rate`` times a second (less often for a very long answer): every widget change is one comm
-message carrying the whole value, and nothing else throttles them. When the answer ends, the
-view's output slot is replaced (a display handle's update) by a plain bundle, so the saved
-notebook holds no widget. `TerminalStream` prints tokens as they come, for terminal IPython.
+`WidgetStream` renders the answer so far as Markdown (an ipywidgets ``Output`` holding a
+``text/markdown`` bundle, so the frontend's own renderer draws headings, code and math as they
+arrive) above a status line, updated at most ``rate`` times a second, and less often for a long
+answer: every widget change is one comm message carrying the whole value, and nothing else
+throttles them. When the answer ends, the view's output slot is replaced (a display handle's
+update) by the final bundle, whose Markdown is the same text plus a footer, so nothing jumps; the
+saved notebook holds no widget. The view appears only when a request is sent (`start`).
+
+`FinalOnly` shows nothing live: headless runs (nbclient, papermill, nbconvert) have nobody
+watching, and would save the widgets' state into the notebook. `TerminalStream` prints tokens as
+they come, for terminal IPython.
 """
 
 from __future__ import annotations
@@ -12,27 +18,30 @@ from __future__ import annotations
 import html
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from IPython.display import DisplayHandle, display
+from IPython.display import DisplayHandle, clear_output, display
 
-__all__ = ["LiveView", "TerminalStream", "WidgetStream", "live_view"]
+__all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
-_TEXT_STYLE = "white-space: pre-wrap; margin: 0; font-family: inherit; line-height: 1.5;"
 _STATUS_STYLE = "font-size: 85%; opacity: 0.7;"
-# Every update resends the whole text, so a long answer is updated less often: the view never
-# sends more than about this many bytes a second, whatever the model's speed.
-_BYTES_PER_SECOND = 1_000_000
+# Every update resends (and the frontend re-renders) the whole text, so a long answer is updated
+# less often: about this many bytes a second at most, whatever the model's speed.
+_BYTES_PER_SECOND = 300_000
 
 
 class LiveView(Protocol):
     """What the magic needs from a live view."""
 
-    def on_delta(self, text: str, pieces: int = 1) -> None:
+    def start(self) -> None:
+        """A request is being sent: show that something is coming."""
+
+    def on_delta(self, text: str, pieces: int) -> None:
         """Receive the next text of the answer (joining ``pieces`` deltas)."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
-        """Replace the live view with the final bundle."""
+        """Replace the live view with the final bundle (or show it, if it never started)."""
 
     def discard(self) -> None:
         """Remove the live view: nothing arrived worth keeping (the error says why)."""
@@ -41,29 +50,44 @@ class LiveView(Protocol):
 class WidgetStream:
     """An ipywidgets view of the answer so far, throttled by time and coalesced."""
 
-    def __init__(self, model: str, *, rate: float = 15.0) -> None:
-        import ipywidgets as widgets  # imported only when a frontend can show it
-
+    def __init__(
+        self,
+        model: str,
+        *,
+        rate: float,
+        render: Callable[[str], str],
+        on_discard: Callable[[], None] = lambda: None,
+    ) -> None:
         self.model = model
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.interval = 1.0 / rate
         self.tokens = 0
+        self._render = render
+        self._on_discard = on_discard
         self._parts: list[str] = []
         self._text = ""
-        self._start = time.perf_counter()
-        self._next = self._start  # the first token shows at once
-        self._body = widgets.HTML(value="")
-        self._status = widgets.HTML(value=self._status_html(streaming=True))
-        self._box = widgets.VBox([self._body, self._status])
-        handle = display(self._box, display_id=True)
+        self._start = self._next = 0.0
+        self._handle: DisplayHandle | None = None
+        self._widgets: list[Any] = []
+
+    def start(self) -> None:
+        """Show the (empty) view and its status line."""
+        import ipywidgets as widgets  # imported only when a frontend can show it
+
+        self._start = self._next = time.perf_counter()  # the first token shows at once
+        self._body = widgets.Output()
+        self._status = widgets.HTML(value=self._status_html())
+        box = widgets.VBox([self._body, self._status])
+        self._widgets = [box, self._body, self._status]
+        handle = display(box, display_id=True)
         assert isinstance(handle, DisplayHandle)
         self._handle = handle
 
-    def on_delta(self, text: str, pieces: int = 1) -> None:
+    def on_delta(self, text: str, pieces: int) -> None:
         """Called per network read: cheap; pushes an update only when the interval has passed."""
         self._parts.append(text)
         self.tokens += pieces
         now = time.perf_counter()
-        if now >= self._next:
+        if now >= self._next and self._handle is not None:
             self._push()
             self._next = now + max(self.interval, len(self._text) / _BYTES_PER_SECOND)
 
@@ -71,26 +95,55 @@ class WidgetStream:
         if self._parts:
             self._text += "".join(self._parts)
             self._parts.clear()
-        self._body.value = f'<pre style="{_TEXT_STYLE}">{html.escape(self._text)}</pre>'
-        self._status.value = self._status_html(streaming=True)
+        bundle = {"text/markdown": self._render(self._text), "text/plain": self._text}
+        self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+        self._status.value = self._status_html()
 
-    def _status_html(self, *, streaming: bool) -> str:
+    def _status_html(self) -> str:
         elapsed = time.perf_counter() - self._start
         speed = f" · {self.tokens / elapsed:.0f} tok/s" if elapsed > 0.05 and self.tokens else ""
-        state = "streaming…" if streaming else "done"
+        state = "streaming…" if self.tokens else "waiting for the first token…"
         line = f"{self.model} · {self.tokens} tokens · {elapsed:.1f} s{speed} · {state}"
         return f'<span style="{_STATUS_STYLE}">{html.escape(line)}</span>'
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Swap the widget for the final bundle in the same output slot, then drop the widget."""
+        if self._handle is None:
+            display(data, raw=True, metadata=metadata)
+            return
         self._handle.update(data, raw=True, metadata=metadata)
-        self._box.close()
-        self._body.close()
-        self._status.close()
+        self._close()
 
     def discard(self) -> None:
-        """Leave an empty output where the view was, and drop the widget."""
-        self.finish({"text/plain": ""}, {})
+        """Remove the view: the cell's output is cleared (an emptied slot would still be saved as
+        an empty output) and ``on_discard`` shows again what the cell had printed before."""
+        if self._handle is None:
+            return
+        self._close()
+        clear_output()
+        self._on_discard()
+
+    def _close(self) -> None:
+        for widget in self._widgets:
+            widget.close()
+        self._widgets = []
+
+
+class FinalOnly:
+    """No live view: only the final (or partial) bundle is shown."""
+
+    def start(self) -> None:
+        """Nothing to show yet."""
+
+    def on_delta(self, text: str, pieces: int) -> None:
+        """Nobody is watching."""
+
+    def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Show the bundle."""
+        display(data, raw=True, metadata=metadata)
+
+    def discard(self) -> None:
+        """Nothing was shown."""
 
 
 class TerminalStream:
@@ -100,7 +153,10 @@ class TerminalStream:
         self.model = model
         self._wrote = False
 
-    def on_delta(self, text: str, pieces: int = 1) -> None:
+    def start(self) -> None:
+        """Nothing to show until the first token."""
+
+    def on_delta(self, text: str, pieces: int) -> None:
         """Print the text at once."""
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -121,8 +177,18 @@ class TerminalStream:
             print()
 
 
-def live_view(model: str, *, rate: float, widgets: bool) -> LiveView:
-    """A widget view in a kernel with a frontend, else a terminal one."""
-    if widgets:
-        return WidgetStream(model, rate=rate)
+def live_view(
+    model: str,
+    *,
+    rate: float,
+    frontend: str,
+    render: Callable[[str], str],
+    on_discard: Callable[[], None] = lambda: None,
+) -> LiveView:
+    """The view for where the kernel runs: ``frontend`` is "interactive" (a notebook frontend
+    that sends cell ids), "headless" (a kernel nobody watches) or "terminal"."""
+    if frontend == "interactive":
+        return WidgetStream(model, rate=rate, render=render, on_discard=on_discard)
+    if frontend == "headless":
+        return FinalOnly()
     return TerminalStream(model)

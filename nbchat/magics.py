@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,13 @@ from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, validate
 from nbchat.client import check_base_url
 from nbchat.commands import run_command
 from nbchat.display import live_view
-from nbchat.errors import ConfigError, StreamError, StreamInterrupted
+from nbchat.errors import ConfigError, StreamError
 from nbchat.interpolate import interpolate
-from nbchat.record import Record
-from nbchat.render import answer_bundle, partial_bundle, raw_bundle, system_bundle
-from nbchat.session import ChatSession, PreparedTurn, TurnRequest
-from nbchat.settings import Settings, resolve_settings
+from nbchat.markdown_safety import safe_markdown
+from nbchat.notebook import NotebookRecords
+from nbchat.render import answer_bundle, partial_bundle, raw_bundle, record_bundle, system_bundle
+from nbchat.session import ChatSession, TurnRequest
+from nbchat.settings import DEFAULTS, Settings, resolve_settings
 
 __all__ = ["ChatMagics"]
 
@@ -65,22 +67,49 @@ class ChatMagics(Magics):
         config=True,
         help="System prompt of every thread without a --system cell.",
     )
-    timeout = Float(600.0, config=True, help="Seconds to wait for each piece of an answer.")
-    connect_timeout = Float(10.0, config=True, help="Seconds to wait for a connection.")
-    max_retries = Integer(
-        2,
+    timeout = Float(
+        None,
+        allow_none=True,
         config=True,
-        help="Retries of failed requests before the answer starts (429, 5xx, connection errors).",
+        help=f"Seconds to wait for each piece of an answer. Default: {DEFAULTS.timeout:g}.",
     )
-    stream = Bool(True, config=True, help="Stream answers as they are written.")
-    update_rate = Float(15.0, config=True, help="Most live-view updates per second.")
+    connect_timeout = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"Seconds to wait for a connection. Default: {DEFAULTS.connect_timeout:g}.",
+    )
+    max_retries = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Retries of failed requests before the answer starts (429, 5xx, connection "
+        f"errors). Default: {DEFAULTS.max_retries}.",
+    )
+    stream = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"Stream answers as they are written. Default: {DEFAULTS.stream}.",
+    )
+    update_rate = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"Most live-view updates per second. Default: {DEFAULTS.update_rate:g}.",
+    )
     offline = Bool(
         None,
         allow_none=True,
         config=True,
         help="Only replay stored answers; never send. Default: $NBCHAT_OFFLINE.",
     )
-    cache = Bool(True, config=True, help="Store answers in the notebook and replay them.")
+    cache = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"Store answers in the notebook and replay them. Default: {DEFAULTS.cache}.",
+    )
     profile = Unicode(
         None,
         allow_none=True,
@@ -103,17 +132,18 @@ class ChatMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.session = ChatSession(warn=lambda message: print(message, file=sys.stderr))
+        self._cell_notes: list[str] = []
+        self.session = ChatSession(warn=self._note)
 
     @validate("update_rate")
-    def _check_rate(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] <= 0:
+    def _check_rate(self, proposal: dict[str, Any]) -> float | None:
+        if proposal["value"] is not None and proposal["value"] <= 0:
             raise TraitError("update_rate must be > 0 updates per second")
         return proposal["value"]
 
     @validate("max_retries")
-    def _check_retries(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 0:
+    def _check_retries(self, proposal: dict[str, Any]) -> int | None:
+        if proposal["value"] is not None and proposal["value"] < 0:
             raise TraitError("max_retries must be >= 0")
         return proposal["value"]
 
@@ -134,11 +164,12 @@ class ChatMagics(Magics):
         configured = {name: getattr(self, name) for name in _SETTING_TRAITS}
         return resolve_settings(configured, flags or {}, self.profiles)
 
-    def notebook_records(self) -> Any:
+    def notebook_records(self) -> NotebookRecords | None:
         """The saved notebook's records (None when unknown or unreadable)."""
         if self.notebook:
             self.session.notebook_path = Path(self.notebook).expanduser()
-        return self.session.notebook(self.shell.user_ns if self.shell else {})
+        user_ns = self.shell.user_ns if self.shell else {}
+        return self.session.notebook(user_ns, headless=self._frontend() == "headless")
 
     # -- the magic -------------------------------------------------------------------------
 
@@ -172,12 +203,13 @@ class ChatMagics(Magics):
         """Send the cell to the model as the next turn of a thread.
 
         The context is the thread's system prompt and the turns of the %%chat cells above this
-        one. Stored answers are replayed without a request. ``{name}`` in the cell is replaced by
-        the value of ``name`` when it is defined.
+        one. Stored answers are replayed without a request. {name} in the cell is replaced by
+        the value of name when it is defined.
 
-        Line form: ``%chat COMMAND`` with COMMAND one of history, reset, threads, raw, models,
-        usage, config, notebook, help (``%chat help`` explains each).
+        Line form: %chat COMMAND with COMMAND one of history, reset, threads, raw, models,
+        usage, config, notebook, help (%chat help explains each).
         """
+        self._cell_notes = []
         if cell is None:
             run_command(self, line)
             return
@@ -214,7 +246,14 @@ class ChatMagics(Magics):
         if not prompt:
             raise ConfigError("The cell is empty: write your message below %%chat.")
         settings = self.settings(self._flags(args))
-        request = TurnRequest(prompt, args.thread, self._cell_id(), args.new, args.refresh)
+        request = TurnRequest(
+            prompt,
+            args.thread,
+            self._cell_id(),
+            args.new,
+            args.refresh,
+            source=self._cell_source(),
+        )
         if args.system:
             record = self.session.add_system(request, settings)
             data, metadata = system_bundle(record, store=settings.cache)
@@ -222,69 +261,97 @@ class ChatMagics(Magics):
             return
         notebook = self.notebook_records()
         turn = self.session.prepare(request, settings, notebook)
-        found = self.session.lookup(turn, notebook)
-        if found is not None:
-            record = self.session.replay(turn, found)
-            data, metadata = answer_bundle(record, replayed=True)
-            display(data, raw=True, metadata=metadata)
-        else:
-            self.session.check_online(turn, notebook)
-            record = self._send(turn)
-        if args.raw:
-            data, metadata = raw_bundle(record.to_json())
-            display(data, raw=True, metadata=metadata)
-        if args.out:
-            self.shell.user_ns[args.out] = record.answer
-
-    def _send(self, turn: PreparedTurn) -> Record:
-        settings = turn.settings
-        view = live_view(settings.model, rate=settings.update_rate, widgets=self._has_frontend())
+        view = live_view(
+            settings.model,
+            rate=settings.update_rate,
+            frontend=self._frontend(),
+            render=safe_markdown,
+            on_discard=self._reprint_notes,
+        )
         try:
-            record = self.session.send(turn, view.on_delta)
-        except (KeyboardInterrupt, StreamError) as exc:  # StreamInterrupted is both
-            partial = exc.partial_text if isinstance(exc, StreamError) else ""
-            if partial:
-                view.finish(*partial_bundle(partial, _first_sentence(str(exc))))
-                raise
-            view.discard()
-            if isinstance(exc, KeyboardInterrupt):
-                message = "Interrupted before the answer started; nothing was stored."
-                raise StreamInterrupted(message) from None
+            outcome = self.session.answer(turn, notebook, view)
+        except StreamError as exc:
+            if exc.partial_text:
+                view.finish(*partial_bundle(exc.partial_text))
+            else:
+                view.discard()
             raise
         except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
             view.discard()
             raise
-        view.finish(*answer_bundle(record, store=settings.cache))
-        return record
+        record, stored = outcome.record, settings.cache or outcome.replayed
+        bundle = answer_bundle(
+            record, replayed=outcome.replayed, store=stored, with_record=not args.raw
+        )
+        if outcome.replayed:
+            display(bundle[0], raw=True, metadata=bundle[1])
+        else:
+            view.finish(*bundle)
+        if args.raw:
+            data, metadata = record_bundle(record) if stored else raw_bundle(record.to_json())
+            display(data, raw=True, metadata=metadata)
+        if args.out:
+            self.shell.user_ns[args.out] = record.answer
 
     # -- kernel facts ----------------------------------------------------------------------
 
-    def _cell_id(self) -> str | None:
-        """The cell id the frontend sent with this execute request, if any."""
+    def _parent(self) -> dict[str, Any]:
+        """The execute request being run (an empty dict outside a kernel)."""
         kernel = getattr(self.shell, "kernel", None)
         if kernel is None:
-            return None
+            return {}
         try:
             parent = kernel.get_parent()
         except Exception:  # older ipykernel
             parent = getattr(kernel, "_parent_header", {}) or {}
-        cell_id = (parent.get("metadata") or {}).get("cellId")
+        return parent if isinstance(parent, dict) else {}
+
+    def _cell_id(self) -> str | None:
+        """The cell id the frontend sent with this execute request, if any."""
+        cell_id = (self._parent().get("metadata") or {}).get("cellId")
         return str(cell_id) if cell_id else None
+
+    def _cell_source(self) -> str | None:
+        """The cell's code as executed: finds the cell in a saved file without cell ids."""
+        code = (self._parent().get("content") or {}).get("code")
+        return code if isinstance(code, str) else None
 
     def knows_cells(self) -> bool:
         """Whether cells can be placed in the saved notebook: only when the frontend sends cell
         ids (JupyterLab, Notebook 7, VS Code); headless runners and terminals do not."""
         return self._cell_id() is not None
 
-    def _has_frontend(self) -> bool:
-        return getattr(self.shell, "kernel", None) is not None
+    def _frontend(self) -> str:
+        """ "interactive" (a frontend that sends cell ids), "headless" (nbclient, papermill,
+        nbconvert: a kernel nobody watches) or "terminal" (no kernel)."""
+        if getattr(self.shell, "kernel", None) is None:
+            return "terminal"
+        return "interactive" if self.knows_cells() else "headless"
+
+    def _note(self, message: str) -> None:
+        """A warning for the user, shown in the cell's output (and again if the output is
+        cleared to remove a live view)."""
+        self._cell_notes.append(message)
+        print(message, file=sys.stderr)
+
+    def _reprint_notes(self) -> None:
+        for message in self._cell_notes:
+            print(message, file=sys.stderr)
 
 
 # The cell form is the main one: its help reads "%%chat" (IPython's formatter adds one "%"), and
 # `%%chat?` shows the regenerated text.
 ChatMagics.chat.parser.prog = "%chat"
-ChatMagics.chat.__doc__ = ChatMagics.chat.parser.format_help()
 
 
-def _first_sentence(message: str) -> str:
-    return message.split(". ")[0].rstrip(".")
+def _help_text(text: str) -> str:
+    """IPython's argparse help, without the reStructuredText it writes for Sphinx (a leading
+    ``::`` and an indented usage block), which `%%chat?` would show as is."""
+    head, _, rest = text.partition("\n\n")
+    if head.strip() == "::":
+        usage, _, rest = rest.partition("\n\n")
+        text = textwrap.dedent(usage) + "\n\n" + rest
+    return text
+
+
+ChatMagics.chat.__doc__ = _help_text(ChatMagics.chat.parser.format_help())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ __all__ = [
     "NotebookRecords",
     "NotebookWatcher",
     "StoredCell",
+    "explicit_notebook",
     "find_notebook",
     "iter_output_records",
     "load_notebook",
@@ -33,29 +34,57 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StoredCell:
-    """A cell of the saved notebook that holds at least one record."""
+    """A code cell of the saved notebook that holds at least one record."""
 
     index: int
-    cell_id: str | None
-    source: str
+    key: str  # the cell's id when it is unique in the file, else "index-<n>"
     records: tuple[Record, ...]
 
 
 @dataclass
 class NotebookRecords:
-    """Everything nbchat needs from one saved notebook."""
+    """Everything nbchat needs from one saved notebook.
+
+    Cells are placed by their id when it is unique in the file. Cells without one (nbformat < 4.5,
+    or an id the raw file repeats) are "anonymous": `locate` finds them by the id an earlier
+    session stored in their record, or by their source.
+    """
 
     path: Path
     cells: list[StoredCell] = field(default_factory=list)
-    position: dict[str, int] = field(default_factory=dict)
     by_key: dict[str, Record] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)  # unique cell id -> index
+    recorded_ids: dict[str, int] = field(default_factory=dict)  # id in an anonymous cell's record
+    anonymous: dict[str, list[int]] = field(default_factory=dict)  # source -> anonymous indices
+    chat_cells: list[int] = field(default_factory=list)  # indices of the %%chat cells, in order
 
     def records(self) -> Iterator[tuple[StoredCell, Record]]:
         """Every record with its cell, in notebook order."""
         for cell in self.cells:
             for record in cell.records:
                 yield cell, record
+
+    @property
+    def has_anonymous_records(self) -> bool:
+        """Whether some stored turns belong to cells that cannot be found by their id."""
+        return any(cell.key.startswith("index-") for cell in self.cells)
+
+    def locate(self, cell_id: str, source: str | None, taken: Container[int] = ()) -> int | None:
+        """The index of the running cell in the file, or None when it cannot be known.
+
+        ``taken`` holds the indices other cells of this session were already found at, so that
+        two anonymous cells with the same source are told apart in run order.
+        """
+        if cell_id in self.ids:
+            return self.ids[cell_id]
+        index = self.recorded_ids.get(cell_id)
+        if index is not None and index not in taken:
+            return index
+        for index in self.anonymous.get(source or "", ()) if source is not None else ():
+            if index not in taken:
+                return index
+        return None
 
 
 def load_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
@@ -102,7 +131,8 @@ def read_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def iter_output_records(outputs: list[Mapping[str, Any]]) -> Iterator[tuple[int, Any]]:
-    """(schema version, raw record) for every nbchat record among a cell's outputs."""
+    """(schema version, raw record) for every nbchat record among a cell's outputs: under the
+    record MIME type, or as the JSON of a ``--raw`` view that is marked as the record."""
     for output in outputs:
         data = output.get("data") if isinstance(output, dict) else None
         if not isinstance(data, dict):
@@ -111,51 +141,110 @@ def iter_output_records(outputs: list[Mapping[str, Any]]) -> Iterator[tuple[int,
             match = RECORD_MIME_PATTERN.match(mime)
             if match:
                 yield int(match.group(1)), value
+        metadata = output.get("metadata")
+        marker = metadata.get("nbchat") if isinstance(metadata, dict) else None
+        version = marker.get("record") if isinstance(marker, dict) else None
+        if (
+            isinstance(version, int)
+            and not isinstance(version, bool)
+            and "application/json" in data
+        ):
+            yield version, data["application/json"]
+
+
+def _source(cell: Mapping[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _unique_ids(cells: list[Any]) -> dict[str, int]:
+    """Cell id -> index for the ids that occur exactly once (the kernel reads the raw file, where
+    a copied cell may repeat an id that nbformat would rename on its next write)."""
+    seen: dict[str, int] = {}
+    repeated: set[str] = set()
+    for index, cell in enumerate(cells):
+        cell_id = cell.get("id") if isinstance(cell, dict) else None
+        if isinstance(cell_id, str) and cell_id:
+            if cell_id in seen:
+                repeated.add(cell_id)
+            seen[cell_id] = index
+    return {cell_id: index for cell_id, index in seen.items() if cell_id not in repeated}
+
+
+def _cell_records(outputs: Any, number: int, problems: list[str]) -> list[Record]:
+    """The well-formed, consistent records among a cell's outputs; the rest go to ``problems``."""
+    records: list[Record] = []
+    for version, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
+        try:
+            record = Record.from_json(raw, version=version)
+            problem = record.consistency_problem()
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            problems.append(f"cell {number}: malformed record ({exc})")
+            continue
+        if problem:
+            problems.append(f"cell {number}: {problem}")
+        else:
+            records.append(record)
+    return records
 
 
 def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
     """Collect the records of a parsed notebook; malformed ones are listed in ``problems``."""
     result = NotebookRecords(path=path)
-    for index, cell in enumerate(notebook.get("cells", [])):
+    cells = notebook.get("cells", [])
+    result.ids = _unique_ids(cells)
+    unique_index = set(result.ids.values())
+    recorded: dict[str, list[int]] = {}
+    for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
             result.problems.append(f"cell {index + 1}: not a cell")
             continue
-        cell_id = cell.get("id")
-        if cell_id:
-            result.position[cell_id] = index
         if cell.get("cell_type") != "code":
             continue
-        records: list[Record] = []
-        for version, raw in iter_output_records(cell.get("outputs") or []):
-            try:
-                record = Record.from_json(raw, version=version)
-                problem = record.consistency_problem()
-                record.answer  # noqa: B018 - a response of the wrong shape fails here, not later
-            except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-                result.problems.append(f"cell {index + 1}: malformed record ({exc})")
-                continue
-            if problem:
-                result.problems.append(f"cell {index + 1}: {problem}")
-                continue
-            records.append(record)
+        if _source(cell).lstrip().startswith("%%chat"):
+            result.chat_cells.append(index)
+        anonymous = index not in unique_index
+        if anonymous:
+            result.anonymous.setdefault(_source(cell), []).append(index)
+        records = _cell_records(cell.get("outputs"), index + 1, result.problems)
+        if not records:
+            continue
+        key = str(cell["id"]) if not anonymous else f"index-{index}"
+        result.cells.append(StoredCell(index, key, tuple(records)))
+        for record in records:
             if record.key:
                 result.by_key[record.key] = record
-        if records:
-            source = cell.get("source", "")
-            result.cells.append(StoredCell(index, cell_id, source, tuple(records)))
+            if anonymous and record.cell_id:
+                recorded.setdefault(record.cell_id, []).append(index)
+    result.recorded_ids = {
+        cell_id: indices[0] for cell_id, indices in recorded.items() if len(set(indices)) == 1
+    }
     return result
 
 
-def find_notebook(
-    user_ns: Mapping[str, Any], environ: Mapping[str, str] = os.environ
-) -> tuple[Path | None, str]:
-    """Where the running notebook is saved, and how we know: the explicit setting comes first."""
+def explicit_notebook(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The file named by ``$NBCHAT_NOTEBOOK``, if any."""
     explicit = environ.get("NBCHAT_NOTEBOOK")
-    if explicit:
-        return Path(explicit).expanduser(), "NBCHAT_NOTEBOOK"
+    return Path(explicit).expanduser() if explicit else None
+
+
+def find_notebook(
+    user_ns: Mapping[str, Any],
+    environ: Mapping[str, str] = os.environ,
+    server: Callable[[], Path | None] | None = None,
+) -> tuple[Path | None, str]:
+    """Where the running notebook is saved, and how we know: the explicit setting comes first,
+    then VS Code's variable, then the Jupyter server's session (which follows renames), then
+    ``$JPY_SESSION_NAME`` (the path when the kernel started)."""
+    explicit = explicit_notebook(environ)
+    if explicit is not None:
+        return explicit, "NBCHAT_NOTEBOOK"
     vscode = user_ns.get("__vsc_ipynb_file__")
     if isinstance(vscode, str) and vscode:
         return Path(vscode), "VS Code"
+    found = server() if server is not None else None
+    if found is not None:
+        return found, "the Jupyter server's session"
     session = environ.get("JPY_SESSION_NAME")
     if session and session.endswith(".ipynb"):
         path = Path(session)
@@ -176,7 +265,11 @@ class NotebookWatcher:
         self._records: NotebookRecords | None = None
 
     def get(self) -> NotebookRecords | None:
-        """The current records, or None (with ``error`` set) when the file cannot be used."""
+        """The current records, or None (with ``error`` set) when the file cannot be used.
+
+        The file's stamp is remembered only once it was parsed: a parse that failed or was
+        interrupted (Ctrl-C) is tried again by the next cell, never taken for a success.
+        """
         try:
             stat = self.path.stat()
         except OSError:
@@ -186,12 +279,16 @@ class NotebookWatcher:
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
             return self._records
-        self._stamp = stamp
         self.parse_count += 1
         try:
             notebook = read_notebook_json(self.path)
         except NotebookError as exc:
             self._records, self.error = None, str(exc)
-            return None
-        self._records, self.error = read_records(notebook, self.path), None
+        except KeyboardInterrupt:
+            raise NotebookError(
+                f"Interrupted while reading {self.path.name}; nothing was sent. Run the cell again."
+            ) from None
+        else:
+            self._records, self.error = read_records(notebook, self.path), None
+        self._stamp = stamp
         return self._records

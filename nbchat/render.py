@@ -1,8 +1,13 @@
 """Output bundles: the persistent answer, a partial answer, a system prompt, the raw JSON.
 
 Pure functions from records to ``(data, metadata)`` MIME bundles. An answer bundle carries
-``text/markdown`` (what GitHub, nbviewer and JupyterLab show), ``text/plain`` and the record. Raw
-JSON is always its own output, because JupyterLab's JSON tree outranks Markdown in one bundle.
+``text/markdown`` (what GitHub, nbviewer and JupyterLab show), ``text/plain`` and the record.
+Raw JSON is always its own output, because JupyterLab's JSON tree outranks Markdown in one bundle;
+with ``--raw`` that output carries the record instead of the answer's bundle, so it is stored once.
+
+Every text that did not come from nbchat itself (answers, prompts, model names) goes through
+`safe_markdown` or `escape_markdown` before it reaches a ``text/markdown`` output: JupyterLab
+renders HTML inside the Markdown of outputs it trusts, and model text is untrusted input.
 """
 
 from __future__ import annotations
@@ -11,29 +16,43 @@ import json
 import re
 from typing import Any
 
-from nbchat.record import RECORD_MIME, Record
+from nbchat.markdown_safety import safe_markdown
+from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record
 
 __all__ = [
+    "RAW_MARKER",
     "answer_bundle",
+    "escape_markdown",
+    "fenced",
     "footer",
     "partial_bundle",
     "raw_bundle",
+    "record_bundle",
     "system_bundle",
 ]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
+RAW_MARKER = "raw"  # metadata["nbchat"]["raw"]: an output that shows raw JSON
 _FINISH_NOTES = {
     "length": "⚠ cut off: hit max_tokens or the context limit (finish_reason: length)",
     "content_filter": "⚠ omitted by the provider's content filter (finish_reason: content_filter)",
     "tool_calls": "the model asked to call tools (nbchat does not run them)",
     "function_call": "the model asked to call a function (nbchat does not run it)",
 }
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!$&])")
 
 
-def _escape(text: str) -> str:
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+def escape_markdown(text: str) -> str:
+    """Text shown literally inside Markdown: every character with a meaning is escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def fenced(text: str, language: str = "") -> str:
+    """A fenced code block that ``text`` cannot close, whatever backticks it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text}\n{fence}"
 
 
 def _tokens(usage: dict[str, Any]) -> str | None:
@@ -58,37 +77,42 @@ def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) ->
     note = _FINISH_NOTES.get(record.finish_reason or "")
     if note:
         parts.append(note)
-    return " · ".join(parts)
+    return " · ".join(str(part) for part in parts)
 
 
-def _tool_calls_markdown(record: Record) -> str:
+def _tool_calls(record: Record) -> str:
     message = ((record.response or {}).get("choices") or [{}])[0].get("message") or {}
     calls = message.get("tool_calls") or []
     if not calls:
         return ""
-    listing = json.dumps(calls, indent=2, ensure_ascii=False)
-    return f"\n\n```json\n{listing}\n```"
+    return json.dumps(calls, indent=2, ensure_ascii=False)
 
 
-def answer_bundle(record: Record, *, replayed: bool = False, store: bool = True) -> Bundle:
-    """The persistent output of a complete answer."""
+def answer_bundle(
+    record: Record, *, replayed: bool = False, store: bool = True, with_record: bool = True
+) -> Bundle:
+    """The persistent output of a complete answer (``with_record=False``: the record is kept by
+    the raw view next to it)."""
     line = footer(record, replayed=replayed, no_cache=not store)
-    text = record.answer + _tool_calls_markdown(record)
+    calls = _tool_calls(record)
+    markdown = safe_markdown(record.answer) + (f"\n\n{fenced(calls, 'json')}" if calls else "")
+    plain = record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {
-        "text/markdown": f"{text}\n\n<sub>{_escape(line)}</sub>",
-        "text/plain": f"{text}\n\n[{line}]",
+        "text/markdown": f"{markdown}\n\n<sub>{escape_markdown(line)}</sub>",
+        "text/plain": f"{plain}\n\n[{line}]",
     }
-    if store:
+    if store and with_record:
         data[RECORD_MIME] = record.to_json()
     return data, {"nbchat": {"thread": record.thread, "replayed": replayed}}
 
 
-def partial_bundle(text: str, reason: str) -> Bundle:
-    """What stays visible when an answer failed part-way: never a record."""
-    line = f"⚠ incomplete, not stored: {reason}"
-    body = text or "*(no text received)*"
+def partial_bundle(text: str) -> Bundle:
+    """What stays visible when an answer failed part-way: never a record. The error shown
+    below it says why."""
+    line = "⚠ incomplete, not stored"
+    body = safe_markdown(text) if text else "*(no text received)*"
     data = {
-        "text/markdown": f"{body}\n\n<sub>{_escape(line)}</sub>",
+        "text/markdown": f"{body}\n\n<sub>{escape_markdown(line)}</sub>",
         "text/plain": f"{text}\n\n[{line}]",
     }
     return data, {"nbchat": {"incomplete": True}}
@@ -96,10 +120,14 @@ def partial_bundle(text: str, reason: str) -> Bundle:
 
 def system_bundle(record: Record, *, store: bool = True) -> Bundle:
     """The output of a ``--system`` cell: the prompt it sets, and its record."""
-    quoted = "\n".join(f"> {line}" if line else ">" for line in record.prompt.splitlines())
+    # Quoted first, made safe after: sanitised text is safe only as a whole document.
+    quoted = safe_markdown(
+        "\n".join(f"> {line}" if line else ">" for line in record.prompt.splitlines())
+    )
     fresh = " (starts the thread afresh)" if record.new_thread else ""
+    thread = escape_markdown(record.thread)
     data: dict[str, Any] = {
-        "text/markdown": f"**System prompt** for thread `{record.thread}`{fresh}:\n\n{quoted}",
+        "text/markdown": f"**System prompt** for thread {thread}{fresh}:\n\n{quoted}",
         "text/plain": f"[system prompt for thread {record.thread!r}{fresh}]\n{record.prompt}",
     }
     if store:
@@ -113,4 +141,21 @@ def raw_bundle(payload: Any) -> Bundle:
         "application/json": payload,
         "text/plain": json.dumps(payload, indent=2, ensure_ascii=False),
     }
-    return data, {"application/json": {"expanded": False}, "nbchat": {"raw": True}}
+    return data, {"application/json": {"expanded": False}, "nbchat": {RAW_MARKER: True}}
+
+
+def record_bundle(record: Record) -> Bundle:
+    """``--raw``: the record as a collapsible tree, stored once. It is also the stored record
+    (the ``record`` marker gives its schema), so the plain text is a summary, not a copy."""
+    payload = record.to_json()
+    usage = _tokens(record.usage) or "no token usage reported"
+    messages = len((record.request or {}).get("messages") or [])
+    plain = (
+        f"[nbchat record: {record.model or '?'}, {messages} messages sent, {usage}; "
+        "`nbchat export --format jsonl` prints it in full]"
+    )
+    metadata = {
+        "application/json": {"expanded": False},
+        "nbchat": {RAW_MARKER: True, "record": SCHEMA_VERSION},
+    }
+    return {"application/json": payload, "text/plain": plain}, metadata

@@ -1,30 +1,67 @@
 """The engine behind ``%%chat`` and `nbchat.ask`: context, cache lookup, sending, recording.
 
-It knows nothing of display: the caller passes a ``sink`` that receives text deltas as they arrive.
+Every turn takes one path, `ChatSession.answer`: build the context, look the request up among
+this session's and the saved notebook's answers, and only then (unless offline) send it. It knows
+nothing of display: the caller passes a `LiveSink`, which is started when a request is sent and
+receives the text of each network read.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nbchat.client import ChatClient, ClientConfig
 from nbchat.completion import completion_text
 from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted, TruncatedStreamError
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
 from nbchat.record import Record, normalise_base_url, request_key, utc_now
+from nbchat.redaction import Redactor
+from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
 from nbchat.threads import STANDALONE, ThreadStore, Turn
 
-__all__ = ["STANDALONE", "ChatSession", "Outcome", "PreparedTurn", "TurnRequest", "Usage"]
+__all__ = [
+    "STANDALONE",
+    "ChatSession",
+    "LiveSink",
+    "Origin",
+    "Outcome",
+    "PreparedTurn",
+    "TurnRequest",
+    "Usage",
+]
 
-# Receives the new text of each network read and how many deltas (≈ tokens) it joins.
-Sink = Callable[[str, int], None]
+_UNKNOWN_FILE = (
+    "nbchat: the notebook file is unknown, so only this session's answers can be reused. "
+    "Point nbchat at it with %chat notebook PATH or $NBCHAT_NOTEBOOK."
+)
+_HEADLESS_UNKNOWN_FILE = (
+    "nbchat: running headless (nbclient, papermill or nbconvert) without $NBCHAT_NOTEBOOK, so the "
+    "answers stored in this notebook cannot be replayed: every %%chat cell is sent again. Run it "
+    "with `nbchat run NOTEBOOK`, or set NBCHAT_NOTEBOOK=path/to/the.ipynb for the run."
+)
+_UNPLACED = (
+    "nbchat: this cell cannot be found in the saved notebook, whose cells have no ids (nbformat "
+    "< 4.5), so the stored turns of such cells are left out of its context. Save the notebook "
+    "(JupyterLab then gives every cell an id) and run the cell again."
+)
+
+
+class LiveSink(Protocol):
+    """Where a streamed answer goes while it arrives (a live view)."""
+
+    def start(self) -> None:
+        """A request is about to be sent."""
+
+    def on_delta(self, text: str, pieces: int) -> None:
+        """The new text of one network read, joining ``pieces`` deltas (about a token each)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +75,7 @@ class TurnRequest:
     refresh: bool = False
     # Rebuild the thread from the saved notebook even without a cell id (`ask` with a thread).
     follow_notebook: bool = False
+    source: str | None = None  # the cell's code as executed: finds it in a file without cell ids
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,7 @@ class PreparedTurn:
     messages: list[dict[str, str]]
     params: dict[str, Any]
     key: str
+    file_index: int | None = None  # where the cell is in the saved notebook, when known
 
     def body(self) -> dict[str, Any]:
         """The JSON body for ``/chat/completions`` (stream flags are added by the client)."""
@@ -65,17 +104,25 @@ class PreparedTurn:
         }
 
 
+class Origin(enum.Enum):
+    """Where an answer came from."""
+
+    SERVER = "server"  # asked now
+    SESSION = "session"  # replayed from an answer given earlier in this kernel session
+    NOTEBOOK = "notebook"  # replayed from the saved notebook
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """A complete answer: fresh from the server, or replayed (``source`` says from where)."""
+    """A complete answer and where it came from."""
 
     record: Record
-    source: str | None = None  # None (fresh), "session" or "notebook"
+    origin: Origin = Origin.SERVER
 
     @property
     def replayed(self) -> bool:
         """Whether no request was sent for this answer."""
-        return self.source is not None
+        return self.origin is not Origin.SERVER
 
 
 @dataclass
@@ -96,19 +143,27 @@ class Usage:
 class ChatSession:
     """Per-kernel state: threads, answers given, clients, the notebook file, usage."""
 
-    def __init__(self, *, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        warn: Callable[[str], None] | None = None,
+        server_session: ServerSessionLookup | None = None,
+    ) -> None:
         self.threads = ThreadStore()
         self.answers: dict[str, Record] = {}
         self.history: list[Record] = []
         self.usage = Usage()
-        # The last stream's raw events (strings), not the stream: its response would keep the
-        # request, Authorization header included, alive.
+        # The last stream's raw events (strings) and what redacts them, not the stream: its
+        # response would keep the request, Authorization header included, alive.
         self._last_events: list[str] = []
+        self._last_redactor = Redactor()
         self.notebook_path: Path | None = None  # set by `%chat notebook PATH` or config
         self._warn = warn or (lambda message: None)
         self._clients: dict[ClientConfig, ChatClient] = {}
         self._watcher: NotebookWatcher | None = None
         self._warned: set[str] = set()
+        self._server_session = server_session or ServerSessionLookup()
+        self._headless_cells = 0  # %%chat cells run without a cell id (nbclient runs in order)
 
     def close(self) -> None:
         """Close every HTTP client."""
@@ -125,14 +180,19 @@ class ChatSession:
 
     # -- the saved notebook ----------------------------------------------------------------
 
-    def notebook(self, user_ns: Mapping[str, Any] | None = None) -> NotebookRecords | None:
+    def locate_notebook(self, user_ns: Mapping[str, Any] | None = None) -> tuple[Path | None, str]:
+        """The notebook file and how it was found (``(None, "")`` when unknown)."""
+        if self.notebook_path is not None:
+            return self.notebook_path, "%chat notebook / ChatMagics.notebook"
+        return find_notebook(user_ns or {}, os.environ, self._server_session.path)
+
+    def notebook(
+        self, user_ns: Mapping[str, Any] | None = None, *, headless: bool = False
+    ) -> NotebookRecords | None:
         """The saved notebook's records, if the file is known and readable."""
-        path = self.notebook_path or find_notebook(user_ns or {}, os.environ)[0]
+        path, _ = self.locate_notebook(user_ns)
         if path is None:
-            self._warn_once(
-                "nbchat: the notebook file is unknown, so only this session's answers can be "
-                "reused. Point nbchat at it with %chat notebook PATH or $NBCHAT_NOTEBOOK."
-            )
+            self._warn_once(_HEADLESS_UNKNOWN_FILE if headless else _UNKNOWN_FILE)
             return None
         if self._watcher is None or self._watcher.path != path:
             self._watcher = NotebookWatcher(path)
@@ -143,8 +203,10 @@ class ChatSession:
 
     @property
     def last_chunks(self) -> list[Any]:
-        """The raw chunks of the last streamed answer (kept as strings, parsed on demand)."""
-        return [parse_event(data) for data in self._last_events]
+        """The raw chunks of the last streamed answer (kept as strings, parsed on demand), with
+        any secret of the request a server echoed redacted."""
+        redact = self._last_redactor.text
+        return [parse_event(redact(data)) for data in self._last_events]
 
     @property
     def parse_count(self) -> int:
@@ -168,21 +230,51 @@ class ChatSession:
                 "%config ChatMagics.model or $NBCHAT_MODEL (`%chat models` lists them)."
             )
         cell_key = request.cell_id or self.threads.anonymous_key()
+        use_notebook = request.cell_id is not None or request.follow_notebook
+        window = self.threads.window(
+            request.thread,
+            cell_key,
+            notebook,
+            source=request.source,
+            use_notebook=use_notebook,
+        )
         if request.new_thread or request.thread == STANDALONE:
             system = settings.system_prompt
             context = [{"role": "system", "content": system}] if system else []
         else:
-            context = self.threads.context(
-                request.thread,
-                cell_key,
-                notebook,
-                default_system=settings.system_prompt,
-                use_notebook=request.cell_id is not None or request.follow_notebook,
-            )
+            if window.unplaced:
+                self._warn_once(_UNPLACED)
+            context = window.messages(settings.system_prompt)
         messages = [*context, {"role": "user", "content": request.prompt}]
         params = settings.request_params()
         key = request_key(settings.base_url, settings.model, messages, params)
-        return PreparedTurn(request, settings, cell_key, messages, params, key)
+        file_index = window.index
+        if request.cell_id is None and request.source is not None:
+            file_index = self._headless_index(notebook)
+        return PreparedTurn(request, settings, cell_key, messages, params, key, file_index)
+
+    def _headless_index(self, notebook: NotebookRecords | None) -> int | None:
+        """Where a cell run without a cell id is in the file. nbclient, papermill and nbconvert
+        run every cell in order, so the n-th %%chat cell run is the file's n-th %%chat cell."""
+        ordinal = self._headless_cells
+        self._headless_cells += 1
+        if notebook is None or ordinal >= len(notebook.chat_cells):
+            return None
+        return notebook.chat_cells[ordinal]
+
+    def answer(
+        self,
+        turn: PreparedTurn,
+        notebook: NotebookRecords | None,
+        sink: LiveSink | None = None,
+    ) -> Outcome:
+        """Replay a stored answer or ask the server; record the turn either way."""
+        found = self.lookup(turn, notebook)
+        if found is not None:
+            return Outcome(self.replay(turn, found.record), found.origin)
+        if turn.settings.offline:
+            raise OfflineMiss(self.explain_miss(turn, notebook))
+        return Outcome(self.send(turn, sink))
 
     def lookup(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> Outcome | None:
         """A stored answer for exactly this request, from this session or the saved file."""
@@ -191,25 +283,12 @@ class ChatSession:
         if turn.request.refresh and not turn.settings.offline:  # offline cannot ask again
             return None
         if turn.key in self.answers:
-            return Outcome(self.answers[turn.key], "session")
+            return Outcome(self.answers[turn.key], Origin.SESSION)
         if notebook is not None and turn.key in notebook.by_key:
-            return Outcome(notebook.by_key[turn.key], "notebook")
+            return Outcome(notebook.by_key[turn.key], Origin.NOTEBOOK)
         return None
 
-    def answer(
-        self,
-        turn: PreparedTurn,
-        notebook: NotebookRecords | None,
-        sink: Sink | None = None,
-    ) -> Outcome:
-        """Replay a stored answer or ask the server; record the turn either way."""
-        found = self.lookup(turn, notebook)
-        if found is not None:
-            return Outcome(self.replay(turn, found), found.source)
-        self.check_online(turn, notebook)
-        return Outcome(self.send(turn, sink))
-
-    def replay(self, turn: PreparedTurn, found: Outcome) -> Record:
+    def replay(self, turn: PreparedTurn, found: Record) -> Record:
         """A stored answer as this cell's turn; no request is sent.
 
         The key covers what was sent, not where: an answer stored by another cell or thread
@@ -217,7 +296,7 @@ class ChatSession:
         notebook rebuilds each thread correctly after a restart.
         """
         record = replace(
-            found.record,
+            found,
             thread=turn.request.thread,
             cell_id=turn.request.cell_id,
             new_thread=turn.request.new_thread,
@@ -227,23 +306,42 @@ class ChatSession:
         self._remember(turn, record, store=True)
         return record
 
-    def check_online(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> None:
-        """Raise `OfflineMiss` (saying what changed) when offline mode forbids a request."""
-        if turn.settings.offline:
-            raise OfflineMiss(self.explain_miss(turn, notebook))
+    def send(self, turn: PreparedTurn, sink: LiveSink | None = None) -> Record:
+        """Ask the server. A failed or interrupted answer leaves a turn with no answer.
 
-    def send(self, turn: PreparedTurn, sink: Sink | None = None) -> Record:
-        """Ask the server. A failed or interrupted answer leaves a turn with no answer."""
+        This is the one place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part
+        of the answer had arrived, wherever it landed (the socket read, the live view).
+        """
         client = self.client(turn.settings)
         started_at, start = utc_now(), time.perf_counter()
         self.usage.requests += 1
+        stream = None
         try:
+            if sink is not None:
+                sink.start()
             if turn.settings.stream:
-                completion, first_token_at = self._stream(client, turn, sink)
+                stream = client.stream(turn.body(), keep_chunks=True)
+                self._last_events = stream.raw_events
+                try:
+                    for text, pieces in stream.batches():
+                        if sink is not None:
+                            sink.on_delta(text, pieces)
+                finally:
+                    self._last_redactor = stream.redactor
+                completion, first_token_at = stream.completion, stream.first_token_at
+                if completion is None:  # every complete path sets it; never store a partial
+                    raise TruncatedStreamError(
+                        "The stream ended without a complete answer.", partial=stream.partial()
+                    )
             else:
                 completion, first_token_at = client.chat(turn.body()), None
                 if sink is not None:
-                    sink(completion_text(completion), 1)
+                    sink.on_delta(completion_text(completion), 1)
+        except KeyboardInterrupt as interrupt:
+            self._forget_answer(turn)
+            if stream is not None:
+                stream.close()
+            raise _interrupted(interrupt, stream) from None
         except BaseException:
             self._forget_answer(turn)
             raise
@@ -268,32 +366,11 @@ class ChatSession:
         self._remember(turn, record, store=turn.settings.cache)
         return record
 
-    def _stream(
-        self, client: ChatClient, turn: PreparedTurn, sink: Sink | None
-    ) -> tuple[dict[str, Any], float | None]:
-        stream = client.stream(turn.body(), keep_chunks=True)
-        self._last_events = stream.raw_events
-        try:
-            for text, pieces in stream.batches():
-                if sink is not None:
-                    sink(text, pieces)
-        except KeyboardInterrupt as interrupt:
-            stream.close()
-            if isinstance(interrupt, StreamInterrupted) or stream.first_token_at is None:
-                raise  # (nothing arrived yet: the caller says "before the answer started")
-            # Ctrl-C landed in the sink (our display code), not in the socket read.
-            raise StreamInterrupted(
-                "Interrupted: the partial answer is kept but not stored.", partial=stream.partial()
-            ) from None
-        if stream.completion is None:  # every complete path sets it; never store a partial
-            raise TruncatedStreamError(
-                "The stream ended without a complete answer.", partial=stream.partial()
-            )
-        return stream.completion, stream.first_token_at
-
     def add_system(self, request: TurnRequest, settings: Settings) -> Record:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
         cell_key = request.cell_id or self.threads.anonymous_key()
+        if request.cell_id is None and request.source is not None:
+            self._headless_cells += 1  # it is one of the file's %%chat cells too
         record = Record(
             kind="system",
             thread=request.thread,
@@ -301,6 +378,7 @@ class ChatSession:
             cell_id=request.cell_id,
             new_thread=request.new_thread,
         )
+        self.threads.see(cell_key, request.source)
         self.threads.put(Turn.from_record(cell_key, record))
         self.history.append(record)
         return record
@@ -332,14 +410,22 @@ class ChatSession:
             )
         )
 
+    # -- offline ---------------------------------------------------------------------------
+
     def explain_miss(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> str:
         """Offline mode and no stored answer: say which thread and what changed."""
         thread = turn.request.thread
         head = f"Offline (NBCHAT_OFFLINE): no stored answer for this cell in thread {thread!r}"
         if not turn.settings.cache:
             return f"{head}: --no-cache answers are never stored, so they cannot run offline."
-        previous = self._previous_record(turn, notebook)
+        previous = self._own_stored_answer(turn, notebook)
         if previous is None or previous.request is None:
+            if notebook is None:
+                return (
+                    f"{head}, and the notebook file is unknown, so its stored answers cannot be "
+                    "read: set $NBCHAT_NOTEBOOK (or %chat notebook PATH), or run it with "
+                    "`nbchat run NOTEBOOK`."
+                )
             return f"{head}; nothing is stored for it. Run it online once to store an answer."
         before, now = previous.request, turn.stored_request()
         changes = []
@@ -356,29 +442,31 @@ class ChatSession:
         what = ", ".join(changes) or "the request"
         return f"{head}: {what} changed since the answer was stored."
 
-    def _previous_record(
+    def _own_stored_answer(
         self, turn: PreparedTurn, notebook: NotebookRecords | None
     ) -> Record | None:
-        """The answer this cell stored last time: by cell id when known, else the stored turn
-        of the same thread with the same context (its prompt changed) or the same prompt."""
-        cell_id = turn.request.cell_id
-        stored = [r for r in reversed(self.history) if r.kind == "answer"]
-        if notebook is not None:
-            position = notebook.position.get(turn.cell_key)
-            for cell, record in notebook.records():
-                if record.kind == "answer" and position is not None and cell.index == position:
-                    return record
-            stored += [r for _, r in notebook.records() if r.kind == "answer"]
-        if cell_id:
-            for record in stored:
-                if record.cell_id == cell_id:
-                    return record
-        same_thread = [r for r in stored if r.thread == turn.request.thread and r.request]
-        context = turn.messages[:-1]
-        for record in same_thread:
-            if record.request["messages"][:-1] == context:
-                return record
-        for record in same_thread:
-            if record.prompt == turn.request.prompt:
+        """The answer this very cell stored last time: its turn in this session, else the record
+        saved in its place in the notebook. Never another cell's answer."""
+        session_turn = self.threads.turn(turn.cell_key)
+        if session_turn is not None and session_turn.record is not None:
+            return session_turn.record
+        if notebook is None or turn.file_index is None:
+            return None
+        for cell, record in notebook.records():
+            if cell.index == turn.file_index and record.kind == "answer":
                 return record
         return None
+
+
+def _interrupted(interrupt: KeyboardInterrupt, stream: Any) -> StreamInterrupted:
+    """Ctrl-C as one error that keeps whatever part of the answer had arrived."""
+    if isinstance(interrupt, StreamInterrupted):
+        return interrupt
+    partial = stream.partial() if stream is not None else None
+    if stream is None or stream.first_token_at is None:
+        return StreamInterrupted(
+            "Interrupted before the answer started; nothing was stored.", partial=partial
+        )
+    return StreamInterrupted(
+        "Interrupted: the partial answer is kept but not stored.", partial=partial
+    )

@@ -3,6 +3,11 @@
 Precedence, highest first: a cell flag, the chosen profile, ``%config ChatMagics.*`` (or
 ``ipython_config.py``), the environment (``OPENAI_BASE_URL``, ``NBCHAT_MODEL``, ...), the built-in
 default. A profile bundles a base URL, the name of the key's variable and a model.
+
+A key goes only where the user paired it: the key variable comes from the layer that set the base
+URL (or a higher one). ``OPENAI_BASE_URL`` pairs with ``OPENAI_API_KEY``, as in the openai SDK;
+a profile or ``%config`` that sets a base URL must name its key variable too (``""``: no key), so
+``$OPENAI_API_KEY`` is never sent to a host it was not meant for.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from nbchat.client import DEFAULT_BASE_URL, ClientConfig
 from nbchat.errors import ConfigError
+from nbchat.protocol import RESERVED_FIELDS
+from nbchat.redaction import mask_url
 
-__all__ = ["BUILTIN_PROFILES", "DEFAULT_MODEL", "Settings", "resolve_settings"]
+__all__ = ["BUILTIN_PROFILES", "DEFAULTS", "DEFAULT_MODEL", "Settings", "resolve_settings"]
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 # Request fields nbchat builds itself: as options they would change the request behind the key.
-_RESERVED_OPTIONS = frozenset({"model", "messages", "stream", "stream_options"})
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "openai": {
@@ -50,19 +57,24 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+_CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
+_OPENAI_KEY = "OPENAI_API_KEY"
+_OPENAI_HOST = urlsplit(DEFAULT_BASE_URL).hostname
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that shapes one request. Holds the key's variable name, never the key."""
 
     base_url: str = DEFAULT_BASE_URL
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = _OPENAI_KEY
     model: str = DEFAULT_MODEL
     temperature: float | None = None
     max_tokens: int | None = None
     system_prompt: str | None = None
-    timeout: float = 600.0
-    connect_timeout: float = 10.0
-    max_retries: int = 2
+    timeout: float = _CLIENT_DEFAULTS.timeout
+    connect_timeout: float = _CLIENT_DEFAULTS.connect_timeout
+    max_retries: int = _CLIENT_DEFAULTS.max_retries
     stream: bool = True
     update_rate: float = 15.0
     offline: bool = False
@@ -91,13 +103,18 @@ class Settings:
         return params
 
     def masked(self) -> dict[str, Any]:
-        """The settings for display: the key itself appears only as set / not set."""
+        """The settings for display: the key appears only as set / not set, and the base URL
+        without credentials or query values."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        key_set = bool(self.api_key_env and os.environ.get(self.api_key_env))
+        shown["base_url"] = mask_url(self.base_url)
+        key_set = bool(self.api_key_env and os.environ.get(self.api_key_env, "").strip())
         shown["api_key"] = ("set" if key_set else "not set") + (
             f" (${self.api_key_env})" if self.api_key_env else " (no key sent)"
         )
         return shown
+
+
+DEFAULTS = Settings()  # every default, defined once (the HTTP ones come from ClientConfig)
 
 
 def _truthy(value: str | None) -> bool:
@@ -117,6 +134,30 @@ def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
+def _key_variable(layers: list[tuple[str, Mapping[str, Any]]], base_url: str) -> str:
+    """The key variable paired with the base URL: from the highest layer that names one, unless
+    a higher layer set the base URL without naming its key (then only OpenAI's own host, the
+    environment's ``OPENAI_BASE_URL`` and the default pair with ``$OPENAI_API_KEY``)."""
+    for name, layer in reversed(layers):
+        if "api_key_env" in layer:
+            return str(layer["api_key_env"] or "")
+        if "base_url" not in layer:
+            continue
+        if name in ("environment", "default") or urlsplit(base_url).hostname == _OPENAI_HOST:
+            return _OPENAI_KEY
+        where = (
+            "%config ChatMagics.base_url is set without ChatMagics.api_key_env"
+            if name == "config"
+            else f"Profile {name!r} sets base_url but names no api_key_env"
+        )
+        host = urlsplit(base_url).hostname or base_url
+        raise ConfigError(
+            f"{where}: name the variable that holds the key for {host} (or '' when it needs no "
+            "key), so that no other key is sent there."
+        )
+    return _OPENAI_KEY
+
+
 def resolve_settings(
     configured: Mapping[str, Any],
     flags: Mapping[str, Any],
@@ -124,32 +165,39 @@ def resolve_settings(
     environ: Mapping[str, str] = os.environ,
 ) -> Settings:
     """Merge the layers; ``None`` in ``configured`` or ``flags`` means "not set here"."""
-    layers: dict[str, Any] = {}
-    layers.update(_environment(environ))
-    layers.update({k: v for k, v in configured.items() if v is not None})
+    config = {k: v for k, v in configured.items() if v is not None}
     set_flags = {k: v for k, v in flags.items() if v is not None}
-    name = set_flags.get("profile") or layers.get("profile")
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        ("default", {"base_url": DEFAULT_BASE_URL}),
+        ("environment", _environment(environ)),
+        ("config", config),
+    ]
+    merged: dict[str, Any] = {**layers[1][1], **config}
+    name = set_flags.get("profile") or merged.get("profile")
     if name:
         all_profiles = {**BUILTIN_PROFILES, **profiles}
         if name not in all_profiles:
             known = ", ".join(sorted(all_profiles))
             raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
-        layers.update(all_profiles[name])
-        layers["profile"] = name
-        if "model" not in layers:
+        profile = dict(all_profiles[name])
+        layers.append((name, profile))
+        merged.update(profile)
+        merged["profile"] = name
+        if "model" not in merged:
             # A server profile (vllm, llamacpp) serves whatever was loaded: never guess a model.
-            layers["model"] = ""
-    options = {**layers.get("options", {}), **set_flags.pop("options", {})}
-    reserved = sorted(set(options) & _RESERVED_OPTIONS)
+            merged["model"] = ""
+    options = {**merged.get("options", {}), **set_flags.pop("options", {})}
+    reserved = sorted(set(options) & RESERVED_FIELDS)
     if reserved:
         raise ConfigError(
             f"{', '.join(reserved)} cannot be set as an option: use -m for the model; the "
             "messages come from the thread, and nbchat sets the stream flags itself."
         )
-    layers.update(set_flags)
-    layers["options"] = options
+    merged.update(set_flags)
+    merged["options"] = options
     known_fields = {f.name for f in fields(Settings)}
-    unknown = set(layers) - known_fields
+    unknown = set(merged) - known_fields
     if unknown:
         raise ConfigError(f"Unknown setting(s) in profile: {', '.join(sorted(unknown))}.")
-    return replace(Settings(), **layers)
+    merged["api_key_env"] = _key_variable(layers, merged.get("base_url", DEFAULT_BASE_URL))
+    return replace(Settings(), **merged)

@@ -4,10 +4,15 @@ Each ``%%chat`` cell holds one turn, keyed by its cell id. The context of a cell
 system prompt and the turns of the cells *above* it, in notebook order, back to the nearest cell
 that started the thread afresh (``--new``). Re-running a cell replaces its turn.
 
-Order comes from the saved notebook when it is known; cells the file does not have yet (new,
-unsaved) follow the saved ones in the order they were first run. After a kernel restart the turns
-of cells not yet re-run are rebuilt from the records stored in the saved notebook. When the kernel
-is told no cell id (terminal IPython, nbclient) every run is a new turn in execution order.
+Order comes from the saved notebook when it is known. A cell is found there by its id; in a file
+whose cells have no (unique) ids (nbformat < 4.5, or a copied cell that repeats one) by the id an
+earlier session stored in its record, or by its source. Cells the file does not have yet (new,
+unsaved) follow the saved ones in the order they were first run; a cell that cannot be found in a
+file with anonymous cells never takes those cells' turns as context, since any could be itself.
+
+After a kernel restart the turns of cells not yet re-run are rebuilt from the records stored in
+the saved notebook. When the kernel is told no cell id (terminal IPython, nbclient) every run is a
+new turn in execution order.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from nbchat.notebook import NotebookRecords
 from nbchat.record import Record
 
-__all__ = ["STANDALONE", "ThreadStore", "Turn"]
+__all__ = ["STANDALONE", "ThreadStore", "Turn", "Window"]
 
 Message = dict[str, str]
 STANDALONE = ""  # the "thread" of a question asked with no context (`ask()` without a thread)
@@ -46,12 +51,20 @@ class Turn:
         )
 
 
+@dataclass
+class _SessionCell:
+    """A cell run in this session: when it first ran, and its source (to find it in the file)."""
+
+    first_run: int
+    source: str | None
+
+
 class ThreadStore:
     """All turns of this kernel session, and how cells are ordered."""
 
     def __init__(self) -> None:
         self._turns: dict[str, Turn] = {}
-        self._first_run: dict[str, int] = {}
+        self._cells: dict[str, _SessionCell] = {}
         self._runs = itertools.count()
         self._forgotten: set[str] = set()
         self._forget_all = False
@@ -62,10 +75,18 @@ class ThreadStore:
         """A key for a run with no cell id: each such run is a new turn."""
         return f"run-{next(self._runs)}"
 
+    def see(self, cell_key: str, source: str | None = None) -> None:
+        """Note a cell as run (its first run fixes its place among unsaved cells)."""
+        cell = self._cells.get(cell_key)
+        if cell is None:
+            self._cells[cell_key] = _SessionCell(next(self._runs), source)
+        elif source is not None:
+            cell.source = source
+
     def put(self, turn: Turn) -> None:
         """Add a turn, or replace the one its cell had."""
         self._turns[turn.cell_key] = turn
-        self._first_run.setdefault(turn.cell_key, next(self._runs))
+        self.see(turn.cell_key)
 
     def reset(self, thread: str | None = None) -> int:
         """Forget one thread (or all of them), stored answers in the notebook included."""
@@ -82,36 +103,69 @@ class ThreadStore:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def turn(self, cell_key: str) -> Turn | None:
+        """This session's turn of a cell, if it ran."""
+        return self._turns.get(cell_key)
+
     def turns(
         self, notebook: NotebookRecords | None = None, *, use_notebook: bool = True
     ) -> list[Turn]:
         """Every known turn in notebook order: this session's, then the file's for other cells."""
-        return [turn for _, turn in self._placed(notebook, use_notebook)]
+        file = notebook if use_notebook else None
+        return [turn for _, turn in self._placed(file, self.locations(file), None)]
+
+    def locations(self, notebook: NotebookRecords | None) -> dict[str, int]:
+        """The file index of every session cell that can be found in the saved notebook."""
+        if notebook is None:
+            return {}
+        found: dict[str, int] = {}
+        taken: set[int] = set()
+        for key, cell in sorted(self._cells.items(), key=lambda item: item[1].first_run):
+            index = notebook.locate(key, cell.source, taken)
+            if index is not None:
+                found[key] = index
+                taken.add(index)
+        return found
 
     def _placed(
-        self, notebook: NotebookRecords | None, use_notebook: bool
+        self,
+        notebook: NotebookRecords | None,
+        located: dict[str, int],
+        unplaced: str | None,
     ) -> list[tuple[tuple[int, int, int], Turn]]:
+        """Every turn with its sort key. With ``unplaced`` (a running cell that cannot be found in
+        the file), the stored turns of anonymous cells are left out: any of them could be that
+        very cell, or below it."""
         merged = dict(self._turns)
-        if notebook is not None and use_notebook and not self._forget_all:
+        if notebook is not None and not self._forget_all:
+            # A session cell's turn replaces the one stored in its place (a cell merely seen,
+            # e.g. refused offline, leaves the stored turn in force).
+            occupied = {index for key, index in located.items() if key in self._turns}
             for cell, record in notebook.records():
-                key = cell.cell_id or f"index-{cell.index}"
-                forgotten = record.thread in self._forgotten or record.thread == STANDALONE
-                if key not in merged and not forgotten:
-                    merged[key] = Turn.from_record(key, record)
-        placed = [(self.position(key, notebook), turn) for key, turn in merged.items()]
+                if cell.index in occupied or cell.key in merged:
+                    continue
+                if unplaced and cell.key.startswith("index-"):
+                    continue
+                if record.thread in self._forgotten or record.thread == STANDALONE:
+                    continue
+                merged[cell.key] = Turn.from_record(cell.key, record)
+        placed = [(self._position(key, notebook, located), turn) for key, turn in merged.items()]
         placed.sort(key=lambda pair: pair[0])
         return placed
 
-    def position(self, cell_key: str, notebook: NotebookRecords | None) -> tuple[int, int, int]:
+    def _position(
+        self, cell_key: str, notebook: NotebookRecords | None, located: dict[str, int]
+    ) -> tuple[int, int, int]:
         """Sort key of a cell: saved cells by file position, then unsaved ones by first run."""
-        if notebook is not None:
-            index = notebook.position.get(cell_key)
+        index = located.get(cell_key)
+        if index is None and notebook is not None:
+            index = notebook.ids.get(cell_key)
             if index is None and cell_key.startswith("index-"):
                 index = int(cell_key.removeprefix("index-"))
-            if index is not None:
-                return (0, index, 0)
-        first = self._first_run.get(cell_key)
-        return (1, first, 0) if first is not None else _END
+        if index is not None:
+            return (0, index, 0)
+        cell = self._cells.get(cell_key)
+        return (1, cell.first_run, 0) if cell is not None else _END
 
     def window(
         self,
@@ -119,23 +173,29 @@ class ThreadStore:
         cell_key: str | None,
         notebook: NotebookRecords | None,
         *,
+        source: str | None = None,
         use_notebook: bool = True,
-    ) -> list[Turn]:
+    ) -> Window:
         """The turns of ``thread`` above ``cell_key`` (None: below the last cell) since the last
-        fresh start."""
-        here = self.position(cell_key, notebook) if cell_key else _END
-        if cell_key and here == _END:
-            here = (1, next(self._runs), 0)  # a cell never seen before: it is the newest one
-            self._first_run[cell_key] = here[1]
+        fresh start, and where the running cell was found."""
+        file = notebook if use_notebook else None
+        if cell_key is not None:
+            self.see(cell_key, source)
+        located = self.locations(file)
+        unplaced = None
+        if cell_key is not None and file is not None and cell_key not in located:
+            unplaced = cell_key if file.has_anonymous_records else None
+        here = self._position(cell_key, file, located) if cell_key else _END
         above = [
             turn
-            for position, turn in self._placed(notebook, use_notebook)
+            for position, turn in self._placed(file, located, unplaced)
             if position < here and turn.thread == thread and turn.cell_key != cell_key
         ]
         for start in range(len(above) - 1, -1, -1):
             if above[start].new_thread:
-                return above[start:]
-        return above
+                above = above[start:]
+                break
+        return Window(above, located.get(cell_key) if cell_key else None, unplaced is not None)
 
     def context(
         self,
@@ -143,14 +203,28 @@ class ThreadStore:
         cell_key: str | None,
         notebook: NotebookRecords | None,
         *,
+        source: str | None = None,
         default_system: str | None = None,
         use_notebook: bool = True,
     ) -> list[Message]:
         """The messages that precede this cell's user message."""
-        window = self.window(thread, cell_key, notebook, use_notebook=use_notebook)
+        window = self.window(thread, cell_key, notebook, source=source, use_notebook=use_notebook)
+        return window.messages(default_system)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The turns a cell's context is built from, and what is known of the cell's place."""
+
+    turns: list[Turn]
+    index: int | None  # the running cell's index in the saved notebook, when it was found
+    unplaced: bool  # the file has cells without ids and this one could not be found among them
+
+    def messages(self, default_system: str | None = None) -> list[Message]:
+        """The context as chat messages: the system prompt, then each answered turn."""
         system = default_system
         messages: list[Message] = []
-        for turn in window:
+        for turn in self.turns:
             if turn.kind == "system":
                 system = turn.prompt
             elif turn.answer is not None:

@@ -223,7 +223,7 @@ def test_the_file_is_parsed_once_while_it_does_not_change(kernel, server, chat_e
     run_cells(kernel, cells)
     assert server.chat_requests == []
     status = kernel.run("%chat notebook", check=True).stdout
-    assert "8 stored answers" in status and "parsed 1 times" in status
+    assert "8 stored answers" in status and "parsed 1 time " in status
 
 
 def test_the_notebook_is_found_through_jpy_session_name(kernel, server, chat_env):
@@ -245,3 +245,72 @@ def test_offline_replays_refresh_cells_and_explains_no_cache(kernel, server, cha
     failed = kernel.run("%%chat --no-cache\nHello", cell_id="c1")
     assert failed.status == "error" and "--no-cache" in failed.error["evalue"]
     assert len(server.chat_requests) == 1
+
+
+def without_ids(path: Path, ids: list[str | None] | None = None) -> None:
+    """Rewrite the saved file as an older nbformat writes it (no cell ids), or with ``ids``
+    exactly as given, repeats included (the raw JSON the kernel reads)."""
+    data = json.loads(path.read_text())
+    data["nbformat_minor"] = 4 if ids is None else 5
+    for index, cell in enumerate(data["cells"]):
+        cell.pop("id", None)
+        if ids is not None and ids[index] is not None:
+            cell["id"] = ids[index]
+    path.write_text(json.dumps(data))
+
+
+ID_LESS = [("c1", "%%chat\nq1"), ("c2", "%%chat\nq2"), ("c3", "%%chat\nq3")]
+
+
+@pytest.mark.parametrize(
+    ("ids", "sent"),
+    [(None, ["lab-1", "lab-2", "lab-3"]), (["x", "x", "z"], ["x", "lab-2", "z"])],
+    ids=["no-ids", "repeated-ids"],
+)
+def test_a_file_without_usable_ids_replays_every_cell_with_its_own_context(
+    kernel, server, chat_env, ids, sent
+):
+    path = chat_env / "old.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    save(path, ID_LESS, run_cells(kernel, ID_LESS))
+    without_ids(path, ids)
+    kernel.run("%reload_ext nbchat", check=True)
+    server.reset()
+    # JupyterLab invents ids for cells the file gives none (or repeats): the kernel is told
+    # ids the file does not have. Each cell must still get exactly the context it had.
+    for cell_id, (_, source) in zip(sent, ID_LESS, strict=True):
+        hit = kernel.run(source, cell_id=cell_id, check=True)
+        assert "replayed" in hit.data("text/markdown")[0], (cell_id, source)
+    assert server.chat_requests == []
+
+
+def test_offline_without_the_file_says_the_file_is_unknown(kernel, server, chat_env):
+    kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
+    failed = kernel.run("%%chat\nHello", cell_id="c1")
+    assert failed.status == "error"
+    message = failed.error["evalue"]
+    assert "notebook file is unknown" in message and "NBCHAT_NOTEBOOK" in message
+    assert "nothing is stored" not in message
+
+
+def test_an_offline_miss_compares_only_with_the_cells_own_answer(
+    notebook_path, server, monkeypatch
+):
+    execute(notebook_path)
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("%%chat\nA question never asked"))
+    nbformat.write(notebook, notebook_path)
+    monkeypatch.setenv("NBCHAT_OFFLINE", "1")
+    with pytest.raises(CellExecutionError) as failure:
+        execute(notebook_path)
+    message = str(failure.value).split("OfflineMiss", 1)[1].splitlines()[0]
+    assert "nothing is stored for it" in message and "changed" not in message
+
+
+def test_a_headless_run_without_the_file_says_so_and_saves_no_widget_state(chat_env, server):
+    path = write_notebook(chat_env / "headless.ipynb", CHAT_NOTEBOOK)
+    executed = execute(path)
+    streams = [o for o in executed.cells[3].outputs if o["output_type"] == "stream"]
+    assert any("headless" in o["text"] and "nbchat run" in o["text"] for o in streams)
+    assert "widgets" not in executed.metadata
+    assert WIDGET_MIME not in path.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import TEST_KEY, WIDGET_MIME
@@ -148,9 +149,10 @@ def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
     assert len(displays) == 2
     answer, raw = displays
     assert "application/json" not in answer["data"]
-    assert raw["data"]["application/json"] == answer["data"][RECORD_MIME]
+    assert raw["data"]["application/json"]["response"]["choices"][0]["message"]["content"] == (
+        "Reply #1 to: Hello"
+    )
     assert raw["metadata"]["application/json"] == {"expanded": False}
-    assert json.loads(raw["data"]["text/plain"]) == raw["data"]["application/json"]
 
 
 def test_length_and_content_filter_are_shown_plainly(kernel, server):
@@ -269,7 +271,8 @@ def test_line_commands(kernel, server):
     assert "spent" in usage and "saved" in usage
 
     config = kernel.run("%chat config", check=True).data("text/plain")[0]
-    assert "OPENAI_API_KEY" in config and TEST_KEY not in config and "set" in config
+    (key_row,) = [line for line in config.splitlines() if line.startswith("api_key ")]
+    assert key_row.split(None, 1)[1] == "set ($OPENAI_API_KEY)" and TEST_KEY not in config
 
     models = kernel.run("%chat models", check=True).data("text/plain")[0]
     assert "peer-small" in models and "peer-large" in models
@@ -303,7 +306,7 @@ def test_reload_and_unload_are_clean(kernel, server):
 def test_profile_and_config_precedence(kernel, server):
     kernel.run(
         "%config ChatMagics.profiles = {'fake': {'base_url': '" + server.base_url + "', "
-        "'model': 'peer-large'}}",
+        "'api_key_env': 'OPENAI_API_KEY', 'model': 'peer-large'}}",
         check=True,
     )
     chat(kernel, "Hi", flags="-p fake", cell_id="c1", check=True)
@@ -328,7 +331,9 @@ def test_raw_chunks_is_one_valid_output_and_a_note_after_a_replay(kernel, server
 def test_a_server_profile_without_a_model_asks_for_one(kernel, server):
     kernel.run("import os; del os.environ['NBCHAT_MODEL']", check=True)
     kernel.run(
-        "%config ChatMagics.profiles = {'local': {'base_url': '" + server.base_url + "'}}",
+        "%config ChatMagics.profiles = {'local': {'base_url': '"
+        + server.base_url
+        + "', 'api_key_env': 'OPENAI_API_KEY'}}",
         check=True,
     )
     failed = chat(kernel, "Hi", flags="-p local", cell_id="c1")
@@ -381,3 +386,120 @@ def test_config_refuses_a_base_url_with_credentials(kernel, server):
     assert "environment variable" in refused.stderr and "secret" not in refused.stderr
     applied = "print(get_ipython().magics_manager.registry['ChatMagics'].base_url)"
     assert kernel.run(applied, check=True).stdout.strip() == "None"
+
+
+HOSTILE = (
+    "Plain **bold**.\n\n"
+    "<img src=x onerror=\"alert('img')\"> <script>alert('script')</script>\n\n"
+    "<iframe src=\"javascript:alert('iframe')\"></iframe> <!-- hidden instructions -->\n\n"
+    "[click](javascript:alert('link')) and ![pixel](http://127.0.0.1:9/p.png)\n\n"
+    "```html\n<b>kept as code</b>\n```\n"
+)
+
+
+def assert_no_live_html(markdown: str) -> None:
+    """No tag, comment, javascript: link or image the renderer would act on (``\\<`` is an
+    escaped, literal ``<``)."""
+    for pattern in (r"<(img|script|iframe|!--)", r"\]\(javascript:"):
+        assert not re.search(r"(?<!\\)" + pattern, markdown), (pattern, markdown)
+    assert not re.search(r"(?<!\\)!\[", markdown), "an image would be fetched by itself"
+
+
+def test_model_html_is_shown_as_text_and_never_runs(kernel, server):
+    server.script(Fault(text=HOSTILE))
+    done = chat(kernel, "Say hi", cell_id="c1", check=True)
+    markdown = final_markdown(done)
+    assert_no_live_html(markdown)
+    assert "&lt;img" in markdown and "&lt;script" in markdown and "**bold**" in markdown
+    assert "```html\n<b>kept as code</b>\n```" in markdown, "code stays exact"
+    # The live view rendered the same safe Markdown while the answer streamed.
+    live = [
+        output["data"]["text/markdown"]
+        for m in done.messages
+        if m["msg_type"] == "comm_msg"
+        for output in m["content"]["data"].get("state", {}).get("outputs", [])
+    ]
+    assert live, "the live view shows Markdown"
+    for markdown in live:
+        assert_no_live_html(markdown)
+    # ... and so do the history table and a partial answer.
+    history = kernel.run("%chat history", cell_id="h", check=True).data("text/markdown")[0]
+    assert_no_live_html(history)
+    server.script(Fault(text=HOSTILE, drop_after=6))
+    failed = chat(kernel, "Again", cell_id="c2")
+    assert failed.status == "error"
+    assert_no_live_html(final_markdown(failed))
+
+
+def test_the_live_view_renders_markdown_and_the_final_swap_keeps_it(kernel, server):
+    server.script(Fault(text="## Title\n\n- one\n- two", delay=0.02))
+    done = chat(kernel, "List", cell_id="c1", check=True)
+    states = [
+        m["content"]["data"].get("state", {}) for m in done.messages if m["msg_type"] == "comm_msg"
+    ]
+    shown = [o["data"]["text/markdown"] for s in states for o in s.get("outputs", [])]
+    assert shown and shown[-1].startswith("## Title")
+    assert final_markdown(done).startswith(shown[-1]), "the final output continues the live one"
+
+
+def test_a_headless_run_shows_no_widget_and_says_the_file_is_unknown(kernel, server):
+    done = chat(kernel, "Hello", check=True)  # no cell id: nbclient, papermill, nbconvert
+    assert done.count("comm_open") == 0 and done.data(WIDGET_MIME) == []
+    assert "headless" in done.stderr and "NBCHAT_NOTEBOOK" in done.stderr
+    assert final_markdown(done).startswith("Reply #1 to: Hello")
+    again = chat(kernel, "Hello again", check=True)
+    assert again.stderr == "", "said once"
+
+
+def test_a_cell_that_fails_before_the_answer_leaves_only_the_error(kernel, server):
+    kernel.run("import os; os.environ['OPENAI_API_KEY'] = 'sk-wrong-key-abcdefghijkl'")
+    failed = chat(kernel, "Hello", cell_id="c1")
+    assert failed.status == "error"
+    shown = [o["output_type"] for o in failed.outputs if o["output_type"] != "stream"]
+    assert shown == ["error"], "no empty output where the live view was"
+
+
+def test_a_failed_turn_is_not_counted_as_a_turn(kernel, server):
+    chat(kernel, "One", cell_id="c1", check=True)
+    server.script(Fault(status=500), Fault(status=500), Fault(status=500))
+    kernel.run("%config ChatMagics.max_retries = 0", check=True)
+    assert chat(kernel, "Two", cell_id="c2").status == "error"
+    threads = kernel.run("%chat threads", cell_id="x", check=True).data("text/plain")[0]
+    assert threads.splitlines()[1].split() == ["default", "1", "no"]
+
+
+def test_help_and_config_read_as_plain_text(kernel, server):
+    help_text = kernel.run("print(get_ipython().find_cell_magic('chat').__doc__)", check=True)
+    assert not help_text.stdout.lstrip().startswith("::") and "``" not in help_text.stdout
+    assert help_text.stdout.lstrip().startswith("%%chat [-m MODEL]")
+    kernel.run(
+        "%config ChatMagics.profiles = {'az': {'base_url': "
+        "'https://user:hunter2@example.com/v1?api-version=2024-10-21', 'api_key_env': 'AZ_KEY'}}",
+        check=True,
+    )
+    config = kernel.run("%chat config -p az", check=True)
+    plain = config.data("text/plain")[0]
+    assert "hunter2" not in json.dumps(config.outputs) and "2024-10-21" not in plain
+    assert "example.com/v1" in plain
+    assert "'" not in plain and "None" not in plain, "values as written, not Python reprs"
+
+
+def test_a_profile_that_moves_the_endpoint_must_name_its_key(kernel, server):
+    kernel.run(
+        "%config ChatMagics.profiles = {'mine': {'base_url': '" + server.base_url + "', "
+        "'model': 'peer-small'}}",
+        check=True,
+    )
+    failed = chat(kernel, "Hi", flags="-p mine", cell_id="c1")
+    assert failed.error["ename"] == "ConfigError" and "api_key_env" in failed.error["evalue"]
+    assert server.chat_requests == [], "the OpenAI key was not sent to the profile's host"
+
+
+def test_raw_stores_the_record_once(kernel, server):
+    done = chat(kernel, "Hello", flags="--raw", cell_id="c1", check=True)
+    answer, raw = [o for o in done.outputs if o["output_type"] == "display_data"]
+    assert RECORD_MIME not in answer["data"]
+    assert raw["metadata"]["nbchat"]["record"] == 1
+    assert raw["data"]["application/json"]["prompt"] == "Hello"
+    assert len(raw["data"]["text/plain"]) < 300, "a summary, not a third copy"
+    assert json.dumps(done.outputs).count('"Reply #1 to: Hello') <= 3

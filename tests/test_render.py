@@ -33,7 +33,7 @@ def test_length_and_content_filter_are_plain_in_the_footer():
 
 
 def test_partial_bundle_never_carries_a_record():
-    data, metadata = partial_bundle("Half an ans", "the connection dropped")
+    data, metadata = partial_bundle("Half an ans")
     assert RECORD_MIME not in data and metadata["nbchat"]["incomplete"] is True
     assert "incomplete, not stored" in data["text/markdown"]
 

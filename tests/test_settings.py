@@ -64,3 +64,36 @@ def test_masked_settings_never_show_the_key(monkeypatch):
     shown = resolve_settings({}, {}, {}, environ={}).masked()
     assert "sk-secret" not in repr(shown)
     assert shown["api_key"] == "set ($OPENAI_API_KEY)"
+
+
+def test_a_key_goes_only_where_it_was_paired():
+    # The environment pairs OPENAI_BASE_URL with OPENAI_API_KEY, as the openai SDK does.
+    env = {"OPENAI_BASE_URL": "http://h/v1"}
+    assert resolve_settings({}, {}, {}, environ=env).api_key_env == "OPENAI_API_KEY"
+    # A profile or %config that moves the base URL must name its key variable ...
+    mine = {"mine": {"base_url": "https://example.com/v1", "model": "m"}}
+    with pytest.raises(ConfigError, match=r"Profile 'mine' .* api_key_env.*example\.com"):
+        resolve_settings({}, {"profile": "mine"}, mine, environ={})
+    with pytest.raises(ConfigError, match=r"ChatMagics\.api_key_env"):
+        resolve_settings({"base_url": "https://example.com/v1"}, {}, {}, environ={})
+    # ... even when a lower layer named one for another host.
+    with pytest.raises(ConfigError, match="Profile 'mine'"):
+        resolve_settings({"api_key_env": "OTHER_KEY"}, {"profile": "mine"}, mine, environ={})
+    # Named (or "" for none), it is used; OpenAI's own host pairs with OPENAI_API_KEY.
+    named = {"mine": {**mine["mine"], "api_key_env": "MINE_KEY"}}
+    assert resolve_settings({}, {"profile": "mine"}, named, environ={}).api_key_env == "MINE_KEY"
+    keyless = {"base_url": "http://127.0.0.1:1/v1", "api_key_env": ""}
+    assert resolve_settings(keyless, {}, {}, environ={}).api_key_env == ""
+    openai = {"base_url": "https://api.openai.com/v1/"}
+    assert resolve_settings(openai, {}, {}, environ={}).api_key_env == "OPENAI_API_KEY"
+    # A profile that only changes the model keeps the pair below it.
+    fast = {"fast": {"model": "small"}}
+    paired = resolve_settings(keyless, {"profile": "fast"}, fast, environ=env)
+    assert (paired.base_url, paired.api_key_env) == ("http://127.0.0.1:1/v1", "")
+
+
+def test_config_shows_the_base_url_without_credentials_or_query_values():
+    url = "https://user:pw@example.com/v1?api-version=2024-10-21&key=abcdef123456"
+    shown = resolve_settings({"base_url": url, "api_key_env": ""}, {}, {}, environ={}).masked()
+    assert "pw" not in shown["base_url"] and "abcdef123456" not in shown["base_url"]
+    assert "2024-10-21" not in shown["base_url"] and "example.com/v1" in shown["base_url"]

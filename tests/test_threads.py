@@ -6,7 +6,8 @@ from pathlib import Path
 
 from nbfactory import make_record, make_system_record
 
-from nbchat.notebook import NotebookRecords, StoredCell
+from nbchat.notebook import NotebookRecords, StoredCell, read_records
+from nbchat.record import RECORD_MIME
 from nbchat.threads import ThreadStore, Turn
 
 
@@ -22,10 +23,38 @@ def saved(*cells: tuple[str, object]) -> NotebookRecords:
     """A saved notebook whose cell i has id cells[i][0] and optionally a record."""
     records = NotebookRecords(path=Path("nb.ipynb"))
     for index, (cell_id, record) in enumerate(cells):
-        records.position[cell_id] = index
+        records.ids[cell_id] = index
         if record is not None:
-            records.cells.append(StoredCell(index, cell_id, "", (record,)))
+            records.cells.append(StoredCell(index, cell_id, (record,)))
     return records
+
+
+def file_without_ids(
+    cells: list[tuple[str, object]], ids: list[object] | None = None
+) -> NotebookRecords:
+    """A notebook read from raw JSON whose code cells (source, record) carry ``ids`` (default:
+    none at all, as nbformat < 4.5 writes them)."""
+    raw = {"cells": [], "nbformat": 4, "nbformat_minor": 4}
+    for index, (source, record) in enumerate(cells):
+        cell = {"cell_type": "code", "source": source, "metadata": {}, "outputs": []}
+        if ids is not None and ids[index] is not None:
+            cell["id"] = ids[index]
+        if record is not None:
+            cell["outputs"] = [{"output_type": "display_data", "metadata": {},
+                                "data": {RECORD_MIME: record.to_json()}}]  # fmt: skip
+        raw["cells"].append(cell)
+    return read_records(raw, Path("old.ipynb"))
+
+
+def old_chat(prompts: list[str]) -> list[tuple[str, object]]:
+    """Cells "%%chat\n<prompt>" answered as a thread, each with its record."""
+    cells, context = [], []
+    for prompt in prompts:
+        messages = [*context, {"role": "user", "content": prompt}]
+        record = make_record(prompt, f"stored {prompt}", messages=messages)
+        cells.append((f"%%chat\n{prompt}", record))
+        context = [*messages, {"role": "assistant", "content": f"stored {prompt}"}]
+    return cells
 
 
 def test_context_is_the_turns_above_in_first_run_order():
@@ -104,7 +133,7 @@ def test_turns_are_rebuilt_from_the_saved_notebook_and_session_turns_win():
     ]
     store.put(answer("b", "b edited"))
     assert contents(store.context("default", "c", notebook))[-2:] == ["b edited", "re: b edited"]
-    assert contents(store.context("default", "c", notebook, use_notebook=False)) == [
+    assert contents(store.context("default", None, notebook, use_notebook=False)) == [
         "b edited",
         "re: b edited",
     ]
@@ -128,3 +157,57 @@ def test_runs_without_cell_ids_are_each_a_new_turn():
     store.put(answer(first, "same"))
     store.put(answer(second, "same"))
     assert contents(store.context("default", None, None)) == ["same", "re: same"] * 2
+
+
+def test_a_file_without_cell_ids_never_gives_a_cell_itself_or_the_cells_below():
+    # JupyterLab invents ids for a nbformat 4.4 file: none of them is in the file.
+    notebook = file_without_ids(old_chat(["q1", "q2", "q3"]))
+    store = ThreadStore()
+    first = store.context("default", "lab-id-1", notebook, source="%%chat\nq1")
+    assert first == []
+    second = store.context("default", "lab-id-2", notebook, source="%%chat\nq2")
+    assert contents(second) == ["q1", "stored q1"]
+    store.put(answer("lab-id-1", "q1"))  # the first cell ran again in this session
+    third = store.context("default", "lab-id-3", notebook, source="%%chat\nq3")
+    assert contents(third) == ["q1", "re: q1", "q2", "stored q2"]
+
+
+def test_identical_anonymous_cells_are_told_apart_in_run_order():
+    notebook = file_without_ids(old_chat(["Go on.", "Go on.", "Go on."]))
+    store = ThreadStore()
+    for number, cell in enumerate(("a", "b", "c")):
+        window = store.window("default", cell, notebook, source="%%chat\nGo on.")
+        assert window.index == number
+        store.put(Turn(cell, "default", "answer", "Go on.", f"answer {number}"))
+    assert len(store.context("default", "c", notebook, source="%%chat\nGo on.")) == 4
+
+
+def test_an_edited_cell_that_cannot_be_found_uses_no_anonymous_turns_and_says_so():
+    notebook = file_without_ids(old_chat(["q1", "q2", "q3"]))
+    store = ThreadStore()
+    window = store.window("default", "lab-id-2", notebook, source="%%chat\nq2, edited")
+    assert window.unplaced and window.turns == []
+
+
+def test_an_id_recorded_by_an_earlier_session_finds_an_anonymous_cell():
+    cells = old_chat(["q1", "q2"])
+    cells[1] = (cells[1][0], make_record("q2", "stored q2", cell_id="kept-id",
+                                         messages=cells[1][1].request["messages"]))  # fmt: skip
+    notebook = file_without_ids(cells)
+    window = ThreadStore().window("default", "kept-id", notebook, source="%%chat\nq2 edited")
+    assert window.index == 1 and contents(window.messages()) == ["q1", "stored q1"]
+
+
+def test_repeated_ids_in_the_raw_file_do_not_mix_up_the_cells():
+    # A copied cell keeps its id in the raw JSON (nbformat would rename it on its next write).
+    notebook = file_without_ids(old_chat(["q1", "q2", "q3"]), ids=["x", "x", "z"])
+    assert notebook.ids == {"z": 2}
+    store = ThreadStore()
+    assert store.context("default", "x", notebook, source="%%chat\nq1") == []
+    assert contents(store.context("default", "new-id", notebook, source="%%chat\nq2")) == [
+        "q1",
+        "stored q1",
+    ]
+    assert contents(store.context("default", "z", notebook, source="%%chat\nq3")) == [
+        "q1", "stored q1", "q2", "stored q2",
+    ]  # fmt: skip
