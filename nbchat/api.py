@@ -5,18 +5,21 @@
         print(answer.text)
     nbchat.ask("And then?", thread="default")  # continues a thread after its cells
 
-Answers are looked up in the session's and the notebook's stored answers first, like a cell.
+Answers are looked up in the session's and the notebook's stored answers first, like a cell:
+`ask` takes the same path as a ``%%chat`` cell (`nbchat.session.ChatSession.run`), with the
+settings and session of the ``%%chat`` magic of this kernel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbchat.errors import ConfigError
 from nbchat.record import Record
 from nbchat.render import answer_bundle
-from nbchat.session import STANDALONE, TurnRequest
+from nbchat.threads import STANDALONE
+from nbchat.turns import TurnRequest
 
 if TYPE_CHECKING:
     from nbchat.magics import ChatMagics
@@ -26,11 +29,13 @@ __all__ = ["Answer", "ask"]
 
 @dataclass(frozen=True)
 class Answer:
-    """The text of an answer, its record, and whether it was replayed from storage."""
+    """The text of an answer, its record, whether it was replayed from storage, and the request
+    it answers (``request["body"]``: every message sent, never the key)."""
 
     text: str
     record: Record
     replayed: bool
+    request: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.text
@@ -84,11 +89,9 @@ def ask(
             "options": options or None,
         }
     )
-    session = magics.session
-    notebook = magics.notebook_records()
     request = TurnRequest(
         prompt, thread or STANDALONE, None, new, refresh, follow_notebook=thread is not None
     )
-    turn = session.prepare(request, settings, notebook)
-    outcome = session.answer(turn, notebook)
-    return Answer(outcome.record.answer, outcome.record, outcome.replayed)
+    outcome = magics.session.run(request, settings, magics.notebook_records())
+    sent = magics.session.sent(outcome.record, outcome.turn)
+    return Answer(outcome.record.answer, outcome.record, outcome.replayed, sent)

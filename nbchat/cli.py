@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._version import __version__
+from nbchat.chain import rebuild
 from nbchat.cli_format import (
     COMMAND_HELP,
     HELP_EPILOG,
@@ -41,9 +42,10 @@ from nbchat.cli_run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
 from nbchat.files import atomic_write
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
-from nbchat.record import SCHEMA_VERSION, Record
+from nbchat.record import SCHEMA_VERSION, TURN, Record
 from nbchat.secret_scan import Finding, find_secrets, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
+from nbchat.upgrade import upgrade_notebook
 
 if TYPE_CHECKING:
     import nbformat
@@ -110,7 +112,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     _warn_skipped(stored)
     turns = _turns(stored, args.thread)
     if args.format == "jsonl":
-        lines = [json.dumps({"cell": cell, **r.to_json()}, ensure_ascii=False) for cell, r in turns]
+        lines = [json.dumps(_exported(cell, r, stored), ensure_ascii=False) for cell, r in turns]
         text = "".join(line.translate(_JSON_ESCAPES) + "\n" for line in lines)
     else:
         text = markdown_transcript(Path(args.notebook).name, [record for _, record in turns])
@@ -119,6 +121,15 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write(text)
     return ExitCode.OK
+
+
+def _exported(cell: int, record: Record, stored: NotebookRecords) -> dict[str, Any]:
+    """One JSON line: the cell number, the record as stored, and, for a turn, the messages its
+    request carried, rebuilt from the records it refers to (and what is missing, if any)."""
+    line = {"cell": cell, **record.to_json()}
+    if record.kind == TURN:
+        line["sent"] = rebuild(record, stored.by_key.get).to_json()
+    return line
 
 
 def _same_file(first: str, second: str) -> bool:
@@ -133,7 +144,7 @@ def _tally(stored: NotebookRecords) -> dict[str, Tally]:
     by_model: dict[str, Tally] = {}
     seen: set[str | None] = set()
     for _, record in stored.records():
-        if record.kind != "answer" or record.key in seen:
+        if record.kind != TURN or record.key in seen:
             continue
         seen.add(record.key)
         tally = by_model.setdefault(str(record.model or "-"), Tally())
@@ -179,8 +190,6 @@ def check_record(version: int, raw: Any) -> list[str]:
         record = Record.from_json(raw, version=version)
     except (ValueError, TypeError) as exc:
         return [f"malformed record: {exc}"]
-    if record.kind not in ("answer", "system"):
-        return [f"unknown record kind {clip(one_line(record.kind), 40)!r}"]
     problem = record.consistency_problem()
     return [f"{problem} (edited after it was stored?)"] if problem else []
 
@@ -291,6 +300,38 @@ def cmd_strip(args: argparse.Namespace, out: TextIO) -> int:
     return ExitCode.OK
 
 
+# -- upgrade ---------------------------------------------------------------------------------------
+
+
+def cmd_upgrade(args: argparse.Namespace, out: TextIO) -> int:
+    """Rewrite schema 1 records as schema 2, in place or into ``-o``; say what it saved."""
+    import nbformat  # slow to import (jsonschema): only for the command that writes
+
+    notebook = load_notebook(args.notebook)
+    before = len(nbformat.writes(notebook).encode("utf-8"))
+    report = upgrade_notebook(notebook)
+    text = nbformat.writes(notebook)
+    target = Path(args.output or args.notebook)
+    if report.upgraded or args.output:
+        atomic_write(target, lambda handle: handle.write(text))
+    saved = before - len(text.encode("utf-8"))
+    into = f" into {args.output}" if args.output else ""
+    summary = f"upgraded {plural(report.upgraded, 'record')} to schema 2 in {args.notebook}{into}"
+    if report.upgraded:
+        change = f"{saved:,} saved" if saved >= 0 else f"{-saved:,} more"
+        summary += f": {before:,} -> {before - saved:,} bytes ({change})"
+    lines = [summary]
+    if report.kept:
+        lines.append(
+            f"  kept {plural(report.kept, 'record')} as schema 1: "
+            "the turns above them are not in this notebook"
+        )
+    if report.skipped:
+        lines.append(f"  skipped {plural(report.skipped, 'malformed record')}; see `nbchat verify`")
+    print(*lines, sep="\n", file=out)
+    return ExitCode.OK
+
+
 # -- the parser ------------------------------------------------------------------------------------
 
 
@@ -349,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     strip.add_argument("notebook", **notebook)
     strip.add_argument("--keep-text", action="store_true", help="keep the answers' text outputs")
     strip.add_argument("-o", "--output", metavar="OUT", help="write here (default: in place)")
+    upgrade = _add_command(commands, "upgrade", cmd_upgrade)
+    upgrade.add_argument("notebook", **notebook)
+    upgrade.add_argument("-o", "--output", metavar="OUT", help="write here (default: in place)")
     add_run_arguments(_add_command(commands, "run", cmd_run, RUN_EPILOG))
     return parser
 

@@ -65,6 +65,10 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "remove nbchat's records from a notebook (rewritten atomically)",
         "nbchat strip analysis.ipynb --keep-text -o shareable.ipynb",
     ),
+    "upgrade": (
+        "rewrite the records of nbchat 0.1 (schema 1) as schema 2 (atomically)",
+        "nbchat upgrade analysis.ipynb",
+    ),
     "run": (
         "execute a notebook headless with nbclient, replaying the answers stored in it",
         "nbchat run --offline analysis.ipynb",

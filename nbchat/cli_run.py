@@ -96,7 +96,7 @@ def _is_answer(output: Mapping[str, Any]) -> bool:
     data = output.get("data")
     for mime, value in data.items() if isinstance(data, Mapping) else ():
         if RECORD_MIME_PATTERN.match(str(mime)) and isinstance(value, Mapping):
-            return value.get("kind") == "answer"
+            return value.get("kind") in ("turn", "answer")  # "answer": schema 1
     return "replayed" in _nbchat_marker(output)
 
 

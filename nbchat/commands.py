@@ -12,8 +12,9 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from nbchat.errors import ConfigError
+from nbchat.record import TURN
 from nbchat.redaction import mask_url
-from nbchat.render import escape_markdown, raw_bundle
+from nbchat.render import escape_markdown, inspection, raw_bundle
 from nbchat.text import clip, markdown_table, one_line, plural, render_table
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def _threads(magics: ChatMagics, args: Any) -> None:
         entry = counts.setdefault(turn.thread, [0, 0])
         if turn.kind == "system":
             entry[1] += 1
-        elif turn.answer is not None:  # a failed or interrupted turn is not part of the thread
+        elif turn.answered:  # a failed or interrupted turn is not part of the thread
             entry[0] += 1
     if not counts:
         _show("No threads yet.", "No threads yet.")
@@ -143,13 +144,14 @@ def _raw(magics: ChatMagics, args: Any) -> None:
         data, metadata = raw_bundle(chunks)
         display(data, raw=True, metadata=metadata)
         return
-    answers = [r for r in magics.session.history if r.kind == "answer"]
+    answers = [r for r in magics.session.history if r.kind == TURN]
     if not 1 <= args.n <= len(answers):
         raise ConfigError(
             f"There are {len(answers)} answers in this session; ask for 1 to "
             f"{max(len(answers), 1)}."
         )
-    data, metadata = raw_bundle(answers[-args.n].to_json())
+    record = answers[-args.n]
+    data, metadata = raw_bundle(inspection(record, magics.session.sent(record)))
     display(data, raw=True, metadata=metadata)
 
 
@@ -205,7 +207,7 @@ def _notebook(magics: ChatMagics, args: Any) -> None:
         where = f"{path} (from {found_by})" if path else "unknown"
         print(f"Notebook: {where}; no stored answers can be read from it.")
         return
-    answers = sum(1 for _, r in records.records() if r.kind == "answer")
+    answers = sum(1 for _, r in records.records() if r.kind == TURN)
     parsed = plural(magics.session.parse_count, "time")
     print(
         f"Notebook: {records.path} (from {found_by}): {plural(answers, 'stored answer')}, "

@@ -22,9 +22,17 @@ from nbchat.errors import ConfigError, StreamError
 from nbchat.interpolate import interpolate
 from nbchat.markdown_safety import safe_markdown
 from nbchat.notebook import NotebookRecords
-from nbchat.render import answer_bundle, partial_bundle, raw_bundle, record_bundle, system_bundle
-from nbchat.session import ChatSession, TurnRequest
+from nbchat.render import (
+    answer_bundle,
+    inspection,
+    partial_bundle,
+    raw_bundle,
+    record_bundle,
+    system_bundle,
+)
+from nbchat.session import ChatSession
 from nbchat.settings import DEFAULTS, Settings, resolve_settings
+from nbchat.turns import TurnRequest
 
 __all__ = ["ChatMagics"]
 
@@ -255,12 +263,11 @@ class ChatMagics(Magics):
             source=self._cell_source(),
         )
         if args.system:
-            record = self.session.add_system(request, settings)
+            record = self.session.add_system(request)
             data, metadata = system_bundle(record, store=settings.cache)
             display(data, raw=True, metadata=metadata)
             return
         notebook = self.notebook_records()
-        turn = self.session.prepare(request, settings, notebook)
         view = live_view(
             settings.model,
             rate=settings.update_rate,
@@ -269,7 +276,7 @@ class ChatMagics(Magics):
             on_discard=self._reprint_notes,
         )
         try:
-            outcome = self.session.answer(turn, notebook, view)
+            outcome = self.session.run(request, settings, notebook, view)
         except StreamError as exc:
             if exc.partial_text:
                 view.finish(*partial_bundle(exc.partial_text))
@@ -279,16 +286,20 @@ class ChatMagics(Magics):
         except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
             view.discard()
             raise
-        record, stored = outcome.record, settings.cache or outcome.replayed
+        record = outcome.record
         bundle = answer_bundle(
-            record, replayed=outcome.replayed, store=stored, with_record=not args.raw
+            record, replayed=outcome.replayed, store=settings.cache, with_record=not args.raw
         )
         if outcome.replayed:
             display(bundle[0], raw=True, metadata=bundle[1])
         else:
             view.finish(*bundle)
         if args.raw:
-            data, metadata = record_bundle(record) if stored else raw_bundle(record.to_json())
+            sent = self.session.sent(record, outcome.turn)
+            if settings.cache:
+                data, metadata = record_bundle(record, sent)
+            else:
+                data, metadata = raw_bundle(inspection(record, sent))
             display(data, raw=True, metadata=metadata)
         if args.out:
             self.shell.user_ns[args.out] = record.answer

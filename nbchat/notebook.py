@@ -58,6 +58,7 @@ class NotebookRecords:
     recorded_ids: dict[str, int] = field(default_factory=dict)  # id in an anonymous cell's record
     anonymous: dict[str, list[int]] = field(default_factory=dict)  # source -> anonymous indices
     chat_cells: list[int] = field(default_factory=list)  # indices of the %%chat cells, in order
+    has_v1: bool = False  # some records were written by nbchat 0.1 (found by their v1 key)
 
     def records(self) -> Iterator[tuple[StoredCell, Record]]:
         """Every record with its cell, in notebook order."""
@@ -212,6 +213,7 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
         key = str(cell["id"]) if not anonymous else f"index-{index}"
         result.cells.append(StoredCell(index, key, tuple(records)))
         for record in records:
+            result.has_v1 = result.has_v1 or record.schema == 1
             if record.key:
                 result.by_key[record.key] = record
             if anonymous and record.cell_id:
@@ -263,6 +265,11 @@ class NotebookWatcher:
         self.error: str | None = None
         self._stamp: tuple[int, int] | None = None
         self._records: NotebookRecords | None = None
+
+    @property
+    def records(self) -> NotebookRecords | None:
+        """The records as last read (without looking at the file again)."""
+        return self._records
 
     def get(self) -> NotebookRecords | None:
         """The current records, or None (with ``error`` set) when the file cannot be used.

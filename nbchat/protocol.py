@@ -22,6 +22,7 @@ __all__ = [
     "error_code",
     "error_detail",
     "is_error_body",
+    "message_problem",
     "usage_problem",
 ]
 
@@ -140,6 +141,17 @@ def _message_problem(message: Any, where: str) -> str | None:
     if problem := _text_fields(message, _TEXT_MESSAGE, where + "."):
         return problem
     return _tool_calls_problem(message.get("tool_calls"), where + ".tool_calls")
+
+
+def message_problem(message: Any, where: str = "message") -> str | None:
+    """A message of a request (as nbchat stores and sends it): like an answer's message, but its
+    ``content`` may also be a list of parts (text and images), each an object."""
+    if isinstance(message, dict) and isinstance(message.get("content"), list):
+        for index, part in enumerate(message["content"]):
+            if not isinstance(part, dict):
+                return _not(part, f"{where}.content[{index}]", "an object")
+        message = {k: v for k, v in message.items() if k != "content"}
+    return _message_problem(message, where)
 
 
 def _choice_problem(choice: Any, where: str, part: str) -> str | None:

@@ -1,60 +1,75 @@
-"""The record: what nbchat stores in a cell's output, and the cache key that finds it again.
+"""The record: what nbchat stores in a cell's output, and the key that finds it again.
 
-A record rides in the answer's ``display_data`` bundle under the MIME type
-``application/vnd.nbchat.v1+json``. Schema version 1, every field JSON:
+A record rides in the answer's ``display_data`` bundle under ``application/vnd.nbchat.v2+json``
+(or, with ``--raw``, as the JSON of the raw view next to it, marked ``{"nbchat": {"record": 2}}``).
+Schema version 2 stores only what the cell's turn added, and refers to the turns above it, so a
+thread's notebook grows linearly with its length. Every field is JSON:
 
-=================  ==========================================================================
-``schema``         ``1``
-``kind``           ``"answer"`` (a turn that was sent) or ``"system"`` (a ``--system`` cell)
-``nbchat_version`` the nbchat version that wrote it
-``key``            cache key of the request, ``"v1:" + sha256`` (answers only, else ``null``)
-``cell_id``        the notebook cell id the kernel was told, or ``null``
-``thread``         the thread name
-``new_thread``     ``true`` when this cell started its thread afresh (``--new``)
-``prompt``         the user message as sent (after ``{name}`` interpolation), or the system text
-``request``        ``{"base_url", "model", "messages", "params"}`` exactly as sent, minus the key,
-                   headers, ``stream`` and ``stream_options`` (answers only)
-``response``       the answer as one ``chat.completion`` dict, streamed or not (answers only)
-``timing``         ``{"started_at": ISO-8601, "elapsed_s", "first_token_s", "streamed"}``
-``stored_at``      ISO-8601 UTC time the answer was complete
-=================  ==========================================================================
+==================  =========================================================================
+``schema``          ``2``
+``kind``            ``"turn"`` (a cell that was answered) or ``"system"`` (a ``--system`` cell)
+``nbchat_version``  the nbchat version that wrote it
+``thread``          the thread name
+``cell_id``         the notebook cell id the kernel was told, or ``null``
+``new_thread``      ``true`` when this cell started its thread afresh (``--new``)
+``messages``        the messages the turn added, as the provider returned them: the user message
+                    first, then the assistant's (and, later, any tool exchange). A system record
+                    holds its one ``system`` message.
+``key``             (turns) ``"v2:" + sha256`` of the request: endpoint, query digest, model,
+                    answer-changing parameters, system prompt, ``history`` and the user message
+``history``         (turns) digest of the turns above it as sent (`nbchat.digest`)
+``parent``          (turns) key of the record of the turn right above it, or ``null``
+``context``         (turns, only when needed) keys of every turn above it, oldest first: written
+                    when those turns are not the parent's own context plus the parent (a cell
+                    above was re-run after the parent answered)
+``request``         (turns) ``{"base_url", "query_digest", "model", "params", "system"}``: the
+                    base URL with credentials and query values masked (the query is kept as a
+                    digest), the request fields sent besides the messages (no key, no headers,
+                    no stream flags) and the system prompt, or ``null``
+``responses``       (turns) one ``chat.completion`` per request the turn made, each without the
+                    ``message`` of its first choice, which is in ``messages``
+``timing``          ``{"started_at": ISO-8601, "elapsed_s", "first_token_s", "streamed"}``
+``stored_at``       ISO-8601 UTC time the answer was complete
+==================  =========================================================================
 
-Only complete answers become records. Readers accept every schema version they know (see
-`_UPGRADES`) and ignore newer ones. A record is data: replaying it never executes anything.
-Notebook files are edited by hand, so `Record.from_json` checks the JSON type of every field
-above (nested ones included: ``response.choices[0].finish_reason`` is a string or null, token
-counts are integers, ...) and rejects a record whose field has the wrong type, naming it.
+The full request of a turn is rebuilt by following ``parent`` (or ``context``) through the
+notebook's records (`nbchat.chain`); where a record above is missing (its cell was deleted) the
+rebuild says so, and replay still works, since a cell's key is computed from the turns above it
+as they are now. Schema 1 (nbchat 0.1) stored every request whole; it is read by
+`nbchat.record_v1` into the same `Record`, and ``nbchat upgrade`` rewrites it as schema 2.
+
+Only complete answers become records. A record is data: replaying it never executes anything.
+Readers reject a record whose fields have the wrong JSON type, naming the field.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from nbchat._version import __version__
-from nbchat.completion import completion_text, finish_reason
+from nbchat.digest import Endpoint, request_key
+from nbchat.json_checks import need, required
+from nbchat.protocol import completion_problem, message_problem
+from nbchat.text import clip, one_line
 
 __all__ = [
     "RECORD_MIME",
     "RECORD_MIME_PATTERN",
     "SCHEMA_VERSION",
     "Record",
-    "normalise_base_url",
-    "request_key",
+    "RequestInfo",
+    "check_timing",
+    "message_text",
     "utc_now",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECORD_MIME = f"application/vnd.nbchat.v{SCHEMA_VERSION}+json"
 RECORD_MIME_PATTERN = re.compile(r"^application/vnd\.nbchat\.v(\d+)\+json$")
-_KEY_PREFIX = "v1:"
-# Request fields that never change the answer, so never change the key.
-_TRANSPORT_FIELDS = frozenset({"stream", "stream_options", "model", "messages"})
+TURN, SYSTEM = "turn", "system"
 
 
 def utc_now() -> str:
@@ -62,243 +77,281 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def normalise_base_url(url: str) -> str:
-    """Lower-case scheme and host, no trailing slash: equal endpoints give equal keys."""
-    parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+def message_text(message: dict[str, Any] | None) -> str:
+    """The text of a message: its content, or the text parts of a list content."""
+    content = (message or {}).get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "\n".join(t for t in texts if isinstance(t, str))
+    return ""
 
 
-def request_key(base_url: str, model: str, messages: list[Any], params: dict[str, Any]) -> str:
-    """The cache key: a hash of everything that changes the answer, and nothing else."""
-    answer_params = {k: v for k, v in params.items() if k not in _TRANSPORT_FIELDS}
-    canonical = json.dumps(
-        [normalise_base_url(base_url), model, messages, answer_params],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return _KEY_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class RequestInfo:
+    """What a record keeps of its request besides the messages."""
+
+    base_url: str  # shown form: credentials and query values masked
+    query_digest: str | None
+    model: str
+    params: dict[str, Any]
+    system: str | None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint as the key sees it."""
+        return Endpoint.stored(self.base_url, self.query_digest)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {
+            "base_url": self.base_url,
+            "query_digest": self.query_digest,
+            "model": self.model,
+            "params": self.params,
+            "system": self.system,
+        }
 
 
 @dataclass
 class Record:
-    """One stored turn (or system prompt) of a thread."""
+    """One stored turn (or system prompt) of a thread, of schema 2 or read from schema 1."""
 
     kind: str
     thread: str
-    prompt: str
+    messages: list[dict[str, Any]]
     cell_id: str | None = None
     new_thread: bool = False
     key: str | None = None
-    request: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None
+    history: str | None = None
+    parent: str | None = None
+    context: list[str] | None = None
+    request: RequestInfo | None = None
+    responses: list[dict[str, Any]] = field(default_factory=list)
     timing: dict[str, Any] = field(default_factory=dict)
     stored_at: str = field(default_factory=utc_now)
     nbchat_version: str = __version__
     schema: int = SCHEMA_VERSION
+    # Schema 1 only: the messages above the user message as stored (no system message), the
+    # base URL as stored, and the record's JSON as written.
+    earlier: list[dict[str, Any]] | None = None
+    original: dict[str, Any] | None = None
+
+    # -- what it says ----------------------------------------------------------------------
+
+    @property
+    def prompt(self) -> str:
+        """The user's text (a system record: the system prompt)."""
+        return message_text(self.messages[0]) if self.messages else ""
+
+    @property
+    def assistant(self) -> dict[str, Any] | None:
+        """The final assistant message, as the provider returned it."""
+        for message in reversed(self.messages):
+            if message.get("role") == "assistant":
+                return message
+        return None
 
     @property
     def answer(self) -> str:
         """The answer's text ("" for a system record)."""
-        return completion_text(self.response) if self.response else ""
+        return message_text(self.assistant) if self.kind == TURN else ""
+
+    @property
+    def last_response(self) -> dict[str, Any]:
+        """The completion of the turn's last request (without its message)."""
+        return self.responses[-1] if self.responses else {}
 
     @property
     def finish_reason(self) -> str | None:
         """Why the answer ended (``stop``, ``length``, ...)."""
-        return finish_reason(self.response) if self.response else None
+        choices = self.last_response.get("choices") or [{}]
+        return choices[0].get("finish_reason")
 
     @property
     def usage(self) -> dict[str, Any]:
-        """Token usage as the server reported it (empty when it did not)."""
-        return dict((self.response or {}).get("usage") or {})
+        """Token usage as reported, summed over the turn's requests (empty when not reported)."""
+        reports = [r["usage"] for r in self.responses if isinstance(r.get("usage"), dict)]
+        if len(reports) <= 1:
+            return dict(reports[0]) if reports else {}
+        total: dict[str, Any] = {}
+        for report in reports:
+            for name, value in report.items():
+                if isinstance(value, int):
+                    total[name] = total.get(name, 0) + value
+        return total
 
     @property
     def model(self) -> str | None:
         """The model that answered, else the model asked for."""
-        answered = (self.response or {}).get("model")
-        return answered or (self.request or {}).get("model")
+        answered = self.last_response.get("model")
+        return answered or (self.request.model if self.request else None)
+
+    def completion(self) -> dict[str, Any]:
+        """The last response as the provider sent it: its first choice's message restored."""
+        response = dict(self.last_response)
+        choices = [dict(choice) for choice in response.get("choices") or [{"index": 0}]]
+        choices[0]["message"] = self.assistant or {"role": "assistant", "content": ""}
+        response["choices"] = choices
+        return response
+
+    # -- trust ------------------------------------------------------------------------------
 
     def expected_key(self) -> str | None:
-        """The key recomputed from the stored request; differs from ``key`` if tampered with."""
+        """The key recomputed from what the record says was sent."""
+        if self.schema == 1:
+            from nbchat.record_v1 import v1_key  # (record_v1 builds on this module)
+
+            return v1_key(self)
+        if self.kind != TURN or self.request is None or self.history is None:
+            return None
         request = self.request
-        if not request:
-            return None
-        params = request.get("params", {})
-        messages = request.get("messages", [])
-        if not isinstance(params, dict) or not isinstance(messages, list):
-            return None
         return request_key(
-            str(request.get("base_url", "")), str(request.get("model", "")), messages, params
+            request.endpoint,
+            request.model,
+            request.params,
+            request.system,
+            self.history,
+            self.messages[0],
         )
 
     def consistency_problem(self) -> str | None:
-        """Why this record cannot be trusted as a cached answer, or None when it can."""
-        if self.kind != "answer":
-            return None
-        if self.expected_key() != self.key:
+        """Why this record cannot be trusted as a stored answer, or None when it can."""
+        if self.kind == TURN and self.expected_key() != self.key:
             return "key does not match its request"
-        messages = (self.request or {}).get("messages") or []
-        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
-        if last.get("role") != "user" or last.get("content") != self.prompt:
-            return "prompt does not match the request's last user message"
         return None
 
+    # -- JSON -------------------------------------------------------------------------------
+
     def to_json(self) -> dict[str, Any]:
-        """The JSON object stored in the notebook (shallow: it shares the nested values)."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The JSON object stored in the notebook (a schema 1 record: as it was written)."""
+        if self.original is not None:
+            return self.original
+        data: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "kind": self.kind,
+            "nbchat_version": self.nbchat_version,
+            "thread": self.thread,
+            "cell_id": self.cell_id,
+            "new_thread": self.new_thread,
+            "messages": self.messages,
+        }
+        if self.kind == TURN:
+            data.update(key=self.key, history=self.history, parent=self.parent)
+            if self.context is not None:
+                data["context"] = self.context
+            data["request"] = self.request.to_json() if self.request else None
+            data["responses"] = self.responses
+        data.update(timing=self.timing, stored_at=self.stored_at)
+        return data
 
     @classmethod
     def from_json(cls, data: Any, *, version: int = SCHEMA_VERSION) -> Record:
-        """Read a stored record of schema ``version``.
-
-        Raises ``ValueError`` with a short reason naming the field when the record is malformed
-        (``response.usage.prompt_tokens is a string, not an integer``): every field the package
-        reads is checked here, so a hand-edited record is reported and skipped, never a crash.
-        """
+        """Read a stored record of schema ``version``; `ValueError` names what is wrong."""
         if not isinstance(data, dict):
-            raise ValueError(f"a record is a JSON object, not {_json_kind(data)}")
+            raise ValueError("a record is a JSON object")
         stated = data.get("schema", version)
         if not isinstance(stated, int) or isinstance(stated, bool):
-            raise ValueError(f"record schema must be an integer, not {_json_kind(stated)}")
+            raise ValueError("record schema must be an integer")
         if stated != version:
             raise ValueError(f"record says schema {stated} but is stored as version {version}")
-        if version > SCHEMA_VERSION:
-            raise ValueError(f"record schema {version} is newer than this nbchat understands")
-        data = _UPGRADES.get(version, lambda d: d)(dict(data))
-        _check_fields(data)
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        if version == 1:
+            from nbchat.record_v1 import read_v1
+
+            return read_v1(data)
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"record schema {version} is not one this nbchat understands")
+        return _read_v2(data)
 
 
-# -- checking a stored record ----------------------------------------------------------------------
-# Anyone can edit a notebook file. Each check raises ValueError naming the first bad field.
+def _read_v2(data: dict[str, Any]) -> Record:
+    """A schema 2 record, every field checked."""
+    kind = required(data, "kind", "")
+    if kind not in (TURN, SYSTEM):
+        raise ValueError(f"unknown record kind {clip(one_line(str(kind)), 40)!r}")
+    for name in ("thread", "stored_at", "nbchat_version"):
+        need(required(data, name, ""), name, str)
+    need(data.get("cell_id"), "cell_id", str, null=True)
+    need(data.get("new_thread", False), "new_thread", bool)
+    messages = required(data, "messages", "")
+    _check_messages(messages)
+    timing = data.get("timing", {})
+    check_timing(timing)
+    record = Record(
+        kind=kind,
+        thread=data["thread"],
+        messages=messages,
+        cell_id=data.get("cell_id"),
+        new_thread=data.get("new_thread", False),
+        timing=timing,
+        stored_at=data["stored_at"],
+        nbchat_version=data["nbchat_version"],
+    )
+    if kind == SYSTEM:
+        if messages[0].get("role") != "system" or not isinstance(messages[0].get("content"), str):
+            raise ValueError("messages[0] of a system record is not a system message")
+        return record
+    return _read_turn_fields(record, data)
 
 
-def _json_kind(value: Any) -> str:
-    """``a string``, ``an integer``, ``null``...: a value's JSON type, for messages."""
-    if value is None:
-        return "null"
-    for kinds, name in _KIND_NAMES:
-        if isinstance(value, kinds):
-            return name
-    return f"a {type(value).__name__}"
-
-
-_KIND_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
-    (bool, "a boolean"),  # before int: True is an int to Python, not to JSON
-    (int, "an integer"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "a list"),
-    (dict, "an object"),
-)
-_EXPECTED = {
-    str: "a string",
-    int: "an integer",
-    bool: "a boolean",
-    dict: "an object",
-    list: "a list",
-    (int, float): "a number",
-    (str, list): "a string or a list",
-}
-
-
-def _need(value: Any, path: str, kinds: type | tuple[type, ...], *, null: bool = False) -> None:
-    """Raise unless ``value`` is of ``kinds`` (or None when ``null``); a bool is no number."""
-    if value is None and null:
-        return
-    wrong_bool = isinstance(value, bool) and not (kinds is bool or kinds == (bool,))
-    if wrong_bool or not isinstance(value, kinds):
-        expected = _EXPECTED[kinds] + (" or null" if null else "")
-        raise ValueError(f"{path} is {_json_kind(value)}, not {expected}")
-
-
-def _get(obj: dict[str, Any], name: str, path: str) -> Any:
-    """A required field of ``obj`` (whose path is ``path``)."""
-    if name not in obj:
-        raise ValueError(f"{path}{'.' if path else ''}{name} is missing")
-    return obj[name]
-
-
-def _check_fields(data: dict[str, Any]) -> None:
-    """Check the type of every field of a record (current schema); raise ValueError if wrong."""
-    for name in ("kind", "thread", "prompt"):
-        _need(_get(data, name, ""), name, str)
-    for name in ("stored_at", "nbchat_version"):
-        if name in data:
-            _need(data[name], name, str)
-    _need(data.get("cell_id"), "cell_id", str, null=True)
-    _need(data.get("new_thread", False), "new_thread", bool)
-    answer = data["kind"] == "answer"
-    for name, kinds in (("key", str), ("request", dict), ("response", dict)):
-        value = _get(data, name, "") if answer else data.get(name)
-        if answer or value is not None:  # a system record has none of them, or nulls
-            _need(value, name, kinds)
-    if data.get("request") is not None:
-        _check_request(data["request"])
-    if data.get("response") is not None:
-        _check_response(data["response"])
-    _check_timing(data.get("timing", {}))
-
-
-def _check_request(request: dict[str, Any]) -> None:
+def _read_turn_fields(record: Record, data: dict[str, Any]) -> Record:
+    for name in ("key", "history"):
+        need(required(data, name, ""), name, str)
+    need(data.get("parent"), "parent", str, null=True)
+    context = data.get("context")
+    need(context, "context", list, null=True)
+    for index, key in enumerate(context or ()):
+        need(key, f"context[{index}]", str)
+    request = required(data, "request", "")
+    need(request, "request", dict)
     for name in ("base_url", "model"):
-        _need(_get(request, name, "request"), f"request.{name}", str)
-    messages = _get(request, "messages", "request")
-    _need(messages, "request.messages", list)
+        need(required(request, name, "request"), f"request.{name}", str)
+    for name in ("query_digest", "system"):
+        need(request.get(name), f"request.{name}", str, null=True)
+    need(required(request, "params", "request"), "request.params", dict)
+    responses = required(data, "responses", "")
+    need(responses, "responses", list)
+    if not responses:
+        raise ValueError("responses is an empty list")
+    if record.messages[0].get("role") != "user":
+        raise ValueError("messages[0] of a turn is not the user message")
+    record.key, record.history = data["key"], data["history"]
+    record.parent, record.context = data.get("parent"), context
+    record.request = RequestInfo(
+        request["base_url"],
+        request.get("query_digest"),
+        request["model"],
+        request["params"],
+        request.get("system"),
+    )
+    record.responses = responses
+    for index, response in enumerate(responses):
+        need(response, f"responses[{index}]", dict)
+    if record.assistant is None:
+        raise ValueError("messages hold no assistant message")
+    problem = completion_problem(record.completion())
+    if problem:
+        raise ValueError(f"responses[-1]: {problem}")
+    return record
+
+
+def _check_messages(messages: Any) -> None:
+    need(messages, "messages", list)
+    if not messages:
+        raise ValueError("messages is an empty list")
     for index, message in enumerate(messages):
-        path = f"request.messages[{index}]"
-        _need(message, path, dict)
-        _need(_get(message, "role", path), f"{path}.role", str)
-        content = _get(message, "content", path)
-        _need(content, f"{path}.content", (str, list))
-        for number, part in enumerate(content if isinstance(content, list) else ()):
-            _need(part, f"{path}.content[{number}]", dict)
-    _need(_get(request, "params", "request"), "request.params", dict)
+        problem = message_problem(message, f"messages[{index}]")
+        if problem:
+            raise ValueError(problem)
+        need(required(message, "role", f"messages[{index}]"), f"messages[{index}].role", str)
 
 
-def _check_response(response: dict[str, Any]) -> None:
-    _need(response.get("model"), "response.model", str, null=True)
-    choices = _get(response, "choices", "response")
-    _need(choices, "response.choices", list)
-    if not choices:
-        raise ValueError("response.choices is an empty list")
-    for index, choice in enumerate(choices):
-        path = f"response.choices[{index}]"
-        _need(choice, path, dict)
-        if "index" in choice:
-            _need(choice["index"], f"{path}.index", int)
-        _need(choice.get("finish_reason"), f"{path}.finish_reason", str, null=True)
-        message = _get(choice, "message", path)
-        _need(message, f"{path}.message", dict)
-        if "role" in message:
-            _need(message["role"], f"{path}.message.role", str)
-        _need(message.get("content"), f"{path}.message.content", str, null=True)
-    if response.get("usage") is not None:
-        _check_usage(response["usage"], "response.usage")
-
-
-def _check_usage(usage: Any, path: str) -> None:
-    """Token counts are integers; ``*_details`` objects (or null) hold integers or null."""
-    _need(usage, path, dict)
-    for name, value in usage.items():
-        if not isinstance(name, str):
-            continue
-        if name.endswith("_tokens"):
-            _need(value, f"{path}.{name}", int)
-        elif name.endswith("_details") and value is not None:
-            _need(value, f"{path}.{name}", dict)
-            for detail, count in value.items():
-                if isinstance(detail, str) and detail.endswith("_tokens"):
-                    _need(count, f"{path}.{name}.{detail}", int, null=True)
-
-
-def _check_timing(timing: Any) -> None:
-    _need(timing, "timing", dict)
+def check_timing(timing: Any) -> None:
+    """The timing fields nbchat writes are of their types (or null)."""
+    need(timing, "timing", dict)
     for name, kinds in _TIMING_FIELDS.items():
-        _need(timing.get(name), f"timing.{name}", kinds, null=True)
+        need(timing.get(name), f"timing.{name}", kinds, null=True)
 
 
 # The timing fields nbchat writes; a newer writer's extra fields are ignored, like its records'.
@@ -308,7 +361,3 @@ _TIMING_FIELDS: dict[str, type | tuple[type, ...]] = {
     "first_token_s": (int, float),
     "streamed": bool,
 }
-
-
-# Version -> function turning a record of that version into the current one.
-_UPGRADES: dict[int, Any] = {}

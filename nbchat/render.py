@@ -25,6 +25,7 @@ __all__ = [
     "escape_markdown",
     "fenced",
     "footer",
+    "inspection",
     "partial_bundle",
     "raw_bundle",
     "record_bundle",
@@ -81,8 +82,7 @@ def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) ->
 
 
 def _tool_calls(record: Record) -> str:
-    message = ((record.response or {}).get("choices") or [{}])[0].get("message") or {}
-    calls = message.get("tool_calls") or []
+    calls = (record.assistant or {}).get("tool_calls") or []
     if not calls:
         return ""
     return json.dumps(calls, indent=2, ensure_ascii=False)
@@ -144,12 +144,18 @@ def raw_bundle(payload: Any) -> Bundle:
     return data, {"application/json": {"expanded": False}, "nbchat": {RAW_MARKER: True}}
 
 
-def record_bundle(record: Record) -> Bundle:
-    """``--raw``: the record as a collapsible tree, stored once. It is also the stored record
-    (the ``record`` marker gives its schema), so the plain text is a summary, not a copy."""
-    payload = record.to_json()
+def inspection(record: Record, sent: dict[str, Any]) -> dict[str, Any]:
+    """What a raw view shows: the record, and under ``sent`` the request as it was sent
+    (rebuilt from the records above it; never the key or any header)."""
+    return {**record.to_json(), "sent": sent}
+
+
+def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:
+    """``--raw``: the record as a collapsible tree, with the full request it answers. It is also
+    the stored record (the ``record`` marker gives its schema), so the plain text is a summary,
+    not another copy."""
     usage = _tokens(record.usage) or "no token usage reported"
-    messages = len((record.request or {}).get("messages") or [])
+    messages = len(sent.get("body", {}).get("messages") or [])
     plain = (
         f"[nbchat record: {record.model or '?'}, {messages} messages sent, {usage}; "
         "`nbchat export --format jsonl` prints it in full]"
@@ -158,4 +164,4 @@ def record_bundle(record: Record) -> Bundle:
         "application/json": {"expanded": False},
         "nbchat": {RAW_MARKER: True, "record": SCHEMA_VERSION},
     }
-    return {"application/json": payload, "text/plain": plain}, metadata
+    return {"application/json": inspection(record, sent), "text/plain": plain}, metadata

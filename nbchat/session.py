@@ -1,9 +1,10 @@
 """The engine behind ``%%chat`` and `nbchat.ask`: context, cache lookup, sending, recording.
 
-Every turn takes one path, `ChatSession.answer`: build the context, look the request up among
-this session's and the saved notebook's answers, and only then (unless offline) send it. It knows
-nothing of display: the caller passes a `LiveSink`, which is started when a request is sent and
-receives the text of each network read.
+Every turn takes one path, `ChatSession.run`: build the request from the turns above the cell,
+look it up among this session's and the saved notebook's answers, and only then (unless
+offline) send it. The magic and the API are thin callers. It knows nothing of display: the
+caller passes a `LiveSink`, which is started when a request is sent and receives the text of
+each network read.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ import enum
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from nbchat.client import ChatClient, ClientConfig
+from nbchat.chain import rebuild
+from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text
 from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted, TruncatedStreamError
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
-from nbchat.record import Record, normalise_base_url, request_key, utc_now
-from nbchat.redaction import Redactor
+from nbchat.offline import explain_miss
+from nbchat.record import SYSTEM, TURN, Record, utc_now
+from nbchat.redaction import Redactor, request_url
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
 from nbchat.threads import STANDALONE, ThreadStore, Turn
+from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed
 
 __all__ = [
     "STANDALONE",
@@ -64,46 +68,6 @@ class LiveSink(Protocol):
         """The new text of one network read, joining ``pieces`` deltas (about a token each)."""
 
 
-@dataclass(frozen=True)
-class TurnRequest:
-    """What one cell (or one `ask` call) asks for."""
-
-    prompt: str
-    thread: str = "default"
-    cell_id: str | None = None
-    new_thread: bool = False
-    refresh: bool = False
-    # Rebuild the thread from the saved notebook even without a cell id (`ask` with a thread).
-    follow_notebook: bool = False
-    source: str | None = None  # the cell's code as executed: finds it in a file without cell ids
-
-
-@dataclass(frozen=True)
-class PreparedTurn:
-    """A turn with its full context, ready to send or to find in the cache."""
-
-    request: TurnRequest
-    settings: Settings
-    cell_key: str
-    messages: list[dict[str, str]]
-    params: dict[str, Any]
-    key: str
-    file_index: int | None = None  # where the cell is in the saved notebook, when known
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body for ``/chat/completions`` (stream flags are added by the client)."""
-        return {"model": self.settings.model, "messages": self.messages, **self.params}
-
-    def stored_request(self) -> dict[str, Any]:
-        """The request as the record keeps it: no key, no headers."""
-        return {
-            "base_url": self.settings.base_url,
-            "model": self.settings.model,
-            "messages": self.messages,
-            "params": self.params,
-        }
-
-
 class Origin(enum.Enum):
     """Where an answer came from."""
 
@@ -114,10 +78,11 @@ class Origin(enum.Enum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """A complete answer and where it came from."""
+    """A complete answer, where it came from, and the request it answers."""
 
     record: Record
-    origin: Origin = Origin.SERVER
+    origin: Origin
+    turn: PreparedTurn
 
     @property
     def replayed(self) -> bool:
@@ -218,40 +183,55 @@ class ChatSession:
             self._warned.add(message)
             self._warn(message)
 
-    # -- a turn ----------------------------------------------------------------------------
+    # -- a turn: the one path every turn takes ----------------------------------------------
+
+    def run(
+        self,
+        request: TurnRequest,
+        settings: Settings,
+        notebook: NotebookRecords | None,
+        sink: LiveSink | None = None,
+    ) -> Outcome:
+        """One turn: build its request from the turns above, replay a stored answer for exactly
+        that request, or (unless offline) ask the server; the cell's turn is recorded either
+        way. A failed or interrupted answer leaves the cell a turn with no answer."""
+        turn = self.prepare(request, settings, notebook)
+        found = self.lookup(turn, notebook)
+        if found is not None:
+            record, origin = found
+            return Outcome(self._replay(turn, record), origin, turn)
+        if settings.offline:
+            raise OfflineMiss(explain_miss(turn, notebook, self.threads))
+        return Outcome(self._send(turn, sink), Origin.SERVER, turn)
 
     def prepare(
         self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
     ) -> PreparedTurn:
-        """Build the messages (context above the cell plus this prompt) and the cache key."""
+        """The full request of a cell's turn, and its key."""
         if not settings.model:
             raise ConfigError(
                 f"Profile {settings.profile!r} names no model: add -m MODEL to the cell, or set "
                 "%config ChatMagics.model or $NBCHAT_MODEL (`%chat models` lists them)."
             )
         cell_key = request.cell_id or self.threads.anonymous_key()
-        use_notebook = request.cell_id is not None or request.follow_notebook
-        window = self.threads.window(
-            request.thread,
-            cell_key,
-            notebook,
-            source=request.source,
-            use_notebook=use_notebook,
-        )
-        if request.new_thread or request.thread == STANDALONE:
-            system = settings.system_prompt
-            context = [{"role": "system", "content": system}] if system else []
-        else:
-            if window.unplaced:
-                self._warn_once(_UNPLACED)
-            context = window.messages(settings.system_prompt)
-        messages = [*context, {"role": "user", "content": request.prompt}]
-        params = settings.request_params()
-        key = request_key(settings.base_url, settings.model, messages, params)
-        file_index = window.index
+        window = None
+        file_index = None
+        if request.thread != STANDALONE:
+            use_notebook = request.cell_id is not None or request.follow_notebook
+            full = self.threads.window(
+                request.thread, cell_key, notebook, source=request.source, use_notebook=use_notebook
+            )
+            file_index = full.index
+            if not request.new_thread:
+                window = full
+                if full.unplaced:
+                    self._warn_once(_UNPLACED)
         if request.cell_id is None and request.source is not None:
             file_index = self._headless_index(notebook)
-        return PreparedTurn(request, settings, cell_key, messages, params, key, file_index)
+        with_v1 = notebook is not None and notebook.has_v1
+        return prepare(
+            request, settings, window, cell_key, file_index=file_index, with_v1_key=with_v1
+        )
 
     def _headless_index(self, notebook: NotebookRecords | None) -> int | None:
         """Where a cell run without a cell id is in the file. nbclient, papermill and nbconvert
@@ -262,56 +242,34 @@ class ChatSession:
             return None
         return notebook.chat_cells[ordinal]
 
-    def answer(
-        self,
-        turn: PreparedTurn,
-        notebook: NotebookRecords | None,
-        sink: LiveSink | None = None,
-    ) -> Outcome:
-        """Replay a stored answer or ask the server; record the turn either way."""
-        found = self.lookup(turn, notebook)
-        if found is not None:
-            return Outcome(self.replay(turn, found.record), found.origin)
-        if turn.settings.offline:
-            raise OfflineMiss(self.explain_miss(turn, notebook))
-        return Outcome(self.send(turn, sink))
-
-    def lookup(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> Outcome | None:
-        """A stored answer for exactly this request, from this session or the saved file."""
+    def lookup(
+        self, turn: PreparedTurn, notebook: NotebookRecords | None
+    ) -> tuple[Record, Origin] | None:
+        """A stored answer for exactly this request, from this session or the saved file (where
+        nbchat 0.1's answers are found by the key 0.1 gave them)."""
         if not turn.settings.cache:
             return None
         if turn.request.refresh and not turn.settings.offline:  # offline cannot ask again
             return None
         if turn.key in self.answers:
-            return Outcome(self.answers[turn.key], Origin.SESSION)
-        if notebook is not None and turn.key in notebook.by_key:
-            return Outcome(notebook.by_key[turn.key], Origin.NOTEBOOK)
+            return self.answers[turn.key], Origin.SESSION
+        if notebook is not None:
+            for key in (turn.key, turn.v1_key):
+                if key is not None and key in notebook.by_key:
+                    return notebook.by_key[key], Origin.NOTEBOOK
         return None
 
-    def replay(self, turn: PreparedTurn, found: Record) -> Record:
-        """A stored answer as this cell's turn; no request is sent.
-
-        The key covers what was sent, not where: an answer stored by another cell or thread
-        (two threads that open with the same prompt) is re-labelled for this one, so the saved
-        notebook rebuilds each thread correctly after a restart.
-        """
-        record = replace(
-            found,
-            thread=turn.request.thread,
-            cell_id=turn.request.cell_id,
-            new_thread=turn.request.new_thread,
-        )
+    def _replay(self, turn: PreparedTurn, found: Record) -> Record:
+        record = replayed(turn, found)
         self.usage.replays += 1
         self.usage.add(self.usage.saved, record.usage)
         self._remember(turn, record, store=True)
         return record
 
-    def send(self, turn: PreparedTurn, sink: LiveSink | None = None) -> Record:
-        """Ask the server. A failed or interrupted answer leaves a turn with no answer.
-
-        This is the one place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part
-        of the answer had arrived, wherever it landed (the socket read, the live view).
-        """
+    def _send(self, turn: PreparedTurn, sink: LiveSink | None) -> Record:
+        """Ask the server. This is the one place where Ctrl-C becomes `StreamInterrupted`,
+        carrying whatever part of the answer had arrived, wherever it landed (the socket read,
+        the live view)."""
         client = self.client(turn.settings)
         started_at, start = utc_now(), time.perf_counter()
         self.usage.requests += 1
@@ -321,60 +279,56 @@ class ChatSession:
                 sink.start()
             if turn.settings.stream:
                 stream = client.stream(turn.body(), keep_chunks=True)
-                self._last_events = stream.raw_events
-                try:
-                    for text, pieces in stream.batches():
-                        if sink is not None:
-                            sink.on_delta(text, pieces)
-                finally:
-                    self._last_redactor = stream.redactor
-                completion, first_token_at = stream.completion, stream.first_token_at
-                if completion is None:  # every complete path sets it; never store a partial
-                    raise TruncatedStreamError(
-                        "The stream ended without a complete answer.", partial=stream.partial()
-                    )
+                completion, first_token_at = self._stream(stream, sink)
             else:
                 completion, first_token_at = client.chat(turn.body()), None
                 if sink is not None:
                     sink.on_delta(completion_text(completion), 1)
         except KeyboardInterrupt as interrupt:
-            self._forget_answer(turn)
+            self._put_turn(turn, None)
             if stream is not None:
                 stream.close()
             raise _interrupted(interrupt, stream) from None
         except BaseException:
-            self._forget_answer(turn)
+            self._put_turn(turn, None)
             raise
         first_token_s = round(first_token_at - start, 3) if first_token_at else None
-        record = Record(
-            kind="answer",
-            thread=turn.request.thread,
-            prompt=turn.request.prompt,
-            cell_id=turn.request.cell_id,
-            new_thread=turn.request.new_thread,
-            key=turn.key,
-            request=turn.stored_request(),
-            response=completion,
-            timing={
-                "started_at": started_at,
-                "elapsed_s": round(time.perf_counter() - start, 3),
-                "first_token_s": first_token_s,
-                "streamed": turn.settings.stream,
-            },
-        )
+        timing = {
+            "started_at": started_at,
+            "elapsed_s": round(time.perf_counter() - start, 3),
+            "first_token_s": first_token_s,
+            "streamed": turn.settings.stream,
+        }
+        record = answered(turn, completion, timing)
         self.usage.add(self.usage.spent, record.usage)
         self._remember(turn, record, store=turn.settings.cache)
         return record
 
-    def add_system(self, request: TurnRequest, settings: Settings) -> Record:
+    def _stream(
+        self, stream: ChatStream, sink: LiveSink | None
+    ) -> tuple[dict[str, Any], float | None]:
+        self._last_events = stream.raw_events
+        try:
+            for text, pieces in stream.batches():
+                if sink is not None:
+                    sink.on_delta(text, pieces)
+        finally:
+            self._last_redactor = stream.redactor
+        if stream.completion is None:  # every complete path sets it; never store a partial
+            raise TruncatedStreamError(
+                "The stream ended without a complete answer.", partial=stream.partial()
+            )
+        return stream.completion, stream.first_token_at
+
+    def add_system(self, request: TurnRequest) -> Record:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
         cell_key = request.cell_id or self.threads.anonymous_key()
         if request.cell_id is None and request.source is not None:
             self._headless_cells += 1  # it is one of the file's %%chat cells too
         record = Record(
-            kind="system",
-            thread=request.thread,
-            prompt=request.prompt,
+            SYSTEM,
+            request.thread,
+            [{"role": "system", "content": request.prompt}],
             cell_id=request.cell_id,
             new_thread=request.new_thread,
         )
@@ -384,78 +338,42 @@ class ChatSession:
         return record
 
     def _remember(self, turn: PreparedTurn, record: Record, *, store: bool) -> None:
-        if store:
-            self.answers[turn.key] = record
+        if store and record.key:
+            self.answers[record.key] = record
         self.history.append(record)
         self._put_turn(turn, record)
 
-    def _forget_answer(self, turn: PreparedTurn) -> None:
-        self._put_turn(turn, None)
-
     def _put_turn(self, turn: PreparedTurn, record: Record | None) -> None:
-        """This cell's turn: with the answer, or with none (failed, so no context below)."""
-        if turn.request.thread == STANDALONE:
-            return
+        """This cell's turn: with its record, or with none (failed, so no context below)."""
         request = turn.request
-        answer = record.answer if record is not None else None
+        if request.thread == STANDALONE:
+            return
+        messages = tuple(record.messages) if record is not None else (turn.user,)
         self.threads.put(
-            Turn(
-                turn.cell_key,
-                request.thread,
-                "answer",
-                request.prompt,
-                answer,
-                request.new_thread,
-                record,
-            )
+            Turn(turn.cell_key, request.thread, TURN, messages, request.new_thread, record)
         )
 
-    # -- offline ---------------------------------------------------------------------------
+    def sent(self, record: Record, turn: PreparedTurn | None = None) -> dict[str, Any]:
+        """The request ``record`` answers, as it was sent (never the key or a header): from the
+        prepared turn when there is one, else rebuilt from the records it refers to."""
+        if record.request is None:
+            return {}
+        url = request_url(record.request.base_url, "/chat/completions")
+        if turn is not None:
+            return {"url": url, "body": turn.body()}
+        rebuilt = rebuild(record, self.find)
+        body = {"model": record.request.model, "messages": rebuilt.messages}
+        shown: dict[str, Any] = {"url": url, "body": {**body, **record.request.params}}
+        if rebuilt.missing:
+            shown["incomplete"] = rebuilt.missing
+        return shown
 
-    def explain_miss(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> str:
-        """Offline mode and no stored answer: say which thread and what changed."""
-        thread = turn.request.thread
-        head = f"Offline (NBCHAT_OFFLINE): no stored answer for this cell in thread {thread!r}"
-        if not turn.settings.cache:
-            return f"{head}: --no-cache answers are never stored, so they cannot run offline."
-        previous = self._own_stored_answer(turn, notebook)
-        if previous is None or previous.request is None:
-            if notebook is None:
-                return (
-                    f"{head}, and the notebook file is unknown, so its stored answers cannot be "
-                    "read: set $NBCHAT_NOTEBOOK (or %chat notebook PATH), or run it with "
-                    "`nbchat run NOTEBOOK`."
-                )
-            return f"{head}; nothing is stored for it. Run it online once to store an answer."
-        before, now = previous.request, turn.stored_request()
-        changes = []
-        if previous.prompt != turn.request.prompt:
-            changes.append("the prompt")
-        if before.get("messages", [])[:-1] != now["messages"][:-1]:
-            changes.append("the context above it")
-        if before.get("model") != now["model"]:
-            changes.append(f"the model ({before.get('model')} -> {now['model']})")
-        if before.get("params") != now["params"]:
-            changes.append("the parameters")
-        if normalise_base_url(before.get("base_url", "")) != normalise_base_url(now["base_url"]):
-            changes.append("the endpoint")
-        what = ", ".join(changes) or "the request"
-        return f"{head}: {what} changed since the answer was stored."
-
-    def _own_stored_answer(
-        self, turn: PreparedTurn, notebook: NotebookRecords | None
-    ) -> Record | None:
-        """The answer this very cell stored last time: its turn in this session, else the record
-        saved in its place in the notebook. Never another cell's answer."""
-        session_turn = self.threads.turn(turn.cell_key)
-        if session_turn is not None and session_turn.record is not None:
-            return session_turn.record
-        if notebook is None or turn.file_index is None:
-            return None
-        for cell, record in notebook.records():
-            if cell.index == turn.file_index and record.kind == "answer":
-                return record
-        return None
+    def find(self, key: str) -> Record | None:
+        """A record by its key: this session's answers, then the saved notebook's."""
+        found = self.answers.get(key)
+        if found is None and self._watcher is not None and self._watcher.records is not None:
+            found = self._watcher.records.by_key.get(key)
+        return found
 
 
 def _interrupted(interrupt: KeyboardInterrupt, stream: Any) -> StreamInterrupted:

@@ -19,36 +19,60 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
+from nbchat.digest import HISTORY_START, extend_history, turn_digest
+from nbchat.messages import wire
 from nbchat.notebook import NotebookRecords
-from nbchat.record import Record
+from nbchat.record import SYSTEM, TURN, Record, message_text
 
 __all__ = ["STANDALONE", "ThreadStore", "Turn", "Window"]
 
-Message = dict[str, str]
+Message = dict[str, Any]
 STANDALONE = ""  # the "thread" of a question asked with no context (`ask()` without a thread)
 _END = (2, 0, 0)  # a position below every cell: "the next cell at the bottom"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Turn:
-    """One cell's part of a thread. ``answer`` is None for a turn that failed or was cut short."""
+    """One cell's part of a thread: the messages it added, its user message first (a system
+    cell: its system message). ``record`` is None for a turn that failed or was cut short,
+    which is no part of the context below it."""
 
     cell_key: str
     thread: str
-    kind: str  # "answer" or "system"
-    prompt: str
-    answer: str | None
+    kind: str  # TURN or SYSTEM
+    messages: tuple[Message, ...]
     new_thread: bool = False
     record: Record | None = None
 
     @classmethod
     def from_record(cls, cell_key: str, record: Record) -> Turn:
         """The turn a stored record stands for."""
-        answer = record.answer if record.kind == "answer" else None
         return cls(
-            cell_key, record.thread, record.kind, record.prompt, answer, record.new_thread, record
+            cell_key, record.thread, record.kind, tuple(record.messages), record.new_thread, record
         )
+
+    @property
+    def prompt(self) -> str:
+        """The user's text (a system turn: the system prompt)."""
+        return message_text(self.messages[0]) if self.messages else ""
+
+    @property
+    def answered(self) -> bool:
+        """Whether the turn is part of the conversation: a complete answer."""
+        return self.kind == TURN and self.record is not None
+
+    @cached_property
+    def wire_messages(self) -> list[Message]:
+        """The messages as later requests send them back."""
+        return [wire(message) for message in self.messages]
+
+    @cached_property
+    def digest(self) -> str:
+        """The digest of the messages as sent (computed once per turn)."""
+        return turn_digest(self.wire_messages)
 
 
 @dataclass
@@ -220,16 +244,38 @@ class Window:
     index: int | None  # the running cell's index in the saved notebook, when it was found
     unplaced: bool  # the file has cells without ids and this one could not be found among them
 
+    @property
+    def answered(self) -> list[Turn]:
+        """The turns of the conversation above the cell."""
+        return [turn for turn in self.turns if turn.answered]
+
+    def system(self, default: str | None = None) -> str | None:
+        """The system prompt: the last ``--system`` cell above, else ``default``."""
+        for turn in reversed(self.turns):
+            if turn.kind == SYSTEM:
+                return turn.prompt
+        return default
+
     def messages(self, default_system: str | None = None) -> list[Message]:
-        """The context as chat messages: the system prompt, then each answered turn."""
-        system = default_system
-        messages: list[Message] = []
-        for turn in self.turns:
-            if turn.kind == "system":
-                system = turn.prompt
-            elif turn.answer is not None:
-                messages.append({"role": "user", "content": turn.prompt})
-                messages.append({"role": "assistant", "content": turn.answer})
-        if system:
-            messages.insert(0, {"role": "system", "content": system})
-        return messages
+        """The context as sent: the system prompt, then every answered turn's messages."""
+        system = self.system(default_system)
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [message for turn in self.answered for message in turn.wire_messages]
+
+    def chain(self) -> tuple[str, str | None, list[str] | None]:
+        """The history digest of the turns above, the parent's key, and the keys of all those
+        turns when they are not the parent's own context plus the parent (a cell above was run
+        again after the parent answered): what a record refers to instead of copying them."""
+        answered = self.answered
+        history = before_parent = HISTORY_START
+        for turn in answered:
+            before_parent = history
+            history = extend_history(history, turn.digest)
+        if not answered:
+            return history, None, None
+        parent = answered[-1].record
+        assert parent is not None
+        if parent.history == before_parent:
+            return history, parent.key, None
+        keys = [turn.record.key for turn in answered if turn.record and turn.record.key]
+        return history, parent.key, keys

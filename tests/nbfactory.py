@@ -19,7 +19,8 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbchat.record import RECORD_MIME, Record, request_key
+from nbchat.digest import Endpoint, history_of, request_key, request_key_v1, turn_digest
+from nbchat.record import RECORD_MIME, SYSTEM, TURN, Record, RequestInfo
 
 __all__ = [
     "MALFORMED",
@@ -28,31 +29,16 @@ __all__ = [
     "make_chat_notebook",
     "make_record",
     "make_system_record",
+    "make_v1_record",
 ]
 
 STORED_AT = "2024-05-01T12:34:56Z"
 TITLE_CELLS = 1  # Markdown cells `make_chat_notebook` puts before the given cells
 _ids = itertools.count(1)
+Message = dict[str, Any]
 
 
-def make_record(
-    prompt: str,
-    answer: str,
-    *,
-    thread: str = "default",
-    model: str = "peer-small",
-    cell_id: str | None = None,
-    messages: list[dict[str, Any]] | None = None,
-    base_url: str = "http://127.0.0.1:9/v1",
-    params: dict[str, Any] | None = None,
-    usage: tuple[int, int] | None = (5, 7),
-    finish_reason: str | None = "stop",
-    new_thread: bool = False,
-    stored_at: str = STORED_AT,
-) -> Record:
-    """A consistent answer record: its key is the key of its request. ``usage=None``: none."""
-    messages = messages if messages is not None else [{"role": "user", "content": prompt}]
-    params = params if params is not None else {}
+def _completion(answer: str, model: str, usage: tuple[int, int] | None, finish: str | None):
     serial = next(_ids)
     response: dict[str, Any] = {
         "id": f"chatcmpl-test{serial}",
@@ -64,7 +50,7 @@ def make_record(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": answer},
-                "finish_reason": finish_reason,
+                "finish_reason": finish,
                 "logprobs": None,
             }
         ],
@@ -75,15 +61,56 @@ def make_record(
             "completion_tokens": usage[1],
             "total_tokens": usage[0] + usage[1],
         }
+    return response
+
+
+def _split(messages: list[Message]) -> tuple[str | None, list[list[Message]], Message]:
+    """A whole request's messages as (system prompt, the turns above as pairs, user message)."""
+    system = None
+    if messages and messages[0]["role"] == "system":
+        system, messages = messages[0]["content"], messages[1:]
+    above, user = messages[:-1], messages[-1]
+    return system, [above[i : i + 2] for i in range(0, len(above), 2)], user
+
+
+def make_record(
+    prompt: str,
+    answer: str,
+    *,
+    thread: str = "default",
+    model: str = "peer-small",
+    cell_id: str | None = None,
+    messages: list[Message] | None = None,
+    base_url: str = "http://127.0.0.1:9/v1",
+    params: dict[str, Any] | None = None,
+    usage: tuple[int, int] | None = (5, 7),
+    finish_reason: str | None = "stop",
+    new_thread: bool = False,
+    stored_at: str = STORED_AT,
+    parent: str | None = None,
+) -> Record:
+    """A consistent schema 2 record: its key is the key of its request. ``messages`` is the
+    whole request (system prompt, turns above, this prompt), as it was sent; ``usage=None``:
+    none reported."""
+    messages = messages if messages is not None else [{"role": "user", "content": prompt}]
+    system, pairs, user = _split(messages)
+    assert user == {"role": "user", "content": prompt}
+    params = params if params is not None else {}
+    history = history_of(turn_digest(pair) for pair in pairs)
+    endpoint = Endpoint.of(base_url)
+    response = _completion(answer, model, usage, finish_reason)
+    assistant = response["choices"][0].pop("message")
     return Record(
-        kind="answer",
-        thread=thread,
-        prompt=prompt,
+        TURN,
+        thread,
+        [user, assistant],
         cell_id=cell_id,
         new_thread=new_thread,
-        key=request_key(base_url, model, messages, params),
-        request={"base_url": base_url, "model": model, "messages": messages, "params": params},
-        response=response,
+        key=request_key(endpoint, model, params, system, history, user),
+        history=history,
+        parent=parent,
+        request=RequestInfo(endpoint.shown, endpoint.query_digest, model, params, system),
+        responses=[response],
         timing={
             "started_at": stored_at,
             "elapsed_s": 0.25,
@@ -94,14 +121,50 @@ def make_record(
     )
 
 
+def make_v1_record(
+    prompt: str,
+    answer: str,
+    *,
+    thread: str = "default",
+    model: str = "peer-small",
+    cell_id: str | None = None,
+    messages: list[Message] | None = None,
+    base_url: str = "http://127.0.0.1:9/v1",
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON of a record as nbchat 0.1 wrote it (schema 1: the whole request stored)."""
+    messages = messages if messages is not None else [{"role": "user", "content": prompt}]
+    params = params if params is not None else {}
+    return {
+        "schema": 1,
+        "kind": "answer",
+        "nbchat_version": "0.1.0",
+        "key": request_key_v1(base_url, model, messages, params),
+        "cell_id": cell_id,
+        "thread": thread,
+        "new_thread": False,
+        "prompt": prompt,
+        "request": {"base_url": base_url, "model": model, "messages": messages, "params": params},
+        "response": _completion(answer, model, (5, 7), "stop"),
+        "timing": {
+            "started_at": STORED_AT,
+            "elapsed_s": 0.25,
+            "first_token_s": 0.05,
+            "streamed": True,
+        },
+        "stored_at": STORED_AT,
+    }
+
+
 def make_system_record(text: str, thread: str = "default", cell_id: str | None = None) -> Record:
     """The record of a ``%%chat --system`` cell."""
-    return Record(kind="system", thread=thread, prompt=text, cell_id=cell_id, stored_at=STORED_AT)
+    messages = [{"role": "system", "content": text}]
+    return Record(SYSTEM, thread, messages, cell_id=cell_id, stored_at=STORED_AT)
 
 
 def record_output(record: Record) -> nbformat.NotebookNode:
     """The ``display_data`` output nbchat saves for a record."""
-    text = record.answer if record.kind == "answer" else f"*System prompt for {record.thread}*"
+    text = record.answer if record.kind == TURN else f"*System prompt for {record.thread}*"
     return new_output(
         "display_data",
         data={"text/markdown": text, "text/plain": text, RECORD_MIME: record.to_json()},
@@ -123,10 +186,6 @@ def make_chat_notebook(path: str | Path, cells: list[tuple[str, Record | None]])
     return path
 
 
-def _choice(record: dict[str, Any]) -> dict[str, Any]:
-    return record["response"]["choices"][0]
-
-
 def _set(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
     """An edit that sets the field at ``path`` of a record's JSON to ``value``."""
 
@@ -143,24 +202,24 @@ def _set(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
 # server, for the response) might: (edit of the record's JSON, reason `Record.from_json` gives).
 MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "usage with string values": (
-        _set("11", "response", "usage", "prompt_tokens"),
-        "response.usage.prompt_tokens is a string, not an integer",
+        _set("11", "responses", 0, "usage", "prompt_tokens"),
+        "responses[-1]: usage.prompt_tokens is text, not a count",
     ),
     "usage a string": (
-        _set("lots", "response", "usage"),
-        "response.usage is a string, not an object",
+        _set("lots", "responses", 0, "usage"),
+        "responses[-1]: usage is text, not an object",
     ),
     "index null": (
-        _set(None, "response", "choices", 0, "index"),
-        "response.choices[0].index is null, not an integer",
+        _set("first", "responses", 0, "choices", 0, "index"),
+        "responses[-1]: choices[0].index is text, not an index",
     ),
     "list content": (
-        _set([{"type": "text", "text": "4"}], "response", "choices", 0, "message", "content"),
-        "response.choices[0].message.content is a list, not a string or null",
+        _set([{"type": "text", "text": "4"}], "messages", 1, "content"),
+        "responses[-1]: choices[0].message.content is a list, not text",
     ),
     "finish_reason a list": (
-        _set(["stop"], "response", "choices", 0, "finish_reason"),
-        "response.choices[0].finish_reason is a list, not a string or null",
+        _set(["stop"], "responses", 0, "choices", 0, "finish_reason"),
+        "responses[-1]: choices[0].finish_reason is a list, not text",
     ),
     "stored_at a number": (
         _set(1714567000, "stored_at"),
@@ -171,7 +230,7 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "timing.elapsed_s is a string, not a number or null",
     ),
     "messages not a list": (
-        _set({"role": "user", "content": "What is 2+2?"}, "request", "messages"),
-        "request.messages is an object, not a list",
+        _set({"role": "user", "content": "What is 2+2?"}, "messages"),
+        "messages is an object, not a list",
     ),
 }

@@ -48,8 +48,8 @@ def answers(notebook: nbformat.NotebookNode) -> list[str]:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             record = output.get("data", {}).get(RECORD_MIME)
-            if record and record["kind"] == "answer":
-                found.append(record["response"]["choices"][0]["message"]["content"])
+            if record and record["kind"] == "turn":
+                found.append(record["messages"][1]["content"])
     return found
 
 
@@ -146,7 +146,7 @@ def test_after_a_restart_a_middle_cell_gets_its_context_back_and_hits(kernel, se
     again = kernel.run("%%chat\nFourth", cell_id="c4", check=True)
     assert len(server.chat_requests) == 4, "rebuilt from the saved answers above, so a hit"
     (record,) = again.data(RECORD_MIME)
-    assert record["response"]["choices"][0]["message"]["content"] == "Reply #3 to: Fourth"
+    assert record["messages"][1]["content"] == "Reply #3 to: Fourth"
     history = kernel.run("%chat history", cell_id="h", check=True).data("text/plain")[0]
     assert "Reply #2 to: Second" in history
     headless = kernel.run("%chat history", check=True).data("text/plain")[0]
@@ -201,8 +201,8 @@ def test_a_tampered_record_is_never_replayed(kernel, server, chat_env):
     data = json.loads(path.read_text())
     (output,) = [o for o in data["cells"][0]["outputs"] if RECORD_MIME in o.get("data", {})]
     record = output["data"][RECORD_MIME]
-    record["response"]["choices"][0]["message"]["content"] = "Injected"
-    record["request"]["messages"][0]["content"] = "Something else"
+    record["messages"][1]["content"] = "Injected"
+    record["messages"][0]["content"] = "Something else"
     path.write_text(json.dumps(data))
 
     kernel.run("%reload_ext nbchat", check=True)

@@ -283,7 +283,8 @@ def test_export_thread_to_file(capsys, chat, tmp_path, turns):
     code, out, _ = run(capsys, "export", chat, "--format=jsonl", "--thread=review", "-o", target)
     assert (code, out) == (0, "")
     lines = target.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["prompt"] for line in lines] == [turns[2].prompt, turns[4].prompt]
+    prompts = [json.loads(line)["messages"][0]["content"] for line in lines]
+    assert prompts == [turns[2].prompt, turns[4].prompt]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.ipynb", "review.jsonl"]
 
 
@@ -336,7 +337,7 @@ def test_export_to_a_terminal_writes_no_terminal_control(capsys, tmp_path, form)
 def test_stats_sum_tokens_by_model(capsys, chat, turns):
     code, out, _ = run(capsys, "stats", chat)
     assert code == 0
-    answers = [record for record in turns if record.kind == "answer"]
+    answers = [record for record in turns if record.kind == "turn"]
     assert out.splitlines()[0] == f"{chat}: {len(answers)} answers"
     expected: dict[str, list[int]] = {}
     for record in answers:
@@ -387,8 +388,7 @@ def test_verify_ok(capsys, chat):
 
 def test_verify_tampered_key(capsys, chat):
     def tamper(data):
-        record = stored_record(data, 3)
-        record["prompt"] = record["request"]["messages"][0]["content"] = "What is 2+3?"
+        stored_record(data, 3)["messages"][0]["content"] = "What is 2+3?"
 
     edit_json(chat, tamper)
     code, out, _ = run(capsys, "verify", chat)
@@ -398,15 +398,15 @@ def test_verify_tampered_key(capsys, chat):
 
 def test_verify_malformed_records(capsys, chat):
     def break_them(data):
-        del stored_record(data, 3)["response"]
+        del stored_record(data, 3)["responses"]
         stored_record(data, 5)["kind"] = "answr"
 
     edit_json(chat, break_them)
     code, out, _ = run(capsys, "verify", chat)
     assert code == 1
     assert out.splitlines() == [
-        f"{chat}: cell 3: malformed record: response is missing",
-        f"{chat}: cell 5: unknown record kind 'answr'",
+        f"{chat}: cell 3: malformed record: responses is missing",
+        f"{chat}: cell 5: malformed record: unknown record kind 'answr'",
     ]
 
 
@@ -441,8 +441,8 @@ def test_verify_newer_schema(capsys, chat):
     code, out, _ = run(capsys, "verify", chat)
     assert code == 1
     assert out.splitlines() == [
-        f"{chat}: cell 3: record schema v99 is newer than supported (v1)",
-        f"{chat}: cell 5: record schema v7 is newer than supported (v1)",
+        f"{chat}: cell 3: record schema v99 is newer than supported (v2)",
+        f"{chat}: cell 5: record schema v7 is newer than supported (v2)",
     ]
 
 
@@ -464,8 +464,7 @@ def test_verify_flags_a_leaked_key_in_a_record_without_printing_it(capsys, tmp_p
     code, out, _ = run(capsys, "verify", path)
     assert code == 1
     assert out.splitlines() == [
-        f"{path}: cell 2, output 1, nbchat record at prompt: possible API key leaked (an sk- key)",
-        f"{path}: cell 2, output 1, nbchat record at request.messages[0].content: "
+        f"{path}: cell 2, output 1, nbchat record at messages[0].content: "
         "possible API key leaked (an sk- key)",
         f"{path}: cell 3, output 1, nbchat record at request.params.api_key: "
         "possible API key leaked (a credential field)",
@@ -690,7 +689,7 @@ def test_a_long_unknown_kind_is_clipped(capsys, tmp_path):
     path = odd_notebook(tmp_path / "odd.ipynb", ODD_SHAPES["a kind 100,000 characters long"])
     code, out, _ = run(capsys, "verify", path)
     assert code == 1
-    assert out.startswith(f"{path}: cell 2: unknown record kind 'kkkk")
+    assert out.startswith(f"{path}: cell 2: malformed record: unknown record kind 'kkkk")
     assert out.endswith("…'\n")
 
 

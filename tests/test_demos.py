@@ -33,7 +33,7 @@ def answer_outputs(notebook: nbformat.NotebookNode) -> list[dict]:
         output
         for cell in notebook.cells
         for output in cell.get("outputs", [])
-        if any(raw.get("kind") == "answer" for _, raw in iter_output_records([output]))
+        if any(raw.get("kind") in ("turn", "answer") for _, raw in iter_output_records([output]))
     ]
 
 

@@ -123,13 +123,14 @@ def test_final_output_is_one_markdown_bundle_with_the_record(kernel, server):
     assert WIDGET_MIME not in data
     assert set(data) == {"text/markdown", "text/plain", RECORD_MIME}
     record = data[RECORD_MIME]
-    assert record["schema"] == 1 and record["kind"] == "answer"
+    assert record["schema"] == 2 and record["kind"] == "turn"
     assert record["cell_id"] == "c1" and record["thread"] == "default"
-    assert record["request"]["messages"] == [{"role": "user", "content": "Hello"}]
+    assert record["messages"][0] == {"role": "user", "content": "Hello"}
+    assert (record["parent"], record["request"]["system"]) == (None, None)
     assert record["request"]["base_url"] == server.base_url
-    assert record["response"]["choices"][0]["message"]["content"] == "Reply #1 to: Hello"
-    assert record["response"]["usage"]["total_tokens"] > 0
-    assert record["key"].startswith("v1:")
+    assert record["messages"][1] == {"role": "assistant", "content": "Reply #1 to: Hello"}
+    assert record["responses"][0]["usage"]["total_tokens"] > 0
+    assert record["key"].startswith("v2:")
     assert "peer-small" in data["text/markdown"] and "tokens" in data["text/markdown"]
     assert TEST_KEY not in json.dumps(done.outputs)
     assert done.count("comm_open") >= 1, "the live view is an ipywidgets view"
@@ -140,7 +141,7 @@ def test_no_stream_gives_the_same_record_shape(kernel, server):
     assert server.chat_requests[-1].body["stream"] is False
     (record,) = done.data(RECORD_MIME)
     assert record["timing"]["streamed"] is False
-    assert record["response"]["choices"][0]["message"]["content"] == "Reply #1 to: Hello"
+    assert record["messages"][1]["content"] == "Reply #1 to: Hello"
 
 
 def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
@@ -149,9 +150,7 @@ def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
     assert len(displays) == 2
     answer, raw = displays
     assert "application/json" not in answer["data"]
-    assert raw["data"]["application/json"]["response"]["choices"][0]["message"]["content"] == (
-        "Reply #1 to: Hello"
-    )
+    assert raw["data"]["application/json"]["messages"][1]["content"] == "Reply #1 to: Hello"
     assert raw["metadata"]["application/json"] == {"expanded": False}
 
 
@@ -249,7 +248,7 @@ def test_a_huge_answer_costs_the_frontend_a_bounded_number_of_messages(kernel, s
     server.script(Fault(chunks=30_000))
     done = chat(kernel, "Everything", cell_id="c1", check=True, timeout=120)
     (record,) = done.data(RECORD_MIME)
-    text = record["response"]["choices"][0]["message"]["content"]
+    text = record["messages"][1]["content"]
     assert text == "".join(f"w{i} " for i in range(30_000))
     elapsed = record["timing"]["elapsed_s"]
     widget_updates = done.count("comm_msg")
@@ -278,7 +277,7 @@ def test_line_commands(kernel, server):
     assert "peer-small" in models and "peer-large" in models
 
     raw = kernel.run("%chat raw", check=True).data("application/json")[0]
-    assert raw["prompt"] == "Hello"
+    assert raw["messages"][0]["content"] == "Hello"
     chunks = kernel.run("%chat raw --chunks", check=True).data("application/json")[0]
     assert chunks[0]["object"] == "chat.completion.chunk"
 
@@ -346,7 +345,7 @@ def test_a_server_profile_without_a_model_asks_for_one(kernel, server):
 
 def test_a_bug_still_removes_the_live_widget_and_keeps_its_traceback(kernel, server):
     kernel.run(
-        "get_ipython().magics_manager.registry['ChatMagics'].session.send = "
+        "get_ipython().magics_manager.registry['ChatMagics'].session._stream = "
         "lambda *args, **kwargs: 1 / 0",
         check=True,
     )
@@ -499,7 +498,7 @@ def test_raw_stores_the_record_once(kernel, server):
     done = chat(kernel, "Hello", flags="--raw", cell_id="c1", check=True)
     answer, raw = [o for o in done.outputs if o["output_type"] == "display_data"]
     assert RECORD_MIME not in answer["data"]
-    assert raw["metadata"]["nbchat"]["record"] == 1
-    assert raw["data"]["application/json"]["prompt"] == "Hello"
+    assert raw["metadata"]["nbchat"]["record"] == 2
+    assert raw["data"]["application/json"]["messages"][0]["content"] == "Hello"
     assert len(raw["data"]["text/plain"]) < 300, "a summary, not a third copy"
     assert json.dumps(done.outputs).count('"Reply #1 to: Hello') <= 3

@@ -1,4 +1,4 @@
-"""The record schema and the cache key."""
+"""The record schema (2, and 1 as nbchat 0.1 wrote it) and the cache key."""
 
 from __future__ import annotations
 
@@ -6,48 +6,78 @@ import copy
 import re
 
 import pytest
-from nbfactory import MALFORMED, make_record, make_system_record
+from nbfactory import MALFORMED, make_record, make_system_record, make_v1_record
 
-from nbchat.record import SCHEMA_VERSION, Record, normalise_base_url, request_key
+from nbchat.digest import (
+    HISTORY_START,
+    Endpoint,
+    extend_history,
+    history_of,
+    request_key,
+    request_key_v1,
+    turn_digest,
+)
+from nbchat.record import SCHEMA_VERSION, Record
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+USER = {"role": "user", "content": "Hi"}
+PAIR = [USER, {"role": "assistant", "content": "Hello"}]
+BASE = {
+    "endpoint": Endpoint.of("https://api.example.com/v1"),
+    "model": "m",
+    "params": {"temperature": 0},
+    "system": None,
+    "history": HISTORY_START,
+    "user_message": USER,
+}
 
 
 def test_the_key_ignores_transport_fields_and_url_spelling():
-    base = request_key("https://API.example.com/v1/", "m", MESSAGES, {"temperature": 0})
-    same = request_key(
-        "https://api.example.com/v1",
-        "m",
-        MESSAGES,
-        {"temperature": 0, "stream": True, "stream_options": {"include_usage": True}},
-    )
-    assert base == same and base.startswith("v1:")
+    spelled = Endpoint.of(" HTTPS://API.example.com/v1/ ")
+    transport = {"temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    same = request_key(**{**BASE, "endpoint": spelled, "params": transport})
+    assert same == request_key(**BASE) and same.startswith("v2:")
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"base_url": "https://other.example.com/v1"},
+        {"endpoint": Endpoint.of("https://other.example.com/v1")},
+        {"endpoint": Endpoint.of("https://api.example.com/v1?api-version=2024-10-21")},
         {"model": "m2"},
-        {"messages": [{"role": "user", "content": "Hi!"}]},
-        {"messages": [{"role": "system", "content": "x"}, *MESSAGES]},
+        {"user_message": {"role": "user", "content": "Hi!"}},
+        {"system": "x"},
+        {"history": extend_history(HISTORY_START, turn_digest(PAIR))},
         {"params": {"temperature": 0.5}},
         {"params": {"temperature": 0, "response_format": {"type": "json_object"}}},
         {"params": {"temperature": 0, "tools": [{"type": "function"}]}},
     ],
 )
 def test_everything_that_changes_the_answer_changes_the_key(change):
-    request = {
-        "base_url": "https://api.example.com/v1",
-        "model": "m",
-        "messages": MESSAGES,
-        "params": {"temperature": 0},
-    }
-    assert request_key(**request) != request_key(**{**request, **change})
+    assert request_key(**BASE) != request_key(**{**BASE, **change})
 
 
-def test_normalise_base_url():
-    assert normalise_base_url(" HTTP://Host:8000/v1/ ") == "http://host:8000/v1"
+def test_the_history_chains_turn_digests_in_order():
+    other = [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye"}]
+    forward = history_of([turn_digest(PAIR), turn_digest(other)])
+    assert forward != history_of([turn_digest(other), turn_digest(PAIR)])
+    assert forward == extend_history(
+        extend_history(HISTORY_START, turn_digest(PAIR)), turn_digest(other)
+    )
+
+
+def test_a_query_string_is_kept_as_a_digest_and_shown_masked():
+    endpoint = Endpoint.of("https://h.example.com/openai/v1?api-version=2024-10-21&key=abcdef123")
+    assert endpoint.url == "https://h.example.com/openai/v1"
+    assert endpoint.shown == "https://h.example.com/openai/v1?api-version=***&key=***"
+    assert endpoint.query_digest and "abcdef123" not in endpoint.query_digest
+    assert Endpoint.stored(endpoint.shown, endpoint.query_digest) == endpoint
+
+
+def test_the_v1_key_is_the_one_nbchat_0_1_computed():
+    # Pinned from a record written by nbchat 0.1 (tests/fixtures/nbchat-0.1.ipynb, cell "m1").
+    messages = [{"role": "user", "content": "Name a moon of Jupiter."}]
+    key = request_key_v1("http://127.0.0.1:38227/v1", "peer-small", messages, {})
+    assert key == "v1:e5b0b573b215254ee467e0a44ddce7d9c54fe3e147d922cd17bd9ab8d661ce2a"
 
 
 def test_a_record_round_trips_through_json_and_checks_itself():
@@ -56,22 +86,20 @@ def test_a_record_round_trips_through_json_and_checks_itself():
     assert again == record
     assert again.answer == "World" and again.usage["prompt_tokens"] == 3
     assert again.consistency_problem() is None
-    again.request["messages"][0]["content"] = "Changed"
+    again.messages[0]["content"] = "Changed"
     assert again.consistency_problem() == "key does not match its request"
-    tampered = make_record("Hello", "World")
-    tampered.prompt = "Something else"
-    assert "prompt" in tampered.consistency_problem()
 
 
 @pytest.mark.parametrize(
     ("raw", "version", "problem"),
     [
-        ([], 1, "JSON object"),
-        ({"schema": None}, 1, "integer"),
+        ([], 2, "JSON object"),
+        ({"schema": None}, 2, "integer"),
         ({"schema": 1}, 2, "stored as version 2"),
-        ({"schema": SCHEMA_VERSION + 1}, SCHEMA_VERSION + 1, "newer"),
+        ({"schema": SCHEMA_VERSION + 1}, SCHEMA_VERSION + 1, "not one this nbchat understands"),
+        ({"schema": 2, "kind": "turn", "thread": "t"}, 2, "^stored_at is missing$"),
         ({"schema": 1, "kind": "answer", "thread": "t", "prompt": "p"}, 1, "^key is missing$"),
-        ({"schema": ["x"] * 10_000}, 1, "^record schema must be an integer, not a list$"),
+        ({"schema": ["x"] * 10_000}, 2, "^record schema must be an integer$"),
     ],
 )
 def test_malformed_records_are_rejected_with_a_reason(raw, version, problem):
@@ -91,6 +119,13 @@ def edited(edit) -> dict:
     return data
 
 
+def edited_v1(edit) -> dict:
+    """A schema 1 record's JSON, as nbchat 0.1 wrote it, with ``edit`` applied."""
+    data = make_v1_record("What is 2+2?", "4")
+    edit(data)
+    return data
+
+
 @pytest.mark.parametrize("case", MALFORMED)
 def test_a_wrongly_typed_field_is_named(case):
     edit, reason = MALFORMED[case]
@@ -103,22 +138,31 @@ def _choice(data: dict) -> dict:
     return data["response"]["choices"][0]
 
 
+def _v2_choice(data: dict) -> dict:
+    return data["responses"][0]["choices"][0]
+
+
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
         (lambda d: d["response"].update(choices=[]), "response.choices is an empty list"),
-        (lambda d: d["response"].update(choices="x"), "response.choices is a string, not a list"),
-        (lambda d: d["response"].update(choices=[1]), "response.choices[0] is an integer, not"),
-        (lambda d: _choice(d).update(index=True), "index is a boolean, not an integer"),
-        (lambda d: _choice(d).update(index="0"), "index is a string, not an integer"),
+        (lambda d: d["response"].update(choices="x"), "response.choices is text, not a list"),
+        (
+            lambda d: d["response"].update(choices=[1]),
+            "response.choices[0] is a number, not an object",
+        ),
+        (lambda d: _choice(d).update(index=True), "index is a boolean, not an index"),
+        (lambda d: _choice(d).update(index="0"), "index is text, not an index"),
         (lambda d: _choice(d).pop("message"), "response.choices[0].message is missing"),
-        (lambda d: _choice(d)["message"].update(role=3), "message.role is an integer, not"),
-        (lambda d: d["response"].update(model=["m"]), "response.model is a list, not a string"),
-        (lambda d: d["response"]["usage"].update(total_tokens=1.5), "total_tokens is a number"),
-        (lambda d: d["response"]["usage"].update(total_tokens=None), "total_tokens is null"),
+        (lambda d: _choice(d)["message"].update(role=3), "message.role is a number, not text"),
+        (lambda d: d["response"].update(model=["m"]), "response.model is a list, not text"),
+        (
+            lambda d: d["response"]["usage"].update(total_tokens=1.5),
+            "total_tokens is a number, not a count",
+        ),
         (
             lambda d: d["response"]["usage"].update(completion_tokens_details={"x_tokens": "1"}),
-            "response.usage.completion_tokens_details.x_tokens is a string, not an integer or null",
+            "response.usage.completion_tokens_details.x_tokens is text, not a count",
         ),
         (lambda d: d.update(new_thread="yes"), "new_thread is a string, not a boolean"),
         (lambda d: d.update(cell_id=7), "cell_id is an integer, not a string or null"),
@@ -145,9 +189,9 @@ def _choice(data: dict) -> dict:
         ),
     ],
 )
-def test_every_field_is_checked(edit, reason):
+def test_every_field_of_a_v1_record_is_checked(edit, reason):
     with pytest.raises(ValueError, match=re.escape(reason)):
-        Record.from_json(edited(edit))
+        Record.from_json(edited_v1(edit), version=1)
 
 
 @pytest.mark.parametrize(
@@ -158,6 +202,7 @@ def test_every_field_is_checked(edit, reason):
         lambda d: d["response"]["usage"].update(prompt_tokens_details=None),
         lambda d: d["response"]["usage"].update(prompt_tokens_details={"cached_tokens": None}),
         lambda d: d["response"]["usage"].update(cost=0.001, is_byok=False),  # not token counts
+        lambda d: d["response"]["usage"].update(total_tokens=None),  # not reported
         lambda d: _choice(d).pop("index"),
         lambda d: _choice(d).update(finish_reason=None),
         lambda d: _choice(d)["message"].update(content=None, tool_calls=[]),
@@ -167,12 +212,27 @@ def test_every_field_is_checked(edit, reason):
         lambda d: d.update(cell_id="abc"),
     ],
 )
-def test_what_the_protocol_allows_is_accepted(edit):
-    Record.from_json(edited(edit))
+def test_what_the_protocol_allows_is_accepted_in_a_v1_record(edit):
+    Record.from_json(edited_v1(edit), version=1)
 
 
-def test_a_system_record_needs_no_request():
+def test_a_system_record_is_its_system_message():
     record = make_system_record("Be brief.")
-    assert Record.from_json(record.to_json()) == record
-    with pytest.raises(ValueError, match=r"^request is a string, not an object$"):
-        Record.from_json({**record.to_json(), "request": "x"})
+    assert Record.from_json(record.to_json()) == record and record.prompt == "Be brief."
+    with pytest.raises(ValueError, match="not a system message"):
+        Record.from_json({**record.to_json(), "messages": [{"role": "user", "content": "x"}]})
+
+
+def test_a_v1_record_reads_as_the_same_turn():
+    context = [{"role": "system", "content": "Be brief."}, *PAIR]
+    data = make_v1_record(
+        "Again?", "Yes.", messages=[*context, {"role": "user", "content": "Again?"}]
+    )
+    record = Record.from_json(data, version=1)
+    assert (record.schema, record.prompt, record.answer) == (1, "Again?", "Yes.")
+    assert record.request.system == "Be brief." and record.earlier == PAIR
+    assert record.history == history_of([turn_digest(PAIR)])
+    assert record.consistency_problem() is None and record.to_json() is data
+    data["request"]["messages"][-1]["content"] = "Changed"
+    with pytest.raises(ValueError, match="prompt does not match"):
+        Record.from_json(data, version=1)

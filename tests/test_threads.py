@@ -7,12 +7,13 @@ from pathlib import Path
 from nbfactory import make_record, make_system_record
 
 from nbchat.notebook import NotebookRecords, StoredCell, read_records
-from nbchat.record import RECORD_MIME
+from nbchat.record import RECORD_MIME, SYSTEM, TURN
 from nbchat.threads import ThreadStore, Turn
 
 
 def answer(cell: str, prompt: str, thread: str = "default", new: bool = False) -> Turn:
-    return Turn(cell, thread, "answer", prompt, f"re: {prompt}", new)
+    record = make_record(prompt, f"re: {prompt}", thread=thread)
+    return Turn(cell, thread, TURN, tuple(record.messages), new, record)
 
 
 def contents(messages: list[dict[str, str]]) -> list[str]:
@@ -93,7 +94,7 @@ def test_saved_order_beats_run_order_and_unsaved_cells_come_last():
 def test_new_thread_cuts_the_context_and_system_applies_below():
     store = ThreadStore()
     store.put(answer("a", "a"))
-    store.put(Turn("s", "default", "system", "Be brief.", None))
+    store.put(Turn("s", "default", SYSTEM, ({"role": "system", "content": "Be brief."},)))
     store.put(answer("b", "b"))
     store.put(answer("c", "c", new=True))
     store.put(answer("d", "d"))
@@ -109,7 +110,7 @@ def test_new_thread_cuts_the_context_and_system_applies_below():
 def test_failed_turns_are_not_context_and_threads_do_not_mix():
     store = ThreadStore()
     store.put(answer("a", "a"))
-    store.put(Turn("b", "default", "answer", "b", None))
+    store.put(Turn("b", "default", TURN, ({"role": "user", "content": "b"},)))  # failed
     store.put(answer("x", "x", thread="other"))
     store.put(answer("c", "c"))
     assert contents(store.context("default", "c", None)) == ["a", "re: a"]
@@ -178,7 +179,7 @@ def test_identical_anonymous_cells_are_told_apart_in_run_order():
     for number, cell in enumerate(("a", "b", "c")):
         window = store.window("default", cell, notebook, source="%%chat\nGo on.")
         assert window.index == number
-        store.put(Turn(cell, "default", "answer", "Go on.", f"answer {number}"))
+        store.put(answer(cell, "Go on."))
     assert len(store.context("default", "c", notebook, source="%%chat\nGo on.")) == 4
 
 
@@ -191,8 +192,11 @@ def test_an_edited_cell_that_cannot_be_found_uses_no_anonymous_turns_and_says_so
 
 def test_an_id_recorded_by_an_earlier_session_finds_an_anonymous_cell():
     cells = old_chat(["q1", "q2"])
-    cells[1] = (cells[1][0], make_record("q2", "stored q2", cell_id="kept-id",
-                                         messages=cells[1][1].request["messages"]))  # fmt: skip
+    above = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "stored q1"}]
+    record = make_record(
+        "q2", "stored q2", cell_id="kept-id", messages=[*above, cells[1][1].messages[0]]
+    )
+    cells[1] = (cells[1][0], record)
     notebook = file_without_ids(cells)
     window = ThreadStore().window("default", "kept-id", notebook, source="%%chat\nq2 edited")
     assert window.index == 1 and contents(window.messages()) == ["q1", "stored q1"]

@@ -1,0 +1,163 @@
+"""A turn from request to record: what a cell asks, the full request built from its context,
+and the record that stores what the turn added.
+
+`prepare` turns a `TurnRequest` and its `Window` (the turns above the cell) into a
+`PreparedTurn`: the messages to send, the key that finds a stored answer (O(size of this turn):
+the turns above enter as a chain of digests), and the references the record keeps instead of
+copies. `answered` and `replayed` build the schema 2 `Record`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from nbchat.digest import Endpoint, request_key, request_key_v1
+from nbchat.messages import user_message
+from nbchat.record import TURN, Record, RequestInfo, utc_now
+from nbchat.settings import Settings
+from nbchat.threads import Message, Window
+
+__all__ = ["PreparedTurn", "TurnRequest", "answered", "prepare", "replayed"]
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What one cell (or one `ask` call) asks for."""
+
+    prompt: str
+    thread: str = "default"
+    cell_id: str | None = None
+    new_thread: bool = False
+    refresh: bool = False
+    # Rebuild the thread from the saved notebook even without a cell id (`ask` with a thread).
+    follow_notebook: bool = False
+    source: str | None = None  # the cell's code as executed: finds it in a file without cell ids
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    """A turn with its full context, ready to send or to find among stored answers."""
+
+    request: TurnRequest
+    settings: Settings
+    cell_key: str
+    endpoint: Endpoint
+    system: str | None
+    context: list[Message]  # the messages above the user message (system prompt first)
+    user: Message
+    params: dict[str, Any]
+    key: str
+    history: str
+    parent: str | None = None
+    context_keys: list[str] | None = None
+    file_index: int | None = None  # where the cell is in the saved notebook, when known
+    v1_key: str | None = None  # the key nbchat 0.1 gave this request (to find its answers)
+
+    @property
+    def messages(self) -> list[Message]:
+        """Every message of the request."""
+        return [*self.context, self.user]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body for ``/chat/completions`` (stream flags are added by the client)."""
+        return {"model": self.settings.model, "messages": self.messages, **self.params}
+
+    def request_info(self) -> RequestInfo:
+        """What the record keeps of the request besides the messages."""
+        return RequestInfo(
+            self.endpoint.shown,
+            self.endpoint.query_digest,
+            self.settings.model,
+            self.params,
+            self.system,
+        )
+
+
+def prepare(
+    request: TurnRequest,
+    settings: Settings,
+    window: Window | None,
+    cell_key: str,
+    *,
+    file_index: int | None = None,
+    with_v1_key: bool = False,
+) -> PreparedTurn:
+    """The full request of a turn and its key. ``window`` is None for a turn with no context
+    (``--new``, or a question asked on its own)."""
+    endpoint = Endpoint.of(settings.base_url)
+    user = user_message(request.prompt)
+    params = settings.request_params()
+    if window is None:
+        system = settings.system_prompt or None
+        history, parent, context_keys = Window([], None, False).chain()
+        context = [{"role": "system", "content": system}] if system else []
+    else:
+        system = window.system(settings.system_prompt) or None
+        history, parent, context_keys = window.chain()
+        context = window.messages(settings.system_prompt)
+    key = request_key(endpoint, settings.model, params, system, history, user)
+    v1 = (
+        request_key_v1(settings.base_url, settings.model, [*context, user], params)
+        if with_v1_key
+        else None
+    )
+    return PreparedTurn(
+        request,
+        settings,
+        cell_key,
+        endpoint,
+        system,
+        context,
+        user,
+        params,
+        key,
+        history,
+        parent,
+        context_keys,
+        file_index,
+        v1,
+    )
+
+
+def answered(turn: PreparedTurn, completion: dict[str, Any], timing: dict[str, Any]) -> Record:
+    """The record of a complete answer: the user message, the assistant's message as returned,
+    and the completion without that message."""
+    choices = [dict(choice) for choice in completion.get("choices") or []]
+    message = choices[0].pop("message", None) if choices else None
+    assistant = message if isinstance(message, dict) else {"role": "assistant", "content": ""}
+    return Record(
+        TURN,
+        turn.request.thread,
+        [turn.user, assistant],
+        cell_id=turn.request.cell_id,
+        new_thread=turn.request.new_thread,
+        key=turn.key,
+        history=turn.history,
+        parent=turn.parent,
+        context=turn.context_keys,
+        request=turn.request_info(),
+        responses=[{**completion, "choices": choices}],
+        timing=timing,
+        stored_at=utc_now(),
+    )
+
+
+def replayed(turn: PreparedTurn, found: Record) -> Record:
+    """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
+    stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
+    schema 2 record of this cell, referring to the turns above this cell."""
+    return replace(
+        found,
+        thread=turn.request.thread,
+        cell_id=turn.request.cell_id,
+        new_thread=turn.request.new_thread,
+        key=turn.key,
+        history=turn.history,
+        parent=turn.parent,
+        context=turn.context_keys,
+        request=turn.request_info(),
+        schema=2,
+        earlier=None,
+        original=None,
+    )
