@@ -406,7 +406,9 @@ class _BlockScan:
         CommonMark keeps the item open for a lazy paragraph line; marked keeps it open for any
         line unless a blank line or a non-paragraph line came before. Where they differ: uncertain.
         """
-        if "|" in stripped:
+        if "|" in stripped and self.paragraph:
+            # A table row right below a list item's paragraph: markdown-it starts a table that
+            # ends the item, marked continues the paragraph. After a blank line both end it.
             return "uncertain"
         parent = self.items[depth - 1].col if depth else 0
         if indent - parent <= 3:

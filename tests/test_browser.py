@@ -676,19 +676,19 @@ def _check_raw(page: Any, server: FakeOpenAI, raw: Any) -> None:
     assert outputs.count() == 2
     assert "jp-RenderedJSON" in (outputs.nth(1).get_attribute("class") or "")
     keys = _tree_keys(tree)
-    assert {"schema", "kind", "prompt", "request", "response"} <= keys.keys(), keys
-    assert keys["request"] == "rotateZ(0deg)", keys  # collapsed ...
-    assert "base_url" not in keys and "messages" not in keys, keys
+    assert {"schema", "kind", "messages", "request", "responses", "sent"} <= keys.keys(), keys
+    assert keys["sent"] == "rotateZ(0deg)", keys  # collapsed ...
+    assert "base_url" not in keys and "body" not in keys, keys
     _deselect(page, raw)
     _shoot(page, "raw-json.png", raw, raw)
-    tree.locator("li > label", has_text="request").first.click()  # ... and expandable
+    tree.locator("li > label", has_text="sent").first.click()  # ... and expandable
     page.wait_for_function(
         """(tree) => [...tree.querySelectorAll('li > label')]
-            .some((label) => label.textContent === 'messages')""",
+            .some((label) => label.textContent === 'body')""",
         arg=tree.element_handle(),
         timeout=UI_TIMEOUT,
     )
-    assert _tree_keys(tree)["request"] == "rotateZ(90deg)"
+    assert _tree_keys(tree)["sent"] == "rotateZ(90deg)"
     assert len(server.chat_requests) == 2
 
 
@@ -705,10 +705,11 @@ def _check_saved(page: Any, notebook_path: Path) -> None:
     assert [set(out.data) for out in second] == [answer_mimes, {"application/json", "text/plain"}]
     record = first[0].data[RECORD_MIME]
     assert record["cell_id"] == on_disk.cells[1].id  # JupyterLab told the kernel the cell id
-    assert record["response"]["choices"][0]["message"]["content"] == ANSWER
+    assert record["messages"][1]["content"] == ANSWER
     raw_record = second[1].data["application/json"]
     assert raw_record["cell_id"] == on_disk.cells[2].id
-    assert raw_record["prompt"] == "And spring tides?"
+    assert raw_record["messages"][0]["content"] == "And spring tides?"
+    assert raw_record["sent"]["body"]["messages"][-1]["content"] == "And spring tides?"
 
 
 def _check_answer(cell: Any, heading: str | None, bold: str, *, bullets: int) -> None:
@@ -895,12 +896,6 @@ LIST_TABLE_CODE = """\
 ```"""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbchat: safe_markdown stops trusting fences from a '|' line below a list, even "
-    "after a blank line, so the code block shows '&lt;b>code&lt;/b>'; JupyterLab 4.6 (marked) "
-    "and CommonMark both end the list there and render the fence as code",
-)
 def test_code_below_a_list_and_a_table_shows_literally(
     browser: Browser, server: FakeOpenAI
 ) -> None:
