@@ -74,12 +74,8 @@ def _preview(content: object, limit: int = 70) -> str:
 def _history(magics: ChatMagics, args: Any) -> None:
     settings = magics.settings()
     notebook = magics.notebook_records()
-    messages = magics.session.threads.context(
-        args.thread,
-        None,
-        notebook,
-        default_system=settings.system_prompt,
-        use_notebook=magics.knows_cells(),
+    messages = magics.session.next_context(
+        args.thread, notebook, settings, use_notebook=magics.knows_cells()
     )
     if not messages:
         shown = escape_markdown(args.thread)
@@ -105,34 +101,25 @@ def _history(magics: ChatMagics, args: Any) -> None:
 
 def _reset(magics: ChatMagics, args: Any) -> None:
     thread = None if args.all else args.thread
-    count = magics.session.threads.reset(thread)
+    count = magics.session.forget(thread)
     what = "every thread" if thread is None else f"thread {thread!r}"
     print(
-        f"Forgot {what} ({count} turns from this session; stored answers are not used to "
-        "rebuild it until its cells run again)."
+        f"Forgot {what} ({plural(count, 'turn')} from this session; stored answers are not used "
+        "to rebuild it until its cells run again)."
     )
 
 
 def _threads(magics: ChatMagics, args: Any) -> None:
-    turns = magics.session.threads.turns(
+    summary = magics.session.thread_summary(
         magics.notebook_records(), use_notebook=magics.knows_cells()
     )
-    counts: dict[str, list[int]] = {}
-    for turn in turns:
-        entry = counts.setdefault(turn.thread, [0, 0])
-        if turn.kind == "system":
-            entry[1] += 1
-        elif turn.answered:  # a failed or interrupted turn is not part of the thread
-            entry[0] += 1
-    if not counts:
+    if not summary:
         _show("No threads yet.", "No threads yet.")
         return
-    rows = [[name, str(n), "yes" if s else "no"] for name, (n, s) in sorted(counts.items())]
+    header = ["thread", "turns", "system prompt"]
+    rows = [[name, str(n), "yes" if s else "no"] for name, (n, s) in sorted(summary.items())]
     markdown_rows = [[escape_markdown(name), *rest] for name, *rest in rows]
-    _show(
-        markdown_table(["thread", "turns", "system prompt"], markdown_rows),
-        "\n".join(render_table(["thread", "turns", "system prompt"], rows)),
-    )
+    _show(markdown_table(header, markdown_rows), "\n".join(render_table(header, rows)))
 
 
 def _raw(magics: ChatMagics, args: Any) -> None:
@@ -144,7 +131,7 @@ def _raw(magics: ChatMagics, args: Any) -> None:
         data, metadata = raw_bundle(chunks)
         display(data, raw=True, metadata=metadata)
         return
-    answers = [r for r in magics.session.history if r.kind == TURN]
+    answers = magics.session.answers_given
     if not 1 <= args.n <= len(answers):
         raise ConfigError(
             f"There are {len(answers)} answers in this session; ask for 1 to "

@@ -353,6 +353,39 @@ class ChatSession:
             Turn(turn.cell_key, request.thread, TURN, messages, request.new_thread, record)
         )
 
+    # -- what the commands show ------------------------------------------------------------
+
+    def next_context(
+        self,
+        thread: str,
+        notebook: NotebookRecords | None,
+        settings: Settings,
+        *,
+        use_notebook: bool,
+    ) -> list[dict[str, Any]]:
+        """The messages a new cell at the bottom of ``thread`` would send before its own."""
+        window = self.threads.window(thread, None, notebook, use_notebook=use_notebook)
+        return window.messages(settings.system_prompt)
+
+    def thread_summary(
+        self, notebook: NotebookRecords | None, *, use_notebook: bool
+    ) -> dict[str, tuple[int, bool]]:
+        """Each thread's answered turns and whether it has a system prompt, by name."""
+        summary: dict[str, tuple[int, bool]] = {}
+        for turn in self.threads.turns(notebook, use_notebook=use_notebook):
+            answered, system = summary.get(turn.thread, (0, False))
+            summary[turn.thread] = (answered + turn.answered, system or turn.kind == SYSTEM)
+        return summary
+
+    def forget(self, thread: str | None) -> int:
+        """Forget a thread (None: every thread) in this session; how many turns went."""
+        return self.threads.reset(thread)
+
+    @property
+    def answers_given(self) -> list[Record]:
+        """The answers of this session, oldest first (replayed ones included)."""
+        return [record for record in self.history if record.kind == TURN]
+
     def sent(self, record: Record, turn: PreparedTurn | None = None) -> dict[str, Any]:
         """The request ``record`` answers, as it was sent (never the key or a header): from the
         prepared turn when there is one, else rebuilt from the records it refers to."""
