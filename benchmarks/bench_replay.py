@@ -76,13 +76,16 @@ def same_output_notebook(path: Path, recorded: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def execute(path: Path, env: dict[str, str], *, save: bool) -> tuple[float, nbformat.NotebookNode]:
+def execute(
+    path: Path, env: dict[str, str], *, save: bool, timing: bool = False
+) -> tuple[float, nbformat.NotebookNode]:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        record_timing=timing,
     )
     saved = dict(os.environ)
     os.environ.update(env)

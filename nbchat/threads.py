@@ -74,6 +74,17 @@ class Turn:
         """The digest of the messages as sent (computed once per turn)."""
         return turn_digest(self.wire_messages)
 
+    def history_after(self, before: str) -> str:
+        """The history once this turn follows ``before``. A cell's key folds every turn above
+        it, so each turn remembers its last fold: a replayed thread costs a dictionary lookup
+        per turn above a cell, not a hash."""
+        last = self.__dict__.get("_fold")
+        if last is not None and last[0] == before:
+            return last[1]
+        after = extend_history(before, self.digest)
+        self.__dict__["_fold"] = (before, after)
+        return after
+
 
 @dataclass
 class _SessionCell:
@@ -244,7 +255,7 @@ class Window:
     index: int | None  # the running cell's index in the saved notebook, when it was found
     unplaced: bool  # the file has cells without ids and this one could not be found among them
 
-    @property
+    @cached_property
     def answered(self) -> list[Turn]:
         """The turns of the conversation above the cell."""
         return [turn for turn in self.turns if turn.answered]
@@ -270,7 +281,7 @@ class Window:
         history = before_parent = HISTORY_START
         for turn in answered:
             before_parent = history
-            history = extend_history(history, turn.digest)
+            history = turn.history_after(history)
         if not answered:
             return history, None, None
         parent = answered[-1].record
