@@ -368,9 +368,9 @@ CACHE = [
         ## When does a stored answer match?
 
         The cache key is a hash of the endpoint, the model, every message sent (system prompt and
-        context included) and the parameters such as `temperature`. Edit a prompt, a cell above
-        it in the same thread, the model or a parameter, and the request is new. The API key is
-        not part of it and is never stored.
+        the turns above included, as a chain of digests) and the parameters such as
+        `temperature`. Edit a prompt, a cell above it in the same thread, the model or a
+        parameter, and the request is new. The API key is not part of it and is never stored.
         """
     ),
 ]
@@ -381,9 +381,11 @@ RAW_JSON = [
         # The record: what nbchat stores with an answer
 
         Next to its Markdown, each answer output carries a JSON record under the MIME type
-        `application/vnd.nbchat.v1+json`: the request as sent (without the key), the response as
-        one `chat.completion`, and timings. Replays are made from it, and `nbchat show`,
-        `export`, `stats` and `verify` read it.
+        `application/vnd.nbchat.v2+json`: the messages this turn added (the question and the
+        answer as the provider returned it), what else was sent (model, parameters, system
+        prompt, never the key), the response's metadata and timings, and a reference to the
+        record of the turn above it, so a long thread's notebook grows by one turn per cell.
+        Replays are made from it, and `nbchat show`, `export`, `stats` and `verify` read it.
         """
     ),
     recorded("raw_json"),
@@ -392,9 +394,10 @@ RAW_JSON = [
         """
         ## `--raw`: the record as a JSON tree
 
-        `--raw` shows the record below the answer (a collapsible tree in JupyterLab,
-        pretty-printed JSON elsewhere). `-t 0.2` sets the temperature, which the record keeps
-        under `request.params`.
+        `--raw` shows the record below the answer as a collapsible tree in JupyterLab, with
+        `sent`: the whole request as it went out (every message of the context, rebuilt from the
+        records above it). The record is then stored there, once. `-t 0.2` sets the
+        temperature, which the record keeps under `request.params`.
         """
     ),
     code(
@@ -407,8 +410,8 @@ RAW_JSON = [
         """
         ## `%chat raw`: the record of an earlier answer
 
-        `%chat raw` shows the record of the last answer of this session, `%chat raw 2` the one
-        before, and so on.
+        `%chat raw` shows the record of the last answer of this session (with `sent`),
+        `%chat raw 2` the one before, and so on.
         """
     ),
     code(
@@ -424,20 +427,22 @@ RAW_JSON = [
 
         | field | what it holds |
         |---|---|
-        | `schema` | `1`, the version of this layout (readers accept every version they know) |
-        | `kind` | `"answer"`, or `"system"` for a `--system` cell |
+        | `schema` | `2`, the version of this layout (readers accept every version they know: notebooks of nbchat 0.1 hold version 1, and `nbchat upgrade` rewrites them) |
+        | `kind` | `"turn"`, or `"system"` for a `--system` cell |
         | `nbchat_version` | the nbchat that wrote it |
-        | `key` | the cache key: `"v1:"` + SHA-256 of endpoint, model, messages and parameters |
-        | `cell_id` | the cell's id as the kernel was told it; `null` here, because this notebook was run headless (nbclient sends no cell ids) |
         | `thread`, `new_thread` | the thread, and whether this cell started it afresh (`--new`) |
-        | `prompt` | the user message as sent, after `{name}` interpolation |
-        | `request` | `base_url`, `model`, `messages` (system prompt, context, prompt) and `params` (`temperature`, ...) exactly as sent; never the key or headers |
-        | `response` | the answer as one `chat.completion`, streamed or not: `choices[0].message.content`, `finish_reason`, `usage` (tokens) |
+        | `cell_id` | the cell's id as the kernel was told it; `null` here, because this notebook was run headless (nbclient sends no cell ids) |
+        | `messages` | what this turn added: the user message as sent (after `{name}` interpolation), then the assistant's message as the provider returned it |
+        | `key` | the cache key: `"v2:"` + SHA-256 of endpoint, model, parameters, system prompt, the turns above (as `history`) and the user message |
+        | `history` | a digest of the turns above this one, as sent |
+        | `parent` | the `key` of the record of the turn above (`null` for the first); `context`, when present, lists them all |
+        | `request` | `base_url` (credentials and query values masked, the query kept as `query_digest`), `model`, `params` (`temperature`, ...) and `system`; never the key or headers |
+        | `responses` | the `chat.completion` of each request, without the message (it is in `messages`): `finish_reason`, `usage` (tokens), `model`, `id` |
         | `timing` | `started_at`, `elapsed_s`, `first_token_s` (time to the first token) and `streamed` |
         | `stored_at` | when the answer was complete (UTC) |
 
         A record is data: replaying it never runs anything. Before replaying, nbchat checks that
-        the key matches the stored request, so an edited record is not replayed.
+        the key matches what the record says was sent, so an edited record is not replayed.
 
         ## `%chat raw --chunks`: the stream as it arrived
 
@@ -557,7 +562,9 @@ PROVIDERS = [
         ## Your own profile
 
         A profile is a dict of settings: `base_url`, `api_key_env` (`""` for no key), `model`,
-        and any other setting such as `temperature` or `system_prompt`.
+        and any other setting such as `temperature` or `system_prompt`. A profile that sets
+        `base_url` must name `api_key_env` too: a key is only ever sent to the host it was paired
+        with, so `$OPENAI_API_KEY` never reaches your lab server by accident.
         """
     ),
     code(
