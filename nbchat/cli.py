@@ -38,6 +38,7 @@ from nbchat.cli_format import (
     tally_lines,
     token_counts,
 )
+from nbchat.cli_rewrite import cmd_strip, cmd_upgrade
 from nbchat.cli_run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
 from nbchat.files import atomic_write
@@ -45,7 +46,6 @@ from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook,
 from nbchat.record import SCHEMA_VERSION, TURN, Record
 from nbchat.secret_scan import Finding, find_secrets, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
-from nbchat.upgrade import upgrade_notebook
 
 if TYPE_CHECKING:
     import nbformat
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "find_secrets", "main", "verify_notebook"]
 
 MIN_WIDTH = 20  # narrower, `show` has no room for a prompt
-TEXT_MIMES = ("text/markdown", "text/plain")
 # json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
 # too (they only occur inside strings), so `export --format jsonl` on a terminal shows text.
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
@@ -232,104 +231,6 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         else:
             print(f"ok: {plural(count, 'record')} in {path}", file=out)
     return status
-
-
-# -- strip -----------------------------------------------------------------------------------------
-
-
-def _nbchat_marker(output: Mapping[str, Any]) -> Any:
-    metadata = output.get("metadata")
-    return metadata.get("nbchat") if isinstance(metadata, Mapping) else None
-
-
-def _is_raw_view(output: Mapping[str, Any]) -> bool:
-    marker = _nbchat_marker(output)
-    return isinstance(marker, Mapping) and marker.get("raw") is True
-
-
-def _text_only(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
-    """The output with only its text kept, or None when it has no text."""
-    data = output.get("data")
-    data = {mime: value for mime, value in data.items() if mime in TEXT_MIMES}
-    if not data:
-        return None
-    metadata = output.get("metadata")
-    metadata = metadata if isinstance(metadata, Mapping) else {}
-    output["metadata"] = {k: v for k, v in metadata.items() if k in data or "/" not in k}
-    output["metadata"].pop("nbchat", None)
-    output["data"] = data
-    return output
-
-
-def strip_notebook(notebook: nbformat.NotebookNode, keep_text: bool) -> tuple[int, int]:
-    """Remove records and raw-JSON views in place; return (records, views without a record)."""
-    records = views = 0
-    cells = notebook.get("cells")
-    for cell in cells if isinstance(cells, list) else []:
-        outputs = cell.get("outputs") if isinstance(cell, Mapping) else None
-        if not isinstance(outputs, list):
-            continue
-        kept = []
-        for output in outputs:
-            found = sum(1 for _ in iter_output_records([output]))
-            records += found
-            if isinstance(output, Mapping) and _is_raw_view(output):
-                views += not found  # a --raw view that holds the record counts as the record
-            elif not found:
-                kept.append(output)
-            elif keep_text and (text := _text_only(output)) is not None:
-                kept.append(text)
-        cell["outputs"] = kept
-    return records, views
-
-
-def cmd_strip(args: argparse.Namespace, out: TextIO) -> int:
-    """Remove nbchat's records from a notebook, in place or into ``-o``."""
-    import nbformat  # slow to import (jsonschema): only for the command that writes
-
-    notebook = load_notebook(args.notebook)
-    records, views = strip_notebook(notebook, args.keep_text)
-    target = Path(args.output or args.notebook)
-    if records or views or args.output:
-        atomic_write(target, lambda handle: nbformat.write(notebook, handle))
-    summary = f"stripped {plural(records, 'record')}"
-    if views:
-        summary += f" and {plural(views, 'raw view')}"
-    into = f" into {args.output}" if args.output else ""
-    print(f"{summary} from {args.notebook}{into}", file=out)
-    return ExitCode.OK
-
-
-# -- upgrade ---------------------------------------------------------------------------------------
-
-
-def cmd_upgrade(args: argparse.Namespace, out: TextIO) -> int:
-    """Rewrite schema 1 records as schema 2, in place or into ``-o``; say what it saved."""
-    import nbformat  # slow to import (jsonschema): only for the command that writes
-
-    notebook = load_notebook(args.notebook)
-    before = len(nbformat.writes(notebook).encode("utf-8"))
-    report = upgrade_notebook(notebook)
-    text = nbformat.writes(notebook)
-    target = Path(args.output or args.notebook)
-    if report.upgraded or args.output:
-        atomic_write(target, lambda handle: handle.write(text))
-    saved = before - len(text.encode("utf-8"))
-    into = f" into {args.output}" if args.output else ""
-    summary = f"upgraded {plural(report.upgraded, 'record')} to schema 2 in {args.notebook}{into}"
-    if report.upgraded:
-        change = f"{saved:,} saved" if saved >= 0 else f"{-saved:,} more"
-        summary += f": {before:,} -> {before - saved:,} bytes ({change})"
-    lines = [summary]
-    if report.kept:
-        lines.append(
-            f"  kept {plural(report.kept, 'record')} as schema 1: "
-            "the turns above them are not in this notebook"
-        )
-    if report.skipped:
-        lines.append(f"  skipped {plural(report.skipped, 'malformed record')}; see `nbchat verify`")
-    print(*lines, sep="\n", file=out)
-    return ExitCode.OK
 
 
 # -- the parser ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import textwrap
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -189,21 +190,32 @@ def _notebook(magics: ChatMagics, args: Any) -> None:
     if args.path:
         magics.notebook = args.path
     records = magics.notebook_records()
-    path, found_by = magics.session.locate_notebook(magics.shell.user_ns if magics.shell else {})
+    path, found_by = magics.session.saved.locate(magics.shell.user_ns if magics.shell else {})
     if records is None:
         where = f"{path} (from {found_by})" if path else "unknown"
         print(f"Notebook: {where}; no stored answers can be read from it.")
         return
     answers = sum(1 for _, r in records.records() if r.kind == TURN)
-    parsed = plural(magics.session.parse_count, "time")
+    parsed = plural(magics.session.saved.parse_count, "time")
     print(
         f"Notebook: {records.path} (from {found_by}): {plural(answers, 'stored answer')}, "
         f"parsed {parsed} this session."
     )
 
 
+def help_text(parser: MagicArgumentParser) -> str:
+    """A magic's argparse help, without the reStructuredText IPython writes for Sphinx (a leading
+    ``::`` and an indented usage block), which `%%chat?` and `%chat help` would show as is."""
+    text = parser.format_help()
+    head, _, rest = text.partition("\n\n")
+    if head.strip() == "::":
+        usage, _, rest = rest.partition("\n\n")
+        text = textwrap.dedent(usage) + "\n\n" + rest
+    return text.strip()
+
+
 def _help(magics: ChatMagics, args: Any) -> None:
-    print(_parser().format_help().replace("usage: %chat", "%chat", 1))
+    print(help_text(_parser()))
 
 
 _HANDLERS: dict[str, Callable[[ChatMagics, Any], None]] = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from IPython.display import display
 from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, validate
 
 from nbchat.client import check_base_url
-from nbchat.commands import run_command
+from nbchat.commands import help_text, run_command
 from nbchat.display import live_view
 from nbchat.errors import ConfigError, StreamError
 from nbchat.interpolate import interpolate
@@ -175,7 +174,7 @@ class ChatMagics(Magics):
     def notebook_records(self) -> NotebookRecords | None:
         """The saved notebook's records (None when unknown or unreadable)."""
         if self.notebook:
-            self.session.notebook_path = Path(self.notebook).expanduser()
+            self.session.saved.path = Path(self.notebook).expanduser()
         user_ns = self.shell.user_ns if self.shell else {}
         return self.session.notebook(user_ns, headless=self._frontend() == "headless")
 
@@ -355,14 +354,4 @@ class ChatMagics(Magics):
 ChatMagics.chat.parser.prog = "%chat"
 
 
-def _help_text(text: str) -> str:
-    """IPython's argparse help, without the reStructuredText it writes for Sphinx (a leading
-    ``::`` and an indented usage block), which `%%chat?` would show as is."""
-    head, _, rest = text.partition("\n\n")
-    if head.strip() == "::":
-        usage, _, rest = rest.partition("\n\n")
-        text = textwrap.dedent(usage) + "\n\n" + rest
-    return text
-
-
-ChatMagics.chat.__doc__ = _help_text(ChatMagics.chat.parser.format_help())
+ChatMagics.chat.__doc__ = help_text(ChatMagics.chat.parser)

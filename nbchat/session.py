@@ -10,21 +10,20 @@ each network read.
 from __future__ import annotations
 
 import enum
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from nbchat.chain import rebuild
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text
 from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted, TruncatedStreamError
-from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
+from nbchat.notebook import NotebookRecords
 from nbchat.offline import explain_miss
 from nbchat.record import SYSTEM, TURN, Record, utc_now
 from nbchat.redaction import Redactor, request_url
+from nbchat.saved_notebook import SavedNotebook
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
@@ -42,15 +41,6 @@ __all__ = [
     "Usage",
 ]
 
-_UNKNOWN_FILE = (
-    "nbchat: the notebook file is unknown, so only this session's answers can be reused. "
-    "Point nbchat at it with %chat notebook PATH or $NBCHAT_NOTEBOOK."
-)
-_HEADLESS_UNKNOWN_FILE = (
-    "nbchat: running headless (nbclient, papermill or nbconvert) without $NBCHAT_NOTEBOOK, so the "
-    "answers stored in this notebook cannot be replayed: every %%chat cell is sent again. Run it "
-    "with `nbchat run NOTEBOOK`, or set NBCHAT_NOTEBOOK=path/to/the.ipynb for the run."
-)
 _UNPLACED = (
     "nbchat: this cell cannot be found in the saved notebook, whose cells have no ids (nbformat "
     "< 4.5), so the stored turns of such cells are left out of its context. Save the notebook "
@@ -122,12 +112,10 @@ class ChatSession:
         # response would keep the request, Authorization header included, alive.
         self._last_events: list[str] = []
         self._last_redactor = Redactor()
-        self.notebook_path: Path | None = None  # set by `%chat notebook PATH` or config
+        self.saved = SavedNotebook(server_session)
         self._warn = warn or (lambda message: None)
         self._clients: dict[ClientConfig, ChatClient] = {}
-        self._watcher: NotebookWatcher | None = None
         self._warned: set[str] = set()
-        self._server_session = server_session or ServerSessionLookup()
         self._headless_cells = 0  # %%chat cells run without a cell id (nbclient runs in order)
 
     def close(self) -> None:
@@ -145,26 +133,11 @@ class ChatSession:
 
     # -- the saved notebook ----------------------------------------------------------------
 
-    def locate_notebook(self, user_ns: Mapping[str, Any] | None = None) -> tuple[Path | None, str]:
-        """The notebook file and how it was found (``(None, "")`` when unknown)."""
-        if self.notebook_path is not None:
-            return self.notebook_path, "%chat notebook / ChatMagics.notebook"
-        return find_notebook(user_ns or {}, os.environ, self._server_session.path)
-
     def notebook(
         self, user_ns: Mapping[str, Any] | None = None, *, headless: bool = False
     ) -> NotebookRecords | None:
         """The saved notebook's records, if the file is known and readable."""
-        path, _ = self.locate_notebook(user_ns)
-        if path is None:
-            self._warn_once(_HEADLESS_UNKNOWN_FILE if headless else _UNKNOWN_FILE)
-            return None
-        if self._watcher is None or self._watcher.path != path:
-            self._watcher = NotebookWatcher(path)
-        records = self._watcher.get()
-        if records is None and self._watcher.error:
-            self._warn_once(f"nbchat: not reading stored answers: {self._watcher.error}")
-        return records
+        return self.saved.records(user_ns or {}, headless=headless, warn=self._warn_once)
 
     @property
     def last_chunks(self) -> list[Any]:
@@ -172,11 +145,6 @@ class ChatSession:
         any secret of the request a server echoed redacted."""
         redact = self._last_redactor.text
         return [parse_event(redact(data)) for data in self._last_events]
-
-    @property
-    def parse_count(self) -> int:
-        """How many times the notebook file was parsed."""
-        return self._watcher.parse_count if self._watcher else 0
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:
@@ -404,8 +372,8 @@ class ChatSession:
     def find(self, key: str) -> Record | None:
         """A record by its key: this session's answers, then the saved notebook's."""
         found = self.answers.get(key)
-        if found is None and self._watcher is not None and self._watcher.records is not None:
-            found = self._watcher.records.by_key.get(key)
+        if found is None and self.saved.last is not None:
+            found = self.saved.last.by_key.get(key)
         return found
 
 

@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def generated_blocks() -> dict[str, str]:
     from nbchat.cli import main
-    from nbchat.commands import _parser
+    from nbchat.commands import _parser, help_text
     from nbchat.magics import ChatMagics
 
     previous = os.environ.get("COLUMNS")
@@ -27,8 +27,8 @@ def generated_blocks() -> dict[str, str]:
         with contextlib.redirect_stdout(cli_help), contextlib.suppress(SystemExit):
             main(["--help"])
         return {
-            "cell-magic-help": ChatMagics.chat.parser.format_help().strip(),
-            "line-magic-help": _parser().format_help().strip(),
+            "cell-magic-help": help_text(ChatMagics.chat.parser),
+            "line-magic-help": help_text(_parser()),
             "cli-help": cli_help.getvalue().strip(),
         }
     finally:
