@@ -18,17 +18,11 @@ TEXT, RAW, OPEN = 0, 1, 2  # what a line is to us: text, trusted code, a trusted
 
 # First characters of a line that may start something else than paragraph text.
 _BLOCK_SPECIAL = frozenset("`~-*+_=#>[\t0123456789")
-
 _FENCE_RUN = re.compile(r"`{3,}|~{3,}")
-
 _MARKER = re.compile(r"(?:[-+*]|(\d{1,9})[.)])(?=[ \t]|$)")
-
 _ATX = re.compile(r"#{1,6}(?:[ \t]|$)")
-
 _HR = re.compile(r"(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
-
 _SETEXT = re.compile(r"(?:=+|-+)[ \t]*$")
-
 _CONTAINER = re.compile(r"(?:[ \t]*(?:>|(?:[-+*]|\d{1,9}[.)])(?=[ \t]|$)))*[ \t]*")
 
 # JupyterLab's removeMath() pulls these out before marked runs; see _JupyterMath.

@@ -12,62 +12,36 @@ from bisect import bisect_right
 from nbchat._markdown_blocks import _CONTAINER, _FENCE_RUN
 
 __all__ = ["LINE_BREAK", "escape_info", "quote_fence_info", "rewrite_text"]
-
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
-
 _SIGNIFICANT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ/!?")
-
 _ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
-
 _ALLOWED_TAG = re.compile(r"<(?:br(?: ?/)?|/?su[bp])>", re.IGNORECASE)
-
 _SIMPLE_DEF = re.compile(
     r"\[[^\[\]\\\r\n]+\](?P<colon>:)[ \t]*(?P<dest>[^\s<]\S*)"
     r"(?:[ \t]+(?:\"[^\"\\\r\n]*\"|'[^'\\\r\n]*'|\([^()\\\r\n]*\)))?[ \t]*$"
 )
-
 _SCHEME_WINDOW = re.compile(r"(?:\\[!-/:-@\[-`{-~]|[A-Za-z0-9+.\-&#;:])*")
-
 _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*:")
-
 _SPAN_RISK = re.compile(r"<[A-Za-z/!?]|!\[|\]\(|\]:")
-
 _EVENT = re.compile(r"[\\`$<!\]]")
-
 _MATH_EVENT = re.compile(r"[\\<!\]$]")
-
 _BACKTICKS = re.compile(r"`+")
-
 _SHORT_RUNS = [re.compile(rf"(?<!`)`{{{size}}}(?!`)") for size in (1, 2, 3)]
-
 _BLANK_LINE = re.compile(r"(?:\r\n|\r|\n)[ \t]*(?=\r|\n|$)")
-
 _BEGIN_ENV = re.compile(r"\\begin\{([A-Za-z]*\*?)\}")
-
 _END_ENV = re.compile(r"\\end\{([A-Za-z]*\*?)\}")
-
 _SINGLE_DOLLAR_CLOSE = re.compile(r"(?<![\s\\$])\$(?!\$)")
-
 _MATH_START = re.compile(r"\$|\\{2,}[(\[]|\\begin\{", re.IGNORECASE)
-
 _MATH_TOKEN = re.compile(r"\$|\\{2,}[()\[\]]|\\(?:begin|end)\{", re.IGNORECASE)
-
 _WHITESPACE = re.compile(r"\s")
-
 _SPACES = re.compile(r"[ \t\r\n]*")
-
 _CLOSING_PAREN = re.compile(r"\s*\)")
-
 _LINK_OPEN = re.compile(r"\]\(")
-
 _TITLE_NEXT_LINE = re.compile(r"[ \t]*[\"'(]")
-
 _ANGLE_END = re.compile(r"[>\r\n]")
 
 # A title ends at its closing quote not right after a backslash (marked's reading).

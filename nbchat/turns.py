@@ -128,18 +128,11 @@ def answered(turn: PreparedTurn, completion: dict[str, Any], timing: dict[str, A
     assistant = message if isinstance(message, dict) else {"role": "assistant", "content": ""}
     return Record(
         TURN,
-        turn.request.thread,
-        [turn.user, assistant],
-        cell_id=turn.request.cell_id,
-        new_thread=turn.request.new_thread,
-        key=turn.key,
-        history=turn.history,
-        parent=turn.parent,
-        context=turn.context_keys,
-        request=turn.request_info(),
+        messages=[turn.user, assistant],
         responses=[{**completion, "choices": choices}],
         timing=timing,
         stored_at=utc_now(),
+        **_of_this_cell(turn),
     )
 
 
@@ -147,17 +140,18 @@ def replayed(turn: PreparedTurn, found: Record) -> Record:
     """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
     stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
     schema 2 record of this cell, referring to the turns above this cell."""
-    return replace(
-        found,
-        thread=turn.request.thread,
-        cell_id=turn.request.cell_id,
-        new_thread=turn.request.new_thread,
-        key=turn.key,
-        history=turn.history,
-        parent=turn.parent,
-        context=turn.context_keys,
-        request=turn.request_info(),
-        schema=2,
-        earlier=None,
-        original=None,
-    )
+    return replace(found, schema=2, earlier=None, original=None, **_of_this_cell(turn))
+
+
+def _of_this_cell(turn: PreparedTurn) -> dict[str, Any]:
+    """What a record takes from the cell and the request it answers."""
+    return {
+        "thread": turn.request.thread,
+        "cell_id": turn.request.cell_id,
+        "new_thread": turn.request.new_thread,
+        "key": turn.key,
+        "history": turn.history,
+        "parent": turn.parent,
+        "context": turn.context_keys,
+        "request": turn.request_info(),
+    }
