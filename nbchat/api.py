@@ -89,9 +89,9 @@ def ask(
             "options": options or None,
         }
     )
-    request = TurnRequest(
-        prompt, thread or STANDALONE, None, new, refresh, follow_notebook=thread is not None
-    )
+    cell_id, execution = magics.running_cell()
+    ask_in = (cell_id, execution) if thread is not None and cell_id is not None else None
+    request = TurnRequest(prompt, thread or STANDALONE, None, new, refresh, ask_in=ask_in)
     outcome = magics.session.run(request, settings, magics.notebook_records())
     sent = magics.session.sent(outcome.record, outcome.turn)
     return Answer(outcome.record.answer, outcome.record, outcome.replayed, sent)

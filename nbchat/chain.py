@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.digest import history_of, turn_digest
-from nbchat.messages import wire
+from nbchat.messages import wire, wire_turn
 from nbchat.record import Record
 
 __all__ = ["Rebuilt", "rebuild"]
@@ -44,15 +44,24 @@ def rebuild(record: Record, find: Find) -> Rebuilt:
     user = [wire(record.messages[0])] if record.messages else []
     if record.schema == 1:  # it stored them all
         return Rebuilt([*head, *(record.earlier or []), *user], None)
-    turns, missing = _turns_above(record, find)
-    if missing is None and history_of(turn_digest(t) for t in turns) != record.history:
-        missing = "the turns above were changed after this answer was stored"
+    stored, missing = _turns_above(record, find)
+    # The turns above went out with their thinking, or without (`nbchat.reasoning`): the
+    # history digest in the record says which.
+    forms = [[wire_turn(turn, reasoning=sent) for turn in stored] for sent in (False, True)]
+    turns = forms[0]
+    if missing is None:
+        exact = [form for form in forms if history_of(map(turn_digest, form)) == record.history]
+        if exact:
+            turns = exact[0]
+        else:
+            missing = "the turns above were changed after this answer was stored"
     above = [message for turn in turns for message in turn]
     return Rebuilt([*head, *above, *user], missing)
 
 
 def _turns_above(record: Record, find: Find) -> tuple[list[list[dict[str, Any]]], str | None]:
-    """The wire messages of each turn above ``record``, oldest first, and what is missing."""
+    """The messages of each turn above ``record`` as stored, oldest first, and what is
+    missing."""
     turns: list[list[dict[str, Any]]] = []
     keys = list(record.context) if record.context is not None else None
     key = record.parent
@@ -63,7 +72,7 @@ def _turns_above(record: Record, find: Find) -> tuple[list[list[dict[str, Any]]]
                 found = find(listed)
                 if found is None:
                     return turns, _gone(listed)
-                turns.insert(0, [wire(m) for m in found.messages])
+                turns.insert(0, list(found.messages))
             return turns, None
         assert key is not None
         if key in seen:
@@ -72,7 +81,7 @@ def _turns_above(record: Record, find: Find) -> tuple[list[list[dict[str, Any]]]
         found = find(key)
         if found is None:
             return turns, _gone(key)
-        turns.insert(0, [wire(m) for m in found.messages])
+        turns.insert(0, list(found.messages))
         if found.schema == 1:  # it stored everything above it
             earlier = found.earlier or []
             turns[:0] = [earlier[i : i + 2] for i in range(0, len(earlier), 2)]

@@ -90,7 +90,11 @@ def _history(magics: ChatMagics, args: Any) -> None:
         for i, (m, n) in enumerate(zip(messages, sizes, strict=True), 1)
     ]
     markdown = markdown_table(
-        header, [[*row, escape_markdown(text)] for row, text in zip(rows, previews, strict=True)]
+        header,
+        [
+            [number, escape_markdown(role), size, escape_markdown(text)]
+            for (number, role, size), text in zip(rows, previews, strict=True)
+        ],
     )
     plain = "\n".join(
         render_table(header, [[*row, text] for row, text in zip(rows, previews, strict=True)])

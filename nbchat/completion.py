@@ -2,7 +2,9 @@
 
 A streamed and a non-streamed answer are then stored and shown the same way. Tool calls are
 accumulated by ``index`` (``id`` and ``function.name`` arrive first, ``function.arguments`` is a
-string to concatenate).
+string to concatenate). A reasoning model's thinking (``delta.reasoning_content`` or
+``delta.reasoning``) is folded into the message under the field it came in, apart from the
+answer; `CompletionBuilder.take_reasoning` hands the live view what is new of it.
 """
 
 from __future__ import annotations
@@ -10,18 +12,31 @@ from __future__ import annotations
 from typing import Any
 
 from nbchat.errors import ProtocolError
+from nbchat.messages import REASONING_FIELDS
 from nbchat.protocol import chunk_problem
 
-__all__ = ["CompletionBuilder", "completion_text", "finish_reason"]
+__all__ = ["CompletionBuilder", "completion_text", "finish_reason", "has_answer"]
 
 
 class _Choice:
-    __slots__ = ("finish_reason", "index", "logprobs", "parts", "refusal", "role", "tool_calls")
+    __slots__ = (
+        "finish_reason",
+        "index",
+        "logprobs",
+        "parts",
+        "reasoning",
+        "reasoning_field",
+        "refusal",
+        "role",
+        "tool_calls",
+    )
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.role = "assistant"
         self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.reasoning_field: str | None = None  # as the provider spelled it
         self.refusal: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
@@ -45,6 +60,8 @@ class _Choice:
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": self.role, "content": "".join(self.parts)}
+        if self.reasoning_field:
+            message[self.reasoning_field] = "".join(self.reasoning)
         if self.refusal:
             message["refusal"] = "".join(self.refusal)
         if self.tool_calls:
@@ -57,13 +74,14 @@ class _Choice:
 class CompletionBuilder:
     """Accumulates chunks; `add` returns the text delta of choice 0 (or "") for live display."""
 
-    __slots__ = ("_choices", "_meta", "_meta_checks", "_want_meta", "usage")
+    __slots__ = ("_choices", "_meta", "_meta_checks", "_new_reasoning", "_want_meta", "usage")
 
     def __init__(self) -> None:
         self._choices: dict[int, _Choice] = {}
         self._meta: dict[str, Any] = {}
         self._want_meta = True
         self._meta_checks = 8
+        self._new_reasoning: list[str] = []  # of choice 0, not yet taken by the live view
         self.usage: dict[str, Any] | None = None
 
     def add(self, chunk: dict[str, Any]) -> str:
@@ -74,8 +92,8 @@ class CompletionBuilder:
         """
         if self._want_meta:
             return self._add_checked(chunk)
-        # The fast path: one choice (already known) whose delta is only new text. Anything
-        # else, or anything oddly typed, takes the checked path below.
+        # The fast path: one choice (already known) whose delta is only new text, or only new
+        # thinking. Anything else, or anything oddly typed, takes the checked path below.
         try:
             choices = chunk.get("choices")
             if len(choices) == 1 and not chunk.get("usage"):
@@ -84,14 +102,37 @@ class CompletionBuilder:
                 if delta and len(delta) == 1 and raw.get("finish_reason") is None:
                     content = delta.get("content")
                     index = raw.get("index", 0)
-                    if type(content) is str and content and type(index) is int:
-                        choice = self._choices.get(index)
-                        if choice is not None and not raw.get("logprobs"):
+                    choice = self._choices.get(index) if type(index) is int else None
+                    if choice is not None and not raw.get("logprobs"):
+                        if type(content) is str and content:
                             choice.parts.append(content)
                             return content if index == 0 else ""
+                        if content is None and self._fold_reasoning(choice, delta):
+                            return ""
         except (AttributeError, TypeError, KeyError, IndexError):
             pass
         return self._add_checked(chunk)
+
+    def _fold_reasoning(self, choice: _Choice, delta: dict[str, Any]) -> bool:
+        """Fold a delta's thinking, if it has some (a string in a reasoning field)."""
+        for field in REASONING_FIELDS:
+            thought = delta.get(field)
+            if type(thought) is str:
+                if thought:
+                    choice.reasoning.append(thought)
+                    choice.reasoning_field = choice.reasoning_field or field
+                    if choice.index == 0:
+                        self._new_reasoning.append(thought)
+                return True
+        return False
+
+    def take_reasoning(self) -> str:
+        """The first choice's thinking that arrived since the last call."""
+        if not self._new_reasoning:
+            return ""
+        new = "".join(self._new_reasoning)
+        self._new_reasoning.clear()
+        return new
 
     def _add_checked(self, chunk: dict[str, Any]) -> str:
         problem = chunk_problem(chunk)
@@ -137,9 +178,9 @@ class CompletionBuilder:
                 choice.logprobs = (choice.logprobs or []) + (raw["logprobs"].get("content") or [])
         return text
 
-    @staticmethod
-    def _add_rare(choice: _Choice, delta: dict[str, Any]) -> None:
+    def _add_rare(self, choice: _Choice, delta: dict[str, Any]) -> None:
         """Fields other than content: kept off the per-token fast path."""
+        self._fold_reasoning(choice, delta)
         if delta.get("role"):
             choice.role = delta["role"]
         if delta.get("refusal"):
@@ -154,11 +195,22 @@ class CompletionBuilder:
         return "".join(choice.parts) if choice else ""
 
     @property
+    def reasoning(self) -> str:
+        """The thinking of the first choice so far."""
+        choice = self._choices.get(0)
+        return "".join(choice.reasoning) if choice else ""
+
+    @property
     def has_answer(self) -> bool:
-        """Whether the first choice got anything: text, tool calls, a refusal or a finish."""
+        """Whether the first choice got anything: text, thinking, tool calls, a refusal or a
+        finish."""
         choice = self._choices.get(0)
         return choice is not None and bool(
-            choice.parts or choice.tool_calls or choice.refusal or choice.finish_reason
+            choice.parts
+            or choice.reasoning
+            or choice.tool_calls
+            or choice.refusal
+            or choice.finish_reason
         )
 
     @property
@@ -208,6 +260,15 @@ def _first_choice(completion: Any) -> dict[str, Any]:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         return choices[0]
     return {}
+
+
+def has_answer(completion: dict[str, Any]) -> bool:
+    """Whether a whole completion's first choice holds anything: text, thinking, tool calls, a
+    refusal or a finish reason (a 200 with none of them is no answer, and never stored)."""
+    choice = _first_choice(completion)
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    fields = ("content", "tool_calls", "refusal", *REASONING_FIELDS)
+    return bool(choice.get("finish_reason") or any(message.get(name) for name in fields))
 
 
 def completion_text(completion: dict[str, Any]) -> str:

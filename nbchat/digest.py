@@ -41,9 +41,8 @@ _KEY_TAG = "nbchat/request/v2"
 
 def canonical(value: Any) -> bytes:
     """One byte string per JSON value: sorted keys, no spaces, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode("utf-8")
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate in a prompt still hashes
 
 
 def _sha256(data: bytes) -> str:

@@ -2,11 +2,13 @@
 
 `WidgetStream` renders the answer so far as Markdown (an ipywidgets ``Output`` holding a
 ``text/markdown`` bundle, so the frontend's own renderer draws headings, code and math as they
-arrive) above a status line, updated at most ``rate`` times a second, and less often for a long
-answer: every widget change is one comm message carrying the whole value, and nothing else
-throttles them. When the answer ends, the view's output slot is replaced (a display handle's
-update) by the final bundle, whose Markdown is the same text plus a footer, so nothing jumps; the
-saved notebook holds no widget. The view appears only when a request is sent (`start`).
+arrive) above a status line, with a reasoning model's thinking apart above it (dimmed, as plain
+text, its length and time in its header). It is updated at most ``rate`` times a second, and
+less often for a long answer: every widget change is one comm message carrying the whole value,
+and nothing else throttles them. When the answer ends, the view's output slot is replaced (a
+display handle's update) by the final bundle, whose Markdown is the same text plus a footer, so
+nothing jumps; the saved notebook holds no widget. The view appears only when a request is sent
+(`start`).
 
 `FinalOnly` shows nothing live: headless runs (nbclient, papermill, nbconvert) have nobody
 watching, and would save the widgets' state into the notebook. `TerminalStream` prints tokens as
@@ -26,6 +28,10 @@ from IPython.display import DisplayHandle, clear_output, display
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
 _STATUS_STYLE = "font-size: 85%; opacity: 0.7;"
+_THINKING_STYLE = (
+    "opacity: 0.6; white-space: pre-wrap; font-size: 90%; max-height: 14em; overflow-y: auto;"
+    " border-left: 2px solid currentColor; padding-left: 0.6em; margin: 0.2em 0;"
+)
 # Every update resends (and the frontend re-renders) the whole text, so a long answer is updated
 # less often: about this many bytes a second at most, whatever the model's speed.
 _BYTES_PER_SECOND = 300_000
@@ -37,8 +43,8 @@ class LiveView(Protocol):
     def start(self) -> None:
         """A request is being sent: show that something is coming."""
 
-    def on_delta(self, text: str, pieces: int) -> None:
-        """Receive the next text of the answer (joining ``pieces`` deltas)."""
+    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
+        """Receive the next text of the answer (joining ``pieces`` deltas) and of the thinking."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the live view with the final bundle (or show it, if it never started)."""
@@ -65,6 +71,10 @@ class WidgetStream:
         self._on_discard = on_discard
         self._parts: list[str] = []
         self._text = ""
+        self._thoughts: list[str] = []
+        self._thinking = ""
+        self._thinking_since: float | None = None
+        self._thinking_until: float | None = None
         self._start = self._next = 0.0
         self._handle: DisplayHandle | None = None
         self._widgets: list[Any] = []
@@ -76,33 +86,65 @@ class WidgetStream:
         self._start = self._next = time.perf_counter()  # the first token shows at once
         self._body = widgets.Output()
         self._status = widgets.HTML(value=self._status_html())
-        box = widgets.VBox([self._body, self._status])
-        self._widgets = [box, self._body, self._status]
+        self._thought_view = widgets.HTML(value="")
+        box = self._box = widgets.VBox([self._body, self._status])
+        self._widgets = [box, self._body, self._status, self._thought_view]
         handle = display(box, display_id=True)
         assert isinstance(handle, DisplayHandle)
         self._handle = handle
 
-    def on_delta(self, text: str, pieces: int) -> None:
+    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """Called per network read: cheap; pushes an update only when the interval has passed."""
-        self._parts.append(text)
-        self.tokens += pieces
         now = time.perf_counter()
+        if text:
+            self._parts.append(text)
+            self.tokens += pieces
+            if self._thinking_since is not None and self._thinking_until is None:
+                self._thinking_until = now
+        if reasoning:
+            self._thoughts.append(reasoning)
+            if self._thinking_since is None:
+                self._thinking_since = now
         if now >= self._next and self._handle is not None:
             self._push()
-            self._next = now + max(self.interval, len(self._text) / _BYTES_PER_SECOND)
+            size = len(self._text) + len(self._thinking)
+            self._next = now + max(self.interval, size / _BYTES_PER_SECOND)
 
     def _push(self) -> None:
+        if self._thoughts:
+            self._thinking += "".join(self._thoughts)
+            self._thoughts.clear()
+            if self._thought_view not in self._box.children:
+                self._box.children = (self._thought_view, *self._box.children)
+            self._thought_view.value = self._thinking_html()
         if self._parts:
             self._text += "".join(self._parts)
             self._parts.clear()
-        bundle = {"text/markdown": self._render(self._text), "text/plain": self._text}
-        self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+            bundle = {"text/markdown": self._render(self._text), "text/plain": self._text}
+            self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
         self._status.value = self._status_html()
+
+    def _thinking_html(self) -> str:
+        """The thinking so far, dimmed, as plain (escaped) text under its length and time."""
+        end = self._thinking_until or time.perf_counter()
+        seconds = end - (self._thinking_since or end)
+        head = f"Thinking · {len(self._thinking.split()):,} words · {seconds:.1f} s"
+        body = html.escape(self._thinking)
+        return (
+            f'<div style="{_STATUS_STYLE}">{html.escape(head)}</div>'
+            f'<div style="{_THINKING_STYLE}">{body}</div>'
+        )
 
     def _status_html(self) -> str:
         elapsed = time.perf_counter() - self._start
         speed = f" · {self.tokens / elapsed:.0f} tok/s" if elapsed > 0.05 and self.tokens else ""
-        state = "streaming…" if self.tokens else "waiting for the first token…"
+        state = (
+            "streaming…"
+            if self.tokens
+            else "thinking…"
+            if self._thinking or self._thoughts
+            else "waiting for the first token…"
+        )
         line = f"{self.model} · {self.tokens} tokens · {elapsed:.1f} s{speed} · {state}"
         return f'<span style="{_STATUS_STYLE}">{html.escape(line)}</span>'
 
@@ -135,7 +177,7 @@ class FinalOnly:
     def start(self) -> None:
         """Nothing to show yet."""
 
-    def on_delta(self, text: str, pieces: int) -> None:
+    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """Nobody is watching."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
@@ -156,11 +198,12 @@ class TerminalStream:
     def start(self) -> None:
         """Nothing to show until the first token."""
 
-    def on_delta(self, text: str, pieces: int) -> None:
-        """Print the text at once."""
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        self._wrote = True
+    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
+        """Print the text at once (the thinking is not printed: the record keeps it)."""
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._wrote = True
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """End the line and show the footer (the last bracketed line of the plain text)."""

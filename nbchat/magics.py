@@ -12,13 +12,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Enum, Float, Integer, TraitError, Unicode, Union, validate
 
 from nbchat.client import check_base_url
 from nbchat.commands import help_text, run_command
 from nbchat.display import live_view
 from nbchat.errors import ConfigError, StreamError
-from nbchat.interpolate import interpolate
+from nbchat.interpolate import interpolate_text
 from nbchat.markdown_safety import safe_markdown
 from nbchat.notebook import NotebookRecords
 from nbchat.render import (
@@ -39,7 +39,7 @@ __all__ = ["ChatMagics"]
 _SETTING_TRAITS = (
     "base_url", "api_key_env", "model", "temperature", "max_tokens", "system_prompt", "timeout",
     "connect_timeout", "max_retries", "stream", "update_rate", "offline", "cache", "profile",
-    "options",
+    "options", "send_reasoning",
 )  # fmt: skip
 
 
@@ -130,6 +130,15 @@ class ChatMagics(Magics):
         "qwen-intl, deepseek, ollama, vllm, llamacpp, demo.",
     )
     options = Dict(config=True, help="Extra request fields sent with every request.")
+    send_reasoning = Union(
+        [Bool(), Enum(["auto"])],
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="Send a reasoning model's earlier thinking back with the context: True, False or "
+        "'auto' (what the endpoint wants: DeepSeek's thinking mode yes, OpenAI no; learned from "
+        f"a 400 that names it). Default: {DEFAULTS.send_reasoning!r}.",
+    )
     notebook = Unicode(
         None,
         allow_none=True,
@@ -185,6 +194,11 @@ class ChatMagics(Magics):
     @argument("-p", "--profile", help="Profile for this cell (e.g. qwen, deepseek, ollama).")
     @argument("-t", "--temperature", type=float, help="Sampling temperature.")
     @argument("--max-tokens", type=int, help="Cap on the answer's tokens.")
+    @argument(
+        "--reasoning-effort",
+        choices=("low", "medium", "high"),
+        help="How hard a reasoning model thinks (OpenAI's reasoning_effort).",
+    )
     @argument("--thread", default="default", help="Thread name (default: default).")
     @argument("--new", action="store_true", help="Start the thread afresh at this cell.")
     @argument(
@@ -241,6 +255,7 @@ class ChatMagics(Magics):
             "profile": args.profile,
             "temperature": args.temperature,
             "max_tokens": args.max_tokens,
+            "reasoning_effort": args.reasoning_effort,
             "stream": False if args.no_stream else None,
             "cache": False if args.no_cache else None,
             "options": options or None,
@@ -249,7 +264,7 @@ class ChatMagics(Magics):
     def _turn(self, args: Any, cell: str) -> None:
         if args.out is not None and not args.out.isidentifier():
             raise ConfigError(f"-o/--out needs a Python name, not {args.out!r}")
-        prompt = interpolate(cell, self.shell.user_ns).strip()
+        prompt = interpolate_text(cell, self.shell.user_ns).strip()
         if not prompt:
             raise ConfigError("The cell is empty: write your message below %%chat.")
         settings = self.settings(self._flags(args))
@@ -315,6 +330,12 @@ class ChatMagics(Magics):
         except Exception:  # older ipykernel
             parent = getattr(kernel, "_parent_header", {}) or {}
         return parent if isinstance(parent, dict) else {}
+
+    def running_cell(self) -> tuple[str | None, str]:
+        """The running cell's id (when the frontend sent one) and its execution's message id:
+        `nbchat.ask` places its turns in that cell."""
+        parent = self._parent()
+        return self._cell_id(), str((parent.get("header") or {}).get("msg_id", ""))
 
     def _cell_id(self) -> str | None:
         """The cell id the frontend sent with this execute request, if any."""

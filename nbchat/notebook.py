@@ -58,6 +58,7 @@ class NotebookRecords:
     recorded_ids: dict[str, int] = field(default_factory=dict)  # id in an anonymous cell's record
     anonymous: dict[str, list[int]] = field(default_factory=dict)  # source -> anonymous indices
     chat_cells: list[int] = field(default_factory=list)  # indices of the %%chat cells, in order
+    by_key_at: dict[str, list[int]] = field(default_factory=dict)  # key -> cells holding it
     has_v1: bool = False  # some records were written by nbchat 0.1 (found by their v1 key)
 
     def records(self) -> Iterator[tuple[StoredCell, Record]]:
@@ -70,6 +71,17 @@ class NotebookRecords:
     def has_anonymous_records(self) -> bool:
         """Whether some stored turns belong to cells that cannot be found by their id."""
         return any(cell.key.startswith("index-") for cell in self.cells)
+
+    def stored(self, key: str, at: int | None) -> Record | None:
+        """The record stored under ``key``: the one in cell ``at`` (the running cell's own) when
+        it holds one, else the first. Two cells may hold the same key (the same request made
+        twice) with different answers (one was asked again with --refresh)."""
+        for cell in self.cells if at is not None and at in self.by_key_at.get(key, ()) else ():
+            if cell.index == at:
+                for record in cell.records:
+                    if record.key == key:
+                        return record
+        return self.by_key.get(key)
 
     def locate(self, cell_id: str, source: str | None, taken: Container[int] = ()) -> int | None:
         """The index of the running cell in the file, or None when it cannot be known.
@@ -215,7 +227,8 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
         for record in records:
             result.has_v1 = result.has_v1 or record.schema == 1
             if record.key:
-                result.by_key[record.key] = record
+                result.by_key.setdefault(record.key, record)
+                result.by_key_at.setdefault(record.key, []).append(index)
             if anonymous and record.cell_id:
                 recorded.setdefault(record.cell_id, []).append(index)
     result.recorded_ids = {
@@ -274,8 +287,9 @@ class NotebookWatcher:
     def get(self) -> NotebookRecords | None:
         """The current records, or None (with ``error`` set) when the file cannot be used.
 
-        The file's stamp is remembered only once it was parsed: a parse that failed or was
-        interrupted (Ctrl-C) is tried again by the next cell, never taken for a success.
+        The file's stamp is remembered once it was read: an interrupted read (Ctrl-C) is tried
+        again by the next cell, never taken for a success; a corrupt file is read again when
+        it changes.
         """
         try:
             stat = self.path.stat()
@@ -288,14 +302,14 @@ class NotebookWatcher:
             return self._records
         self.parse_count += 1
         try:
-            notebook = read_notebook_json(self.path)
-        except NotebookError as exc:
+            records = read_records(read_notebook_json(self.path), self.path)
+        except NotebookError as exc:  # a corrupt file is not read again until it changes
             self._records, self.error = None, str(exc)
         except KeyboardInterrupt:
             raise NotebookError(
                 f"Interrupted while reading {self.path.name}; nothing was sent. Run the cell again."
             ) from None
         else:
-            self._records, self.error = read_records(notebook, self.path), None
+            self._records, self.error = records, None
         self._stamp = stamp
         return self._records

@@ -26,11 +26,14 @@ __all__ = [
     "usage_problem",
 ]
 
+# The roles of the protocol's messages, and the one an answer has.
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+ANSWER_ROLES = frozenset({"assistant"})
 # Request fields nbchat builds itself; a user's options must not set them.
 RESERVED_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 
 _TEXT_META = ("id", "model", "system_fingerprint")
-_TEXT_MESSAGE = ("role", "content", "refusal")
+_TEXT_MESSAGE = ("role", "content", "refusal", "reasoning_content", "reasoning")
 
 
 def _kind(value: Any) -> str:
@@ -134,24 +137,29 @@ def _tool_calls_problem(calls: Any, where: str) -> str | None:
     return None
 
 
-def _message_problem(message: Any, where: str) -> str | None:
-    """A ``message`` (whole answer) or a ``delta`` (stream): the fields nbchat reads."""
+def _message_problem(message: Any, where: str, roles: frozenset[str] = ANSWER_ROLES) -> str | None:
+    """A ``message`` (whole answer) or a ``delta`` (stream): the fields nbchat reads. A role is
+    shown and sent back later, so it must be one the protocol knows (an answer's: assistant)."""
     if not isinstance(message, dict):
         return _not(message, where, "an object")
     if problem := _text_fields(message, _TEXT_MESSAGE, where + "."):
         return problem
+    role = message.get("role")
+    if role is not None and role not in roles:
+        return f"{where}.role is not one of {', '.join(sorted(roles))}"
     return _tool_calls_problem(message.get("tool_calls"), where + ".tool_calls")
 
 
 def message_problem(message: Any, where: str = "message") -> str | None:
     """A message of a request (as nbchat stores and sends it): like an answer's message, but its
-    ``content`` may also be a list of parts (text and images), each an object."""
+    ``content`` may also be a list of parts (text and images), each an object, and its role any
+    of the protocol's."""
     if isinstance(message, dict) and isinstance(message.get("content"), list):
         for index, part in enumerate(message["content"]):
             if not isinstance(part, dict):
                 return _not(part, f"{where}.content[{index}]", "an object")
         message = {k: v for k, v in message.items() if k != "content"}
-    return _message_problem(message, where)
+    return _message_problem(message, where, MESSAGE_ROLES)
 
 
 def _choice_problem(choice: Any, where: str, part: str) -> str | None:

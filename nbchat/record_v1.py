@@ -16,7 +16,7 @@ from typing import Any
 
 from nbchat.digest import history_of, request_key_v1, turn_digest
 from nbchat.json_checks import json_kind, need, required
-from nbchat.messages import wire
+from nbchat.messages import wire_turn
 from nbchat.protocol import completion_problem
 from nbchat.record import SYSTEM, TURN, Record, RequestInfo, check_timing
 from nbchat.text import clip, one_line
@@ -120,4 +120,4 @@ def _history(earlier: list[dict[str, Any]]) -> str | None:
     pairs = [earlier[i : i + 2] for i in range(0, len(earlier), 2)]
     if any(u.get("role") != "user" or a.get("role") != "assistant" for u, a in pairs):
         return None
-    return history_of(turn_digest([wire(u), wire(a)]) for u, a in pairs)
+    return history_of(turn_digest(wire_turn([u, a])) for u, a in pairs)

@@ -24,6 +24,7 @@ MASK = "***"
 # Shorter values are not secret-grade (an api-version "1", a flag "true"), and masking them
 # would garble every message that happens to contain them.
 MIN_SECRET = 6
+_PIECED_FROM = 16  # a query value this long is masked even in part, like the key
 
 
 class Redactor:
@@ -39,9 +40,13 @@ class Redactor:
 
     def __init__(self, key: str = "", others: Iterable[str] = ()) -> None:
         keys = _forms(key)
-        self._secrets = sorted(keys | {f for s in others for f in _forms(s)}, key=len, reverse=True)
+        other_forms = {f for s in others for f in _forms(s)}
+        self._secrets = sorted(keys | other_forms, key=len, reverse=True)
+        # Pieces are masked for the key, and for other values long enough to be keys (not an
+        # api-version date, whose pieces would garble every date in an answer).
+        pieced = keys | {form for form in other_forms if len(form) >= _PIECED_FROM}
         self._fragments = {
-            form[i : i + MIN_SECRET] for form in keys for i in range(len(form) - MIN_SECRET + 1)
+            form[i : i + MIN_SECRET] for form in pieced for i in range(len(form) - MIN_SECRET + 1)
         }
 
     @classmethod
@@ -138,6 +143,8 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unbalanced "[" in the host: show nothing of it
         return MASK
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return MASK  # not a URL: perhaps a key pasted in the wrong place
     netloc = parts.netloc
     if "@" in netloc:
         netloc = MASK + "@" + netloc.rpartition("@")[2]

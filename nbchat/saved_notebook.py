@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nbchat.errors import NotebookError
 from nbchat.notebook import NotebookRecords, NotebookWatcher, find_notebook
 from nbchat.server_session import ServerSessionLookup
 
@@ -41,7 +42,13 @@ class SavedNotebook:
         """The file and how it was found (``(None, "")`` when unknown)."""
         if self.path is not None:
             return self.path, "%chat notebook / ChatMagics.notebook"
-        return find_notebook(user_ns, os.environ, self._server_session.path)
+        try:
+            return find_notebook(user_ns, os.environ, self._server_session.path)
+        except KeyboardInterrupt:  # while the Jupyter server was asked
+            raise NotebookError(
+                "Interrupted while looking for the notebook file; nothing was sent. Run the cell "
+                "again."
+            ) from None
 
     def records(
         self, user_ns: Mapping[str, Any], *, headless: bool, warn: Callable[[str], None]

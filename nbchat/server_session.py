@@ -7,8 +7,9 @@ answers until a restart. The server knows the current path: jupyter_server write
 and the notebook's path, at ``GET /api/sessions``. The kernel's id is in its connection file's name
 (``kernel-<id>.json``).
 
-Only the server that is this kernel's parent process is asked, then any other live server: a
-kernel started by nbclient, papermill or a terminal has none, and costs no request. The answer is
+The server that is this kernel's parent process is asked first, then any other live server of
+this machine's runtime directory (a kernel started by nbclient or papermill is known to none of
+them: a few loopback requests, after which "no server" is remembered for a minute). An answer is
 kept for a few seconds, and asked again at once when the file it named is gone (a rename).
 """
 

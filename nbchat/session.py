@@ -18,16 +18,24 @@ from typing import Any, Protocol
 from nbchat.chain import rebuild
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text
-from nbchat.errors import ConfigError, OfflineMiss, StreamInterrupted, TruncatedStreamError
+from nbchat.errors import (
+    BadRequestError,
+    ConfigError,
+    OfflineMiss,
+    StreamInterrupted,
+    TruncatedStreamError,
+)
+from nbchat.messages import reasoning_of
 from nbchat.notebook import NotebookRecords
 from nbchat.offline import explain_miss
+from nbchat.reasoning import ReasoningPolicy
 from nbchat.record import SYSTEM, TURN, Record, utc_now
 from nbchat.redaction import Redactor, request_url
 from nbchat.saved_notebook import SavedNotebook
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
-from nbchat.threads import STANDALONE, ThreadStore, Turn
+from nbchat.threads import STANDALONE, ThreadStore, Turn, Window
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed
 
 __all__ = [
@@ -54,8 +62,9 @@ class LiveSink(Protocol):
     def start(self) -> None:
         """A request is about to be sent."""
 
-    def on_delta(self, text: str, pieces: int) -> None:
-        """The new text of one network read, joining ``pieces`` deltas (about a token each)."""
+    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
+        """The new text of one network read, joining ``pieces`` deltas (about a token each),
+        and the new thinking of a reasoning model."""
 
 
 class Origin(enum.Enum):
@@ -106,6 +115,7 @@ class ChatSession:
     ) -> None:
         self.threads = ThreadStore()
         self.answers: dict[str, Record] = {}
+        self._unstored: dict[str, Record] = {}  # --no-cache answers: context, never replayed
         self.history: list[Record] = []
         self.usage = Usage()
         # The last stream's raw events (strings) and what redacts them, not the stream: its
@@ -117,6 +127,7 @@ class ChatSession:
         self._clients: dict[ClientConfig, ChatClient] = {}
         self._warned: set[str] = set()
         self._headless_cells = 0  # %%chat cells run without a cell id (nbclient runs in order)
+        self.reasoning = ReasoningPolicy()
 
     def close(self) -> None:
         """Close every HTTP client."""
@@ -170,6 +181,14 @@ class ChatSession:
             return Outcome(self._replay(turn, record), origin, turn)
         if settings.offline:
             raise OfflineMiss(explain_miss(turn, notebook, self.threads))
+        try:
+            return Outcome(self._send(turn, sink), Origin.SERVER, turn)
+        except BadRequestError as error:
+            flipped = turn.window is not None and turn.window.has_reasoning
+            if not flipped or self.reasoning.learn(settings, error, turn.send_reasoning) is None:
+                raise
+        # The provider named the thinking's field: send it the other way, once (learned).
+        turn = self._prepare(turn.request, settings, notebook, turn.window, not turn.send_reasoning)
         return Outcome(self._send(turn, sink), Origin.SERVER, turn)
 
     def prepare(
@@ -181,11 +200,16 @@ class ChatSession:
                 f"Profile {settings.profile!r} names no model: add -m MODEL to the cell, or set "
                 "%config ChatMagics.model or $NBCHAT_MODEL (`%chat models` lists them)."
             )
-        cell_key = request.cell_id or self.threads.anonymous_key()
+        if request.ask_in is not None:
+            cell_key = self.threads.ask_key(*request.ask_in)
+        else:
+            cell_key = request.cell_id or self.threads.anonymous_key()
         window = None
         file_index = None
         if request.thread != STANDALONE:
-            use_notebook = request.cell_id is not None or request.follow_notebook
+            # Without cell ids (nbclient, a terminal) the turns of this session are the thread:
+            # headless runs go in order, and the file's cells cannot be told apart from them.
+            use_notebook = request.cell_id is not None or request.ask_in is not None
             full = self.threads.window(
                 request.thread, cell_key, notebook, source=request.source, use_notebook=use_notebook
             )
@@ -196,9 +220,34 @@ class ChatSession:
                     self._warn_once(_UNPLACED)
         if request.cell_id is None and request.source is not None:
             file_index = self._headless_index(notebook)
-        with_v1 = notebook is not None and notebook.has_v1
+        return self._prepare(
+            request,
+            settings,
+            notebook,
+            window,
+            self.reasoning.decide(settings),
+            cell_key,
+            file_index,
+        )
+
+    def _prepare(
+        self,
+        request: TurnRequest,
+        settings: Settings,
+        notebook: NotebookRecords | None,
+        window: Window | None,
+        reasoning: bool,
+        cell_key: str | None = None,
+        file_index: int | None = None,
+    ) -> PreparedTurn:
         return prepare(
-            request, settings, window, cell_key, file_index=file_index, with_v1_key=with_v1
+            request,
+            settings,
+            window,
+            cell_key or request.cell_id or self.threads.anonymous_key(),
+            reasoning=reasoning,
+            file_index=file_index,
+            with_v1_key=notebook is not None and notebook.has_v1,
         )
 
     def _headless_index(self, notebook: NotebookRecords | None) -> int | None:
@@ -219,12 +268,16 @@ class ChatSession:
             return None
         if turn.request.refresh and not turn.settings.offline:  # offline cannot ask again
             return None
-        if turn.key in self.answers:
-            return self.answers[turn.key], Origin.SESSION
-        if notebook is not None:
-            for key in (turn.key, turn.v1_key):
-                if key is not None and key in notebook.by_key:
-                    return notebook.by_key[key], Origin.NOTEBOOK
+        own = self.threads.turn(turn.cell_key)  # this cell's own answer comes first
+        if own is not None and own.record is not None and own.record.key in turn.keys:
+            return own.record, Origin.SESSION
+        for key in turn.keys:
+            if key in self.answers:
+                return self.answers[key], Origin.SESSION
+        for key in turn.keys if notebook is not None else ():
+            found = notebook.stored(key, turn.file_index)
+            if found is not None:
+                return found, Origin.NOTEBOOK
         return None
 
     def _replay(self, turn: PreparedTurn, found: Record) -> Record:
@@ -247,11 +300,12 @@ class ChatSession:
                 sink.start()
             if turn.settings.stream:
                 stream = client.stream(turn.body(), keep_chunks=True)
-                completion, first_token_at = self._stream(stream, sink)
+                completion = self._stream(stream, sink)
             else:
-                completion, first_token_at = client.chat(turn.body()), None
+                completion = client.chat(turn.body())
                 if sink is not None:
-                    sink.on_delta(completion_text(completion), 1)
+                    thought = reasoning_of(_first_message(completion))
+                    sink.on_delta(completion_text(completion), 1, thought[1] if thought else "")
         except KeyboardInterrupt as interrupt:
             self._put_turn(turn, None)
             if stream is not None:
@@ -260,33 +314,25 @@ class ChatSession:
         except BaseException:
             self._put_turn(turn, None)
             raise
-        first_token_s = round(first_token_at - start, 3) if first_token_at else None
-        timing = {
-            "started_at": started_at,
-            "elapsed_s": round(time.perf_counter() - start, 3),
-            "first_token_s": first_token_s,
-            "streamed": turn.settings.stream,
-        }
+        timing = _timing(started_at, start, stream, streamed=turn.settings.stream)
         record = answered(turn, completion, timing)
         self.usage.add(self.usage.spent, record.usage)
         self._remember(turn, record, store=turn.settings.cache)
         return record
 
-    def _stream(
-        self, stream: ChatStream, sink: LiveSink | None
-    ) -> tuple[dict[str, Any], float | None]:
+    def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
         self._last_events = stream.raw_events
         try:
-            for text, pieces in stream.batches():
+            for batch in stream.batches():
                 if sink is not None:
-                    sink.on_delta(text, pieces)
+                    sink.on_delta(batch.text, batch.pieces, batch.reasoning)
         finally:
             self._last_redactor = stream.redactor
         if stream.completion is None:  # every complete path sets it; never store a partial
             raise TruncatedStreamError(
                 "The stream ended without a complete answer.", partial=stream.partial()
             )
-        return stream.completion, stream.first_token_at
+        return stream.completion
 
     def add_system(self, request: TurnRequest) -> Record:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
@@ -306,8 +352,9 @@ class ChatSession:
         return record
 
     def _remember(self, turn: PreparedTurn, record: Record, *, store: bool) -> None:
-        if store and record.key:
-            self.answers[record.key] = record
+        if record.key:
+            # --no-cache answers are never replayed, but the turns below refer to them
+            (self.answers if store else self._unstored)[record.key] = record
         self.history.append(record)
         self._put_turn(turn, record)
 
@@ -371,10 +418,37 @@ class ChatSession:
 
     def find(self, key: str) -> Record | None:
         """A record by its key: this session's answers, then the saved notebook's."""
-        found = self.answers.get(key)
+        found = self.answers.get(key) or self._unstored.get(key)
         if found is None and self.saved.last is not None:
             found = self.saved.last.by_key.get(key)
         return found
+
+
+def _timing(
+    started_at: str, start: float, stream: ChatStream | None, *, streamed: bool
+) -> dict[str, Any]:
+    """When the answer started and ended, its first token, and how long the model thought."""
+    end = time.perf_counter()
+
+    def since_start(moment: float | None) -> float | None:
+        return round(moment - start, 3) if moment is not None else None
+
+    timing: dict[str, Any] = {
+        "started_at": started_at,
+        "elapsed_s": round(end - start, 3),
+        "first_token_s": since_start(stream.first_token_at) if stream else None,
+        "streamed": streamed,
+    }
+    if stream is not None and stream.first_thought_at is not None:
+        thought_until = stream.first_token_at or end
+        timing["thinking_s"] = round(thought_until - stream.first_thought_at, 3)
+    return timing
+
+
+def _first_message(completion: dict[str, Any]) -> dict[str, Any] | None:
+    choices = completion.get("choices") or [{}]
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    return message if isinstance(message, dict) else None
 
 
 def _interrupted(interrupt: KeyboardInterrupt, stream: Any) -> StreamInterrupted:

@@ -26,7 +26,6 @@ from nbchat.redaction import mask_url
 __all__ = ["BUILTIN_PROFILES", "DEFAULTS", "DEFAULT_MODEL", "Settings", "resolve_settings"]
 
 DEFAULT_MODEL = "gpt-4.1-mini"
-# Request fields nbchat builds itself: as options they would change the request behind the key.
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "openai": {
@@ -81,9 +80,14 @@ class Settings:
     cache: bool = True
     profile: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
+    reasoning_effort: str | None = None  # OpenAI's reasoning_effort: low, medium, high
+    send_reasoning: bool | str = "auto"  # earlier thinking back to the provider (nbchat.reasoning)
 
     def client_config(self) -> ClientConfig:
-        """What the HTTP client needs."""
+        """What the HTTP client needs (a `ConfigError` when the base URL has no key paired)."""
+        if self.key_problem:
+            raise ConfigError(self.key_problem)
         return ClientConfig(
             base_url=self.base_url,
             api_key_env=self.api_key_env,
@@ -99,18 +103,22 @@ class Settings:
             params["temperature"] = self.temperature
         if self.max_tokens is not None:
             params["max_tokens"] = self.max_tokens
+        if self.reasoning_effort is not None:
+            params["reasoning_effort"] = self.reasoning_effort
         params.update(self.options)
         return params
 
     def masked(self) -> dict[str, Any]:
         """The settings for display: the key appears only as set / not set, and the base URL
         without credentials or query values."""
-        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "key_problem"}
         shown["base_url"] = mask_url(self.base_url)
         key_set = bool(self.api_key_env and os.environ.get(self.api_key_env, "").strip())
         shown["api_key"] = ("set" if key_set else "not set") + (
             f" (${self.api_key_env})" if self.api_key_env else " (no key sent)"
         )
+        if self.key_problem:
+            shown["api_key"] = "not paired: stored answers replay, nothing is sent"
         return shown
 
 
@@ -134,28 +142,38 @@ def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
-def _key_variable(layers: list[tuple[str, Mapping[str, Any]]], base_url: str) -> str:
-    """The key variable paired with the base URL: from the highest layer that names one, unless
-    a higher layer set the base URL without naming its key (then only OpenAI's own host, the
-    environment's ``OPENAI_BASE_URL`` and the default pair with ``$OPENAI_API_KEY``)."""
+def _key_variable(
+    layers: list[tuple[str, Mapping[str, Any]]], base_url: str
+) -> tuple[str, str | None]:
+    """The key variable paired with the base URL, and why there is none when it is unpaired.
+
+    It comes from the highest layer that names one, unless a higher layer set the base URL
+    without naming its key: then only OpenAI's own host (over https), the environment's
+    ``OPENAI_BASE_URL`` and the default pair with ``$OPENAI_API_KEY``. An unpaired URL fails
+    only when a request is to be sent (stored answers still replay, offline too).
+    """
     for name, layer in reversed(layers):
         if "api_key_env" in layer:
-            return str(layer["api_key_env"] or "")
+            return str(layer["api_key_env"] or ""), None
         if "base_url" not in layer:
             continue
-        if name in ("environment", "default") or urlsplit(base_url).hostname == _OPENAI_HOST:
-            return _OPENAI_KEY
+        parts = urlsplit(base_url)
+        if name in ("environment", "default") or (
+            parts.scheme == "https" and parts.hostname == _OPENAI_HOST
+        ):
+            return _OPENAI_KEY, None
         where = (
             "%config ChatMagics.base_url is set without ChatMagics.api_key_env"
             if name == "config"
             else f"Profile {name!r} sets base_url but names no api_key_env"
         )
-        host = urlsplit(base_url).hostname or base_url
-        raise ConfigError(
-            f"{where}: name the variable that holds the key for {host} (or '' when it needs no "
-            "key), so that no other key is sent there."
+        # Never quote a value without a host: it may be a key pasted in the wrong place.
+        host = parts.hostname if parts.scheme in ("http", "https") else None
+        return "", (
+            f"{where}: name the variable that holds the key for {host or 'its host'} (or '' "
+            "when it needs no key), so that no other key is sent there."
         )
-    return _OPENAI_KEY
+    return _OPENAI_KEY, None
 
 
 def resolve_settings(
@@ -199,5 +217,7 @@ def resolve_settings(
     unknown = set(merged) - known_fields
     if unknown:
         raise ConfigError(f"Unknown setting(s) in profile: {', '.join(sorted(unknown))}.")
-    merged["api_key_env"] = _key_variable(layers, merged.get("base_url", DEFAULT_BASE_URL))
+    merged["api_key_env"], merged["key_problem"] = _key_variable(
+        layers, merged.get("base_url", DEFAULT_BASE_URL)
+    )
     return replace(Settings(), **merged)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbchat.completion import CompletionBuilder, completion_text
 from nbchat.errors import (
@@ -24,6 +24,7 @@ from nbchat.errors import (
     StreamErrorEvent,
     TruncatedStreamError,
 )
+from nbchat.messages import reasoning_of
 from nbchat.protocol import error_detail, is_error_body
 from nbchat.redaction import Redactor
 from nbchat.sse import SSEDecoder
@@ -31,7 +32,7 @@ from nbchat.sse import SSEDecoder
 if TYPE_CHECKING:
     from nbchat.transport import OpenResponse
 
-__all__ = ["ChatStream", "parse_event"]
+__all__ = ["Batch", "ChatStream", "parse_event"]
 
 _EVENT_LIMIT = 80  # characters of a bad event quoted in a message
 
@@ -82,15 +83,18 @@ class ChatStream:
         self.raw_events: list[str] = []
         self.completion: dict[str, Any] | None = None
         self.request_id: str | None = None
-        self.first_token_at: float | None = None
+        self.first_token_at: float | None = None  # the answer's first text
+        self.first_thought_at: float | None = None  # a reasoning model's first thinking
         # The request's secrets, known once it is sent: for anyone showing ``raw_events``.
         self.redactor = Redactor()
         self._started = False
         self._response: OpenResponse | None = None
 
     def partial(self) -> dict[str, Any]:
-        """Whatever has arrived so far, completion-shaped."""
-        return self.builder.result()
+        """Whatever has arrived so far, completion-shaped (any secret of the request a server
+        echoed redacted: it is shown, and a complete answer is stored)."""
+        result = self.builder.result()
+        return self.redactor.json(result) if self.redactor else result
 
     def close(self) -> None:
         """Drop the connection now (e.g. when the consumer was interrupted between deltas)."""
@@ -98,17 +102,17 @@ class ChatStream:
             self._response.close()
 
     def __iter__(self) -> Iterator[str]:
-        """Text deltas of the first choice, one per chunk, as they arrive."""
-        for texts in self._run():
+        """Text deltas of the first choice, one per chunk, as they arrive (thinking apart)."""
+        for texts, _ in self._run():
             yield from texts
 
-    def batches(self) -> Iterator[tuple[str, int]]:
-        """The new text of each network read, with how many deltas it joins: for a display,
-        which needs no more than that and is spared a call per token."""
-        for texts in self._run():
-            yield "".join(texts), len(texts)
+    def batches(self) -> Iterator[Batch]:
+        """The new text (and thinking) of each network read, with how many deltas it joins:
+        for a display, which needs no more than that and is spared a call per token."""
+        for texts, thought in self._run():
+            yield Batch("".join(texts), len(texts), thought)
 
-    def _run(self) -> Iterator[list[str]]:
+    def _run(self) -> Iterator[tuple[list[str], str]]:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._started = True
@@ -127,14 +131,17 @@ class ChatStream:
         finally:  # also on Ctrl-C, which goes on up unchanged
             response.close()
 
-    def _events(self, response: OpenResponse) -> Iterator[list[str]]:
-        """The texts of each network read, then the checks of a complete answer."""
+    def _events(self, response: OpenResponse) -> Iterator[tuple[list[str], str]]:
+        """The texts (and thinking) of each network read, then the checks of a complete
+        answer."""
         done = False
+        take_reasoning = self.builder.take_reasoning
         for datas in _reads(response):
             texts, done, error = self._fold(datas)
-            if texts:
-                self._mark_first_token()
-                yield texts  # what arrived before a bad event still reaches the consumer
+            thought = take_reasoning()
+            if texts or thought:
+                self._mark(texts, thought)
+                yield texts, thought  # what arrived before a bad event still reaches the consumer
             if error is not None:
                 raise self._stream_error(error)
             if done:
@@ -150,7 +157,7 @@ class ChatStream:
                 f"The server ended the stream without an answer{self._ref()}; nothing is stored.",
                 partial=self.partial(),
             )
-        self.completion = self.builder.result()
+        self.completion = self.partial()
 
     def _fold(self, datas: list[str]) -> tuple[list[str], bool, NbchatError | None]:
         """Fold one read's events in: their texts, whether ``[DONE]`` came, and the error that
@@ -181,12 +188,14 @@ class ChatStream:
             return texts, False, exc
         return texts, False, None
 
-    def _mark_first_token(self) -> None:
-        if self.first_token_at is None:
+    def _mark(self, texts: list[str], thought: str) -> None:
+        if texts and self.first_token_at is None:
             self.first_token_at = time.perf_counter()
+        if thought and self.first_thought_at is None:
+            self.first_thought_at = time.perf_counter()
 
     def _ref(self) -> str:
-        return f" (request id {self.request_id})" if self.request_id else ""
+        return self._response.ref() if self._response is not None else ""
 
     def _stream_error(self, error: NbchatError) -> StreamError:
         """A stream error with the partial answer; a builder's `ProtocolError` names a field."""
@@ -249,12 +258,28 @@ class ChatStream:
             f"The server sent an event that is not JSON: {shown!r}", partial=self.partial()
         )
 
-    def _whole(self, response: OpenResponse) -> Iterator[list[str]]:
+    def _whole(self, response: OpenResponse) -> Iterator[tuple[list[str], str]]:
         self.completion = completion = response.completion()
-        text = completion_text(completion)
-        if text:
-            self._mark_first_token()
-            yield [text]
+        texts = [text] if (text := completion_text(completion)) else []
+        found = reasoning_of(_first_message(completion))
+        thought = found[1] if found else ""
+        if texts or thought:
+            self._mark(texts, thought)
+            yield texts, thought
+
+
+class Batch(NamedTuple):
+    """What one network read brought: new answer text, how many deltas it joins, new thinking."""
+
+    text: str
+    pieces: int
+    reasoning: str = ""
+
+
+def _first_message(completion: dict[str, Any]) -> dict[str, Any] | None:
+    choices = completion.get("choices") or [{}]
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    return message if isinstance(message, dict) else None
 
 
 def _reads(response: OpenResponse) -> Iterator[list[str]]:

@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from nbchat.digest import HISTORY_START, extend_history, turn_digest
-from nbchat.messages import wire
+from nbchat.messages import reasoning_of, wire_turn
 from nbchat.notebook import NotebookRecords
 from nbchat.record import SYSTEM, TURN, Record, message_text
 
@@ -32,6 +32,7 @@ __all__ = ["STANDALONE", "ThreadStore", "Turn", "Window"]
 Message = dict[str, Any]
 STANDALONE = ""  # the "thread" of a question asked with no context (`ask()` without a thread)
 _END = (2, 0, 0)  # a position below every cell: "the next cell at the bottom"
+ASK_MARK = "#ask"  # in a turn key: an `nbchat.ask` made by the cell before the mark
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,24 +66,37 @@ class Turn:
         return self.kind == TURN and self.record is not None
 
     @cached_property
-    def wire_messages(self) -> list[Message]:
-        """The messages as later requests send them back."""
-        return [wire(message) for message in self.messages]
+    def has_reasoning(self) -> bool:
+        """Whether a message of the turn carries a reasoning model's thinking."""
+        return any(reasoning_of(message) for message in self.messages)
 
-    @cached_property
-    def digest(self) -> str:
-        """The digest of the messages as sent (computed once per turn)."""
-        return turn_digest(self.wire_messages)
+    def wire_messages(self, reasoning: bool = False) -> list[Message]:
+        """The messages as later requests send them back (with their thinking, or not)."""
+        reasoning = reasoning and self.has_reasoning
+        cached = self.__dict__.setdefault("_wire", {})
+        if reasoning not in cached:
+            cached[reasoning] = wire_turn(self.messages, reasoning=reasoning)
+        return cached[reasoning]
 
-    def history_after(self, before: str) -> str:
+    def digest(self, reasoning: bool = False) -> str:
+        """The digest of the messages as sent (computed once per turn and form)."""
+        reasoning = reasoning and self.has_reasoning
+        cached = self.__dict__.setdefault("_digest", {})
+        if reasoning not in cached:
+            cached[reasoning] = turn_digest(self.wire_messages(reasoning))
+        return cached[reasoning]
+
+    def history_after(self, before: str, reasoning: bool = False) -> str:
         """The history once this turn follows ``before``. A cell's key folds every turn above
         it, so each turn remembers its last fold: a replayed thread costs a dictionary lookup
         per turn above a cell, not a hash."""
-        last = self.__dict__.get("_fold")
+        reasoning = reasoning and self.has_reasoning
+        folds = self.__dict__.setdefault("_fold", {})
+        last = folds.get(reasoning)
         if last is not None and last[0] == before:
             return last[1]
-        after = extend_history(before, self.digest)
-        self.__dict__["_fold"] = (before, after)
+        after = extend_history(before, self.digest(reasoning))
+        folds[reasoning] = (before, after)
         return after
 
 
@@ -92,6 +106,7 @@ class _SessionCell:
 
     first_run: int
     source: str | None
+    in_file: bool = False  # found in the saved notebook once: gone from it later means deleted
 
 
 class ThreadStore:
@@ -103,8 +118,21 @@ class ThreadStore:
         self._runs = itertools.count()
         self._forgotten: set[str] = set()
         self._forget_all = False
+        self._asks: dict[str, tuple[str, int]] = {}  # cell id -> (its execution, asks made)
 
     # -- changes ---------------------------------------------------------------------------
+
+    def ask_key(self, cell_id: str, execution: str) -> str:
+        """A key for the next `nbchat.ask` of a cell's execution: its asks are turns of that
+        cell, in call order; running the cell again replaces them."""
+        self.see(cell_id)  # the asking cell has its place among the cells run
+        last, count = self._asks.get(cell_id, ("", 0))
+        count = count if last == execution else 0
+        if count == 0:
+            for key in [k for k in self._turns if k.startswith(cell_id + ASK_MARK)]:
+                del self._turns[key]
+        self._asks[cell_id] = (execution, count + 1)
+        return f"{cell_id}{ASK_MARK}{count}"
 
     def anonymous_key(self) -> str:
         """A key for a run with no cell id: each such run is a new turn."""
@@ -160,6 +188,10 @@ class ThreadStore:
             if index is not None:
                 found[key] = index
                 taken.add(index)
+                cell.in_file = True
+            elif cell.in_file:  # it was saved, and is no longer: the cell was deleted
+                self._turns.pop(key, None)
+                cell.in_file = False
         return found
 
     def _placed(
@@ -171,27 +203,49 @@ class ThreadStore:
         """Every turn with its sort key. With ``unplaced`` (a running cell that cannot be found in
         the file), the stored turns of anonymous cells are left out: any of them could be that
         very cell, or below it."""
-        merged = dict(self._turns)
+        placed = [
+            (self._position(key, notebook, located), turn) for key, turn in self._turns.items()
+        ]
         if notebook is not None and not self._forget_all:
-            # A session cell's turn replaces the one stored in its place (a cell merely seen,
-            # e.g. refused offline, leaves the stored turn in force).
-            occupied = {index for key, index in located.items() if key in self._turns}
-            for cell, record in notebook.records():
-                if cell.index in occupied or cell.key in merged:
-                    continue
-                if unplaced and cell.key.startswith("index-"):
-                    continue
-                if record.thread in self._forgotten or record.thread == STANDALONE:
-                    continue
-                merged[cell.key] = Turn.from_record(cell.key, record)
-        placed = [(self._position(key, notebook, located), turn) for key, turn in merged.items()]
+            placed += self._file_turns(notebook, located, unplaced)
         placed.sort(key=lambda pair: pair[0])
         return placed
+
+    def _file_turns(
+        self, notebook: NotebookRecords, located: dict[str, int], unplaced: str | None
+    ) -> list[tuple[tuple[int, int, int], Turn]]:
+        """The stored turns of the cells that have none in this session, each record of a cell
+        in order (a cell that ran several `nbchat.ask` shows one answer each)."""
+        # A session cell's turns replace those stored in its place (a cell merely seen, e.g.
+        # refused offline, leaves them in force); so do the asks a cell made in this session.
+        occupied = {index for key, index in located.items() if key in self._turns}
+        occupied |= {
+            located[host]
+            for key in self._turns
+            if (host := key.partition(ASK_MARK)[0]) != key and host in located
+        }
+        found = []
+        for cell in notebook.cells:
+            if cell.index in occupied or cell.key in self._turns:
+                continue
+            if unplaced and cell.key.startswith("index-"):
+                continue
+            for number, record in enumerate(cell.records):
+                if record.thread in self._forgotten or record.thread == STANDALONE:
+                    continue
+                key = f"{cell.key}@{number}" if number else cell.key
+                found.append(((0, cell.index, number), Turn.from_record(key, record)))
+        return found
 
     def _position(
         self, cell_key: str, notebook: NotebookRecords | None, located: dict[str, int]
     ) -> tuple[int, int, int]:
-        """Sort key of a cell: saved cells by file position, then unsaved ones by first run."""
+        """Sort key of a cell: saved cells by file position, then unsaved ones by first run.
+        An `nbchat.ask` turn (`ask_key`) sits in the cell that called it, after its turns."""
+        host, _, ask = cell_key.partition(ASK_MARK)
+        if ask:
+            place = self._position(host, notebook, located)
+            return (place[0], place[1], 1 + int(ask))
         index = located.get(cell_key)
         if index is None and notebook is not None:
             index = notebook.ids.get(cell_key)
@@ -221,10 +275,16 @@ class ThreadStore:
         if cell_key is not None and file is not None and cell_key not in located:
             unplaced = cell_key if file.has_anonymous_records else None
         here = self._position(cell_key, file, located) if cell_key else _END
+        # An ask's cell holds the answers its asks displayed, saved there: their own earlier
+        # answers (this run of the cell makes them again), never their context.
+        asking = cell_key is not None and ASK_MARK in cell_key and here[0] == 0
         above = [
             turn
             for position, turn in self._placed(file, located, unplaced)
-            if position < here and turn.thread == thread and turn.cell_key != cell_key
+            if position < here
+            and turn.thread == thread
+            and turn.cell_key != cell_key
+            and not (asking and position[:2] == here[:2] and ASK_MARK not in turn.cell_key)
         ]
         for start in range(len(above) - 1, -1, -1):
             if above[start].new_thread:
@@ -267,13 +327,19 @@ class Window:
                 return turn.prompt
         return default
 
-    def messages(self, default_system: str | None = None) -> list[Message]:
-        """The context as sent: the system prompt, then every answered turn's messages."""
+    @cached_property
+    def has_reasoning(self) -> bool:
+        """Whether a turn above carries thinking (then the context has two forms)."""
+        return any(turn.has_reasoning for turn in self.answered)
+
+    def messages(self, default_system: str | None = None, reasoning: bool = False) -> list[Message]:
+        """The context as sent: the system prompt, then every answered turn's messages (with
+        their thinking, when ``reasoning``)."""
         system = self.system(default_system)
         head = [{"role": "system", "content": system}] if system else []
-        return head + [message for turn in self.answered for message in turn.wire_messages]
+        return head + [m for turn in self.answered for m in turn.wire_messages(reasoning)]
 
-    def chain(self) -> tuple[str, str | None, list[str] | None]:
+    def chain(self, reasoning: bool = False) -> tuple[str, str | None, list[str] | None]:
         """The history digest of the turns above, the parent's key, and the keys of all those
         turns when they are not the parent's own context plus the parent (a cell above was run
         again after the parent answered): what a record refers to instead of copying them."""
@@ -281,12 +347,22 @@ class Window:
         history = before_parent = HISTORY_START
         for turn in answered:
             before_parent = history
-            history = turn.history_after(history)
+            history = turn.history_after(history, reasoning)
         if not answered:
             return history, None, None
         parent = answered[-1].record
         assert parent is not None
-        if parent.history == before_parent:
+        if parent.history in (before_parent, self._history_before_parent(not reasoning)):
             return history, parent.key, None
         keys = [turn.record.key for turn in answered if turn.record and turn.record.key]
         return history, parent.key, keys
+
+    def _history_before_parent(self, reasoning: bool) -> str | None:
+        """The history of the turns above the parent in the other form (the parent may have
+        been sent with or without the thinking above it), when the two forms differ."""
+        if not self.has_reasoning:
+            return None
+        history = HISTORY_START
+        for turn in self.answered[:-1]:
+            history = turn.history_after(history, reasoning)
+        return history

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from nbchat.completion import has_answer
 from nbchat.errors import (
     APIConnectionError,
     APIError,
@@ -209,6 +210,7 @@ class OpenResponse:
 
     @property
     def is_closed(self) -> bool:
+        """Whether the connection was dropped or handed back (what a reader must leave)."""
         return self._response.is_closed
 
     def close(self) -> None:
@@ -256,7 +258,12 @@ class OpenResponse:
                 f"{self.url} did not answer with a valid chat completion: "
                 f"{self.redactor.clip(problem, DETAIL_LIMIT)}."
             )
-        return payload
+        if not has_answer(payload):
+            raise ProtocolError(
+                f"{self.url} answered without an answer (no text and no finish reason); "
+                "nothing is stored. Run the cell again."
+            )
+        return self.redactor.json(payload) if self.redactor else payload
 
     def _lost(self, exc: httpx.HTTPError) -> TruncatedStreamError:
         if isinstance(exc, httpx.TimeoutException):

@@ -9,7 +9,7 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nbchat.digest import Endpoint, request_key, request_key_v1
@@ -30,9 +30,9 @@ class TurnRequest:
     cell_id: str | None = None
     new_thread: bool = False
     refresh: bool = False
-    # Rebuild the thread from the saved notebook even without a cell id (`ask` with a thread).
-    follow_notebook: bool = False
     source: str | None = None  # the cell's code as executed: finds it in a file without cell ids
+    # `nbchat.ask` with a thread, from a cell a frontend named: (that cell's id, its execution)
+    ask_in: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,14 @@ class PreparedTurn:
     context_keys: list[str] | None = None
     file_index: int | None = None  # where the cell is in the saved notebook, when known
     v1_key: str | None = None  # the key nbchat 0.1 gave this request (to find its answers)
+    other_key: str | None = None  # the key with the thinking above sent the other way
+    send_reasoning: bool = False  # whether the thinking above goes out with this request
+    window: Window | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def keys(self) -> list[str]:
+        """Every key a stored answer to this request may have (schema 2, then 0.1's)."""
+        return [key for key in (self.key, self.other_key, self.v1_key) if key is not None]
 
     @property
     def messages(self) -> list[Message]:
@@ -80,23 +88,26 @@ def prepare(
     window: Window | None,
     cell_key: str,
     *,
+    reasoning: bool = False,
     file_index: int | None = None,
     with_v1_key: bool = False,
 ) -> PreparedTurn:
     """The full request of a turn and its key. ``window`` is None for a turn with no context
-    (``--new``, or a question asked on its own)."""
+    (``--new``, or a question asked on its own). ``reasoning``: the turns above go out with
+    their thinking (`nbchat.reasoning`); when they hold some, the key of the other form is
+    computed too, to find an answer stored either way."""
     endpoint = Endpoint.of(settings.base_url)
     user = user_message(request.prompt)
     params = settings.request_params()
-    if window is None:
-        system = settings.system_prompt or None
-        history, parent, context_keys = Window([], None, False).chain()
-        context = [{"role": "system", "content": system}] if system else []
-    else:
-        system = window.system(settings.system_prompt) or None
-        history, parent, context_keys = window.chain()
-        context = window.messages(settings.system_prompt)
+    window = window or Window([], None, False)
+    system = window.system(settings.system_prompt) or None
+    history, parent, context_keys = window.chain(reasoning)
+    context = window.messages(settings.system_prompt, reasoning)
     key = request_key(endpoint, settings.model, params, system, history, user)
+    other = None
+    if window.has_reasoning:
+        other_history = window.chain(not reasoning)[0]
+        other = request_key(endpoint, settings.model, params, system, other_history, user)
     v1 = (
         request_key_v1(settings.base_url, settings.model, [*context, user], params)
         if with_v1_key
@@ -117,6 +128,9 @@ def prepare(
         context_keys,
         file_index,
         v1,
+        other,
+        reasoning,
+        window,
     )
 
 

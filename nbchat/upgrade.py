@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.digest import HISTORY_START, Endpoint, extend_history, request_key, turn_digest
-from nbchat.messages import wire
+from nbchat.messages import wire_turn
 from nbchat.notebook import iter_output_records
 from nbchat.record import RECORD_MIME, RECORD_MIME_PATTERN, SYSTEM, Record, RequestInfo
 
@@ -62,7 +62,7 @@ def _v1_records(notebook: MutableMapping[str, Any], report: UpgradeReport) -> It
 def _history_after(record: Record) -> str | None:
     if record.history is None:
         return None
-    return extend_history(record.history, turn_digest([wire(m) for m in record.messages]))
+    return extend_history(record.history, turn_digest(wire_turn(record.messages)))
 
 
 def _as_v2(record: Record, parent: str | None) -> Record:
@@ -121,6 +121,7 @@ def upgrade_notebook(notebook: MutableMapping[str, Any]) -> UpgradeReport:
                     continue
                 if (history := _history_after(record)) and record.key:
                     after.setdefault(history, record.key)
+    renamed: dict[str, str] = {}  # schema 1 key -> the same turn's schema 2 key
     for item in found:
         record = item.record
         parent = None
@@ -131,7 +132,24 @@ def upgrade_notebook(notebook: MutableMapping[str, Any]) -> UpgradeReport:
                 report.kept += 1
                 continue
             parent = after.get(record.history)
+        upgraded = _as_v2(record, parent)
+        if record.key and upgraded.key:
+            renamed[record.key] = upgraded.key
         del item.output[item.mime]
-        item.output[RECORD_MIME] = _as_v2(record, parent).to_json()
+        item.output[RECORD_MIME] = upgraded.to_json()
         report.upgraded += 1
+    _relink(notebook, renamed)
     return report
+
+
+def _relink(notebook: MutableMapping[str, Any], renamed: dict[str, str]) -> None:
+    """Point schema 2 records that referred to an upgraded record (by its schema 1 key, as a
+    cell run below an old one does) at its new key."""
+    for cell in notebook.get("cells") or []:
+        for _, raw in iter_output_records(cell.get("outputs") or []):
+            if not isinstance(raw, dict) or raw.get("schema") != 2:
+                continue
+            if raw.get("parent") in renamed:
+                raw["parent"] = renamed[raw["parent"]]
+            if isinstance(raw.get("context"), list):
+                raw["context"] = [renamed.get(key, key) for key in raw["context"]]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import TEST_KEY
+from kernel_driver import save_notebook
 
 pytestmark = pytest.mark.kernel
 
@@ -62,3 +63,29 @@ def test_terminal_ipython_prints_tokens_as_they_come(chat_env, server):
     assert "Reply #2 to: Again" in done.stdout
     assert "notebook file is unknown" in done.stderr
     assert TEST_KEY not in done.stdout + done.stderr
+
+
+def test_a_thread_ask_shown_in_its_cell_replays_after_a_restart(kernel, server, chat_env):
+    # The answer an ask displays is saved in its cell; after a restart that saved answer must not
+    # become its own context (it sits in the ask's cell, after the cells above).
+    path = chat_env / "ask.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    cells = [
+        ("c1", "%%chat --thread t\nQ1"),
+        ("c2", "import nbchat\nnbchat.ask('Sum up', thread='t')"),
+        ("c3", "%%chat --thread t\nQ3"),
+    ]
+    runs = {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
+    sent = [[m["content"] for m in r.body["messages"]] for r in server.chat_requests]
+    assert sent[1] == ["Q1", "Reply #1 to: Q1", "Sum up"]
+    assert sent[2][-3:] == ["Sum up", "Reply #2 to: Sum up", "Q3"], "an ask is a turn of its cell"
+    save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
+
+    kernel.restart()
+    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
+    kernel.run(f"import os; os.environ.update({env!r})", check=True)
+    server.reset()
+    for cell_id, source in cells:
+        kernel.run(source, cell_id=cell_id, check=True)
+        kernel.run(source, cell_id=cell_id, check=True)  # running a cell again replaces its turns
+    assert server.chat_requests == []

@@ -20,6 +20,7 @@ from nbchat.protocol import (
     error_code,
     error_detail,
     is_error_body,
+    message_problem,
     usage_problem,
 )
 
@@ -286,3 +287,11 @@ def test_metadata_is_checked_where_it_is_kept():
         stream = client.stream({"model": "m", "messages": []})
         assert list(stream) == ["a ", "b"]
     assert stream.completion is not None and stream.completion["model"] == "m"
+
+
+def test_a_role_must_be_one_the_protocol_knows():
+    # A role is shown (`%chat history`) and sent back: a server cannot invent one.
+    hostile = {"choices": [{"index": 0, "delta": {"role": "<img src=x onerror=alert(1)>"}}]}
+    assert "role is not one of assistant" in chunk_problem(hostile)
+    assert message_problem({"role": "tool", "content": "x", "tool_call_id": "c"}) is None
+    assert "role is not one of" in message_problem({"role": "<b>", "content": "x"})

@@ -70,15 +70,26 @@ def test_a_key_goes_only_where_it_was_paired():
     # The environment pairs OPENAI_BASE_URL with OPENAI_API_KEY, as the openai SDK does.
     env = {"OPENAI_BASE_URL": "http://h/v1"}
     assert resolve_settings({}, {}, {}, environ=env).api_key_env == "OPENAI_API_KEY"
-    # A profile or %config that moves the base URL must name its key variable ...
+    # A profile or %config that moves the base URL must name its key variable: nothing can be
+    # sent until it does (stored answers still replay) ...
     mine = {"mine": {"base_url": "https://example.com/v1", "model": "m"}}
+    unpaired = resolve_settings({}, {"profile": "mine"}, mine, environ={})
+    assert unpaired.api_key_env == ""
     with pytest.raises(ConfigError, match=r"Profile 'mine' .* api_key_env.*example\.com"):
-        resolve_settings({}, {"profile": "mine"}, mine, environ={})
+        unpaired.client_config()
+    assert "not paired" in unpaired.masked()["api_key"]
+    configured = resolve_settings({"base_url": "https://example.com/v1"}, {}, {}, environ={})
     with pytest.raises(ConfigError, match=r"ChatMagics\.api_key_env"):
-        resolve_settings({"base_url": "https://example.com/v1"}, {}, {}, environ={})
+        configured.client_config()
     # ... even when a lower layer named one for another host.
+    lower = resolve_settings({"api_key_env": "OTHER_KEY"}, {"profile": "mine"}, mine, environ={})
     with pytest.raises(ConfigError, match="Profile 'mine'"):
-        resolve_settings({"api_key_env": "OTHER_KEY"}, {"profile": "mine"}, mine, environ={})
+        lower.client_config()
+    # A value that is not a URL (a key pasted in the wrong place) is never quoted back.
+    pasted = {"p": {"base_url": "sk-proj-SECRETSECRET1234567890", "model": "m"}}
+    problem = resolve_settings({}, {"profile": "p"}, pasted, environ={}).key_problem
+    assert problem and "SECRET" not in problem
+    assert "SECRET" not in str(resolve_settings({}, {"profile": "p"}, pasted, environ={}).masked())
     # Named (or "" for none), it is used; OpenAI's own host pairs with OPENAI_API_KEY.
     named = {"mine": {**mine["mine"], "api_key_env": "MINE_KEY"}}
     assert resolve_settings({}, {"profile": "mine"}, named, environ={}).api_key_env == "MINE_KEY"
@@ -86,6 +97,8 @@ def test_a_key_goes_only_where_it_was_paired():
     assert resolve_settings(keyless, {}, {}, environ={}).api_key_env == ""
     openai = {"base_url": "https://api.openai.com/v1/"}
     assert resolve_settings(openai, {}, {}, environ={}).api_key_env == "OPENAI_API_KEY"
+    plain = resolve_settings({"base_url": "http://api.openai.com/v1"}, {}, {}, environ={})
+    assert plain.key_problem, "not over plain http"
     # A profile that only changes the model keeps the pair below it.
     fast = {"fast": {"model": "small"}}
     paired = resolve_settings(keyless, {"profile": "fast"}, fast, environ=env)
