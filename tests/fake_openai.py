@@ -8,9 +8,15 @@ Canned answers: ``FakeOpenAI(responses={"What is 2+2?": "4"})`` answers a reques
 user message is exactly a key with that text (other requests get :func:`answer_for`).  The demo
 notebooks are recorded this way.
 
+Load: :attr:`FakeOpenAI.latency` delays every chat answer (no fault to queue per request);
+:attr:`FakeOpenAI.rate_limit` ``= (n, seconds)`` answers 429 with ``retry-after-ms`` to a chat
+request beyond ``n`` in any ``seconds``; :attr:`FakeOpenAI.peak_in_flight` is the most requests
+handled at once, and each :class:`RecordedRequest` has its arrival time (``received``).
+
 Run ``python tests/fake_openai.py --port 0`` to serve in the foreground; it prints
 ``READY http://127.0.0.1:PORT/v1`` once listening.  ``--responses FILE.json`` (an object of
-prompt -> answer) and ``--models a,b`` set the canned answers and the model names.
+prompt -> answer) and ``--models a,b`` set the canned answers and the model names;
+``--latency SECONDS`` delays every chat answer.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import collections
 import contextlib
 import json
+import math
 import re
 import signal
 import socket
@@ -81,6 +88,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any] | None
     raw_body: bytes
+    received: float = field(default=0.0, compare=False)  # time.monotonic() on arrival
 
 
 @dataclass
@@ -226,10 +234,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Handle any method (all ``do_*`` aliases point here)."""
+        fake = self.server.fake
+        fake._count_in_flight(+1)
         try:
             self._handle()
         except ConnectionError:
             self.close_connection = True
+        finally:
+            fake._count_in_flight(-1)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
@@ -239,11 +251,17 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         body = _parse_json(raw)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        fake._record(RecordedRequest(self.command, self.path, headers, body, raw))
+        fake._record(RecordedRequest(self.command, self.path, headers, body, raw, time.monotonic()))
         route = _route_of(self.path)
         is_chat = self.command == "POST" and route == "/chat/completions"
+        wait = fake._over_rate_limit() if is_chat else None
+        if wait is not None:  # rejected at once, as a real limiter does; no fault is used up
+            self.fault = Fault(headers={"retry-after-ms": str(max(1, math.ceil(wait * 1000)))})
+            return self._send_json(429, _status_error(429))
         self.fault = fake._pop_fault() if is_chat else Fault()
         if self.fault.hang and fake._pause(self.fault.hang):
+            return self._drop()
+        if is_chat and fake.latency and fake._pause(fake.latency):
             return self._drop()
         if fake.api_key is not None and headers.get("authorization") != f"Bearer {fake.api_key}":
             return self._send_json(401, _err("Incorrect API key provided.", code="invalid_api_key"))
@@ -437,6 +455,11 @@ class FakeOpenAI:
         self.responses: dict[str, str] = dict(responses or {})  # last user text -> answer
         self.requests: list[RecordedRequest] = []
         self.default_fault = Fault()
+        self.latency = 0.0  # seconds every chat request waits before its answer
+        self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
+        self.peak_in_flight = 0  # the most requests handled at once (since reset)
+        self._in_flight = 0
+        self._accepted: collections.deque[float] = collections.deque()  # for rate_limit
         self._faults: collections.deque[Fault] = collections.deque()
         self._cond = threading.Condition()
         self._counter = 0
@@ -499,11 +522,16 @@ class FakeOpenAI:
             self._faults.extend(faults)
 
     def reset(self) -> None:
-        """Forget recorded requests, queued faults and ``default_fault``."""
+        """Forget recorded requests, queued faults, ``default_fault`` and the load settings
+        (``latency``, ``rate_limit``, ``peak_in_flight``)."""
         with self._cond:
             self.requests.clear()
             self._faults.clear()
             self.default_fault = Fault()
+            self.latency = 0.0
+            self.rate_limit = None
+            self.peak_in_flight = self._in_flight
+            self._accepted.clear()
 
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``n`` requests were received; False on timeout."""
@@ -536,6 +564,25 @@ class FakeOpenAI:
         """Sleep, waking early if the server stops; True if it is stopping."""
         return self._stopping.wait(seconds)
 
+    def _count_in_flight(self, change: int) -> None:
+        with self._cond:
+            self._in_flight += change
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+
+    def _over_rate_limit(self) -> float | None:
+        """Seconds until a chat request would be accepted, or None: accepted (and counted)."""
+        with self._cond:
+            if self.rate_limit is None:
+                return None
+            limit, window = self.rate_limit
+            now = time.monotonic()
+            while self._accepted and self._accepted[0] <= now - window:
+                self._accepted.popleft()
+            if len(self._accepted) >= limit:
+                return self._accepted[0] + window - now
+            self._accepted.append(now)
+            return None
+
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._cond:
             (self._connections.add if add else self._connections.discard)(conn)
@@ -561,6 +608,9 @@ def main(argv: list[str] | None = None) -> None:
     keys.add_argument("--any-key", action="store_true", help="accept any (or no) API key")
     parser.add_argument("--chunks", type=int, default=None, help="answer every chat with N chunks")
     parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every chat answer waits"
+    )
+    parser.add_argument(
         "--responses", metavar="FILE.json", help="canned answers: a JSON object prompt -> answer"
     )
     parser.add_argument(
@@ -575,6 +625,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.chunks is not None:
         server.default_fault = Fault(chunks=args.chunks)
+    server.latency = args.latency
     for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: SIGINT may be ignored in background
         signal.signal(sig, lambda *_: sys.exit(0))
     server.start()
