@@ -37,6 +37,12 @@ class Answer:
     replayed: bool
     request: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reasoning(self) -> str:
+        """A reasoning model's thinking before the answer ("" when none): ``text`` is the answer
+        alone."""
+        return self.record.reasoning
+
     def __str__(self) -> str:
         return self.text
 

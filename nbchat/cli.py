@@ -44,6 +44,7 @@ from nbchat.errors import NotebookError
 from nbchat.files import atomic_write
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
 from nbchat.record import SCHEMA_VERSION, TURN, Record
+from nbchat.render import reasoning_tokens
 from nbchat.secret_scan import Finding, find_secrets, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
 
@@ -148,7 +149,8 @@ def _tally(stored: NotebookRecords) -> dict[str, Tally]:
         seen.add(record.key)
         tally = by_model.setdefault(str(record.model or "-"), Tally())
         counts = token_counts(record.usage)
-        tally.add(Tally(1, *counts) if counts else Tally(answers=1, unreported=1))
+        thinking = reasoning_tokens(record.usage) or 0
+        tally.add(Tally(1, *counts, thinking=thinking) if counts else Tally(1, unreported=1))
     return by_model
 
 

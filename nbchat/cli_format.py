@@ -293,6 +293,7 @@ class Tally:
     completion: int = 0
     total: int = 0
     unreported: int = 0
+    thinking: int = 0  # of the completion tokens, those a reasoning model spent thinking
 
     def add(self, other: Tally) -> None:
         for name in self.__dataclass_fields__:
@@ -320,6 +321,8 @@ def tally_lines(title: str, by_model: dict[str, Tally], width: int | None = None
     room = None if width is None else width - 2
     table = render_table(header, rows, width=room, right=frozenset({1, 2, 3, 4}), shrink={0: 10})
     lines += [f"  {line}" for line in table]
+    if grand.thinking:
+        lines.append(f"  ({grand.thinking} of the completion tokens were thinking)")
     if grand.unreported:
         lines.append(f"  ({plural(grand.unreported, 'answer')} without token usage)")
     return lines

@@ -166,7 +166,14 @@ def _usage(magics: ChatMagics, args: Any) -> None:
             str(usage.saved["completion"]),
         ],
     ]
-    _show(*_tables(["", "requests / replays", "prompt tokens", "completion tokens"], rows))
+    markdown, plain = _tables(
+        ["", "requests / replays", "prompt tokens", "completion tokens"], rows
+    )
+    spent, saved = usage.spent["thinking"], usage.saved["thinking"]
+    if spent or saved:
+        note = f"Of the completion tokens, thinking: {spent} spent, {saved} saved."
+        markdown, plain = f"{markdown}\n\n{note}", f"{plain}\n{note}"
+    _show(markdown, plain)
 
 
 def _plain_value(value: object) -> str:

@@ -20,6 +20,7 @@ from nbchat.display import live_view
 from nbchat.errors import ConfigError, StreamError
 from nbchat.interpolate import interpolate_text
 from nbchat.markdown_safety import safe_markdown
+from nbchat.messages import reasoning_of
 from nbchat.notebook import NotebookRecords
 from nbchat.render import (
     answer_bundle,
@@ -292,8 +293,9 @@ class ChatMagics(Magics):
         try:
             outcome = self.session.run(request, settings, notebook, view)
         except StreamError as exc:
-            if exc.partial_text:
-                view.finish(*partial_bundle(exc.partial_text))
+            thought = _partial_reasoning(exc.partial)
+            if exc.partial_text or thought:
+                view.finish(*partial_bundle(exc.partial_text, thought))
             else:
                 view.discard()
             raise
@@ -376,3 +378,11 @@ ChatMagics.chat.parser.prog = "%chat"
 
 
 ChatMagics.chat.__doc__ = help_text(ChatMagics.chat.parser)
+
+
+def _partial_reasoning(partial: dict[str, Any] | None) -> str:
+    """The thinking a failed answer had got to, to show with what had arrived of it."""
+    choices = (partial or {}).get("choices") or [{}]
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    found = reasoning_of(message if isinstance(message, dict) else None)
+    return found[1] if found else ""

@@ -52,6 +52,7 @@ from typing import Any
 from nbchat._version import __version__
 from nbchat.digest import Endpoint, request_key
 from nbchat.json_checks import need, required
+from nbchat.messages import reasoning_of
 from nbchat.protocol import completion_problem, message_problem
 from nbchat.text import clip, one_line
 
@@ -157,6 +158,12 @@ class Record:
     def answer(self) -> str:
         """The answer's text ("" for a system record)."""
         return message_text(self.assistant) if self.kind == TURN else ""
+
+    @property
+    def reasoning(self) -> str:
+        """A reasoning model's thinking before the answer, as it returned it ("" when none)."""
+        found = reasoning_of(self.assistant) if self.kind == TURN else None
+        return found[1] if found else ""
 
     @property
     def last_response(self) -> dict[str, Any]:

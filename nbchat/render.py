@@ -12,8 +12,10 @@ renders HTML inside the Markdown of outputs it trusts, and model text is untrust
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import secrets
 from typing import Any
 
 from nbchat.markdown_safety import safe_markdown
@@ -28,8 +30,11 @@ __all__ = [
     "inspection",
     "partial_bundle",
     "raw_bundle",
+    "reasoning_tokens",
     "record_bundle",
     "system_bundle",
+    "thought_summary",
+    "with_thinking",
 ]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
@@ -60,7 +65,16 @@ def _tokens(usage: dict[str, Any]) -> str | None:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if prompt is None and completion is None:
         return None
-    return f"{prompt if prompt is not None else '?'} → {completion or 0} tokens"
+    thinking = reasoning_tokens(usage)
+    of_which = f" ({thinking} thinking)" if thinking else ""
+    return f"{prompt if prompt is not None else '?'} → {completion or 0} tokens{of_which}"
+
+
+def reasoning_tokens(usage: dict[str, Any]) -> int | None:
+    """The completion tokens a reasoning model spent thinking, when the server says."""
+    details = usage.get("completion_tokens_details")
+    count = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) -> str:
@@ -76,6 +90,8 @@ def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) ->
     if no_cache:
         parts.append("not stored (--no-cache)")
     note = _FINISH_NOTES.get(record.finish_reason or "")
+    if record.finish_reason == "length" and not record.answer and record.reasoning:
+        note = "⚠ cut off while thinking, no answer yet: raise --max-tokens"
     if note:
         parts.append(note)
     return " · ".join(str(part) for part in parts)
@@ -95,7 +111,9 @@ def answer_bundle(
     the raw view next to it)."""
     line = footer(record, replayed=replayed, no_cache=not store)
     calls = _tool_calls(record)
-    markdown = safe_markdown(record.answer) + (f"\n\n{fenced(calls, 'json')}" if calls else "")
+    thinking = thought_summary(record.reasoning, record.timing.get("thinking_s"))
+    markdown = with_thinking(record.reasoning, thinking, record.answer)
+    markdown += f"\n\n{fenced(calls, 'json')}" if calls else ""
     plain = record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {
         "text/markdown": f"{markdown}\n\n<sub>{escape_markdown(line)}</sub>",
@@ -106,11 +124,40 @@ def answer_bundle(
     return data, {"nbchat": {"thread": record.thread, "replayed": replayed}}
 
 
-def partial_bundle(text: str) -> Bundle:
+def thought_summary(reasoning: str, seconds: float | None = None) -> str:
+    """``Thinking · 312 words · 4.1 s``: what the folded thinking's summary line says."""
+    timed = f" · {seconds:.1f} s" if isinstance(seconds, int | float) else ""
+    return f"Thinking · {len(reasoning.split()):,} words{timed}"
+
+
+def with_thinking(reasoning: str, summary: str, answer: str) -> str:
+    """The answer's Markdown, after the thinking folded in a ``<details>`` block.
+
+    Sanitised text is safe only as a whole document (an unclosed fence in the thinking would
+    change how the answer is read), so the thinking and the answer are made safe together,
+    between two placeholder lines that `safe_markdown` leaves alone; only then are those lines
+    swapped for our own, attribute-free tags.
+    """
+    if not reasoning:
+        return safe_markdown(answer)
+    mark = f"nbchat{secrets.token_hex(8)}"
+    document = safe_markdown(f"{mark}open\n\n{reasoning}\n\n{mark}close\n\n{answer}")
+    opening = f"<details><summary>{html.escape(summary)}</summary>"
+    lines = [
+        opening if line == f"{mark}open" else "</details>" if line == f"{mark}close" else line
+        for line in document.split("\n")
+    ]
+    return "\n".join(lines)
+
+
+def partial_bundle(text: str, reasoning: str = "") -> Bundle:
     """What stays visible when an answer failed part-way: never a record. The error shown
     below it says why."""
     line = "⚠ incomplete, not stored"
-    body = safe_markdown(text) if text else "*(no text received)*"
+    if text or reasoning:
+        body = with_thinking(reasoning, thought_summary(reasoning), text or "*(no answer yet)*")
+    else:
+        body = "*(no text received)*"
     data = {
         "text/markdown": f"{body}\n\n<sub>{escape_markdown(line)}</sub>",
         "text/plain": f"{text}\n\n[{line}]",

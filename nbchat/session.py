@@ -31,6 +31,7 @@ from nbchat.offline import explain_miss
 from nbchat.reasoning import ReasoningPolicy
 from nbchat.record import SYSTEM, TURN, Record, utc_now
 from nbchat.redaction import Redactor, request_url
+from nbchat.render import reasoning_tokens
 from nbchat.saved_notebook import SavedNotebook
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
@@ -89,19 +90,23 @@ class Outcome:
         return self.origin is not Origin.SERVER
 
 
+_BUCKET = ("prompt", "completion", "thinking")
+
+
 @dataclass
 class Usage:
     """Tokens spent on fresh answers and saved by replayed ones, this session."""
 
     requests: int = 0
     replays: int = 0
-    spent: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-    saved: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    spent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKET, 0))
+    saved: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKET, 0))
 
     def add(self, bucket: dict[str, int], usage: Mapping[str, Any]) -> None:
-        """Count one answer's usage into ``bucket``."""
+        """Count one answer's usage into ``bucket`` (thinking: part of the completion)."""
         bucket["prompt"] += int(usage.get("prompt_tokens") or 0)
         bucket["completion"] += int(usage.get("completion_tokens") or 0)
+        bucket["thinking"] += reasoning_tokens(dict(usage)) or 0
 
 
 class ChatSession:

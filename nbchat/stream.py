@@ -189,10 +189,11 @@ class ChatStream:
         return texts, False, None
 
     def _mark(self, texts: list[str], thought: str) -> None:
-        if texts and self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
+        now = time.perf_counter()  # one read: its thinking came before its text
         if thought and self.first_thought_at is None:
-            self.first_thought_at = time.perf_counter()
+            self.first_thought_at = now
+        if texts and self.first_token_at is None:
+            self.first_token_at = now
 
     def _ref(self) -> str:
         return self._response.ref() if self._response is not None else ""

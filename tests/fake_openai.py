@@ -38,7 +38,14 @@ from socketserver import TCPServer
 from typing import Any
 
 DEFAULT_API_KEY = "sk-test-key"
-DEFAULT_MODELS = ("peer-small", "peer-large")
+# A reasoning model that streams its thinking (``reasoning_content``) before the answer and, like
+# DeepSeek's thinking mode, refuses a request whose earlier answers lack their thinking; and a
+# model that, like OpenAI's, refuses message fields the protocol does not define.
+THINKING_MODEL = "peer-thinker"
+STRICT_MODEL = "peer-strict"
+DEFAULT_MODELS = ("peer-small", "peer-large", THINKING_MODEL, STRICT_MODEL)
+PASS_IT_BACK = "The reasoning_content in the thinking mode must be passed back to the API."
+_MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
 CREATED_BASE = 1700000000
 FINGERPRINT = "fp_fake"
 BLOCK_SIZE = 64 * 1024
@@ -97,7 +104,8 @@ class _Plan:
 
     pieces: list[str]
     finish_reason: str
-    usage: dict[str, int]
+    usage: dict[str, Any]
+    thinking: list[str] = field(default_factory=list)  # reasoning pieces, before the answer
 
 
 def _content_text(content: Any) -> str:
@@ -165,17 +173,47 @@ def _plan(body: dict[str, Any], fault: Fault, responses: dict[str, str] | None =
     else:
         canned = (responses or {}).get(_last_user_text(body))
         pieces = split_pieces(canned if canned is not None else answer_for(body))
+    thinking = thinking_for(body) if body.get("model") == THINKING_MODEL else []
     finish = "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(limit, int) and not isinstance(limit, bool) and len(pieces) > limit:
-        pieces, finish = pieces[: max(limit, 0)], "length"
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        if len(thinking) > limit:  # cut off while thinking: no answer yet
+            thinking, pieces, finish = thinking[: max(limit, 0)], [], "length"
+        elif len(thinking) + len(pieces) > limit:
+            pieces, finish = pieces[: max(limit - len(thinking), 0)], "length"
     prompt = sum(len(_content_text(m.get("content")).split()) for m in _messages(body))
-    usage = {
+    completion = len(thinking) + len(pieces)
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
-        "completion_tokens": len(pieces),
-        "total_tokens": prompt + len(pieces),
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
     }
-    return _Plan(pieces, fault.finish_reason or finish, usage)
+    if thinking:
+        usage["completion_tokens_details"] = {"reasoning_tokens": len(thinking)}
+    return _Plan(pieces, fault.finish_reason or finish, usage, thinking)
+
+
+def thinking_for(body: dict[str, Any]) -> list[str]:
+    """The thinking pieces of the thinking model: deterministic, like its answers."""
+    return split_pieces(f"The user asks: {_last_user_text(body)}. I will answer briefly. ")
+
+
+def _refusal(body: dict[str, Any]) -> str | None:
+    """Why the thinking or the strict model refuses this request, if it does."""
+    messages = _messages(body)
+    if body.get("model") == THINKING_MODEL:
+        answers = [m for m in messages if m.get("role") == "assistant"]
+        if any(not isinstance(m.get("reasoning_content"), str) for m in answers):
+            return PASS_IT_BACK
+    if body.get("model") == STRICT_MODEL:
+        for number, message in enumerate(messages):
+            extra = sorted(set(message) - _MESSAGE_FIELDS)
+            if extra:
+                return (
+                    f"Additional properties are not allowed ('{extra[0]}' was unexpected) - "
+                    f"'messages.{number}'"
+                )
+    return None
 
 
 def _event(obj: Any) -> str:
@@ -305,6 +343,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(400, _err(message))
         if fault.raw_sse is not None:
             return self._raw_sse(fault.raw_sse, fault.write_sizes or [])
+        refusal = _refusal(body)
+        if refusal is not None:
+            return self._send_json(400, _err(refusal, param="messages", code="invalid_request"))
         plan = _plan(body, fault, self.server.fake.responses)
         if body.get("stream"):
             return self._stream(body, plan)
@@ -317,6 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _completion(self, model: str, plan: _Plan) -> dict[str, Any]:
         message = {"role": "assistant", "content": "".join(plan.pieces)}
+        if model == THINKING_MODEL:
+            message["reasoning_content"] = "".join(plan.thinking)
         choice = {
             "index": 0,
             "message": message,
@@ -352,6 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
         cut = min(cuts) if cuts else None
         dropping = fault.drop_after is not None and fault.drop_after == cut
         content = _content_events(chunk({"content": "\x00"}, None), plan.pieces[:cut])
+        if plan.thinking:  # the thinking streams first, in its own field
+            thought = chunk({"reasoning_content": "\x00"}, None)
+            content = _content_events(thought, plan.thinking) + content
         tail: list[str] = []
         if dropping:
             pass

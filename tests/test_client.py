@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import TEST_KEY
-from fake_openai import FakeOpenAI, Fault, answer_for, split_pieces
+from fake_openai import DEFAULT_MODELS, FakeOpenAI, Fault, answer_for, split_pieces
 
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_text, finish_reason
@@ -190,7 +190,7 @@ def test_other_400_on_stream_is_not_retried_without_options(client, fake):
 
 
 def test_models(client, fake):
-    assert client.models() == ["peer-large", "peer-small"]
+    assert client.models() == sorted(DEFAULT_MODELS)
     [request] = fake.requests
     assert (request.method, request.path) == ("GET", "/v1/models")
 
@@ -777,7 +777,7 @@ def test_the_query_stays_on_every_request(make_client, fake):
     client = make_client(base_url=f"{fake.base_url}?{QUERY}")
     assert completion_text(client.chat(BODY)) == ANSWER
     assert "".join(client.stream(BODY)) == ANSWER
-    assert client.models() == ["peer-large", "peer-small"]
+    assert client.models() == sorted(DEFAULT_MODELS)
     assert [(r.method, r.path) for r in fake.requests] == [
         ("POST", f"/v1/chat/completions?{QUERY}"),
         ("POST", f"/v1/chat/completions?{QUERY}"),
