@@ -1,0 +1,195 @@
+"""Running a model's tool calls in the kernel, safely.
+
+A tool call is model output, so untrusted: only the functions offered (a `ToolBox`) can run,
+found by name; the arguments are parsed as JSON (never evaluated) and validated against the
+signature before the function sees them. Whatever goes wrong on the model's side (an unknown
+name, arguments that are not a JSON object or do not fit) and any exception the function raises
+become the tool's result, one line the model can act on (``ValueError: no such city``); the
+cell does not fail for them. ``KeyboardInterrupt`` (and any other ``BaseException`` that is not
+an ``Exception``) is never caught: Ctrl-C stops the loop.
+
+A result is sent as the ``tool`` message's content: a ``str`` as it is, anything else as JSON
+(pydantic's `to_jsonable_python` knows models, dataclasses, datetimes, sets...) or, when it has
+no JSON form, its ``repr``. Content longer than `RESULT_LIMIT` characters is cut, with a note
+that says how much was cut.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from nbchat.json_checks import json_kind
+from nbchat.text import clip, one_line
+from nbchat.tool_schema import ArgumentError, Tool, describe_all, need_pydantic
+
+__all__ = [
+    "ERROR_LIMIT",
+    "PREVIEW_WIDTH",
+    "RESULT_LIMIT",
+    "ToolBox",
+    "ToolResult",
+    "exception_text",
+    "result_text",
+    "truncate",
+]
+
+RESULT_LIMIT = 20_000  # characters of a result sent back to the model
+ERROR_LIMIT = 1_000  # characters of an exception's message
+PREVIEW_WIDTH = 100  # columns of a result's one-line preview
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What one tool call gave: the content sent back, and what the display shows."""
+
+    call_id: str
+    name: str
+    arguments: str  # as the model sent them
+    content: str
+    failed: bool = False
+    elapsed_s: float = 0.0
+    cut: int = 0  # characters cut from the content
+
+    @property
+    def preview(self) -> str:
+        """The content on one line, clipped, safe to show in a terminal."""
+        return clip(one_line(self.content), PREVIEW_WIDTH)
+
+    def message(self) -> dict[str, Any]:
+        """The ``tool`` message that carries this result back to the model."""
+        return {"role": "tool", "tool_call_id": self.call_id, "content": self.content}
+
+
+def truncate(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to ``limit`` characters with a note saying how much was cut, and that count."""
+    if len(text) <= limit:
+        return text, 0
+    cut = len(text) - limit
+    return f"{text[:limit]}\n[truncated: {cut:,} of {len(text):,} characters cut]", cut
+
+
+def result_text(value: Any) -> str:
+    """A function's return value as the content of a ``tool`` message."""
+    if isinstance(value, str):
+        return value
+    need_pydantic("--tools")
+    from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+    try:
+        return json.dumps(to_jsonable_python(value), ensure_ascii=False)
+    except (PydanticSerializationError, TypeError, ValueError, RecursionError):
+        pass
+    try:
+        return repr(value)
+    except Exception as err:  # a broken __repr__ is the function's problem, not the cell's
+        return f"<{type(value).__name__} that cannot be shown: {type(err).__name__}>"
+
+
+def exception_text(err: BaseException) -> str:
+    """``ValueError: message``: the type and the message, clipped, no traceback."""
+    try:
+        message = str(err)
+    except Exception:  # an exception whose __str__ fails still has a type name
+        message = ""
+    name = type(err).__name__
+    return f"{name}: {clip(message, ERROR_LIMIT)}" if message.strip() else name
+
+
+def _parse_arguments(raw: Any) -> dict[str, Any]:
+    """The arguments of a call as a dict; `ArgumentError` when they are not a JSON object."""
+    if isinstance(raw, dict):  # some servers send the object itself
+        return raw
+    if not isinstance(raw, str):
+        raise ArgumentError(f"arguments must be a JSON object in a string, not {json_kind(raw)}")
+    if not raw.strip():
+        return {}  # some models send "" for a call without arguments
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ArgumentError("arguments are nested too deeply to read") from None
+    except json.JSONDecodeError as err:
+        where = f"{err.msg} at line {err.lineno} column {err.colno}"
+        raise ArgumentError(f"arguments are not valid JSON ({where})") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise ArgumentError(f"arguments cannot be read ({clip(one_line(str(err)), 100)})") from None
+    if not isinstance(value, dict):
+        raise ArgumentError(f"arguments must be a JSON object, not {json_kind(value)}")
+    return value
+
+
+class ToolBox:
+    """The functions offered to the model, by name: the only ones a tool call can run."""
+
+    def __init__(self, functions: Iterable[Callable[..., Any]], *, limit: int = RESULT_LIMIT):
+        self._tools: dict[str, Tool] = {tool.name: tool for tool in describe_all(functions)}
+        self.limit = limit
+
+    @property
+    def names(self) -> list[str]:
+        """The tools' names, sorted."""
+        return list(self._tools)
+
+    @property
+    def specs(self) -> list[dict[str, Any]]:
+        """The request's ``tools``, in canonical (name) order (a copy: yours to change)."""
+        return copy.deepcopy([tool.spec for tool in self._tools.values()])
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def call(self, tool_call: Any) -> ToolResult:
+        """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}``."""
+        call = tool_call if isinstance(tool_call, dict) else {}
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        call_id = call.get("id") if isinstance(call.get("id"), str) else ""
+        name = function.get("name") if isinstance(function.get("name"), str) else ""
+        raw = function.get("arguments", "")
+        shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+
+        def failure(content: str) -> ToolResult:
+            text, cut = truncate(content, self.limit)
+            return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
+
+        tool = self._tools.get(name)
+        if tool is None:
+            offered = clip(", ".join(self._tools) or "none", 300)
+            return failure(
+                f"Error: there is no tool named {clip(name, 80)!r}; the tools: {offered}"
+            )
+        try:
+            args, kwargs = tool.bind(_parse_arguments(raw))
+        except ArgumentError as err:
+            return failure(f"Error: {name}: {err}")
+        started = time.perf_counter()
+        try:
+            value = tool.function(*args, **kwargs)
+        except Exception as err:  # the function's failure is the model's to read, not the cell's
+            elapsed = time.perf_counter() - started
+            text, cut = truncate(exception_text(err), self.limit)
+            return ToolResult(call_id, name, shown, text, True, elapsed, cut)
+        elapsed = time.perf_counter() - started
+        text, cut = truncate(result_text(value), self.limit)
+        return ToolResult(call_id, name, shown, text, False, elapsed, cut)
+
+    def call_all(
+        self,
+        tool_calls: Iterable[Any],
+        on_result: Callable[[ToolResult], None] | None = None,
+    ) -> list[ToolResult]:
+        """Run an assistant message's calls one after another (in the kernel's thread), in
+        order; ``on_result`` sees each result as soon as it is ready."""
+        results = []
+        for tool_call in tool_calls:
+            result = self.call(tool_call)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results

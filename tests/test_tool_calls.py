@@ -1,0 +1,319 @@
+"""Running a model's tool calls (`nbchat.tool_calls`): only offered functions run, arguments are
+JSON checked against the signature, every failure goes back to the model as one line, Ctrl-C
+is never caught."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pydantic
+import pytest
+
+from nbchat.errors import ConfigError
+from nbchat.tool_calls import ERROR_LIMIT, RESULT_LIMIT, ToolBox, ToolResult, result_text, truncate
+
+
+@dataclass
+class Point:
+    x: float
+    y: float = 0.0
+
+
+class City(pydantic.BaseModel):
+    name: str
+    founded: datetime.date
+
+
+CALLS: list[tuple[str, Any]] = []  # what the functions below were called with, in order
+
+
+def get_weather(city: str, unit: Literal["C", "F"] = "C") -> str:
+    """Weather in a city."""
+    CALLS.append(("get_weather", (city, unit)))
+    return f"{city}: 21 {unit}"
+
+
+def distance(a: Point, b: Point = Point(0, 0)) -> float:  # noqa: B008 - a default to keep
+    """Distance between points."""
+    CALLS.append(("distance", (a, b)))
+    return ((a.x - b.x) ** 2 + (a.y - b.y) ** 2) ** 0.5
+
+
+def divide(a: float, b: float) -> float:
+    """a / b."""
+    return a / b
+
+
+def fail(message: str) -> None:
+    """Raise."""
+    raise ValueError(message)
+
+
+@pytest.fixture(autouse=True)
+def no_calls_yet():
+    CALLS.clear()
+
+
+def call(name: str, arguments: Any, call_id: str = "call_1") -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+BOX = ToolBox([get_weather, distance, divide, fail])
+
+
+def test_a_successful_call():
+    result = BOX.call(call("get_weather", '{"city": "Paris", "unit": "F"}'))
+    assert result == ToolResult(
+        call_id="call_1",
+        name="get_weather",
+        arguments='{"city": "Paris", "unit": "F"}',
+        content="Paris: 21 F",
+        failed=False,
+        elapsed_s=result.elapsed_s,
+    )
+    assert result.message() == {"role": "tool", "tool_call_id": "call_1", "content": "Paris: 21 F"}
+    assert CALLS == [("get_weather", ("Paris", "F"))]
+
+
+def test_arguments_are_coerced_per_the_hints_and_defaults_left_to_the_function():
+    result = BOX.call(call("distance", '{"a": {"x": "3", "y": 4}}'))
+    assert result.content == "5.0"
+    assert [("distance", (Point(3.0, 4.0), Point(0, 0)))] == CALLS
+    assert CALLS[0][1][1] is distance.__defaults__[0]  # the function's own default object
+
+
+def test_the_box_offers_its_specs_sorted():
+    assert BOX.names == ["distance", "divide", "fail", "get_weather"]
+    assert [s["function"]["name"] for s in BOX.specs] == BOX.names
+    assert "divide" in BOX and "eval" not in BOX and len(BOX) == 4
+    BOX.specs[0]["function"]["name"] = "changed"  # a copy
+    assert BOX.specs[0]["function"]["name"] == "distance"
+
+
+# -- what goes back to the model when the call cannot run ---------------------------------------
+
+
+def failures() -> dict[str, dict[str, Any]]:
+    return {
+        "Error: there is no tool named 'eval'; the tools: distance, divide, fail, get_weather": (
+            call("eval", '{"source": "1+1"}')
+        ),
+        "Error: get_weather: arguments are not valid JSON (Expecting value at line 1 column 9)": (
+            call("get_weather", '{"city":}')
+        ),
+        "Error: get_weather: arguments must be a JSON object, not a list": (
+            call("get_weather", '["Paris"]')
+        ),
+        "Error: get_weather: arguments must be a JSON object in a string, not an integer": (
+            call("get_weather", 3)
+        ),
+        "Error: get_weather: city: Field required": call("get_weather", "{}"),
+        "Error: get_weather: unit: Input should be 'C' or 'F'": (
+            call("get_weather", '{"city": "Paris", "unit": "K"}')
+        ),
+        "Error: get_weather: country: not a parameter of this function": (
+            call("get_weather", '{"city": "Paris", "country": "FR"}')
+        ),
+        "Error: distance: a.x: Input should be a valid number, unable to parse string as a "
+        "number": call("distance", '{"a": {"x": "far"}}'),
+        "Error: there is no tool named ''; the tools: distance, divide, fail, get_weather": (
+            {"id": "call_1", "type": "function"}
+        ),
+    }
+
+
+def test_failures_are_one_line_results_and_nothing_runs():
+    for content, tool_call in failures().items():
+        result = BOX.call(tool_call)
+        assert result.content == content
+        assert result.failed
+        assert result.elapsed_s == 0.0
+        assert result.message()["content"] == content
+    assert CALLS == []
+
+
+def test_a_tool_call_that_is_not_an_object():
+    result = BOX.call("get_weather(Paris)")
+    assert result.failed and result.call_id == "" and result.name == ""
+    assert result.content.startswith("Error: there is no tool named ''")
+
+
+def test_model_output_is_never_evaluated():
+    hostile = '{"city": __import__("os").system("touch /tmp/pwned")}'
+    result = BOX.call(call("get_weather", hostile))
+    assert result.content.startswith("Error: get_weather: arguments are not valid JSON")
+    assert CALLS == []
+    assert BOX.call(call("__import__", '{"name": "os"}')).failed
+
+
+def test_arguments_nested_too_deeply_or_with_a_giant_number():
+    result = BOX.call(call("get_weather", "[" * 100_000 + "]" * 100_000))
+    assert result.content == "Error: get_weather: arguments are nested too deeply to read"
+    result = BOX.call(call("divide", '{"a": ' + "9" * 5000 + ', "b": 1}'))
+    assert result.content.startswith("Error: divide: arguments cannot be read (Exceeds the limit")
+
+
+def test_arguments_sent_as_an_object_or_as_nothing():
+    assert BOX.call(call("get_weather", {"city": "Oslo"})).content == "Oslo: 21 C"
+    assert BOX.call(call("get_weather", {"city": "Oslo"})).arguments == '{"city": "Oslo"}'
+
+    def now() -> float:
+        return time.time()
+
+    noarg = ToolBox([now])
+    assert not noarg.call(call("now", "")).failed
+    assert not noarg.call(call("now", "  ")).failed
+
+
+# -- exceptions ---------------------------------------------------------------------------------
+
+
+def test_an_exception_is_the_tools_result_without_traceback():
+    result = BOX.call(call("divide", '{"a": 1, "b": 0}'))
+    assert result.content == "ZeroDivisionError: float division by zero"
+    assert result.failed
+    result = BOX.call(call("fail", '{"message": "no such city"}'))
+    assert result.content == "ValueError: no such city"
+
+
+def test_an_exception_message_is_clipped():
+    result = BOX.call(call("fail", json.dumps({"message": "x" * 5000})))
+    assert result.content == "ValueError: " + "x" * (ERROR_LIMIT - 1) + "…"
+
+
+def test_an_exception_without_a_message_or_with_a_broken_one():
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    def quiet() -> None:
+        raise KeyError
+
+    def broken() -> None:
+        raise Broken()
+
+    box = ToolBox([quiet, broken])
+    assert box.call(call("quiet", "{}")).content == "KeyError"
+    assert box.call(call("broken", "{}")).content == "Broken"
+
+
+def test_keyboard_interrupt_and_system_exit_are_never_caught():
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    def leaves() -> None:
+        sys.exit(3)
+
+    box = ToolBox([interrupted, leaves])
+    with pytest.raises(KeyboardInterrupt):
+        box.call(call("interrupted", "{}"))
+    with pytest.raises(SystemExit):
+        box.call(call("leaves", "{}"))
+    with pytest.raises(KeyboardInterrupt):
+        box.call_all([call("interrupted", "{}", "a"), call("leaves", "{}", "b")])
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_results_as_text():
+    assert result_text("as is\n") == "as is\n"
+    assert result_text({"b": [1, 2.5], "a": None}) == '{"b": [1, 2.5], "a": null}'
+    assert result_text(None) == "null"
+    assert result_text(Point(1, 2)) == '{"x": 1, "y": 2}'
+    assert result_text(City(name="Oslo", founded=datetime.date(1040, 1, 1))) == (
+        '{"name": "Oslo", "founded": "1040-01-01"}'
+    )
+    assert result_text({"when": datetime.datetime(2024, 5, 1, 12, 0)}) == (
+        '{"when": "2024-05-01T12:00:00"}'
+    )
+    assert result_text({1, 2}) in ("[1, 2]", "[2, 1]")
+    assert result_text("ünïcode") == "ünïcode"
+    assert result_text(["ünïcode"]) == '["ünïcode"]'
+
+
+def test_results_without_json_form():
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque 7>"
+
+    assert result_text(Opaque()) == "<Opaque 7>"
+    assert result_text(Unprintable()) == "<Unprintable that cannot be shown: RuntimeError>"
+    loop: list[Any] = []
+    loop.append(loop)
+    assert result_text(loop) == "[[...]]"
+
+
+def test_truncation_says_how_much_was_cut():
+    assert truncate("abc", 3) == ("abc", 0)
+    assert truncate("abcdef", 4) == ("abcd\n[truncated: 2 of 6 characters cut]", 2)
+
+    def big() -> str:
+        return "y" * 50_000
+
+    result = ToolBox([big]).call(call("big", "{}"))
+    assert result.content == "y" * RESULT_LIMIT + "\n[truncated: 30,000 of 50,000 characters cut]"
+    assert result.cut == 30_000
+    assert ToolBox([big], limit=10).call(call("big", "{}")).cut == 49_990
+
+
+def test_preview_is_one_safe_line():
+    def shout() -> str:
+        return "line one\nline two\x1b[31m " + "z" * 200
+
+    result = ToolBox([shout]).call(call("shout", "{}"))
+    assert "\n" not in result.preview and "\x1b" not in result.preview
+    assert result.preview.startswith("line one line two\ufffd[31m z")
+    assert len(result.preview) == 100 and result.preview.endswith("…")
+
+
+def test_elapsed_time_is_the_functions():
+    def slow() -> str:
+        time.sleep(0.05)
+        return "done"
+
+    result = ToolBox([slow]).call(call("slow", "{}"))
+    assert 0.05 <= result.elapsed_s < 2
+
+
+# -- parallel calls -----------------------------------------------------------------------------
+
+
+def test_call_all_runs_in_order_and_reports_each_result():
+    seen: list[str] = []
+    results = BOX.call_all(
+        [
+            call("get_weather", '{"city": "A"}', "c1"),
+            call("divide", '{"a": 1, "b": 0}', "c2"),
+            call("nope", "{}", "c3"),
+            call("get_weather", '{"city": "B"}', "c4"),
+        ],
+        on_result=lambda result: seen.append(result.call_id),
+    )
+    assert [r.call_id for r in results] == ["c1", "c2", "c3", "c4"] == seen
+    assert [r.failed for r in results] == [False, True, True, False]
+    assert CALLS == [("get_weather", ("A", "C")), ("get_weather", ("B", "C"))]
+    assert [r.message()["tool_call_id"] for r in results] == ["c1", "c2", "c3", "c4"]
+
+
+def test_an_empty_box_and_a_box_with_two_functions_of_one_name():
+    assert (
+        ToolBox([]).call(call("x", "{}")).content
+        == "Error: there is no tool named 'x'; the tools: none"
+    )
+
+    def get_weather(city: str) -> str:
+        return city
+
+    with pytest.raises(ConfigError):
+        ToolBox([globals()["get_weather"], get_weather])

@@ -1,0 +1,830 @@
+"""Tool specs from notebook functions (`nbchat.tool_schema`): every type form, every docstring
+style, every kind of callable, and each refusal's exact message."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import functools
+import inspect
+import json
+import keyword
+import sys
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Optional, Union
+
+import pydantic
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typing_extensions import TypedDict
+
+from nbchat.errors import ConfigError
+from nbchat.tool_schema import (
+    ArgumentError,
+    describe,
+    parse_docstring,
+    tidy_schema,
+    tool_spec,
+    tool_specs,
+    tools_digest,
+)
+
+
+@dataclass
+class Point:
+    """A point on the plane."""
+
+    x: float
+    y: float = 0.0
+
+
+class Unit(enum.Enum):
+    CELSIUS = "C"
+    FAHRENHEIT = "F"
+
+
+class Address(pydantic.BaseModel):
+    """Where someone lives."""
+
+    street: str
+    city: str
+
+
+class Tree(pydantic.BaseModel):
+    label: str
+    children: list[Tree] = []
+
+
+class Movie(TypedDict):
+    title: str
+    year: int
+
+
+class Plain:
+    """A class pydantic knows nothing about."""
+
+
+def params(fn: Callable[..., Any]) -> dict[str, Any]:
+    return tool_spec(fn)["function"]["parameters"]
+
+
+# -- the spec's shape ---------------------------------------------------------------------------
+
+
+def get_weather(city: str, unit: Literal["C", "F"] = "C") -> str:
+    """Get the current weather
+    in a city.
+
+    Longer text that is not sent.
+
+    Args:
+        city: The city's name, e.g.
+            "Paris".
+        unit: Temperature unit.
+    """
+    return f"{city}: 21 {unit}"
+
+
+def test_a_whole_spec():
+    assert tool_spec(get_weather) == {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather in a city.",
+            "parameters": {
+                "additionalProperties": False,
+                "properties": {
+                    "city": {"description": 'The city\'s name, e.g. "Paris".', "type": "string"},
+                    "unit": {
+                        "default": "C",
+                        "description": "Temperature unit.",
+                        "enum": ["C", "F"],
+                        "type": "string",
+                    },
+                },
+                "required": ["city"],
+                "type": "object",
+            },
+        },
+    }
+
+
+def test_no_docstring_no_description_and_no_parameters():
+    def ping() -> str:
+        return "pong"
+
+    assert tool_spec(ping) == {
+        "type": "function",
+        "function": {
+            "name": "ping",
+            "parameters": {"additionalProperties": False, "properties": {}, "type": "object"},
+        },
+    }
+
+
+def test_scalar_types_and_defaults():
+    def f(a: int, b: float = 1.5, c: bool = False, d: str = "x", e: None = None, g: bytes = b""):
+        pass
+
+    props = params(f)["properties"]
+    assert props["a"] == {"type": "integer"}
+    assert props["b"] == {"default": 1.5, "type": "number"}
+    assert props["c"] == {"default": False, "type": "boolean"}
+    assert props["d"] == {"default": "x", "type": "string"}
+    assert props["e"] == {"default": None, "type": "null"}
+    assert props["g"]["type"] == "string"
+    assert params(f)["required"] == ["a"]
+
+
+def test_optional_union_list_dict_tuple_set():
+    def f(
+        a: Optional[int],  # noqa: UP045 - the old spelling is a form to support
+        b: int | str,
+        c: list[str],
+        d: dict[str, int],
+        e: tuple[int, str],
+        g: set[int],
+        h: Union[int, None] = None,  # noqa: UP007
+    ):
+        pass
+
+    props = params(f)["properties"]
+    assert props["a"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    assert props["b"] == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    assert props["c"] == {"items": {"type": "string"}, "type": "array"}
+    assert props["d"] == {"additionalProperties": {"type": "integer"}, "type": "object"}
+    assert props["e"]["prefixItems"] == [{"type": "integer"}, {"type": "string"}]
+    assert props["g"] == {"items": {"type": "integer"}, "type": "array", "uniqueItems": True}
+    assert props["h"] == {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None}
+    assert params(f)["required"] == ["a", "b", "c", "d", "e", "g"]
+
+
+def test_literal_enum_and_datetime():
+    def f(
+        mode: Literal["fast", "slow", 3],
+        unit: Unit = Unit.CELSIUS,
+        day: datetime.date = datetime.date(2024, 5, 1),
+    ):
+        pass
+
+    props = params(f)["properties"]
+    assert props["mode"] == {"enum": ["fast", "slow", 3]}
+    assert props["unit"] == {"default": "C", "enum": ["C", "F"], "type": "string"}
+    assert props["day"] == {"default": "2024-05-01", "format": "date", "type": "string"}
+
+
+def test_dataclass_model_and_typeddict_are_written_inline():
+    def f(where: Point, home: Address, movie: Movie):
+        pass
+
+    props = params(f)["properties"]
+    props["where"].pop("description", None)  # the dataclass's docstring (pydantic >= 2.7)
+    assert props["where"] == {
+        "properties": {"x": {"type": "number"}, "y": {"default": 0.0, "type": "number"}},
+        "required": ["x"],
+        "type": "object",
+    }
+    assert props["home"]["properties"] == {"city": {"type": "string"}, "street": {"type": "string"}}
+    assert props["home"]["description"] == "Where someone lives."
+    assert props["movie"]["required"] == ["title", "year"]
+    assert "$defs" not in params(f)
+    assert '"title": "' not in json.dumps(params(f))  # no pydantic titles (a field may be one)
+
+
+def test_a_type_used_twice_or_recursive_stays_in_defs():
+    def f(a: Point, b: list[Point], tree: Tree | None = None):
+        pass
+
+    schema = params(f)
+    assert schema["properties"]["a"] == {"$ref": "#/$defs/Point"}
+    assert schema["properties"]["b"] == {"items": {"$ref": "#/$defs/Point"}, "type": "array"}
+    assert sorted(schema["$defs"]) == ["Point", "Tree"]
+    assert schema["$defs"]["Tree"]["properties"]["children"]["items"] == {"$ref": "#/$defs/Tree"}
+
+
+def test_a_parameter_description_beside_a_reference_wins_over_the_types_docstring():
+    def f(where: Point):
+        """Go.
+
+        Args:
+            where: Where to go.
+        """
+
+    assert params(f)["properties"]["where"]["description"] == "Where to go."
+
+
+def test_annotated_descriptions_and_constraints():
+    def f(
+        a: Annotated[int, pydantic.Field(ge=1, le=5, description="from the hint")],
+        b: Annotated[str, "a plain string describes too"],
+        c: Annotated[float, pydantic.Field(gt=0)] = 1.0,
+    ):
+        """F.
+
+        Args:
+            a: from the docstring, not used.
+            b: not used either.
+            c: used.
+        """
+
+    props = params(f)["properties"]
+    assert props["a"] == {
+        "description": "from the hint",
+        "maximum": 5,
+        "minimum": 1,
+        "type": "integer",
+    }
+    assert props["b"] == {"description": "a plain string describes too", "type": "string"}
+    assert props["c"] == {
+        "default": 1.0,
+        "description": "used.",
+        "exclusiveMinimum": 0,
+        "type": "number",
+    }
+
+
+def test_unannotated_parameters_take_any_json_value():
+    def f(a, b=3, c=None):
+        pass
+
+    assert params(f)["properties"] == {"a": {}, "b": {"default": 3}, "c": {"default": None}}
+
+
+def test_a_default_without_json_form_is_left_out_quietly():
+    marker = object()
+
+    def f(a: Any = marker, b: list[int] = [1, 2], c: float = float("nan")):  # noqa: B006
+        pass
+
+    assert params(f)["properties"] == {
+        "a": {},
+        "b": {"default": [1, 2], "items": {"type": "integer"}, "type": "array"},
+        "c": {"type": "number"},
+    }
+
+
+def test_a_number_json_cannot_carry_is_refused():
+    def f(x: Literal[float("nan")]) -> None:  # type: ignore[valid-type]
+        pass
+
+    with pytest.raises(ConfigError) as err:
+        tool_spec(f)
+    assert str(err.value) == "f: its schema holds NaN or an infinity, which JSON cannot carry"
+
+
+def test_parameter_names_pydantic_reserves_are_fine():
+    def f(json: int, model_config: str, _private: bool, schema: float = 1.0, copy: int = 2):
+        pass
+
+    schema = params(f)
+    assert list(schema["properties"]) == ["json", "model_config", "_private", "schema", "copy"]
+    assert schema["required"] == ["json", "model_config", "_private"]
+    arguments = {"json": "1", "model_config": "m", "_private": True, "copy": 5}
+    assert describe(f).bind(arguments) == ([], {**arguments, "json": 1})
+
+
+def test_parameters_named_like_the_internal_fields():
+    def f(p1: int, p0: str) -> None:
+        pass
+
+    assert describe(f).bind({"p1": "5", "p0": "x"}) == ([], {"p1": 5, "p0": "x"})
+
+
+def test_positional_only_and_keyword_only_parameters():
+    def f(a: int, /, b: int, *, c: int = 0):
+        pass
+
+    schema = params(f)
+    assert list(schema["properties"]) == ["a", "b", "c"]
+    assert schema["required"] == ["a", "b"]
+
+
+# -- docstrings ---------------------------------------------------------------------------------
+
+
+def test_google_docstring():
+    doc = """Summary line
+    continues here.
+
+    Body text.
+
+    Args:
+        a (int): The a.
+        b: The b,
+            over two lines.
+        *rest: Variadic.
+
+    Returns:
+        int: ignored.
+    """
+    assert parse_docstring(doc) == (
+        "Summary line continues here.",
+        {"a": "The a.", "b": "The b, over two lines.", "rest": "Variadic."},
+    )
+
+
+def test_google_variants_of_the_header():
+    for header in ("Arguments:", "Parameters:", "Keyword Args:"):
+        doc = f"S.\n\n{header}\n    x: The x.\n"
+        assert parse_docstring(doc) == ("S.", {"x": "The x."})
+
+
+def test_numpy_docstring():
+    doc = """Summary.
+
+    Parameters
+    ----------
+    a : int
+        The a.
+        Second line.
+    b, c : float, optional
+        Shared.
+    flag
+        No type given.
+
+    Returns
+    -------
+    int
+        Not a parameter.
+    """
+    assert parse_docstring(doc) == (
+        "Summary.",
+        {"a": "The a. Second line.", "b": "Shared.", "c": "Shared.", "flag": "No type given."},
+    )
+
+
+def test_rest_docstring():
+    doc = """Summary.
+
+    :param a: The a
+        over two lines.
+    :param int b: The b.
+    :type b: int
+    :keyword c: The c.
+    :returns: nothing.
+    """
+    assert parse_docstring(doc) == (
+        "Summary.",
+        {"a": "The a over two lines.", "b": "The b.", "c": "The c."},
+    )
+
+
+def test_docstring_that_starts_with_a_section_has_no_summary():
+    assert parse_docstring("Args:\n        x: The x.\n    ") == ("", {"x": "The x."})
+    assert parse_docstring(":param x: The x.") == ("", {"x": "The x."})
+    assert parse_docstring(None) == ("", {})
+
+
+def test_summary_ends_at_a_numpy_header_without_a_blank_line():
+    assert parse_docstring("Do it.\nParameters\n----------\nx : int\n    X.")[0] == "Do it."
+
+
+def test_descriptions_of_parameters_that_do_not_exist_are_ignored():
+    def f(a: int):
+        """F.
+
+        Args:
+            a: The a.
+            ghost: Not a parameter.
+        """
+
+    assert params(f)["properties"] == {"a": {"description": "The a.", "type": "integer"}}
+
+
+# -- kinds of callables -------------------------------------------------------------------------
+
+
+class Library:
+    def __init__(self, books: list[str]) -> None:
+        self.books = books
+
+    def search(self, word: str, limit: int = 5) -> list[str]:
+        """Books whose title holds a word.
+
+        Args:
+            word: The word to look for.
+        """
+        return [b for b in self.books if word in b][:limit]
+
+    @classmethod
+    def build(cls, title: str) -> Library:
+        """A library of one book."""
+        return cls([title])
+
+    @staticmethod
+    def count(titles: list[str]) -> int:
+        """How many."""
+        return len(titles)
+
+
+def test_bound_methods_classmethods_and_staticmethods():
+    spec = tool_spec(Library(["a"]).search)["function"]
+    assert spec["name"] == "search"
+    assert spec["description"] == "Books whose title holds a word."
+    assert list(spec["parameters"]["properties"]) == ["word", "limit"]
+    assert list(params(Library.build)["properties"]) == ["title"]
+    assert list(params(Library.count)["properties"]) == ["titles"]
+
+
+def test_a_method_taken_from_the_class_is_refused():
+    with pytest.raises(ConfigError) as err:
+        tool_spec(Library.search)
+    assert str(err.value) == "search is a method: offer it bound to an object (obj.search)"
+
+
+def test_partial_hides_what_it_binds():
+    spec = tool_spec(functools.partial(get_weather, "Paris"))["function"]
+    assert spec["name"] == "get_weather"
+    assert spec["description"] == "Get the current weather in a city."
+    assert list(spec["parameters"]["properties"]) == ["unit"]
+    keyword_bound = params(functools.partial(get_weather, unit="F"))
+    assert keyword_bound["properties"]["unit"]["default"] == "F"
+    assert keyword_bound["required"] == ["city"]
+
+
+def test_a_decorated_function_keeps_its_signature():
+    def logged(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    assert tool_spec(logged(get_weather)) == tool_spec(get_weather)
+
+
+def test_builtins_with_and_without_a_signature():
+    spec = tool_spec(len)["function"]
+    assert spec["name"] == "len"
+    assert spec["parameters"]["properties"] == {"obj": {}}
+    with pytest.raises(ConfigError) as err:
+        tool_spec(dict)
+    assert str(err.value) == "dict is a class: offer a function that builds one"
+    with pytest.raises(ConfigError) as err:
+        tool_spec(print)
+    assert str(err.value) == "print(*args): a model sends named arguments; list each parameter"
+
+
+def test_a_builtin_that_has_no_signature():
+    with pytest.raises(ConfigError) as err:
+        tool_spec(time.monotonic)
+    assert str(err.value) == "monotonic has no signature Python can read: wrap it in a def"
+
+
+REFUSALS = [
+    (lambda x: x, "a lambda has no name a model can call: define it with def"),
+    (Plain, "Plain is a class: offer a function that builds one"),
+    (42, "42 is not callable: offer a function as a tool"),
+]
+
+
+def test_lambda_class_and_non_callable_are_refused():
+    for target, message in REFUSALS:
+        with pytest.raises(ConfigError) as err:
+            tool_spec(target)
+        assert str(err.value) == message
+
+
+def test_a_callable_object_without_a_name_is_refused():
+    class Scorer:
+        def __call__(self, x: int) -> int:
+            return x
+
+    with pytest.raises(ConfigError) as err:
+        tool_spec(Scorer())
+    assert str(err.value).endswith("has no name: wrap it in a def to offer it as a tool")
+    assert str(err.value).startswith("<test_tool_schema.")
+
+
+def test_async_and_generator_functions_are_refused():
+    async def fetch(url: str) -> str:
+        return url
+
+    async def stream(url: str) -> typing.AsyncIterator[str]:
+        yield url
+
+    def numbers(n: int) -> typing.Iterator[int]:
+        yield from range(n)
+
+    messages = {
+        fetch: "fetch is async; tools run synchronously: offer a plain def",
+        functools.partial(fetch, "x"): "fetch is async; tools run synchronously: offer a plain def",
+        stream: "stream is async; tools run synchronously: offer a plain def",
+        numbers: "numbers is a generator; a tool returns its result: return a list",
+    }
+    for fn, message in messages.items():
+        with pytest.raises(ConfigError) as err:
+            tool_spec(fn)
+        assert str(err.value) == message
+
+
+def test_star_args_and_kwargs_are_refused():
+    def a(x: int, *rest: int) -> None:
+        pass
+
+    def b(x: int, **options: Any) -> None:
+        pass
+
+    for fn, message in (
+        (a, "a(*rest): a model sends named arguments; list each parameter"),
+        (b, "b(**options): a model sends named arguments; list each parameter"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            tool_spec(fn)
+        assert str(err.value) == message
+
+
+def test_names_a_model_cannot_call_are_refused():
+    def café() -> None:
+        pass
+
+    def long() -> None:
+        pass
+
+    long.__name__ = "x" * 65
+    with pytest.raises(ConfigError) as err:
+        tool_spec(café)
+    assert str(err.value) == "'café' is not a tool name (1-64 letters, digits, _ or -): rename it"
+    with pytest.raises(ConfigError) as err:
+        tool_spec(long)
+    assert "is not a tool name (1-64 letters, digits, _ or -): rename it" in str(err.value)
+    long.__name__ = "x" * 64
+    assert tool_spec(long)["function"]["name"] == "x" * 64
+
+
+def test_a_type_without_json_form_names_the_parameter():
+    def f(a: int, callback: Callable[[int], int]) -> None:
+        pass
+
+    def g(a: int, thing: Plain) -> None:
+        pass
+
+    tail = (
+        "has no JSON form; use str, numbers, bool, lists, dicts, Literal, dataclasses or "
+        "pydantic models"
+    )
+    with pytest.raises(ConfigError) as err:
+        tool_spec(f)
+    assert str(err.value) == f"f: parameter callback: collections.abc.Callable[[int], int] {tail}"
+    with pytest.raises(ConfigError) as err:
+        tool_spec(g)
+    assert str(err.value) == f"g: parameter thing: Plain {tail}"
+
+
+def test_hints_that_cannot_be_read():
+    def f(a: NoSuchType) -> None:  # type: ignore[name-defined]  # noqa: F821
+        pass
+
+    with pytest.raises(ConfigError) as err:
+        tool_spec(f)
+    assert str(err.value) == (
+        "f: its type hints cannot be read (NameError: name 'NoSuchType' is not defined)"
+    )
+
+
+# -- several tools, and the canonical form ------------------------------------------------------
+
+
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return key
+
+
+def test_tool_specs_are_sorted_by_name_and_deduplicated():
+    specs = tool_specs([lookup, get_weather, lookup])
+    assert [s["function"]["name"] for s in specs] == ["get_weather", "lookup"]
+    assert tool_specs([get_weather, lookup]) == tool_specs([lookup, get_weather])
+
+
+def test_two_functions_of_one_name_are_refused():
+    def lookup(key: int) -> int:  # a second function of the same name
+        return key
+
+    with pytest.raises(ConfigError) as err:
+        tool_specs([globals()["lookup"], lookup])
+    assert str(err.value) == "two tools are named 'lookup': offer one of them"
+
+
+def test_digest_changes_exactly_when_what_is_sent_changes():
+    def version(source: str) -> Callable[..., Any]:
+        namespace: dict[str, Any] = {}
+        exec(source, namespace)  # a notebook cell re-run with an edited function
+        return namespace["find"]
+
+    base = (
+        "def find(name: str, n: int = 3):\n"
+        "    '''Find a name.\n\n    Args:\n        name: Who.\n    '''\n"
+    )
+    digest = tools_digest(tool_specs([version(base)]))
+    assert tools_digest(tool_specs([version(base)])) == digest
+    body_changed = base + "    return name * n\n"
+    assert tools_digest(tool_specs([version(body_changed)])) == digest
+    for edited in (
+        base.replace("n: int = 3", "n: int = 4"),
+        base.replace("n: int", "n: float"),
+        base.replace("name: str, ", "name: str, exact: bool = False, "),
+        base.replace("Find a name.", "Find a person."),
+        base.replace("name: Who.", "name: Whom."),
+    ):
+        assert tools_digest(tool_specs([version(edited)])) != digest, edited
+    assert len(digest) == 64
+
+
+# -- arguments ----------------------------------------------------------------------------------
+
+
+def test_bind_coerces_per_the_hints_and_passes_only_what_was_given():
+    def f(a: int, /, b: Point, *, c: Unit = Unit.CELSIUS, d: list[int] | None = None) -> None:
+        pass
+
+    tool = describe(f)
+    args, kwargs = tool.bind({"a": "3", "b": {"x": 1}, "c": "F"})
+    assert args == [3]
+    assert kwargs == {"b": Point(1.0, 0.0), "c": Unit.FAHRENHEIT}
+
+
+def test_positional_only_defaults_are_filled_up_to_the_last_given():
+    def f(a: int = 1, b: int = 2, c: int = 3, /) -> None:
+        pass
+
+    tool = describe(f)
+    assert tool.bind({}) == ([], {})
+    assert tool.bind({"b": 5}) == ([1, 5], {})
+
+
+def test_bind_refuses_in_one_line():
+    tool = describe(get_weather)
+    cases = {
+        "city: Field required": {},
+        "zip: not a parameter of this function": {"city": "x", "zip": 1},
+        "city: Input should be a valid string": {"city": 3},
+        "unit: Input should be 'C' or 'F'": {"city": "x", "unit": "K"},
+        "city: Input should be a valid string (and 1 more)": {"city": [], "unit": "K"},
+    }
+    for message, arguments in cases.items():
+        with pytest.raises(ArgumentError) as err:
+            tool.bind(arguments)
+        assert str(err.value) == message
+
+
+# -- pydantic is optional -----------------------------------------------------------------------
+
+
+def test_missing_pydantic_is_one_line_naming_the_flag(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "pydantic", None)  # `import pydantic` now fails
+    with pytest.raises(ConfigError) as err:
+        tool_spec(get_weather)
+    assert str(err.value) == "--tools needs pydantic: pip install 'nbchat[tools]'"
+    assert isinstance(err.value.__cause__, ImportError)
+
+
+# -- tidy_schema --------------------------------------------------------------------------------
+
+
+def test_tidy_keeps_a_property_called_title():
+    schema = {
+        "title": "Book",
+        "type": "object",
+        "properties": {"title": {"title": "Title", "type": "string"}},
+    }
+    assert tidy_schema(schema) == {"properties": {"title": {"type": "string"}}, "type": "object"}
+
+
+def test_tidy_keeps_mutually_recursive_definitions():
+    schema = {
+        "$defs": {
+            "A": {"properties": {"b": {"$ref": "#/$defs/B"}}, "type": "object"},
+            "B": {"properties": {"a": {"$ref": "#/$defs/A"}}, "type": "object"},
+            "C": {"type": "string"},
+        },
+        "properties": {"a": {"$ref": "#/$defs/A"}, "c": {"$ref": "#/$defs/C"}},
+        "type": "object",
+    }
+    tidy = tidy_schema(schema)
+    assert sorted(tidy["$defs"]) == ["A", "B"]
+    assert tidy["properties"]["c"] == {"type": "string"}
+
+
+# -- property: never anything but a ConfigError -------------------------------------------------
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+LEAVES = [
+    int,
+    str,
+    float,
+    bool,
+    None,
+    bytes,
+    Any,
+    object,
+    datetime.date,
+    Colour,
+    Point,
+    Address,
+    Tree,
+    Movie,
+    Plain,
+    Callable,
+    Callable[[int], int],
+    type,
+    42,
+    "NoSuchName",
+    "int",
+    ...,
+    Literal,
+    Union,
+    list,
+    dict,
+    set,
+    tuple,
+    typing.TypeVar("T"),
+    typing.NoReturn,
+    complex,
+    range,
+    bytearray,
+]
+
+
+def _combine(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def safely(inner: Any) -> Any:
+        try:
+            return make(inner)
+        except Exception:  # typing refuses some combinations itself: not what is tested here
+            return inner
+
+    return safely
+
+
+def _wrapped(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        inner.map(_combine(lambda t: list[t])),
+        inner.map(_combine(lambda t: Optional[t])),  # noqa: UP045
+        inner.map(_combine(lambda t: dict[str, t])),
+        inner.map(_combine(lambda t: tuple[t, ...])),
+        inner.map(_combine(lambda t: Annotated[t, pydantic.Field(ge=0)])),
+        inner.map(_combine(lambda t: Annotated[t, "described"])),
+        st.tuples(inner, inner).map(_combine(lambda pair: Union[pair])),  # noqa: UP007
+        st.lists(st.one_of(st.integers(), st.text(max_size=3), st.none()), min_size=1, max_size=3)
+        .map(tuple)
+        .map(_combine(lambda values: Literal[values])),
+    )
+
+
+ANNOTATIONS = st.recursive(st.sampled_from(LEAVES), _wrapped, max_leaves=5)
+NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True).filter(
+    lambda name: not keyword.iskeyword(name)
+)
+KINDS = st.sampled_from(list(inspect._ParameterKind))
+DEFAULTS = st.one_of(
+    st.just(inspect.Parameter.empty),
+    st.integers(),
+    st.none(),
+    st.text(max_size=3),
+    st.just(object()),
+    st.just([1]),
+    st.just(float("nan")),
+)
+PARAMETER = st.tuples(
+    NAMES, KINDS, st.one_of(st.just(inspect.Parameter.empty), ANNOTATIONS), DEFAULTS
+)
+
+
+def _function(parameters: list[tuple[str, Any, Any, Any]], name: str, doc: str) -> Any:
+    def fn(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    built = []
+    for pname, kind, annotation, default in parameters:
+        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            default = inspect.Parameter.empty
+        built.append(inspect.Parameter(pname, kind, annotation=annotation, default=default))
+    built.sort(key=lambda p: p.kind)
+    fn.__signature__ = inspect.Signature(built)  # may refuse: defaults out of order
+    fn.__annotations__ = {p.name: p.annotation for p in built if p.annotation is not p.empty}
+    fn.__name__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(PARAMETER, max_size=5, unique_by=lambda p: p[0]), NAMES, st.text(max_size=60))
+def test_tool_spec_raises_only_config_errors(parameters, name, doc):
+    try:
+        fn = _function(parameters, name, doc)
+    except ValueError:
+        return  # not a valid signature: nothing a notebook could define
+    try:
+        spec = tool_spec(fn)
+    except ConfigError as err:
+        assert "\n" not in str(err)
+        return
+    json.dumps(spec, allow_nan=False)  # the spec is JSON
+    assert spec["function"]["name"] == name
