@@ -110,8 +110,8 @@ def answer_json(text: str | None) -> Any:
     if not body:
         raise StructuredOutputError("the answer is empty: there is no JSON to read", text=text)
     fenced = _FENCED.match(body)
-    if fenced and "```" in fenced.group(1):
-        fenced = None  # several blocks, not one
+    if fenced and "```" in fenced.group(1) and not _is_json(fenced.group(1)):
+        fenced = None  # several blocks, not one (a JSON string may hold backticks, though)
     if fenced:
         body = fenced.group(1)
     try:
@@ -127,6 +127,14 @@ def answer_json(text: str | None) -> Any:
     else:
         message = f"the answer is not JSON ({problem}); it starts {clip(one_line(body), 40)!r}"
     raise StructuredOutputError(message, text=text)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 class JsonOutput:
