@@ -12,7 +12,9 @@ Retries happen here, not in the client: give ``send`` a client with ``max_retrie
 the client's ``max_retries`` to `run_batch`. A client sleeping out a 429 inside one worker would
 let the other workers keep hitting the limit; here a 429 (or any answer carrying a Retry-After)
 closes a gate that every worker waits behind. An error that says it was already retried
-(``APIError.retries``) has those attempts counted, so nothing is retried twice over.
+(``APIError.retries``) has those attempts counted, so nothing is retried twice over. The
+workers, the gate and the retry policy are in `nbchat.batch_pool`; this module is the calling
+thread's side: it hands out items, collects results and reports progress.
 """
 
 from __future__ import annotations
@@ -20,19 +22,18 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from nbchat.errors import APIConnectionError, APIError, ConfigError, NbchatError
-from nbchat.retry import retry_delay, should_retry_status
+from nbchat.batch_pool import SharedState, run_worker
+from nbchat.errors import ConfigError, NbchatError
 
 __all__ = ["BatchInterrupted", "BatchResult", "Progress", "run_batch"]
 
 T = TypeVar("T")
 Item = TypeVar("Item")
 
-_SLICE = 0.05  # longest sleep between checks of the stop flag: how soon a worker stops
 _POLL = 0.1  # longest wait of the calling thread: a simulated Ctrl-C is seen this soon
 _HEARTBEAT = 1.0  # progress is re-sent this often even when no count changed (clock, ETA)
 _MESSAGE_LIMIT = 200
@@ -101,172 +102,6 @@ class BatchInterrupted(NbchatError, KeyboardInterrupt):
         self.result = result
 
 
-# -- shared by the workers ---------------------------------------------------------------------
-
-
-class _Gate:
-    """The shared pause: after a 429 or a Retry-After, no worker sends until it ends."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.until = 0.0
-        self.paused = 0.0  # total length of the pauses (overlaps counted once)
-
-    def pause(self, seconds: float) -> None:
-        now = self._clock()
-        with self._lock:
-            end = now + seconds
-            if end > self.until:
-                self.paused += end - max(now, self.until)
-                self.until = end
-
-    def remaining(self) -> float:
-        return max(0.0, self.until - self._clock())
-
-
-class _Pacer:
-    """Spaces requests evenly to stay under ``rpm``; the first goes at once."""
-
-    def __init__(self, rpm: float, clock: Callable[[], float]) -> None:
-        self._interval = 60.0 / rpm
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._next = float("-inf")
-
-    def reserve(self) -> float:
-        """The time at which the caller may send; the slot is taken."""
-        with self._lock:
-            slot = max(self._clock(), self._next)
-            self._next = slot + self._interval
-            return slot
-
-
-class _Shared:
-    """What the workers share: time, the gate, the pacer, counters, the stop flag, queues."""
-
-    def __init__(
-        self, clock: Callable[[], float], sleep: Callable[[float], None], rpm: float | None
-    ) -> None:
-        self.clock = clock
-        self._sleep = sleep
-        self.stop = threading.Event()
-        self.gate = _Gate(clock)
-        self.pacer = _Pacer(rpm, clock) if rpm else None
-        self.work: queue.SimpleQueue[tuple[int, Any] | None] = queue.SimpleQueue()
-        self.results: queue.SimpleQueue[tuple[int, str, Any]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self.in_flight = self.requests = self.retries = 0
-
-    def wait_until(self, deadline: float) -> bool:
-        """Sleep until ``deadline``, in short slices; False if the batch stopped first."""
-        while not self.stop.is_set():
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                return True
-            self._sleep(min(remaining, _SLICE))
-        return False
-
-    def wait_turn(self) -> bool:
-        """Wait out the pause (which may grow meanwhile), then for an rpm slot; False if the
-        batch stopped. A pause that began during the wait for the slot is waited out too."""
-        while self.wait_until(self.gate.until):
-            if self.gate.remaining() > 0:
-                continue
-            if self.pacer is None:
-                return True
-            if not self.wait_until(self.pacer.reserve()):
-                return False
-            if self.gate.remaining() == 0:
-                return True
-        return False
-
-    def begin(self) -> bool:
-        """Count a request about to be sent; False once stopped (then none may start)."""
-        with self._lock:
-            if self.stop.is_set():
-                return False
-            self.in_flight += 1
-            self.requests += 1
-            return True
-
-    def end(self, retrying: bool) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            self.retries += retrying
-
-    def halt(self) -> None:
-        """Stop: after this returns, no call to send begins."""
-        with self._lock:
-            self.stop.set()
-
-
-def _retry_headers(exc: Exception) -> Mapping[str, str]:
-    """The retry headers an error carries (``retry-after``, ``x-should-retry``), if any."""
-    headers = getattr(exc, "retry_headers", None)
-    return headers if isinstance(headers, Mapping) else {}
-
-
-def _retry_plan(exc: Exception, attempt: int, max_retries: int) -> tuple[float, bool] | None:
-    """(delay, shared) when the failed ``attempt`` (from 0) is worth another, else None.
-
-    The client's policy: connection errors, timeouts, 408/409/429/5xx. ``shared`` means every
-    worker pauses: the server said it is rate limiting (429) or asked for a wait.
-    """
-    if attempt >= max_retries:
-        return None
-    headers = _retry_headers(exc)
-    if isinstance(exc, APIError):
-        if not should_retry_status(exc.status_code, headers):
-            return None
-        asked = "retry-after" in headers or "retry-after-ms" in headers
-        return retry_delay(attempt, headers), exc.status_code == 429 or asked
-    if isinstance(exc, APIConnectionError):
-        return retry_delay(attempt), False
-    return None
-
-
-def _answer(
-    shared: _Shared, send: Callable[[Any], Any], item: Any, max_retries: int
-) -> tuple[str, Any]:
-    """Send one item with retries: ("ok", value), ("failed", exc) or ("stopped", None)."""
-    attempts = 0
-    while shared.wait_turn() and shared.begin():
-        plan = None
-        try:
-            return "ok", send(item)
-        except KeyboardInterrupt:  # StreamInterrupted is an NbchatError too: still a Ctrl-C
-            raise
-        except Exception as exc:
-            # An error the client already retried says so: those attempts count here too.
-            attempts += 1 + (exc.retries if isinstance(exc, APIError) else 0)
-            plan = _retry_plan(exc, attempts - 1, max_retries)
-            if plan is None:
-                return "failed", exc
-        finally:
-            shared.end(retrying=plan is not None)
-        delay, everyone = plan  # type: ignore[misc]  # None returned above
-        if everyone:
-            shared.gate.pause(delay)
-        elif not shared.wait_until(shared.clock() + delay):
-            break
-    return "stopped", None
-
-
-def _work(shared: _Shared, send: Callable[[Any], Any], max_retries: int) -> None:
-    """A worker thread: answer queued items until a None arrives."""
-    while (task := shared.work.get()) is not None:
-        index, item = task
-        if shared.stop.is_set():
-            continue
-        try:
-            kind, payload = _answer(shared, send, item, max_retries)
-        except BaseException as exc:  # Ctrl-C from send, or worse: stop now, the caller raises
-            shared.halt()
-            kind, payload = "abort", exc
-        shared.results.put((index, kind, payload))
-
-
 # -- the calling thread ------------------------------------------------------------------------
 
 
@@ -283,7 +118,7 @@ class _Run(Generic[T]):
     def __init__(
         self,
         total: int,
-        shared: _Shared,
+        shared: SharedState,
         concurrency: int,
         usage: Callable[[T], int | None] | None,
     ) -> None:
@@ -445,12 +280,12 @@ def run_batch(
     ``usage`` or ``on_progress`` propagates (after the workers are stopped).
     """
     _check_options(concurrency, rpm, max_retries, progress_rate)
-    shared = _Shared(clock, sleep, rpm)
+    shared = SharedState(clock, sleep, rpm)
     run: _Run[T] = _Run(len(items), shared, concurrency, usage)
     report = _Reporter(run, on_progress, progress_rate) if on_progress else None
     tick = report or (lambda final=False: None)
     try:
-        run.hand_out(items, replay, lambda: _work(shared, send, max_retries), tick)
+        run.hand_out(items, replay, lambda: run_worker(shared, send, max_retries), tick)
         while run.pending and run.abort is None:
             due = report.due - clock() if report else _POLL
             run.drain(max(min(due, _POLL), 0.001))

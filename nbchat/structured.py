@@ -5,15 +5,10 @@ Schema dict and gives the request's ``response_format`` (``json_schema``) and a 
 turns the answer into a model instance, a dataclass instance or a dict. `JsonOutput` is
 ``--json``: ``response_format`` ``json_object`` and the parsed JSON value.
 
-Strict mode (the server constrains the answer to the schema) accepts a subset of JSON Schema:
-every object closed (``additionalProperties: false``) with every property required, every value
-typed, no ``default`` and a short list of other keywords (`strict_problem`). For a model,
-a dataclass or a TypedDict the schema is written that way when the meaning stays the same: a
-field with a default becomes required (a field defaulting to ``None`` is already nullable, so
-"not given" is sent as ``null``), objects are closed (pydantic ignores extra keys anyway).
-Where that would change the meaning (a TypedDict key that may be left out, ``x: int = None``,
-a ``dict[str, int]``, an ``Any``) the ordinary schema is sent with ``strict: false``. A JSON
-Schema dict is sent as given, strict only when it already qualifies.
+The schema is sent strict (the server constrains the answer to it) when it qualifies: a Python
+type's schema is written for strict mode where the meaning stays the same, and sent with
+``strict: false`` where it would not (`nbchat.strict_schema` says which schemas qualify and
+why). A JSON Schema dict is sent as given, strict only when it already qualifies.
 
 The answer is untrusted input: it is parsed as JSON (an answer that is one fenced
 ````` ```json ````` block is read inside the fence; prose around JSON is reported, never guessed
@@ -32,8 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nbchat.errors import ConfigError, ProtocolError
-from nbchat.text import clip, one_line
-from nbchat.tool_schema import (
+from nbchat.json_schema import (
     map_subschemas,
     need_pydantic,
     path_text,
@@ -41,48 +35,19 @@ from nbchat.tool_schema import (
     tidy_schema,
     validation_summary,
 )
+from nbchat.strict_schema import close_objects, strict_generator, strict_problem
+from nbchat.text import clip, one_line
 
 __all__ = [
     "JsonOutput",
     "OutputSchema",
     "StructuredOutputError",
     "answer_json",
-    "strict_problem",
+    "strict_problem",  # re-exported from nbchat.strict_schema, for existing imports
 ]
 
 _FENCED = re.compile(r"\A```[ \t]*(?:json|JSON|json5|jsonc)?[ \t]*\n(.*?)\n?[ \t]*```\Z", re.DOTALL)
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
-_MISSING = object()
-# What OpenAI's strict mode accepts (its "supported schemas"); anything else is sent non-strict.
-_STRICT_KEYWORDS = frozenset(
-    {
-        "$defs",
-        "$ref",
-        "additionalProperties",
-        "anyOf",
-        "const",
-        "description",
-        "enum",
-        "exclusiveMaximum",
-        "exclusiveMinimum",
-        "format",
-        "items",
-        "maxItems",
-        "maximum",
-        "minItems",
-        "minimum",
-        "multipleOf",
-        "pattern",
-        "properties",
-        "required",
-        "title",
-        "type",
-    }
-)
-_STRICT_FORMATS = frozenset(
-    {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
-)
-_TYPED = ("type", "$ref", "anyOf", "enum", "const")
 
 
 class StructuredOutputError(ProtocolError):
@@ -152,87 +117,7 @@ class JsonOutput:
         return answer_json(text)
 
 
-# -- strict mode ---------------------------------------------------------------------------------
-
-
-def _node_problem(node: dict[str, Any]) -> str | None:
-    unknown = sorted(set(node) - _STRICT_KEYWORDS)
-    if unknown:
-        return f"{unknown[0]!r} is not allowed"
-    if not any(key in node for key in _TYPED):
-        return "a value of any type is not allowed"
-    if "$ref" in node and len(node) > 1:
-        return "$ref with other keywords is not allowed"
-    if node.get("format", "date") not in _STRICT_FORMATS:
-        return f"format {node['format']!r} is not allowed"
-    kinds = node.get("type")
-    if kinds == "object" or (isinstance(kinds, list) and "object" in kinds):
-        properties = node.get("properties")
-        if not isinstance(properties, dict):
-            return "an object without properties is not allowed"
-        if node.get("additionalProperties") is not False:
-            return "an object must set additionalProperties to false"
-        missing = [name for name in properties if name not in node.get("required", ())]
-        if missing:
-            return f"property {missing[0]!r} must be required"
-    if kinds == "array" and not isinstance(node.get("items"), dict):
-        return "an array must say the type of its items"
-    return None
-
-
-def strict_problem(schema: dict[str, Any]) -> str | None:
-    """Why OpenAI's strict mode would refuse ``schema``, or None when it would take it."""
-    if schema.get("type") != "object":
-        return "the top level must be an object"
-    problems: list[str] = []
-
-    def check(node: dict[str, Any]) -> dict[str, Any]:
-        if not problems and (problem := _node_problem(node)):
-            problems.append(problem)
-        return node
-
-    map_subschemas(schema, check)
-    return problems[0] if problems else None
-
-
-def _allows_null(schema: dict[str, Any]) -> bool:
-    kinds = schema.get("type")
-    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
-        return True
-    if any(_allows_null(sub) for sub in schema.get("anyOf", []) + schema.get("oneOf", [])):
-        return True
-    if "enum" in schema:
-        return None in schema["enum"]
-    if "const" in schema:
-        return schema["const"] is None
-    return not any(key in schema for key in ("type", "$ref", "allOf", "not"))
-
-
-def _strict_generator(loose: list[str]) -> type:
-    """A schema generator that makes every field required and leaves defaults out, noting in
-    ``loose`` each field where that would change what the schema means."""
-
-    class StrictGenerator(quiet_generator()):  # type: ignore[misc]
-        def field_is_required(self, field: Any, total: bool) -> bool:
-            if field["type"] == "typed-dict-field" and not field.get("required", total):
-                loose.append("a TypedDict key may be left out")
-            return True
-
-        def default_schema(self, schema: Any) -> Any:
-            inner = self.generate_inner(schema["schema"])
-            if schema.get("default", _MISSING) is None and not _allows_null(inner):
-                loose.append("a field defaults to None but its type has no None")
-            return inner
-
-    return StrictGenerator
-
-
-def _close_objects(node: dict[str, Any]) -> dict[str, Any]:
-    if node.get("type") == "object" and "properties" in node:
-        node.setdefault("additionalProperties", False)
-    if "$ref" in node and len(node) > 1:  # strict mode takes no keyword beside $ref
-        node["anyOf"] = [{"$ref": node.pop("$ref")}]
-    return node
+# -- the schema of a Python type or a JSON Schema dict -------------------------------------------
 
 
 def _root_object(schema: dict[str, Any]) -> dict[str, Any]:
@@ -253,9 +138,6 @@ def _root_object(schema: dict[str, Any]) -> dict[str, Any]:
     if not body["$defs"]:
         del body["$defs"]
     return body
-
-
-# -- the schema of a Python type or a JSON Schema dict -------------------------------------------
 
 
 def _schema_name(raw: str) -> str:
@@ -328,11 +210,11 @@ class OutputSchema:
         loose: list[str] = []
         try:
             adapter = pydantic.TypeAdapter(target)
-            strict = adapter.json_schema(schema_generator=_strict_generator(loose))
+            strict = adapter.json_schema(schema_generator=strict_generator(loose))
             plain = adapter.json_schema(schema_generator=quiet_generator())
         except Exception as err:  # pydantic's errors about a user's types, of several classes
             raise ConfigError(f"--schema {shown}: {_first_line(err)}") from None
-        schema = map_subschemas(_root_object(tidy_schema(strict)), _close_objects)
+        schema = map_subschemas(_root_object(tidy_schema(strict)), close_objects)
         problem = loose[0] if loose else strict_problem(schema)
         if problem:
             schema = _root_object(tidy_schema(plain))

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.json_checks import json_kind
+from nbchat.json_schema import need_pydantic
 from nbchat.text import clip, one_line
-from nbchat.tool_schema import ArgumentError, Tool, describe_all, need_pydantic
+from nbchat.tool_schema import ArgumentError, Tool, describe_all
 
 __all__ = [
     "ERROR_LIMIT",
