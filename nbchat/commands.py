@@ -13,7 +13,8 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from nbchat.errors import ConfigError
-from nbchat.record import TURN
+from nbchat.images import image_from_url, token_estimate
+from nbchat.record import TURN, message_text
 from nbchat.redaction import mask_url
 from nbchat.render import escape_markdown, inspection, raw_bundle
 from nbchat.text import clip, markdown_table, one_line, plural, render_table
@@ -68,8 +69,26 @@ def _tables(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
     return markdown_table(headers, rows), "\n".join(render_table(headers, rows))
 
 
-def _preview(content: object, limit: int = 70) -> str:
-    return clip(one_line(content if isinstance(content, str) else str(content)), limit)
+def _preview(text: str, limit: int = 70) -> str:
+    return clip(one_line(text), limit)
+
+
+def _token_estimate(message: dict[str, Any]) -> int:
+    """About a quarter of a message's characters, each image counted by its tiles instead."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return max(1, len(str(content or "")) // 4)
+    characters, tokens = 0, 0
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url")
+            image = image_from_url(url) if isinstance(url, str) else None
+            tokens += token_estimate(image) if image else token_estimate(None)
+        else:
+            characters += len(str(part.get("text", "")))
+    return max(1, characters // 4 + tokens)
 
 
 def _history(magics: ChatMagics, args: Any) -> None:
@@ -82,8 +101,8 @@ def _history(magics: ChatMagics, args: Any) -> None:
         shown = escape_markdown(args.thread)
         _show(f"Thread {shown} is empty.", f"Thread {args.thread!r} is empty.")
         return
-    sizes = [max(1, len(str(m["content"])) // 4) for m in messages]
-    previews = [_preview(m["content"]) for m in messages]
+    sizes = [_token_estimate(message) for message in messages]
+    previews = [_preview(message_text(message)) for message in messages]
     header = ["#", "role", "tokens", "content"]
     rows = [
         [str(i), m["role"], f"~{n}"]

@@ -23,11 +23,23 @@ from typing import Any
 
 from nbchat.errors import ConfigError
 
-__all__ = ["MAX_IMAGE_BYTES", "ImagePart", "image_part", "instance_of", "sniff_mime"]
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "ImagePart",
+    "image_from_url",
+    "image_part",
+    "instance_of",
+    "part_summary",
+    "sniff_mime",
+    "thumbnail",
+    "token_estimate",
+    "with_image_summaries",
+]
 
 # The largest image nbchat sends; OpenAI documents 20 MB per image, others accept less.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 FIGURE_DPI = 100  # fixed, so the rcParams and the inline backend's dpi do not change the bytes
+THUMBNAIL_SIDE = 160  # pixels: the longer side of the picture shown with a turn
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -112,6 +124,80 @@ def image_part(value: object, *, label: str = "the image") -> ImagePart | None:
             f"{_megabytes(MAX_IMAGE_BYTES)} nbchat sends: make it smaller (lower dpi or resize)"
         )
     return ImagePart(mime, data, _png_size(data) if mime == "image/png" else _jpeg_size(data))
+
+
+def image_from_url(url: str) -> ImagePart | None:
+    """The image a ``data:image/png;base64,…`` URL holds, or None for any other URL."""
+    head, comma, payload = url.partition(",")
+    if not comma or not head.startswith("data:image/") or not head.endswith(";base64"):
+        return None
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except ValueError:
+        return None
+    mime = sniff_mime(data)
+    if mime is None:
+        return None
+    return ImagePart(mime, data, _png_size(data) if mime == "image/png" else _jpeg_size(data))
+
+
+def part_summary(part: dict[str, Any]) -> str:
+    """What people are shown for an ``image_url`` content part: ``PNG image, 640×480, 45 kB``
+    for a data URL, ``image at https://…`` for a link."""
+    image_url = part.get("image_url")
+    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+    if not isinstance(url, str):
+        return "image"
+    image = image_from_url(url)
+    if image is not None:
+        return image.summary
+    if url.startswith("data:"):
+        return "image (an unreadable data URL)"
+    return f"image at {url[:80]}{'…' if len(url) > 80 else ''}"
+
+
+def with_image_summaries(value: Any) -> Any:
+    """A copy of JSON ``value`` with the data URL of every ``image_url`` part replaced by its
+    summary and digest (``data:image/png;base64,… [PNG image, 640×480, 45 kB; sha256 1a2b…]``):
+    what a raw view shows instead of the bytes."""
+    if isinstance(value, list):
+        return [with_image_summaries(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("type") == "image_url" and isinstance(value.get("image_url"), dict):
+        url = value["image_url"].get("url")
+        image = image_from_url(url) if isinstance(url, str) else None
+        if image is not None:
+            shown = f"data:{image.mime};base64,… [{image.summary}; sha256 {image.digest[:16]}]"
+            return {**value, "image_url": {**value["image_url"], "url": shown}}
+    return {key: with_image_summaries(item) for key, item in value.items()}
+
+
+def token_estimate(image: ImagePart | None) -> int:
+    """Roughly the tokens a model counts for ``image``: OpenAI's rule (85, and 170 per 512-pixel
+    tile), which others come near; 765 when the size is unknown."""
+    if image is None or image.size is None:
+        return 765
+    width, height = image.size
+    return 85 + 170 * -(-width // 512) * -(-height // 512)
+
+
+def thumbnail(image: ImagePart, side: int = THUMBNAIL_SIDE) -> bytes | None:
+    """A PNG of ``image`` at most ``side`` pixels on its longer side, to show with the turn
+    (its bytes when already that small); None when PIL is not installed or cannot read it."""
+    if image.size is not None and max(image.size) <= side and image.mime == "image/png":
+        return image.data
+    try:
+        from PIL import Image  # matplotlib depends on it, so figures always have it
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            small = opened.copy()
+        small.thumbnail((side, side))
+        return _pil_png(small)
+    except Exception:  # a truncated or exotic file: the summary line stands in for it
+        return None
 
 
 def _figure_png(figure: Any) -> bytes:

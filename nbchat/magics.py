@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import sys
@@ -18,7 +19,8 @@ from nbchat.client import check_base_url
 from nbchat.commands import help_text, run_command
 from nbchat.display import live_view
 from nbchat.errors import ConfigError, StreamError
-from nbchat.interpolate import interpolate_text
+from nbchat.images import ImagePart, thumbnail
+from nbchat.interpolate import interpolate
 from nbchat.markdown_safety import safe_markdown
 from nbchat.messages import reasoning_of
 from nbchat.notebook import NotebookRecords
@@ -36,11 +38,12 @@ from nbchat.turns import TurnRequest
 
 __all__ = ["ChatMagics"]
 
+_MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 # Traits that are settings; None means "not configured here", so lower layers apply.
 _SETTING_TRAITS = (
     "base_url", "api_key_env", "model", "temperature", "max_tokens", "system_prompt", "timeout",
     "connect_timeout", "max_retries", "stream", "update_rate", "offline", "cache", "profile",
-    "options", "send_reasoning",
+    "options", "send_reasoning", "context_chars",
 )  # fmt: skip
 
 
@@ -131,6 +134,13 @@ class ChatMagics(Magics):
         "qwen-intl, deepseek, ollama, vllm, llamacpp, demo.",
     )
     options = Dict(config=True, help="Extra request fields sent with every request.")
+    context_chars = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Characters a {value} may take in a prompt (a DataFrame is shortened to fit, "
+        f"marked; text is clipped, marked). Default: {DEFAULTS.context_chars}.",
+    )
     send_reasoning = Union(
         [Bool(), Enum(["auto"])],
         default_value=None,
@@ -150,12 +160,19 @@ class ChatMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._cell_notes: list[str] = []
+        self._cell_pictures: list[dict[str, str]] = []
         self.session = ChatSession(warn=self._note)
 
     @validate("update_rate")
     def _check_rate(self, proposal: dict[str, Any]) -> float | None:
         if proposal["value"] is not None and proposal["value"] <= 0:
             raise TraitError("update_rate must be > 0 updates per second")
+        return proposal["value"]
+
+    @validate("context_chars")
+    def _check_context_chars(self, proposal: dict[str, Any]) -> int | None:
+        if proposal["value"] is not None and proposal["value"] < _MIN_CONTEXT_CHARS:
+            raise TraitError(f"context_chars must be at least {_MIN_CONTEXT_CHARS}")
         return proposal["value"]
 
     @validate("max_retries")
@@ -226,12 +243,14 @@ class ChatMagics(Magics):
 
         The context is the thread's system prompt and the turns of the %%chat cells above this
         one. Stored answers are replayed without a request. {name} in the cell is replaced by
-        the value of name when it is defined.
+        the value of name (a DataFrame as a table, a figure as an image); {In[n]} and {Out[n]}
+        by the code and the result of execution n.
 
         Line form: %chat COMMAND with COMMAND one of history, reset, threads, raw, models,
         usage, config, notebook, help (%chat help explains each).
         """
         self._cell_notes = []
+        self._cell_pictures = []
         if cell is None:
             run_command(self, line)
             return
@@ -265,17 +284,25 @@ class ChatMagics(Magics):
     def _turn(self, args: Any, cell: str) -> None:
         if args.out is not None and not args.out.isidentifier():
             raise ConfigError(f"-o/--out needs a Python name, not {args.out!r}")
-        prompt = interpolate_text(cell, self.shell.user_ns).strip()
-        if not prompt:
-            raise ConfigError("The cell is empty: write your message below %%chat.")
         settings = self.settings(self._flags(args))
+        prompt = interpolate(cell, self.shell.user_ns, budget=settings.context_chars).strip()
+        if not prompt.pieces:
+            raise ConfigError("The cell is empty: write your message below %%chat.")
+        if args.system and prompt.images:
+            raise ConfigError("A system prompt holds text only: put the image in a %%chat cell.")
+        for note in prompt.notes:
+            self._note(f"nbchat: {note}")
+        if not args.system:
+            self._show_pictures(prompt.images)
+        content = prompt.content
         request = TurnRequest(
-            prompt,
+            prompt.text,
             args.thread,
             self._cell_id(),
             args.new,
             args.refresh,
             source=self._cell_source(),
+            content=content if isinstance(content, list) else None,
         )
         if args.system:
             record = self.session.add_system(request)
@@ -288,7 +315,7 @@ class ChatMagics(Magics):
             rate=settings.update_rate,
             frontend=self._frontend(),
             render=safe_markdown,
-            on_discard=self._reprint_notes,
+            on_discard=self._reshow,
         )
         try:
             outcome = self.session.run(request, settings, notebook, view)
@@ -367,9 +394,22 @@ class ChatMagics(Magics):
         self._cell_notes.append(message)
         print(message, file=sys.stderr)
 
-    def _reprint_notes(self) -> None:
+    def _show_pictures(self, images: tuple[ImagePart, ...]) -> None:
+        """Each image the cell sends, as a thumbnail above the answer (a line without PIL)."""
+        for image in images:
+            picture = thumbnail(image)
+            bundle = {"text/plain": f"[{image.summary}, sent]"}
+            if picture is not None:
+                bundle["image/png"] = base64.b64encode(picture).decode("ascii")
+            self._cell_pictures.append(bundle)
+            display(bundle, raw=True)
+
+    def _reshow(self) -> None:
+        """What the cell showed before its live view, after the view cleared the output."""
         for message in self._cell_notes:
             print(message, file=sys.stderr)
+        for bundle in self._cell_pictures:
+            display(bundle, raw=True)
 
 
 # The cell form is the main one: its help reads "%%chat" (IPython's formatter adds one "%"), and

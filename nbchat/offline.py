@@ -39,7 +39,7 @@ def _changes(previous: Record, turn: PreparedTurn) -> list[str]:
     before = previous.request
     assert before is not None
     changes = []
-    if previous.prompt != turn.request.prompt:
+    if (previous.messages[0].get("content") if previous.messages else None) != turn.user["content"]:
         changes.append("the prompt")
     if previous.history != turn.history:
         changes.append("the context above it")

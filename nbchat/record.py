@@ -51,6 +51,7 @@ from typing import Any
 
 from nbchat._version import __version__
 from nbchat.digest import Endpoint, request_key
+from nbchat.images import part_summary
 from nbchat.json_checks import need, required
 from nbchat.messages import reasoning_of
 from nbchat.protocol import completion_problem, message_problem
@@ -79,14 +80,22 @@ def utc_now() -> str:
 
 
 def message_text(message: dict[str, Any] | None) -> str:
-    """The text of a message: its content, or the text parts of a list content."""
+    """The text of a message: its content, or the parts of a list content in order, each image
+    as ``[PNG image, 640×480, 45 kB]``."""
     content = (message or {}).get("content")
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        return "\n".join(t for t in texts if isinstance(t, str))
-    return ""
+    if not isinstance(content, list):
+        return ""
+    texts = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif part.get("type") == "image_url":
+            texts.append(f"[{part_summary(part)}]")
+    return "".join(texts)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import re
 import secrets
 from typing import Any
 
+from nbchat.images import with_image_summaries
 from nbchat.markdown_safety import safe_markdown
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record
 
@@ -191,10 +192,15 @@ def raw_bundle(payload: Any) -> Bundle:
     return data, {"application/json": {"expanded": False}, "nbchat": {RAW_MARKER: True}}
 
 
-def inspection(record: Record, sent: dict[str, Any]) -> dict[str, Any]:
+def inspection(record: Record, sent: dict[str, Any], *, whole: bool = False) -> dict[str, Any]:
     """What a raw view shows: the record, and under ``sent`` the request as it was sent
-    (rebuilt from the records above it; never the key or any header)."""
-    return {**record.to_json(), "sent": sent}
+    (rebuilt from the records above it; never the key or any header). Images are shown by their
+    summary and digest, except in the record itself when ``whole`` (it is then the stored one)."""
+    stored = record.to_json()
+    return {
+        **(stored if whole else with_image_summaries(stored)),
+        "sent": with_image_summaries(sent),
+    }
 
 
 def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:
@@ -211,4 +217,4 @@ def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:
         "application/json": {"expanded": False},
         "nbchat": {RAW_MARKER: True, "record": SCHEMA_VERSION},
     }
-    return {"application/json": inspection(record, sent), "text/plain": plain}, metadata
+    return {"application/json": inspection(record, sent, whole=True), "text/plain": plain}, metadata

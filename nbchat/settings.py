@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nbchat.client import DEFAULT_BASE_URL, ClientConfig
+from nbchat.context_values import DEFAULT_BUDGET
 from nbchat.errors import ConfigError
 from nbchat.protocol import RESERVED_FIELDS
 from nbchat.redaction import mask_url
@@ -81,6 +82,7 @@ class Settings:
     profile: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
+    context_chars: int = DEFAULT_BUDGET  # characters a {value} may take in a prompt
     reasoning_effort: str | None = None  # OpenAI's reasoning_effort: low, medium, high
     send_reasoning: bool | str = "auto"  # earlier thinking back to the provider (nbchat.reasoning)
 

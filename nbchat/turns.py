@@ -25,7 +25,7 @@ __all__ = ["PreparedTurn", "TurnRequest", "answered", "prepare", "replayed"]
 class TurnRequest:
     """What one cell (or one `ask` call) asks for."""
 
-    prompt: str
+    prompt: str  # the text, each image as [PNG image, 640×480, 45 kB]
     thread: str = "default"
     cell_id: str | None = None
     new_thread: bool = False
@@ -33,6 +33,8 @@ class TurnRequest:
     source: str | None = None  # the cell's code as executed: finds it in a file without cell ids
     # `nbchat.ask` with a thread, from a cell a frontend named: (that cell's id, its execution)
     ask_in: tuple[str, str] | None = None
+    # The user message's content when it is not just ``prompt``: text and image parts.
+    content: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def prepare(
     their thinking (`nbchat.reasoning`); when they hold some, the key of the other form is
     computed too, to find an answer stored either way."""
     endpoint = Endpoint.of(settings.base_url)
-    user = user_message(request.prompt)
+    user = user_message(request.content if request.content is not None else request.prompt)
     params = settings.request_params()
     window = window or Window([], None, False)
     system = window.system(settings.system_prompt) or None

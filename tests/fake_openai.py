@@ -22,6 +22,7 @@ prompt -> answer) and ``--models a,b`` set the canned answers and the model name
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import contextlib
 import json
@@ -40,10 +41,14 @@ from typing import Any
 DEFAULT_API_KEY = "sk-test-key"
 # A reasoning model that streams its thinking (``reasoning_content``) before the answer and, like
 # DeepSeek's thinking mode, refuses a request whose earlier answers lack their thinking; and a
-# model that, like OpenAI's, refuses message fields the protocol does not define.
+# model that, like OpenAI's, refuses message fields the protocol does not define; and a model
+# that, like a text-only one, refuses images. Every model refuses an image part that is not a PNG
+# or JPEG data URL.
 THINKING_MODEL = "peer-thinker"
 STRICT_MODEL = "peer-strict"
-DEFAULT_MODELS = ("peer-small", "peer-large", THINKING_MODEL, STRICT_MODEL)
+TEXT_ONLY_MODEL = "peer-text"
+DEFAULT_MODELS = ("peer-small", "peer-large", THINKING_MODEL, STRICT_MODEL, TEXT_ONLY_MODEL)
+NO_IMAGES = "Image input is not supported for model peer-text."
 PASS_IT_BACK = "The reasoning_content in the thinking mode must be passed back to the API."
 _MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
 CREATED_BASE = 1700000000
@@ -133,9 +138,37 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 
 def answer_for(body: dict[str, Any]) -> str:
-    """The deterministic reply: ``Reply #<user count> to: <last user text>``."""
+    """The deterministic reply: ``Reply #<user count> to: <last user text>``, and ``(seeing N
+    images)`` when the last user message holds images."""
     users = [m for m in _messages(body) if m.get("role") == "user"]
-    return f"Reply #{len(users)} to: {_last_user_text(body)}"
+    seen = len(_image_urls(users[-1])) if users else 0
+    images = f" (seeing {seen} image{'s' if seen != 1 else ''})" if seen else ""
+    return f"Reply #{len(users)} to: {_last_user_text(body)}{images}"
+
+
+def _image_urls(message: dict[str, Any]) -> list[Any]:
+    """The URLs of a message's ``image_url`` parts."""
+    content = message.get("content")
+    parts = content if isinstance(content, list) else []
+    return [
+        (p.get("image_url") or {}).get("url") if isinstance(p.get("image_url"), dict) else None
+        for p in parts
+        if isinstance(p, dict) and p.get("type") == "image_url"
+    ]
+
+
+def _image_problem(url: Any) -> str | None:
+    """Why an image URL is refused: only PNG and JPEG data URLs holding such bytes are read."""
+    head, _, payload = url.partition(",") if isinstance(url, str) else ("", "", "")
+    if head not in ("data:image/png;base64", "data:image/jpeg;base64"):
+        return "Invalid image_url: expected a PNG or JPEG data URL."
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except ValueError:
+        return "Invalid image_url: the data is not base64."
+    if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+        return "Invalid image_url: the data is not a PNG or JPEG image."
+    return None
 
 
 def split_pieces(text: str) -> list[str]:
@@ -199,8 +232,16 @@ def thinking_for(body: dict[str, Any]) -> list[str]:
 
 
 def _refusal(body: dict[str, Any]) -> str | None:
-    """Why the thinking or the strict model refuses this request, if it does."""
+    """Why a model refuses this request (an image it cannot read, thinking not passed back,
+    an unknown message field), if it does."""
     messages = _messages(body)
+    urls = [url for message in messages for url in _image_urls(message)]
+    if urls and body.get("model") == TEXT_ONLY_MODEL:
+        return NO_IMAGES
+    for url in urls:
+        problem = _image_problem(url)
+        if problem:
+            return problem
     if body.get("model") == THINKING_MODEL:
         answers = [m for m in messages if m.get("role") == "assistant"]
         if any(not isinstance(m.get("reasoning_content"), str) for m in answers):

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, Fault, answer_for
+from fake_openai import NO_IMAGES, TEXT_ONLY_MODEL, FakeOpenAI, Fault, answer_for
 
 KEY = "sk-test-key"
-MODELS = ("peer-small", "peer-large")
+MODELS = ("peer-small", "peer-large", TEXT_ONLY_MODEL)
 CONVERSATION = [
     {"role": "system", "content": "You are terse"},
     {"role": "user", "content": "hello there"},
@@ -122,8 +122,34 @@ def test_answer_for_is_deterministic() -> None:
         {"type": "text", "text": "here"},
     ]
     messages = [{"role": "user", "content": parts}]
-    assert answer_for({"messages": messages}) == "Reply #1 to: look here"
+    assert answer_for({"messages": messages}) == "Reply #1 to: look here (seeing 1 image)"
     assert answer_for({"messages": CONVERSATION}) == EXPECTED
+
+
+PNG_URL = "data:image/png;base64,iVBORw0KGgoAAAAN"  # a PNG's first bytes, base64
+
+
+@pytest.mark.parametrize(
+    ("model", "url", "refusal"),
+    [
+        ("peer-small", "https://x.test/a.png", "expected a PNG or JPEG data URL"),
+        ("peer-small", "data:image/png;base64,@@@", "the data is not base64"),
+        ("peer-small", "data:image/png;base64,R0lGODlh", "the data is not a PNG or JPEG"),
+        (TEXT_ONLY_MODEL, PNG_URL, NO_IMAGES),
+        ("peer-small", PNG_URL, None),
+    ],
+)
+def test_images_are_checked_like_a_provider_would(
+    client: httpx.Client, model: str, url: str, refusal: str | None
+) -> None:
+    parts = [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": url}}]
+    request = {"model": model, "messages": [{"role": "user", "content": parts}]}
+    response = client.post("/chat/completions", json=request)
+    if refusal is None:
+        assert response.status_code == 200
+        assert response.json()["choices"][0]["message"]["content"].endswith("(seeing 1 image)")
+    else:
+        assert response.status_code == 400 and refusal in response.json()["error"]["message"]
 
 
 def test_stream_matches_non_stream(client: httpx.Client) -> None:

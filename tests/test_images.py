@@ -15,7 +15,20 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nbchat.errors import ConfigError
-from nbchat.images import MAX_IMAGE_BYTES, ImagePart, image_part, instance_of, sniff_mime
+from nbchat.images import (
+    MAX_IMAGE_BYTES,
+    THUMBNAIL_SIDE,
+    ImagePart,
+    image_from_url,
+    image_part,
+    instance_of,
+    part_summary,
+    sniff_mime,
+    thumbnail,
+    token_estimate,
+    with_image_summaries,
+)
+from nbchat.record import message_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -185,3 +198,89 @@ def test_instance_of_compares_package_and_class_name_through_bases():
     assert not instance_of(Sub(), "polars.LocalFrame")
     assert not instance_of(LocalFrame(), "pandas.DataFrame")
     assert instance_of(make_figure(), "matplotlib.Figure")
+
+
+def png_part(size: tuple[int, int], color: tuple[int, int, int] = (10, 120, 200)) -> ImagePart:
+    found = image_part(Image.new("RGB", size, color))
+    assert found is not None
+    return found
+
+
+def test_a_data_url_reads_back_as_the_same_image():
+    image = png_part((300, 200))
+    again = image_from_url(image.url)
+    assert again == image and again.size == (300, 200) and again.digest == image.digest
+    encoded = base64.b64encode(jpeg_bytes((64, 48))).decode()
+    jpeg = image_from_url(f"data:image/jpeg;base64,{encoded}")
+    assert jpeg is not None and (jpeg.mime, jpeg.size) == ("image/jpeg", (64, 48))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/a.png",
+        "data:image/png;base64,not base64!",
+        "data:image/png;base64," + base64.b64encode(b"GIF89a not a png").decode(),
+        "data:text/plain;base64,aGVsbG8=",
+        "data:image/png,rawbytes",
+        "",
+    ],
+)
+def test_anything_but_a_png_or_jpeg_data_url_is_not_an_image(url):
+    assert image_from_url(url) is None
+
+
+def test_a_part_is_summarised_by_what_it_holds():
+    image = png_part((640, 480))
+    assert part_summary(image.part()) == image.summary
+    assert image.summary.startswith("PNG image, 640×480, ")
+    assert part_summary({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}) == (
+        "image at https://x.test/a.png"
+    )
+    long_link = "https://x.test/" + "a" * 200
+    assert len(part_summary({"type": "image_url", "image_url": {"url": long_link}})) < 100
+    broken = {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}
+    assert part_summary(broken) == "image (an unreadable data URL)"
+    assert part_summary({"type": "image_url"}) == "image"
+
+
+def test_message_text_shows_images_in_place():
+    image = png_part((32, 16))
+    before, after = {"type": "text", "text": "Before "}, {"type": "text", "text": " after"}
+    content = [before, image.part(), after]
+    assert message_text({"role": "user", "content": content}) == (f"Before [{image.summary}] after")
+
+
+def test_a_thumbnail_fits_the_side_and_keeps_the_shape():
+    small = thumbnail(png_part((1200, 600)))
+    assert small is not None
+    shown = image_part(small)
+    assert shown is not None and shown.size == (THUMBNAIL_SIDE, THUMBNAIL_SIDE // 2)
+    tiny = png_part((40, 30))
+    assert thumbnail(tiny) == tiny.data, "a small PNG is its own thumbnail"
+    jpeg = image_part(jpeg_bytes((800, 800)))
+    assert jpeg is not None
+    assert sniff_mime(thumbnail(jpeg) or b"") == "image/png"
+
+
+def test_a_thumbnail_of_a_broken_image_is_none():
+    assert thumbnail(ImagePart("image/png", PNG_MAGIC + b"truncated", (999, 999))) is None
+
+
+def test_raw_views_show_a_summary_and_digest_instead_of_the_bytes():
+    image = png_part((50, 40))
+    content = [{"type": "text", "text": "x"}, image.part()]
+    body = {"messages": [{"role": "user", "content": content}]}
+    shown = with_image_summaries(body)
+    url = shown["messages"][0]["content"][1]["image_url"]["url"]
+    assert url == f"data:image/png;base64,… [{image.summary}; sha256 {image.digest[:16]}]"
+    assert body["messages"][0]["content"][1] == image.part(), "the original is not changed"
+    link = {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}
+    assert with_image_summaries([link, 3, "s"]) == [link, 3, "s"]
+
+
+def test_image_tokens_are_estimated_by_tiles():
+    assert token_estimate(png_part((512, 512))) == 85 + 170
+    assert token_estimate(png_part((513, 512))) == 85 + 2 * 170
+    assert token_estimate(png_part((1024, 1024))) == 85 + 4 * 170
+    assert token_estimate(None) == 765
