@@ -12,13 +12,16 @@ settings and session of the ``%%chat`` magic of this kernel.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbchat.errors import ConfigError
 from nbchat.record import Record
 from nbchat.render import answer_bundle
+from nbchat.structured import JsonOutput, OutputSchema
 from nbchat.threads import STANDALONE
+from nbchat.tool_calls import ToolBox
 from nbchat.turns import TurnRequest
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ class Answer:
     record: Record
     replayed: bool
     request: dict[str, Any] = field(default_factory=dict)
+    value: Any = None  # with ``schema=`` or ``json=True``: the answer as that object
 
     @property
     def reasoning(self) -> str:
@@ -78,13 +82,25 @@ def ask(
     profile: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    tools: Sequence[Callable[..., Any]] = (),
+    max_tool_rounds: int = 10,
+    schema: Any = None,
+    json: bool = False,
     **options: Any,
 ) -> Answer:
     """Ask one question. With ``thread=None`` the question stands alone (no context);
     with a thread name it follows that thread's turns and becomes its newest turn.
 
-    Extra keyword arguments are sent as request fields (e.g. ``response_format=...``).
+    ``tools``: functions the model may call (run here, as ``--tools`` runs them). ``schema``: a
+    pydantic model, dataclass, TypedDict or JSON Schema dict the answer must fit; ``json``: the
+    answer must be JSON. Either way ``.value`` is the answer as that object.
+
+    Extra keyword arguments are sent as request fields (e.g. ``seed=...``).
     """
+    if max_tool_rounds < 1:
+        raise ConfigError("max_tool_rounds must be at least 1")
+    shape = OutputSchema.of(schema) if schema is not None else None
+    output = JsonOutput(shape) if json else shape
     magics = _magics()
     settings = magics.settings(
         {
@@ -97,7 +113,17 @@ def ask(
     )
     cell_id, execution = magics.running_cell()
     ask_in = (cell_id, execution) if thread is not None and cell_id is not None else None
-    request = TurnRequest(prompt, thread or STANDALONE, None, new, refresh, ask_in=ask_in)
+    request = TurnRequest(
+        prompt,
+        thread or STANDALONE,
+        None,
+        new,
+        refresh,
+        ask_in=ask_in,
+        tools=ToolBox(tools) if tools else None,
+        max_tool_rounds=max_tool_rounds,
+        output=output,
+    )
     outcome = magics.session.run(request, settings, magics.notebook_records())
     sent = magics.session.sent(outcome.record, outcome.turn)
-    return Answer(outcome.record.answer, outcome.record, outcome.replayed, sent)
+    return Answer(outcome.record.answer, outcome.record, outcome.replayed, sent, outcome.value)

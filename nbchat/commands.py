@@ -46,6 +46,8 @@ def _parser() -> MagicArgumentParser:
     config.add_argument("-p", "--profile")
     notebook = commands.add_parser("notebook", help="show or set the notebook file")
     notebook.add_argument("path", nargs="?")
+    tools = commands.add_parser("tools", help="the tool specs sent for F,G (or ChatMagics.tools)")
+    tools.add_argument("names", nargs="?", metavar="F,G")
     commands.add_parser("help", help="this list")
     return parser
 
@@ -244,6 +246,16 @@ def help_text(parser: MagicArgumentParser) -> str:
     return text.strip()
 
 
+def _tools(magics: ChatMagics, args: Any) -> None:
+    toolbox = magics.toolbox(args.names)
+    if toolbox is None:
+        print("No tools: name them, as in `%chat tools lookup,convert`, or set ChatMagics.tools.")
+        return
+    data, metadata = raw_bundle(toolbox.specs)
+    data["text/plain"] = f"[tools sent: {', '.join(toolbox.names)}]\n{data['text/plain']}"
+    display(data, raw=True, metadata={**metadata, "application/json": {"expanded": True}})
+
+
 def _help(magics: ChatMagics, args: Any) -> None:
     print(help_text(_parser()))
 
@@ -257,5 +269,6 @@ _HANDLERS: dict[str, Callable[[ChatMagics, Any], None]] = {
     "usage": _usage,
     "config": _config,
     "notebook": _notebook,
+    "tools": _tools,
     "help": _help,
 }

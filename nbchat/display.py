@@ -3,12 +3,13 @@
 `WidgetStream` renders the answer so far as Markdown (an ipywidgets ``Output`` holding a
 ``text/markdown`` bundle, so the frontend's own renderer draws headings, code and math as they
 arrive) above a status line, with a reasoning model's thinking apart above it (dimmed, as plain
-text, its length and time in its header). It is updated at most ``rate`` times a second, and
-less often for a long answer: every widget change is one comm message carrying the whole value,
-and nothing else throttles them. When the answer ends, the view's output slot is replaced (a
-display handle's update) by the final bundle, whose Markdown is the same text plus a footer, so
-nothing jumps; the saved notebook holds no widget. The view appears only when a request is sent
-(`start`).
+text, its length and time in its header) and, in a turn that runs tools, each call above that
+(its name and arguments, then its result's first line and its run time). It is updated at most
+``rate`` times a second, and less often for a long answer: every widget change is one comm
+message carrying the whole value, and nothing else throttles them. When the answer ends, the
+view's output slot is replaced (a display handle's update) by the final bundle, whose Markdown
+is the same text plus a footer, so nothing jumps; the saved notebook holds no widget. The view
+appears only when a request is sent (`start`).
 
 `FinalOnly` shows nothing live: headless runs (nbclient, papermill, nbconvert) have nobody
 watching, and would save the widgets' state into the notebook. `TerminalStream` prints tokens as
@@ -25,6 +26,9 @@ from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, clear_output, display
 
+from nbchat.text import clip, one_line
+from nbchat.tool_calls import ToolResult
+
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
 _STATUS_STYLE = "font-size: 85%; opacity: 0.7;"
@@ -32,6 +36,7 @@ _THINKING_STYLE = (
     "opacity: 0.6; white-space: pre-wrap; font-size: 90%; max-height: 14em; overflow-y: auto;"
     " border-left: 2px solid currentColor; padding-left: 0.6em; margin: 0.2em 0;"
 )
+_CALLS_STYLE = "font-family: monospace; font-size: 85%; margin: 0.2em 0;"
 # Every update resends (and the frontend re-renders) the whole text, so a long answer is updated
 # less often: about this many bytes a second at most, whatever the model's speed.
 _BYTES_PER_SECOND = 300_000
@@ -46,11 +51,32 @@ class LiveView(Protocol):
     def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """Receive the next text of the answer (joining ``pieces`` deltas) and of the thinking."""
 
+    def on_tool_start(self, name: str, arguments: str) -> None:
+        """A tool call is about to run."""
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        """The tool call has its result."""
+
+    def next_round(self) -> None:
+        """The results went back; the model's next answer starts from nothing."""
+
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the live view with the final bundle (or show it, if it never started)."""
 
     def discard(self) -> None:
         """Remove the live view: nothing arrived worth keeping (the error says why)."""
+
+
+def call_line(name: str, arguments: str) -> str:
+    """``lookup({"city": "Paris"})`` on one line, clipped."""
+    return f"{name}({clip(one_line(arguments), 120)})"
+
+
+def result_line(result: ToolResult) -> str:
+    """``→ 21.5 · 3 ms`` (``✗`` for a failure the model will read)."""
+    took = result.elapsed_s
+    timed = f"{took * 1000:.0f} ms" if took < 1 else f"{took:.1f} s"
+    return f"{'✗' if result.failed else '→'} {result.preview} · {timed}"
 
 
 class WidgetStream:
@@ -75,6 +101,8 @@ class WidgetStream:
         self._thinking = ""
         self._thinking_since: float | None = None
         self._thinking_until: float | None = None
+        self._calls: list[list[str]] = []  # per call: its line, then its result's line
+        self._calls_changed = False
         self._start = self._next = 0.0
         self._handle: DisplayHandle | None = None
         self._widgets: list[Any] = []
@@ -87,8 +115,9 @@ class WidgetStream:
         self._body = widgets.Output()
         self._status = widgets.HTML(value=self._status_html())
         self._thought_view = widgets.HTML(value="")
+        self._calls_view = widgets.HTML(value="")
         box = self._box = widgets.VBox([self._body, self._status])
-        self._widgets = [box, self._body, self._status, self._thought_view]
+        self._widgets = [box, self._body, self._status, self._thought_view, self._calls_view]
         handle = display(box, display_id=True)
         assert isinstance(handle, DisplayHandle)
         self._handle = handle
@@ -105,12 +134,47 @@ class WidgetStream:
             self._thoughts.append(reasoning)
             if self._thinking_since is None:
                 self._thinking_since = now
+        self._push_if_due(now)
+
+    def on_tool_start(self, name: str, arguments: str) -> None:
+        """Show the call, running."""
+        self._calls.append([call_line(name, arguments), "running…"])
+        self._calls_changed = True
+        self._push_if_due(time.perf_counter())
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        """Show the call's result next to it."""
+        if self._calls:
+            self._calls[-1][1] = result_line(result)
+            self._calls_changed = True
+        self._push_if_due(time.perf_counter())
+
+    def next_round(self) -> None:
+        """The next answer replaces the text so far (the final output keeps every round)."""
+        self._parts.clear()
+        self._thoughts.clear()
+        self._text = self._thinking = ""
+        self._thinking_since = self._thinking_until = None
+        if self._handle is not None:
+            self._body.outputs = ()
+            if self._thought_view in self._box.children:
+                self._box.children = tuple(
+                    child for child in self._box.children if child is not self._thought_view
+                )
+        self._push_if_due(time.perf_counter())
+
+    def _push_if_due(self, now: float) -> None:
         if now >= self._next and self._handle is not None:
             self._push()
             size = len(self._text) + len(self._thinking)
             self._next = now + max(self.interval, size / _BYTES_PER_SECOND)
 
     def _push(self) -> None:
+        if self._calls_changed:
+            self._calls_changed = False
+            if self._calls_view not in self._box.children:
+                self._box.children = (self._calls_view, *self._box.children)
+            self._calls_view.value = self._calls_html()
         if self._thoughts:
             self._thinking += "".join(self._thoughts)
             self._thoughts.clear()
@@ -123,6 +187,15 @@ class WidgetStream:
             bundle = {"text/markdown": self._render(self._text), "text/plain": self._text}
             self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
         self._status.value = self._status_html()
+
+    def _calls_html(self) -> str:
+        """Each call and its result so far, as plain (escaped) text."""
+        rows = "".join(
+            f"<div>⚙ {html.escape(call)} <span style='opacity: 0.7'>{html.escape(result)}</span>"
+            "</div>"
+            for call, result in self._calls
+        )
+        return f'<div style="{_CALLS_STYLE}">{rows}</div>'
 
     def _thinking_html(self) -> str:
         """The thinking so far, dimmed, as plain (escaped) text under its length and time."""
@@ -180,6 +253,15 @@ class FinalOnly:
     def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """Nobody is watching."""
 
+    def on_tool_start(self, name: str, arguments: str) -> None:
+        """Nobody is watching."""
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        """Nobody is watching."""
+
+    def next_round(self) -> None:
+        """Nobody is watching."""
+
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Show the bundle."""
         display(data, raw=True, metadata=metadata)
@@ -204,6 +286,21 @@ class TerminalStream:
             sys.stdout.write(text)
             sys.stdout.flush()
             self._wrote = True
+
+    def on_tool_start(self, name: str, arguments: str) -> None:
+        """Print the call on its own line."""
+        if self._wrote:
+            print()
+            self._wrote = False
+        sys.stdout.write(f"⚙ {call_line(name, arguments)} ")
+        sys.stdout.flush()
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        """End the call's line with its result."""
+        print(result_line(result))
+
+    def next_round(self) -> None:
+        """The next answer starts on a new line."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """End the line and show the footer (the last bracketed line of the plain text)."""

@@ -14,15 +14,19 @@
     ├── StreamError                 an answer that started but did not finish
     │   ├── TruncatedStreamError    the connection ended before the answer did
     │   ├── StreamErrorEvent        the server sent an error inside the stream
-    │   ├── StreamInterrupted       Ctrl-C while streaming (also a KeyboardInterrupt);
-    │   │                           raised by the session, never by the stream itself
+    │   ├── StreamInterrupted       Ctrl-C while streaming or running a tool (also a
+    │   │                           KeyboardInterrupt); raised by the session, never by the
+    │   │                           stream itself
+    │   ├── ToolRoundsExceeded      the model still called tools after --max-tool-rounds
     │   └── MalformedStreamError    an event that is not a chunk (also a ProtocolError)
     ├── ProtocolError               a body that is not the protocol (bad JSON, wrong shape)
+    │   └── StructuredOutputError   an answer that does not fit --schema or is not --json
     ├── OfflineMiss                 offline mode and no stored answer for this request
     └── NotebookError               a notebook file that cannot be read
 
 Every message is one short line that says what to do next; it never contains an API key.
-A `StreamError` carries the partial answer received so far (`.partial`, completion-shaped).
+A `StreamError` carries the partial answer received so far (`.partial`, completion-shaped) and,
+in a turn that ran tools, the messages of the rounds before it (`.exchange`).
 httpx failures and error responses become these errors in one place, `nbchat.transport`.
 """
 
@@ -49,6 +53,8 @@ __all__ = [
     "StreamError",
     "StreamErrorEvent",
     "StreamInterrupted",
+    "StructuredOutputError",
+    "ToolRoundsExceeded",
     "TruncatedStreamError",
 ]
 
@@ -79,6 +85,17 @@ class OfflineMiss(NbchatError):
 
 class ProtocolError(NbchatError):
     """The server's answer does not follow the chat-completions protocol."""
+
+
+class StructuredOutputError(ProtocolError):
+    """The answer is not JSON or does not fit the schema; ``text`` is the answer as received."""
+
+    def __init__(
+        self, message: str, *, text: str, exchange: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.text = text
+        self.exchange = exchange or []  # the tool rounds before the answer, when there were some
 
 
 class APIError(NbchatError):
@@ -137,12 +154,20 @@ class APITimeoutError(APIConnectionError):
 class StreamError(NbchatError):
     """An answer that started streaming but did not complete.
 
-    `partial` is the answer received so far, folded into a `chat.completion`-shaped dict.
+    `partial` is the answer received so far, folded into a `chat.completion`-shaped dict;
+    `exchange`, the messages of the turn's earlier rounds (tool calls and their results).
     """
 
-    def __init__(self, message: str, *, partial: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: dict[str, Any] | None = None,
+        exchange: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.partial = partial
+        self.exchange = exchange or []
 
     @property
     def partial_text(self) -> str:
@@ -165,6 +190,10 @@ class StreamErrorEvent(StreamError):
 
 class StreamInterrupted(StreamError, KeyboardInterrupt):
     """Ctrl-C while the answer streamed; still a `KeyboardInterrupt` for code that expects one."""
+
+
+class ToolRoundsExceeded(StreamError):
+    """The model asked for tools again after ``--max-tool-rounds`` rounds of them."""
 
 
 class MalformedStreamError(StreamError, ProtocolError):

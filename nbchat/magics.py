@@ -13,12 +13,23 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Bool, Dict, Enum, Float, Integer, TraitError, Unicode, Union, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Enum,
+    Float,
+    Integer,
+    List,
+    TraitError,
+    Unicode,
+    Union,
+    validate,
+)
 
 from nbchat.client import check_base_url
 from nbchat.commands import help_text, run_command
 from nbchat.display import live_view
-from nbchat.errors import ConfigError, StreamError
+from nbchat.errors import ConfigError, StreamError, StructuredOutputError
 from nbchat.images import ImagePart, thumbnail
 from nbchat.interpolate import interpolate
 from nbchat.markdown_safety import safe_markdown
@@ -34,6 +45,8 @@ from nbchat.render import (
 )
 from nbchat.session import ChatSession
 from nbchat.settings import DEFAULTS, Settings, resolve_settings
+from nbchat.structured import JsonOutput, OutputSchema
+from nbchat.tool_calls import ToolBox
 from nbchat.turns import TurnRequest
 
 __all__ = ["ChatMagics"]
@@ -134,6 +147,11 @@ class ChatMagics(Magics):
         "qwen-intl, deepseek, ollama, vllm, llamacpp, demo.",
     )
     options = Dict(config=True, help="Extra request fields sent with every request.")
+    tools = List(
+        Unicode(),
+        config=True,
+        help="Names of notebook functions offered to the model in every cell (--tools overrides).",
+    )
     context_chars = Integer(
         None,
         allow_none=True,
@@ -228,7 +246,30 @@ class ChatMagics(Magics):
     @argument("--raw", action="store_true", help="Also show the raw JSON record.")
     @argument("--refresh", action="store_true", help="Ask again even if an answer is stored.")
     @argument("--no-cache", action="store_true", help="Neither replay nor store an answer.")
-    @argument("-o", "--out", metavar="NAME", help="Bind the answer text to this variable.")
+    @argument(
+        "-o",
+        "--out",
+        metavar="NAME",
+        help="Bind the answer to this variable: its text, or with --schema/--json the object.",
+    )
+    @argument(
+        "--tools",
+        metavar="F,G",
+        help="Functions of the notebook the model may call (default: ChatMagics.tools).",
+    )
+    @argument(
+        "--max-tool-rounds",
+        type=int,
+        default=10,
+        metavar="N",
+        help="Rounds of tool calls before the cell fails (default: 10).",
+    )
+    @argument(
+        "--schema",
+        metavar="NAME",
+        help="The answer must fit this pydantic model, dataclass, TypedDict or JSON Schema dict.",
+    )
+    @argument("--json", action="store_true", help="The answer must be a JSON object.")
     @argument(
         "--option",
         action="append",
@@ -284,6 +325,8 @@ class ChatMagics(Magics):
     def _turn(self, args: Any, cell: str) -> None:
         if args.out is not None and not args.out.isidentifier():
             raise ConfigError(f"-o/--out needs a Python name, not {args.out!r}")
+        if args.max_tool_rounds < 1:
+            raise ConfigError("--max-tool-rounds must be at least 1")
         settings = self.settings(self._flags(args))
         prompt = interpolate(cell, self.shell.user_ns, budget=settings.context_chars).strip()
         if not prompt.pieces:
@@ -303,6 +346,9 @@ class ChatMagics(Magics):
             args.refresh,
             source=self._cell_source(),
             content=content if isinstance(content, list) else None,
+            tools=None if args.system else self.toolbox(args.tools),
+            max_tool_rounds=args.max_tool_rounds,
+            output=None if args.system else self._output(args),
         )
         if args.system:
             record = self.session.add_system(request)
@@ -321,10 +367,14 @@ class ChatMagics(Magics):
             outcome = self.session.run(request, settings, notebook, view)
         except StreamError as exc:
             thought = _partial_reasoning(exc.partial)
-            if exc.partial_text or thought:
-                view.finish(*partial_bundle(exc.partial_text, thought))
+            if exc.partial_text or thought or exc.exchange:
+                view.finish(*partial_bundle(exc.partial_text, thought, exchange=exc.exchange))
             else:
                 view.discard()
+            raise
+        except StructuredOutputError as exc:  # the whole answer, kept in sight, not stored
+            note = "⚠ not the shape asked for: not stored, nothing bound"
+            view.finish(*partial_bundle(exc.text, exchange=exc.exchange, note=note))
             raise
         except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
             view.discard()
@@ -345,7 +395,35 @@ class ChatMagics(Magics):
                 data, metadata = raw_bundle(inspection(record, sent))
             display(data, raw=True, metadata=metadata)
         if args.out:
-            self.shell.user_ns[args.out] = record.answer
+            shaped = request.output is not None
+            self.shell.user_ns[args.out] = outcome.value if shaped else record.answer
+
+    def toolbox(self, names: str | None) -> ToolBox | None:
+        """The functions named (``"f,g"``; else ``ChatMagics.tools``) as a `ToolBox`."""
+        wanted = [n.strip() for n in names.split(",")] if names is not None else list(self.tools)
+        wanted = [name for name in wanted if name]
+        if not wanted:
+            return None
+        functions = []
+        for name in dict.fromkeys(wanted):
+            function = self.shell.user_ns.get(name) if name.isidentifier() else None
+            if not callable(function):
+                what = "is not a function" if name in self.shell.user_ns else "is not defined"
+                raise ConfigError(f"--tools: {name!r} {what} in the notebook")
+            functions.append(function)
+        return ToolBox(functions)
+
+    def _output(self, args: Any) -> OutputSchema | JsonOutput | None:
+        """The shape the answer must have: --schema NAME, --json, or both."""
+        schema = None
+        if args.schema is not None:
+            if args.schema not in self.shell.user_ns:
+                raise ConfigError(f"--schema: {args.schema!r} is not defined in the notebook")
+            target = self.shell.user_ns[args.schema]
+            schema = OutputSchema.of(target, name=args.schema if isinstance(target, dict) else None)
+        if args.json:
+            return JsonOutput(schema)
+        return schema
 
     # -- kernel facts ----------------------------------------------------------------------
 

@@ -16,11 +16,14 @@ import html
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from nbchat.images import with_image_summaries
 from nbchat.markdown_safety import safe_markdown
-from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record
+from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
+from nbchat.text import clip, one_line, plural
+from nbchat.tool_loop import call_shown
 
 __all__ = [
     "RAW_MARKER",
@@ -35,6 +38,10 @@ __all__ = [
     "record_bundle",
     "system_bundle",
     "thought_summary",
+    "tool_rounds",
+    "tools_markdown",
+    "tools_summary",
+    "with_folds",
     "with_thinking",
 ]
 
@@ -44,9 +51,10 @@ RAW_MARKER = "raw"  # metadata["nbchat"]["raw"]: an output that shows raw JSON
 _FINISH_NOTES = {
     "length": "⚠ cut off: hit max_tokens or the context limit (finish_reason: length)",
     "content_filter": "⚠ omitted by the provider's content filter (finish_reason: content_filter)",
-    "tool_calls": "the model asked to call tools (nbchat does not run them)",
+    "tool_calls": "the model asked to call tools: offer them with --tools",
     "function_call": "the model asked to call a function (nbchat does not run it)",
 }
+_RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all of it)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!$&])")
 
 
@@ -99,6 +107,7 @@ def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) ->
 
 
 def _tool_calls(record: Record) -> str:
+    """The calls of a final answer that asked for tools nobody ran (none were offered)."""
     calls = (record.assistant or {}).get("tool_calls") or []
     if not calls:
         return ""
@@ -112,10 +121,16 @@ def answer_bundle(
     the raw view next to it)."""
     line = footer(record, replayed=replayed, no_cache=not store)
     calls = _tool_calls(record)
-    thinking = thought_summary(record.reasoning, record.timing.get("thinking_s"))
-    markdown = with_thinking(record.reasoning, thinking, record.answer)
+    rounds = tool_rounds(record.messages[1:-1], record.timing.get("tool_s"))
+    folds = []
+    if rounds:
+        folds.append((tools_summary(rounds, replayed=replayed), tools_markdown(rounds)))
+    if record.reasoning:
+        thinking = thought_summary(record.reasoning, record.timing.get("thinking_s"))
+        folds.append((thinking, record.reasoning))
+    markdown = with_folds(folds, record.answer)
     markdown += f"\n\n{fenced(calls, 'json')}" if calls else ""
-    plain = record.answer + (f"\n\n{calls}" if calls else "")
+    plain = tools_plain(rounds) + record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {
         "text/markdown": f"{markdown}\n\n<sub>{escape_markdown(line)}</sub>",
         "text/plain": f"{plain}\n\n[{line}]",
@@ -132,36 +147,131 @@ def thought_summary(reasoning: str, seconds: float | None = None) -> str:
 
 
 def with_thinking(reasoning: str, summary: str, answer: str) -> str:
-    """The answer's Markdown, after the thinking folded in a ``<details>`` block.
+    """The answer's Markdown, after the thinking folded in a ``<details>`` block."""
+    return with_folds([(summary, reasoning)] if reasoning else [], answer)
 
-    Sanitised text is safe only as a whole document (an unclosed fence in the thinking would
-    change how the answer is read), so the thinking and the answer are made safe together,
-    between two placeholder lines that `safe_markdown` leaves alone; only then are those lines
-    swapped for our own, attribute-free tags.
+
+def with_folds(folds: list[tuple[str, str]], answer: str) -> str:
+    """The answer's Markdown after folded ``<details>`` blocks, each ``(summary, Markdown)``.
+
+    Sanitised text is safe only as a whole document (an unclosed fence in a fold would change
+    how the answer is read), so the folds and the answer are made safe together, between
+    placeholder lines that `safe_markdown` leaves alone; only then are those lines swapped for
+    our own, attribute-free tags.
     """
-    if not reasoning:
+    if not folds:
         return safe_markdown(answer)
     mark = f"nbchat{secrets.token_hex(8)}"
-    document = safe_markdown(f"{mark}open\n\n{reasoning}\n\n{mark}close\n\n{answer}")
-    opening = f"<details><summary>{html.escape(summary)}</summary>"
+    parts = []
+    for number, (_, body) in enumerate(folds):
+        parts += [f"{mark}open{number}", body, f"{mark}close"]
+    document = safe_markdown("\n\n".join([*parts, answer]))
+    tags = {
+        f"{mark}open{n}": f"<details><summary>{html.escape(s)}</summary>"
+        for n, (s, _) in enumerate(folds)
+    }
+    tags[f"{mark}close"] = "</details>"
+    return "\n".join(tags.get(line, line) for line in document.split("\n"))
+
+
+# -- tool calls ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCallShown:
+    """One call of a turn as shown: what the model asked, and what it was sent back."""
+
+    name: str
+    arguments: str
+    result: str | None  # None: no result (the turn stopped before it ran)
+    seconds: float | None = None
+
+
+def tool_rounds(
+    messages: list[dict[str, Any]], seconds: Any = None
+) -> list[tuple[str, list[ToolCallShown]]]:
+    """The rounds of tool calls among a turn's messages (between its user message and its final
+    answer): each assistant message's text and its calls, with their results and run times."""
+    results = {m.get("tool_call_id"): message_text(m) for m in messages if m.get("role") == "tool"}
+    times = iter(seconds if isinstance(seconds, list) else [])
+    rounds = []
+    for message in messages:
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        if not isinstance(calls, list) or not calls:
+            continue
+        shown = []
+        for call in calls:
+            name, arguments = call_shown(call)
+            result = results.get(call.get("id") if isinstance(call, dict) else None)
+            took = next(times, None) if result is not None else None
+            shown.append(ToolCallShown(name, arguments, result, took if _is_number(took) else None))
+        rounds.append((message_text(message), shown))
+    return rounds
+
+
+def tools_summary(rounds: list[tuple[str, list[ToolCallShown]]], *, replayed: bool = False) -> str:
+    """``Tools · 3 calls · lookup, convert · 0.2 s``: the folded calls' summary line."""
+    calls = [call for _, round_calls in rounds for call in round_calls]
+    names = ", ".join(dict.fromkeys(call.name for call in calls))
+    seconds = sum(call.seconds or 0 for call in calls)
+    timed = f" · {_duration(seconds)}" if any(c.seconds is not None for c in calls) else ""
+    stored = " · stored results, not run again" if replayed else ""
+    return f"Tools · {plural(len(calls), 'call')} · {clip(names, 80)}{timed}{stored}"
+
+
+def tools_markdown(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
+    """Each call as a fenced block (``name(arguments)``, then ``→ result``), and any text the
+    model wrote with its calls: all plain text, which nothing in it can break out of."""
+    blocks = []
+    for text, calls in rounds:
+        if text.strip():
+            blocks.append(fenced(text))
+        for call in calls:
+            result = "(no result)" if call.result is None else clip(call.result, _RESULT_SHOWN)
+            took = f"   [{_duration(call.seconds)}]" if call.seconds is not None else ""
+            blocks.append(fenced(f"{call.name}({call.arguments}){took}\n→ {result}"))
+    return "\n\n".join(blocks)
+
+
+def tools_plain(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
+    """The calls as plain text lines, above the answer's plain text."""
     lines = [
-        opening if line == f"{mark}open" else "</details>" if line == f"{mark}close" else line
-        for line in document.split("\n")
+        f"[tool] {call.name}({clip(one_line(call.arguments), 120)}) → "
+        + ("(no result)" if call.result is None else clip(one_line(call.result), 120))
+        for _, calls in rounds
+        for call in calls
     ]
-    return "\n".join(lines)
+    return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
 
 
-def partial_bundle(text: str, reasoning: str = "") -> Bundle:
-    """What stays visible when an answer failed part-way: never a record. The error shown
-    below it says why."""
-    line = "⚠ incomplete, not stored"
-    if text or reasoning:
-        body = with_thinking(reasoning, thought_summary(reasoning), text or "*(no answer yet)*")
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def partial_bundle(
+    text: str,
+    reasoning: str = "",
+    *,
+    exchange: list[dict[str, Any]] | None = None,
+    note: str = "⚠ incomplete, not stored",
+) -> Bundle:
+    """What stays visible when an answer failed part-way (or did not fit the shape asked for):
+    never a record. The error shown below it says why."""
+    rounds = tool_rounds(exchange or [])
+    folds = [(tools_summary(rounds), tools_markdown(rounds))] if rounds else []
+    if reasoning:
+        folds.append((thought_summary(reasoning), reasoning))
+    if text or folds:
+        body = with_folds(folds, text or "*(no answer yet)*")
     else:
         body = "*(no text received)*"
     data = {
-        "text/markdown": f"{body}\n\n<sub>{escape_markdown(line)}</sub>",
-        "text/plain": f"{text}\n\n[{line}]",
+        "text/markdown": f"{body}\n\n<sub>{escape_markdown(note)}</sub>",
+        "text/plain": f"{tools_plain(rounds)}{text}\n\n[{note}]",
     }
     return data, {"nbchat": {"incomplete": True}}
 

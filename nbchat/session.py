@@ -21,11 +21,13 @@ from nbchat.completion import completion_text
 from nbchat.errors import (
     BadRequestError,
     ConfigError,
+    ContextLengthError,
     OfflineMiss,
     StreamInterrupted,
+    StructuredOutputError,
     TruncatedStreamError,
 )
-from nbchat.messages import reasoning_of
+from nbchat.messages import reasoning_of, wire_turn
 from nbchat.notebook import NotebookRecords
 from nbchat.offline import explain_miss
 from nbchat.reasoning import ReasoningPolicy
@@ -36,7 +38,8 @@ from nbchat.saved_notebook import SavedNotebook
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
-from nbchat.threads import STANDALONE, ThreadStore, Turn, Window
+from nbchat.threads import STANDALONE, Message, ThreadStore, Turn, Window
+from nbchat.tool_loop import ToolSink, converse
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed
 
 __all__ = [
@@ -57,8 +60,8 @@ _UNPLACED = (
 )
 
 
-class LiveSink(Protocol):
-    """Where a streamed answer goes while it arrives (a live view)."""
+class LiveSink(ToolSink, Protocol):
+    """Where a streamed answer goes while it arrives (a live view), with its tool calls."""
 
     def start(self) -> None:
         """A request is about to be sent."""
@@ -83,6 +86,7 @@ class Outcome:
     record: Record
     origin: Origin
     turn: PreparedTurn
+    value: Any = None  # the answer as a Python object, when the turn asked for a shape
 
     @property
     def replayed(self) -> bool:
@@ -183,18 +187,15 @@ class ChatSession:
         found = self.lookup(turn, notebook)
         if found is not None:
             record, origin = found
-            return Outcome(self._replay(turn, record), origin, turn)
+            record = self._replay(turn, record)
+            return Outcome(record, origin, turn, _value(turn, record))
         if settings.offline:
             raise OfflineMiss(explain_miss(turn, notebook, self.threads))
         try:
-            return Outcome(self._send(turn, sink), Origin.SERVER, turn)
+            record, turn, value = self._send(turn, sink)
         except BadRequestError as error:
-            flipped = turn.window is not None and turn.window.has_reasoning
-            if not flipped or self.reasoning.learn(settings, error, turn.send_reasoning) is None:
-                raise
-        # The provider named the thinking's field: send it the other way, once (learned).
-        turn = self._prepare(turn.request, settings, notebook, turn.window, not turn.send_reasoning)
-        return Outcome(self._send(turn, sink), Origin.SERVER, turn)
+            raise _with_advice(error, turn) from None
+        return Outcome(record, Origin.SERVER, turn, value)
 
     def prepare(
         self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
@@ -292,38 +293,102 @@ class ChatSession:
         self._remember(turn, record, store=True)
         return record
 
-    def _send(self, turn: PreparedTurn, sink: LiveSink | None) -> Record:
-        """Ask the server. This is the one place where Ctrl-C becomes `StreamInterrupted`,
-        carrying whatever part of the answer had arrived, wherever it landed (the socket read,
-        the live view)."""
+    def _send(self, turn: PreparedTurn, sink: LiveSink | None) -> tuple[Record, PreparedTurn, Any]:
+        """Ask the server, and again after each round of tool calls (`nbchat.tool_loop`). The
+        turn comes back as sent: a provider that names the thinking's field in a 400 has the
+        turn sent the other way, once (and the choice is learned for its endpoint and model)."""
         client = self.client(turn.settings)
         started_at, start = utc_now(), time.perf_counter()
-        self.usage.requests += 1
-        stream = None
+        streams: list[ChatStream] = []
+        current = turn
+
+        def request(added: list[Message]) -> dict[str, Any]:
+            nonlocal current
+            try:
+                return self._request(client, current, added, sink, streams)
+            except BadRequestError as error:
+                flipped = self._flipped(current, added, error)
+                if flipped is None:
+                    raise
+            current = flipped
+            return self._request(client, current, added, sink, streams)
+
         try:
             if sink is not None:
                 sink.start()
-            if turn.settings.stream:
-                stream = client.stream(turn.body(), keep_chunks=True)
-                completion = self._stream(stream, sink)
-            else:
-                completion = client.chat(turn.body())
-                if sink is not None:
-                    thought = reasoning_of(_first_message(completion))
-                    sink.on_delta(completion_text(completion), 1, thought[1] if thought else "")
-        except KeyboardInterrupt as interrupt:
-            self._put_turn(turn, None)
-            if stream is not None:
-                stream.close()
-            raise _interrupted(interrupt, stream) from None
+            exchange = converse(
+                request, turn.request.tools, max_rounds=turn.request.max_tool_rounds, sink=sink
+            )
         except BaseException:
             self._put_turn(turn, None)
             raise
-        timing = _timing(started_at, start, stream, streamed=turn.settings.stream)
-        record = answered(turn, completion, timing)
+        timing = _timing(started_at, start, streams)
+        if exchange.tool_seconds:
+            timing["tool_s"] = exchange.tool_seconds
+        record = answered(current, exchange.messages, exchange.responses, timing)
         self.usage.add(self.usage.spent, record.usage)
-        self._remember(turn, record, store=turn.settings.cache)
-        return record
+        try:
+            value = _value(current, record)
+        except StructuredOutputError as error:  # a whole answer, but not the one asked for
+            self._put_turn(turn, None)
+            error.exchange = exchange.messages[:-1]
+            raise
+        self._remember(current, record, store=turn.settings.cache)
+        return record, current, value
+
+    def _request(
+        self,
+        client: ChatClient,
+        turn: PreparedTurn,
+        added: list[Message],
+        sink: LiveSink | None,
+        streams: list[ChatStream],
+    ) -> dict[str, Any]:
+        """One request of the turn, with the messages its earlier rounds added. This is the one
+        place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part of the answer had
+        arrived, wherever it landed (the socket read, the live view)."""
+        body = turn.body()
+        if added:
+            body["messages"] = [*body["messages"], *wire_turn(added, reasoning=turn.send_reasoning)]
+        self.usage.requests += 1
+        stream = None
+        try:
+            if not turn.settings.stream:
+                completion = client.chat(body)
+                if sink is not None:
+                    thought = reasoning_of(_first_message(completion))
+                    sink.on_delta(completion_text(completion), 1, thought[1] if thought else "")
+                return completion
+            stream = client.stream(body, keep_chunks=True)
+            streams.append(stream)
+            return self._stream(stream, sink)
+        except KeyboardInterrupt as interrupt:
+            if stream is not None:
+                stream.close()
+            raise _interrupted(interrupt, stream) from None
+
+    def _flipped(
+        self, turn: PreparedTurn, added: list[Message], error: BadRequestError
+    ) -> PreparedTurn | None:
+        """The turn with the thinking above sent the other way, when the provider's 400 names
+        the thinking's field (and the thinking was there to send or leave out); else None."""
+        window = turn.window
+        has_reasoning = (window is not None and window.has_reasoning) or any(
+            reasoning_of(message) for message in added
+        )
+        if not has_reasoning:
+            return None
+        if self.reasoning.learn(turn.settings, error, turn.send_reasoning) is None:
+            return None
+        return prepare(
+            turn.request,
+            turn.settings,
+            window,
+            turn.cell_key,
+            reasoning=not turn.send_reasoning,
+            file_index=turn.file_index,
+            with_v1_key=turn.v1_key is not None,
+        )
 
     def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
         self._last_events = stream.raw_events
@@ -429,25 +494,57 @@ class ChatSession:
         return found
 
 
-def _timing(
-    started_at: str, start: float, stream: ChatStream | None, *, streamed: bool
-) -> dict[str, Any]:
-    """When the answer started and ended, its first token, and how long the model thought."""
+def _timing(started_at: str, start: float, streams: list[ChatStream]) -> dict[str, Any]:
+    """When the answer started and ended, its first token, and how long the model thought
+    before its final answer."""
     end = time.perf_counter()
-
-    def since_start(moment: float | None) -> float | None:
-        return round(moment - start, 3) if moment is not None else None
-
+    first, last = (streams[0], streams[-1]) if streams else (None, None)
     timing: dict[str, Any] = {
         "started_at": started_at,
         "elapsed_s": round(end - start, 3),
-        "first_token_s": since_start(stream.first_token_at) if stream else None,
-        "streamed": streamed,
+        "first_token_s": (
+            round(first.first_token_at - start, 3)
+            if first is not None and first.first_token_at is not None
+            else None
+        ),
+        "streamed": bool(streams),
     }
-    if stream is not None and stream.first_thought_at is not None:
-        thought_until = stream.first_token_at or end
-        timing["thinking_s"] = round(thought_until - stream.first_thought_at, 3)
+    if last is not None and last.first_thought_at is not None:
+        thought_until = last.first_token_at or end
+        timing["thinking_s"] = round(thought_until - last.first_thought_at, 3)
     return timing
+
+
+def _value(turn: PreparedTurn, record: Record) -> Any:
+    """The answer as the object the turn asked for (--schema, --json), or None."""
+    output = turn.request.output
+    if output is None:
+        return None
+    try:
+        return output.parse(record.answer)
+    except StructuredOutputError as error:
+        shape = "JSON" if output.name == "json" else output.name
+        raise StructuredOutputError(
+            f"The answer does not fit {shape}: {error}", text=error.text
+        ) from None
+
+
+def _with_advice(error: BadRequestError, turn: PreparedTurn) -> BadRequestError:
+    """A 400 to a request with a JSON schema answer format, with the way around it: many
+    compatible servers do not support ``json_schema``."""
+    response_format = turn.params.get("response_format")
+    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+    if not schema or isinstance(error, ContextLengthError) or turn.request.output is None:
+        return error
+    advised = BadRequestError(
+        f"{error} (the endpoint may not support json_schema output: try --json, which asks "
+        "for any JSON object and checks it against the schema here)",
+        status_code=error.status_code,
+        body=error.body,
+        retries=error.retries,
+    )
+    advised.request_id = error.request_id
+    return advised
 
 
 def _first_message(completion: dict[str, Any]) -> dict[str, Any] | None:

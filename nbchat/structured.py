@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from nbchat.errors import ConfigError, ProtocolError
+from nbchat.errors import ConfigError, StructuredOutputError
 from nbchat.json_schema import (
     map_subschemas,
     need_pydantic,
@@ -48,14 +48,6 @@ __all__ = [
 
 _FENCED = re.compile(r"\A```[ \t]*(?:json|JSON|json5|jsonc)?[ \t]*\n(.*?)\n?[ \t]*```\Z", re.DOTALL)
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-class StructuredOutputError(ProtocolError):
-    """The answer is not JSON or does not fit the schema; ``text`` is the answer as received."""
-
-    def __init__(self, message: str, *, text: str) -> None:
-        super().__init__(message)
-        self.text = text
 
 
 # -- reading JSON from an answer ---------------------------------------------------------------
@@ -103,18 +95,27 @@ def _is_json(text: str) -> bool:
 
 
 class JsonOutput:
-    """``--json``: any JSON object, parsed."""
+    """``--json``: any JSON object, parsed; with a schema (``--schema NAME --json``, for servers
+    without ``json_schema``), checked against it here, since the server is not told it."""
 
-    name = "json"
     strict = False
+
+    def __init__(self, schema: OutputSchema | None = None) -> None:
+        self.schema = schema
+
+    @property
+    def name(self) -> str:
+        """The schema's name, or ``json``."""
+        return self.schema.name if self.schema is not None else "json"
 
     def response_format(self) -> dict[str, Any]:
         """The request's ``response_format``."""
         return {"type": "json_object"}
 
     def parse(self, text: str | None) -> Any:
-        """The answer's JSON value; `StructuredOutputError` when it is not JSON."""
-        return answer_json(text)
+        """The answer's JSON value (validated, with a schema); `StructuredOutputError` when it
+        is not JSON or does not fit."""
+        return self.schema.parse(text) if self.schema is not None else answer_json(text)
 
 
 # -- the schema of a Python type or a JSON Schema dict -------------------------------------------

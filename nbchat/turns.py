@@ -10,15 +10,20 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbchat.digest import Endpoint, request_key, request_key_v1
+from nbchat.errors import ConfigError
 from nbchat.messages import user_message
 from nbchat.record import TURN, Record, RequestInfo, utc_now
 from nbchat.settings import Settings
 from nbchat.threads import Message, Window
 
-__all__ = ["PreparedTurn", "TurnRequest", "answered", "prepare", "replayed"]
+if TYPE_CHECKING:
+    from nbchat.structured import JsonOutput, OutputSchema
+    from nbchat.tool_calls import ToolBox
+
+__all__ = ["PreparedTurn", "TurnRequest", "answered", "prepare", "replayed", "split_completion"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,12 @@ class TurnRequest:
     ask_in: tuple[str, str] | None = None
     # The user message's content when it is not just ``prompt``: text and image parts.
     content: list[dict[str, Any]] | None = None
+    # Functions the model may call (their specs are sent, so they are part of the key), and
+    # rounds of calls allowed before the turn fails.
+    tools: ToolBox | None = field(default=None, compare=False)
+    max_tool_rounds: int = 10
+    # The shape the answer must have (--schema, --json): sent as response_format.
+    output: OutputSchema | JsonOutput | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,7 @@ def prepare(
     computed too, to find an answer stored either way."""
     endpoint = Endpoint.of(settings.base_url)
     user = user_message(request.content if request.content is not None else request.prompt)
-    params = settings.request_params()
+    params = _request_params(request, settings)
     window = window or Window([], None, False)
     system = window.system(settings.system_prompt) or None
     history, parent, context_keys = window.chain(reasoning)
@@ -136,20 +147,31 @@ def prepare(
     )
 
 
-def answered(turn: PreparedTurn, completion: dict[str, Any], timing: dict[str, Any]) -> Record:
-    """The record of a complete answer: the user message, the assistant's message as returned,
-    and the completion without that message."""
-    choices = [dict(choice) for choice in completion.get("choices") or []]
-    message = choices[0].pop("message", None) if choices else None
-    assistant = message if isinstance(message, dict) else {"role": "assistant", "content": ""}
+def answered(
+    turn: PreparedTurn,
+    messages: list[Message],
+    responses: list[dict[str, Any]],
+    timing: dict[str, Any],
+) -> Record:
+    """The record of a complete answer: the user message, then what the turn added (the
+    assistant's messages as returned and, between them, the results of the tools it called),
+    and each request's completion without its message."""
     return Record(
         TURN,
-        messages=[turn.user, assistant],
-        responses=[{**completion, "choices": choices}],
+        messages=[turn.user, *messages],
+        responses=responses,
         timing=timing,
         stored_at=utc_now(),
         **_of_this_cell(turn),
     )
+
+
+def split_completion(completion: dict[str, Any]) -> tuple[Message, dict[str, Any]]:
+    """A completion's first message, and the completion without it (as a record keeps it)."""
+    choices = [dict(choice) for choice in completion.get("choices") or []]
+    message = choices[0].pop("message", None) if choices else None
+    assistant = message if isinstance(message, dict) else {"role": "assistant", "content": ""}
+    return assistant, {**completion, "choices": choices}
 
 
 def replayed(turn: PreparedTurn, found: Record) -> Record:
@@ -157,6 +179,21 @@ def replayed(turn: PreparedTurn, found: Record) -> Record:
     stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
     schema 2 record of this cell, referring to the turns above this cell."""
     return replace(found, schema=2, earlier=None, original=None, **_of_this_cell(turn))
+
+
+def _request_params(request: TurnRequest, settings: Settings) -> dict[str, Any]:
+    """The request fields besides the messages: the settings', the tools and the output shape."""
+    params = settings.request_params()
+    added: dict[str, Any] = {}
+    if request.tools is not None and len(request.tools):
+        added["tools"] = request.tools.specs
+    if request.output is not None:
+        added["response_format"] = request.output.response_format()
+    for name in added:
+        if name in params:
+            flag = "--tools" if name == "tools" else "--schema/--json"
+            raise ConfigError(f"{flag} and the option {name!r} both set {name}: keep one")
+    return {**params, **added}
 
 
 def _of_this_cell(turn: PreparedTurn) -> dict[str, Any]:

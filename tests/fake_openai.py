@@ -38,6 +38,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any
 
+from fake_shapes import (
+    ToolCallScript,
+    shaped_answer,
+    tool_call_deltas,
+    tool_calls_message,
+    tool_results_answer,
+)
+
 DEFAULT_API_KEY = "sk-test-key"
 # A reasoning model that streams its thinking (``reasoning_content``) before the answer and, like
 # DeepSeek's thinking mode, refuses a request whose earlier answers lack their thinking; and a
@@ -89,6 +97,8 @@ class Fault:
     write_sizes: list[int] | None = None  # split raw_sse into these write sizes
     hang: float = 0.0  # sleep before sending response headers
     text: str | None = None  # answer this text instead of answer_for(body)
+    # call these tools, [(name, arguments as a dict or raw text)], instead of answering
+    tool_calls: list[ToolCallScript] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ class _Plan:
     finish_reason: str
     usage: dict[str, Any]
     thinking: list[str] = field(default_factory=list)  # reasoning pieces, before the answer
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # after the text, if any
 
 
 def _content_text(content: Any) -> str:
@@ -197,17 +208,28 @@ def _route_of(path: str) -> str:
     return route
 
 
-def _plan(body: dict[str, Any], fault: Fault, responses: dict[str, str] | None = None) -> _Plan:
-    """Decide pieces, finish reason and usage for a chat request."""
+def _plan(
+    body: dict[str, Any], fault: Fault, responses: dict[str, str] | None = None, number: int = 0
+) -> _Plan:
+    """Decide pieces, tool calls, finish reason and usage for chat request ``number``."""
+    calls = tool_calls_message(fault.tool_calls, number) if fault.tool_calls else []
     if fault.chunks is not None:
         pieces = [f"w{i} " for i in range(fault.chunks)]
     elif fault.text is not None:
         pieces = split_pieces(fault.text)
+    elif calls:
+        pieces = []
     else:
         canned = (responses or {}).get(_last_user_text(body))
-        pieces = split_pieces(canned if canned is not None else answer_for(body))
+        if canned is None:
+            canned = (
+                shaped_answer(body, _last_user_text(body))
+                or tool_results_answer(_messages(body))
+                or answer_for(body)
+            )
+        pieces = split_pieces(canned)
     thinking = thinking_for(body) if body.get("model") == THINKING_MODEL else []
-    finish = "stop"
+    finish = "tool_calls" if calls else "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool):
         if len(thinking) > limit:  # cut off while thinking: no answer yet
@@ -223,7 +245,7 @@ def _plan(body: dict[str, Any], fault: Fault, responses: dict[str, str] | None =
     }
     if thinking:
         usage["completion_tokens_details"] = {"reasoning_tokens": len(thinking)}
-    return _Plan(pieces, fault.finish_reason or finish, usage, thinking)
+    return _Plan(pieces, fault.finish_reason or finish, usage, thinking, calls)
 
 
 def thinking_for(body: dict[str, Any]) -> list[str]:
@@ -387,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = _refusal(body)
         if refusal is not None:
             return self._send_json(400, _err(refusal, param="messages", code="invalid_request"))
-        plan = _plan(body, fault, self.server.fake.responses)
+        plan = _plan(body, fault, self.server.fake.responses, self.counter)
         if body.get("stream"):
             return self._stream(body, plan)
         if fault.drop_after is not None:
@@ -398,7 +420,10 @@ class _Handler(BaseHTTPRequestHandler):
         return {"id": f"chatcmpl-{self.counter}", "created": CREATED_BASE + self.counter}
 
     def _completion(self, model: str, plan: _Plan) -> dict[str, Any]:
-        message = {"role": "assistant", "content": "".join(plan.pieces)}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(plan.pieces)}
+        if plan.tool_calls:
+            message["content"] = message["content"] or None
+            message["tool_calls"] = plan.tool_calls
         if model == THINKING_MODEL:
             message["reasoning_content"] = "".join(plan.thinking)
         choice = {
@@ -436,6 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
         cut = min(cuts) if cuts else None
         dropping = fault.drop_after is not None and fault.drop_after == cut
         content = _content_events(chunk({"content": "\x00"}, None), plan.pieces[:cut])
+        content += [_event(chunk(delta, None)) for delta in tool_call_deltas(plan.tool_calls)]
         if plan.thinking:  # the thinking streams first, in its own field
             thought = chunk({"reasoning_content": "\x00"}, None)
             content = _content_events(thought, plan.thinking) + content

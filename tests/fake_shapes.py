@@ -1,0 +1,109 @@
+"""What the fake server answers when a request offers tools or asks for a shape.
+
+- Tool calls are scripted (``Fault(tool_calls=[("lookup", {"city": "Paris"}), ...])``): the
+  answer is an assistant message calling them, ``finish_reason: "tool_calls"``, streamed as
+  OpenAI streams them (the id and name first, the arguments in fragments, by ``index``).
+- After tool results (the last message is a ``tool`` message) the answer quotes them:
+  ``From the tools: 21.5; 7``.
+- ``response_format`` ``json_schema``: the answer is the simplest JSON value of the schema (the
+  first enum value, ``"<name>"`` for a string, 1 for a number...); ``json_object``:
+  ``{"answer": <last user text>}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ToolCallScript = tuple[str, "dict[str, Any] | str"]  # (name, arguments: a dict, or raw text)
+
+
+def tool_calls_message(calls: list[ToolCallScript], request_number: int) -> list[dict[str, Any]]:
+    """The ``tool_calls`` of an assistant message calling ``calls`` (ids unique per request)."""
+    return [
+        {
+            "id": f"call_{request_number}_{index}",
+            "type": "function",
+            "function": {
+                "name": name,
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+            },
+        }
+        for index, (name, arguments) in enumerate(calls)
+    ]
+
+
+def tool_call_deltas(tool_calls: list[dict[str, Any]], fragment: int = 7) -> list[dict[str, Any]]:
+    """The stream deltas of ``tool_calls``: each call's id, type and name first, then its
+    arguments ``fragment`` characters at a time, addressed by ``index``."""
+    deltas = []
+    for index, call in enumerate(tool_calls):
+        function = call["function"]
+        deltas.append(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": function["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
+        arguments = function["arguments"]
+        for start in range(0, len(arguments), fragment):
+            piece = arguments[start : start + fragment]
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    return deltas
+
+
+def tool_results_answer(messages: list[dict[str, Any]]) -> str | None:
+    """``From the tools: …`` when the last message is a tool result, else None."""
+    results = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.append(str(message.get("content")))
+    return f"From the tools: {'; '.join(reversed(results))}" if results else None
+
+
+def shaped_answer(body: dict[str, Any], last_user_text: str) -> str | None:
+    """The JSON answer a ``response_format`` asks for, or None when none is asked for."""
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_object":
+        return json.dumps({"answer": last_user_text})
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {}
+        return json.dumps(simplest_instance(schema, schema))
+    return None
+
+
+def simplest_instance(schema: Any, root: dict[str, Any], name: str = "value") -> Any:
+    """The simplest value of ``schema`` (every property, required or not, is filled in)."""
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:
+        target: Any = root
+        for part in str(schema["$ref"]).removeprefix("#").strip("/").split("/"):
+            target = target.get(part, {}) if part and isinstance(target, dict) else target
+        return simplest_instance(target, root, name)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
+        if options:
+            return simplest_instance(options[0], root, name)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        return {key: simplest_instance(sub, root, key) for key, sub in properties.items()}
+    if kind == "array":
+        return [simplest_instance(schema.get("items") or {}, root, name)]
+    return {"string": f"<{name}>", "integer": 1, "number": 1.5, "boolean": True}.get(kind)

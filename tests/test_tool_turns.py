@@ -1,0 +1,210 @@
+"""Notebook functions as tools, in a real kernel against the fake server's scripted tool calls:
+the loop, what goes back to the model, what is shown, stored and replayed (never run again)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import TEST_KEY
+from fake_openai import Fault
+from kernel_driver import Execution, Kernel, save_notebook
+
+from nbchat.record import RECORD_MIME
+
+pytestmark = pytest.mark.kernel
+
+TOOLS = '''\
+calls = []
+LEVELS = {"Brest": 4.2, "Cadiz": 1.1}
+
+def level(station: str) -> float:
+    """The water level at a tide station, in metres.
+
+    Args:
+        station: The station's city.
+    """
+    calls.append(station)
+    if station not in LEVELS:
+        raise ValueError(f"no station {station!r}")
+    return LEVELS[station]
+
+def secret() -> str:
+    """Never offered."""
+    calls.append("secret")
+    return "s3cr3t"
+'''
+
+
+def record_of(execution: Execution) -> dict:
+    (record,) = execution.data(RECORD_MIME)
+    return record
+
+
+def markdown_of(execution: Execution) -> str:
+    (markdown,) = execution.data("text/markdown")
+    return markdown
+
+
+def calls_run(kernel: Kernel) -> list[str]:
+    return json.loads(kernel.run("import json; print(json.dumps(calls))", check=True).stdout)
+
+
+@pytest.fixture
+def tools(kernel: Kernel) -> Kernel:
+    kernel.run(TOOLS, check=True)
+    return kernel
+
+
+def test_a_tool_call_runs_and_its_result_goes_back(tools: Kernel, server) -> None:
+    server.script(Fault(tool_calls=[("level", {"station": "Brest"})]))
+    done = tools.run("%%chat --tools level\nHow high is the water in Brest?", cell_id="c1")
+    assert done.status == "ok", done.error
+    assert calls_run(tools) == ["Brest"]
+    first, second = (request.body for request in server.chat_requests)
+    (spec,) = first["tools"]
+    assert spec["function"]["name"] == "level"
+    assert spec["function"]["description"].startswith("The water level at a tide station")
+    station = spec["function"]["parameters"]["properties"]["station"]
+    assert station["type"] == "string" and station["description"] == "The station's city."
+    assert second["tools"] == first["tools"]
+    _, assistant, tool = second["messages"]
+    assert assistant["tool_calls"][0]["function"]["name"] == "level"
+    assert tool == {
+        "role": "tool",
+        "tool_call_id": assistant["tool_calls"][0]["id"],
+        "content": "4.2",
+    }
+
+    markdown = markdown_of(done)
+    assert markdown.startswith("<details><summary>Tools · 1 call · level · ")
+    assert 'level({"station": "Brest"})' in markdown and "→ 4.2" in markdown
+    assert "From the tools: 4.2" in markdown.split("</details>", 1)[1]
+    record = record_of(done)
+    assert [m["role"] for m in record["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert len(record["responses"]) == 2 and len(record["timing"]["tool_s"]) == 1
+    live = [json.dumps(m["content"]) for m in done.messages if m["msg_type"] == "comm_msg"]
+    assert any("level(" in update for update in live), "the call was shown as it ran"
+
+
+def test_parallel_calls_run_in_order_and_failures_go_back_to_the_model(
+    tools: Kernel, server
+) -> None:
+    server.script(
+        Fault(
+            tool_calls=[
+                ("level", {"station": "Cadiz"}),
+                ("level", {"station": "Atlantis"}),
+                ("secret", {}),
+                ("level", '{"station": '),
+                ("level", {"station": 3}),
+            ]
+        )
+    )
+    done = tools.run("%%chat --tools level\nLevels?", cell_id="c1", check=True)
+    assert calls_run(tools) == ["Cadiz", "Atlantis"], "secret was never offered, never run"
+    results = [m["content"] for m in server.chat_requests[1].body["messages"][2:]]
+    assert results[0] == "1.1"
+    assert results[1] == "ValueError: no station 'Atlantis'"
+    assert results[2].startswith("Error: there is no tool named 'secret'; the tools: level")
+    assert results[3].startswith("Error: level: arguments are not valid JSON")
+    assert results[4].startswith("Error: level: ") and "station" in results[4]
+    assert "Tools · 5 calls · level, secret" in markdown_of(done)
+
+
+def test_a_model_that_never_stops_calling_fails_after_the_rounds_and_stores_nothing(
+    tools: Kernel, server
+) -> None:
+    server.default_fault = Fault(tool_calls=[("level", {"station": "Brest"})])
+    try:
+        failed = tools.run(
+            "%%chat --tools level --max-tool-rounds 3\nLoop", cell_id="c1", timeout=30
+        )
+    finally:
+        server.default_fault = Fault()
+    assert failed.status == "error"
+    assert "still called tools after 3 rounds (--max-tool-rounds)" in failed.error["evalue"]
+    assert "Traceback" not in "\n".join(failed.error["traceback"])
+    assert len(server.chat_requests) == 4 and calls_run(tools) == ["Brest"] * 3
+    assert failed.data(RECORD_MIME) == []
+    assert "Tools · 4 calls" in markdown_of(failed), "the calls so far stay visible"
+    tools.run("%%chat --tools level --max-tool-rounds 3\nLoop", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 5, "nothing was stored: it asks again"
+
+
+def test_replay_shows_the_stored_calls_and_never_runs_a_function(
+    tools: Kernel, server, chat_env
+) -> None:
+    path = chat_env / "tools.ipynb"
+    tools.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    server.script(Fault(tool_calls=[("level", {"station": "Brest"})]))
+    cells = [("c0", TOOLS), ("c1", "%%chat --tools level\nBrest?"), ("c2", "%%chat\nAnd so?")]
+    runs = {cell_id: tools.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
+    context = server.chat_requests[-1].body["messages"]
+    assert [m["role"] for m in context] == ["user", "assistant", "tool", "assistant", "user"]
+    assert "tools" not in server.chat_requests[-1].body
+    save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
+
+    tools.restart()
+    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
+    tools.run(f"import os; os.environ.update({env!r})", check=True)
+    server.reset()
+    replays = [tools.run(source, cell_id=cell_id, check=True) for cell_id, source in cells]
+    assert server.chat_requests == [] and calls_run(tools) == []
+    markdown = markdown_of(replays[1])
+    assert "stored results, not run again" in markdown and "→ 4.2" in markdown
+    assert "replayed" in markdown_of(replays[2])
+
+    tools.run("os.environ['NBCHAT_OFFLINE'] = ''", check=True)
+    server.script(Fault(tool_calls=[("level", {"station": "Brest"})]))
+    tools.run("%%chat --tools level --refresh\nBrest?", cell_id="c1", check=True)
+    assert calls_run(tools) == ["Brest"], "--refresh runs the functions again"
+
+
+def test_the_key_covers_the_tool_schemas(tools: Kernel, server) -> None:
+    tools.run("%%chat --tools level\nBrest?", cell_id="c1", check=True)
+    tools.run("%%chat --tools level\nBrest?", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 1, "same functions, same request: replayed"
+    tools.run("level.__doc__ = 'The level, in feet.'", check=True)
+    tools.run("%%chat --tools level\nBrest?", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2, "a changed docstring is a changed request"
+    assert server.chat_requests[-1].body["tools"][0]["function"]["description"] == (
+        "The level, in feet."
+    )
+
+
+def test_ctrl_c_in_a_tool_stops_the_loop_and_stores_nothing(tools: Kernel, server) -> None:
+    tools.run("import time\ndef slow() -> str:\n    time.sleep(30)\n    return 'late'", check=True)
+    server.script(Fault(tool_calls=[("level", {"station": "Brest"}), ("slow", {})]))
+    interrupted = tools.run(
+        "%%chat --tools level,slow\nGo", cell_id="c1", interrupt_after=1.5, timeout=20
+    )
+    assert interrupted.status == "error"
+    assert "Interrupted while the tool slow ran; nothing was stored." in interrupted.error["evalue"]
+    assert interrupted.data(RECORD_MIME) == [] and len(server.chat_requests) == 1
+    markdown = markdown_of(interrupted)
+    assert "→ 4.2" in markdown and "slow({})\n→ (no result)" in markdown
+    assert tools.run("print(1 + 1)", check=True).stdout.strip() == "2"
+
+
+def test_configured_tools_and_the_spec_command(tools: Kernel, server) -> None:
+    tools.run("%config ChatMagics.tools = ['level']", check=True)
+    shown = tools.run("%chat tools", check=True)
+    (specs,) = shown.data("application/json")
+    assert [spec["function"]["name"] for spec in specs] == ["level"]
+    tools.run("%%chat\nBrest?", cell_id="c1", check=True)
+    assert server.chat_requests[-1].body["tools"] == specs, "%chat tools shows what is sent"
+    missing = tools.run("%%chat --tools nothere\nHi", cell_id="c2")
+    assert missing.status == "error" and "'nothere' is not defined" in missing.error["evalue"]
+    not_callable = tools.run("%%chat --tools LEVELS\nHi", cell_id="c3")
+    assert "'LEVELS' is not a function" in not_callable.error["evalue"]
+
+
+def test_ask_runs_tools_from_code(tools: Kernel, server) -> None:
+    server.script(Fault(tool_calls=[("level", {"station": "Cadiz"})]))
+    out = tools.run(
+        "import nbchat\nanswer = nbchat.ask('Cadiz?', tools=[level])\nprint(answer.text)",
+        check=True,
+    )
+    assert out.stdout.strip() == "From the tools: 1.1"
+    assert TEST_KEY not in json.dumps(out.outputs)
