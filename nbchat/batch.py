@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from nbchat.batch_pool import SharedState, run_worker
-from nbchat.errors import ConfigError, NbchatError
+from nbchat.errors import BatchInterrupted, ConfigError, NbchatError
 
 __all__ = ["BatchInterrupted", "BatchResult", "Progress", "run_batch"]
 
@@ -90,16 +90,13 @@ class BatchResult(Generic[T]):
         return not self.errors and not self.pending
 
 
-class BatchInterrupted(NbchatError, KeyboardInterrupt):
-    """Ctrl-C during a batch; ``result`` holds what completed. Still a `KeyboardInterrupt`."""
-
-    def __init__(self, result: BatchResult[Any], abandoned: int) -> None:
-        done = result.total - len(result.pending)
-        super().__init__(
-            f"Batch interrupted: {done} of {result.total} items done "
-            f"({abandoned} in flight abandoned); the completed ones are kept."
-        )
-        self.result = result
+def _interrupted(result: BatchResult[Any], abandoned: int) -> BatchInterrupted:
+    done = result.total - len(result.pending)
+    return BatchInterrupted(
+        f"Batch interrupted: {done} of {result.total} items done "
+        f"({abandoned} in flight abandoned); the completed ones are kept.",
+        result=result,
+    )
 
 
 # -- the calling thread ------------------------------------------------------------------------
@@ -299,5 +296,5 @@ def run_batch(
     run.drain(0)
     tick(final=True)
     if run.abort is not None:
-        raise BatchInterrupted(run.result(), shared.in_flight) from None
+        raise _interrupted(run.result(), shared.in_flight) from None
     return run.result()

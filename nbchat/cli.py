@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._version import __version__
+from nbchat.batch_record import read_stored
 from nbchat.chain import rebuild
 from nbchat.cli_format import (
     COMMAND_HELP,
@@ -188,11 +189,11 @@ def check_record(version: int, raw: Any) -> list[str]:
     if newest > SCHEMA_VERSION:
         return [f"record schema v{newest} is newer than supported (v{SCHEMA_VERSION})"]
     try:
-        record = Record.from_json(raw, version=version)
+        records = read_stored(raw, version)
     except (ValueError, TypeError) as exc:
         return [f"malformed record: {exc}"]
-    problem = record.consistency_problem()
-    return [f"{problem} (edited after it was stored?)"] if problem else []
+    problems = [record.consistency_problem() for record in records]
+    return [f"{problem} (edited after it was stored?)" for problem in problems if problem]
 
 
 def _leak(finding: Finding) -> tuple[str, str]:

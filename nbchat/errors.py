@@ -21,6 +21,10 @@
     │   └── MalformedStreamError    an event that is not a chunk (also a ProtocolError)
     ├── ProtocolError               a body that is not the protocol (bad JSON, wrong shape)
     │   └── StructuredOutputError   an answer that does not fit --schema or is not --json
+    ├── BatchError                  some items of a --map failed; the others are kept
+    │                               (``.values``: the results, None where an item failed)
+    ├── BatchInterrupted            Ctrl-C during --map (also a KeyboardInterrupt); the
+    │                               completed items are kept (``.result``)
     ├── OfflineMiss                 offline mode and no stored answer for this request
     └── NotebookError               a notebook file that cannot be read
 
@@ -40,6 +44,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
+    "BatchInterrupted",
     "ConfigError",
     "ContextLengthError",
     "MalformedStreamError",
@@ -83,6 +89,23 @@ class OfflineMiss(NbchatError):
     """Offline mode is on and no stored answer matches the request."""
 
 
+class BatchError(NbchatError):
+    """Some items of a batch failed after the others completed; ``values`` holds the results
+    (None where an item failed)."""
+
+    def __init__(self, message: str, *, values: Any = None) -> None:
+        super().__init__(message)
+        self.values = values
+
+
+class BatchInterrupted(NbchatError, KeyboardInterrupt):
+    """Ctrl-C during a batch; ``result`` holds what completed (a `nbchat.batch.BatchResult`)."""
+
+    def __init__(self, message: str, *, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class ProtocolError(NbchatError):
     """The server's answer does not follow the chat-completions protocol."""
 
@@ -109,6 +132,7 @@ class APIError(NbchatError):
         request_id: str | None = None,
         body: Any = None,
         retries: int = 0,
+        retry_headers: dict[str, str] | None = None,
     ) -> None:
         if request_id:
             message = f"{message} (request id {request_id})"
@@ -117,6 +141,8 @@ class APIError(NbchatError):
         self.request_id = request_id
         self.body = body
         self.retries = retries
+        # The response's advice on retrying (retry-after, retry-after-ms, x-should-retry).
+        self.retry_headers = retry_headers or {}
 
 
 class BadRequestError(APIError):

@@ -6,6 +6,7 @@ import base64
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ from traitlets import (
 from nbchat.client import check_base_url
 from nbchat.commands import help_text, run_command
 from nbchat.display import live_view
-from nbchat.errors import ConfigError, StreamError, StructuredOutputError
+from nbchat.errors import BatchError, ConfigError, StreamError, StructuredOutputError
 from nbchat.images import ImagePart, thumbnail
 from nbchat.interpolate import interpolate
+from nbchat.map_cell import MapJob, run_map
 from nbchat.markdown_safety import safe_markdown
 from nbchat.messages import reasoning_of
 from nbchat.notebook import NotebookRecords
@@ -271,6 +273,16 @@ class ChatMagics(Magics):
     )
     @argument("--json", action="store_true", help="The answer must be a JSON object.")
     @argument(
+        "--map",
+        metavar="NAME",
+        help="Send the cell once per item of NAME (list, Series, DataFrame rows), {item} "
+        "standing for the item; -o gets the answers in order.",
+    )
+    @argument(
+        "--concurrency", type=int, default=8, metavar="N", help="--map: requests at once (8)."
+    )
+    @argument("--rpm", type=float, metavar="N", help="--map: at most N requests a minute.")
+    @argument(
         "--option",
         action="append",
         default=[],
@@ -328,6 +340,9 @@ class ChatMagics(Magics):
         if args.max_tool_rounds < 1:
             raise ConfigError("--max-tool-rounds must be at least 1")
         settings = self.settings(self._flags(args))
+        if args.map is not None:
+            self._map(args, cell, settings)
+            return
         prompt = interpolate(cell, self.shell.user_ns, budget=settings.context_chars).strip()
         if not prompt.pieces:
             raise ConfigError("The cell is empty: write your message below %%chat.")
@@ -397,6 +412,41 @@ class ChatMagics(Magics):
         if args.out:
             shaped = request.output is not None
             self.shell.user_ns[args.out] = outcome.value if shaped else record.answer
+
+    def _map(self, args: Any, cell: str, settings: Settings) -> None:
+        """``--map NAME``: the cell once per item (`nbchat.map_cell`)."""
+        for flag, given in (
+            ("--tools", args.tools),
+            ("--system", args.system),
+            ("--raw", args.raw),
+        ):
+            if given:
+                raise ConfigError(f"--map does not take {flag}")
+        if args.map not in self.shell.user_ns:
+            raise ConfigError(f"--map: {args.map!r} is not defined in the notebook")
+        job = MapJob(
+            args.map,
+            self.shell.user_ns[args.map],
+            cell,
+            self.shell.user_ns,
+            replace(settings, stream=False),
+            output=self._output(args),
+            thread=args.thread,
+            cell_id=self._cell_id(),
+            source=self._cell_source(),
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            frontend=self._frontend(),
+            note=self._note,
+        )
+        try:
+            values = run_map(job, self.session, self.notebook_records())
+        except BatchError as error:
+            if args.out:
+                self.shell.user_ns[args.out] = error.values
+            raise
+        if args.out:
+            self.shell.user_ns[args.out] = values
 
     def toolbox(self, names: str | None) -> ToolBox | None:
         """The functions named (``"f,g"``; else ``ChatMagics.tools``) as a `ToolBox`."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbchat.batch_record import read_stored
 from nbchat.errors import NotebookError
 from nbchat.record import RECORD_MIME_PATTERN, Record
 
@@ -189,15 +190,16 @@ def _cell_records(outputs: Any, number: int, problems: list[str]) -> list[Record
     records: list[Record] = []
     for version, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
         try:
-            record = Record.from_json(raw, version=version)
-            problem = record.consistency_problem()
+            found = read_stored(raw, version)
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             problems.append(f"cell {number}: malformed record ({exc})")
             continue
-        if problem:
-            problems.append(f"cell {number}: {problem}")
-        else:
-            records.append(record)
+        for record in found:
+            problem = record.consistency_problem()
+            if problem:
+                problems.append(f"cell {number}: {problem}")
+            else:
+                records.append(record)
     return records
 
 

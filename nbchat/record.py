@@ -61,6 +61,7 @@ __all__ = [
     "RECORD_MIME",
     "RECORD_MIME_PATTERN",
     "SCHEMA_VERSION",
+    "STANDALONE",
     "Record",
     "RequestInfo",
     "check_timing",
@@ -72,6 +73,8 @@ SCHEMA_VERSION = 2
 RECORD_MIME = f"application/vnd.nbchat.v{SCHEMA_VERSION}+json"
 RECORD_MIME_PATTERN = re.compile(r"^application/vnd\.nbchat\.v(\d+)\+json$")
 TURN, SYSTEM = "turn", "system"
+# The "thread" of a turn asked with no context: `ask()` without a thread, an item of --map.
+STANDALONE = ""
 
 
 def utc_now() -> str:

@@ -404,6 +404,37 @@ class ChatSession:
             )
         return stream.completion
 
+    def system_window(
+        self,
+        thread: str,
+        cell_id: str | None,
+        source: str | None,
+        notebook: NotebookRecords | None,
+    ) -> Window:
+        """What a ``--map`` cell's items are sent with: the system prompt its thread has at the
+        cell (a window with no turns to send), and the cell's place in the file."""
+        cell_key = cell_id or self.threads.anonymous_key()
+        file_index = None
+        if cell_id is None and source is not None:
+            file_index = self._headless_index(notebook)
+        full = self.threads.window(
+            thread, cell_key, notebook, source=source, use_notebook=cell_id is not None
+        )
+        systems = [turn for turn in full.turns if turn.kind == SYSTEM]
+        return Window(systems, full.index if file_index is None else file_index, full.unplaced)
+
+    def count_answer(self, record: Record, *, replayed: bool, store: bool) -> None:
+        """A standalone answer given outside `run` (an item of ``--map``): its tokens are counted
+        as spent or saved, and, when ``store``, it is found again by its key."""
+        if replayed:
+            self.usage.replays += 1
+            self.usage.add(self.usage.saved, record.usage)
+        else:
+            self.usage.add(self.usage.spent, record.usage)
+        if store and record.key:
+            self.answers[record.key] = record
+        self.history.append(record)
+
     def add_system(self, request: TurnRequest) -> Record:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
         cell_key = request.cell_id or self.threads.anonymous_key()

@@ -25,12 +25,11 @@ from typing import Any
 from nbchat.digest import HISTORY_START, extend_history, turn_digest
 from nbchat.messages import reasoning_of, wire_turn
 from nbchat.notebook import NotebookRecords
-from nbchat.record import SYSTEM, TURN, Record, message_text
+from nbchat.record import STANDALONE, SYSTEM, TURN, Record, message_text
 
 __all__ = ["STANDALONE", "ThreadStore", "Turn", "Window"]
 
 Message = dict[str, Any]
-STANDALONE = ""  # the "thread" of a question asked with no context (`ask()` without a thread)
 _END = (2, 0, 0)  # a position below every cell: "the next cell at the bottom"
 ASK_MARK = "#ask"  # in a turn key: an `nbchat.ask` made by the cell before the mark
 

@@ -102,6 +102,9 @@ def _auth_message(status: int, host: str, key_env: str, key_sent: bool) -> str:
     )
 
 
+RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
+
+
 def error_from_response(
     response: httpx.Response,
     *,
@@ -151,6 +154,9 @@ def error_from_response(
         request_id=request_id_of(response, redactor),
         body=body,
         retries=retries,
+        retry_headers={
+            name: response.headers[name] for name in RETRY_HEADERS if name in response.headers
+        },
     )
 
 

@@ -1,0 +1,146 @@
+"""The record of a ``%%chat --map`` cell: many standalone answers, stored compactly.
+
+Every item of a batch is its own request with its own key, so it is found again by itself (in
+the next run of the cell, in another cell, offline). What the items share is stored once: the
+template, the endpoint, model and parameters, the system prompt. Per item only what differs:
+
+==================  =========================================================================
+``schema``          ``2``
+``kind``            ``"batch"``
+``nbchat_version``  the nbchat version that wrote it
+``thread``          the thread whose system prompt the items were sent with
+``cell_id``         the notebook cell id the kernel was told, or ``null``
+``template``        ``{"literals": [...], "paths": [...]}``: the cell's text around its item
+                    placeholders (`nbchat.map_template`), the other placeholders filled in
+``request``         as a turn's: ``{"base_url", "query_digest", "model", "params", "system"}``
+``history``         the history digest of an empty context (items have none)
+``items``           one object per answered item, in input order: ``index`` (its position in
+                    the input), ``key``, ``fills`` (the text of each placeholder) or, when an
+                    item is an image, ``user`` (the user message's content), ``message`` (the
+                    answer as returned), ``response`` (the completion without its message) and
+                    ``timing``
+``stored_at``       ISO-8601 UTC time the batch ended
+==================  =========================================================================
+
+`read_stored` reads any stored record JSON, a turn, a system prompt or a batch, as `Record`s:
+a batch gives one standalone turn record per item, whose key is checked like any turn's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nbchat.errors import ConfigError
+from nbchat.json_checks import need, required
+from nbchat.map_template import MapTemplate
+from nbchat.messages import user_message
+from nbchat.record import SCHEMA_VERSION, STANDALONE, TURN, Record, utc_now
+
+__all__ = ["BATCH", "BatchItem", "batch_json", "read_stored"]
+
+BATCH = "batch"
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One answered item: where it was in the input, its fills, and its record."""
+
+    index: int
+    fills: list[str] | None  # None when the item is an image (its record holds the content)
+    record: Record
+
+
+def batch_json(
+    template: MapTemplate, items: list[BatchItem], *, thread: str, cell_id: str | None
+) -> dict[str, Any]:
+    """The JSON stored for a batch of answered ``items`` (all sent the same way)."""
+    if not items:
+        raise ConfigError("a batch record needs at least one answered item")
+    first = items[0].record
+    assert first.request is not None
+    stored = []
+    for item in items:
+        record = item.record
+        entry: dict[str, Any] = {"index": item.index, "key": record.key}
+        if item.fills is not None:
+            entry["fills"] = item.fills
+        else:
+            entry["user"] = record.messages[0]["content"]
+        entry.update(
+            message=record.messages[-1],
+            response=record.last_response,
+            timing=record.timing,
+        )
+        stored.append(entry)
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": BATCH,
+        "nbchat_version": first.nbchat_version,
+        "thread": thread,
+        "cell_id": cell_id,
+        "template": {"literals": list(template.literals), "paths": list(template.paths)},
+        "request": first.request.to_json(),
+        "history": first.history,
+        "items": stored,
+        "stored_at": utc_now(),
+    }
+
+
+def read_stored(raw: Any, version: int) -> list[Record]:
+    """The records of one stored record JSON (a batch holds many); `ValueError` names what is
+    wrong."""
+    if version == SCHEMA_VERSION and isinstance(raw, dict) and raw.get("kind") == BATCH:
+        return _read_batch(raw)
+    return [Record.from_json(raw, version=version)]
+
+
+def _read_batch(data: dict[str, Any]) -> list[Record]:
+    """Each item as the turn record it stands for, checked as any turn is (`Record.from_json`)."""
+    if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise ValueError("a batch record is of schema 2")
+    shape = required(data, "template", "")
+    need(shape, "template", dict)
+    literals, paths = required(shape, "literals", "template"), required(shape, "paths", "template")
+    need(literals, "template.literals", list)
+    need(paths, "template.paths", list)
+    if len(literals) != len(paths) + 1 or not all(isinstance(t, str) for t in literals + paths):
+        raise ValueError("template: its literals are texts, one more than its paths")
+    template = MapTemplate(tuple(literals), tuple(paths))
+    items = required(data, "items", "")
+    need(items, "items", list)
+    shared = {
+        "schema": SCHEMA_VERSION,
+        "kind": TURN,
+        "thread": STANDALONE,
+        "new_thread": False,
+        "parent": None,
+        **{name: data.get(name) for name in ("nbchat_version", "cell_id", "stored_at")},
+        **{name: required(data, name, "") for name in ("request", "history")},
+    }
+    return [
+        Record.from_json(_item_turn(template, entry, n, shared)) for n, entry in enumerate(items)
+    ]
+
+
+def _item_turn(
+    template: MapTemplate, entry: Any, number: int, shared: dict[str, Any]
+) -> dict[str, Any]:
+    """The turn record JSON an item stands for."""
+    where = f"items[{number}]"
+    need(entry, where, dict)
+    if "fills" in entry:
+        fills = entry["fills"]
+        need(fills, f"{where}.fills", list)
+        if len(fills) != len(template.paths) or not all(isinstance(f, str) for f in fills):
+            raise ValueError(f"{where}.fills: one text per placeholder")
+        user = user_message(template.content(fills))
+    else:
+        user = user_message(required(entry, "user", where))
+    return {
+        **shared,
+        "messages": [user, required(entry, "message", where)],
+        "key": required(entry, "key", where),
+        "responses": [required(entry, "response", where)],
+        "timing": entry.get("timing", {}),
+    }

@@ -1,0 +1,148 @@
+"""What a ``%%chat --map`` cell shows: live progress, then a compact summary.
+
+The progress view is an ipywidgets progress bar and one line (done / total, replayed, failed,
+tokens, items per second, ETA), updated only when `nbchat.batch.run_batch` reports (a few times
+a second at most), so a batch of thousands costs the frontend a bounded number of messages.
+Headless runs show nothing live. The summary replaces the view: the counts, the first few items
+with their answers, and every failure with its one-line reason; model text in it is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from IPython.display import DisplayHandle, display
+
+from nbchat.batch import Progress
+from nbchat.record import RECORD_MIME
+from nbchat.render import Bundle, escape_markdown
+from nbchat.text import clip, markdown_table, one_line, plural, render_table
+
+__all__ = ["BatchSummary", "ProgressView", "progress_view"]
+
+_SHOWN_RESULTS = 5
+_SHOWN_FAILURES = 10
+_STYLE = "font-size: 85%; opacity: 0.75;"
+
+
+def progress_line(progress: Progress) -> str:
+    """``120 / 200 · 12 replayed · 1 failed · 8,400 tokens · 23.1 items/s · ETA 3 s``."""
+    parts = [f"{progress.done} / {progress.total}"]
+    if progress.replayed:
+        parts.append(f"{progress.replayed} replayed")
+    if progress.failed:
+        parts.append(f"{progress.failed} failed")
+    if progress.tokens:
+        parts.append(f"{progress.tokens:,} tokens")
+    if progress.rate:
+        parts.append(f"{progress.rate:.1f} items/s")
+    if progress.paused > 0:
+        parts.append(f"rate limited: paused {progress.paused:.0f} s")
+    elif progress.eta is not None and not progress.finished:
+        parts.append(f"ETA {progress.eta:.0f} s")
+    return " · ".join(parts)
+
+
+class ProgressView:
+    """A progress bar and its line, in the cell's output until the summary replaces it."""
+
+    def __init__(self, total: int) -> None:
+        import ipywidgets as widgets  # only when a frontend shows it
+
+        self._bar = widgets.IntProgress(value=0, min=0, max=max(total, 1))
+        self._line = widgets.HTML(value="")
+        self._box = widgets.VBox([self._bar, self._line])
+        handle = display(self._box, display_id=True)
+        assert isinstance(handle, DisplayHandle)
+        self._handle: DisplayHandle | None = handle
+
+    def update(self, progress: Progress) -> None:
+        """Show ``progress`` (two widget messages)."""
+        self._bar.value = progress.done
+        line = html.escape(progress_line(progress))
+        self._line.value = f'<span style="{_STYLE}">{line}</span>'
+
+    def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Replace the view with the summary, in the same output slot."""
+        if self._handle is None:
+            display(data, raw=True, metadata=metadata)
+            return
+        self._handle.update(data, raw=True, metadata=metadata)
+        for widget in (self._box, self._bar, self._line):
+            widget.close()
+        self._handle = None
+
+
+class _Silent:
+    """No live view (a headless run, a terminal): the summary alone."""
+
+    def update(self, progress: Progress) -> None:
+        """Nobody is watching."""
+
+    def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Show the summary."""
+        display(data, raw=True, metadata=metadata)
+
+
+def progress_view(total: int, frontend: str) -> ProgressView | _Silent:
+    """The live view for where the kernel runs ("interactive", "headless", "terminal")."""
+    return ProgressView(total) if frontend == "interactive" else _Silent()
+
+
+class BatchSummary:
+    """The persistent output of a batch: counts, the first results, the failures."""
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Sequence[str],
+        answers: Sequence[str | None],
+        failures: dict[int, str],
+    ) -> None:
+        self.name = name
+        self.inputs = inputs
+        self.answers = answers
+        self.failures = failures
+
+    def bundle(
+        self, line: str, record: dict[str, Any] | None, *, pending: Sequence[int] = ()
+    ) -> Bundle:
+        """The summary as Markdown and plain text (with the batch record, when stored)."""
+        headers = ["#", self.name, "answer"]
+        rows = [
+            [str(index), clip(one_line(self.inputs[index]), 60), clip(one_line(answer), 80)]
+            for index, answer in enumerate(self.answers)
+            if answer is not None
+        ][:_SHOWN_RESULTS]
+        answered = sum(answer is not None for answer in self.answers)
+        more = answered - len(rows)
+        markdown = [f"**{escape_markdown(line)}**"]
+        plain = [line]
+        if rows:
+            safe = [[number, escape_markdown(a), escape_markdown(b)] for number, a, b in rows]
+            markdown.append(markdown_table(headers, safe))
+            plain += render_table(headers, rows)
+            if more:
+                markdown.append(f"*… and {plural(more, 'more answer')}.*")
+                plain.append(f"… and {plural(more, 'more answer')}.")
+        failures = sorted(self.failures.items())
+        for index, reason in failures[:_SHOWN_FAILURES]:
+            text = f"item {index} failed: {clip(one_line(reason), 200)}"
+            markdown.append(f"- ⚠ {escape_markdown(text)}")
+            plain.append(f"⚠ {text}")
+        if len(failures) > _SHOWN_FAILURES:
+            rest = f"… and {len(failures) - _SHOWN_FAILURES} more failures"
+            markdown.append(f"- {rest}")
+            plain.append(rest)
+        if pending:
+            markdown.append(f"*{plural(len(pending), 'item')} not done (interrupted).*")
+            plain.append(f"{plural(len(pending), 'item')} not done (interrupted).")
+        data: dict[str, Any] = {
+            "text/markdown": "\n\n".join(markdown),
+            "text/plain": "\n".join(plain),
+        }
+        if record is not None:
+            data[RECORD_MIME] = record
+        return data, {"nbchat": {"batch": True}}

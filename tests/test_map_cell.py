@@ -1,0 +1,209 @@
+"""``%%chat --map`` in a real kernel against the fake server (with latency, rate limits and
+scripted faults): results in order, concurrency, the compact record, replay and resume, failures
+that do not stop the others, --schema per item, offline, Ctrl-C, bounded frontend messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_openai import Fault
+from kernel_driver import Execution, Kernel, save_notebook
+
+from nbchat.batch_record import read_stored
+from nbchat.record import RECORD_MIME
+
+pytestmark = pytest.mark.kernel
+
+REVIEWS = "reviews = ['great', 'awful', 'fine', 'great', 'meh']"
+
+
+def show(kernel: Kernel, expressions: str) -> str:
+    return kernel.run(f"print({expressions})", check=True).stdout.strip()
+
+
+def batch_record(execution: Execution) -> dict:
+    (record,) = execution.data(RECORD_MIME)
+    assert record["kind"] == "batch"
+    return record
+
+
+def sent_prompts(server) -> list[str]:
+    return sorted(request.body["messages"][-1]["content"] for request in server.chat_requests)
+
+
+def test_each_item_is_one_standalone_request_and_results_keep_the_order(
+    kernel: Kernel, server
+) -> None:
+    kernel.run(REVIEWS, check=True)
+    kernel.run("%%chat\nAn earlier turn of the thread.", cell_id="c0", check=True)
+    kernel.run("%%chat --system\nAnswer with one word.", cell_id="c1", check=True)
+    server.reset()
+    done = kernel.run("%%chat --map reviews -o labels\nClassify: {item}", cell_id="c2")
+    assert done.status == "ok", done.error
+    assert len(server.chat_requests) == 5, "one request per item, duplicates included"
+    for request in server.chat_requests:
+        system, user = request.body["messages"]
+        assert system == {"role": "system", "content": "Answer with one word."}
+        assert user["content"].startswith("Classify: ")
+        assert "stream" not in request.body or request.body["stream"] is False
+    labels = json.loads(show(kernel, "__import__('json').dumps(labels)"))
+    assert labels == [f"Reply #1 to: Classify: {word}" for word in REVIEWS_WORDS]
+    record = batch_record(done)
+    assert [item["index"] for item in record["items"]] == [0, 1, 2, 3, 4]
+    assert [item["fills"] for item in record["items"]] == [[word] for word in REVIEWS_WORDS]
+    assert record["template"] == {"literals": ["Classify: ", ""], "paths": [""]}
+    items = read_stored(record, 2)
+    assert [r.answer for r in items] == labels and all(
+        r.consistency_problem() is None for r in items
+    )
+    markdown = done.data("text/markdown")[0]
+    assert markdown.startswith("**--map reviews: 5 items · 5 answered")
+    kernel.run("%%chat\nNext turn.", cell_id="c3", check=True)
+    context = server.chat_requests[-1].body["messages"]
+    assert [m["content"] for m in context if m["role"] == "user"] == [
+        "An earlier turn of the thread.",
+        "Next turn.",
+    ], "a --map cell is not a turn of its thread"
+
+
+REVIEWS_WORDS = ["great", "awful", "fine", "great", "meh"]
+
+
+def test_series_and_dataframe_rows_keep_their_index(kernel: Kernel, server) -> None:
+    kernel.run(
+        "import pandas as pd\n"
+        "df = pd.DataFrame({'city': ['Brest', 'Cadiz'], 'tide': [4.2, 1.1]}, index=['b', 'c'])",
+        check=True,
+    )
+    kernel.run(
+        "%%chat --map df -o out\nIs {item[city]} ({item.tide} m) tidal?", cell_id="c1", check=True
+    )
+    assert sent_prompts(server) == ["Is Brest (4.2 m) tidal?", "Is Cadiz (1.1 m) tidal?"]
+    assert show(kernel, "type(out).__name__, list(out.index)") == "Series ['b', 'c']"
+    kernel.run("cities = df.city", check=True)
+    kernel.run("%%chat --map cities -o names\nWhere is {item}?", cell_id="c3", check=True)
+    assert (
+        show(kernel, "list(names.index), names['c']") == "['b', 'c'] Reply #1 to: Where is Cadiz?"
+    )
+
+
+def test_a_rerun_replays_and_a_changed_list_asks_only_for_what_is_new(
+    kernel: Kernel, server, chat_env
+) -> None:
+    path = chat_env / "batch.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    cells = [("c0", REVIEWS), ("c1", "%%chat --map reviews -o labels\nClassify: {item}")]
+    runs = {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
+    assert len(server.chat_requests) == 5
+    again = kernel.run(cells[1][1], cell_id="c1", check=True)
+    assert len(server.chat_requests) == 5 and "5 replayed" in again.data("text/plain")[0]
+    save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
+
+    kernel.restart()
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    server.reset()
+    kernel.run("reviews = ['great', 'awful', 'superb', 'fine', 'great', 'meh']", check=True)
+    changed = kernel.run(cells[1][1], cell_id="c1", check=True)
+    assert sent_prompts(server) == ["Classify: superb"], "only the new item is asked"
+    assert len(batch_record(changed)["items"]) == 6, "the cell's record holds every item"
+    kernel.run("os.environ['NBCHAT_OFFLINE'] = '1'\nreviews.append('new')", check=True)
+    offline = kernel.run(cells[1][1], cell_id="c1")
+    assert offline.status == "error"
+    assert (
+        "1 of 7 items failed: item 6: offline, and no answer is stored for it"
+        in (offline.error["evalue"])
+    )
+    assert len(server.chat_requests) == 1
+
+
+def test_requests_run_concurrently_within_the_limit(kernel: Kernel, server) -> None:
+    server.latency = 0.3
+    kernel.run("numbers = list(range(24))", check=True)
+    done = kernel.run(
+        "%%chat --map numbers --concurrency 6 -o out\nDouble {item}", cell_id="c1", timeout=30
+    )
+    assert done.status == "ok", done.error
+    assert server.peak_in_flight == 6
+    assert show(kernel, "out[23]") == "Reply #1 to: Double 23"
+    updates = done.count("comm_msg")
+    seconds = batch_record(done)["items"][-1]["timing"]["elapsed_s"] * 4 + 2  # 4 waves, loose
+    assert updates <= 40 + 30 * seconds, (updates, seconds)
+
+
+def test_a_rate_limit_pauses_every_worker_and_everything_is_answered(
+    kernel: Kernel, server
+) -> None:
+    server.rate_limit = (4, 0.5)
+    kernel.run("%config ChatMagics.max_retries = 4", check=True)
+    kernel.run("numbers = list(range(12))", check=True)
+    done = kernel.run("%%chat --map numbers -o out\nHalve {item}", cell_id="c1", timeout=60)
+    assert done.status == "ok", done.error
+    statuses = [request.path for request in server.chat_requests]
+    assert len(statuses) > 12, "some requests were refused (429) and retried"
+    assert show(kernel, "sum(x is None for x in out)") == "0"
+
+
+def test_failed_items_do_not_stop_the_others_and_a_rerun_retries_only_them(
+    kernel: Kernel, server
+) -> None:
+    kernel.run("numbers = list(range(10))", check=True)
+    server.script(Fault(status=400), Fault(status=400))
+    failed = kernel.run("%%chat --map numbers --concurrency 1 -o out\nSquare {item}", cell_id="c1")
+    assert failed.status == "error"
+    message = failed.error["evalue"]
+    assert message.startswith("2 of 10 items failed: item 0: The server rejected the request (400)")
+    assert "run the cell again to retry the failed ones" in message and "\n" not in message
+    assert show(kernel, "[i for i, x in enumerate(out) if x is None]") == "[0, 1]"
+    assert len(batch_record(failed)["items"]) == 8
+    assert "item 0 failed" in failed.data("text/markdown")[0]
+    server.reset()
+    kernel.run(
+        "%%chat --map numbers --concurrency 1 -o out\nSquare {item}", cell_id="c1", check=True
+    )
+    assert sent_prompts(server) == ["Square 0", "Square 1"]
+
+
+def test_schema_per_item_binds_validated_objects(kernel: Kernel, server) -> None:
+    kernel.run(
+        "from pydantic import BaseModel\n"
+        "class Label(BaseModel):\n    sentiment: str\n    score: int\n"
+        "texts = ['good', 'bad', 'odd']",
+        check=True,
+    )
+    server.script(Fault(), Fault(), Fault(text='{"sentiment": "x", "score": "high"}'))
+    failed = kernel.run(
+        "%%chat --map texts --schema Label --concurrency 1 -o labels\nRate: {item}", cell_id="c1"
+    )
+    assert server.chat_requests[0].body["response_format"]["json_schema"]["name"] == "Label"
+    assert "item 2: the answer does not fit Label: score: " in failed.error["evalue"]
+    assert show(kernel, "[type(x).__name__ for x in labels]") == "['Label', 'Label', 'NoneType']"
+
+
+def test_a_missing_field_fails_that_item_and_a_cell_without_item_fails_at_once(
+    kernel: Kernel, server
+) -> None:
+    kernel.run("rows = [{'city': 'Brest'}, {'town': 'Cadiz'}]", check=True)
+    failed = kernel.run("%%chat --map rows -o out\nWhere is {item[city]}?", cell_id="c1")
+    assert "1 of 2 items failed: item 1: item 1 has no ['city']" in failed.error["evalue"]
+    assert sent_prompts(server) == ["Where is Brest?"]
+    no_item = kernel.run("%%chat --map rows\nNo placeholder here", cell_id="c2")
+    assert "the cell has no {item}" in no_item.error["evalue"]
+    not_a_list = kernel.run("%%chat --map Out\n{item}", cell_id="c3")
+    assert "dict is not a list of items" in not_a_list.error["evalue"]
+    assert len(server.chat_requests) == 1
+
+
+def test_ctrl_c_keeps_what_completed_and_the_next_run_resumes(kernel: Kernel, server) -> None:
+    server.latency = 0.4
+    kernel.run("numbers = list(range(12))", check=True)
+    cell = "%%chat --map numbers --concurrency 2 -o out\nTriple {item}"
+    interrupted = kernel.run(cell, cell_id="c1", interrupt_after=1.1, timeout=30)
+    assert interrupted.status == "error"
+    assert interrupted.error["evalue"].startswith("Batch interrupted: ")
+    kept = len(batch_record(interrupted)["items"])
+    assert 0 < kept < 12
+    asked_before = len(server.chat_requests)
+    server.latency = 0.0
+    kernel.run(cell, cell_id="c1", check=True, timeout=30)
+    assert len(server.chat_requests) - asked_before == 12 - kept, "only the rest is asked"
