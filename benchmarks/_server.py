@@ -30,16 +30,23 @@ READY_TIMEOUT = 15.0
 
 
 def start_fake_server(
-    chunks: int, *, api_key: str | None = None, timeout: float = READY_TIMEOUT
+    chunks: int | None,
+    *,
+    api_key: str | None = None,
+    latency: float = 0.0,
+    timeout: float = READY_TIMEOUT,
 ) -> tuple[subprocess.Popen[str], str]:
-    """Launch the fake server answering every chat with ``chunks`` chunks; return it and its URL.
+    """Launch the fake server answering every chat with ``chunks`` chunks (None: its usual
+    answer) after ``latency`` seconds; return it and its URL.
 
     Waits for its ``READY http://127.0.0.1:PORT/v1`` line; raises ``RuntimeError`` (with the
     server's stderr) if it exits or stays silent for ``timeout`` seconds.
     """
     if not FAKE_SERVER.is_file():
         raise RuntimeError(f"fake server not found at {FAKE_SERVER}")
-    command = [sys.executable, str(FAKE_SERVER), "--port", "0", "--chunks", str(chunks)]
+    command = [sys.executable, str(FAKE_SERVER), "--port", "0"]
+    command += ["--chunks", str(chunks)] if chunks is not None else []
+    command += ["--latency", str(latency)] if latency else []
     command += ["--any-key"] if api_key is None else ["--api-key", api_key]
     # stderr goes to a file, not a pipe: nobody drains it while the server runs. The child keeps
     # its own descriptor, so ours is closed once the server is up.
@@ -98,9 +105,11 @@ def stop_fake_server(process: subprocess.Popen[str], *, timeout: float = 5.0) ->
 
 
 @contextmanager
-def fake_server(chunks: int, *, api_key: str | None = None) -> Iterator[str]:
+def fake_server(
+    chunks: int | None, *, api_key: str | None = None, latency: float = 0.0
+) -> Iterator[str]:
     """``start_fake_server`` as a context manager yielding the base URL; always stops it."""
-    process, base_url = start_fake_server(chunks, api_key=api_key)
+    process, base_url = start_fake_server(chunks, api_key=api_key, latency=latency)
     try:
         yield base_url
     finally:

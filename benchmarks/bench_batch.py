@@ -20,49 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
-from _server import FAKE_SERVER, REPO_ROOT, stop_fake_server
+from _server import start_fake_server, stop_fake_server
 
 from nbchat.batch import run_batch
 from nbchat.client import ChatClient, ClientConfig
 
 REQUEST_TARGET = 1.3  # x the ideal
 REPLAY_TARGET_MS = 2.0  # per item
-READY_TIMEOUT = 15.0
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    """The fake server with a latency on every chat answer (``_server`` has no such option)."""
-    command = [sys.executable, str(FAKE_SERVER), "--port", "0", "--any-key"]
-    command += ["--latency", str(latency)]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = process.stdout
-    threading.Thread(
-        target=lambda: lines.put(stdout.readline() if stdout else ""), daemon=True
-    ).start()
-    try:
-        line = lines.get(timeout=READY_TIMEOUT)
-    except queue.Empty:
-        line = ""
-    if not line.startswith("READY "):
-        stop_fake_server(process)
-        raise RuntimeError(f"fake server {' '.join(command)} did not start")
-    return process, line.split(None, 1)[1].strip()
 
 
 def body(i: int) -> dict[str, Any]:
@@ -107,7 +76,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args()
 
-    process, base_url = start_server(args.latency)
+    process, base_url = start_fake_server(None, latency=args.latency)
     try:
         config = ClientConfig(base_url=base_url, api_key_env="", max_retries=0)
         with ChatClient(config) as client:

@@ -9,18 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from nbchat._version import __version__
-from nbchat.api import Answer, ask
+from nbchat.api import Answer, ask, map
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     AuthenticationError,
+    BadRequestError,
+    BatchError,
+    BatchInterrupted,
+    ConfigError,
     NbchatError,
     NotFoundError,
     OfflineMiss,
     RateLimitError,
     StreamError,
+    StructuredOutputError,
+    ToolRoundsExceeded,
 )
 from nbchat.record import RECORD_MIME, Record
 
@@ -31,18 +37,25 @@ __all__ = [
     "APITimeoutError",
     "Answer",
     "AuthenticationError",
+    "BadRequestError",
+    "BatchError",
+    "BatchInterrupted",
     "ChatClient",
     "ChatStream",
     "ClientConfig",
+    "ConfigError",
     "NbchatError",
     "NotFoundError",
     "OfflineMiss",
     "RateLimitError",
     "Record",
     "StreamError",
+    "StructuredOutputError",
+    "ToolRoundsExceeded",
     "__version__",
     "ask",
     "load_ipython_extension",
+    "map",
     "unload_ipython_extension",
 ]
 

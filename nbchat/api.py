@@ -1,9 +1,10 @@
-"""`ask`: the ``%%chat`` machinery for code, e.g. to loop over prompts.
+"""`ask` and `map`: the ``%%chat`` machinery for code.
 
     for question in questions:
         answer = nbchat.ask(question)          # independent questions (no thread)
         print(answer.text)
     nbchat.ask("And then?", thread="default")  # continues a thread after its cells
+    labels = nbchat.map("Classify: {item}", reviews, concurrency=8)   # as %%chat --map
 
 Answers are looked up in the session's and the notebook's stored answers first, like a cell:
 `ask` takes the same path as a ``%%chat`` cell (`nbchat.session.ChatSession.run`), with the
@@ -12,11 +13,13 @@ settings and session of the ``%%chat`` magic of this kernel.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nbchat.errors import ConfigError
+from nbchat.map_cell import MapJob, run_map
 from nbchat.record import Record
 from nbchat.render import answer_bundle
 from nbchat.structured import JsonOutput, OutputSchema
@@ -27,7 +30,7 @@ from nbchat.turns import TurnRequest
 if TYPE_CHECKING:
     from nbchat.magics import ChatMagics
 
-__all__ = ["Answer", "ask"]
+__all__ = ["Answer", "ask", "map"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +130,54 @@ def ask(
     outcome = magics.session.run(request, settings, magics.notebook_records())
     sent = magics.session.sent(outcome.record, outcome.turn)
     return Answer(outcome.record.answer, outcome.record, outcome.replayed, sent, outcome.value)
+
+
+def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask
+    template: str,
+    items: Any,
+    *,
+    schema: Any = None,
+    json: bool = False,
+    concurrency: int = 8,
+    rpm: float | None = None,
+    thread: str = "default",
+    model: str | None = None,
+    profile: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    **options: Any,
+) -> Any:
+    """``%%chat --map`` from code: ``template`` sent once per item of ``items`` (``{item}``,
+    ``{item[field]}``, ``{item.field}``), concurrently; the answers in order (validated objects
+    with ``schema``, parsed JSON with ``json``; a pandas Series for a Series or DataFrame).
+
+    The batch's summary (with its record, so the next run replays it) is shown in the running
+    cell's output. Raises `BatchError` when some items failed: its ``values`` holds the others.
+    """
+    magics = _magics()
+    settings = magics.settings(
+        {
+            "model": model,
+            "profile": profile,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "options": options or None,
+        }
+    )
+    shape = OutputSchema.of(schema) if schema is not None else None
+    cell_id, _ = magics.running_cell()
+    job = MapJob(
+        "items",
+        items,
+        template,
+        magics.shell.user_ns,
+        replace(settings, stream=False),
+        output=JsonOutput(shape) if json else shape,
+        thread=thread,
+        cell_id=cell_id,
+        concurrency=concurrency,
+        rpm=rpm,
+        frontend=magics.frontend(),
+        note=lambda message: print(message, file=sys.stderr),
+    )
+    return run_map(job, magics.session, magics.notebook_records())

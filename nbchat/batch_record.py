@@ -14,16 +14,19 @@ template, the endpoint, model and parameters, the system prompt. Per item only w
                     placeholders (`nbchat.map_template`), the other placeholders filled in
 ``request``         as a turn's: ``{"base_url", "query_digest", "model", "params", "system"}``
 ``history``         the history digest of an empty context (items have none)
+``response``        the fields every item's completion shares (``object``, ``model``,
+                    ``choices`` when they all stopped alike, ...)
 ``items``           one object per answered item, in input order: ``index`` (its position in
-                    the input), ``key``, ``fills`` (the text of each placeholder) or, when an
-                    item is an image, ``user`` (the user message's content), ``message`` (the
-                    answer as returned), ``response`` (the completion without its message) and
-                    ``timing``
+                    the input), ``fills`` (the text of each placeholder) or, when an item is an
+                    image, ``user`` (the user message's content); ``answer`` (the text, when
+                    the message is just that) or ``message`` (as returned); ``response`` (the
+                    completion's other fields: ``id``, ``usage``...) and ``timing``
 ``stored_at``       ISO-8601 UTC time the batch ended
 ==================  =========================================================================
 
 `read_stored` reads any stored record JSON, a turn, a system prompt or a batch, as `Record`s:
-a batch gives one standalone turn record per item, whose key is checked like any turn's.
+a batch gives one standalone turn record per item. An item's key is not stored: it is computed
+from the request the record describes, so an edited item is found (or not) as that request.
 """
 
 from __future__ import annotations
@@ -59,20 +62,12 @@ def batch_json(
         raise ConfigError("a batch record needs at least one answered item")
     first = items[0].record
     assert first.request is not None
-    stored = []
-    for item in items:
-        record = item.record
-        entry: dict[str, Any] = {"index": item.index, "key": record.key}
-        if item.fills is not None:
-            entry["fills"] = item.fills
-        else:
-            entry["user"] = record.messages[0]["content"]
-        entry.update(
-            message=record.messages[-1],
-            response=record.last_response,
-            timing=record.timing,
-        )
-        stored.append(entry)
+    responses = [item.record.last_response for item in items]
+    shared = {
+        name: value
+        for name, value in responses[0].items()
+        if all(name in other and other[name] == value for other in responses[1:])
+    }
     return {
         "schema": SCHEMA_VERSION,
         "kind": BATCH,
@@ -82,9 +77,32 @@ def batch_json(
         "template": {"literals": list(template.literals), "paths": list(template.paths)},
         "request": first.request.to_json(),
         "history": first.history,
-        "items": stored,
+        "response": shared,
+        "items": [_item_json(item, shared) for item in items],
         "stored_at": utc_now(),
     }
+
+
+def _item_json(item: BatchItem, shared: dict[str, Any]) -> dict[str, Any]:
+    """What is stored of one item: only what the batch does not share."""
+    record = item.record
+    entry: dict[str, Any] = {"index": item.index}
+    if item.fills is not None:
+        entry["fills"] = item.fills
+    else:
+        entry["user"] = record.messages[0]["content"]
+    message = record.messages[-1]
+    if set(message) == {"role", "content"} and isinstance(message["content"], str):
+        entry["answer"] = message["content"]
+    else:
+        entry["message"] = message
+    entry["response"] = {
+        name: value
+        for name, value in record.last_response.items()
+        if name not in shared or shared[name] != value
+    }
+    entry["timing"] = {name: value for name, value in record.timing.items() if name != "streamed"}
+    return entry
 
 
 def read_stored(raw: Any, version: int) -> list[Record]:
@@ -116,17 +134,21 @@ def _read_batch(data: dict[str, Any]) -> list[Record]:
         "new_thread": False,
         "parent": None,
         **{name: data.get(name) for name in ("nbchat_version", "cell_id", "stored_at")},
-        **{name: required(data, name, "") for name in ("request", "history")},
+        **{name: required(data, name, "") for name in ("request", "history", "response")},
     }
-    return [
+    need(shared["response"], "response", dict)
+    records = [
         Record.from_json(_item_turn(template, entry, n, shared)) for n, entry in enumerate(items)
     ]
+    for record in records:
+        record.key = record.expected_key()
+    return records
 
 
 def _item_turn(
     template: MapTemplate, entry: Any, number: int, shared: dict[str, Any]
 ) -> dict[str, Any]:
-    """The turn record JSON an item stands for."""
+    """The turn record JSON an item stands for (its key left to compute)."""
     where = f"items[{number}]"
     need(entry, where, dict)
     if "fills" in entry:
@@ -137,10 +159,19 @@ def _item_turn(
         user = user_message(template.content(fills))
     else:
         user = user_message(required(entry, "user", where))
+    if "answer" in entry:
+        need(entry["answer"], f"{where}.answer", str)
+        message = {"role": "assistant", "content": entry["answer"]}
+    else:
+        message = required(entry, "message", where)
+    response = required(entry, "response", where)
+    need(response, f"{where}.response", dict)
+    timing = entry.get("timing", {})
+    need(timing, f"{where}.timing", dict)
     return {
-        **shared,
-        "messages": [user, required(entry, "message", where)],
-        "key": required(entry, "key", where),
-        "responses": [required(entry, "response", where)],
-        "timing": entry.get("timing", {}),
+        **{name: value for name, value in shared.items() if name != "response"},
+        "messages": [user, message],
+        "key": "",
+        "responses": [{**shared["response"], **response}],
+        "timing": {**timing, "streamed": False},
     }

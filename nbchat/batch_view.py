@@ -46,33 +46,37 @@ def progress_line(progress: Progress) -> str:
 
 
 class ProgressView:
-    """A progress bar and its line, in the cell's output until the summary replaces it."""
+    """A progress bar and its line, shown at the first report; the summary replaces them."""
 
-    def __init__(self, total: int) -> None:
-        import ipywidgets as widgets  # only when a frontend shows it
-
-        self._bar = widgets.IntProgress(value=0, min=0, max=max(total, 1))
-        self._line = widgets.HTML(value="")
-        self._box = widgets.VBox([self._bar, self._line])
-        handle = display(self._box, display_id=True)
-        assert isinstance(handle, DisplayHandle)
-        self._handle: DisplayHandle | None = handle
+    def __init__(self) -> None:
+        self._widgets: tuple[Any, Any, Any] | None = None
+        self._handle: DisplayHandle | None = None
 
     def update(self, progress: Progress) -> None:
         """Show ``progress`` (two widget messages)."""
-        self._bar.value = progress.done
-        line = html.escape(progress_line(progress))
-        self._line.value = f'<span style="{_STYLE}">{line}</span>'
+        if self._widgets is None:
+            import ipywidgets as widgets  # only when a frontend shows it
+
+            bar = widgets.IntProgress(value=0, min=0, max=max(progress.total, 1))
+            line = widgets.HTML(value="")
+            box = widgets.VBox([bar, line])
+            self._widgets = (box, bar, line)
+            handle = display(box, display_id=True)
+            assert isinstance(handle, DisplayHandle)
+            self._handle = handle
+        _, bar, line = self._widgets
+        bar.value = progress.done
+        line.value = f'<span style="{_STYLE}">{html.escape(progress_line(progress))}</span>'
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the view with the summary, in the same output slot."""
-        if self._handle is None:
+        if self._handle is None or self._widgets is None:
             display(data, raw=True, metadata=metadata)
             return
         self._handle.update(data, raw=True, metadata=metadata)
-        for widget in (self._box, self._bar, self._line):
+        for widget in self._widgets:
             widget.close()
-        self._handle = None
+        self._widgets, self._handle = None, None
 
 
 class _Silent:
@@ -86,9 +90,9 @@ class _Silent:
         display(data, raw=True, metadata=metadata)
 
 
-def progress_view(total: int, frontend: str) -> ProgressView | _Silent:
+def progress_view(frontend: str) -> ProgressView | _Silent:
     """The live view for where the kernel runs ("interactive", "headless", "terminal")."""
-    return ProgressView(total) if frontend == "interactive" else _Silent()
+    return ProgressView() if frontend == "interactive" else _Silent()
 
 
 class BatchSummary:

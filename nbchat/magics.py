@@ -223,7 +223,7 @@ class ChatMagics(Magics):
         if self.notebook:
             self.session.saved.path = Path(self.notebook).expanduser()
         user_ns = self.shell.user_ns if self.shell else {}
-        return self.session.notebook(user_ns, headless=self._frontend() == "headless")
+        return self.session.notebook(user_ns, headless=self.frontend() == "headless")
 
     # -- the magic -------------------------------------------------------------------------
 
@@ -374,7 +374,7 @@ class ChatMagics(Magics):
         view = live_view(
             settings.model,
             rate=settings.update_rate,
-            frontend=self._frontend(),
+            frontend=self.frontend(),
             render=safe_markdown,
             on_discard=self._reshow,
         )
@@ -436,7 +436,7 @@ class ChatMagics(Magics):
             source=self._cell_source(),
             concurrency=args.concurrency,
             rpm=args.rpm,
-            frontend=self._frontend(),
+            frontend=self.frontend(),
             note=self._note,
         )
         try:
@@ -509,7 +509,7 @@ class ChatMagics(Magics):
         ids (JupyterLab, Notebook 7, VS Code); headless runners and terminals do not."""
         return self._cell_id() is not None
 
-    def _frontend(self) -> str:
+    def frontend(self) -> str:
         """ "interactive" (a frontend that sends cell ids), "headless" (nbclient, papermill,
         nbconvert: a kernel nobody watches) or "terminal" (no kernel)."""
         if getattr(self.shell, "kernel", None) is None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nbchat.batch import BatchResult, run_batch
+from nbchat.batch import BatchResult, Progress, run_batch
 from nbchat.batch_record import BatchItem, batch_json
 from nbchat.batch_view import BatchSummary, progress_view
 from nbchat.errors import (
@@ -32,7 +32,8 @@ from nbchat.errors import (
 )
 from nbchat.map_template import ItemError, MapTemplate, item_rows
 from nbchat.notebook import NotebookRecords
-from nbchat.record import STANDALONE, Record, message_text, utc_now
+from nbchat.record import RECORD_MIME, STANDALONE, Record, message_text, utc_now
+from nbchat.render import Bundle
 from nbchat.session import ChatSession
 from nbchat.settings import Settings
 from nbchat.structured import JsonOutput, OutputSchema
@@ -40,7 +41,7 @@ from nbchat.text import clip, one_line, plural
 from nbchat.threads import Window
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed, split_completion
 
-__all__ = ["MapJob", "run_map"]
+__all__ = ["MapJob", "MapOutcome", "map_items", "run_map"]
 
 _NAMED_FAILURES = 3  # failures named in the cell's error line
 
@@ -70,10 +71,48 @@ class _Prepared:
     fills: list[str] | None  # None when an item is an image
 
 
+@dataclass
+class MapOutcome:
+    """What a batch produced: the values to bind, its summary bundle and its failures."""
+
+    values: Any  # in input order; None where an item failed (a Series for Series/DataFrame input)
+    bundle: Bundle  # the summary, with the batch record when one is stored
+    failures: dict[int, str]
+    total: int
+    interrupted: BatchInterrupted | None = None
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The batch record stored with the summary, if any."""
+        return self.bundle[0].get(RECORD_MIME)
+
+    def raise_for_failures(self) -> None:
+        """`BatchInterrupted` after Ctrl-C, `BatchError` (with ``values``) when items failed."""
+        if self.interrupted is not None:
+            raise self.interrupted
+        if self.failures:
+            raise BatchError(_failure_line(self.failures, self.total), values=self.values)
+
+
 def run_map(job: MapJob, session: ChatSession, notebook: NotebookRecords | None) -> Any:
-    """Run every item; the results in input order (a pandas Series with the input's index when
-    the items were a Series or DataFrame). Raises `BatchError` (with ``.values``) when some
-    items failed, `BatchInterrupted` on Ctrl-C, after showing the summary either way."""
+    """Run every item with a live progress view, show the summary, and return the values.
+    Raises `BatchError` (with ``.values``) when some items failed, `BatchInterrupted` on Ctrl-C,
+    after showing the summary either way."""
+    view = progress_view(job.frontend)
+    outcome = map_items(job, session, notebook, on_progress=view.update)
+    view.finish(*outcome.bundle)
+    outcome.raise_for_failures()
+    return outcome.values
+
+
+def map_items(
+    job: MapJob,
+    session: ChatSession,
+    notebook: NotebookRecords | None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> MapOutcome:
+    """Run every item (replayed where an answer is stored, else asked); nothing is shown but
+    the progress."""
     rows, index = item_rows(job.items, job.name)
     template = MapTemplate.compile(job.cell, job.namespace, job.settings.context_chars)
     for message in template.notes:
@@ -82,34 +121,17 @@ def run_map(job: MapJob, session: ChatSession, notebook: NotebookRecords | None)
     failures: dict[int, str] = {}
     prepared = _prepare_items(job, template, rows, window, failures)
     order = list(prepared)
-    client = session.client(replace(job.settings, max_retries=0))  # retries: run_batch's
-
-    def replay(position: int) -> Record | None:
-        turn = prepared[order[position]].turn
-        found = session.lookup(turn, notebook)
-        return replayed(turn, found[0]) if found is not None else None
-
-    def send(position: int) -> Record:
-        turn = prepared[order[position]].turn
-        if job.settings.offline:
-            raise OfflineMiss("offline, and no answer is stored for it")
-        started_at, start = utc_now(), time.perf_counter()
-        message, response = split_completion(client.chat(turn.body()))
-        timing = {"started_at": started_at, "elapsed_s": round(time.perf_counter() - start, 3)}
-        return answered(turn, [message], [response], {**timing, "streamed": False})
-
-    view = progress_view(len(order), job.frontend)
     interrupted: BatchInterrupted | None = None
     try:
         result = run_batch(
             list(range(len(order))),
-            send,
+            _sender(job, session, [prepared[number].turn for number in order]),
             concurrency=job.concurrency,
             rpm=job.rpm,
             max_retries=job.settings.max_retries,
-            replay=replay,
+            replay=lambda position: _stored(session, prepared[order[position]].turn, notebook),
             usage=lambda record: int(record.usage.get("total_tokens") or 0),
-            on_progress=view.update,
+            on_progress=on_progress,
         )
     except BatchInterrupted as error:
         result, interrupted = error.result, error
@@ -121,17 +143,37 @@ def run_map(job: MapJob, session: ChatSession, notebook: NotebookRecords | None)
     answers: list[str | None] = [None] * len(rows)
     for item in stored:
         answers[item.index] = item.record.answer
-    inputs = [clip(one_line(str(row)), 200) for row in rows]
-    summary = BatchSummary(job.name, inputs, answers, failures)
+    summary = BatchSummary(job.name, [one_line(str(row)) for row in rows], answers, failures)
     line = _summary_line(job.name, len(rows), stored, result, failures)
-    pending = [order[position] for position in result.pending]
-    view.finish(*summary.bundle(line, record, pending=pending))
+    bundle = summary.bundle(line, record, pending=[order[p] for p in result.pending])
     bound = _as_series(values, index) if index is not None else values
-    if interrupted is not None:
-        raise interrupted
-    if failures:
-        raise BatchError(_failure_line(failures, len(rows)), values=bound)
-    return bound
+    return MapOutcome(bound, bundle, failures, len(rows), interrupted)
+
+
+def _stored(
+    session: ChatSession, turn: PreparedTurn, notebook: NotebookRecords | None
+) -> Record | None:
+    """An item's stored answer, as this cell's record (None when it must be asked)."""
+    found = session.lookup(turn, notebook)
+    return replayed(turn, found[0]) if found is not None else None
+
+
+def _sender(
+    job: MapJob, session: ChatSession, turns: list[PreparedTurn]
+) -> Callable[[int], Record]:
+    """What a worker thread runs for the item at a position: one non-streamed request."""
+    client = session.client(replace(job.settings, max_retries=0))  # retries: run_batch's
+
+    def send(position: int) -> Record:
+        turn = turns[position]
+        if job.settings.offline:
+            raise OfflineMiss("offline, and no answer is stored for it")
+        started_at, start = utc_now(), time.perf_counter()
+        message, response = split_completion(client.chat(turn.body()))
+        timing = {"started_at": started_at, "elapsed_s": round(time.perf_counter() - start, 3)}
+        return answered(turn, [message], [response], {**timing, "streamed": False})
+
+    return send
 
 
 def _prepare_items(

@@ -207,3 +207,20 @@ def test_ctrl_c_keeps_what_completed_and_the_next_run_resumes(kernel: Kernel, se
     server.latency = 0.0
     kernel.run(cell, cell_id="c1", check=True, timeout=30)
     assert len(server.chat_requests) - asked_before == 12 - kept, "only the rest is asked"
+
+
+def test_map_from_code_shows_its_summary_and_replays(kernel: Kernel, server) -> None:
+    code = "import nbchat\nres = nbchat.map('Echo {item}', ['a', 'b'])\nprint(res)"
+    done = kernel.run(code, cell_id="c1", check=True)
+    assert done.stdout.strip() == "['Reply #1 to: Echo a', 'Reply #1 to: Echo b']"
+    assert len(batch_record(done)["items"]) == 2
+    kernel.run(code, cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2, "the second run replays"
+    server.script(Fault(status=400))
+    caught = kernel.run(
+        "try:\n    nbchat.map('Other {item}', ['x', 'y'], concurrency=1)\n"
+        "except nbchat.BatchError as error:\n    print(error.values)",
+        cell_id="c2",
+        check=True,
+    )
+    assert caught.stdout.strip() == "[None, 'Reply #1 to: Other y']"
