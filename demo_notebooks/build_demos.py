@@ -6,7 +6,11 @@ that they replay offline.
 
 It serves the fake OpenAI server of the test suite on 127.0.0.1:8765, the `demo` profile's URL,
 with the canned answers of ``demo_answers.json`` (the same as ``python tests/fake_openai.py
---port 8765 --any-key --responses demo_notebooks/demo_answers.json --models nbchat-demo``).
+--port 8765 --any-key --responses demo_notebooks/demo_answers.json --models
+nbchat-demo,nbchat-demo-thinker``). An answer there is a text, or, for a thinking model or a
+tool turn, a step ``{"reasoning": ..., "text": ..., "tool_calls": [[name, {args}], ...]}`` or a
+list of steps, one per request of the turn (``tests/fake_shapes.py`` describes the format). A
+prompt holding an image is keyed with ``[image]`` in its place.
 For each notebook of ``specs.py`` it then
 
 1. writes the notebook (nbformat 4.5, stable cell ids),
@@ -39,14 +43,14 @@ from nbclient.exceptions import CellExecutionError
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the fake server lives with the tests
 
-from fake_openai import FakeOpenAI  # noqa: E402
+from fake_openai import DEMO_THINKING_MODEL, FakeOpenAI, canned_key  # noqa: E402
 from nbchat.record import RECORD_MIME  # noqa: E402
 from nbchat.settings import BUILTIN_PROFILES  # noqa: E402
 
 from specs import NOTEBOOKS, Cell  # noqa: E402
 
 ANSWERS = HERE / "demo_answers.json"
-MODELS = ("nbchat-demo",)
+MODELS = ("nbchat-demo", DEMO_THINKING_MODEL)
 PORT = 8765
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 # Settings of the person building that must not reach the demo kernels.
@@ -136,9 +140,8 @@ def check_requests(server: FakeOpenAI, since: int) -> None:
     """Every prompt sent since request ``since`` had a canned answer."""
     missing = []
     for request in server.chat_requests[since:]:
-        messages = (request.body or {}).get("messages") or [{}]
-        prompt = messages[-1].get("content")
-        if prompt not in server.responses:
+        prompt = canned_key(request.body or {})
+        if prompt not in server.responses and prompt not in missing:
             missing.append(prompt)
     if missing:
         listed = "\n".join(f"  {prompt!r}" for prompt in missing)
@@ -174,8 +177,8 @@ def build(name: str, server: FakeOpenAI, ipython_dir: str) -> None:
     if len(server.chat_requests) != sent + asked:
         raise BuildError(f"{name}.ipynb: the offline run sent a request")
     seconds = time.perf_counter() - started
-    answers = "1 answer" if asked == 1 else f"{asked} answers"
-    print(f"{name}.ipynb: recorded {answers}; offline: {summary} ({seconds:.1f} s)")
+    requests = "1 request" if asked == 1 else f"{asked} requests"  # a refused one counts too
+    print(f"{name}.ipynb: recorded with {requests}; offline: {summary} ({seconds:.1f} s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,6 +152,12 @@ QUICKSTART = [
         - `cache.ipynb`: replays, offline mode, `nbchat run`, `nbchat show`.
         - `raw_json.ipynb`: the JSON record stored with each answer.
         - `providers.ipynb`: OpenAI, Qwen, DeepSeek, vLLM, Ollama, llama.cpp, your own endpoint.
+        - `reasoning.ipynb`: reasoning models: the thinking folded apart, passed back
+          (`send_reasoning`), `--reasoning-effort`, `Answer.reasoning`.
+        - `tools_and_schemas.ipynb`: notebook functions as tools (`--tools`), answers bound to
+          Python objects (`--schema`, `--json`).
+        - `data_and_figures.ipynb`: DataFrames, figures, `{In[n]}`/`{Out[n]}` in a prompt,
+          `ChatMagics.context_chars`.
         """
     ),
 ]
@@ -612,10 +618,478 @@ PROVIDERS = [
     ),
 ]
 
+THINKER = "nbchat-demo-thinker"  # the demo endpoint's reasoning model
+
+REASONING = [
+    md(
+        """
+        # Reasoning models: the thinking apart from the answer
+
+        Reasoning models write out their thinking before they answer. DeepSeek in thinking
+        mode, Qwen3 on DashScope with thinking on, and vLLM or llama.cpp servers running such
+        models send it in a field of its own (`reasoning_content`). nbchat shows it live, dimmed,
+        above the answer, then folds it away in a *Thinking* block you can open. What `-o`
+        binds and `nbchat.ask(...).text` returns is the answer alone.
+        """
+    ),
+    recorded("reasoning"),
+    SETUP,
+    md(
+        f"""
+        ## A question to a thinking model
+
+        The demo endpoint's thinking model, `{THINKER}`, behaves like DeepSeek's thinking mode.
+        The footer counts the tokens it spent thinking among the completion tokens.
+        """
+    ),
+    code(
+        f"""
+        %%chat -m {THINKER}
+        A bat and a ball cost 1.10 in total. The bat costs 1.00 more than the ball. How much does the ball cost?
+        """
+    ),
+    md(
+        """
+        ## A follow-up: the thinking goes back
+
+        DeepSeek's thinking mode refuses a follow-up whose earlier answers come without their
+        thinking (`400 The reasoning_content in the thinking mode must be passed back to the
+        API.`), and so does the demo model. nbchat sends the thinking back where it knows it is
+        wanted; this local imitation of DeepSeek has to say so (why, and when you would, is
+        explained below):
+        """
+    ),
+    code("%config ChatMagics.send_reasoning = True"),
+    md(
+        """
+        `--raw` shows, under `sent`, the request as it went out: in JupyterLab open `sent` →
+        `messages` → `1` to see the first answer's `reasoning_content` go back.
+        """
+    ),
+    code(
+        f"""
+        %%chat -m {THINKER} --raw
+        And if the bat cost 2.00 more than the ball, with the same total?
+        """
+    ),
+    md(
+        """
+        ## From code: `Answer.reasoning`
+
+        `nbchat.ask` does from code what a `%%chat` cell does; with a `thread` it continues
+        that thread. Show the answer (the last line of the cell): its output is where it is
+        stored, so that the notebook replays it.
+        """
+    ),
+    code(
+        f"""
+        import nbchat
+
+        answer = nbchat.ask(
+            "Give the general rule: the ball's price for a total T and a difference D.",
+            thread="default",
+            model="{THINKER}",
+        )
+        answer
+        """
+    ),
+    md(
+        """
+        `.text` is the answer alone, `.reasoning` the thinking, and `.request` what was sent
+        for it: the earlier answers went back with their thinking.
+        """
+    ),
+    code(
+        """
+        print("Thinking:", answer.reasoning)
+        print("Answer:", answer.text)
+        print()
+        for message in answer.request["body"]["messages"]:
+            text = " ".join(message["content"].split())
+            sent_back = "  + its thinking" if "reasoning_content" in message else ""
+            print(f"{message['role']:>9}: {text[:40]}…{sent_back}")
+        """
+    ),
+    md(
+        """
+        ## When to set `send_reasoning`
+
+        Providers disagree about earlier thinking:
+
+        - **DeepSeek's thinking mode** requires it back, as above.
+        - **OpenAI** checks every message field and refuses unknown ones, so it must never
+          receive it; the older `deepseek-reasoner` (R1) refuses it too.
+        - Most other servers ignore it.
+
+        `%config ChatMagics.send_reasoning` decides. `"auto"`, the default, sends it to
+        DeepSeek's API (except `deepseek-reasoner`) and to no other host; when a provider
+        refuses a request with a 400 that names the field, nbchat sends that request once
+        more the other way, and remembers which way worked for this endpoint and model until
+        the kernel restarts. So with `"auto"` every case works, at the cost of one refused request
+        per session where nbchat guessed wrong.
+
+        Set `True` where you know the server wants the thinking back but it is not DeepSeek's
+        own API (a local imitation like the demo endpoint, a proxy, a self-hosted model), and
+        `False` for a server that chokes on it; a profile can carry the setting too
+        (`"send_reasoning": True`). Replay does not depend on it: a stored answer is found
+        however it was asked.
+
+        ## `--reasoning-effort`
+
+        `--reasoning-effort low|medium|high` sends `reasoning_effort`, which OpenAI's
+        reasoning models (and some compatible servers) read to decide how long to think. It is
+        part of the request, so changing it asks again. (OpenAI's models send back no
+        thinking text, only its token count; the demo endpoint ignores the setting.)
+        """
+    ),
+    code(
+        f"""
+        %%chat -m {THINKER} --thread quick --reasoning-effort low
+        Is 221 a prime number?
+        """
+    ),
+    md(
+        """
+        ## The thinking counts against `--max-tokens`
+
+        Thinking tokens are completion tokens: a small `--max-tokens` can run out before the
+        answer starts. nbchat says so, keeps the thinking in view, and suggests a larger limit.
+        """
+    ),
+    code(
+        f"""
+        %%chat -m {THINKER} --thread quick --max-tokens 40
+        Is 1001 a prime number?
+        """
+    ),
+    md(
+        """
+        ## What did it cost?
+
+        `%chat usage` counts the thinking among the completion tokens and says how much of
+        them it was.
+        """
+    ),
+    code("%chat usage"),
+]
+
+TOOLS_AND_SCHEMAS = [
+    md(
+        """
+        # Tools and structured output
+
+        Two ways to get more than prose from a model: let it call functions of your notebook
+        (*tools*), and have it answer in a shape you define, bound to a Python object
+        (*structured output*).
+        """
+    ),
+    recorded("tools_and_schemas"),
+    SETUP,
+    md(
+        """
+        ## A table and a function that looks it up
+
+        Tide predictions for four stations on one spring-tide day (realistic but illustrative
+        numbers), and a function a model may call. Its signature, type hints and docstring
+        (Google, NumPy and reST styles are read) say what it does and what it takes.
+        """
+    ),
+    code(
+        '''
+        STATIONS = {
+            "Brest": {"high_water": "06:12", "high_m": 6.9, "low_water": "12:27", "low_m": 0.9},
+            "Saint-Malo": {"high_water": "07:03", "high_m": 12.1, "low_water": "13:24", "low_m": 1.4},
+            "Dover": {"high_water": "10:51", "high_m": 6.8, "low_water": "17:12", "low_m": 0.6},
+            "Avonmouth": {"high_water": "08:14", "high_m": 13.4, "low_water": "14:39", "low_m": 0.7},
+        }
+        calls = []  # every call that really runs in this kernel
+
+
+        def lookup(station: str) -> dict:
+            """Today's predicted high and low water at a tide station.
+
+            Args:
+                station: The station's name as the table spells it, e.g. "Brest".
+
+            Returns:
+                The times (local) and heights (metres above chart datum).
+            """
+            calls.append(station)
+            if station not in STATIONS:
+                raise ValueError(f"no station {station!r}; the stations: {', '.join(STATIONS)}")
+            return STATIONS[station]
+        '''
+    ),
+    md(
+        """
+        `%chat tools lookup` shows the tool spec a model will be sent for it: the description
+        from the docstring's summary, a JSON Schema of the parameters from the signature, each
+        described by its docstring entry.
+        """
+    ),
+    code("%chat tools lookup"),
+    md(
+        """
+        ## `--tools`: the model calls, the notebook runs
+
+        `--tools lookup` offers the function to the model. When it asks for calls (here two at
+        once), nbchat runs them in this kernel, sends their results back, and asks again until
+        the model answers. The calls and their results are folded above the answer. Only the
+        functions named in `--tools` can run, and only with arguments that fit their
+        signature.
+        """
+    ),
+    code(
+        """
+        %%chat --tools lookup
+        Which has the larger tidal range today, Brest or Saint-Malo?
+        """
+    ),
+    md(
+        """
+        A call that fails is not an error of the cell: the exception goes back to the model as
+        the call's result, and the model can try again.
+        """
+    ),
+    code(
+        """
+        %%chat --tools lookup
+        When is low water at St Malo today?
+        """
+    ),
+    md(
+        """
+        `--max-tool-rounds N` (default 10) stops a model that keeps calling; `nbchat.ask(...,
+        tools=[lookup])` does the same from code.
+
+        ## A replay never runs a function
+
+        The record keeps the whole exchange: calls, results and the answer. Replaying shows
+        them as they were, marked *stored results, not run again*, and runs nothing;
+        `--refresh` asks the model again, and then the functions do run. `calls` below lists the calls that ran in this kernel: four when this
+        notebook was recorded; `[]` when you run it again and the answers are replayed (try
+        `nbchat run --offline tools_and_schemas.ipynb -o replayed.ipynb`).
+        """
+    ),
+    code("calls"),
+    md(
+        """
+        ## `--schema`: an answer bound to a Python object
+
+        Describe the shape with a pydantic model (a dataclass, a TypedDict or a JSON Schema
+        dict work too). `--schema NAME` sends it as `response_format` (strict where the schema
+        allows), and `-o NAME` binds the validated object. An answer that does not fit fails the
+        cell in one line that names the field; nothing is bound then.
+        """
+    ),
+    code(
+        """
+        from pydantic import BaseModel, Field
+
+
+        class Sighting(BaseModel):
+            species: str = Field(description="common English name")
+            count: int
+            place: str
+
+
+        class FieldNotes(BaseModel):
+            date: str = Field(description="ISO 8601, e.g. 2025-05-03")
+            observer: str
+            sightings: list[Sighting]
+        """
+    ),
+    code(
+        """
+        %%chat --thread notes --schema FieldNotes -o notes
+        Saturday 3 May 2025, A. Moreau. Low water at Saint-Malo was at 13:24. On the Sillon beach about thirty oystercatchers fed along the tide line, and two grey herons stood on the groyne. Later, from the causeway to the Grand Bé, I counted four common seals hauled out on the rocks.
+        """
+    ),
+    code(
+        """
+        total = sum(sighting.count for sighting in notes.sightings)
+        print(f"{notes.date}, {notes.observer}: {total} animals of {len(notes.sightings)} species")
+        notes.sightings[-1]
+        """
+    ),
+    md(
+        """
+        Replaying binds the same object again, without a request. From code,
+        `nbchat.ask(text, schema=FieldNotes).value` is the object.
+
+        ## `--json`: any JSON object
+
+        `--json` asks for a JSON object (`response_format` `json_object`; OpenAI wants the
+        word "JSON" in the prompt) and `-o` binds it parsed. `--schema NAME --json` asks the
+        same and checks the answer against the schema here, for servers that refuse
+        `json_schema`.
+        """
+    ),
+    code(
+        """
+        %%chat --thread sky --json -o bodies
+        As JSON keyed by name: the mass in kg and the mean distance from Earth in km of the Moon and of the Sun.
+        """
+    ),
+    code(
+        """
+        def tidal_pull(body: dict) -> float:
+            # The tide-raising force of a body goes as its mass over the cube of its distance.
+            return body["mass_kg"] / body["distance_km"] ** 3
+
+
+        ratio = tidal_pull(bodies["Sun"]) / tidal_pull(bodies["Moon"])
+        print(f"The Sun's tide-raising force is {ratio:.0%} of the Moon's.")
+        """
+    ),
+]
+
+DATA_AND_FIGURES = [
+    md(
+        """
+        # Data and figures in a prompt
+
+        `{name}` in a `%%chat` cell puts the value of a variable into the message, rendered for
+        a model: a DataFrame as a compact table, a matplotlib figure as an image, and `{In[n]}`
+        and `{Out[n]}` as the code and the result of an earlier execution.
+        """
+    ),
+    recorded("data_and_figures"),
+    SETUP,
+    md(
+        """
+        ## A DataFrame: a compact table
+
+        One day of hourly readings from a tide gauge (simulated: a tide of 12.42 hours, and
+        one bad sample).
+        """
+    ),
+    code(
+        """
+        import matplotlib.pyplot as plt
+        import pandas as pd
+
+        levels = [2.63, 4.05, 5.44, 6.44, 6.80, 6.44, 5.44, 4.05, 2.63, 1.53, 1.02, 1.23]
+        levels += [2.11, 3.44, 4.88, 6.08, 6.73, 6.68, 5.92, 4.66, 3.21, 5.10, 1.15, 1.05]
+        readings = pd.DataFrame({"hour": range(24), "level_m": levels})
+        """
+    ),
+    md(
+        """
+        A DataFrame (pandas or polars) or a Series is sent as a line with its shape, then a
+        Markdown table with each column's dtype. A long one is shortened to its first and last
+        five rows, and both the model and you are told what was left out.
+        """
+    ),
+    code(
+        """
+        %%chat
+        Here are today's readings from the gauge:
+
+        {readings}
+
+        When were high and low water, and does anything look wrong?
+        """
+    ),
+    md(
+        """
+        ## A figure: an image
+
+        A matplotlib figure (or a PIL image, an `IPython.display.Image`, PNG or JPEG bytes)
+        becomes an image part of the message, for models that read images. The cell shows a
+        thumbnail of what was sent above the answer. A figure is saved with everything that
+        could vary pinned (dpi, margins, no version in the file), so drawing it again (with the
+        same matplotlib) gives the same bytes, the same request, and the stored answer replays.
+        """
+    ),
+    code(
+        """
+        fig, ax = plt.subplots(figsize=(5, 2.5))
+        ax.plot(readings["hour"], readings["level_m"], marker="o")
+        ax.set(xlabel="hour", ylabel="water level (m)", title="Tide gauge, one day")
+        ax.grid(alpha=0.3)
+        """
+    ),
+    md("In a thread of its own, so the table above is not sent again:"),
+    code(
+        """
+        %%chat --thread plot
+        {fig}
+
+        This plot shows one day of readings from a tide gauge. Is the spike at 21:00 real, or a fault of the gauge?
+        """
+    ),
+    md(
+        """
+        `%chat history` (like `--raw` and `%chat raw`) shows an image as its size in pixels and
+        bytes, never the bytes themselves:
+        """
+    ),
+    code("%chat history --thread plot"),
+    md(
+        """
+        The image is stored once, in the record of the turn that sent it; later turns of the
+        thread refer to it, so a long conversation about a figure does not copy it into every
+        answer.
+
+        ## Code and results: `{In[n]}` and `{Out[n]}`
+
+        `{In[n]}` is the code of execution `n` and `{Out[n]}` its result, as IPython numbers
+        them. A negative `n` counts back from the cell itself: `{In[-1]}` is the `%%chat` cell,
+        `{In[-2]}` the execution before it, here the cell just below:
+        """
+    ),
+    code(
+        """
+        jumps = readings["level_m"].diff().abs()
+        readings[jumps > 1.5]
+        """
+    ),
+    code(
+        """
+        %%chat
+        I flagged the hours where the level changed by more than 1.5 m since the hour before:
+
+        ```python
+        {In[-2]}
+        ```
+
+        which gives
+
+        {Out[-2]}
+
+        Is 1.5 m a good threshold?
+        """
+    ),
+    md(
+        """
+        ## The budget: `ChatMagics.context_chars`
+
+        Each value may take `ChatMagics.context_chars` characters (8,000 by default). A table
+        or an array shrinks along its rows and items to fit; other text is cut and says how
+        much more there was. A table that does not fit even at its smallest is refused with
+        an error that names the setting, rather than sent cut mid-way. (A `str` is your own
+        text and is always sent whole.)
+        """
+    ),
+    code("%config ChatMagics.context_chars = 200"),
+    code(
+        """
+        %%chat --thread small
+        How many readings are there, and at which hours?
+
+        {readings}
+        """
+    ),
+]
+
 NOTEBOOKS: dict[str, list[Cell]] = {
     "quickstart": QUICKSTART,
     "threads": THREADS,
     "cache": CACHE,
     "raw_json": RAW_JSON,
     "providers": PROVIDERS,
+    "reasoning": REASONING,
+    "tools_and_schemas": TOOLS_AND_SCHEMAS,
+    "data_and_figures": DATA_AND_FIGURES,
 }

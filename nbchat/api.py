@@ -6,6 +6,11 @@
     nbchat.ask("And then?", thread="default")  # continues a thread after its cells
     labels = nbchat.map("Classify: {item}", reviews, concurrency=8)   # as %%chat --map
 
+An answer is stored in the notebook when it is shown (the cell's last expression, or
+``display(answer)``): its output carries the record, as a ``%%chat`` cell's does. An answer that
+is never shown lives in this session only, and an offline re-run cannot replay it; to ask over
+many items from code, use `map`, which always shows (and so stores) its batch.
+
 Answers are looked up in the session's and the notebook's stored answers first, like a cell:
 `ask` takes the same path as a ``%%chat`` cell (`nbchat.session.ChatSession.run`), with the
 settings and session of the ``%%chat`` magic of this kernel.
@@ -19,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nbchat.errors import ConfigError
-from nbchat.map_cell import MapJob, run_map
 from nbchat.record import Record
 from nbchat.render import answer_bundle
 from nbchat.structured import JsonOutput, OutputSchema
@@ -154,6 +158,8 @@ def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask
     The batch's summary (with its record, so the next run replays it) is shown in the running
     cell's output. Raises `BatchError` when some items failed: its ``values`` holds the others.
     """
+    from nbchat.map_cell import MapJob, run_map  # shows widgets: IPython only when mapping
+
     magics = _magics()
     settings = magics.settings(
         {

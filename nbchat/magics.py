@@ -27,9 +27,10 @@ from traitlets import (
     validate,
 )
 
+from nbchat.cell_request import output_shape, tools_named
 from nbchat.client import check_base_url
 from nbchat.commands import help_text, run_command
-from nbchat.display import live_view
+from nbchat.display import LiveView, live_view
 from nbchat.errors import BatchError, ConfigError, StreamError, StructuredOutputError
 from nbchat.images import ImagePart, thumbnail
 from nbchat.interpolate import interpolate
@@ -45,7 +46,7 @@ from nbchat.render import (
     record_bundle,
     system_bundle,
 )
-from nbchat.session import ChatSession
+from nbchat.session import ChatSession, Outcome
 from nbchat.settings import DEFAULTS, Settings, resolve_settings
 from nbchat.structured import JsonOutput, OutputSchema
 from nbchat.tool_calls import ToolBox
@@ -343,57 +344,13 @@ class ChatMagics(Magics):
         if args.map is not None:
             self._map(args, cell, settings)
             return
-        prompt = interpolate(cell, self.shell.user_ns, budget=settings.context_chars).strip()
-        if not prompt.pieces:
-            raise ConfigError("The cell is empty: write your message below %%chat.")
-        if args.system and prompt.images:
-            raise ConfigError("A system prompt holds text only: put the image in a %%chat cell.")
-        for note in prompt.notes:
-            self._note(f"nbchat: {note}")
-        if not args.system:
-            self._show_pictures(prompt.images)
-        content = prompt.content
-        request = TurnRequest(
-            prompt.text,
-            args.thread,
-            self._cell_id(),
-            args.new,
-            args.refresh,
-            source=self._cell_source(),
-            content=content if isinstance(content, list) else None,
-            tools=None if args.system else self.toolbox(args.tools),
-            max_tool_rounds=args.max_tool_rounds,
-            output=None if args.system else self._output(args),
-        )
+        request = self._request(args, cell, settings)
         if args.system:
             record = self.session.add_system(request)
             data, metadata = system_bundle(record, store=settings.cache)
             display(data, raw=True, metadata=metadata)
             return
-        notebook = self.notebook_records()
-        view = live_view(
-            settings.model,
-            rate=settings.update_rate,
-            frontend=self.frontend(),
-            render=safe_markdown,
-            on_discard=self._reshow,
-        )
-        try:
-            outcome = self.session.run(request, settings, notebook, view)
-        except StreamError as exc:
-            thought = _partial_reasoning(exc.partial)
-            if exc.partial_text or thought or exc.exchange:
-                view.finish(*partial_bundle(exc.partial_text, thought, exchange=exc.exchange))
-            else:
-                view.discard()
-            raise
-        except StructuredOutputError as exc:  # the whole answer, kept in sight, not stored
-            note = "⚠ not the shape asked for: not stored, nothing bound"
-            view.finish(*partial_bundle(exc.text, exchange=exc.exchange, note=note))
-            raise
-        except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
-            view.discard()
-            raise
+        outcome, view = self._ask(request, settings)
         record = outcome.record
         bundle = answer_bundle(
             record, replayed=outcome.replayed, store=settings.cache, with_record=not args.raw
@@ -412,6 +369,60 @@ class ChatMagics(Magics):
         if args.out:
             shaped = request.output is not None
             self.shell.user_ns[args.out] = outcome.value if shaped else record.answer
+
+    def _request(self, args: Any, cell: str, settings: Settings) -> TurnRequest:
+        """What the cell asks: its text with the notebook's values filled in, and its flags."""
+        prompt = interpolate(cell, self.shell.user_ns, budget=settings.context_chars).strip()
+        if not prompt.pieces:
+            raise ConfigError("The cell is empty: write your message below %%chat.")
+        if args.system and prompt.images:
+            raise ConfigError("A system prompt holds text only: put the image in a %%chat cell.")
+        for note in prompt.notes:
+            self._note(f"nbchat: {note}")
+        if args.json and "json" not in prompt.text.lower():
+            self._note("nbchat: --json: some providers (OpenAI) refuse a prompt without 'JSON'.")
+        if not args.system:
+            self._show_pictures(prompt.images)
+        content = prompt.content
+        return TurnRequest(
+            prompt.text,
+            args.thread,
+            self._cell_id(),
+            args.new,
+            args.refresh,
+            source=self._cell_source(),
+            content=content if isinstance(content, list) else None,
+            tools=None if args.system else self.toolbox(args.tools),
+            max_tool_rounds=args.max_tool_rounds,
+            output=None if args.system else self._output(args),
+        )
+
+    def _ask(self, request: TurnRequest, settings: Settings) -> tuple[Outcome, LiveView]:
+        """Run the turn with a live view (returned, for the final bundle); what arrived of a
+        failed answer stays in sight, marked, and the error is raised."""
+        view = live_view(
+            settings.model,
+            rate=settings.update_rate,
+            frontend=self.frontend(),
+            render=safe_markdown,
+            on_discard=self._reshow,
+        )
+        try:
+            return self.session.run(request, settings, self.notebook_records(), view), view
+        except StreamError as exc:
+            thought = _partial_reasoning(exc.partial)
+            if exc.partial_text or thought or exc.exchange:
+                view.finish(*partial_bundle(exc.partial_text, thought, exchange=exc.exchange))
+            else:
+                view.discard()
+            raise
+        except StructuredOutputError as exc:  # the whole answer, kept in sight, not stored
+            note = "⚠ not the shape asked for: not stored, nothing bound"
+            view.finish(*partial_bundle(exc.text, exchange=exc.exchange, note=note))
+            raise
+        except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
+            view.discard()
+            raise
 
     def _map(self, args: Any, cell: str, settings: Settings) -> None:
         """``--map NAME``: the cell once per item (`nbchat.map_cell`)."""
@@ -450,30 +461,10 @@ class ChatMagics(Magics):
 
     def toolbox(self, names: str | None) -> ToolBox | None:
         """The functions named (``"f,g"``; else ``ChatMagics.tools``) as a `ToolBox`."""
-        wanted = [n.strip() for n in names.split(",")] if names is not None else list(self.tools)
-        wanted = [name for name in wanted if name]
-        if not wanted:
-            return None
-        functions = []
-        for name in dict.fromkeys(wanted):
-            function = self.shell.user_ns.get(name) if name.isidentifier() else None
-            if not callable(function):
-                what = "is not a function" if name in self.shell.user_ns else "is not defined"
-                raise ConfigError(f"--tools: {name!r} {what} in the notebook")
-            functions.append(function)
-        return ToolBox(functions)
+        return tools_named(self.shell.user_ns, names, self.tools)
 
     def _output(self, args: Any) -> OutputSchema | JsonOutput | None:
-        """The shape the answer must have: --schema NAME, --json, or both."""
-        schema = None
-        if args.schema is not None:
-            if args.schema not in self.shell.user_ns:
-                raise ConfigError(f"--schema: {args.schema!r} is not defined in the notebook")
-            target = self.shell.user_ns[args.schema]
-            schema = OutputSchema.of(target, name=args.schema if isinstance(target, dict) else None)
-        if args.json:
-            return JsonOutput(schema)
-        return schema
+        return output_shape(self.shell.user_ns, args.schema, args.json)
 
     # -- kernel facts ----------------------------------------------------------------------
 

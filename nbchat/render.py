@@ -55,7 +55,9 @@ _FINISH_NOTES = {
     "function_call": "the model asked to call a function (nbchat does not run it)",
 }
 _RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all of it)
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!$&])")
+# "|" is not here: a one-line text cannot start a table, and in a table `markdown_table` escapes
+# pipes itself (escaping twice would show the backslash).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#~!$&])")
 
 
 def escape_markdown(text: str) -> str:

@@ -187,6 +187,8 @@ class ChatSession:
         found = self.lookup(turn, notebook)
         if found is not None:
             record, origin = found
+            if record.key is not None and record.key == turn.other_key:
+                turn = _other_form(turn)  # stored with the thinking above sent the other way
             record = self._replay(turn, record)
             return Outcome(record, origin, turn, _value(turn, record))
         if settings.offline:
@@ -380,15 +382,7 @@ class ChatSession:
             return None
         if self.reasoning.learn(turn.settings, error, turn.send_reasoning) is None:
             return None
-        return prepare(
-            turn.request,
-            turn.settings,
-            window,
-            turn.cell_key,
-            reasoning=not turn.send_reasoning,
-            file_index=turn.file_index,
-            with_v1_key=turn.v1_key is not None,
-        )
+        return _other_form(turn)
 
     def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
         self._last_events = stream.raw_events
@@ -544,6 +538,19 @@ def _timing(started_at: str, start: float, streams: list[ChatStream]) -> dict[st
         thought_until = last.first_token_at or end
         timing["thinking_s"] = round(thought_until - last.first_thought_at, 3)
     return timing
+
+
+def _other_form(turn: PreparedTurn) -> PreparedTurn:
+    """The same turn with the thinking above sent the other way (with it, or without)."""
+    return prepare(
+        turn.request,
+        turn.settings,
+        turn.window,
+        turn.cell_key,
+        reasoning=not turn.send_reasoning,
+        file_index=turn.file_index,
+        with_v1_key=turn.v1_key is not None,
+    )
 
 
 def _value(turn: PreparedTurn, record: Record) -> Any:

@@ -5,8 +5,17 @@ internet.  Faults are queued with :meth:`FakeOpenAI.script` (one popped per chat
 request, FIFO) or made sticky with :attr:`FakeOpenAI.default_fault`.
 
 Canned answers: ``FakeOpenAI(responses={"What is 2+2?": "4"})`` answers a request whose last
-user message is exactly a key with that text (other requests get :func:`answer_for`).  The demo
-notebooks are recorded this way.
+user message is exactly a key with that text (other requests get :func:`answer_for`); in a
+message with images, each image counts as the text ``[image]`` (see :func:`canned_key`).  A
+value may also be a step or a list of steps, for answers with thinking or tool calls::
+
+    {"Levels in Brest and Cadiz?": [
+        {"reasoning": "Two stations: one call each.",
+         "tool_calls": [["level", {"station": "Brest"}], ["level", {"station": "Cadiz"}]]},
+        "Brest: 4.2 m, Cadiz: 1.1 m."]}
+
+Step *i* answers the *i*-th request of the turn (the first calls the tools, the second answers
+their results); ``fake_shapes`` documents the format.  The demo notebooks are recorded this way.
 
 Load: :attr:`FakeOpenAI.latency` delays every chat answer (no fault to queue per request);
 :attr:`FakeOpenAI.rate_limit` ``= (n, seconds)`` answers 429 with ``retry-after-ms`` to a chat
@@ -15,7 +24,7 @@ handled at once, and each :class:`RecordedRequest` has its arrival time (``recei
 
 Run ``python tests/fake_openai.py --port 0`` to serve in the foreground; it prints
 ``READY http://127.0.0.1:PORT/v1`` once listening.  ``--responses FILE.json`` (an object of
-prompt -> answer) and ``--models a,b`` set the canned answers and the model names;
+prompt -> canned value) and ``--models a,b`` set the canned answers and the model names;
 ``--latency SECONDS`` delays every chat answer.
 """
 
@@ -39,20 +48,25 @@ from socketserver import TCPServer
 from typing import Any
 
 from fake_shapes import (
+    CannedStep,
     ToolCallScript,
+    canned_steps,
     shaped_answer,
+    step_for,
     tool_call_deltas,
     tool_calls_message,
     tool_results_answer,
 )
 
 DEFAULT_API_KEY = "sk-test-key"
-# A reasoning model that streams its thinking (``reasoning_content``) before the answer and, like
-# DeepSeek's thinking mode, refuses a request whose earlier answers lack their thinking; and a
-# model that, like OpenAI's, refuses message fields the protocol does not define; and a model
-# that, like a text-only one, refuses images. Every model refuses an image part that is not a PNG
-# or JPEG data URL.
+# Reasoning models that stream their thinking (``reasoning_content``) before the answer and, like
+# DeepSeek's thinking mode, refuse a request whose earlier answers lack their thinking (the demo
+# notebooks' endpoint serves the second); a model that, like OpenAI's, refuses message fields the
+# protocol does not define; and a model that, like a text-only one, refuses images. Every model
+# refuses an image part that is not a PNG or JPEG data URL.
 THINKING_MODEL = "peer-thinker"
+DEMO_THINKING_MODEL = "nbchat-demo-thinker"
+THINKING_MODELS = frozenset({THINKING_MODEL, DEMO_THINKING_MODEL})
 STRICT_MODEL = "peer-strict"
 TEXT_ONLY_MODEL = "peer-text"
 DEFAULT_MODELS = ("peer-small", "peer-large", THINKING_MODEL, STRICT_MODEL, TEXT_ONLY_MODEL)
@@ -148,6 +162,20 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return _content_text(users[-1].get("content")) if users else ""
 
 
+def canned_key(body: dict[str, Any]) -> str:
+    """The key of a request's canned answer: its last user message's text, each image part
+    written ``[image]`` ("" when there is no user message)."""
+    users = [m for m in _messages(body) if m.get("role") == "user"]
+    content = users[-1].get("content") if users else ""
+    if not isinstance(content, list):
+        return _content_text(content)
+    return "".join(
+        "[image]" if part.get("type") == "image_url" else str(part.get("text", ""))
+        for part in content
+        if isinstance(part, dict)
+    )
+
+
 def answer_for(body: dict[str, Any]) -> str:
     """The deterministic reply: ``Reply #<user count> to: <last user text>``, and ``(seeing N
     images)`` when the last user message holds images."""
@@ -209,26 +237,31 @@ def _route_of(path: str) -> str:
 
 
 def _plan(
-    body: dict[str, Any], fault: Fault, responses: dict[str, str] | None = None, number: int = 0
+    body: dict[str, Any], fault: Fault, responses: dict[str, Any] | None = None, number: int = 0
 ) -> _Plan:
     """Decide pieces, tool calls, finish reason and usage for chat request ``number``."""
-    calls = tool_calls_message(fault.tool_calls, number) if fault.tool_calls else []
+    step = _canned_step_for(body, responses or {})
+    scripted = fault.tool_calls or (list(step.tool_calls) if step else None)
+    calls = tool_calls_message(scripted, number) if scripted else []
     if fault.chunks is not None:
         pieces = [f"w{i} " for i in range(fault.chunks)]
     elif fault.text is not None:
         pieces = split_pieces(fault.text)
-    elif calls:
+    elif fault.tool_calls:
         pieces = []
+    elif step is not None:
+        pieces = split_pieces(step.text)
     else:
-        canned = (responses or {}).get(_last_user_text(body))
-        if canned is None:
-            canned = (
-                shaped_answer(body, _last_user_text(body))
-                or tool_results_answer(_messages(body))
-                or answer_for(body)
-            )
-        pieces = split_pieces(canned)
-    thinking = thinking_for(body) if body.get("model") == THINKING_MODEL else []
+        default = (
+            shaped_answer(body, _last_user_text(body))
+            or tool_results_answer(_messages(body))
+            or answer_for(body)
+        )
+        pieces = split_pieces(default)
+    if step is not None and step.reasoning is not None:
+        thinking = split_pieces(step.reasoning)
+    else:
+        thinking = thinking_for(body) if body.get("model") in THINKING_MODELS else []
     finish = "tool_calls" if calls else "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool):
@@ -248,6 +281,12 @@ def _plan(
     return _Plan(pieces, fault.finish_reason or finish, usage, thinking, calls)
 
 
+def _canned_step_for(body: dict[str, Any], responses: dict[str, Any]) -> CannedStep | None:
+    """The canned step that answers this request, if its prompt has a canned answer."""
+    value = responses.get(canned_key(body))
+    return None if value is None else step_for(canned_steps(value), _messages(body))
+
+
 def thinking_for(body: dict[str, Any]) -> list[str]:
     """The thinking pieces of the thinking model: deterministic, like its answers."""
     return split_pieces(f"The user asks: {_last_user_text(body)}. I will answer briefly. ")
@@ -264,7 +303,7 @@ def _refusal(body: dict[str, Any]) -> str | None:
         problem = _image_problem(url)
         if problem:
             return problem
-    if body.get("model") == THINKING_MODEL:
+    if body.get("model") in THINKING_MODELS:
         answers = [m for m in messages if m.get("role") == "assistant"]
         if any(not isinstance(m.get("reasoning_content"), str) for m in answers):
             return PASS_IT_BACK
@@ -424,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.tool_calls:
             message["content"] = message["content"] or None
             message["tool_calls"] = plan.tool_calls
-        if model == THINKING_MODEL:
+        if plan.thinking or model in THINKING_MODELS:
             message["reasoning_content"] = "".join(plan.thinking)
         choice = {
             "index": 0,
@@ -560,12 +599,14 @@ class FakeOpenAI:
         api_key: str | None = DEFAULT_API_KEY,
         models: tuple[str, ...] = DEFAULT_MODELS,
         port: int = 0,
-        responses: dict[str, str] | None = None,
+        responses: dict[str, Any] | None = None,
     ) -> None:
         self.api_key = api_key
         self.models = tuple(models)
         self.port = port
-        self.responses: dict[str, str] = dict(responses or {})  # last user text -> answer
+        self.responses: dict[str, Any] = dict(responses or {})  # canned key -> text or steps
+        for value in self.responses.values():
+            canned_steps(value)  # a malformed value fails here, not in a request handler
         self.requests: list[RecordedRequest] = []
         self.default_fault = Fault()
         self.latency = 0.0  # seconds every chat request waits before its answer
@@ -701,14 +742,18 @@ class FakeOpenAI:
             (self._connections.add if add else self._connections.discard)(conn)
 
 
-def load_responses(path: str) -> dict[str, str]:
-    """Read canned answers from a JSON file holding one object of prompt -> answer strings."""
+def load_responses(path: str) -> dict[str, Any]:
+    """Read canned answers from a JSON file holding one object of prompt -> canned value (a
+    text, a step or a list of steps, as ``fake_shapes`` describes)."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise SystemExit(f"{path}: expected a JSON object of prompt -> answer strings")
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a JSON object of prompt -> answer")
+    for prompt, value in data.items():
+        try:
+            canned_steps(value)
+        except ValueError as exc:
+            raise SystemExit(f"{path}: the answer to {prompt[:40]!r}: {exc}") from None
     return data
 
 
@@ -724,7 +769,11 @@ def main(argv: list[str] | None = None) -> None:
         "--latency", type=float, default=0.0, help="seconds every chat answer waits"
     )
     parser.add_argument(
-        "--responses", metavar="FILE.json", help="canned answers: a JSON object prompt -> answer"
+        "--responses",
+        metavar="FILE.json",
+        help="canned answers: a JSON object prompt -> answer, where an answer is a text, a step "
+        '{"text", "reasoning", "tool_calls": [[name, {args}], ...]} or a list of steps (step i '
+        "answers the i-th request of the turn)",
     )
     parser.add_argument(
         "--models", default=",".join(DEFAULT_MODELS), help="comma-separated model names"

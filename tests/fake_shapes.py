@@ -1,4 +1,5 @@
-"""What the fake server answers when a request offers tools or asks for a shape.
+"""What the fake server answers when a request offers tools, asks for a shape or has a canned
+answer.
 
 - Tool calls are scripted (``Fault(tool_calls=[("lookup", {"city": "Paris"}), ...])``): the
   answer is an assistant message calling them, ``finish_reason: "tool_calls"``, streamed as
@@ -8,14 +9,23 @@
 - ``response_format`` ``json_schema``: the answer is the simplest JSON value of the schema (the
   first enum value, ``"<name>"`` for a string, 1 for a number...); ``json_object``:
   ``{"answer": <last user text>}``.
+- Canned answers (``FakeOpenAI(responses=...)``, keyed by the last user message's text): a
+  value is a text, a step, or a list of steps. A step is a text or an object with any of
+  ``"text"``, ``"reasoning"`` (streamed as ``reasoning_content`` before the text) and
+  ``"tool_calls"`` (``[[name, {arguments}], ...]``, called after the text). Step *i* answers the
+  *i*-th request of the turn, counted by the assistant messages after the last user message (so
+  ``[{"tool_calls": [...]}, "the answer"]`` calls the tools, then answers their results); the
+  last step answers every request beyond the list.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 ToolCallScript = tuple[str, "dict[str, Any] | str"]  # (name, arguments: a dict, or raw text)
+STEP_FIELDS = frozenset({"text", "reasoning", "tool_calls"})
 
 
 def tool_calls_message(calls: list[ToolCallScript], request_number: int) -> list[dict[str, Any]]:
@@ -107,3 +117,56 @@ def simplest_instance(schema: Any, root: dict[str, Any], name: str = "value") ->
     if kind == "array":
         return [simplest_instance(schema.get("items") or {}, root, name)]
     return {"string": f"<{name}>", "integer": 1, "number": 1.5, "boolean": True}.get(kind)
+
+
+@dataclass(frozen=True)
+class CannedStep:
+    """One answer of a canned reply: its thinking, its text, then its tool calls."""
+
+    text: str = ""
+    reasoning: str | None = None
+    tool_calls: tuple[ToolCallScript, ...] = ()
+
+
+def canned_steps(value: Any) -> list[CannedStep]:
+    """The steps of a canned value (a text, a step, or a non-empty list of steps); a
+    ``ValueError`` says what is wrong with it."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("a list of steps must not be empty")
+    return [_canned_step(item) for item in items]
+
+
+def _canned_step(item: Any) -> CannedStep:
+    if isinstance(item, str):
+        return CannedStep(text=item)
+    if not isinstance(item, dict) or not item or not set(item) <= STEP_FIELDS:
+        raise ValueError('a step is a text or an object of "text", "reasoning", "tool_calls"')
+    text, reasoning, calls = item.get("text", ""), item.get("reasoning"), item.get("tool_calls", [])
+    if not isinstance(text, str) or not isinstance(reasoning, str | None):
+        raise ValueError('a step\'s "text" and "reasoning" are strings')
+    if not isinstance(calls, list | tuple) or not all(_is_call(call) for call in calls):
+        raise ValueError('a step\'s "tool_calls" is a list of [name, arguments] pairs')
+    if not text and not calls:
+        raise ValueError("a step needs a text or tool calls")
+    return CannedStep(text, reasoning, tuple((name, arguments) for name, arguments in calls))
+
+
+def _is_call(call: Any) -> bool:
+    return (
+        isinstance(call, list | tuple)
+        and len(call) == 2
+        and isinstance(call[0], str)
+        and isinstance(call[1], dict | str)
+    )
+
+
+def step_for(steps: list[CannedStep], messages: list[dict[str, Any]]) -> CannedStep:
+    """The step that answers a request: step *i* for the *i*-th request of the turn (the
+    assistant messages after the last user message number the requests); the last beyond."""
+    answered = 0
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        answered += message.get("role") == "assistant"
+    return steps[min(answered, len(steps) - 1)]

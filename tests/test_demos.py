@@ -23,6 +23,13 @@ NOTEBOOKS = sorted(DEMOS.glob("*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
 MAX_SECONDS = 15.0
+# What each demo is about, as its saved answers show it: folded thinking, folded tool calls, an
+# image sent as a part of a message.
+SHOWS = {
+    "reasoning": "<details><summary>Thinking · ",
+    "tools_and_schemas": "<details><summary>Tools · 2 calls · lookup",
+    "data_and_figures": '"image_url": {"url": "data:image/png;base64,',
+}
 
 demo = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 
@@ -50,9 +57,17 @@ def spent_row(notebook: nbformat.NotebookNode) -> list[list[str]]:
     return rows
 
 
+def plain_output(notebook: nbformat.NotebookNode, source: str) -> str:
+    """The text/plain result of the code cell whose source is ``source``."""
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and c.source == source]
+    (output,) = cell.outputs
+    return output["data"]["text/plain"]
+
+
 def test_every_demo_is_there():
     names = {path.stem for path in NOTEBOOKS}
     assert {"quickstart", "threads", "cache", "raw_json", "providers"} <= names
+    assert {"reasoning", "tools_and_schemas", "data_and_figures"} <= names
 
 
 @demo
@@ -69,6 +84,7 @@ def test_a_committed_demo_holds_its_answers_and_nothing_private(path):
     assert "the `demo` profile" in text and "--refresh" in text, (
         "the note on where answers come from"
     )
+    assert SHOWS.get(path.stem, "") in json.dumps(answer_outputs(notebook), ensure_ascii=False)
 
 
 @pytest.mark.kernel
@@ -103,5 +119,7 @@ def test_a_demo_replays_offline_without_a_request(path, tmp_path, monkeypatch):
     assert all(row == ["0", "0", "0"] for row in spent_row(notebook)), "nothing was sent"
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
+    if path.stem == "tools_and_schemas":
+        assert plain_output(notebook, "calls") == "[]", "a replayed tool turn ran a function"
     assert seconds < MAX_SECONDS
     assert path.read_bytes() == committed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import NO_IMAGES, TEXT_ONLY_MODEL, FakeOpenAI, Fault, answer_for
+from fake_openai import (
+    DEMO_THINKING_MODEL,
+    NO_IMAGES,
+    PASS_IT_BACK,
+    TEXT_ONLY_MODEL,
+    FakeOpenAI,
+    Fault,
+    answer_for,
+    canned_key,
+    load_responses,
+)
 
 KEY = "sk-test-key"
 MODELS = ("peer-small", "peer-large", TEXT_ONLY_MODEL)
@@ -356,3 +367,110 @@ def test_cli_responses_file(tmp_path: Path) -> None:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
         proc.stdout.close()
+
+
+STEPS = {
+    "Levels?": [
+        {
+            "reasoning": "Two stations, so two calls.",
+            "tool_calls": [["level", {"station": "Brest"}], ["level", {"station": "Cadiz"}]],
+        },
+        "Brest 4.2 m, Cadiz 1.1 m.",
+    ]
+}
+
+
+def turn(*after: dict[str, Any], model: str = "peer-small") -> dict[str, Any]:
+    """A request asking "Levels?", then the messages ``after`` it."""
+    return {"model": model, "messages": [{"role": "user", "content": "Levels?"}, *after]}
+
+
+def test_canned_steps_call_tools_then_answer_their_results() -> None:
+    with (
+        FakeOpenAI(api_key=None, responses=STEPS) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=5) as c,
+    ):
+        first = c.post("/chat/completions", json=turn()).json()["choices"][0]
+        assert first["finish_reason"] == "tool_calls"
+        calls = first["message"]["tool_calls"]
+        assert [json.loads(call["function"]["arguments"]) for call in calls] == [
+            {"station": "Brest"},
+            {"station": "Cadiz"},
+        ]
+        assert first["message"]["reasoning_content"] == "Two stations, so two calls."
+        results = [
+            {"role": "tool", "tool_call_id": call["id"], "content": level}
+            for call, level in zip(calls, ["4.2", "1.1"], strict=True)
+        ]
+        assistant = {"role": "assistant", "content": None, "tool_calls": calls}
+        events = []
+        request = {**turn(assistant, *results), "stream": True}
+        with c.stream("POST", "/chat/completions", json=request) as resp:
+            for line in resp.iter_lines():
+                if line.startswith("data: {"):
+                    events.append(json.loads(line[len("data: ") :]))
+        assert content_of(events) == "Brest 4.2 m, Cadiz 1.1 m."
+        assert not any("reasoning_content" in str(e) for e in events), "no thinking canned"
+        again = turn(assistant, *results, {"role": "assistant", "content": "x"})
+        last = c.post("/chat/completions", json=again).json()["choices"][0]
+        assert last["message"]["content"] == "Brest 4.2 m, Cadiz 1.1 m.", "the last step"
+
+
+def test_canned_thinking_streams_first_and_the_demo_thinker_wants_it_back() -> None:
+    canned = {"Levels?": {"reasoning": "Think first.", "text": "Then answer."}}
+    models = ("peer-small", DEMO_THINKING_MODEL)
+    with (
+        FakeOpenAI(api_key=None, models=models, responses=canned) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=5) as c,
+    ):
+        request = {**turn(model=DEMO_THINKING_MODEL), "stream": True}
+        request["stream_options"] = {"include_usage": True}
+        with c.stream("POST", "/chat/completions", json=request) as resp:
+            lines = [line for line in resp.iter_lines() if line.startswith("data: {")]
+        deltas = [json.loads(line[6:])["choices"] for line in lines]
+        thought = [d[0]["delta"].get("reasoning_content") for d in deltas if d]
+        assert "".join(t for t in thought if t) == "Think first."
+        assert json.loads(lines[-1][6:])["usage"]["completion_tokens_details"] == {
+            "reasoning_tokens": 2
+        }
+        answer = {"role": "assistant", "content": "Then answer."}
+        later = turn(answer, {"role": "user", "content": "Levels?"}, model=DEMO_THINKING_MODEL)
+        refused = c.post("/chat/completions", json=later)
+        assert refused.status_code == 400 and PASS_IT_BACK in refused.text
+        answer["reasoning_content"] = "Think first."
+        assert c.post("/chat/completions", json=later).status_code == 200
+
+
+def test_a_canned_key_writes_images_as_image() -> None:
+    parts = [
+        {"type": "text", "text": "Describe "},
+        {"type": "image_url", "image_url": {"url": PNG_URL}},
+        {"type": "text", "text": " briefly."},
+    ]
+    assert canned_key({"messages": [{"role": "user", "content": parts}]}) == (
+        "Describe [image] briefly."
+    )
+    assert canned_key({"messages": CONVERSATION}) == "how are you"
+    with FakeOpenAI(api_key=None, responses={"Describe [image] briefly.": "A curve."}) as srv:
+        request = {"model": "peer-small", "messages": [{"role": "user", "content": parts}]}
+        reply = httpx.post(f"{srv.base_url}/chat/completions", json=request, timeout=5).json()
+        assert reply["choices"][0]["message"]["content"] == "A curve."
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ([], "must not be empty"),
+        ({"txt": "typo"}, 'an object of "text", "reasoning", "tool_calls"'),
+        ({"reasoning": "only thinking"}, "needs a text or tool calls"),
+        ({"tool_calls": [["level"]]}, "[name, arguments] pairs"),
+        ({"text": 3}, "are strings"),
+    ],
+)
+def test_a_malformed_canned_value_is_refused(tmp_path: Path, value: Any, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        FakeOpenAI(responses={"Levels?": value})
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"Levels?": value}))
+    with pytest.raises(SystemExit, match=re.escape(problem)):
+        load_responses(str(answers))

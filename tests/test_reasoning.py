@@ -120,3 +120,26 @@ def test_hostile_thinking_never_runs(kernel, server):
     assert "<details>" not in body and "<summary>" not in body
     for live in [json.dumps(m["content"]) for m in done.messages if m["msg_type"] == "comm_msg"]:
         assert "<img src=x" not in live and "<script>" not in live
+
+
+def test_a_replay_reports_the_form_that_was_sent(kernel, server, chat_env):
+    path = chat_env / "form.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    cells = [
+        ("c1", f"%%chat -m {THINKING_MODEL}\nFirst"),
+        ("c2", f"%%chat -m {THINKING_MODEL} --raw\nSecond"),
+    ]
+    runs = {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
+    assert len(server.chat_requests) == 3, "refused once without the thinking, then learned"
+    save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
+    kernel.restart()
+    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
+    kernel.run(f"import os; os.environ.update({env!r})", check=True)
+    server.reset()
+    kernel.run(cells[0][1], cell_id="c1", check=True)
+    replayed = kernel.run(cells[1][1], cell_id="c2", check=True)
+    assert server.chat_requests == []
+    (tree,) = replayed.data("application/json")
+    sent = tree["sent"]["body"]["messages"]
+    assert sent[1]["reasoning_content"], "the stored answer was asked with the thinking above"
+    assert tree["key"] == runs["c2"].data("application/json")[0]["key"]
