@@ -79,6 +79,28 @@ def _magics() -> ChatMagics:
     return found
 
 
+def _flags(
+    model: str | None,
+    profile: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The keyword arguments of `ask` and `map` that are settings, as a cell's flags."""
+    return {
+        "model": model,
+        "profile": profile,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "options": options or None,
+    }
+
+
+def _output(schema: Any, as_json: bool) -> OutputSchema | JsonOutput | None:
+    shape = OutputSchema.of(schema) if schema is not None else None
+    return JsonOutput(shape) if as_json else shape
+
+
 def ask(
     prompt: str,
     *,
@@ -106,18 +128,9 @@ def ask(
     """
     if max_tool_rounds < 1:
         raise ConfigError("max_tool_rounds must be at least 1")
-    shape = OutputSchema.of(schema) if schema is not None else None
-    output = JsonOutput(shape) if json else shape
+    output = _output(schema, json)
     magics = _magics()
-    settings = magics.settings(
-        {
-            "model": model,
-            "profile": profile,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "options": options or None,
-        }
-    )
+    settings = magics.settings(_flags(model, profile, temperature, max_tokens, options))
     cell_id, execution = magics.running_cell()
     ask_in = (cell_id, execution) if thread is not None and cell_id is not None else None
     request = TurnRequest(
@@ -161,16 +174,7 @@ def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask
     from nbchat.map_cell import MapJob, run_map  # shows widgets: IPython only when mapping
 
     magics = _magics()
-    settings = magics.settings(
-        {
-            "model": model,
-            "profile": profile,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "options": options or None,
-        }
-    )
-    shape = OutputSchema.of(schema) if schema is not None else None
+    settings = magics.settings(_flags(model, profile, temperature, max_tokens, options))
     cell_id, _ = magics.running_cell()
     job = MapJob(
         "items",
@@ -178,7 +182,7 @@ def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask
         template,
         magics.shell.user_ns,
         replace(settings, stream=False),
-        output=JsonOutput(shape) if json else shape,
+        output=_output(schema, json),
         thread=thread,
         cell_id=cell_id,
         concurrency=concurrency,

@@ -66,6 +66,13 @@ class Kernel:
         self.client.wait_for_ready(timeout=60)
         self.run("%load_ext nbchat", check=True)
 
+    def restart_offline(self, notebook: Path) -> None:
+        """Restart, then point nbchat at the saved ``notebook`` with ``NBCHAT_OFFLINE=1``: a
+        replay that sends any request fails."""
+        self.restart()
+        env = {"NBCHAT_NOTEBOOK": str(notebook), "NBCHAT_OFFLINE": "1"}
+        self.run(f"import os; os.environ.update({env!r})", check=True)
+
     def run(
         self,
         code: str,

@@ -81,9 +81,7 @@ def test_a_thread_ask_shown_in_its_cell_replays_after_a_restart(kernel, server, 
     assert sent[2][-3:] == ["Sum up", "Reply #2 to: Sum up", "Q3"], "an ask is a turn of its cell"
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
 
-    kernel.restart()
-    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
-    kernel.run(f"import os; os.environ.update({env!r})", check=True)
+    kernel.restart_offline(path)
     server.reset()
     for cell_id, source in cells:
         kernel.run(source, cell_id=cell_id, check=True)

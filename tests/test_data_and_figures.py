@@ -100,9 +100,7 @@ def test_the_same_figure_replays_and_is_stored_only_in_its_own_turn(
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
     assert path.read_text().count("data:image/png;base64,") == 1
 
-    kernel.restart()
-    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
-    kernel.run(f"import os; os.environ.update({env!r})", check=True)
+    kernel.restart_offline(path)
     server.reset()
     replays = [kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells]
     assert server.chat_requests == [], "the figure drawn again has the same bytes: same key"

@@ -88,9 +88,7 @@ def test_answers_replay_after_a_restart_whatever_was_decided(kernel, server, cha
     cells = [(f"c{n}", f"%%chat -m {THINKING_MODEL}\nQuestion {n}") for n in range(1, 4)]
     runs = {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
-    kernel.restart()
-    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
-    kernel.run(f"import os; os.environ.update({env!r})", check=True)
+    kernel.restart_offline(path)
     server.reset()
     for cell_id, source in cells:
         again = kernel.run(source, cell_id=cell_id, check=True)
@@ -132,9 +130,7 @@ def test_a_replay_reports_the_form_that_was_sent(kernel, server, chat_env):
     runs = {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
     assert len(server.chat_requests) == 3, "refused once without the thinking, then learned"
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
-    kernel.restart()
-    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
-    kernel.run(f"import os; os.environ.update({env!r})", check=True)
+    kernel.restart_offline(path)
     server.reset()
     kernel.run(cells[0][1], cell_id="c1", check=True)
     replayed = kernel.run(cells[1][1], cell_id="c2", check=True)

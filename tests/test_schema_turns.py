@@ -124,9 +124,7 @@ def test_replay_after_a_restart_binds_the_same_object(shapes: Kernel, server, ch
     runs = {cell_id: shapes.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
     before = show(shapes, "repr(city)")
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
-    shapes.restart()
-    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
-    shapes.run(f"import os; os.environ.update({env!r})", check=True)
+    shapes.restart_offline(path)
     server.reset()
     for cell_id, source in cells:
         shapes.run(source, cell_id=cell_id, check=True)

@@ -145,9 +145,7 @@ def test_replay_shows_the_stored_calls_and_never_runs_a_function(
     assert "tools" not in server.chat_requests[-1].body
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
 
-    tools.restart()
-    env = {"NBCHAT_NOTEBOOK": str(path), "NBCHAT_OFFLINE": "1"}
-    tools.run(f"import os; os.environ.update({env!r})", check=True)
+    tools.restart_offline(path)
     server.reset()
     replays = [tools.run(source, cell_id=cell_id, check=True) for cell_id, source in cells]
     assert server.chat_requests == [] and calls_run(tools) == []
