@@ -158,6 +158,8 @@ QUICKSTART = [
           Python objects (`--schema`, `--json`).
         - `data_and_figures.ipynb`: DataFrames, figures, `{In[n]}`/`{Out[n]}` in a prompt,
           `ChatMagics.context_chars`.
+        - `batch.ipynb`: one cell over many items (`--map`): a column of reviews classified with
+          `--schema`, concurrency and rate limits, replays and resumes, `nbchat.map`.
         """
     ),
 ]
@@ -1083,6 +1085,243 @@ DATA_AND_FIGURES = [
     ),
 ]
 
+BATCH = [
+    md(
+        """
+        # Batch: one cell over many items
+
+        Most real work with a model in a notebook is not a conversation but a column: classify,
+        extract or summarise each row of a table. `%%chat --map NAME` sends the cell once per
+        item of `NAME`, each item its own request, several at once; `-o` gets the answers in
+        input order, and every answer is stored in the cell's output, so running the cell again
+        costs nothing and a longer list asks only for what is new.
+        """
+    ),
+    recorded("batch"),
+    SETUP,
+    md(
+        """
+        ## Ten customer reviews
+
+        The reviews of a small shop for sailors and kayakers (invented for this demo).
+        """
+    ),
+    code(
+        """
+        import pandas as pd
+
+        reviews = pd.DataFrame(
+            [
+                ("tide clock", 5, "Set it once at high water and it has kept time for months."),
+                ("dry bag", 2, "The roll-top leaked on my first kayak trip. Phone nearly lost."),
+                ("rain jacket", 4, "Dry in a real downpour and packs small; the hood flaps in wind."),
+                ("headlamp", 1, "Died after two weeks, and the battery cover cracked."),
+                ("tide tables", 5, "Clear, pocket-sized, with moon phases. I buy one every year."),
+                ("kayak paddle", 3, "Light and stiff, but the blade angle slips unless tightened hard."),
+                ("wetsuit gloves", 4, "Warm enough for October swims; seams rubbed a little at first."),
+                ("flask", 5, "Tea still hot after eight hours on the boat. Worth every penny."),
+                ("dry bag", 2, "Delivery took three weeks and nobody answered my emails."),
+                ("rain jacket", 3, "Great jacket, but the sizing runs small: order one size up."),
+            ],
+            columns=["product", "stars", "text"],
+        )
+        reviews
+        """
+    ),
+    md(
+        """
+        ## The shape of a label
+
+        With `--schema` each answer must fit a pydantic model (a dataclass, a TypedDict or a
+        JSON Schema dict work too), as in `tools_and_schemas.ipynb`: here a sentiment from a
+        fixed list, a topic of a word or two, and how sure the model is.
+        """
+    ),
+    code(
+        """
+        from typing import Literal
+
+        from pydantic import BaseModel, Field
+
+
+        class Review(BaseModel):
+            sentiment: Literal["positive", "negative", "mixed"]
+            topic: str = Field(description="what the review is mostly about, in one or two words")
+            confidence: float = Field(ge=0, le=1)
+        """
+    ),
+    md(
+        """
+        ## `--map`: one request per review
+
+        `--map NAME` takes the name of a variable: a list, a tuple, a range, a pandas Series,
+        or a DataFrame, whose rows become dicts. It has to be a plain name, so bind the column
+        first:
+        """
+    ),
+    code('texts = reviews["text"]'),
+    md(
+        """
+        In the cell, `{item}` stands for the item. Each review is sent as a request of its
+        own, without the thread's earlier turns (a `--system` prompt of the thread still
+        applies), and `-o labels` gets the answers in order: validated `Review` objects, in a
+        pandas Series on the same index as `texts`. While it runs, the cell shows a progress
+        bar (done / total, replayed, failed, tokens, items per second, time left); the summary
+        below takes its place when the batch is done.
+        """
+    ),
+    code(
+        """
+        %%chat --map texts --schema Review -o labels --concurrency 4
+        Classify this customer review by sentiment and topic: {item}
+        """
+    ),
+    md(
+        """
+        ## Back into the table
+
+        Each label is a `Review`; `model_dump()` makes it a dict, and a DataFrame of those on the
+        same index joins the reviews row by row.
+        """
+    ),
+    code(
+        """
+        table = pd.DataFrame([label.model_dump() for label in labels], index=labels.index)
+        labelled = reviews.join(table)
+        labelled[["product", "stars", "sentiment", "topic", "confidence"]]
+        """
+    ),
+    code('labelled["sentiment"].value_counts()'),
+    md(
+        """
+        ## Running it again replays
+
+        Here is the same cell again, as if you ran it a second time: every review has a stored
+        answer, so nothing is sent, and the summary says they were replayed. The same goes
+        after a restart, or for `nbchat run --offline batch.ipynb`: each item is found by its
+        own request (endpoint, model, parameters, schema, system prompt and the item's text),
+        wherever in the notebook it was stored.
+        """
+    ),
+    code(
+        """
+        %%chat --map texts --schema Review -o labels --concurrency 4
+        Classify this customer review by sentiment and topic: {item}
+        """
+    ),
+    md(
+        """
+        ## A longer list asks only for what is new
+
+        A new review comes in. With it added to the list, the same cell sends one request,
+        for the new review, and replays the other ten.
+        """
+    ),
+    code(
+        """
+        new_review = ("headlamp", 4, "The replacement works, and the new battery cover is much sturdier.")
+        added = pd.DataFrame([new_review], columns=reviews.columns)
+        reviews = pd.concat([reviews, added], ignore_index=True)
+        texts = reviews["text"]
+        """
+    ),
+    code(
+        """
+        %%chat --map texts --schema Review -o labels --concurrency 4
+        Classify this customer review by sentiment and topic: {item}
+        """
+    ),
+    md(
+        """
+        `%chat usage` counts what this session spent and what replays saved. When this notebook
+        was recorded, the *spent* row counted 11 requests: 10 for the first run and 1 for the
+        new review; the 20 replayed answers were free. Run the notebook again and the spent row
+        stays at zero.
+        """
+    ),
+    code("%chat usage"),
+    md(
+        """
+        ## From code: `nbchat.map`
+
+        `nbchat.map(template, items)` does the same from Python, with the same options
+        (`schema=`, `json=`, `concurrency=`, `rpm=`, `model=`...). Given a DataFrame, each item
+        is a row as a dict: `{item[stars]}` reaches into it (`{item.stars}` does too). Here, a
+        reply to each negative review:
+        """
+    ),
+    code(
+        """
+        import nbchat
+
+        table = pd.DataFrame([label.model_dump() for label in labels], index=labels.index)
+        unhappy = reviews[table["sentiment"] == "negative"]
+        replies = nbchat.map(
+            "Write a two-sentence reply from the shop to this {item[stars]}-star review "
+            "of our {item[product]}: {item[text]}",
+            unhappy,
+        )
+        """
+    ),
+    code(
+        """
+        for product, reply in zip(unhappy["product"], replies, strict=True):
+            print(f"{product}: {reply}\\n")
+        """
+    ),
+    md(
+        """
+        The summary of `nbchat.map` is shown in the output of the cell that calls it, and its
+        answers are stored there, so this cell replays like the others.
+
+        ## Concurrency and rate limits
+
+        - `--concurrency N` (default 8) requests are in flight at once, sent from worker threads
+          of the kernel while the cell shows the progress. Ten reviews at four at a time take
+          about as long as three requests.
+        - A `429 Too Many Requests`, or any answer with a `Retry-After` header, pauses **every**
+          worker until the wait is over, not only the one that was refused, so the batch backs
+          off as a whole instead of hammering the limit with its other workers.
+        - `--rpm N` spaces the requests evenly to stay under N a minute (the first goes at once):
+          `--rpm 60` on a free tier that allows 60.
+        - An item's failed request is retried as any request is (`ChatMagics.max_retries`, with
+          backoff); replayed items cost no request and count against no limit.
+
+        ## What is stored
+
+        The summary output of a `--map` cell holds one record of kind `batch`. What every item
+        shares is stored once: the template (the cell's text around `{item}`), the endpoint,
+        model and parameters (the schema among them), the system prompt. Per item, only its
+        fill (the review's text), the answer, its token usage and timing. In this file that is
+        about 2 kB for what the items share and, per item, its text plus about 450 bytes (JSON
+        keys, ids, timing, and the file's indentation). Each `--map` cell stores every item it
+        bound, replayed ones included, so the cell stands on its own. `-o` is not stored: it is
+        bound again, from the stored answers, each time the cell runs.
+
+        Each item's key is that of its own request, so a stored answer is found by any cell
+        that sends the same request, as the re-runs above show. Edit the template, the schema
+        or the model and every item is asked again; edit one review and only that one is.
+
+        ## When items fail
+
+        An item whose request fails after its retries, or whose answer does not fit the schema,
+        does not stop the others. When the batch is done, `-o` is bound with `None` in the
+        failed places, every answered item is stored, and then the cell fails with one line,
+        such as
+
+        ```text
+        BatchError: 1 of 11 items failed: item 4: the answer does not fit Review: confidence: Input should be less than or equal to 1. The others are bound and stored; run the cell again to retry the failed ones.
+        ```
+
+        so *Run All* stops there rather than going on with holes in the data. Running the cell
+        again replays the stored items and asks only for the failed ones. Ctrl-C stops the
+        batch the same way: what completed is kept and stored, and the next run resumes. In
+        offline mode (`NBCHAT_OFFLINE=1`) the stored items replay and the others fail, named.
+        `nbchat.map` raises the same `BatchError`; its `.values` holds what was answered.
+        """
+    ),
+]
+
 NOTEBOOKS: dict[str, list[Cell]] = {
     "quickstart": QUICKSTART,
     "threads": THREADS,
@@ -1092,4 +1331,5 @@ NOTEBOOKS: dict[str, list[Cell]] = {
     "reasoning": REASONING,
     "tools_and_schemas": TOOLS_AND_SCHEMAS,
     "data_and_figures": DATA_AND_FIGURES,
+    "batch": BATCH,
 }

@@ -188,6 +188,7 @@ def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask
         concurrency=concurrency,
         rpm=rpm,
         frontend=magics.frontend(),
+        title="nbchat.map",
         note=lambda message: print(message, file=sys.stderr),
     )
     return run_map(job, magics.session, magics.notebook_records())

@@ -68,6 +68,15 @@ class ProgressView:
         bar.value = progress.done
         line.value = f'<span style="{_STYLE}">{html.escape(progress_line(progress))}</span>'
 
+    def stop(self) -> None:
+        """The batch failed before its summary: the bar is replaced by a line saying so."""
+        if self._handle is None or self._widgets is None:
+            return
+        self._handle.update({"text/plain": "[--map stopped: see the error below]"}, raw=True)
+        for widget in self._widgets:
+            widget.close()
+        self._widgets, self._handle = None, None
+
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the view with the summary, in the same output slot."""
         if self._handle is None or self._widgets is None:
@@ -84,6 +93,9 @@ class _Silent:
 
     def update(self, progress: Progress) -> None:
         """Nobody is watching."""
+
+    def stop(self) -> None:
+        """Nothing was shown."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Show the summary."""
@@ -104,19 +116,27 @@ class BatchSummary:
         inputs: Sequence[str],
         answers: Sequence[str | None],
         failures: dict[int, str],
+        labels: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.inputs = inputs
         self.answers = answers
         self.failures = failures
+        self.labels = labels or [str(number) for number in range(len(inputs))]
 
     def bundle(
-        self, line: str, record: dict[str, Any] | None, *, pending: Sequence[int] = ()
+        self,
+        line: str,
+        record: dict[str, Any] | None,
+        *,
+        pending: Sequence[int] = (),
+        replayed: int = 0,
     ) -> Bundle:
-        """The summary as Markdown and plain text (with the batch record, when stored)."""
+        """The summary as Markdown and plain text (with the batch record, when stored); its
+        metadata counts the answers, and the ``replayed`` ones, for `nbchat run`."""
         headers = ["#", self.name, "answer"]
         rows = [
-            [str(index), clip(one_line(self.inputs[index]), 60), clip(one_line(answer), 80)]
+            [self.labels[index], clip(one_line(self.inputs[index]), 60), clip(one_line(answer), 80)]
             for index, answer in enumerate(self.answers)
             if answer is not None
         ][:_SHOWN_RESULTS]
@@ -125,15 +145,15 @@ class BatchSummary:
         markdown = [f"**{escape_markdown(line)}**"]
         plain = [line]
         if rows:
-            safe = [[number, escape_markdown(a), escape_markdown(b)] for number, a, b in rows]
-            markdown.append(markdown_table(headers, safe))
+            safe = [[escape_markdown(cell) for cell in row] for row in rows]
+            markdown.append(markdown_table([escape_markdown(h) for h in headers], safe))
             plain += render_table(headers, rows)
             if more:
                 markdown.append(f"*… and {plural(more, 'more answer')}.*")
                 plain.append(f"… and {plural(more, 'more answer')}.")
         failures = sorted(self.failures.items())
         for index, reason in failures[:_SHOWN_FAILURES]:
-            text = f"item {index} failed: {clip(one_line(reason), 200)}"
+            text = f"item {self.labels[index]} failed: {clip(one_line(reason), 200)}"
             markdown.append(f"- ⚠ {escape_markdown(text)}")
             plain.append(f"⚠ {text}")
         if len(failures) > _SHOWN_FAILURES:
@@ -149,4 +169,5 @@ class BatchSummary:
         }
         if record is not None:
             data[RECORD_MIME] = record
-        return data, {"nbchat": {"batch": True}}
+        answered = sum(answer is not None for answer in self.answers)
+        return data, {"nbchat": {"batch": True, "answered": answered, "replayed": replayed}}

@@ -38,7 +38,8 @@ class Rebuilt:
 
 
 def rebuild(record: Record, find: Find) -> Rebuilt:
-    """Every message ``record``'s request carried (system prompt, turns above, user message)."""
+    """Every message ``record``'s last request carried (system prompt, turns above, user
+    message, and the tool calls and results of the turn's earlier rounds)."""
     system = record.request.system if record.request else None
     head = [{"role": "system", "content": system}] if system else []
     user = [wire(record.messages[0])] if record.messages else []
@@ -48,15 +49,20 @@ def rebuild(record: Record, find: Find) -> Rebuilt:
     # The turns above went out with their thinking, or without (`nbchat.reasoning`): the
     # history digest in the record says which.
     forms = [[wire_turn(turn, reasoning=sent) for turn in stored] for sent in (False, True)]
-    turns = forms[0]
+    sent = False
     if missing is None:
-        exact = [form for form in forms if history_of(map(turn_digest, form)) == record.history]
+        exact = [
+            n
+            for n, form in enumerate(forms)
+            if history_of(map(turn_digest, form)) == record.history
+        ]
         if exact:
-            turns = exact[0]
+            sent = exact[0] == 1
         else:
             missing = "the turns above were changed after this answer was stored"
-    above = [message for turn in turns for message in turn]
-    return Rebuilt([*head, *above, *user], missing)
+    above = [message for turn in forms[sent] for message in turn]
+    rounds = wire_turn(record.messages[1:-1], reasoning=sent)
+    return Rebuilt([*head, *above, *user, *rounds], missing)
 
 
 def _turns_above(record: Record, find: Find) -> tuple[list[list[dict[str, Any]]], str | None]:

@@ -106,10 +106,20 @@ def count_answers(cells: list[Any]) -> tuple[int, int]:
     for cell in cells:
         outputs = cell.get("outputs") if isinstance(cell, Mapping) else None
         for output in outputs if isinstance(outputs, list) else ():
-            if isinstance(output, Mapping) and _is_answer(output):
+            if not isinstance(output, Mapping):
+                continue
+            marker = _nbchat_marker(output)
+            if marker.get("batch") is True:  # a --map summary counts its items
+                answers += _count(marker.get("answered"))
+                replayed += _count(marker.get("replayed"))
+            elif _is_answer(output):
                 answers += 1
-                replayed += _nbchat_marker(output).get("replayed") is True
+                replayed += marker.get("replayed") is True
     return answers, replayed
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _first_line(text: str) -> str:

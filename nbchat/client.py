@@ -191,6 +191,10 @@ class ChatClient:
             )
         return {"Authorization": f"Bearer {key}"}
 
+    def redactor(self) -> Redactor:
+        """What removes this client's secrets (its key, its URL's credentials) from text."""
+        return Redactor.for_request(self._raw_key(), self.config.base_url)
+
     def _send(
         self, method: str, path: str, body: Mapping[str, Any] | None, *, stream: bool
     ) -> OpenResponse:

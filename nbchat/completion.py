@@ -12,10 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from nbchat.errors import ProtocolError
-from nbchat.messages import REASONING_FIELDS
+from nbchat.messages import REASONING_FIELDS, reasoning_of
 from nbchat.protocol import chunk_problem
 
-__all__ = ["CompletionBuilder", "completion_text", "finish_reason", "has_answer"]
+__all__ = [
+    "CompletionBuilder",
+    "completion_reasoning",
+    "completion_text",
+    "finish_reason",
+    "has_answer",
+]
 
 
 class _Choice:
@@ -276,6 +282,13 @@ def completion_text(completion: dict[str, Any]) -> str:
     message = _first_choice(completion).get("message")
     content = message.get("content") if isinstance(message, dict) else None
     return content if isinstance(content, str) else ""
+
+
+def completion_reasoning(completion: dict[str, Any] | None) -> str:
+    """The thinking of the first choice of a completion ("" when there is none)."""
+    message = _first_choice(completion).get("message")
+    found = reasoning_of(message if isinstance(message, dict) else None)
+    return found[1] if found else ""
 
 
 def finish_reason(completion: dict[str, Any]) -> str | None:

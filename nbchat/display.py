@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, clear_output, display
 
-from nbchat.text import clip, one_line
+from nbchat.text import clip, duration, one_line
 from nbchat.tool_calls import ToolResult
 
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
@@ -74,9 +74,7 @@ def call_line(name: str, arguments: str) -> str:
 
 def result_line(result: ToolResult) -> str:
     """``→ 21.5 · 3 ms`` (``✗`` for a failure the model will read)."""
-    took = result.elapsed_s
-    timed = f"{took * 1000:.0f} ms" if took < 1 else f"{took:.1f} s"
-    return f"{'✗' if result.failed else '→'} {result.preview} · {timed}"
+    return f"{'✗' if result.failed else '→'} {result.preview} · {duration(result.elapsed_s)}"
 
 
 class WidgetStream:
@@ -137,17 +135,19 @@ class WidgetStream:
         self._push_if_due(now)
 
     def on_tool_start(self, name: str, arguments: str) -> None:
-        """Show the call, running."""
+        """Show the call, running, at once: nothing else updates the view while it runs."""
         self._calls.append([call_line(name, arguments), "running…"])
         self._calls_changed = True
-        self._push_if_due(time.perf_counter())
+        if self._handle is not None:
+            self._push()
 
     def on_tool_result(self, result: ToolResult) -> None:
-        """Show the call's result next to it."""
+        """Show the call's result next to it, at once."""
         if self._calls:
             self._calls[-1][1] = result_line(result)
             self._calls_changed = True
-        self._push_if_due(time.perf_counter())
+        if self._handle is not None:
+            self._push()
 
     def next_round(self) -> None:
         """The next answer replaces the text so far (the final output keeps every round)."""

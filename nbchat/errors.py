@@ -15,8 +15,8 @@
     │   ├── TruncatedStreamError    the connection ended before the answer did
     │   ├── StreamErrorEvent        the server sent an error inside the stream
     │   ├── StreamInterrupted       Ctrl-C while streaming or running a tool (also a
-    │   │                           KeyboardInterrupt); raised by the session, never by the
-    │   │                           stream itself
+    │   │                           KeyboardInterrupt); raised by the session and its tool
+    │   │                           loop, never by the stream itself
     │   ├── ToolRoundsExceeded      the model still called tools after --max-tool-rounds
     │   └── MalformedStreamError    an event that is not a chunk (also a ProtocolError)
     ├── ProtocolError               a body that is not the protocol (bad JSON, wrong shape)
@@ -29,8 +29,8 @@
     └── NotebookError               a notebook file that cannot be read
 
 Every message is one short line that says what to do next; it never contains an API key.
-A `StreamError` carries the partial answer received so far (`.partial`, completion-shaped) and,
-in a turn that ran tools, the messages of the rounds before it (`.exchange`).
+A `StreamError` carries the partial answer received so far (`.partial`, completion-shaped). Any
+error of a turn that ran tools carries the messages of the rounds before it (`.exchange`).
 httpx failures and error responses become these errors in one place, `nbchat.transport`.
 """
 
@@ -66,7 +66,12 @@ __all__ = [
 
 
 class NbchatError(Exception):
-    """Base class of every nbchat error."""
+    """Base class of every nbchat error. ``exchange`` holds the messages of a tool turn's rounds
+    before the failure (empty unless tools ran), so what ran can stay in sight."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.exchange: list[dict[str, Any]] = []
 
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a stack: the cell fails with one short line.

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from nbchat.errors import ConfigError
+from nbchat.redaction import mask_url
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -153,7 +154,8 @@ def part_summary(part: dict[str, Any]) -> str:
         return image.summary
     if url.startswith("data:"):
         return "image (an unreadable data URL)"
-    return f"image at {url[:80]}{'…' if len(url) > 80 else ''}"
+    shown = mask_url(url)  # a signed link's credentials and query values are not shown
+    return f"image at {shown[:80]}{'…' if len(shown) > 80 else ''}"
 
 
 def with_image_summaries(value: Any) -> Any:

@@ -30,13 +30,19 @@ from traitlets import (
 from nbchat.cell_request import output_shape, tools_named
 from nbchat.client import check_base_url
 from nbchat.commands import help_text, run_command
+from nbchat.completion import completion_reasoning
 from nbchat.display import LiveView, live_view
-from nbchat.errors import BatchError, ConfigError, StreamError, StructuredOutputError
+from nbchat.errors import (
+    BatchError,
+    ConfigError,
+    NbchatError,
+    StreamError,
+    StructuredOutputError,
+)
 from nbchat.images import ImagePart, thumbnail
 from nbchat.interpolate import interpolate
 from nbchat.map_cell import MapJob, run_map
 from nbchat.markdown_safety import safe_markdown
-from nbchat.messages import reasoning_of
 from nbchat.notebook import NotebookRecords
 from nbchat.render import (
     answer_bundle,
@@ -308,6 +314,7 @@ class ChatMagics(Magics):
         if cell is None:
             run_command(self, line)
             return
+        self.session.start_cell(self._cell_id(), self._cell_source())
         try:
             args = self.chat.parser.parse_args(shlex.split(line))
         except (ValueError, UsageError) as exc:  # unbalanced quotes, unknown flags
@@ -410,7 +417,7 @@ class ChatMagics(Magics):
         try:
             return self.session.run(request, settings, self.notebook_records(), view), view
         except StreamError as exc:
-            thought = _partial_reasoning(exc.partial)
+            thought = completion_reasoning(exc.partial)
             if exc.partial_text or thought or exc.exchange:
                 view.finish(*partial_bundle(exc.partial_text, thought, exchange=exc.exchange))
             else:
@@ -420,19 +427,27 @@ class ChatMagics(Magics):
             note = "⚠ not the shape asked for: not stored, nothing bound"
             view.finish(*partial_bundle(exc.text, exchange=exc.exchange, note=note))
             raise
+        except NbchatError as exc:  # after tools ran: what they did stays in sight
+            if not exc.exchange:
+                view.discard()
+                raise
+            note = "⚠ stopped after the tool calls above ran: not stored"
+            view.finish(*partial_bundle("", exchange=exc.exchange, note=note))
+            raise
         except BaseException:  # nbchat's errors and bugs alike: never leave a live widget behind
             view.discard()
             raise
 
     def _map(self, args: Any, cell: str, settings: Settings) -> None:
         """``--map NAME``: the cell once per item (`nbchat.map_cell`)."""
-        for flag, given in (
-            ("--tools", args.tools),
-            ("--system", args.system),
-            ("--raw", args.raw),
-        ):
-            if given:
-                raise ConfigError(f"--map does not take {flag}")
+        refused = {"--tools": args.tools, "--system": args.system, "--raw": args.raw}
+        refused["--new (items have no context)"] = args.new
+        for flag in (flag for flag, given in refused.items() if given):
+            raise ConfigError(f"--map does not take {flag}")
+        if args.concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1")
+        if args.rpm is not None and not args.rpm > 0:
+            raise ConfigError("--rpm must be a number of requests a minute above 0")
         if args.map not in self.shell.user_ns:
             raise ConfigError(f"--map: {args.map!r} is not defined in the notebook")
         job = MapJob(
@@ -447,6 +462,7 @@ class ChatMagics(Magics):
             source=self._cell_source(),
             concurrency=args.concurrency,
             rpm=args.rpm,
+            refresh=args.refresh,
             frontend=self.frontend(),
             note=self._note,
         )
@@ -537,11 +553,3 @@ ChatMagics.chat.parser.prog = "%chat"
 
 
 ChatMagics.chat.__doc__ = help_text(ChatMagics.chat.parser)
-
-
-def _partial_reasoning(partial: dict[str, Any] | None) -> str:
-    """The thinking a failed answer had got to, to show with what had arrived of it."""
-    choices = (partial or {}).get("choices") or [{}]
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    found = reasoning_of(message if isinstance(message, dict) else None)
-    return found[1] if found else ""

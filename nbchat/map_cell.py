@@ -6,15 +6,16 @@ Requests run concurrently on worker threads (`nbchat.batch.run_batch`: one share
 429 or Retry-After, ``rpm`` pacing, the client's retry policy per item), never streamed. The
 answered items are stored in one compact record in the cell's output (`nbchat.batch_record`).
 
-An item that fails (after its retries, or because its answer does not fit ``--schema``) does not
-stop the others: the results are bound (None where an item failed), then the cell fails in one
-line naming the failures, so Run All stops and a re-run retries only those. Ctrl-C keeps and
-stores what completed.
+An item that fails (after its retries, cut off by ``max_tokens``, or not fitting ``--schema``)
+does not stop the others: the results are bound (None where an item failed), then the cell fails
+in one line naming the failures, so Run All stops and a re-run retries only those. Ctrl-C keeps
+and stores what completed. Offline, stored items replay and the others fail without a request.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,20 +24,15 @@ from typing import Any
 from nbchat.batch import BatchResult, Progress, run_batch
 from nbchat.batch_record import BatchItem, batch_json
 from nbchat.batch_view import BatchSummary, progress_view
-from nbchat.errors import (
-    BatchError,
-    BatchInterrupted,
-    ConfigError,
-    OfflineMiss,
-    StructuredOutputError,
-)
+from nbchat.client import ChatClient
+from nbchat.errors import BatchError, BatchInterrupted, ConfigError, StructuredOutputError
 from nbchat.map_template import ItemError, MapTemplate, item_rows
 from nbchat.notebook import NotebookRecords
 from nbchat.record import RECORD_MIME, STANDALONE, Record, message_text, utc_now
 from nbchat.render import Bundle
 from nbchat.session import ChatSession
 from nbchat.settings import Settings
-from nbchat.structured import JsonOutput, OutputSchema
+from nbchat.structured import JsonOutput, OutputSchema, misfit
 from nbchat.text import clip, one_line, plural
 from nbchat.threads import Window
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed, split_completion
@@ -44,6 +40,11 @@ from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed,
 __all__ = ["MapJob", "MapOutcome", "map_items", "run_map"]
 
 _NAMED_FAILURES = 3  # failures named in the cell's error line
+_OFFLINE = "no stored answer, and offline mode is on"
+_CUT_OFF = {
+    "length": "cut off by max_tokens (finish_reason: length): raise --max-tokens",
+    "content_filter": "omitted by the provider's content filter (finish_reason: content_filter)",
+}
 
 
 @dataclass
@@ -61,7 +62,9 @@ class MapJob:
     source: str | None = None  # the cell's code, to find it in a file without cell ids
     concurrency: int = 8
     rpm: float | None = None
+    refresh: bool = False  # ask again even where an answer is stored
     frontend: str = "headless"
+    title: str = ""  # the summary's heading ("--map reviews"); default: "--map NAME"
     note: Callable[[str], None] = field(default=lambda message: None)
 
 
@@ -99,7 +102,11 @@ def run_map(job: MapJob, session: ChatSession, notebook: NotebookRecords | None)
     Raises `BatchError` (with ``.values``) when some items failed, `BatchInterrupted` on Ctrl-C,
     after showing the summary either way."""
     view = progress_view(job.frontend)
-    outcome = map_items(job, session, notebook, on_progress=view.update)
+    try:
+        outcome = map_items(job, session, notebook, on_progress=view.update)
+    except BaseException:
+        view.stop()  # an error before the summary: no progress bar left behind
+        raise
     view.finish(*outcome.bundle)
     outcome.raise_for_failures()
     return outcome.values
@@ -120,7 +127,13 @@ def map_items(
     window = session.system_window(job.thread, job.cell_id, job.source, notebook)
     failures: dict[int, str] = {}
     prepared = _prepare_items(job, template, rows, window, failures)
-    order = list(prepared)
+    stored_answer = {
+        number: _stored(session, item.turn, job.output, notebook)
+        for number, item in prepared.items()
+    }
+    if job.settings.offline:  # nothing may be sent: the rest fail here, not on a worker
+        failures.update({n: _OFFLINE for n, found in stored_answer.items() if found is None})
+    order = [n for n in prepared if n not in failures]
     interrupted: BatchInterrupted | None = None
     try:
         result = run_batch(
@@ -129,47 +142,67 @@ def map_items(
             concurrency=job.concurrency,
             rpm=job.rpm,
             max_retries=job.settings.max_retries,
-            replay=lambda position: _stored(session, prepared[order[position]].turn, notebook),
+            replay=lambda position: stored_answer[order[position]],
             usage=lambda record: int(record.usage.get("total_tokens") or 0),
             on_progress=on_progress,
         )
     except BatchInterrupted as error:
         result, interrupted = error.result, error
     session.usage.requests += result.requests
-    values, stored = _collect(job, session, result, order, prepared, failures, len(rows))
+    values, stored, replays = _collect(job, session, result, order, prepared, failures, len(rows))
     record = None
     if stored and job.settings.cache:
         record = batch_json(template, stored, thread=job.thread, cell_id=job.cell_id)
     answers: list[str | None] = [None] * len(rows)
     for item in stored:
         answers[item.index] = item.record.answer
-    summary = BatchSummary(job.name, [one_line(str(row)) for row in rows], answers, failures)
-    line = _summary_line(job.name, len(rows), stored, result, failures)
-    bundle = summary.bundle(line, record, pending=[order[p] for p in result.pending])
+    labels = [str(label) for label in index] if index is not None else None
+    inputs = [one_line(str(row)) for row in rows]
+    summary = BatchSummary(job.name, inputs, answers, failures, labels)
+    line = _summary_line(job.title or f"--map {job.name}", len(rows), stored, result, failures)
+    pending = [order[position] for position in result.pending]
+    bundle = summary.bundle(line, record, pending=pending, replayed=replays)
     bound = _as_series(values, index) if index is not None else values
     return MapOutcome(bound, bundle, failures, len(rows), interrupted)
 
 
 def _stored(
-    session: ChatSession, turn: PreparedTurn, notebook: NotebookRecords | None
+    session: ChatSession,
+    turn: PreparedTurn,
+    output: OutputSchema | JsonOutput | None,
+    notebook: NotebookRecords | None,
 ) -> Record | None:
-    """An item's stored answer, as this cell's record (None when it must be asked)."""
+    """An item's stored answer, as this cell's record; None when it must be asked (none is
+    stored, or the one stored does not fit the shape asked for now)."""
     found = session.lookup(turn, notebook)
-    return replayed(turn, found[0]) if found is not None else None
+    if found is None:
+        return None
+    if output is not None:
+        try:
+            output.parse(found[0].answer)
+        except StructuredOutputError:
+            return None
+    return replayed(turn, found[0])
 
 
 def _sender(
     job: MapJob, session: ChatSession, turns: list[PreparedTurn]
 ) -> Callable[[int], Record]:
-    """What a worker thread runs for the item at a position: one non-streamed request."""
-    client = session.client(replace(job.settings, max_retries=0))  # retries: run_batch's
+    """What a worker thread runs for the item at a position: one non-streamed request. The
+    client is made at the first request (a batch that only replays needs no key)."""
+    lock = threading.Lock()
+    clients: list[ChatClient] = []
+
+    def client() -> ChatClient:
+        with lock:
+            if not clients:  # retries are run_batch's, with every worker pausing together
+                clients.append(session.client(replace(job.settings, max_retries=0)))
+            return clients[0]
 
     def send(position: int) -> Record:
         turn = turns[position]
-        if job.settings.offline:
-            raise OfflineMiss("offline, and no answer is stored for it")
         started_at, start = utc_now(), time.perf_counter()
-        message, response = split_completion(client.chat(turn.body()))
+        message, response = split_completion(client().chat(turn.body()))
         timing = {"started_at": started_at, "elapsed_s": round(time.perf_counter() - start, 3)}
         return answered(turn, [message], [response], {**timing, "streamed": False})
 
@@ -183,19 +216,23 @@ def _prepare_items(
     window: Window,
     failures: dict[int, str],
 ) -> dict[int, _Prepared]:
-    """Each item's request, keyed by its index; an item that cannot be filled in fails."""
+    """Each item's request, keyed by its index; an item that cannot be filled in fails. What
+    was cut from items to fit the budget is said once."""
     prepared: dict[int, _Prepared] = {}
     cell_key = job.cell_id or "map"
+    shortened: list[str] = []
     for number, row in enumerate(rows):
         try:
-            fills = template.fills(row, job.settings.context_chars, f"item {number}")
+            fills, notes = template.fills(row, job.settings.context_chars, f"item {number}")
         except (ItemError, ConfigError) as error:
             failures[number] = str(error)
             continue
+        shortened += notes[:1]
         content = template.content(fills)
         request = TurnRequest(
             message_text({"content": content}),
             STANDALONE,
+            refresh=job.refresh,
             content=content if isinstance(content, list) else None,
             output=job.output,
         )
@@ -204,6 +241,11 @@ def _prepare_items(
         )
         text_fills = [f for f in fills if isinstance(f, str)]
         prepared[number] = _Prepared(turn, text_fills if len(text_fills) == len(fills) else None)
+    if shortened:
+        job.note(
+            f"nbchat: {plural(len(shortened), 'item')} shortened to fit ChatMagics.context_chars "
+            f"({shortened[0]}{', …' if len(shortened) > 1 else ''})"
+        )
     return prepared
 
 
@@ -215,11 +257,13 @@ def _collect(
     prepared: dict[int, _Prepared],
     failures: dict[int, str],
     total: int,
-) -> tuple[list[Any], list[BatchItem]]:
-    """The value of every item (None where it failed or was not done) and the answered items
-    to store; failures are added to ``failures``."""
+) -> tuple[list[Any], list[BatchItem], int]:
+    """The value of every item (None where it failed or was not done), the answered items to
+    store and how many of them were replayed; failures are added to ``failures``. A cut-off
+    answer or one that does not fit the shape asked for is a failure: counted, not stored."""
     values: list[Any] = [None] * total
     stored: list[BatchItem] = []
+    replays = 0
     for position, record in enumerate(result.values):
         number = order[position]
         if position in result.errors:
@@ -228,20 +272,27 @@ def _collect(
         if record is None:  # interrupted before it was done
             continue
         was_replayed = position in result.replayed
-        try:
-            value = job.output.parse(record.answer) if job.output is not None else record.answer
-        except StructuredOutputError as error:
-            session.count_answer(record, replayed=was_replayed, store=False)
-            failures[number] = f"the answer does not fit {job.output.name}: {error}"
+        problem = _CUT_OFF.get(record.finish_reason or "")
+        value = record.answer
+        if problem is None and job.output is not None:
+            try:
+                value = job.output.parse(record.answer)
+            except StructuredOutputError as error:
+                problem = misfit(job.output, error)
+        session.count_answer(
+            record, replayed=was_replayed, store=job.settings.cache and not problem
+        )
+        if problem:
+            failures[number] = problem
             continue
-        session.count_answer(record, replayed=was_replayed, store=job.settings.cache)
         values[number] = value
         stored.append(BatchItem(number, prepared[number].fills, record))
-    return values, stored
+        replays += was_replayed
+    return values, stored, replays
 
 
 def _summary_line(
-    name: str,
+    title: str,
     total: int,
     stored: list[BatchItem],
     result: BatchResult[Record],
@@ -251,7 +302,7 @@ def _summary_line(
     9.1 s``."""
     replayed = len(result.replayed)
     parts = [
-        f"--map {name}: {plural(total, 'item')}",
+        f"{title}: {plural(total, 'item')}",
         f"{len(stored)} answered ({replayed} replayed)" if replayed else f"{len(stored)} answered",
     ]
     if failures:
@@ -266,12 +317,17 @@ def _summary_line(
 
 def _failure_line(failures: dict[int, str], total: int) -> str:
     """``3 of 200 items failed: item 4: …; item 9: …; run the cell again to retry them``."""
+    if all(reason == _OFFLINE for reason in failures.values()):
+        return (
+            f"{len(failures)} of {plural(total, 'item')} have no stored answer and offline mode "
+            "is on: unset NBCHAT_OFFLINE to ask for them."
+        )
     named = sorted(failures.items())[:_NAMED_FAILURES]
     reasons = "; ".join(f"item {number}: {clip(one_line(reason), 120)}" for number, reason in named)
     more = f"; and {len(failures) - len(named)} more" if len(failures) > len(named) else ""
     return (
-        f"{len(failures)} of {plural(total, 'item')} failed: {reasons}{more}. The others are "
-        "bound and stored; run the cell again to retry the failed ones."
+        f"{len(failures)} of {plural(total, 'item')} failed: {reasons}{more}; run the cell "
+        "again to retry the failed ones."
     )
 
 

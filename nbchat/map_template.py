@@ -43,31 +43,42 @@ class MapTemplate:
     @classmethod
     def compile(cls, cell: str, namespace: Mapping[str, Any], budget: int) -> MapTemplate:
         """The template of ``cell``; `ConfigError` when it has no ``{item}`` or holds images
-        outside the items."""
+        outside the items. The cell is split at its item placeholders first, so a value filled
+        in elsewhere (code that mentions ``{item}``) is never read as one."""
         visible = {name: value for name, value in namespace.items() if name != "item"}
-        prompt = interpolate(cell, visible, budget=budget).strip()
-        if prompt.images:
-            raise ConfigError(
-                "--map: an image in the template would be sent with every item; put it in a "
-                "%%chat cell of its own, or make the items the images"
-            )
-        text = prompt.text
-        paths = tuple(match.group(1) for match in _ITEM.finditer(text))
+        pieces = _ITEM.split(cell)
+        paths = tuple(pieces[1::2])
         if not paths:
             raise ConfigError("--map: the cell has no {item}: write where each item goes")
         for path in paths:
             _steps(path)  # a malformed path fails the cell, not every item
-        return cls(tuple(_ITEM.split(text)[::2]), paths, prompt.notes)
+        literals: list[str] = []
+        notes: list[str] = []
+        for literal in pieces[0::2]:
+            prompt = interpolate(literal, visible, budget=budget)
+            if prompt.images:
+                raise ConfigError(
+                    "--map: an image in the template would be sent with every item; put it in "
+                    "a %%chat cell of its own, or make the items the images"
+                )
+            literals.append(prompt.text)
+            notes += prompt.notes
+        literals[0], literals[-1] = literals[0].lstrip(), literals[-1].rstrip()
+        return cls(tuple(literals), paths, tuple(notes))
 
-    def fills(self, item: Any, budget: int, label: str) -> list[str | ImagePart]:
-        """What each placeholder becomes for ``item``; `ItemError` when a path does not lead
-        anywhere, `ConfigError` when a value is over the budget."""
+    def fills(
+        self, item: Any, budget: int, label: str
+    ) -> tuple[list[str | ImagePart], tuple[str, ...]]:
+        """What each placeholder becomes for ``item``, and what was left out of it; `ItemError`
+        when a path does not lead anywhere, `ConfigError` when a value is over the budget."""
         fills: list[str | ImagePart] = []
+        notes: tuple[str, ...] = ()
         for path in self.paths:
             value = _follow(item, path, label)
             rendered = render_value(value, budget, label=f"{label}{path}")
             fills.append(rendered.image or rendered.text or "")
-        return fills
+            notes += rendered.notes
+        return fills, notes
 
     def content(self, fills: Sequence[str | ImagePart]) -> str | list[dict[str, Any]]:
         """The user message's content: text, or text and image parts when a fill is an image."""

@@ -45,7 +45,7 @@ from itertools import accumulate
 from nbchat._markdown_blocks import OPEN, TEXT, BlockScan
 from nbchat._markdown_inline import LINE_BREAK, escape_info, quote_fence_info, rewrite_text
 
-__all__ = ["safe_markdown"]
+__all__ = ["safe_markdown", "surely_text_lines"]
 
 
 def safe_markdown(text: str) -> str:
@@ -81,3 +81,12 @@ def safe_markdown(text: str) -> str:
         out.append(chunk)
         index = end
     return "".join(out)
+
+
+def surely_text_lines(text: str) -> list[bool]:
+    """For each line of ``text``: whether every renderer surely reads it outside code (not in a
+    fence, nor after the point where the block scan stopped being sure)."""
+    lines = LINE_BREAK.split(text)[0::2]
+    scan = BlockScan(lines, text)
+    kinds, _ = scan.run()
+    return [kind == TEXT and index < scan.uncertain_from for index, kind in enumerate(kinds)]

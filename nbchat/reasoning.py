@@ -21,6 +21,7 @@ restart, when nothing learned is remembered.
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from nbchat.errors import ConfigError, NbchatError
@@ -38,6 +39,12 @@ def check_send_reasoning(value: object) -> bool | str:
     if value is True or value is False or value == "auto":
         return value  # type: ignore[return-value]
     raise ConfigError(f"send_reasoning must be True, False or 'auto', not {value!r}")
+
+
+# The thinking's field named as a word: reasoning_content or reasoning, not reasoning_effort.
+_NAMES_THE_FIELD = re.compile(
+    "|".join(rf"\b{re.escape(field)}\b" for field in REASONING_FIELDS), re.IGNORECASE
+)
 
 
 class ReasoningPolicy:
@@ -63,7 +70,7 @@ class ReasoningPolicy:
         if settings.send_reasoning != "auto" or getattr(error, "status_code", None) != 400:
             return None
         said = f"{error} {json.dumps(getattr(error, 'body', None), default=str)}".lower()
-        if not any(field in said for field in REASONING_FIELDS):
+        if not _NAMES_THE_FIELD.search(said):  # "reasoning_effort" is another matter
             return None
         self._learned[_where(settings)] = not sent
         return not sent

@@ -83,22 +83,37 @@ def utc_now() -> str:
 
 
 def message_text(message: dict[str, Any] | None) -> str:
-    """The text of a message: its content, or the parts of a list content in order, each image
-    as ``[PNG image, 640×480, 45 kB]``."""
+    """The text of a message: its content, or the parts of a list content in order (two text
+    parts a line apart), each image as ``[PNG image, 640×480, 45 kB]``."""
     content = (message or {}).get("content")
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         return ""
-    texts = []
+    texts: list[str] = []
+    after_text = False
     for part in content:
         if not isinstance(part, dict):
             continue
         if part.get("type") == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
+            texts.append(("\n" if after_text else "") + part["text"])
+            after_text = True
         elif part.get("type") == "image_url":
             texts.append(f"[{part_summary(part)}]")
+            after_text = False
     return "".join(texts)
+
+
+def _summed(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Token counts added up, nested ones too (``completion_tokens_details.reasoning_tokens``)."""
+    total: dict[str, Any] = {}
+    for report in reports:
+        for name, value in report.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                total[name] = total.get(name, 0) + value
+            elif isinstance(value, dict):
+                total[name] = _summed([total.get(name, {}), value])
+    return total
 
 
 @dataclass(frozen=True)
@@ -194,12 +209,7 @@ class Record:
         reports = [r["usage"] for r in self.responses if isinstance(r.get("usage"), dict)]
         if len(reports) <= 1:
             return dict(reports[0]) if reports else {}
-        total: dict[str, Any] = {}
-        for report in reports:
-            for name, value in report.items():
-                if isinstance(value, int):
-                    total[name] = total.get(name, 0) + value
-        return total
+        return _summed(reports)
 
     @property
     def model(self) -> str | None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.images import with_image_summaries
-from nbchat.markdown_safety import safe_markdown
+from nbchat.markdown_safety import safe_markdown, surely_text_lines
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
-from nbchat.text import clip, one_line, plural
+from nbchat.text import clip, duration, one_line, plural
 from nbchat.tool_loop import call_shown
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "tools_markdown",
     "tools_summary",
     "with_folds",
-    "with_thinking",
 ]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
@@ -148,32 +147,34 @@ def thought_summary(reasoning: str, seconds: float | None = None) -> str:
     return f"Thinking · {len(reasoning.split()):,} words{timed}"
 
 
-def with_thinking(reasoning: str, summary: str, answer: str) -> str:
-    """The answer's Markdown, after the thinking folded in a ``<details>`` block."""
-    return with_folds([(summary, reasoning)] if reasoning else [], answer)
-
-
 def with_folds(folds: list[tuple[str, str]], answer: str) -> str:
     """The answer's Markdown after folded ``<details>`` blocks, each ``(summary, Markdown)``.
 
-    Sanitised text is safe only as a whole document (an unclosed fence in a fold would change
-    how the answer is read), so the folds and the answer are made safe together, between
-    placeholder lines that `safe_markdown` leaves alone; only then are those lines swapped for
-    our own, attribute-free tags.
+    Sanitised text is safe only as a whole document, so the folds and the answer are made safe
+    together, between placeholder lines that `safe_markdown` leaves alone; only then are those
+    lines swapped for our own, attribute-free tags. A fold that would leave a placeholder inside
+    code (thinking cut off in an open fence) is shown as plain text instead, so no fold can
+    swallow the answer.
     """
     if not folds:
         return safe_markdown(answer)
     mark = f"nbchat{secrets.token_hex(8)}"
-    parts = []
-    for number, (_, body) in enumerate(folds):
-        parts += [f"{mark}open{number}", body, f"{mark}close"]
-    document = safe_markdown("\n\n".join([*parts, answer]))
     tags = {
         f"{mark}open{n}": f"<details><summary>{html.escape(s)}</summary>"
         for n, (s, _) in enumerate(folds)
     }
     tags[f"{mark}close"] = "</details>"
-    return "\n".join(tags.get(line, line) for line in document.split("\n"))
+    for bodies in ([body for _, body in folds], [fenced(body) for _, body in folds]):
+        parts = []
+        for number, body in enumerate(bodies):
+            parts += [f"{mark}open{number}", body, f"{mark}close"]
+        # One kind of line break, so the lines split here are the lines the scan numbers.
+        document = safe_markdown(re.sub(r"\r\n?", "\n", "\n\n".join([*parts, answer])))
+        lines = document.split("\n")
+        surely = surely_text_lines(document)
+        if all(surely[i] for i, line in enumerate(lines) if line in tags):
+            break
+    return "\n".join(tags.get(line, line) for line in lines)
 
 
 # -- tool calls ------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def tools_summary(rounds: list[tuple[str, list[ToolCallShown]]], *, replayed: bo
     calls = [call for _, round_calls in rounds for call in round_calls]
     names = ", ".join(dict.fromkeys(call.name for call in calls))
     seconds = sum(call.seconds or 0 for call in calls)
-    timed = f" · {_duration(seconds)}" if any(c.seconds is not None for c in calls) else ""
+    timed = f" · {duration(seconds)}" if any(c.seconds is not None for c in calls) else ""
     stored = " · stored results, not run again" if replayed else ""
     return f"Tools · {plural(len(calls), 'call')} · {clip(names, 80)}{timed}{stored}"
 
@@ -230,7 +231,7 @@ def tools_markdown(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
             blocks.append(fenced(text))
         for call in calls:
             result = "(no result)" if call.result is None else clip(call.result, _RESULT_SHOWN)
-            took = f"   [{_duration(call.seconds)}]" if call.seconds is not None else ""
+            took = f"   [{duration(call.seconds)}]" if call.seconds is not None else ""
             blocks.append(fenced(f"{call.name}({call.arguments}){took}\n→ {result}"))
     return "\n\n".join(blocks)
 
@@ -244,10 +245,6 @@ def tools_plain(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
         for call in calls
     ]
     return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _is_number(value: Any) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from nbchat.chain import rebuild
 from nbchat.client import ChatClient, ChatStream, ClientConfig
-from nbchat.completion import completion_text
+from nbchat.completion import completion_reasoning, completion_text
 from nbchat.errors import (
     BadRequestError,
     ConfigError,
@@ -38,6 +38,7 @@ from nbchat.saved_notebook import SavedNotebook
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
+from nbchat.structured import misfit
 from nbchat.threads import STANDALONE, Message, ThreadStore, Turn, Window
 from nbchat.tool_loop import ToolSink, converse
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed
@@ -136,6 +137,7 @@ class ChatSession:
         self._clients: dict[ClientConfig, ChatClient] = {}
         self._warned: set[str] = set()
         self._headless_cells = 0  # %%chat cells run without a cell id (nbclient runs in order)
+        self._headless_ordinal: int | None = None  # the running one's place among them
         self.reasoning = ReasoningPolicy()
 
     def close(self) -> None:
@@ -189,8 +191,9 @@ class ChatSession:
             record, origin = found
             if record.key is not None and record.key == turn.other_key:
                 turn = _other_form(turn)  # stored with the thinking above sent the other way
-            record = self._replay(turn, record)
-            return Outcome(record, origin, turn, _value(turn, record))
+            value = _stored_value(turn, record, offline=settings.offline)
+            if value is not _MISFIT:
+                return Outcome(self._replay(turn, record), origin, turn, value)
         if settings.offline:
             raise OfflineMiss(explain_miss(turn, notebook, self.threads))
         try:
@@ -228,42 +231,30 @@ class ChatSession:
                     self._warn_once(_UNPLACED)
         if request.cell_id is None and request.source is not None:
             file_index = self._headless_index(notebook)
-        return self._prepare(
-            request,
-            settings,
-            notebook,
-            window,
-            self.reasoning.decide(settings),
-            cell_key,
-            file_index,
-        )
-
-    def _prepare(
-        self,
-        request: TurnRequest,
-        settings: Settings,
-        notebook: NotebookRecords | None,
-        window: Window | None,
-        reasoning: bool,
-        cell_key: str | None = None,
-        file_index: int | None = None,
-    ) -> PreparedTurn:
         return prepare(
             request,
             settings,
             window,
-            cell_key or request.cell_id or self.threads.anonymous_key(),
-            reasoning=reasoning,
+            cell_key,
+            reasoning=self.reasoning.decide(settings),
             file_index=file_index,
             with_v1_key=notebook is not None and notebook.has_v1,
         )
 
+    def start_cell(self, cell_id: str | None, source: str | None) -> None:
+        """A ``%%chat`` cell starts (whatever becomes of it): one without a cell id takes the
+        next place among the file's %%chat cells, since headless runners run every cell in
+        order, failed ones included."""
+        self._headless_ordinal = None
+        if cell_id is None and source is not None:
+            self._headless_ordinal = self._headless_cells
+            self._headless_cells += 1
+
     def _headless_index(self, notebook: NotebookRecords | None) -> int | None:
-        """Where a cell run without a cell id is in the file. nbclient, papermill and nbconvert
-        run every cell in order, so the n-th %%chat cell run is the file's n-th %%chat cell."""
-        ordinal = self._headless_cells
-        self._headless_cells += 1
-        if notebook is None or ordinal >= len(notebook.chat_cells):
+        """Where the running cell without a cell id is in the file: the n-th %%chat cell run is
+        the file's n-th %%chat cell (`start_cell`)."""
+        ordinal = self._headless_ordinal
+        if notebook is None or ordinal is None or ordinal >= len(notebook.chat_cells):
             return None
         return notebook.chat_cells[ordinal]
 
@@ -319,7 +310,11 @@ class ChatSession:
             if sink is not None:
                 sink.start()
             exchange = converse(
-                request, turn.request.tools, max_rounds=turn.request.max_tool_rounds, sink=sink
+                request,
+                turn.request.tools,
+                max_rounds=turn.request.max_tool_rounds,
+                sink=sink,
+                redactor=client.redactor() if turn.request.tools is not None else None,
             )
         except BaseException:
             self._put_turn(turn, None)
@@ -358,8 +353,8 @@ class ChatSession:
             if not turn.settings.stream:
                 completion = client.chat(body)
                 if sink is not None:
-                    thought = reasoning_of(_first_message(completion))
-                    sink.on_delta(completion_text(completion), 1, thought[1] if thought else "")
+                    thought = completion_reasoning(completion)
+                    sink.on_delta(completion_text(completion), 1, thought)
                 return completion
             stream = client.stream(body, keep_chunks=True)
             streams.append(stream)
@@ -414,6 +409,8 @@ class ChatSession:
         full = self.threads.window(
             thread, cell_key, notebook, source=source, use_notebook=cell_id is not None
         )
+        # The cell is no turn: one it held before (edited into --map) is no longer context.
+        self.threads.put(Turn(cell_key, thread, TURN, (), False, None))
         systems = [turn for turn in full.turns if turn.kind == SYSTEM]
         return Window(systems, full.index if file_index is None else file_index, full.unplaced)
 
@@ -432,8 +429,6 @@ class ChatSession:
     def add_system(self, request: TurnRequest) -> Record:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
         cell_key = request.cell_id or self.threads.anonymous_key()
-        if request.cell_id is None and request.source is not None:
-            self._headless_cells += 1  # it is one of the file's %%chat cells too
         record = Record(
             SYSTEM,
             request.thread,
@@ -497,13 +492,16 @@ class ChatSession:
         return [record for record in self.history if record.kind == TURN]
 
     def sent(self, record: Record, turn: PreparedTurn | None = None) -> dict[str, Any]:
-        """The request ``record`` answers, as it was sent (never the key or a header): from the
-        prepared turn when there is one, else rebuilt from the records it refers to."""
+        """The last request of ``record``'s turn, as it was sent (never the key or a header):
+        from the prepared turn when there is one, else rebuilt from the records it refers to;
+        a turn that ran tools sent its earlier rounds with it."""
         if record.request is None:
             return {}
         url = request_url(record.request.base_url, "/chat/completions")
         if turn is not None:
-            return {"url": url, "body": turn.body()}
+            body = turn.body()
+            rounds = wire_turn(record.messages[1:-1], reasoning=turn.send_reasoning)
+            return {"url": url, "body": {**body, "messages": [*body["messages"], *rounds]}}
         rebuilt = rebuild(record, self.find)
         body = {"model": record.request.model, "messages": rebuilt.messages}
         shown: dict[str, Any] = {"url": url, "body": {**body, **record.request.params}}
@@ -553,6 +551,24 @@ def _other_form(turn: PreparedTurn) -> PreparedTurn:
     )
 
 
+_MISFIT = object()  # a stored answer that does not fit the shape asked for now
+
+
+def _stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
+    """The value of a stored answer, or `_MISFIT` when it no longer fits the shape asked for
+    (``--schema X --json`` and validators are checked here, not by the server, so the key does
+    not cover them): it is then asked again, or, offline, the error says how to refresh it."""
+    try:
+        return _value(turn, record)
+    except StructuredOutputError as error:
+        if offline:
+            raise StructuredOutputError(
+                f"{error} (the stored answer; run online with --refresh to ask again)",
+                text=error.text,
+            ) from None
+        return _MISFIT
+
+
 def _value(turn: PreparedTurn, record: Record) -> Any:
     """The answer as the object the turn asked for (--schema, --json), or None."""
     output = turn.request.output
@@ -561,10 +577,7 @@ def _value(turn: PreparedTurn, record: Record) -> Any:
     try:
         return output.parse(record.answer)
     except StructuredOutputError as error:
-        shape = "JSON" if output.name == "json" else output.name
-        raise StructuredOutputError(
-            f"The answer does not fit {shape}: {error}", text=error.text
-        ) from None
+        raise StructuredOutputError(misfit(output, error), text=error.text) from None
 
 
 def _with_advice(error: BadRequestError, turn: PreparedTurn) -> BadRequestError:
@@ -583,12 +596,6 @@ def _with_advice(error: BadRequestError, turn: PreparedTurn) -> BadRequestError:
     )
     advised.request_id = error.request_id
     return advised
-
-
-def _first_message(completion: dict[str, Any]) -> dict[str, Any] | None:
-    choices = completion.get("choices") or [{}]
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    return message if isinstance(message, dict) else None
 
 
 def _interrupted(interrupt: KeyboardInterrupt, stream: Any) -> StreamInterrupted:

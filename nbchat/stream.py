@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from nbchat.completion import CompletionBuilder, completion_text
+from nbchat.completion import CompletionBuilder, completion_reasoning, completion_text
 from nbchat.errors import (
     MalformedStreamError,
     NbchatError,
@@ -24,7 +24,6 @@ from nbchat.errors import (
     StreamErrorEvent,
     TruncatedStreamError,
 )
-from nbchat.messages import reasoning_of
 from nbchat.protocol import error_detail, is_error_body
 from nbchat.redaction import Redactor
 from nbchat.sse import SSEDecoder
@@ -262,8 +261,7 @@ class ChatStream:
     def _whole(self, response: OpenResponse) -> Iterator[tuple[list[str], str]]:
         self.completion = completion = response.completion()
         texts = [text] if (text := completion_text(completion)) else []
-        found = reasoning_of(_first_message(completion))
-        thought = found[1] if found else ""
+        thought = completion_reasoning(completion)
         if texts or thought:
             self._mark(texts, thought)
             yield texts, thought
@@ -275,12 +273,6 @@ class Batch(NamedTuple):
     text: str
     pieces: int
     reasoning: str = ""
-
-
-def _first_message(completion: dict[str, Any]) -> dict[str, Any] | None:
-    choices = completion.get("choices") or [{}]
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    return message if isinstance(message, dict) else None
 
 
 def _reads(response: OpenResponse) -> Iterator[list[str]]:

@@ -43,6 +43,7 @@ __all__ = [
     "OutputSchema",
     "StructuredOutputError",
     "answer_json",
+    "misfit",
     "strict_problem",  # re-exported from nbchat.strict_schema, for existing imports
 ]
 
@@ -279,8 +280,16 @@ class OutputSchema:
             message = "the answer's JSON is nested too deeply"
         except ValueError as err:
             message = str(err)
+        except Exception as err:  # the user's own validator or __post_init__, of any class
+            message = clip(one_line(f"{type(err).__name__}: {err}"), 300)
         raise StructuredOutputError(message, text=text or "")
 
     def __repr__(self) -> str:
         strict = "strict" if self.strict else f"not strict: {self.why_not_strict}"
         return f"<OutputSchema {self.name} ({strict})>"
+
+
+def misfit(output: OutputSchema | JsonOutput, error: StructuredOutputError) -> str:
+    """``The answer does not fit City: population: …``: an answer not of the shape asked for."""
+    schema = output.schema if isinstance(output, JsonOutput) else output
+    return f"The answer does not fit {schema.name if schema is not None else 'JSON'}: {error}"

@@ -17,6 +17,7 @@ __all__ = [
     "ELLIPSIS",
     "clip",
     "display_width",
+    "duration",
     "markdown_table",
     "one_line",
     "plural",
@@ -161,3 +162,8 @@ def _escape_pipes(text: str) -> str:
         backslashes = len(piece) - len(piece.rstrip("\\"))
         escaped.append(piece + "\\" * backslashes + "\\|")
     return "".join(escaped) + pieces[-1]
+
+
+def duration(seconds: float) -> str:
+    """``340 ms`` under a second, ``2.5 s`` from there."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"

@@ -6,19 +6,21 @@ request, until the model answers without calling any, or asks for more than ``ma
 rounds of them (`ToolRoundsExceeded`). Only the toolbox's functions run, and only through it:
 nothing from the model is evaluated (`nbchat.tool_calls`).
 
-Whatever stops the turn part-way (a failed stream, Ctrl-C in a tool, too many rounds) carries
-the messages of the rounds before it as ``.exchange``, so what was shown stays visible; nothing
-of a turn is stored until it is whole.
+Whatever stops the turn part-way (any nbchat error of a later request, Ctrl-C in a tool, too
+many rounds) carries the messages of the rounds before it as ``.exchange``, so what ran stays in
+sight; nothing of a turn is stored until it is whole. A tool's result is redacted (the request's
+key and URL credentials) before it is shown, sent or stored.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from nbchat.errors import StreamError, StreamInterrupted, ToolRoundsExceeded
+from nbchat.errors import NbchatError, StreamInterrupted, ToolRoundsExceeded
+from nbchat.redaction import Redactor
 from nbchat.text import clip, one_line
 from nbchat.threads import Message
 from nbchat.tool_calls import ToolBox, ToolResult
@@ -67,6 +69,7 @@ def converse(
     *,
     max_rounds: int,
     sink: ToolSink | None = None,
+    redactor: Redactor | None = None,
 ) -> Exchange:
     """Ask with ``request(messages added so far)`` until the model answers without calling a
     tool; run the calls in between with ``tools`` (with none offered, the first answer is the
@@ -76,7 +79,7 @@ def converse(
     while True:
         try:
             completion = request(list(exchange.messages))
-        except StreamError as error:
+        except NbchatError as error:
             error.exchange = list(exchange.messages)
             raise
         message, response = split_completion(completion)
@@ -95,7 +98,7 @@ def converse(
             name, arguments = call_shown(call)
             shown.on_tool_start(name, arguments)
             try:
-                result = tools.call(call)
+                result = _redacted(tools.call(call), redactor)
             except KeyboardInterrupt:
                 raise StreamInterrupted(
                     f"Interrupted while the tool {name} ran; nothing was stored.",
@@ -106,6 +109,12 @@ def converse(
             exchange.tool_seconds.append(round(result.elapsed_s, 6))
         exchange.rounds += 1
         shown.next_round()
+
+
+def _redacted(result: ToolResult, redactor: Redactor | None) -> ToolResult:
+    if not redactor:
+        return result
+    return replace(result, content=redactor.text(result.content))
 
 
 def call_shown(call: Any) -> tuple[str, str]:

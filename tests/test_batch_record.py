@@ -27,7 +27,8 @@ def test_paths_reach_into_dicts_rows_sequences_and_attributes() -> None:
         "{item[list][1]} / {item}"
     )
     row = {"city": "Brest", "tide": 4.2, "name with space": "x", "depth": 12, "list": [7, 8]}
-    fills = template.fills(row, 8000, "item 0")
+    fills, notes = template.fills(row, 8000, "item 0")
+    assert notes == ()
     assert fills[:5] == ["Brest", "4.2", "x", "12", "8"]
     assert template.content(fills).startswith("Brest / 4.2 / x / 12 / 8 / {")
     with pytest.raises(ItemError, match=r"item 3 has no \['city'\]"):
@@ -38,6 +39,20 @@ def test_other_placeholders_are_filled_once_and_item_is_never_taken_from_the_nam
     template = compile_template("{intro}: {item}", {"intro": "Classify", "item": "shadowed"})
     assert template.literals == ("Classify: ", "")
     assert template.source == "Classify: {item}"
+
+
+def test_item_written_inside_a_filled_in_value_stays_text() -> None:
+    code = 'print(f"{item}") and {item.name}'
+    template = compile_template("Explain {code} for {item}", {"code": code})
+    assert template.paths == ("",)
+    fills, _ = template.fills("x", 8000, "item 0")
+    assert template.content(fills) == f"Explain {code} for x"
+
+
+def test_what_is_cut_from_an_item_is_reported() -> None:
+    template = compile_template("Summarise {item[text]}")
+    _, notes = template.fills({"text": list(range(500))}, 200, "item 4")
+    assert notes and notes[0].startswith("item 4[text]: clipped to ")
 
 
 @pytest.mark.parametrize(
@@ -69,7 +84,7 @@ def answered_items(template: MapTemplate, values: list[object]) -> list[BatchIte
     settings = Settings(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="")
     items = []
     for number, value in enumerate(values):
-        fills = template.fills(value, 8000, f"item {number}")
+        fills, _ = template.fills(value, 8000, f"item {number}")
         content = template.content(fills)
         prompt, parts = (content, None) if isinstance(content, str) else ("", content)
         request = TurnRequest(prompt, STANDALONE, content=parts)

@@ -8,11 +8,16 @@ The frontend people actually use, one JupyterLab shared by the tests of this mod
   and a restarted kernel running every cell replays them from the saved notebook;
 - model text is untrusted: HTML, ``javascript:`` links and images in an answer never run or load,
   live, replayed, or rendered from the saved file the way nbviewer does;
+- a tool call shows live while the function runs, then folds (collapsed) above the answer; the
+  names, arguments and results of tool calls are untrusted text too, live, folded and replayed;
+- a reasoning model's thinking shows dimmed above the answer as it streams, then folds above it;
+- a figure sent with a prompt shows as a thumbnail above the answer, and again when replayed;
 - a notebook renamed by JupyterLab (every ``Untitled.ipynb`` on its first save) keeps its answers;
 - a file without cell ids (nbformat 4.4) replays every cell with exactly its own context.
 
 The screenshots (``docs/streaming.png``, ``docs/answer.png``, ``docs/raw-json.png``,
-``docs/untrusted.png``) are for the README: set ``NBCHAT_SCREENSHOTS=1`` to refresh them.
+``docs/untrusted.png``, ``docs/tools.png``, ``docs/thinking.png``) are for the README: set
+``NBCHAT_SCREENSHOTS=1`` to refresh them.
 
 Everything stays on 127.0.0.1: the fake OpenAI server, JupyterLab (news, update checks and the
 PyPI extension manager off) and Chromium (background networking off, every other host
@@ -44,7 +49,7 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import _ISOLATED, TEST_KEY, WIDGET_MIME, kernel_env
-from fake_openai import FakeOpenAI, Fault
+from fake_openai import THINKING_MODEL, FakeOpenAI, Fault
 from nbfactory import make_record
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
@@ -410,7 +415,13 @@ def _notebook_ready(page: Any, cells: int) -> None:
 def _run_all(page: Any, *, restart: bool) -> None:
     """Run every cell (after a kernel restart if asked), until every execution has replied and
     the kernel is idle again: its outputs are then all shown."""
-    page.evaluate(  # not awaited here: the wait below has the timeout
+    _start_run_all(page, restart=restart)
+    _wait_run_all(page)
+
+
+def _start_run_all(page: Any, *, restart: bool) -> None:
+    """Start running every cell (after a kernel restart if asked); `_wait_run_all` waits."""
+    page.evaluate(  # not awaited here: the wait has the timeout
         """(restart) => {
             const app = window.jupyterapp;
             const kernel = app.shell.currentWidget.sessionContext.session.kernel;
@@ -422,9 +433,20 @@ def _run_all(page: Any, *, restart: bool) -> None:
         }""",
         restart,
     )
+
+
+def _wait_run_all(page: Any) -> None:
+    """Until the run started by `_start_run_all` is done, the kernel is idle and every output
+    is drawn (JupyterLab renders an output's Markdown some time after the output arrives)."""
     page.wait_for_function("() => window.__runAll !== 'running'", timeout=UI_TIMEOUT)
     assert page.evaluate("() => window.__runAll") == "done"
     _wait_idle(page)
+    page.wait_for_function(_OUTPUTS_DRAWN, timeout=UI_TIMEOUT)
+
+
+# Every output element holds what its renderer drew (an empty one is still being rendered).
+_OUTPUTS_DRAWN = f"""() => [...document.querySelectorAll({f"{CELLS} {OUTPUTS}"!r})]
+    .every((output) => output.childElementCount > 0)"""
 
 
 def _type_and_run(page: Any, *lines: str) -> None:
@@ -907,6 +929,301 @@ def test_code_below_a_list_and_a_table_shows_literally(
     output = cells.nth(1).locator(OUTPUTS).first
     assert output.locator("li").count() == 2 and output.locator("table td").count() == 2
     assert output.locator("pre code").inner_text().strip() == "<b>code</b>"
+
+
+# -- tool calls, thinking and figures ------------------------------------------------------
+
+LEVEL_TOOL = '''\
+import time
+
+def level(station: str) -> float:
+    """The water level at a tide station now, in metres.
+
+    Args:
+        station: The station's city.
+    """
+    time.sleep(1.5)  # a gauge that answers slowly
+    return {"Brest": 4.2, "Cadiz": 1.1}[station]'''
+TOOL_ANSWER = "The water at **Brest** stands at **4.2 m** now: close to high tide."
+
+# The calls shown live (ipywidgets HTML: the tool's line, then the status line) and the cell's
+# outputs, once the call ``name(`` shows ``running``.
+_LIVE_CALL = """([cell, name]) => {
+    const lines = [...cell.querySelectorAll('.widget-html')].map((el) => el.innerText);
+    const call = lines.find((text) => text.includes(`⚙ ${name}(`));
+    if (!call || !call.includes('running')) return null;
+    return {
+        call, status: lines[lines.length - 1],
+        outputs: cell.querySelectorAll('.jp-Cell-outputArea > .jp-OutputArea-child').length,
+    };
+}"""
+# Whether an element is inside a ``<details>`` fold.
+_IN_FOLD = "(el) => el.closest('details') !== null"
+
+
+def test_a_tool_call_shows_live_then_folds(browser: Browser, server: FakeOpenAI) -> None:
+    page, lab = browser.page, browser.lab
+    server.script(Fault(tool_calls=[("level", {"station": "Brest"})]), Fault(text=TOOL_ANSWER))
+    sources = ["%load_ext nbchat", LEVEL_TOOL, "%%chat --tools level\nHow high is it at Brest?"]
+    _write_notebook(lab.root / "tools.ipynb", sources)
+    cells = _open_notebook(browser, "tools.ipynb", 3)
+    ask = cells.nth(2)
+
+    # Live: while the function runs (1.5 s), its call shows above the status line.
+    _start_run_all(page, restart=False)
+    live = page.wait_for_function(_LIVE_CALL, arg=[ask.element_handle(), "level"]).json_value()
+    assert '⚙ level({"station": "Brest"})' in live["call"], live
+    assert "peer-small" in live["status"] and "running" not in live["status"], live
+    assert live["outputs"] == 1, live
+    _wait_run_all(page)
+
+    # Done: one Markdown output, the calls folded (collapsed) above the answer.
+    output = ask.locator(OUTPUTS).first
+    assert ask.locator(OUTPUTS).count() == 1
+    assert output.get_attribute("data-mime-type") == "text/markdown"
+    fold = output.locator("details")
+    assert fold.count() == 1
+    summary = fold.locator("summary").inner_text()
+    assert summary.startswith("Tools · 1 call · level · "), summary
+    assert float(summary.split(" · ")[-1].removesuffix(" s")) >= 1.5, summary
+    _check_fold_closed(fold, "→ 4.2")
+    answer = output.locator("strong", has_text="4.2 m")
+    assert answer.is_visible() and not answer.evaluate(_IN_FOLD)
+    assert "peer-small" in _footer(ask)
+
+    fold.locator("summary").click()  # opens: the call and its result, as text
+    call = fold.locator("pre code")
+    call.wait_for(state="visible", timeout=UI_TIMEOUT)
+    shown = call.inner_text()
+    assert shown.startswith('level({"station": "Brest"})'), shown
+    assert shown.rstrip().endswith("→ 4.2"), shown
+    _deselect(page, cells.nth(1))
+    page.evaluate("() => document.activeElement?.blur()")  # no focus ring on the summary
+    _shoot(page, "tools.png", cells.nth(1), ask)
+
+    # The result went back to the model as the call's tool message.
+    first, second = (request.body for request in server.chat_requests)
+    assert [spec["function"]["name"] for spec in first["tools"]] == ["level"]
+    call_id = second["messages"][-2]["tool_calls"][0]["id"]
+    assert second["messages"][-1] == {"role": "tool", "tool_call_id": call_id, "content": "4.2"}
+
+
+def _check_fold_closed(fold: Any, hidden: str) -> None:
+    """The fold is collapsed: its summary shows, ``hidden`` (inside it) does not."""
+    assert fold.evaluate("(el) => el.open") is False
+    assert fold.locator("summary").is_visible()
+    assert hidden in fold.text_content()
+    assert hidden not in fold.inner_text()  # not rendered: only the summary is
+
+
+# A model's tool calls are untrusted text too: HTML in the arguments, in a function's result
+# (a web page, say) and in the name of a function that was never offered.
+HOSTILE_ARGUMENT = f'<img src=x onerror="{_pwn("argument")}">'
+HOSTILE_RESULT = f'<img src=x onerror="{_pwn("result")}"> <script>{_pwn("result-script")}</script>'
+HOSTILE_NAME = f"<script>{_pwn('name')}</script>"
+HOSTILE_RAW_ARGUMENTS = f'<svg onload="{_pwn("raw-arguments")}">'  # not even JSON
+PAGE_TOOL = f'''\
+PAGE = {HOSTILE_RESULT!r}
+
+def fetch_page(query: str) -> str:
+    """A web page about the query, as text."""
+    with open("fetch_page.log", "a") as log:  # each run leaves a line
+        log.write("ran\\n")
+    return f"{{PAGE}} about {{query}}"'''
+# The calls and their results, live, once both have run and the answer streams.
+_LIVE_HOSTILE_CALLS = f"""(cell) => {{
+    const widgets = [...cell.querySelectorAll('.widget-html')];
+    const calls = widgets.find((el) => el.innerText.includes('⚙'));
+    const status = widgets[widgets.length - 1];
+    if (!calls || !status?.innerText.includes('streaming')) return null;
+    if (calls.innerText.split('⚙').length !== 3 || calls.innerText.includes('running')) return null;
+    const area = cell.querySelector('.jp-Cell-outputArea');
+    return {{calls: calls.innerText, status: status.innerText, active: ({_ACTIVE_NOW})(area)}};
+}}"""
+
+
+def test_tool_call_text_never_runs(browser: Browser, server: FakeOpenAI) -> None:
+    page, lab = browser.page, browser.lab
+    calls = [("fetch_page", {"query": HOSTILE_ARGUMENT}), (HOSTILE_NAME, HOSTILE_RAW_ARGUMENTS)]
+    server.script(Fault(tool_calls=calls), Fault(delay=0.05))  # then "From the tools: ..."
+    notebook_path = lab.root / "hostile_tools.ipynb"
+    sources = ["%load_ext nbchat", PAGE_TOOL, "%%chat --tools fetch_page\nLook it up."]
+    _write_notebook(notebook_path, sources)
+    cells = _open_notebook(browser, "hostile_tools.ipynb", 3)
+    page.evaluate(_WATCH_OUTPUTS)
+    ask = cells.nth(2)
+
+    _start_run_all(page, restart=False)
+    live = page.wait_for_function(_LIVE_HOSTILE_CALLS, arg=ask.element_handle()).json_value()
+    assert page.evaluate("() => window.__pwned ?? null") is None
+    assert live["active"] == [], live
+    assert '⚙ fetch_page({"query": "<img src=x onerror=' in live["calls"], live
+    assert "→ <img src=x onerror=" in live["calls"], live
+    assert f"⚙ {HOSTILE_NAME}({HOSTILE_RAW_ARGUMENTS})" in live["calls"], live
+    assert '✗ Error: there is no tool named "<script>window.' in live["calls"], live
+    _wait_run_all(page)
+    _check_tool_text_harmless(browser, ask, replayed=False)
+    assert (lab.root / "fetch_page.log").read_text() == "ran\n"
+    assert len(server.chat_requests) == 2
+
+    # Replayed from the saved file by a fresh kernel: the same text, no request, nothing run.
+    _save(page, notebook_path, records=1)
+    _run_all(page, restart=True)
+    assert "replayed" in _footer(ask)
+    _check_tool_text_harmless(browser, ask, replayed=True)
+    assert (lab.root / "fetch_page.log").read_text() == "ran\n"
+    assert len(server.chat_requests) == 2
+
+
+def _check_tool_text_harmless(browser: Browser, cell: Any, *, replayed: bool) -> None:
+    """The calls' names, arguments and results show as text in the fold, as does the answer
+    quoting them; nothing ran or loaded, before or after the fold is opened."""
+    page = browser.page
+    output = cell.locator(OUTPUTS).first
+    assert output.get_attribute("data-mime-type") == "text/markdown"
+    fold = output.locator("details")
+    summary = fold.locator("summary").inner_text()
+    assert summary.startswith("Tools · 2 calls · fetch_page, <script>window.__pwned"), summary
+    assert summary.endswith("stored results, not run again") == replayed, summary
+    _check_fold_closed(fold, HOSTILE_RESULT)
+    answer = output.locator("p", has_text="From the tools:")
+    assert not answer.evaluate(_IN_FOLD)
+    assert "From the tools: <img src=x onerror=" in answer.inner_text()
+    assert 'there is no tool named "<script>window.' in answer.inner_text()
+
+    fold.locator("summary").click()
+    fold.locator("pre").first.wait_for(state="visible", timeout=UI_TIMEOUT)
+    shown = "\n".join(fold.locator("pre code").all_inner_texts())
+    assert f"→ {HOSTILE_RESULT} about {HOSTILE_ARGUMENT}" in shown, shown
+    assert f"{HOSTILE_NAME}({HOSTILE_RAW_ARGUMENTS})" in shown, shown
+    assert 'fetch_page({"query": "<img src=x onerror=\\"window.__pwned' in shown, shown
+    assert output.evaluate(_ACTIVE_NOW) == []
+    assert page.evaluate("() => window.__active") == []
+    assert page.evaluate("() => window.__pwned ?? null") is None
+    fetched = [url for url in browser.requests if url.split("?")[0].endswith("/x")]
+    assert fetched == [], "the page fetched an image named in a tool call"
+
+
+THINKING_ANSWER = """\
+Because the Earth turns under **two bulges** of water: one facing the Moon, one on the far side.
+
+- Each coast passes through both bulges in a day.
+- So most coasts see two high tides, about 12 h 25 min apart."""
+# The live view of a reasoning model: its thinking (dimmed, above) and the answer so far.
+_LIVE_THINKING = """(cell) => {
+    const view = cell.querySelector('.widget-output .jp-RenderedMarkdown');
+    const widgets = [...cell.querySelectorAll('.widget-html')];
+    const thought = widgets.find((el) => el.innerText.includes('Thinking ·'));
+    const status = widgets[widgets.length - 1];
+    if (!view?.innerText.trim() || !thought || !status?.innerText.includes('streaming')) {
+        return null;
+    }
+    const body = [...thought.querySelectorAll('div')].find((el) => el.style.whiteSpace);
+    return {
+        thought: thought.innerText, answer: view.innerText,
+        above: thought.getBoundingClientRect().bottom <= view.getBoundingClientRect().top,
+        opacity: body ? Number(getComputedStyle(body).opacity) : 1,
+    };
+}"""
+
+
+def test_thinking_folds_above_the_answer(browser: Browser, server: FakeOpenAI) -> None:
+    page, lab = browser.page, browser.lab
+    server.default_fault = Fault(text=THINKING_ANSWER, delay=0.04)
+    question = "Why are there two tides a day?"
+    sources = ["%load_ext nbchat", f"%%chat -m {THINKING_MODEL}\n{question}"]
+    _write_notebook(lab.root / "thinking.ipynb", sources)
+    cells = _open_notebook(browser, "thinking.ipynb", 2)
+    ask = cells.nth(1)
+
+    # Live: the thinking, dimmed, above the answer as it streams.
+    _start_run_all(page, restart=False)
+    live = page.wait_for_function(_LIVE_THINKING, arg=ask.element_handle()).json_value()
+    assert f"The user asks: {question}" in live["thought"], live
+    assert live["above"] and live["opacity"] < 1, live
+    assert live["answer"].startswith("Because"), live
+    _wait_run_all(page)
+
+    # Done: the thinking folded (collapsed) under its summary line, the answer below, outside.
+    output = ask.locator(OUTPUTS).first
+    fold = output.locator("details")
+    assert fold.count() == 1
+    summary = fold.locator("summary").inner_text()
+    words = len(f"The user asks: {question}. I will answer briefly.".split())
+    assert summary.startswith(f"Thinking · {words} words · "), summary
+    _check_fold_closed(fold, "I will answer briefly")
+    answer = output.locator("strong", has_text="two bulges")
+    assert answer.is_visible() and not answer.evaluate(_IN_FOLD)
+    assert output.locator("li").count() == 2
+    assert "thinking)" in _footer(ask)  # the tokens spent thinking
+    _deselect(page, ask)
+    _shoot(page, "thinking.png", ask, ask)  # folded, as a reader first sees it
+
+    fold.locator("summary").click()
+    thought = fold.locator("p", has_text="I will answer briefly")
+    thought.wait_for(state="visible", timeout=UI_TIMEOUT)
+    assert thought.inner_text().startswith(f"The user asks: {question}")
+    assert not answer.evaluate(_IN_FOLD)
+    assert len(server.chat_requests) == 1
+
+
+FIGURE = """\
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(6.4, 4.8))
+ax.plot([0.6, 2.1, 3.9, 4.3, 3.1, 1.2, 0.5, 1.8, 3.7, 4.4, 3.3, 1.4], marker="o")
+ax.set(title="Brest", xlabel="hour", ylabel="level (m)")
+plt.close(fig)"""
+FIGURE_ANSWER = "Two **high tides**, about twelve hours apart: a semi-diurnal tide."
+# Every image of a cell's outputs: its natural size and where it is drawn, once each has loaded.
+_IMAGES = """(cell) => [...cell.querySelectorAll('.jp-OutputArea-output img')].map((img) => ({
+    loaded: img.complete, width: img.naturalWidth, height: img.naturalHeight,
+    bottom: img.getBoundingClientRect().bottom,
+}))"""
+
+
+def test_a_figure_shows_its_thumbnail_and_replays(browser: Browser, server: FakeOpenAI) -> None:
+    page, lab = browser.page, browser.lab
+    server.default_fault = Fault(text=FIGURE_ANSWER)
+    notebook_path = lab.root / "figure.ipynb"
+    sources = ["%load_ext nbchat", FIGURE, "%%chat\nWhat does {fig} show?"]
+    _write_notebook(notebook_path, sources)
+    cells = _open_notebook(browser, "figure.ipynb", 3)
+    ask = cells.nth(2)
+
+    _run_all(page, restart=False)
+    _check_thumbnail(ask, replayed=False)
+    (request,) = server.chat_requests
+    parts = request.body["messages"][-1]["content"]
+    assert [part["type"] for part in parts].count("image_url") == 1, parts
+
+    # Saved, then a fresh kernel runs every cell: the thumbnail again, and no request.
+    _save(page, notebook_path, records=1)
+    _run_all(page, restart=True)
+    _check_thumbnail(ask, replayed=True)
+    assert len(server.chat_requests) == 1
+
+
+def _check_thumbnail(cell: Any, *, replayed: bool) -> None:
+    """The figure's thumbnail (an image output, at most 160 px a side, drawn) above the answer."""
+    outputs = cell.locator(OUTPUTS)
+    assert outputs.count() == 2
+    assert outputs.first.get_attribute("data-mime-type") == "image/png"
+    answer = outputs.nth(1)
+    assert answer.get_attribute("data-mime-type") == "text/markdown"
+    assert "high tides" in answer.locator("strong").inner_text()
+    assert ("replayed" in _footer(cell)) == replayed
+    cell.page.wait_for_function(
+        "(cell) => [...cell.querySelectorAll('img')].every((img) => img.complete)",
+        arg=cell.element_handle(),
+        timeout=UI_TIMEOUT,
+    )
+    (image,) = cell.evaluate(_IMAGES)
+    assert image["loaded"] and 0 < image["width"] <= 160 and 0 < image["height"] <= 160, image
+    top = answer.bounding_box()
+    assert top is not None and image["bottom"] <= top["y"], (image, top)
 
 
 # -- a rename is followed ------------------------------------------------------------------

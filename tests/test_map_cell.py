@@ -110,11 +110,14 @@ def test_a_rerun_replays_and_a_changed_list_asks_only_for_what_is_new(
     kernel.run("os.environ['NBCHAT_OFFLINE'] = '1'\nreviews.append('new')", check=True)
     offline = kernel.run(cells[1][1], cell_id="c1")
     assert offline.status == "error"
-    assert (
-        "1 of 7 items failed: item 6: offline, and no answer is stored for it"
-        in (offline.error["evalue"])
+    assert offline.error["evalue"] == (
+        "1 of 7 items have no stored answer and offline mode is on: unset NBCHAT_OFFLINE to "
+        "ask for them."
     )
     assert len(server.chat_requests) == 1
+    table = kernel.run("%chat usage", check=True).data("text/plain")[0]
+    spent = next(line.split() for line in table.splitlines() if line.startswith("spent"))
+    assert spent[1] == "1", "the offline run sent (and counted) no request"
 
 
 def test_requests_run_concurrently_within_the_limit(kernel: Kernel, server) -> None:
@@ -176,7 +179,7 @@ def test_schema_per_item_binds_validated_objects(kernel: Kernel, server) -> None
         "%%chat --map texts --schema Label --concurrency 1 -o labels\nRate: {item}", cell_id="c1"
     )
     assert server.chat_requests[0].body["response_format"]["json_schema"]["name"] == "Label"
-    assert "item 2: the answer does not fit Label: score: " in failed.error["evalue"]
+    assert "item 2: The answer does not fit Label: score: " in failed.error["evalue"]
     assert show(kernel, "[type(x).__name__ for x in labels]") == "['Label', 'Label', 'NoneType']"
 
 
@@ -224,3 +227,57 @@ def test_map_from_code_shows_its_summary_and_replays(kernel: Kernel, server) -> 
         check=True,
     )
     assert caught.stdout.strip() == "[None, 'Reply #1 to: Other y']"
+
+
+def test_refresh_asks_again_and_new_is_refused(kernel: Kernel, server) -> None:
+    kernel.run("xs = ['a', 'b']", check=True)
+    kernel.run("%%chat --map xs -o out\nEcho {item}", cell_id="c1", check=True)
+    kernel.run("%%chat --map xs --refresh -o out\nEcho {item}", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 4
+    refused = kernel.run("%%chat --map xs --new\nEcho {item}", cell_id="c1")
+    assert "--map does not take --new" in refused.error["evalue"]
+    for flags, message in (("--concurrency 0", "--concurrency must be"), ("--rpm 0", "--rpm must")):
+        bad = kernel.run(f"%%chat --map xs {flags}\nEcho {{item}}", cell_id="c1")
+        assert message in bad.error["evalue"]
+
+
+def test_a_cut_off_item_fails_and_is_not_stored(kernel: Kernel, server) -> None:
+    kernel.run("xs = ['a', 'b']", check=True)
+    server.script(Fault(text="The answer was cut o", finish_reason="length"))
+    failed = kernel.run("%%chat --map xs --concurrency 1 -o out\nEcho {item}", cell_id="c1")
+    assert "item 0: cut off by max_tokens (finish_reason: length)" in failed.error["evalue"]
+    assert show(kernel, "out[0], out[1]") == "None Reply #1 to: Echo b"
+    assert [item["index"] for item in batch_record(failed)["items"]] == [1]
+
+
+def test_a_validator_that_raises_fails_only_its_item(kernel: Kernel, server) -> None:
+    kernel.run(
+        "import dataclasses\n@dataclasses.dataclass\nclass Tag:\n    answer: str\n"
+        "    def __post_init__(self):\n        if 'b' in self.answer: raise TypeError('no b')\n"
+        "xs = ['a', 'b', 'c']",
+        check=True,
+    )
+    failed = kernel.run("%%chat --map xs --json --schema Tag -o tags\n{item}", cell_id="c1")
+    assert (
+        "1 of 3 items failed: item 1: The answer does not fit Tag: TypeError: no b"
+        in (failed.error["evalue"])
+    )
+    assert len(batch_record(failed)["items"]) == 2
+    assert not any("widget-view" in json.dumps(o.get("data", {})) for o in failed.outputs)
+
+
+def test_a_stored_batch_replays_without_a_key(kernel: Kernel, server) -> None:
+    kernel.run("xs = ['a', 'b']", check=True)
+    kernel.run("%%chat --map xs -o out\nEcho {item}", cell_id="c1", check=True)
+    kernel.run(f"%config ChatMagics.base_url = {server.base_url!r}", check=True)
+    again = kernel.run("%%chat --map xs -o out\nEcho {item}", cell_id="c1")
+    assert again.status == "ok", again.error
+    assert len(server.chat_requests) == 2
+
+
+def test_a_cell_edited_into_a_map_is_no_longer_context(kernel: Kernel, server) -> None:
+    kernel.run("%%chat\nOld question in c1", cell_id="c1", check=True)
+    kernel.run("xs = ['a']", check=True)
+    kernel.run("%%chat --map xs\nEcho {item}", cell_id="c1", check=True)
+    kernel.run("%%chat\nBelow", cell_id="c2", check=True)
+    assert [m["content"] for m in server.chat_requests[-1].body["messages"]] == ["Below"]

@@ -236,3 +236,27 @@ def test_a_v1_record_reads_as_the_same_turn():
     data["request"]["messages"][-1]["content"] = "Changed"
     with pytest.raises(ValueError, match="prompt does not match"):
         Record.from_json(data, version=1)
+
+
+def test_usage_of_a_turn_of_several_requests_adds_up_nested_counts_too():
+    record = make_record("q", "a")
+    details = {"reasoning_tokens": 40}
+    first = {"prompt_tokens": 10, "completion_tokens": 50, "completion_tokens_details": details}
+    second = {"prompt_tokens": 12, "completion_tokens": 5, "completion_tokens_details": details}
+    record.responses = [{"usage": first}, {"usage": second}]
+    assert record.usage == {
+        "prompt_tokens": 22,
+        "completion_tokens": 55,
+        "completion_tokens_details": {"reasoning_tokens": 80},
+    }
+
+
+def test_message_text_puts_text_parts_a_line_apart_and_images_in_place():
+    from nbchat.record import message_text
+
+    parts = [{"type": "text", "text": "Hello"}, {"type": "text", "text": "World"}]
+    assert message_text({"content": parts}) == "Hello\nWorld"
+    link = {"type": "image_url", "image_url": {"url": "https://u:pw@x.test/a.png?sig=SECRET"}}
+    shown = message_text({"content": [parts[0], link, parts[1]]})
+    assert shown.startswith("Hello[image at https://") and shown.endswith("]World")
+    assert "pw" not in shown and "SECRET" not in shown

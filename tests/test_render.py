@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from nbfactory import make_record, make_system_record
 
 from nbchat.record import RECORD_MIME
-from nbchat.render import answer_bundle, footer, partial_bundle, raw_bundle, system_bundle
+from nbchat.render import (
+    answer_bundle,
+    footer,
+    partial_bundle,
+    raw_bundle,
+    system_bundle,
+    with_folds,
+)
 
 
 def test_answer_bundle_has_markdown_plain_and_the_record():
@@ -45,3 +53,23 @@ def test_system_and_raw_bundles():
     raw, metadata = raw_bundle(payload)
     assert raw["application/json"] == payload and json.loads(raw["text/plain"]) == payload
     assert metadata["application/json"] == {"expanded": False}
+
+
+def rendered(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(markdown)
+
+
+@pytest.mark.parametrize("fence", ["```", "~~~", "````python"])
+def test_a_fold_left_inside_an_open_fence_cannot_swallow_the_answer(fence):
+    thinking = f"Let me check the report:\n{fence}\nload test: FAILED"
+    html = rendered(with_folds([("Thinking", thinking)], "No: do not use it."))
+    assert html.index("</details>") < html.index("<p>No: do not use it.</p>")
+    assert "load test: FAILED" in html.split("</details>")[0]
+
+
+def test_folds_that_close_keep_their_markdown():
+    html = rendered(with_folds([("Tools", "a *b*"), ("Thinking", "```py\nx = 1\n```")], "Done"))
+    assert "<em>b</em>" in html and '<code class="language-py">' in html
+    assert html.count("<details>") == 2 and html.rstrip().endswith("<p>Done</p>")

@@ -161,3 +161,25 @@ def test_ask_returns_the_value(shapes: Kernel, server) -> None:
     assert out.stdout.strip() == "City <name>"
     body = server.chat_requests[0].body
     assert json.dumps(body["response_format"]["json_schema"]["name"]) == '"City"'
+
+
+def test_a_stored_answer_that_no_longer_fits_is_asked_again(shapes: Kernel, server) -> None:
+    shapes.run("%%chat --json -o data\nGive me JSON about Brest.", cell_id="c1", check=True)
+    changed = "%%chat --schema Station --json -o s\nGive me JSON about Brest."
+    server.script(Fault(text='{"code": "BRE", "depth_m": 12}'))
+    shapes.run(changed, cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2, "the stored {'answer': ...} does not fit: asked again"
+    assert show(shapes, "s") == "Station(code='BRE', depth_m=12.0)"
+    shapes.run(changed, cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2, "the new answer fits: replayed"
+
+
+def test_any_exception_of_a_validator_is_a_misfit(shapes: Kernel, server) -> None:
+    shapes.run(
+        "@dataclasses.dataclass\nclass Picky:\n    code: str\n"
+        "    def __post_init__(self):\n        raise TypeError('cannot label that')",
+        check=True,
+    )
+    failed = shapes.run("%%chat --schema Picky -o p\nOne.", cell_id="c1")
+    assert failed.error["evalue"] == ("The answer does not fit Picky: TypeError: cannot label that")
+    assert "Traceback" not in "\n".join(failed.error["traceback"])

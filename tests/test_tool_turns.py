@@ -206,3 +206,34 @@ def test_ask_runs_tools_from_code(tools: Kernel, server) -> None:
     )
     assert out.stdout.strip() == "From the tools: 1.1"
     assert TEST_KEY not in json.dumps(out.outputs)
+
+
+def test_an_error_after_tools_ran_keeps_the_calls_in_sight(tools: Kernel, server) -> None:
+    server.script(Fault(tool_calls=[("level", {"station": "Brest"})]), Fault(status=400))
+    failed = tools.run("%%chat --tools level\nBrest?", cell_id="c1")
+    assert failed.status == "error" and "rejected the request (400)" in failed.error["evalue"]
+    assert calls_run(tools) == ["Brest"]
+    markdown = markdown_of(failed)
+    assert "→ 4.2" in markdown and "stopped after the tool calls above ran" in markdown
+    assert failed.data(RECORD_MIME) == []
+
+
+def test_a_key_in_a_tool_result_is_redacted_everywhere(tools: Kernel, server) -> None:
+    tools.run(
+        "import os\ndef leak() -> str:\n    return 'key=' + os.environ['OPENAI_API_KEY']",
+        check=True,
+    )
+    server.script(Fault(tool_calls=[("leak", {})]))
+    done = tools.run("%%chat --tools leak\nLeak it", cell_id="c1", check=True)
+    assert TEST_KEY not in json.dumps(done.outputs)
+    assert TEST_KEY not in json.dumps(server.chat_requests[-1].body)
+    assert "key=" in record_of(done)["messages"][2]["content"]
+
+
+def test_raw_shows_the_last_request_of_a_tool_turn(tools: Kernel, server) -> None:
+    server.script(Fault(tool_calls=[("level", {"station": "Cadiz"})]))
+    done = tools.run("%%chat --tools level --raw\nCadiz?", cell_id="c1", check=True)
+    (tree,) = done.data("application/json")
+    roles = [message["role"] for message in tree["sent"]["body"]["messages"]]
+    assert roles == ["user", "assistant", "tool"]
+    assert tree["sent"]["body"]["messages"] == server.chat_requests[-1].body["messages"]
