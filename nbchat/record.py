@@ -12,11 +12,15 @@ thread's notebook grows linearly with its length. Every field is JSON:
 ``thread``          the thread name
 ``cell_id``         the notebook cell id the kernel was told, or ``null``
 ``new_thread``      ``true`` when this cell started its thread afresh (``--new``)
-``messages``        the messages the turn added, as the provider returned them: the user message
-                    first, then the assistant's (and, later, any tool exchange). A system record
-                    holds its one ``system`` message.
+``messages``        the messages the turn added: the user message first (its ``content`` a
+                    list of text and ``image_url`` parts when it holds images), then the
+                    assistant's as the provider returned them; a turn that ran tools has each
+                    assistant message that called them followed by one ``tool`` message per
+                    call, and ends with the answer. A system record holds its ``system``
+                    message.
 ``key``             (turns) ``"v2:" + sha256`` of the request: endpoint, query digest, model,
-                    answer-changing parameters, system prompt, ``history`` and the user message
+                    answer-changing parameters (the tool specs and ``response_format``
+                    included), system prompt, ``history`` and the user message
 ``history``         (turns) digest of the turns above it as sent (`nbchat.digest`)
 ``parent``          (turns) key of the record of the turn right above it, or ``null``
 ``context``         (turns, only when needed) keys of every turn above it, oldest first: written
@@ -28,7 +32,9 @@ thread's notebook grows linearly with its length. Every field is JSON:
                     no stream flags) and the system prompt, or ``null``
 ``responses``       (turns) one ``chat.completion`` per request the turn made, each without the
                     ``message`` of its first choice, which is in ``messages``
-``timing``          ``{"started_at": ISO-8601, "elapsed_s", "first_token_s", "streamed"}``
+``timing``          ``{"started_at": ISO-8601, "elapsed_s", "first_token_s", "streamed"}``, and
+                    ``thinking_s`` (how long the model thought before its answer) and
+                    ``tool_s`` (each tool call's run time, in order) when there were some
 ``stored_at``       ISO-8601 UTC time the answer was complete
 ==================  =========================================================================
 

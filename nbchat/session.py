@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nbchat.chain import rebuild
@@ -21,7 +21,6 @@ from nbchat.completion import completion_reasoning, completion_text
 from nbchat.errors import (
     BadRequestError,
     ConfigError,
-    ContextLengthError,
     OfflineMiss,
     StreamInterrupted,
     StructuredOutputError,
@@ -33,15 +32,15 @@ from nbchat.offline import explain_miss
 from nbchat.reasoning import ReasoningPolicy
 from nbchat.record import SYSTEM, TURN, Record, utc_now
 from nbchat.redaction import Redactor, request_url
-from nbchat.render import reasoning_tokens
 from nbchat.saved_notebook import SavedNotebook
 from nbchat.server_session import ServerSessionLookup
 from nbchat.settings import Settings
 from nbchat.stream import parse_event
-from nbchat.structured import misfit
 from nbchat.threads import STANDALONE, Message, ThreadStore, Turn, Window
 from nbchat.tool_loop import ToolSink, converse
+from nbchat.turn_values import MISFIT, answer_value, other_form, stored_value, with_advice
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed
+from nbchat.usage import Usage
 
 __all__ = [
     "STANDALONE",
@@ -93,25 +92,6 @@ class Outcome:
     def replayed(self) -> bool:
         """Whether no request was sent for this answer."""
         return self.origin is not Origin.SERVER
-
-
-_BUCKET = ("prompt", "completion", "thinking")
-
-
-@dataclass
-class Usage:
-    """Tokens spent on fresh answers and saved by replayed ones, this session."""
-
-    requests: int = 0
-    replays: int = 0
-    spent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKET, 0))
-    saved: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_BUCKET, 0))
-
-    def add(self, bucket: dict[str, int], usage: Mapping[str, Any]) -> None:
-        """Count one answer's usage into ``bucket`` (thinking: part of the completion)."""
-        bucket["prompt"] += int(usage.get("prompt_tokens") or 0)
-        bucket["completion"] += int(usage.get("completion_tokens") or 0)
-        bucket["thinking"] += reasoning_tokens(dict(usage)) or 0
 
 
 class ChatSession:
@@ -190,16 +170,16 @@ class ChatSession:
         if found is not None:
             record, origin = found
             if record.key is not None and record.key == turn.other_key:
-                turn = _other_form(turn)  # stored with the thinking above sent the other way
-            value = _stored_value(turn, record, offline=settings.offline)
-            if value is not _MISFIT:
+                turn = other_form(turn)  # stored with the thinking above sent the other way
+            value = stored_value(turn, record, offline=settings.offline)
+            if value is not MISFIT:
                 return Outcome(self._replay(turn, record), origin, turn, value)
         if settings.offline:
             raise OfflineMiss(explain_miss(turn, notebook, self.threads))
         try:
             record, turn, value = self._send(turn, sink)
         except BadRequestError as error:
-            raise _with_advice(error, turn) from None
+            raise with_advice(error, turn) from None
         return Outcome(record, Origin.SERVER, turn, value)
 
     def prepare(
@@ -325,7 +305,7 @@ class ChatSession:
         record = answered(current, exchange.messages, exchange.responses, timing)
         self.usage.add(self.usage.spent, record.usage)
         try:
-            value = _value(current, record)
+            value = answer_value(current, record)
         except StructuredOutputError as error:  # a whole answer, but not the one asked for
             self._put_turn(turn, None)
             error.exchange = exchange.messages[:-1]
@@ -377,7 +357,7 @@ class ChatSession:
             return None
         if self.reasoning.learn(turn.settings, error, turn.send_reasoning) is None:
             return None
-        return _other_form(turn)
+        return other_form(turn)
 
     def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
         self._last_events = stream.raw_events
@@ -536,66 +516,6 @@ def _timing(started_at: str, start: float, streams: list[ChatStream]) -> dict[st
         thought_until = last.first_token_at or end
         timing["thinking_s"] = round(thought_until - last.first_thought_at, 3)
     return timing
-
-
-def _other_form(turn: PreparedTurn) -> PreparedTurn:
-    """The same turn with the thinking above sent the other way (with it, or without)."""
-    return prepare(
-        turn.request,
-        turn.settings,
-        turn.window,
-        turn.cell_key,
-        reasoning=not turn.send_reasoning,
-        file_index=turn.file_index,
-        with_v1_key=turn.v1_key is not None,
-    )
-
-
-_MISFIT = object()  # a stored answer that does not fit the shape asked for now
-
-
-def _stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
-    """The value of a stored answer, or `_MISFIT` when it no longer fits the shape asked for
-    (``--schema X --json`` and validators are checked here, not by the server, so the key does
-    not cover them): it is then asked again, or, offline, the error says how to refresh it."""
-    try:
-        return _value(turn, record)
-    except StructuredOutputError as error:
-        if offline:
-            raise StructuredOutputError(
-                f"{error} (the stored answer; run online with --refresh to ask again)",
-                text=error.text,
-            ) from None
-        return _MISFIT
-
-
-def _value(turn: PreparedTurn, record: Record) -> Any:
-    """The answer as the object the turn asked for (--schema, --json), or None."""
-    output = turn.request.output
-    if output is None:
-        return None
-    try:
-        return output.parse(record.answer)
-    except StructuredOutputError as error:
-        raise StructuredOutputError(misfit(output, error), text=error.text) from None
-
-
-def _with_advice(error: BadRequestError, turn: PreparedTurn) -> BadRequestError:
-    """A 400 to a request with a JSON schema answer format, with the way around it: many
-    compatible servers do not support ``json_schema``."""
-    response_format = turn.params.get("response_format")
-    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
-    if not schema or isinstance(error, ContextLengthError) or turn.request.output is None:
-        return error
-    advised = BadRequestError(
-        f"{error} (the endpoint may not support json_schema output: try --json, which asks "
-        "for any JSON object and checks it against the schema here)",
-        status_code=error.status_code,
-        body=error.body,
-        retries=error.retries,
-    )
-    advised.request_id = error.request_id
-    return advised
 
 
 def _interrupted(interrupt: KeyboardInterrupt, stream: Any) -> StreamInterrupted:

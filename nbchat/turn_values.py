@@ -1,0 +1,75 @@
+"""What a turn's request and answer are worth beyond sending them: the answer as the object
+the turn asked for (``--schema``, ``--json``), a stored answer that no longer fits, the advice a
+refused ``json_schema`` request gets, and the same turn with the thinking above sent the other
+way (`nbchat.reasoning`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbchat.errors import BadRequestError, ContextLengthError, StructuredOutputError
+from nbchat.record import Record
+from nbchat.structured import misfit
+from nbchat.turns import PreparedTurn, prepare
+
+__all__ = ["MISFIT", "answer_value", "other_form", "stored_value", "with_advice"]
+
+
+def other_form(turn: PreparedTurn) -> PreparedTurn:
+    """The same turn with the thinking above sent the other way (with it, or without)."""
+    return prepare(
+        turn.request,
+        turn.settings,
+        turn.window,
+        turn.cell_key,
+        reasoning=not turn.send_reasoning,
+        file_index=turn.file_index,
+        with_v1_key=turn.v1_key is not None,
+    )
+
+
+MISFIT = object()  # a stored answer that does not fit the shape asked for now
+
+
+def stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
+    """The value of a stored answer, or `MISFIT` when it no longer fits the shape asked for
+    (``--schema X --json`` and validators are checked here, not by the server, so the key does
+    not cover them): it is then asked again, or, offline, the error says how to refresh it."""
+    try:
+        return answer_value(turn, record)
+    except StructuredOutputError as error:
+        if offline:
+            raise StructuredOutputError(
+                f"{error} (the stored answer; run online with --refresh to ask again)",
+                text=error.text,
+            ) from None
+        return MISFIT
+
+
+def answer_value(turn: PreparedTurn, record: Record) -> Any:
+    """The answer as the object the turn asked for (--schema, --json), or None."""
+    output = turn.request.output
+    if output is None:
+        return None
+    try:
+        return output.parse(record.answer)
+    except StructuredOutputError as error:
+        raise StructuredOutputError(misfit(output, error), text=error.text) from None
+
+
+def with_advice(error: BadRequestError, turn: PreparedTurn) -> BadRequestError:
+    """A 400 to a request with a JSON schema answer format, with the way around it: many
+    compatible servers do not support ``json_schema``."""
+    response_format = turn.params.get("response_format")
+    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+    if not schema or isinstance(error, ContextLengthError) or turn.request.output is None:
+        return error
+    advised = BadRequestError(
+        f"{error} (the endpoint may not support json_schema output: try --json, which asks "
+        "for any JSON object and checks it against the schema here)",
+        status_code=error.status_code,
+        body=error.body,
+        retries=error.retries,
+    )
+    advised.request_id = error.request_id
+    return advised
