@@ -14,6 +14,7 @@ and stores what completed. Offline, stored items replay and the others fail with
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -39,7 +40,8 @@ from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed,
 
 __all__ = ["MapJob", "MapOutcome", "map_items", "run_map"]
 
-_NAMED_FAILURES = 3  # failures named in the cell's error line
+_NAMED_FAILURES = 3  # reasons named in the cell's error line
+_REQUEST_ID = re.compile(r" \(request id [^()]*\)$")
 _OFFLINE = "no stored answer, and offline mode is on"
 _CUT_OFF = {
     "length": "cut off by max_tokens (finish_reason: length): raise --max-tokens",
@@ -316,18 +318,25 @@ def _summary_line(
 
 
 def _failure_line(failures: dict[int, str], total: int) -> str:
-    """``3 of 200 items failed: item 4: …; item 9: …; run the cell again to retry them``."""
+    """``3 of 200 items failed: item 4: …; items 9, 12: …; run the cell again to retry them``
+    (items that failed alike are named together)."""
     if all(reason == _OFFLINE for reason in failures.values()):
         return (
             f"{len(failures)} of {plural(total, 'item')} have no stored answer and offline mode "
             "is on: unset NBCHAT_OFFLINE to ask for them."
         )
-    named = sorted(failures.items())[:_NAMED_FAILURES]
-    reasons = "; ".join(f"item {number}: {clip(one_line(reason), 120)}" for number, reason in named)
-    more = f"; and {len(failures) - len(named)} more" if len(failures) > len(named) else ""
+    alike: dict[str, list[int]] = {}
+    for number, reason in sorted(failures.items()):
+        general = _REQUEST_ID.sub("", one_line(reason))  # each request has its own id
+        alike.setdefault(clip(general, 120), []).append(number)
+    named = []
+    for reason, numbers in list(alike.items())[:_NAMED_FAILURES]:
+        shown = ", ".join(map(str, numbers[:5])) + (", …" if len(numbers) > 5 else "")
+        named.append(f"item{'s' if len(numbers) > 1 else ''} {shown}: {reason}")
+    more = "; and other reasons" if len(alike) > _NAMED_FAILURES else ""
     return (
-        f"{len(failures)} of {plural(total, 'item')} failed: {reasons}{more}; run the cell "
-        "again to retry the failed ones."
+        f"{len(failures)} of {plural(total, 'item')} failed: {'; '.join(named)}{more}; run the "
+        "cell again to retry the failed ones."
     )
 
 

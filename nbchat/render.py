@@ -129,7 +129,8 @@ def answer_bundle(
     if record.reasoning:
         thinking = thought_summary(record.reasoning, record.timing.get("thinking_s"))
         folds.append((thinking, record.reasoning))
-    markdown = with_folds(folds, record.answer)
+    empty = not record.answer.strip() and not calls
+    markdown = with_folds(folds, "*(the answer holds no text)*" if empty else record.answer)
     markdown += f"\n\n{fenced(calls, 'json')}" if calls else ""
     plain = tools_plain(rounds) + record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {

@@ -19,6 +19,7 @@ from nbchat.chain import rebuild
 from nbchat.client import ChatClient, ChatStream, ClientConfig
 from nbchat.completion import completion_reasoning, completion_text
 from nbchat.errors import (
+    APIError,
     BadRequestError,
     ConfigError,
     OfflineMiss,
@@ -178,7 +179,7 @@ class ChatSession:
             raise OfflineMiss(explain_miss(turn, notebook, self.threads))
         try:
             record, turn, value = self._send(turn, sink)
-        except BadRequestError as error:
+        except APIError as error:
             raise with_advice(error, turn) from None
         return Outcome(record, Origin.SERVER, turn, value)
 

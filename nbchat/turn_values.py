@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbchat.errors import BadRequestError, ContextLengthError, StructuredOutputError
+from nbchat.errors import APIError, ContextLengthError, StructuredOutputError
 from nbchat.record import Record
 from nbchat.structured import misfit
 from nbchat.turns import PreparedTurn, prepare
@@ -54,17 +54,25 @@ def answer_value(turn: PreparedTurn, record: Record) -> Any:
     try:
         return output.parse(record.answer)
     except StructuredOutputError as error:
+        if record.finish_reason == "length":  # the real reason: the answer stopped part-way
+            error = StructuredOutputError(
+                "it was cut off by max_tokens (finish_reason: length): raise --max-tokens",
+                text=error.text,
+            )
         raise StructuredOutputError(misfit(output, error), text=error.text) from None
 
 
-def with_advice(error: BadRequestError, turn: PreparedTurn) -> BadRequestError:
-    """A 400 to a request with a JSON schema answer format, with the way around it: many
-    compatible servers do not support ``json_schema``."""
+def with_advice(error: APIError, turn: PreparedTurn) -> APIError:
+    """A refusal of a request with a JSON schema answer format that names it, with the way
+    around it: many compatible servers do not support ``json_schema`` (most answer 400, some
+    422 or even 500)."""
     response_format = turn.params.get("response_format")
     schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
-    if not schema or isinstance(error, ContextLengthError) or turn.request.output is None:
+    said = f"{error} {error.body}".lower()
+    named = "json_schema" in said or "response_format" in said
+    if not schema or not named or isinstance(error, ContextLengthError):
         return error
-    advised = BadRequestError(
+    advised = type(error)(
         f"{error} (the endpoint may not support json_schema output: try --json, which asks "
         "for any JSON object and checks it against the schema here)",
         status_code=error.status_code,

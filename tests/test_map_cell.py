@@ -155,7 +155,8 @@ def test_failed_items_do_not_stop_the_others_and_a_rerun_retries_only_them(
     failed = kernel.run("%%chat --map numbers --concurrency 1 -o out\nSquare {item}", cell_id="c1")
     assert failed.status == "error"
     message = failed.error["evalue"]
-    assert message.startswith("2 of 10 items failed: item 0: The server rejected the request (400)")
+    expected = "2 of 10 items failed: items 0, 1: The server rejected the request (400)"
+    assert message.startswith(expected), "items that failed alike are named together"
     assert "run the cell again to retry the failed ones" in message and "\n" not in message
     assert show(kernel, "[i for i, x in enumerate(out) if x is None]") == "[0, 1]"
     assert len(batch_record(failed)["items"]) == 8

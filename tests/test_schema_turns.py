@@ -183,3 +183,20 @@ def test_any_exception_of_a_validator_is_a_misfit(shapes: Kernel, server) -> Non
     failed = shapes.run("%%chat --schema Picky -o p\nOne.", cell_id="c1")
     assert failed.error["evalue"] == ("The answer does not fit Picky: TypeError: cannot label that")
     assert "Traceback" not in "\n".join(failed.error["traceback"])
+
+
+def test_a_500_that_names_json_schema_gets_the_advice_too(shapes: Kernel, server) -> None:
+    shapes.run("%config ChatMagics.max_retries = 0", check=True)
+    said = "Input should be 'text' or 'json_object' (loc: body.response_format.type)"
+    server.script(Fault(status=500, body={"error": {"message": said}}))
+    failed = shapes.run("%%chat --schema City -o city\nBrest?", cell_id="c1")
+    assert "(500)" in failed.error["evalue"] and "try --json" in failed.error["evalue"]
+
+
+def test_a_cut_off_answer_is_named_as_such(shapes: Kernel, server) -> None:
+    server.script(Fault(text='{"name": "Bre', finish_reason="length"))
+    failed = shapes.run("%%chat --schema City -o city\nBrest?", cell_id="c1")
+    assert failed.error["evalue"] == (
+        "The answer does not fit City: it was cut off by max_tokens (finish_reason: length): "
+        "raise --max-tokens"
+    )
