@@ -1142,6 +1142,7 @@ def test_thinking_folds_above_the_answer(browser: Browser, server: FakeOpenAI) -
     assert f"The user asks: {question}" in live["thought"], live
     assert live["above"] and live["opacity"] < 1, live
     assert live["answer"].startswith("Because"), live
+    _shoot(page, "thinking-live.png", ask, ask)  # the thinking apart, the answer streaming
     _wait_run_all(page)
 
     # Done: the thinking folded (collapsed) under its summary line, the answer below, outside.
