@@ -244,30 +244,13 @@ class WidgetStream:
         self._widgets = []
 
 
-class FinalOnly:
-    """No live view: only the final (or partial) bundle is shown."""
-
-    def start(self) -> None:
-        """Nothing to show yet."""
-
-    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
-        """Nobody is watching."""
-
-    def on_tool_start(self, name: str, arguments: str) -> None:
-        """Nobody is watching."""
-
-    def on_tool_result(self, result: ToolResult) -> None:
-        """Nobody is watching."""
-
-    def next_round(self) -> None:
-        """Nobody is watching."""
+class FinalOnly(LiveView):
+    """No live view: only the final (or partial) bundle is shown (every other method is the
+    protocol's: nothing to do, nobody is watching)."""
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Show the bundle."""
         display(data, raw=True, metadata=metadata)
-
-    def discard(self) -> None:
-        """Nothing was shown."""
 
 
 class TerminalStream:

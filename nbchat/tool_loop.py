@@ -42,15 +42,8 @@ class ToolSink(Protocol):
         """The results are sent back: the model's next answer starts."""
 
 
-class _NoSink:
-    def on_tool_start(self, name: str, arguments: str) -> None:
-        """Nobody is watching."""
-
-    def on_tool_result(self, result: ToolResult) -> None:
-        """Nobody is watching."""
-
-    def next_round(self) -> None:
-        """Nobody is watching."""
+class _NoSink(ToolSink):
+    """Nobody is watching: the protocol's methods do nothing."""
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 from conftest import TEST_KEY, WIDGET_MIME
 from fake_openai import Fault, answer_for
 from kernel_driver import Execution, Kernel
+from markdown_it import MarkdownIt
 
 from nbchat.record import RECORD_MIME
 
@@ -428,6 +429,34 @@ def test_model_html_is_shown_as_text_and_never_runs(kernel, server):
     failed = chat(kernel, "Again", cell_id="c2")
     assert failed.status == "error"
     assert_no_live_html(final_markdown(failed))
+
+
+def assert_inert(markdown: str) -> None:
+    """Rendered as a trusting renderer would (raw HTML on), nothing from the model is a tag, a
+    comment, a javascript: link or an image: code blocks show it escaped."""
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+    for live in ("<img", "<script", "<iframe", "<!--", 'href="javascript'):
+        assert live not in html, (live, html)
+
+
+def test_model_html_never_runs_in_folds_summaries_or_misfits(kernel, server):
+    # A tool's result (the fold above the answer), an answer that is not the JSON asked for
+    # (kept in sight), and a --map summary of hostile items and answers.
+    kernel.run(f"def page() -> str:\n    return {HOSTILE!r}", check=True)
+    server.script(Fault(tool_calls=[("page", {})]))
+    folded = chat(kernel, "Fetch", flags="--tools page", cell_id="c1", check=True)
+    assert_inert(final_markdown(folded))
+    assert "page({})" in final_markdown(folded) and "<img src=x" in final_markdown(folded)
+    server.script(Fault(text=HOSTILE))
+    misfit = chat(kernel, "JSON please", flags="--json", cell_id="c2")
+    assert misfit.status == "error" and "does not fit JSON" in misfit.error["evalue"]
+    assert_inert(final_markdown(misfit))
+    assert "&lt;img" in final_markdown(misfit)
+    kernel.run(f"items = [{HOSTILE!r}]", check=True)
+    server.script(Fault(text=HOSTILE))
+    summary = chat(kernel, "Classify {item}", flags="--map items", cell_id="c3", check=True)
+    assert_inert(final_markdown(summary))
+    assert "\\<img" in final_markdown(summary), "shown as text"
 
 
 def test_the_live_view_renders_markdown_and_the_final_swap_keeps_it(kernel, server):
