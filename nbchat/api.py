@@ -47,6 +47,7 @@ class Answer:
     replayed: bool
     request: dict[str, Any] = field(default_factory=dict)
     value: Any = None  # with ``schema=`` or ``json=True``: the answer as that object
+    stored: bool = True  # False with caching off: showing it stores no record
 
     @property
     def reasoning(self) -> str:
@@ -58,7 +59,7 @@ class Answer:
         return self.text
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        return answer_bundle(self.record, replayed=self.replayed)
+        return answer_bundle(self.record, replayed=self.replayed, store=self.stored)
 
 
 def _magics() -> ChatMagics:
@@ -146,7 +147,8 @@ def ask(
     )
     outcome = magics.session.run(request, settings, magics.notebook_records())
     sent = magics.session.sent(outcome.record, outcome.turn)
-    return Answer(outcome.record.answer, outcome.record, outcome.replayed, sent, outcome.value)
+    record = outcome.record
+    return Answer(record.answer, record, outcome.replayed, sent, outcome.value, settings.cache)
 
 
 def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask

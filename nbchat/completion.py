@@ -19,9 +19,16 @@ __all__ = [
     "CompletionBuilder",
     "completion_reasoning",
     "completion_text",
+    "finish_problem",
     "finish_reason",
     "has_answer",
 ]
+
+# Why an answer that ended this way is not whole: what a failed --map item or a misfit says.
+_FINISH_PROBLEMS = {
+    "length": "cut off by max_tokens (finish_reason: length): raise --max-tokens",
+    "content_filter": "omitted by the provider's content filter (finish_reason: content_filter)",
+}
 
 
 class _Choice:
@@ -289,6 +296,11 @@ def completion_reasoning(completion: dict[str, Any] | None) -> str:
     message = _first_choice(completion).get("message")
     found = reasoning_of(message if isinstance(message, dict) else None)
     return found[1] if found else ""
+
+
+def finish_problem(reason: str | None) -> str | None:
+    """Why an answer that ended with ``reason`` is not whole, or None when it is."""
+    return _FINISH_PROBLEMS.get(reason or "")
 
 
 def finish_reason(completion: dict[str, Any]) -> str | None:

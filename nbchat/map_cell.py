@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,28 +24,25 @@ from typing import Any
 from nbchat.batch import BatchResult, Progress, run_batch
 from nbchat.batch_record import BatchItem, batch_json
 from nbchat.batch_view import BatchSummary, progress_view
-from nbchat.client import ChatClient
-from nbchat.errors import BatchError, BatchInterrupted, ConfigError, StructuredOutputError
+from nbchat.completion import finish_problem
+from nbchat.errors import APIError, BatchError, BatchInterrupted, ConfigError, StructuredOutputError
 from nbchat.map_template import ItemError, MapTemplate, item_rows
 from nbchat.notebook import NotebookRecords
 from nbchat.record import RECORD_MIME, STANDALONE, Record, message_text, utc_now
 from nbchat.render import Bundle
 from nbchat.session import ChatSession
 from nbchat.settings import Settings
-from nbchat.structured import JsonOutput, OutputSchema, misfit
+from nbchat.structured import JsonOutput, OutputSchema
 from nbchat.text import clip, one_line, plural
 from nbchat.threads import Window
+from nbchat.turn_values import MISFIT, answer_value, stored_value, with_advice
 from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed, split_completion
 
 __all__ = ["MapJob", "MapOutcome", "map_items", "run_map"]
 
 _NAMED_FAILURES = 3  # reasons named in the cell's error line
-_REQUEST_ID = re.compile(r" \(request id [^()]*\)$")
+_REQUEST_ID = re.compile(r" \(request id [^()]*\)")
 _OFFLINE = "no stored answer, and offline mode is on"
-_CUT_OFF = {
-    "length": "cut off by max_tokens (finish_reason: length): raise --max-tokens",
-    "content_filter": "omitted by the provider's content filter (finish_reason: content_filter)",
-}
 
 
 @dataclass
@@ -129,82 +125,89 @@ def map_items(
     window = session.system_window(job.thread, job.cell_id, job.source, notebook)
     failures: dict[int, str] = {}
     prepared = _prepare_items(job, template, rows, window, failures)
-    stored_answer = {
-        number: _stored(session, item.turn, job.output, notebook)
-        for number, item in prepared.items()
-    }
-    if job.settings.offline:  # nothing may be sent: the rest fail here, not on a worker
-        failures.update({n: _OFFLINE for n, found in stored_answer.items() if found is None})
+    stored = _stored_answers(job, session, prepared, notebook, failures)
     order = [n for n in prepared if n not in failures]
     interrupted: BatchInterrupted | None = None
     try:
         result = run_batch(
             list(range(len(order))),
-            _sender(job, session, [prepared[number].turn for number in order]),
+            _sender(
+                job, session, [prepared[n].turn for n in order], any_to_ask=len(stored) < len(order)
+            ),
             concurrency=job.concurrency,
             rpm=job.rpm,
             max_retries=job.settings.max_retries,
-            replay=lambda position: stored_answer[order[position]],
+            replay=lambda position: stored.get(order[position], (None, None))[0],
             usage=lambda record: int(record.usage.get("total_tokens") or 0),
             on_progress=on_progress,
         )
     except BatchInterrupted as error:
         result, interrupted = error.result, error
     session.usage.requests += result.requests
-    values, stored, replays = _collect(job, session, result, order, prepared, failures, len(rows))
+    values, kept, replays = _collect(
+        job, session, result, order, prepared, stored, failures, len(rows)
+    )
     record = None
-    if stored and job.settings.cache:
-        record = batch_json(template, stored, thread=job.thread, cell_id=job.cell_id)
+    if kept and job.settings.cache:
+        record = batch_json(template, kept, thread=job.thread, cell_id=job.cell_id)
     answers: list[str | None] = [None] * len(rows)
-    for item in stored:
+    for item in kept:
         answers[item.index] = item.record.answer
     labels = [str(label) for label in index] if index is not None else None
     inputs = [one_line(str(row)) for row in rows]
     summary = BatchSummary(job.name, inputs, answers, failures, labels)
-    line = _summary_line(job.title or f"--map {job.name}", len(rows), stored, result, failures)
+    line = _summary_line(job.title or f"--map {job.name}", len(rows), kept, result, failures)
     pending = [order[position] for position in result.pending]
     bundle = summary.bundle(line, record, pending=pending, replayed=replays)
     bound = _as_series(values, index) if index is not None else values
     return MapOutcome(bound, bundle, failures, len(rows), interrupted)
 
 
-def _stored(
+def _stored_answers(
+    job: MapJob,
     session: ChatSession,
-    turn: PreparedTurn,
-    output: OutputSchema | JsonOutput | None,
+    prepared: dict[int, _Prepared],
     notebook: NotebookRecords | None,
-) -> Record | None:
-    """An item's stored answer, as this cell's record; None when it must be asked (none is
-    stored, or the one stored does not fit the shape asked for now)."""
-    found = session.lookup(turn, notebook)
-    if found is None:
-        return None
-    if output is not None:
+    failures: dict[int, str],
+) -> dict[int, tuple[Record, Any]]:
+    """The items answered already, as this cell's records with their values (`stored_value`:
+    one that no longer fits the shape asked for is asked again). Offline, the others fail here,
+    before any worker starts, and a misfit says how to refresh it."""
+    stored: dict[int, tuple[Record, Any]] = {}
+    for number, item in prepared.items():
+        found = session.lookup(item.turn, notebook)
         try:
-            output.parse(found[0].answer)
-        except StructuredOutputError:
-            return None
-    return replayed(turn, found[0])
+            value = (
+                stored_value(item.turn, found[0], offline=job.settings.offline) if found else MISFIT
+            )
+        except StructuredOutputError as error:  # offline: it cannot be asked again
+            failures[number] = str(error)
+            continue
+        if value is not MISFIT:
+            stored[number] = (replayed(item.turn, found[0]), value)
+        elif job.settings.offline:
+            failures[number] = _OFFLINE
+    return stored
 
 
 def _sender(
-    job: MapJob, session: ChatSession, turns: list[PreparedTurn]
+    job: MapJob, session: ChatSession, turns: list[PreparedTurn], *, any_to_ask: bool
 ) -> Callable[[int], Record]:
     """What a worker thread runs for the item at a position: one non-streamed request. The
-    client is made at the first request (a batch that only replays needs no key)."""
-    lock = threading.Lock()
-    clients: list[ChatClient] = []
-
-    def client() -> ChatClient:
-        with lock:
-            if not clients:  # retries are run_batch's, with every worker pausing together
-                clients.append(session.client(replace(job.settings, max_retries=0)))
-            return clients[0]
+    client is made here, on the calling thread, only when some item must be asked (a batch
+    that only replays needs no key), so a setting that cannot work fails the cell once."""
+    # Retries are run_batch's, with every worker pausing together.
+    client = session.client(replace(job.settings, max_retries=0)) if any_to_ask else None
 
     def send(position: int) -> Record:
         turn = turns[position]
+        assert client is not None, "an item to ask, with no client"
         started_at, start = utc_now(), time.perf_counter()
-        message, response = split_completion(client().chat(turn.body()))
+        try:
+            completion = client.chat(turn.body())
+        except APIError as error:  # a refused json_schema gets its advice, as in a cell
+            raise with_advice(error, turn) from None
+        message, response = split_completion(completion)
         timing = {"started_at": started_at, "elapsed_s": round(time.perf_counter() - start, 3)}
         return answered(turn, [message], [response], {**timing, "streamed": False})
 
@@ -257,14 +260,16 @@ def _collect(
     result: BatchResult[Record],
     order: list[int],
     prepared: dict[int, _Prepared],
+    stored: dict[int, tuple[Record, Any]],
     failures: dict[int, str],
     total: int,
 ) -> tuple[list[Any], list[BatchItem], int]:
     """The value of every item (None where it failed or was not done), the answered items to
-    store and how many of them were replayed; failures are added to ``failures``. A cut-off
-    answer or one that does not fit the shape asked for is a failure: counted, not stored."""
+    keep in the record and how many of them were replayed; failures are added to
+    ``failures``. An answer cut off, or not of the shape asked for, is a failure: counted, not
+    kept."""
     values: list[Any] = [None] * total
-    stored: list[BatchItem] = []
+    kept: list[BatchItem] = []
     replays = 0
     for position, record in enumerate(result.values):
         number = order[position]
@@ -274,23 +279,23 @@ def _collect(
         if record is None:  # interrupted before it was done
             continue
         was_replayed = position in result.replayed
-        problem = _CUT_OFF.get(record.finish_reason or "")
-        value = record.answer
-        if problem is None and job.output is not None:
+        problem, value = finish_problem(record.finish_reason), None
+        if problem is None and was_replayed:
+            value = stored[number][1]  # checked when it was found
+        elif problem is None:
             try:
-                value = job.output.parse(record.answer)
+                value = answer_value(prepared[number].turn, record)
             except StructuredOutputError as error:
-                problem = misfit(job.output, error)
-        session.count_answer(
-            record, replayed=was_replayed, store=job.settings.cache and not problem
-        )
+                problem = str(error)
+        keep = job.settings.cache and not problem
+        session.count_answer(record, replayed=was_replayed, store=keep)
         if problem:
             failures[number] = problem
             continue
-        values[number] = value
-        stored.append(BatchItem(number, prepared[number].fills, record))
+        values[number] = value if job.output is not None else record.answer
+        kept.append(BatchItem(number, prepared[number].fills, record))
         replays += was_replayed
-    return values, stored, replays
+    return values, kept, replays
 
 
 def _summary_line(
@@ -328,7 +333,7 @@ def _failure_line(failures: dict[int, str], total: int) -> str:
     alike: dict[str, list[int]] = {}
     for number, reason in sorted(failures.items()):
         general = _REQUEST_ID.sub("", one_line(reason))  # each request has its own id
-        alike.setdefault(clip(general, 120), []).append(number)
+        alike.setdefault(clip(general, 300), []).append(number)
     named = []
     for reason, numbers in list(alike.items())[:_NAMED_FAILURES]:
         shown = ", ".join(map(str, numbers[:5])) + (", …" if len(numbers) > 5 else "")

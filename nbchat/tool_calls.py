@@ -91,10 +91,11 @@ def result_text(value: Any) -> str:
         return f"<{type(value).__name__} that cannot be shown: {type(err).__name__}>"
 
 
-def exception_text(err: BaseException) -> str:
-    """``ValueError: message``: the type and the message, clipped, no traceback."""
+def exception_text(err: BaseException, redact: Callable[[str], str] = str) -> str:
+    """``ValueError: message``: the type and the message (``redact``-ed, then clipped), no
+    traceback."""
     try:
-        message = str(err)
+        message = redact(str(err))
     except Exception:  # an exception whose __str__ fails still has a type name
         message = ""
     name = type(err).__name__
@@ -146,8 +147,10 @@ class ToolBox:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
-    def call(self, tool_call: Any) -> ToolResult:
-        """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}``."""
+    def call(self, tool_call: Any, redact: Callable[[str], str] = str) -> ToolResult:
+        """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}``. The
+        result is passed through ``redact`` (the request's secrets out) before it is cut, so no
+        part of a secret survives at the cut."""
         call = tool_call if isinstance(tool_call, dict) else {}
         function = call.get("function") if isinstance(call.get("function"), dict) else {}
         call_id = call.get("id") if isinstance(call.get("id"), str) else ""
@@ -156,7 +159,7 @@ class ToolBox:
         shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
 
         def failure(content: str) -> ToolResult:
-            text, cut = truncate(content, self.limit)
+            text, cut = truncate(redact(content), self.limit)
             return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
 
         tool = self._tools.get(name)
@@ -174,23 +177,8 @@ class ToolBox:
             value = tool.function(*args, **kwargs)
         except Exception as err:  # the function's failure is the model's to read, not the cell's
             elapsed = time.perf_counter() - started
-            text, cut = truncate(exception_text(err), self.limit)
+            text, cut = truncate(exception_text(err, redact), self.limit)
             return ToolResult(call_id, name, shown, text, True, elapsed, cut)
         elapsed = time.perf_counter() - started
-        text, cut = truncate(result_text(value), self.limit)
+        text, cut = truncate(redact(result_text(value)), self.limit)
         return ToolResult(call_id, name, shown, text, False, elapsed, cut)
-
-    def call_all(
-        self,
-        tool_calls: Iterable[Any],
-        on_result: Callable[[ToolResult], None] | None = None,
-    ) -> list[ToolResult]:
-        """Run an assistant message's calls one after another (in the kernel's thread), in
-        order; ``on_result`` sees each result as soon as it is ready."""
-        results = []
-        for tool_call in tool_calls:
-            result = self.call(tool_call)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        return results

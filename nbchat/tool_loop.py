@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nbchat.errors import NbchatError, StreamInterrupted, ToolRoundsExceeded
@@ -91,7 +91,7 @@ def converse(
             name, arguments = call_shown(call)
             shown.on_tool_start(name, arguments)
             try:
-                result = _redacted(tools.call(call), redactor)
+                result = tools.call(call, redactor.text if redactor else str)
             except KeyboardInterrupt:
                 raise StreamInterrupted(
                     f"Interrupted while the tool {name} ran; nothing was stored.",
@@ -102,12 +102,6 @@ def converse(
             exchange.tool_seconds.append(round(result.elapsed_s, 6))
         exchange.rounds += 1
         shown.next_round()
-
-
-def _redacted(result: ToolResult, redactor: Redactor | None) -> ToolResult:
-    if not redactor:
-        return result
-    return replace(result, content=redactor.text(result.content))
 
 
 def call_shown(call: Any) -> tuple[str, str]:

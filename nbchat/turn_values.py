@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbchat.completion import finish_problem
 from nbchat.errors import APIError, ContextLengthError, StructuredOutputError
 from nbchat.record import Record
 from nbchat.structured import misfit
@@ -54,11 +55,9 @@ def answer_value(turn: PreparedTurn, record: Record) -> Any:
     try:
         return output.parse(record.answer)
     except StructuredOutputError as error:
-        if record.finish_reason == "length":  # the real reason: the answer stopped part-way
-            error = StructuredOutputError(
-                "it was cut off by max_tokens (finish_reason: length): raise --max-tokens",
-                text=error.text,
-            )
+        problem = finish_problem(record.finish_reason)
+        if problem:  # the real reason: the answer stopped part-way
+            error = StructuredOutputError(f"it was {problem}", text=error.text)
         raise StructuredOutputError(misfit(output, error), text=error.text) from None
 
 

@@ -87,3 +87,15 @@ def test_a_thread_ask_shown_in_its_cell_replays_after_a_restart(kernel, server, 
         kernel.run(source, cell_id=cell_id, check=True)
         kernel.run(source, cell_id=cell_id, check=True)  # running a cell again replaces its turns
     assert server.chat_requests == []
+
+
+def test_a_shown_answer_stores_no_record_with_caching_off(kernel, server):
+    kernel.run("%config ChatMagics.cache = False", check=True)
+    shown = kernel.run("import nbchat\nnbchat.ask('Hello')", cell_id="c1", check=True)
+    (markdown,) = shown.data("text/markdown")
+    assert "not stored (--no-cache)" in markdown
+    assert not any(
+        mime.startswith("application/vnd.nbchat")
+        for o in shown.outputs
+        for mime in o.get("data", {})
+    )

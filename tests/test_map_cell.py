@@ -282,3 +282,28 @@ def test_a_cell_edited_into_a_map_is_no_longer_context(kernel: Kernel, server) -
     kernel.run("%%chat --map xs\nEcho {item}", cell_id="c1", check=True)
     kernel.run("%%chat\nBelow", cell_id="c2", check=True)
     assert [m["content"] for m in server.chat_requests[-1].body["messages"]] == ["Below"]
+
+
+def test_a_setting_that_cannot_work_fails_the_cell_once(kernel: Kernel, server) -> None:
+    kernel.run("xs = ['a', 'b']", check=True)
+    kernel.run(f"%config ChatMagics.base_url = {server.base_url!r}", check=True)
+    failed = kernel.run("%%chat --map xs -o out\nEcho {item}", cell_id="c1")
+    message = failed.error["evalue"]
+    assert message.startswith("%config ChatMagics.base_url is set without ChatMagics.api_key_env")
+    assert "item" not in message.split(":", 1)[0] and server.chat_requests == []
+
+
+def test_items_share_the_cells_advice_and_offline_wording(kernel: Kernel, server) -> None:
+    kernel.run(
+        "from pydantic import BaseModel\nclass City(BaseModel):\n    name: str\nxs = ['Brest']",
+        check=True,
+    )
+    refusal = {"error": {"message": "response_format json_schema is not supported"}}
+    server.script(Fault(status=400, body=refusal))
+    refused = kernel.run("%%chat --map xs --schema City -o out\nAbout {item}", cell_id="c1")
+    assert "try --json" in refused.error["evalue"]
+    kernel.run("%%chat --map xs --json -o out\nAbout {item}", cell_id="c2", check=True)
+    kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
+    offline = kernel.run("%%chat --map xs --schema City --json -o out\nAbout {item}", cell_id="c2")
+    assert "1 of 1 item failed: item 0: The answer does not fit City: " in offline.error["evalue"]
+    assert "run online with --refresh" in offline.error["evalue"]

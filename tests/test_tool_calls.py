@@ -215,7 +215,7 @@ def test_keyboard_interrupt_and_system_exit_are_never_caught():
     with pytest.raises(SystemExit):
         box.call(call("leaves", "{}"))
     with pytest.raises(KeyboardInterrupt):
-        box.call_all([call("interrupted", "{}", "a"), call("leaves", "{}", "b")])
+        box.call(call("interrupted", "{}", "a"))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -286,24 +286,25 @@ def test_elapsed_time_is_the_functions():
     assert 0.05 <= result.elapsed_s < 2
 
 
-# -- parallel calls -----------------------------------------------------------------------------
+# -- secrets and boxes --------------------------------------------------------------------------
 
 
-def test_call_all_runs_in_order_and_reports_each_result():
-    seen: list[str] = []
-    results = BOX.call_all(
-        [
-            call("get_weather", '{"city": "A"}', "c1"),
-            call("divide", '{"a": 1, "b": 0}', "c2"),
-            call("nope", "{}", "c3"),
-            call("get_weather", '{"city": "B"}', "c4"),
-        ],
-        on_result=lambda result: seen.append(result.call_id),
-    )
-    assert [r.call_id for r in results] == ["c1", "c2", "c3", "c4"] == seen
-    assert [r.failed for r in results] == [False, True, True, False]
-    assert CALLS == [("get_weather", ("A", "C")), ("get_weather", ("B", "C"))]
-    assert [r.message()["tool_call_id"] for r in results] == ["c1", "c2", "c3", "c4"]
+def test_a_secret_is_redacted_before_the_result_is_cut():
+    from nbchat.redaction import Redactor
+
+    key = "sk-live-0123456789abcdefghij"
+
+    def leaky() -> str:
+        return "x" * 16 + key
+
+    def failing() -> str:
+        raise ValueError("y" * (ERROR_LIMIT - 4) + key)
+
+    redactor = Redactor(key)
+    box = ToolBox([leaky, failing], limit=20)
+    for name in ("leaky", "failing"):
+        result = box.call(call(name, "{}"), redactor.text)
+        assert "sk-l" not in result.content and "sk-" not in result.content, result.content
 
 
 def test_an_empty_box_and_a_box_with_two_functions_of_one_name():
