@@ -314,6 +314,11 @@ class _TextRewriter:
                 resume = self.environment(env)
                 if resume is not None:
                     return resume
+        if not math and count % 2 == 1 and nxt == "<" and src[end + 1 : end + 2] in _SIGNIFICANT:
+            # An escaped tag is not escaped to marked when a bare URL ends just before it (its
+            # autolink takes the backslash): the entity looks the same and is inert everywhere.
+            self.emit(end - 1, "&lt;", end + 1)
+            return end + 1
         if count % 2 == 1 and nxt and nxt in _ASCII_PUNCT and nxt != "]":
             return end + 1  # escaped: never opens a span, math, tag or image
         return end

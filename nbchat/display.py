@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, clear_output, display
 
-from nbchat.text import clip, duration, one_line
+from nbchat.text import clip, duration, one_line, printable
 from nbchat.tool_calls import ToolResult
 
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
@@ -266,7 +266,7 @@ class TerminalStream:
     def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """Print the text at once (the thinking is not printed: the record keeps it)."""
         if text:
-            sys.stdout.write(text)
+            sys.stdout.write(printable(text))  # a model's escape codes never reach the terminal
             sys.stdout.flush()
             self._wrote = True
 

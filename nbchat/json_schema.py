@@ -30,7 +30,7 @@ __all__ = [
 _SCHEMA_MAPS = ("properties", "$defs", "patternProperties", "dependentSchemas")
 _SCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
 _SCHEMA_ONES = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
-_FRIENDLY = {"missing": "Field required", "extra_forbidden": "not a parameter of this function"}
+_FRIENDLY = {"missing": "Field required", "extra_forbidden": "not a field of the schema"}
 
 
 def need_pydantic(feature: str) -> Any:
@@ -147,12 +147,15 @@ def path_text(parts: Iterable[Any]) -> str:
     return where.lstrip(".") or "(top level)"
 
 
-def validation_summary(error: Any, limit: int = 300) -> str:
+def validation_summary(
+    error: Any, limit: int = 300, *, extra: str = _FRIENDLY["extra_forbidden"]
+) -> str:
     """A pydantic ``ValidationError`` as one line: ``where: problem`` of the first error, and how
-    many more there are."""
+    many more there are; ``extra`` says what an unexpected name is not."""
     errors = error.errors(include_url=False)
     first = errors[0] if errors else {"loc": (), "msg": str(error)}
-    message = _FRIENDLY.get(first.get("type", ""), first["msg"])
+    friendly = {**_FRIENDLY, "extra_forbidden": extra}
+    message = friendly.get(first.get("type", ""), first["msg"])
     text = f"{path_text(first['loc'])}: {message}"
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more)"

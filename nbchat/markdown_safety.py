@@ -9,7 +9,8 @@ The only danger is HTML-significant ``<`` (followed by an ASCII letter, ``/``, `
 reaching the renderer outside code, a ``javascript:``-like link, or an image (which the browser
 fetches by itself). So, in text:
 
-- every significant ``<`` becomes ``&lt;`` unless already backslash-escaped; ``<br>``, ``<sub>``,
+- every significant ``<`` becomes ``&lt;``, a backslash-escaped one too (marked's bare-URL
+  autolink takes the backslash into the URL, which would leave the ``<`` raw); ``<br>``, ``<sub>``,
   ``<sup>`` (no attributes) stay raw when the line has other content (alone on a line, a tag would
   open an HTML block that swallows the lines after it raw);
 - a code span that holds a significant ``<``, ``![``, ``](`` or ``]:`` is re-emitted as our own

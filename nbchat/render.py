@@ -22,7 +22,7 @@ from typing import Any
 from nbchat.images import with_image_summaries
 from nbchat.markdown_safety import safe_markdown, surely_text_lines
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
-from nbchat.text import clip, duration, one_line, plural
+from nbchat.text import clip, duration, one_line, plural, printable
 from nbchat.tool_loop import call_shown
 
 __all__ = [
@@ -55,13 +55,15 @@ _FINISH_NOTES = {
 }
 _RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all of it)
 # "|" is not here: a one-line text cannot start a table, and in a table `markdown_table` escapes
-# pipes itself (escaping twice would show the backslash).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#~!$&])")
+# pipes itself (escaping twice would show the backslash). "&", "<" and ">" become entities: a
+# bare URL just before them takes a backslash into its link (marked), leaving the next one raw.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#~!$])")
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def escape_markdown(text: str) -> str:
     """Text shown literally inside Markdown: every character with a meaning is escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text).translate(_ENTITIES))
 
 
 def fenced(text: str, language: str = "") -> str:
@@ -135,7 +137,7 @@ def answer_bundle(
     plain = tools_plain(rounds) + record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {
         "text/markdown": f"{markdown}\n\n<sub>{escape_markdown(line)}</sub>",
-        "text/plain": f"{plain}\n\n[{line}]",
+        "text/plain": printable(f"{plain}\n\n[{line}]"),  # terminals too: no control codes
     }
     if store and with_record:
         data[RECORD_MIME] = record.to_json()
@@ -271,7 +273,7 @@ def partial_bundle(
         body = "*(no text received)*"
     data = {
         "text/markdown": f"{body}\n\n<sub>{escape_markdown(note)}</sub>",
-        "text/plain": f"{tools_plain(rounds)}{text}\n\n[{note}]",
+        "text/plain": printable(f"{tools_plain(rounds)}{text}\n\n[{note}]"),
     }
     return data, {"nbchat": {"incomplete": True}}
 
@@ -286,7 +288,9 @@ def system_bundle(record: Record, *, store: bool = True) -> Bundle:
     thread = escape_markdown(record.thread)
     data: dict[str, Any] = {
         "text/markdown": f"**System prompt** for thread {thread}{fresh}:\n\n{quoted}",
-        "text/plain": f"[system prompt for thread {record.thread!r}{fresh}]\n{record.prompt}",
+        "text/plain": printable(
+            f"[system prompt for thread {record.thread!r}{fresh}]\n{record.prompt}"
+        ),
     }
     if store:
         data[RECORD_MIME] = record.to_json()

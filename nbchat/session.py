@@ -170,11 +170,12 @@ class ChatSession:
         found = self.lookup(turn, notebook)
         if found is not None:
             record, origin = found
+            as_stored = turn
             if record.key is not None and record.key == turn.other_key:
-                turn = other_form(turn)  # stored with the thinking above sent the other way
-            value = stored_value(turn, record, offline=settings.offline)
-            if value is not MISFIT:
-                return Outcome(self._replay(turn, record), origin, turn, value)
+                as_stored = other_form(turn)  # stored with the thinking above sent the other way
+            value = stored_value(as_stored, record, offline=settings.offline)
+            if value is not MISFIT:  # else asked again, the thinking sent as decided
+                return Outcome(self._replay(as_stored, record), origin, as_stored, value)
         if settings.offline:
             raise OfflineMiss(explain_miss(turn, notebook, self.threads))
         try:
@@ -248,9 +249,10 @@ class ChatSession:
             return None
         if turn.request.refresh and not turn.settings.offline:  # offline cannot ask again
             return None
-        own = self.threads.turn(turn.cell_key)  # this cell's own answer comes first
-        if own is not None and own.record is not None and own.record.key in turn.keys:
-            return own.record, Origin.SESSION
+        own = self.threads.turn(turn.cell_key)  # this cell's own stored answer comes first
+        mine = own.record if own is not None else None
+        if mine is not None and mine.key in turn.keys and self._unstored.get(mine.key) is not mine:
+            return mine, Origin.SESSION
         for key in turn.keys:
             if key in self.answers:
                 return self.answers[key], Origin.SESSION

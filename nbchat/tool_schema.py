@@ -79,7 +79,9 @@ class Tool:
         try:
             checked = self.arguments.model_validate(arguments)
         except pydantic.ValidationError as err:
-            raise ArgumentError(validation_summary(err)) from None
+            raise ArgumentError(
+                validation_summary(err, extra="not a parameter of this function")
+            ) from None
         given = checked.model_fields_set
         fields = [(f"p{i}", p) for i, p in enumerate(self.parameters)]
         positional = [f for f, p in fields if p.kind is _POSITIONAL_ONLY]

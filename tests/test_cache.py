@@ -182,6 +182,13 @@ def test_refresh_asks_again_and_no_cache_neither_reads_nor_writes(kernel, server
     assert "not stored" in uncached.data("text/markdown")[0]
 
 
+def test_an_answer_given_without_the_cache_is_never_replayed(kernel, server, chat_env):
+    kernel.run("%%chat --no-cache\nFresh question", cell_id="c1", check=True)
+    again = kernel.run("%%chat\nFresh question", cell_id="c1", check=True)
+    assert len(server.chat_requests) == 2, "the --no-cache answer was not stored: asked again"
+    assert again.data(RECORD_MIME)
+
+
 def test_a_corrupt_notebook_file_warns_once_and_the_cell_still_works(kernel, server, chat_env):
     path = chat_env / "corrupt.ipynb"
     path.write_text("{ this is not json")

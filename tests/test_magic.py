@@ -393,15 +393,16 @@ HOSTILE = (
     "<img src=x onerror=\"alert('img')\"> <script>alert('script')</script>\n\n"
     "<iframe src=\"javascript:alert('iframe')\"></iframe> <!-- hidden instructions -->\n\n"
     "[click](javascript:alert('link')) and ![pixel](http://127.0.0.1:9/p.png)\n\n"
-    "```html\n<b>kept as code</b>\n```\n"
+    "```html\n<b>kept as code</b>\n```\n\n"
+    "See http://a/\\<img src=x onerror=\"alert('autolink')\"//> for more.\n"
 )
 
 
 def assert_no_live_html(markdown: str) -> None:
-    """No tag, comment, javascript: link or image the renderer would act on (``\\<`` is an
-    escaped, literal ``<``)."""
+    """No tag, comment, javascript: link or image the renderer would act on. A backslash before
+    a ``<`` is not enough (a bare URL's autolink takes the backslash), so none may be left."""
     for pattern in (r"<(img|script|iframe|!--)", r"\]\(javascript:"):
-        assert not re.search(r"(?<!\\)" + pattern, markdown), (pattern, markdown)
+        assert not re.search(pattern, markdown), (pattern, markdown)
     assert not re.search(r"(?<!\\)!\[", markdown), "an image would be fetched by itself"
 
 
@@ -456,7 +457,7 @@ def test_model_html_never_runs_in_folds_summaries_or_misfits(kernel, server):
     server.script(Fault(text=HOSTILE))
     summary = chat(kernel, "Classify {item}", flags="--map items", cell_id="c3", check=True)
     assert_inert(final_markdown(summary))
-    assert "\\<img" in final_markdown(summary), "shown as text"
+    assert "&lt;img" in final_markdown(summary), "shown as text"
 
 
 def test_the_live_view_renders_markdown_and_the_final_swap_keeps_it(kernel, server):

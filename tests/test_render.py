@@ -10,6 +10,7 @@ from nbfactory import make_record, make_system_record
 from nbchat.record import RECORD_MIME
 from nbchat.render import (
     answer_bundle,
+    escape_markdown,
     footer,
     partial_bundle,
     raw_bundle,
@@ -73,3 +74,18 @@ def test_folds_that_close_keep_their_markdown():
     html = rendered(with_folds([("Tools", "a *b*"), ("Thinking", "```py\nx = 1\n```")], "Done"))
     assert "<em>b</em>" in html and '<code class="language-py">' in html
     assert html.count("<details>") == 2 and html.rstrip().endswith("<p>Done</p>")
+
+
+def test_escaped_text_holds_no_tag_even_after_a_bare_url():
+    hostile = "http://m/<img src=x onerror=alert(1)//> *b* [l](javascript:x) & \x1b[2J"
+    escaped = escape_markdown(hostile)
+    assert "<" not in escaped and ">" not in escaped and "\x1b" not in escaped
+    assert escaped.startswith("http://m/&lt;img") and "\\*b\\*" in escaped and "&amp;" in escaped
+    html = rendered(escaped)
+    assert "<img" not in html and "<em>" not in html and "<a " not in html
+
+
+def test_a_hostile_model_name_in_the_footer_stays_text():
+    record = make_record("q", "a", model="http://m/<img src=x onerror=alert(1)//>")
+    markdown = answer_bundle(record)[0]["text/markdown"]
+    assert "<img" not in markdown and "&lt;img" in markdown
