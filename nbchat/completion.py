@@ -112,7 +112,8 @@ class CompletionBuilder:
             if len(choices) == 1 and not chunk.get("usage"):
                 raw = choices[0]
                 delta = raw.get("delta")
-                if delta and len(delta) == 1 and raw.get("finish_reason") is None:
+                one = delta and (len(delta) == 1 or _carries_one_field(delta))
+                if one and raw.get("finish_reason") is None:
                     content = delta.get("content")
                     index = raw.get("index", 0)
                     choice = self._choices.get(index) if type(index) is int else None
@@ -120,17 +121,17 @@ class CompletionBuilder:
                         if type(content) is str and content:
                             choice.parts.append(content)
                             return content if index == 0 else ""
-                        if content is None and self._fold_reasoning(choice, delta):
+                        if not content and self._fold_reasoning(choice, delta):
                             return ""
         except (AttributeError, TypeError, KeyError, IndexError):
             pass
         return self._add_checked(chunk)
 
     def _fold_reasoning(self, choice: _Choice, delta: dict[str, Any]) -> bool:
-        """Fold a delta's thinking, if it has some (a string in a reasoning field)."""
+        """Fold a delta's thinking, if it has some (a non-empty string in a reasoning field)."""
         for field in REASONING_FIELDS:
             thought = delta.get(field)
-            if type(thought) is str:
+            if type(thought) is str and (thought or len(delta) == 1):
                 if thought:
                     choice.reasoning.append(thought)
                     choice.reasoning_field = choice.reasoning_field or field
@@ -256,6 +257,23 @@ class CompletionBuilder:
         if self.usage is not None:
             completion["usage"] = self.usage
         return completion
+
+
+_PADDING = frozenset({"content", "role", *REASONING_FIELDS})
+
+
+def _carries_one_field(delta: dict[str, Any]) -> bool:
+    """Whether a delta carries at most one field beside the padding some servers send with every
+    token (DeepSeek's null ``content`` beside the thinking, the ``assistant`` role again), so
+    the fast path may fold it."""
+    carried = 0
+    for name, value in delta.items():
+        padding = value is None or value == "" or (name == "role" and value == "assistant")
+        if not padding:
+            carried += 1
+        elif name not in _PADDING:
+            return False
+    return carried <= 1
 
 
 def _empty_choice() -> dict[str, Any]:

@@ -331,3 +331,39 @@ def test_completion_helpers_never_raise_on_odd_types():
     for completion in odd:
         assert completion_text(completion) == ""
         assert finish_reason(completion) is None
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [
+        {"content": None},  # DeepSeek: null content beside every piece of thinking
+        {"role": "assistant"},  # the role again with every token
+        {"content": "", "role": "assistant"},
+    ],
+)
+def test_padded_deltas_take_the_fast_path_and_fold_the_same(padding, monkeypatch):
+    stream = [
+        chunk({"index": 0, "delta": {"role": "assistant", "content": ""}}),
+        *[chunk(delta(reasoning_content=f"t{i} ", **padding)) for i in range(3)],
+        *[chunk(delta(**{**padding, "content": f"a{i} "})) for i in range(3)],
+        chunk({"index": 0, "delta": {}, "finish_reason": "stop"}),
+    ]
+    fast = CompletionBuilder()
+    texts = [fast.add(piece) for piece in stream]
+    checked = CompletionBuilder()
+    for piece in stream:
+        checked._add_checked(piece)
+    assert fast.result() == checked.result()
+    assert "".join(texts) == "a0 a1 a2 "
+    message = fast.result()["choices"][0]["message"]
+    assert message["reasoning_content"] == "t0 t1 t2 "
+    checked_calls = []
+    original = CompletionBuilder._add_checked
+
+    def counted(self: CompletionBuilder, piece: dict[str, Any]) -> str:
+        checked_calls.append(piece)
+        return original(self, piece)
+
+    monkeypatch.setattr(CompletionBuilder, "_add_checked", counted)
+    fold(*stream)
+    assert checked_calls == [stream[0], stream[-1]], "every padded token took the fast path"
