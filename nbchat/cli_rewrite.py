@@ -99,7 +99,7 @@ def cmd_upgrade(args: argparse.Namespace, out: TextIO) -> int:
     import nbformat  # slow to import (jsonschema): only for the command that writes
 
     notebook = load_notebook(args.notebook)
-    before = len(nbformat.writes(notebook).encode("utf-8"))
+    before = Path(args.notebook).stat().st_size  # the bytes on disk, not a re-serialisation
     report = upgrade_notebook(notebook)
     text = nbformat.writes(notebook)
     target = Path(args.output or args.notebook)

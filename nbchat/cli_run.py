@@ -20,7 +20,7 @@ from nbchat.cli_format import ExitCode
 from nbchat.files import atomic_write
 from nbchat.notebook import load_notebook
 from nbchat.record import RECORD_MIME_PATTERN
-from nbchat.text import plural
+from nbchat.text import clip, one_line, plural
 
 if TYPE_CHECKING:
     import nbformat
@@ -123,8 +123,9 @@ def _count(value: Any) -> int:
 
 
 def _first_line(text: str) -> str:
+    """The first line, with no control code (a cell's error may quote model text)."""
     lines = str(text).strip().splitlines()
-    return lines[0] if lines else ""
+    return one_line(lines[0]) if lines else ""
 
 
 def _execute(
@@ -173,7 +174,8 @@ def _execute(
         report.ran.append(current["index"])  # it started: count it like a cell that raised
         report.errors.append((current["index"] + 1, reason, False))
     except NoSuchKernel as exc:
-        raise RunError(f"no such kernel: {exc.name} (see `jupyter kernelspec list`)") from None
+        name = clip(one_line(str(exc.name)), 60)  # from the notebook's own metadata
+        raise RunError(f"no such kernel: {name} (see `jupyter kernelspec list`)") from None
 
 
 def _have_nbclient() -> bool:

@@ -395,4 +395,6 @@ _TIMING_FIELDS: dict[str, type | tuple[type, ...]] = {
     "elapsed_s": (int, float),
     "first_token_s": (int, float),
     "streamed": bool,
+    "thinking_s": (int, float),
+    "tool_s": list,
 }

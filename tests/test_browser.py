@@ -127,7 +127,8 @@ Everything below is **text**:
 
 [click me](javascript:{_pwn("link")})
 
-Docs: http://a/\\<img src=x onerror="{_pwn("autolink")}"> and www.a.b\\<img src=x onerror="{_pwn("www")}">
+Docs: http://a/\\<img src=x onerror="{_pwn("autolink")}">
+and www.a.b\\<img src=x onerror="{_pwn("www")}">
 
 <!-- hidden -->
 

@@ -64,8 +64,15 @@ def test_answers_are_counted_from_records_and_replayed_from_metadata():
         {"outputs": [{"data": replayed, "metadata": replayed_meta}, {"text": "x"}]},
         {"outputs": [{"data": unstored, "metadata": unstored_meta}]},
         {"outputs": [{"data": {"text/plain": "1"}, "metadata": {}}]},
+        # a --map summary counts its items (its record is a batch, not one answer)
+        {
+            "outputs": [
+                {"data": {}, "metadata": {"nbchat": {"batch": True, "answered": 5, "replayed": 2}}}
+            ]
+        },
+        {"outputs": [{"data": {}, "metadata": {"nbchat": {"batch": True, "answered": "x"}}}]},
     ]
-    assert count_answers(cells) == (3, 1)
+    assert count_answers(cells) == (8, 3)
 
 
 def test_help_shows_an_example_and_the_summary_line(capsys):

@@ -260,3 +260,11 @@ def test_message_text_puts_text_parts_a_line_apart_and_images_in_place():
     shown = message_text({"content": [parts[0], link, parts[1]]})
     assert shown.startswith("Hello[image at https://") and shown.endswith("]World")
     assert "pw" not in shown and "SECRET" not in shown
+
+
+@pytest.mark.parametrize(("name", "value"), [("thinking_s", "4 s"), ("tool_s", 0.5)])
+def test_the_timing_nbchat_writes_is_checked_when_read(name, value):
+    data = make_record("q", "a").to_json()
+    data["timing"][name] = value
+    with pytest.raises(ValueError, match=f"timing.{name} is "):
+        Record.from_json(data)

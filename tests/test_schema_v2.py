@@ -76,9 +76,9 @@ def test_a_deleted_cell_above_leaves_replay_working_and_the_rebuild_says_so(
     save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
     kernel.run("%reload_ext nbchat", check=True)
     server.reset()
-    # The cell of question 3 is deleted after the others were answered: question 4's record
-    # still replays (its key is computed from the turns above as they are now, and 3 is gone,
-    # so the user sees question 4 asked again only if its context changed).
+    # The answer of question 3 is deleted after the others were answered: the rebuild of
+    # question 4's request says what is missing; the cells above 3 still replay; question 4,
+    # whose context (the turns above as they are now) lost turn 3, is asked again.
     data = json.loads(path.read_text())
     data["cells"][2]["outputs"] = []
     path.write_text(json.dumps(data))
@@ -91,9 +91,13 @@ def test_a_deleted_cell_above_leaves_replay_working_and_the_rebuild_says_so(
         check=True,
     )
     assert "no longer in this notebook" in exported.stdout
-    first = kernel.run("%%chat\nQuestion 1", cell_id="c1", check=True)
-    assert "replayed" in first.data("text/markdown")[0]
+    for cell_id, source in cells[:2]:
+        replay = kernel.run(source, cell_id=cell_id, check=True)
+        assert "replayed" in replay.data("text/markdown")[0]
     assert server.chat_requests == []
+    kernel.run(cells[3][1], cell_id="c4", check=True)
+    assert [m["content"] for m in server.chat_requests[-1].body["messages"]][-1] == "Question 4"
+    assert len(server.chat_requests) == 1, "its context changed: asked again"
 
 
 def test_a_query_string_reaches_the_server_and_never_the_file(kernel, server, chat_env):
