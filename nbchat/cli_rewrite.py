@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from nbchat.cli_format import ExitCode
 from nbchat.files import atomic_write
 from nbchat.notebook import iter_output_records, load_notebook
+from nbchat.render import RAW_MARKER
 from nbchat.text import plural
 from nbchat.upgrade import upgrade_notebook
 
@@ -35,7 +36,7 @@ def _nbchat_marker(output: Mapping[str, Any]) -> Any:
 
 def _is_raw_view(output: Mapping[str, Any]) -> bool:
     marker = _nbchat_marker(output)
-    return isinstance(marker, Mapping) and marker.get("raw") is True
+    return isinstance(marker, Mapping) and marker.get(RAW_MARKER) is True
 
 
 def _text_only(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:

@@ -26,8 +26,9 @@ from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, clear_output, display
 
-from nbchat.text import clip, duration, one_line, printable
-from nbchat.tool_calls import ToolResult
+from nbchat.render import thought_summary
+from nbchat.text import duration, printable
+from nbchat.tool_calls import ToolResult, call_line
 
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
@@ -65,11 +66,6 @@ class LiveView(Protocol):
 
     def discard(self) -> None:
         """Remove the live view: nothing arrived worth keeping (the error says why)."""
-
-
-def call_line(name: str, arguments: str) -> str:
-    """``lookup({"city": "Paris"})`` on one line, clipped."""
-    return f"{name}({clip(one_line(arguments), 120)})"
 
 
 def result_line(result: ToolResult) -> str:
@@ -201,7 +197,7 @@ class WidgetStream:
         """The thinking so far, dimmed, as plain (escaped) text under its length and time."""
         end = self._thinking_until or time.perf_counter()
         seconds = end - (self._thinking_since or end)
-        head = f"Thinking · {len(self._thinking.split()):,} words · {seconds:.1f} s"
+        head = thought_summary(self._thinking, seconds)
         body = html.escape(self._thinking)
         return (
             f'<div style="{_STATUS_STYLE}">{html.escape(head)}</div>'

@@ -19,9 +19,6 @@ except for a value that cannot be sent at all (`ConfigError`, see `nbchat.contex
 cell as Python indexing of ``In`` does: ``In[-1]`` is the running ``%%chat`` cell itself,
 ``In[-2]`` the cell run before it, and ``Out[-2]`` that cell's result. An execution that does not
 exist, or has no result, leaves the placeholder as written and adds a note.
-
-`interpolate_text` is the earlier contract, kept for callers that want a str: ``{name}`` only,
-each value as ``str(value)``.
 """
 
 from __future__ import annotations
@@ -35,13 +32,12 @@ from nbchat.context_values import DEFAULT_BUDGET, Rendered, render_value
 from nbchat.errors import ConfigError
 from nbchat.images import ImagePart
 
-__all__ = ["Prompt", "interpolate", "interpolate_text"]
+__all__ = ["Prompt", "interpolate"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PLACEHOLDER = re.compile(
     rf"(?<!\{{)\{{(?:(?P<name>{_NAME})|(?P<history>In|Out)\[(?P<number>-?[0-9]+)\])\}}(?!\}})"
 )
-_NAME_PLACEHOLDER = re.compile(rf"(?<!\{{)\{{({_NAME})\}}(?!\}})")
 
 
 @dataclass(frozen=True)
@@ -98,21 +94,6 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = DEFAUL
         end = match.end()
     pieces.append(text[end:])
     return Prompt(_joined(pieces), tuple(notes))
-
-
-def interpolate_text(text: str, namespace: Mapping[str, Any]) -> str:
-    """``{name}`` replaced by ``str(namespace[name])`` where ``name`` is defined."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in namespace:
-            return match.group(0)
-        try:
-            return str(namespace[name])
-        except Exception:  # a broken __str__ must not break the cell
-            return match.group(0)
-
-    return _NAME_PLACEHOLDER.sub(substitute, text)
 
 
 def _fill(

@@ -23,7 +23,7 @@ from nbchat.images import with_image_summaries
 from nbchat.markdown_safety import safe_markdown, surely_text_lines
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
 from nbchat.text import clip, duration, one_line, plural, printable
-from nbchat.tool_loop import call_shown
+from nbchat.tool_calls import PREVIEW_WIDTH, call_line, call_shown
 
 __all__ = [
     "RAW_MARKER",
@@ -242,8 +242,8 @@ def tools_markdown(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
 def tools_plain(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
     """The calls as plain text lines, above the answer's plain text."""
     lines = [
-        f"[tool] {call.name}({clip(one_line(call.arguments), 120)}) → "
-        + ("(no result)" if call.result is None else clip(one_line(call.result), 120))
+        f"[tool] {call_line(call.name, call.arguments)} → "
+        + ("(no result)" if call.result is None else clip(one_line(call.result), PREVIEW_WIDTH))
         for _, calls in rounds
         for call in calls
     ]

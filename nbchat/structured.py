@@ -44,7 +44,6 @@ __all__ = [
     "StructuredOutputError",
     "answer_json",
     "misfit",
-    "strict_problem",  # re-exported from nbchat.strict_schema, for existing imports
 ]
 
 _FENCED = re.compile(r"\A```[ \t]*(?:json|JSON|json5|jsonc)?[ \t]*\n(.*?)\n?[ \t]*```\Z", re.DOTALL)

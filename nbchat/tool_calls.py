@@ -34,6 +34,8 @@ __all__ = [
     "RESULT_LIMIT",
     "ToolBox",
     "ToolResult",
+    "call_line",
+    "call_shown",
     "exception_text",
     "result_text",
     "truncate",
@@ -182,3 +184,19 @@ class ToolBox:
         elapsed = time.perf_counter() - started
         text, cut = truncate(redact(result_text(value)), self.limit)
         return ToolResult(call_id, name, shown, text, False, elapsed, cut)
+
+
+def call_shown(call: Any) -> tuple[str, str]:
+    """A tool call's name and arguments as text, whatever shape the model gave them."""
+    function = call.get("function") if isinstance(call, dict) else None
+    function = function if isinstance(function, dict) else {}
+    name = function.get("name")
+    arguments = function.get("arguments", "")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False, default=str)
+    return clip(one_line(name if isinstance(name, str) else "?"), 80), arguments
+
+
+def call_line(name: str, arguments: str) -> str:
+    """``lookup({"city": "Paris"})`` on one line, clipped."""
+    return f"{name}({clip(one_line(arguments), 120)})"

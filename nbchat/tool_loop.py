@@ -14,16 +14,14 @@ key and URL credentials) before it is shown, sent or stored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nbchat.errors import NbchatError, StreamInterrupted, ToolRoundsExceeded
 from nbchat.redaction import Redactor
-from nbchat.text import clip, one_line
 from nbchat.threads import Message
-from nbchat.tool_calls import ToolBox, ToolResult
+from nbchat.tool_calls import ToolBox, ToolResult, call_shown
 from nbchat.turns import split_completion
 
 __all__ = ["Exchange", "ToolSink", "converse"]
@@ -102,14 +100,3 @@ def converse(
             exchange.tool_seconds.append(round(result.elapsed_s, 6))
         exchange.rounds += 1
         shown.next_round()
-
-
-def call_shown(call: Any) -> tuple[str, str]:
-    """A tool call's name and arguments as text, whatever shape the model gave them."""
-    function = call.get("function") if isinstance(call, dict) else None
-    function = function if isinstance(function, dict) else {}
-    name = function.get("name")
-    arguments = function.get("arguments", "")
-    if not isinstance(arguments, str):
-        arguments = json.dumps(arguments, ensure_ascii=False, default=str)
-    return clip(one_line(name if isinstance(name, str) else "?"), 80), arguments

@@ -19,7 +19,6 @@ nbchat runs without it until a tool or a schema is asked for.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import re
 import typing
@@ -27,7 +26,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from nbchat.digest import canonical
 from nbchat.docstrings import parse_docstring
 from nbchat.errors import ConfigError
 from nbchat.json_schema import (
@@ -39,20 +37,7 @@ from nbchat.json_schema import (
 )
 from nbchat.text import clip, one_line
 
-# parse_docstring, tidy_schema and need_pydantic are re-exported (from nbchat.docstrings and
-# nbchat.json_schema) for existing imports.
-__all__ = [
-    "ArgumentError",
-    "Tool",
-    "describe",
-    "describe_all",
-    "need_pydantic",
-    "parse_docstring",
-    "tidy_schema",
-    "tool_spec",
-    "tool_specs",
-    "tools_digest",
-]
+__all__ = ["ArgumentError", "Tool", "describe", "describe_all", "tool_spec"]
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
@@ -100,17 +85,6 @@ def tool_spec(fn: Callable[..., Any]) -> dict[str, Any]:
     return describe(fn).spec
 
 
-def tool_specs(fns: Iterable[Callable[..., Any]]) -> list[dict[str, Any]]:
-    """The specs of several functions, sorted by name (the canonical order: the same set of
-    functions always gives the same request); two functions of one name are refused."""
-    return [tool.spec for tool in describe_all(fns)]
-
-
-def tools_digest(specs: list[dict[str, Any]]) -> str:
-    """A sha256 of the specs' canonical JSON: it changes exactly when what is sent changes."""
-    return hashlib.sha256(canonical(specs)).hexdigest()
-
-
 def describe_all(fns: Iterable[Callable[..., Any]]) -> list[Tool]:
     """`describe` for each function, sorted by name; a repeated name is a `ConfigError`."""
     tools: dict[str, Tool] = {}
@@ -141,6 +115,14 @@ def describe(fn: Callable[..., Any]) -> Tool:
     return Tool(name, fn, spec, parameters, model)
 
 
+def _shown(fn: object) -> str:
+    """``fn`` as an error line names it (its own ``repr`` may fail)."""
+    try:
+        return clip(one_line(repr(fn)), 60)
+    except Exception:
+        return f"a {type(fn).__name__}"
+
+
 def _unwrap_partial(fn: Callable[..., Any]) -> Any:
     while isinstance(fn, functools.partial):
         fn = fn.func
@@ -148,7 +130,7 @@ def _unwrap_partial(fn: Callable[..., Any]) -> Any:
 
 
 def _tool_name(fn: Callable[..., Any]) -> str:
-    shown = clip(one_line(repr(fn)), 60)
+    shown = _shown(fn)
     if not callable(fn):
         raise ConfigError(f"{shown} is not callable: offer a function as a tool")
     if inspect.isclass(fn):

@@ -14,7 +14,7 @@ from PIL import Image
 
 from nbchat.errors import ConfigError
 from nbchat.images import image_part
-from nbchat.interpolate import Prompt, interpolate, interpolate_text
+from nbchat.interpolate import Prompt, interpolate
 
 
 class Broken:
@@ -35,11 +35,6 @@ TEXT_CASES = [
     ("bad {broken}", "bad {broken}"),
     ("unbalanced { doc", "unbalanced { doc"),
 ]
-
-
-@pytest.mark.parametrize(("text", "expected"), TEXT_CASES)
-def test_interpolate_text(text, expected):
-    assert interpolate_text(text, NAMES) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), TEXT_CASES)

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from typing_extensions import NotRequired, TypedDict
 
 from nbchat.errors import ConfigError, ProtocolError
+from nbchat.strict_schema import strict_problem
 from nbchat.structured import (
     JsonOutput,
     OutputSchema,
     StructuredOutputError,
     answer_json,
-    strict_problem,
 )
 
 

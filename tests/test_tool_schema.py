@@ -22,16 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typing_extensions import TypedDict
 
+from nbchat.docstrings import parse_docstring
 from nbchat.errors import ConfigError
-from nbchat.tool_schema import (
-    ArgumentError,
-    describe,
-    parse_docstring,
-    tidy_schema,
-    tool_spec,
-    tool_specs,
-    tools_digest,
-)
+from nbchat.json_schema import tidy_schema
+from nbchat.tool_calls import ToolBox
+from nbchat.tool_schema import ArgumentError, describe, tool_spec
 
 
 @dataclass
@@ -595,9 +590,9 @@ def lookup(key: str) -> str:
 
 
 def test_tool_specs_are_sorted_by_name_and_deduplicated():
-    specs = tool_specs([lookup, get_weather, lookup])
+    specs = ToolBox([lookup, get_weather, lookup]).specs
     assert [s["function"]["name"] for s in specs] == ["get_weather", "lookup"]
-    assert tool_specs([get_weather, lookup]) == tool_specs([lookup, get_weather])
+    assert ToolBox([get_weather, lookup]).specs == ToolBox([lookup, get_weather]).specs
 
 
 def test_two_functions_of_one_name_are_refused():
@@ -605,11 +600,11 @@ def test_two_functions_of_one_name_are_refused():
         return key
 
     with pytest.raises(ConfigError) as err:
-        tool_specs([globals()["lookup"], lookup])
+        ToolBox([globals()["lookup"], lookup])
     assert str(err.value) == "two tools are named 'lookup': offer one of them"
 
 
-def test_digest_changes_exactly_when_what_is_sent_changes():
+def test_the_spec_changes_exactly_when_what_is_sent_changes():
     def version(source: str) -> Callable[..., Any]:
         namespace: dict[str, Any] = {}
         exec(source, namespace)  # a notebook cell re-run with an edited function
@@ -619,10 +614,10 @@ def test_digest_changes_exactly_when_what_is_sent_changes():
         "def find(name: str, n: int = 3):\n"
         "    '''Find a name.\n\n    Args:\n        name: Who.\n    '''\n"
     )
-    digest = tools_digest(tool_specs([version(base)]))
-    assert tools_digest(tool_specs([version(base)])) == digest
+    sent = ToolBox([version(base)]).specs  # part of the request, and so of its key
+    assert ToolBox([version(base)]).specs == sent
     body_changed = base + "    return name * n\n"
-    assert tools_digest(tool_specs([version(body_changed)])) == digest
+    assert ToolBox([version(body_changed)]).specs == sent
     for edited in (
         base.replace("n: int = 3", "n: int = 4"),
         base.replace("n: int", "n: float"),
@@ -630,8 +625,7 @@ def test_digest_changes_exactly_when_what_is_sent_changes():
         base.replace("Find a name.", "Find a person."),
         base.replace("name: Who.", "name: Whom."),
     ):
-        assert tools_digest(tool_specs([version(edited)])) != digest, edited
-    assert len(digest) == 64
+        assert ToolBox([version(edited)]).specs != sent, edited
 
 
 # -- arguments ----------------------------------------------------------------------------------
@@ -828,3 +822,15 @@ def test_tool_spec_raises_only_config_errors(parameters, name, doc):
         return
     json.dumps(spec, allow_nan=False)  # the spec is JSON
     assert spec["function"]["name"] == name
+
+
+def test_a_callable_whose_repr_fails_is_named_by_its_type():
+    class Opaque:
+        def __call__(self) -> int:
+            return 1
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    with pytest.raises(ConfigError, match=r"^a Opaque has no name: wrap it in a def"):
+        tool_spec(Opaque())
