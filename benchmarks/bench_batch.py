@@ -29,6 +29,7 @@ from _server import start_fake_server, stop_fake_server
 
 from nbchat.batch import run_batch
 from nbchat.client import ChatClient, ClientConfig
+from nbchat.completion import completion_text
 
 REQUEST_TARGET = 1.3  # x the ideal
 REPLAY_TARGET_MS = 2.0  # per item
@@ -38,19 +39,14 @@ def body(i: int) -> dict[str, Any]:
     return {"model": "peer-small", "messages": [{"role": "user", "content": f"item {i}"}]}
 
 
-def text_of(completion: dict[str, Any] | None) -> str:
-    return completion["choices"][0]["message"]["content"] if completion else ""
-
-
 def time_requests(client: ChatClient, items: int, concurrency: int) -> tuple[float, bool]:
     """Seconds for one batch of requests, and whether every answer was right."""
     bodies = [body(i) for i in range(items)]
     start = time.perf_counter()
     result = run_batch(bodies, client.chat, concurrency=concurrency, max_retries=0)
     elapsed = time.perf_counter() - start
-    right = result.ok and all(
-        text_of(value) == f"Reply #1 to: item {i}" for i, value in enumerate(result.values)
-    )
+    answers = [completion_text(value or {}) for value in result.values]
+    right = result.ok and answers == [f"Reply #1 to: item {i}" for i in range(items)]
     return elapsed, right
 
 

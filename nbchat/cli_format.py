@@ -6,11 +6,11 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from html import escape
 from typing import Any
 
 from nbchat.markdown_safety import safe_markdown
 from nbchat.record import Record
+from nbchat.render import escape_markdown
 from nbchat.text import clip, display_width, one_line, plural, printable, render_table
 
 __all__ = [
@@ -123,11 +123,11 @@ def _markdown_turn(record: Record) -> list[str]:
     if record.kind == "system":
         return ["**System:**", record.prompt]
     blocks = ["*(new conversation)*"] if record.new_thread else []
-    model = escape(one_line(str(record.model or "?")), quote=False)
+    model = escape_markdown(str(record.model or "?"))
     blocks += ["**User:**", record.prompt, f"**Assistant ({model}):**"]
     blocks.append(record.answer or "*(no text)*")
     if record.finish_reason != "stop":
-        reason = escape(one_line(record.finish_reason or "none"), quote=False)
+        reason = escape_markdown(record.finish_reason or "none")
         blocks.append(f"*(finish reason: {reason})*")
     return blocks
 
@@ -137,11 +137,11 @@ def markdown_transcript(title: str, records: Sequence[Record]) -> str:
     threads: dict[str, list[Record]] = {}
     for record in records:
         threads.setdefault(record.thread, []).append(record)
-    blocks = [f"# nbchat transcript: {escape(one_line(title), quote=False)}"]
+    blocks = [f"# nbchat transcript: {escape_markdown(title)}"]
     if not threads:
         blocks.append("*No stored turns.*")
     for name, turns in threads.items():
-        blocks.append(f"## Thread: {escape(one_line(name), quote=False)}")
+        blocks.append(f"## Thread: {escape_markdown(name)}")
         for record in turns:
             blocks.extend(_markdown_turn(record))
     # Made safe twice, as a whole: for a Markdown viewer (raw HTML shown as text) and for the

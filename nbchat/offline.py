@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from nbchat.notebook import NotebookRecords
 from nbchat.record import TURN, Record
+from nbchat.text import clip, one_line
 from nbchat.threads import ThreadStore
 from nbchat.turns import PreparedTurn
 
@@ -46,7 +47,8 @@ def _changes(previous: Record, turn: PreparedTurn) -> list[str]:
     if (before.system or None) != turn.system:
         changes.append("the system prompt")
     if before.model != turn.settings.model:
-        changes.append(f"the model ({before.model} -> {turn.settings.model})")
+        was = clip(one_line(before.model), 60)  # from the file: no control codes, no essay
+        changes.append(f"the model ({was} -> {turn.settings.model})")
     if before.params != turn.params:
         changes.append("the parameters")
     stored = before.endpoint

@@ -53,6 +53,7 @@ _FINISH_NOTES = {
     "tool_calls": "the model asked to call tools: offer them with --tools",
     "function_call": "the model asked to call a function (nbchat does not run it)",
 }
+_PRE_ENTITIES = str.maketrans({"\n": "&#10;", "$": "&#36;", "\\": "&#92;"})
 _RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all of it)
 # "|" is not here: a one-line text cannot start a table, and in a table `markdown_table` escapes
 # pipes itself (escaping twice would show the backslash). "&", "<" and ">" become entities: a
@@ -155,9 +156,10 @@ def with_folds(folds: list[tuple[str, str]], answer: str) -> str:
 
     Sanitised text is safe only as a whole document, so the folds and the answer are made safe
     together, between placeholder lines that `safe_markdown` leaves alone; only then are those
-    lines swapped for our own, attribute-free tags. A fold that would leave a placeholder inside
-    code (thinking cut off in an open fence) is shown as plain text instead, so no fold can
-    swallow the answer.
+    lines swapped for our own, attribute-free tags. When a placeholder would not surely be read
+    as text (thinking cut off in an open fence), the folds are tried as fenced plain text, and
+    failing that as our own escaped ``<pre>`` blocks ahead of the answer made safe alone: no
+    fold can swallow the answer.
     """
     if not folds:
         return safe_markdown(answer)
@@ -176,8 +178,16 @@ def with_folds(folds: list[tuple[str, str]], answer: str) -> str:
         lines = document.split("\n")
         surely = surely_text_lines(document)
         if all(surely[i] for i, line in enumerate(lines) if line in tags):
-            break
-    return "\n".join(tags.get(line, line) for line in lines)
+            return "\n".join(tags.get(line, line) for line in lines)
+    # One line each (line breaks as &#10;): an HTML block ends at a blank line, so none may be
+    # left for Markdown to read inside the fold; no "$" or "\" for JupyterLab's math either.
+    blocks = [
+        f"<details><summary>{html.escape(summary)}</summary><pre>"
+        + html.escape(re.sub(r"\r\n?", "\n", body)).translate(_PRE_ENTITIES)
+        + "</pre></details>"
+        for summary, body in folds
+    ]
+    return "\n\n".join([*blocks, safe_markdown(answer)])
 
 
 # -- tool calls ------------------------------------------------------------------------------

@@ -327,7 +327,7 @@ def test_export_to_a_terminal_writes_no_terminal_control(capsys, tmp_path, form)
     if form == "jsonl":  # escaped, so the record itself is unchanged
         assert Record.from_json({**json.loads(out), "cell": None}).prompt == HOSTILE
     else:
-        assert "## Thread: t\ufffd[1m x\n" in out
+        assert "## Thread: t\ufffd\\[1m x\n" in out
         assert "\ufffd]0;pwned\ufffd" in out and "line two" in out
 
 

@@ -89,3 +89,14 @@ def test_a_hostile_model_name_in_the_footer_stays_text():
     record = make_record("q", "a", model="http://m/<img src=x onerror=alert(1)//>")
     markdown = answer_bundle(record)[0]["text/markdown"]
     assert "<img" not in markdown and "&lt;img" in markdown
+
+
+@pytest.mark.parametrize(
+    "thinking",
+    ["\\begin{x}\n\n```\nopen", "\t```\nx\r\n\r\n<img src=x onerror=alert(1)> $a$", "> q\n> ```\n"],
+)
+def test_a_fold_no_scan_is_sure_of_still_closes_before_the_answer(thinking):
+    markdown = with_folds([("Thinking", thinking)], "The <b>answer</b>")
+    html = rendered(markdown)
+    assert html.index("</details>") < html.index("The &lt;b&gt;answer")
+    assert "<img" not in html and "<b>" not in html
