@@ -118,6 +118,8 @@ class ThreadStore:
         self._forgotten: set[str] = set()
         self._forget_all = False
         self._asks: dict[str, tuple[str, int]] = {}  # cell id -> (its execution, asks made)
+        # The saved file's turns, made once per reading of the file: a turn keeps its digests.
+        self._file_turns_of: tuple[NotebookRecords | None, dict[tuple[str, int], Turn]] = (None, {})
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -232,9 +234,25 @@ class ThreadStore:
             for number, record in enumerate(cell.records):
                 if record.thread in self._forgotten or record.thread == STANDALONE:
                     continue
-                key = f"{cell.key}@{number}" if number else cell.key
-                found.append(((0, cell.index, number), Turn.from_record(key, record)))
+                found.append(
+                    ((0, cell.index, number), self._file_turn(notebook, cell.key, number, record))
+                )
         return found
+
+    def _file_turn(
+        self, notebook: NotebookRecords, cell_key: str, number: int, record: Record
+    ) -> Turn:
+        """The turn a record of the file stands for, the same object while the file is unchanged
+        (its digests are computed once, not at every cell run)."""
+        made_for, turns = self._file_turns_of
+        if made_for is not notebook:
+            turns = {}
+            self._file_turns_of = (notebook, turns)
+        turn = turns.get((cell_key, number))
+        if turn is None or turn.record is not record:
+            key = f"{cell_key}@{number}" if number else cell_key
+            turn = turns[(cell_key, number)] = Turn.from_record(key, record)
+        return turn
 
     def _position(
         self, cell_key: str, notebook: NotebookRecords | None, located: dict[str, int]

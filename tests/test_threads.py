@@ -215,3 +215,13 @@ def test_repeated_ids_in_the_raw_file_do_not_mix_up_the_cells():
     assert contents(store.context("default", "z", notebook, source="%%chat\nq3")) == [
         "q1", "stored q1", "q2", "stored q2",
     ]  # fmt: skip
+
+
+def test_the_files_turns_are_made_once_per_reading_of_the_file():
+    notebook = saved(("a", make_record("a", "stored a")), ("b", None))
+    store = ThreadStore()
+    first = store.window("default", "b", notebook).turns
+    again = store.window("default", "b", notebook).turns
+    assert first[0] is again[0], "the same turn: its digests are not computed again"
+    reread = saved(("a", make_record("a", "stored a")), ("b", None))
+    assert store.window("default", "b", reread).turns[0] is not first[0]
