@@ -132,9 +132,11 @@ def test_history_and_raw_views_summarise_images(kernel: Kernel, server) -> None:
 
 
 def test_in_and_out_fill_in_from_the_session_history(kernel: Kernel, server) -> None:
-    kernel.run("levels = [3, 1, 2]\nsorted(levels)", check=True)
+    levels = kernel.run("levels = [3, 1, 2]\nsorted(levels)", check=True)
+    (number,) = [
+        m["content"]["execution_count"] for m in levels.messages if m["msg_type"] == "execute_input"
+    ]
     kernel.run("%%chat\nWhy does {In[-2]} give {Out[-2]}?", cell_id="c1", check=True)
-    number = int(kernel.run("print(get_ipython().execution_count)", check=True).stdout) - 2
     kernel.run(f"%%chat\nAgain: {{In[{number}]}} and {{Out[999]}}.", cell_id="c2", check=True)
     first, _, second = (m["content"] for m in server.chat_requests[1].body["messages"])
     assert first == "Why does levels = [3, 1, 2]\nsorted(levels) give [1, 2, 3]?"
