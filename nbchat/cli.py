@@ -46,14 +46,13 @@ from nbchat.files import atomic_write
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
 from nbchat.record import SCHEMA_VERSION, TURN, Record
 from nbchat.render import reasoning_tokens
-from nbchat.secret_scan import Finding, find_secrets, scan_cell, scan_notebook_fields
+from nbchat.secret_scan import Finding, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
 
 if TYPE_CHECKING:
     import nbformat
 
-# find_secrets moved to nbchat.secret_scan; it stays importable here for existing callers.
-__all__ = ["build_parser", "find_secrets", "main", "verify_notebook"]
+__all__ = ["build_parser", "main", "verify_notebook"]
 
 MIN_WIDTH = 20  # narrower, `show` has no room for a prompt
 # json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those

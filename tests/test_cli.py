@@ -18,7 +18,6 @@ from nbchat import cli
 from nbchat.cli import main
 from nbchat.cli_format import PROMPT_MIN, ExitCode
 from nbchat.record import RECORD_MIME, RECORD_MIME_PATTERN, Record
-from nbchat.secret_scan import find_secrets
 from nbchat.text import CONTROLS, display_width
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -510,11 +509,6 @@ def test_verify_is_linear_on_crafted_text(capsys, tmp_path):
     code, out, _ = run(capsys, "verify", path)
     assert (code, out) == (0, f"ok: 3 records in {path}\n")
     assert time.perf_counter() - started < 3  # 0.1 took over 30 s on the first text alone
-
-
-def test_find_secrets_stays_importable_from_the_cli():
-    assert list(find_secrets({"prompt": f"oops {LEAKED}"})) == ["prompt"]
-    assert cli.find_secrets is find_secrets
 
 
 def test_verify_many_files_and_a_missing_one(capsys, chat, tmp_path):
