@@ -4,12 +4,12 @@ The progress view is an ipywidgets progress bar and one line (done / total, repl
 tokens, items per second, ETA), updated only when `nbchat.batch.run_batch` reports (a few times
 a second at most), so a batch of thousands costs the frontend a bounded number of messages.
 Headless runs show nothing live. The summary replaces the view: the counts, the first few items
-with their answers, and every failure with its one-line reason; model text in it is escaped.
+with their answers, and every failure with its one-line reason; model and server text in it is
+escaped and the HTML sanitized (`safe_html.document`).
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,14 +17,14 @@ from IPython.display import DisplayHandle, display
 
 from nbchat.batch import Progress
 from nbchat.record import RECORD_MIME
-from nbchat.render import Bundle, escape_markdown
-from nbchat.text import clip, markdown_table, one_line, plural, render_table
+from nbchat.render import Bundle, note_html
+from nbchat.safe_html import document, escape, table
+from nbchat.text import clip, one_line, plural, render_table
 
 __all__ = ["BatchSummary", "ProgressView", "progress_view"]
 
 _SHOWN_RESULTS = 5
 _SHOWN_FAILURES = 10
-_STYLE = "font-size: 85%; opacity: 0.75;"
 
 
 def progress_line(progress: Progress) -> str:
@@ -66,7 +66,7 @@ class ProgressView:
             self._handle = handle
         _, bar, line = self._widgets
         bar.value = progress.done
-        line.value = f'<span style="{_STYLE}">{html.escape(progress_line(progress))}</span>'
+        line.value = document(note_html(progress_line(progress)))
 
     def stop(self) -> None:
         """The batch failed before its summary: the bar is replaced by a line saying so."""
@@ -132,7 +132,7 @@ class BatchSummary:
         pending: Sequence[int] = (),
         replayed: int = 0,
     ) -> Bundle:
-        """The summary as Markdown and plain text (with the batch record, when stored); its
+        """The summary as HTML and plain text (with the batch record, when stored); its
         metadata counts the answers, and the ``replayed`` ones, for `nbchat run`."""
         headers = ["#", self.name, "answer"]
         rows = [
@@ -142,32 +142,32 @@ class BatchSummary:
         ][:_SHOWN_RESULTS]
         answered = sum(answer is not None for answer in self.answers)
         more = answered - len(rows)
-        markdown = [f"**{escape_markdown(line)}**"]
+        html = [f"<p><strong>{escape(line)}</strong></p>"]
         plain = [line]
         if rows:
-            safe = [[escape_markdown(cell) for cell in row] for row in rows]
-            markdown.append(markdown_table([escape_markdown(h) for h in headers], safe))
+            html.append(table(headers, rows))
             plain += render_table(headers, rows)
             if more:
-                markdown.append(f"*… and {plural(more, 'more answer')}.*")
+                html.append(f"<p><em>… and {plural(more, 'more answer')}.</em></p>")
                 plain.append(f"… and {plural(more, 'more answer')}.")
         failures = sorted(self.failures.items())
-        for index, reason in failures[:_SHOWN_FAILURES]:
-            text = f"item {self.labels[index]} failed: {clip(one_line(reason), 200)}"
-            markdown.append(f"- ⚠ {escape_markdown(text)}")
-            plain.append(f"⚠ {text}")
+        shown = [
+            f"item {self.labels[index]} failed: {clip(one_line(reason), 200)}"
+            for index, reason in failures[:_SHOWN_FAILURES]
+        ]
         if len(failures) > _SHOWN_FAILURES:
-            rest = f"… and {len(failures) - _SHOWN_FAILURES} more failures"
-            markdown.append(f"- {rest}")
-            plain.append(rest)
+            shown.append(f"… and {len(failures) - _SHOWN_FAILURES} more failures")
+        if shown:
+            html.append("<ul>" + "".join(f"<li>⚠ {escape(text)}</li>" for text in shown) + "</ul>")
+            plain += [f"⚠ {text}" for text in shown]
         if pending:
-            markdown.append(f"*{plural(len(pending), 'item')} not done (interrupted).*")
-            plain.append(f"{plural(len(pending), 'item')} not done (interrupted).")
+            note = f"{plural(len(pending), 'item')} not done (interrupted)."
+            html.append(f"<p><em>{escape(note)}</em></p>")
+            plain.append(note)
         data: dict[str, Any] = {
-            "text/markdown": "\n\n".join(markdown),
+            "text/html": document("".join(html)),
             "text/plain": "\n".join(plain),
         }
         if record is not None:
             data[RECORD_MIME] = record
-        answered = sum(answer is not None for answer in self.answers)
         return data, {"nbchat": {"batch": True, "answered": answered, "replayed": replayed}}

@@ -1,7 +1,7 @@
 """The ``nbchat`` command: read, check and clean the answers stored in saved notebooks.
 
     nbchat show NOTEBOOK        the stored turns as a table
-    nbchat export NOTEBOOK      a Markdown transcript per thread, or JSON Lines
+    nbchat export NOTEBOOK      a transcript per thread (Markdown, HTML), or JSON Lines
     nbchat stats NOTEBOOK...    answers and the tokens they cost, by model
     nbchat verify NOTEBOOK...   well-formed records, consistent keys, no API key anywhere
     nbchat strip NOTEBOOK       remove the records, e.g. before sharing a notebook
@@ -34,7 +34,6 @@ from nbchat.cli_format import (
     RUN_EPILOG,
     ExitCode,
     Tally,
-    markdown_transcript,
     show_lines,
     tally_lines,
     token_counts,
@@ -48,6 +47,7 @@ from nbchat.record import SCHEMA_VERSION, TURN, Record
 from nbchat.render import reasoning_tokens
 from nbchat.secret_scan import Finding, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
+from nbchat.transcript import html_transcript, markdown_transcript
 
 if TYPE_CHECKING:
     import nbformat
@@ -105,17 +105,20 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
-    """Write a Markdown transcript or JSON Lines of one notebook's records."""
+    """Write a Markdown or HTML transcript, or JSON Lines, of one notebook's records."""
     if args.output and _same_file(args.output, args.notebook):
         return _fail(f"{args.output}: that is the notebook itself; choose another -o file")
     _, stored = _load(args.notebook)
     _warn_skipped(stored)
     turns = _turns(stored, args.thread)
+    records = [record for _, record in turns]
     if args.format == "jsonl":
         lines = [json.dumps(_exported(cell, r, stored), ensure_ascii=False) for cell, r in turns]
         text = "".join(line.translate(_JSON_ESCAPES) + "\n" for line in lines)
+    elif args.format == "html":
+        text = html_transcript(Path(args.notebook).name, records)
     else:
-        text = markdown_transcript(Path(args.notebook).name, [record for _, record in turns])
+        text = markdown_transcript(Path(args.notebook).name, records)
     if args.output:
         atomic_write(args.output, lambda handle: handle.write(text))
     else:
@@ -283,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--width", type=_width, metavar="N", help="line width (default: terminal)")
     export = _add_command(commands, "export", cmd_export)
     export.add_argument("notebook", **notebook)
-    formats = ("markdown", "jsonl")
+    formats = ("markdown", "html", "jsonl")
     export.add_argument("--format", choices=formats, default="markdown", help="default: markdown")
     export.add_argument("--thread", **thread)
     export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")

@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from nbchat.markdown_safety import safe_markdown
 from nbchat.record import Record
-from nbchat.render import escape_markdown
-from nbchat.text import clip, display_width, one_line, plural, printable, render_table
+from nbchat.text import clip, display_width, one_line, plural, render_table
 
 __all__ = [
     "COMMAND_HELP",
@@ -19,7 +17,6 @@ __all__ = [
     "RUN_EPILOG",
     "ExitCode",
     "Tally",
-    "markdown_transcript",
     "short_time",
     "show_lines",
     "tally_lines",
@@ -53,7 +50,7 @@ example:
 COMMAND_HELP: dict[str, tuple[str, str]] = {
     "show": ("list the stored turns as a table", "nbchat show analysis.ipynb --width 120"),
     "export": (
-        "write a Markdown transcript per thread, or one JSON record per line",
+        "write a transcript per thread (Markdown or HTML), or one JSON record per line",
         "nbchat export analysis.ipynb --format jsonl -o turns.jsonl",
     ),
     "stats": ("count answers and the tokens they cost, by model", "nbchat stats *.ipynb"),
@@ -114,39 +111,6 @@ def token_counts(usage: dict[str, Any]) -> tuple[int, int, int] | None:
         return None
     total = usage.get("total_tokens")
     return prompt, completion, total if isinstance(total, int) else prompt + completion
-
-
-def _markdown_turn(record: Record) -> list[str]:
-    """The Markdown blocks of one stored turn, model text as written (the whole transcript is
-    made safe at once: sanitised pieces joined together are not safe, since an unclosed fence in
-    one would change how the next is read)."""
-    if record.kind == "system":
-        return ["**System:**", record.prompt]
-    blocks = ["*(new conversation)*"] if record.new_thread else []
-    model = escape_markdown(str(record.model or "?"))
-    blocks += ["**User:**", record.prompt, f"**Assistant ({model}):**"]
-    blocks.append(record.answer or "*(no text)*")
-    if record.finish_reason != "stop":
-        reason = escape_markdown(record.finish_reason or "none")
-        blocks.append(f"*(finish reason: {reason})*")
-    return blocks
-
-
-def markdown_transcript(title: str, records: Sequence[Record]) -> str:
-    """A transcript per thread, threads in order of first appearance, turns in notebook order."""
-    threads: dict[str, list[Record]] = {}
-    for record in records:
-        threads.setdefault(record.thread, []).append(record)
-    blocks = [f"# nbchat transcript: {escape_markdown(title)}"]
-    if not threads:
-        blocks.append("*No stored turns.*")
-    for name, turns in threads.items():
-        blocks.append(f"## Thread: {escape_markdown(name)}")
-        for record in turns:
-            blocks.extend(_markdown_turn(record))
-    # Made safe twice, as a whole: for a Markdown viewer (raw HTML shown as text) and for the
-    # terminal the transcript goes to by default (control characters neutralised).
-    return safe_markdown(printable("\n\n".join(blocks))) + "\n"
 
 
 # -- nbchat show -----------------------------------------------------------------------------------

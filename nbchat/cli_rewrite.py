@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cmd_strip", "cmd_upgrade", "strip_notebook"]
 
-TEXT_MIMES = ("text/markdown", "text/plain")
+TEXT_MIMES = ("text/html", "text/markdown", "text/plain")
 
 
 # -- strip -----------------------------------------------------------------------------------------

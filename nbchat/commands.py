@@ -16,8 +16,9 @@ from nbchat.errors import ConfigError
 from nbchat.images import image_from_url, token_estimate
 from nbchat.record import TURN, message_text
 from nbchat.redaction import mask_url
-from nbchat.render import escape_markdown, inspection, raw_bundle
-from nbchat.text import clip, markdown_table, one_line, plural, render_table
+from nbchat.render import inspection, raw_bundle
+from nbchat.safe_html import document, escape, table
+from nbchat.text import clip, one_line, plural, render_table
 
 if TYPE_CHECKING:
     from nbchat.magics import ChatMagics
@@ -62,13 +63,16 @@ def run_command(magics: ChatMagics, line: str) -> None:
     _HANDLERS[args.command](magics, args)
 
 
-def _show(markdown: str, plain: str) -> None:
-    display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+def _show(html: str, plain: str) -> None:
+    """``html`` (nbchat's markup, any text in it escaped) sanitized, with its plain text."""
+    display({"text/html": document(html), "text/plain": plain}, raw=True)
 
 
-def _tables(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
-    """The same table as Markdown (cells already safe) and as aligned plain text."""
-    return markdown_table(headers, rows), "\n".join(render_table(headers, rows))
+def _show_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
+    """A table of plain-text cells, under an optional title line."""
+    html = (f"<p>{escape(title)}</p>" if title else "") + table(headers, rows)
+    plain = "\n".join(([title] if title else []) + render_table(headers, rows))
+    _show(html, plain)
 
 
 def _preview(text: str, limit: int = 70) -> str:
@@ -100,29 +104,20 @@ def _history(magics: ChatMagics, args: Any) -> None:
         args.thread, notebook, settings, use_notebook=magics.knows_cells()
     )
     if not messages:
-        shown = escape_markdown(args.thread)
-        _show(f"Thread {shown} is empty.", f"Thread {args.thread!r} is empty.")
+        _show(
+            f"<p>{escape(f'Thread {args.thread!r} is empty.')}</p>",
+            f"Thread {args.thread!r} is empty.",
+        )
         return
     sizes = [_token_estimate(message) for message in messages]
     previews = [_preview(message_text(message)) for message in messages]
     header = ["#", "role", "tokens", "content"]
     rows = [
-        [str(i), m["role"], f"~{n}"]
-        for i, (m, n) in enumerate(zip(messages, sizes, strict=True), 1)
+        [str(i), str(m["role"]), f"~{n}", text]
+        for i, (m, n, text) in enumerate(zip(messages, sizes, previews, strict=True), 1)
     ]
-    markdown = markdown_table(
-        header,
-        [
-            [number, escape_markdown(role), size, escape_markdown(text)]
-            for (number, role, size), text in zip(rows, previews, strict=True)
-        ],
-    )
-    plain = "\n".join(
-        render_table(header, [[*row, text] for row, text in zip(rows, previews, strict=True)])
-    )
     note = f"{plural(len(messages), 'message')}, ~{sum(sizes)} tokens of context"
-    title = f"Thread {escape_markdown(args.thread)}: {note}."
-    _show(f"{title}\n\n{markdown}", f"Thread {args.thread!r}: {note}.\n{plain}")
+    _show_table(header, rows, f"Thread {args.thread!r}: {note}.")
 
 
 def _reset(magics: ChatMagics, args: Any) -> None:
@@ -140,12 +135,10 @@ def _threads(magics: ChatMagics, args: Any) -> None:
         magics.notebook_records(), use_notebook=magics.knows_cells()
     )
     if not summary:
-        _show("No threads yet.", "No threads yet.")
+        _show("<p>No threads yet.</p>", "No threads yet.")
         return
-    header = ["thread", "turns", "system prompt"]
     rows = [[name, str(n), "yes" if s else "no"] for name, (n, s) in sorted(summary.items())]
-    markdown_rows = [[escape_markdown(name), *rest] for name, *rest in rows]
-    _show(markdown_table(header, markdown_rows), "\n".join(render_table(header, rows)))
+    _show_table(["thread", "turns", "system prompt"], rows)
 
 
 def _raw(magics: ChatMagics, args: Any) -> None:
@@ -170,10 +163,11 @@ def _raw(magics: ChatMagics, args: Any) -> None:
 
 def _models(magics: ChatMagics, args: Any) -> None:
     settings = magics.settings({"profile": args.profile})
-    names = magics.session.client(settings).models()
+    client = magics.session.client(settings)
+    names = [client.redactor().clip(name, 120) for name in client.models()]  # ids may echo a key
     heading = f"{plural(len(names), 'model')} at {mask_url(settings.base_url)}"
-    listing = "\n".join(f"- {escape_markdown(name)}" for name in names)
-    _show(f"{escape_markdown(heading)}\n\n{listing}", "\n".join([heading, *names]))
+    listing = "".join(f"<li>{escape(name)}</li>" for name in names)
+    _show(f"<p>{escape(heading)}</p><ul>{listing}</ul>", "\n".join([heading, *names]))
 
 
 def _usage(magics: ChatMagics, args: Any) -> None:
@@ -187,14 +181,13 @@ def _usage(magics: ChatMagics, args: Any) -> None:
             str(usage.saved["completion"]),
         ],
     ]
-    markdown, plain = _tables(
-        ["", "requests / replays", "prompt tokens", "completion tokens"], rows
-    )
+    headers = ["", "requests / replays", "prompt tokens", "completion tokens"]
+    html, plain = table(headers, rows), "\n".join(render_table(headers, rows))
     spent, saved = usage.spent["thinking"], usage.saved["thinking"]
     if spent or saved:
         note = f"Of the completion tokens, thinking: {spent} spent, {saved} saved."
-        markdown, plain = f"{markdown}\n\n{note}", f"{plain}\n{note}"
-    _show(markdown, plain)
+        html, plain = f"{html}<p>{escape(note)}</p>", f"{plain}\n{note}"
+    _show(html, plain)
 
 
 def _plain_value(value: object) -> str:
@@ -211,11 +204,7 @@ def _plain_value(value: object) -> str:
 def _config(magics: ChatMagics, args: Any) -> None:
     shown = magics.settings({"profile": args.profile}).masked()
     rows = [[name, _plain_value(value)] for name, value in shown.items()]
-    markdown_rows = [[name, escape_markdown(value)] for name, value in rows]
-    _show(
-        markdown_table(["setting", "value"], markdown_rows),
-        "\n".join(render_table(["setting", "value"], rows)),
-    )
+    _show_table(["setting", "value"], rows)
 
 
 def _notebook(magics: ChatMagics, args: Any) -> None:

@@ -1,24 +1,25 @@
 """Live views of a streaming answer.
 
-`WidgetStream` renders the answer so far as Markdown (an ipywidgets ``Output`` holding a
-``text/markdown`` bundle, so the frontend's own renderer draws headings, code and math as they
-arrive) above a status line, with a reasoning model's thinking apart above it (dimmed, as plain
-text, its length and time in its header) and, in a turn that runs tools, each call above that
-(its name and arguments, then its result's first line and its run time). It is updated at most
-``rate`` times a second, and less often for a long answer: every widget change is one comm
-message carrying the whole value, and nothing else throttles them. When the answer ends, the
-view's output slot is replaced (a display handle's update) by the final bundle, whose Markdown
-is the same text plus a footer, so nothing jumps; the saved notebook holds no widget. The view
-appears only when a request is sent (`start`).
+`WidgetStream` shows the answer so far as HTML rendered in the kernel (an ipywidgets ``Output``
+holding a sanitized ``text/html`` bundle, so the frontend typesets its math but never parses the
+model's Markdown) above a status line, with a reasoning model's thinking apart above it (dimmed,
+as plain text, its length and time in its header) and, in a turn that runs tools, the last calls
+above that (name and arguments, then the result's first line and run time). Everything shown has
+the request's secrets taken out first (a server may echo the key) and goes through
+`safe_html.document`, widget values included (an ``HTML`` widget assigns its value unsanitized).
+It is updated at most ``rate`` times a second, and less often for a long answer: every widget
+change is one comm message carrying the whole value, and rendering costs the kernel too. When the
+answer ends, the view's output slot is replaced (a display handle's update) by the final bundle,
+so nothing jumps; the saved notebook holds no widget. The view appears only when a request is
+sent (`start`).
 
 `FinalOnly` shows nothing live: headless runs (nbclient, papermill, nbconvert) have nobody
 watching, and would save the widgets' state into the notebook. `TerminalStream` prints tokens as
-they come, for terminal IPython.
+they come, for terminal IPython, holding back each unfinished word until it can be redacted.
 """
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from collections.abc import Callable
@@ -26,13 +27,13 @@ from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, clear_output, display
 
-from nbchat.render import thought_summary
-from nbchat.text import duration, printable
+from nbchat.render import note_html, thought_summary
+from nbchat.safe_html import GrowingMarkdown, document, escape
+from nbchat.text import duration, plural, printable
 from nbchat.tool_calls import ToolResult, call_line
 
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
-_STATUS_STYLE = "font-size: 85%; opacity: 0.7;"
 _THINKING_STYLE = (
     "opacity: 0.6; white-space: pre-wrap; font-size: 90%; max-height: 14em; overflow-y: auto;"
     " border-left: 2px solid currentColor; padding-left: 0.6em; margin: 0.2em 0;"
@@ -41,13 +42,21 @@ _CALLS_STYLE = "font-family: monospace; font-size: 85%; margin: 0.2em 0;"
 # Every update resends (and the frontend re-renders) the whole text, so a long answer is updated
 # less often: about this many bytes a second at most, whatever the model's speed.
 _BYTES_PER_SECOND = 300_000
+_RENDER_SHARE = 20  # the pause after an update is at least this many times what it cost
+_CALLS_AT_ONCE = 5  # calls of a round shown as they start; later ones at the update rate
+_CALLS_SHOWN = 8  # the live view lists the last calls only (the final output has all)
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 class LiveView(Protocol):
     """What the magic needs from a live view."""
 
-    def start(self) -> None:
-        """A request is being sent: show that something is coming."""
+    def start(self, redact: Callable[[str], str] = _unchanged) -> None:
+        """A request is being sent: show that something is coming; ``redact`` takes the
+        request's secrets out of what is shown."""
 
     def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """Receive the next text of the answer (joining ``pieces`` deltas) and of the thinking."""
@@ -77,34 +86,35 @@ class WidgetStream:
     """An ipywidgets view of the answer so far, throttled by time and coalesced."""
 
     def __init__(
-        self,
-        model: str,
-        *,
-        rate: float,
-        render: Callable[[str], str],
-        on_discard: Callable[[], None] = lambda: None,
+        self, model: str, *, rate: float, on_discard: Callable[[], None] = lambda: None
     ) -> None:
         self.model = model
         self.interval = 1.0 / rate
         self.tokens = 0
-        self._render = render
         self._on_discard = on_discard
+        self._redact: Callable[[str], str] = _unchanged
         self._parts: list[str] = []
         self._text = ""
+        self._markdown = GrowingMarkdown()
         self._thoughts: list[str] = []
         self._thinking = ""
         self._thinking_since: float | None = None
         self._thinking_until: float | None = None
         self._calls: list[list[str]] = []  # per call: its line, then its result's line
+        self._round_calls = 0
+        self._running: str | None = None
         self._calls_changed = False
         self._start = self._next = 0.0
+        self._render_s = 0.0  # what the last update cost the kernel
         self._handle: DisplayHandle | None = None
         self._widgets: list[Any] = []
 
-    def start(self) -> None:
-        """Show the (empty) view and its status line."""
+    def start(self, redact: Callable[[str], str] = _unchanged) -> None:
+        """Show the (empty) view and its status line; ``redact`` takes the request's secrets out
+        of everything shown (a server may echo the key)."""
         import ipywidgets as widgets  # imported only when a frontend can show it
 
+        self._redact = redact
         self._start = self._next = time.perf_counter()  # the first token shows at once
         self._body = widgets.Output()
         self._status = widgets.HTML(value=self._status_html())
@@ -131,25 +141,36 @@ class WidgetStream:
         self._push_if_due(now)
 
     def on_tool_start(self, name: str, arguments: str) -> None:
-        """Show the call, running, at once: nothing else updates the view while it runs."""
+        """Show the call, running: at once for the first calls of a round (nothing else updates
+        the view while it runs), throttled beyond them (a model may call hundreds)."""
         self._calls.append([call_line(name, arguments), "running…"])
-        self._calls_changed = True
-        if self._handle is not None:
-            self._push()
+        self._running = name
+        self._tool_changed()
 
     def on_tool_result(self, result: ToolResult) -> None:
-        """Show the call's result next to it, at once."""
+        """Show the call's result next to it."""
         if self._calls:
             self._calls[-1][1] = result_line(result)
-            self._calls_changed = True
-        if self._handle is not None:
+        self._running = None
+        self._round_calls += 1
+        self._tool_changed()
+
+    def _tool_changed(self) -> None:
+        self._calls_changed = True
+        if self._handle is None:
+            return
+        if self._round_calls < _CALLS_AT_ONCE:
             self._push()
+        else:
+            self._push_if_due(time.perf_counter())
 
     def next_round(self) -> None:
         """The next answer replaces the text so far (the final output keeps every round)."""
         self._parts.clear()
         self._thoughts.clear()
         self._text = self._thinking = ""
+        self._markdown = GrowingMarkdown()
+        self._round_calls = 0
         self._thinking_since = self._thinking_until = None
         if self._handle is not None:
             self._body.outputs = ()
@@ -163,9 +184,13 @@ class WidgetStream:
         if now >= self._next and self._handle is not None:
             self._push()
             size = len(self._text) + len(self._thinking)
-            self._next = now + max(self.interval, size / _BYTES_PER_SECOND)
+            # The frontend re-renders the whole text per update, and rendering it here costs
+            # the kernel: both are kept to a small share of the stream's time.
+            pause = max(self.interval, size / _BYTES_PER_SECOND, self._render_s * _RENDER_SHARE)
+            self._next = now + pause
 
     def _push(self) -> None:
+        began = time.perf_counter()
         if self._calls_changed:
             self._calls_changed = False
             if self._calls_view not in self._box.children:
@@ -180,42 +205,44 @@ class WidgetStream:
         if self._parts:
             self._text += "".join(self._parts)
             self._parts.clear()
-            bundle = {"text/markdown": self._render(self._text), "text/plain": self._text}
+            shown = self._redact(self._text)
+            bundle = {"text/html": document(self._markdown.html(shown)), "text/plain": shown}
             self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
         self._status.value = self._status_html()
+        self._render_s = time.perf_counter() - began
 
     def _calls_html(self) -> str:
-        """Each call and its result so far, as plain (escaped) text."""
-        rows = "".join(
-            f"<div>⚙ {html.escape(call)} <span style='opacity: 0.7'>{html.escape(result)}</span>"
-            "</div>"
-            for call, result in self._calls
-        )
-        return f'<div style="{_CALLS_STYLE}">{rows}</div>'
+        """The last calls and their results so far, as plain (escaped) text."""
+        shown = self._calls[-_CALLS_SHOWN:]
+        earlier = len(self._calls) - len(shown)
+        rows = [f"… {plural(earlier, 'earlier call')}"] if earlier else []
+        rows += [f"⚙ {self._redact(call)}  {self._redact(result)}" for call, result in shown]
+        lines = "".join(f"<div>{escape(row)}</div>" for row in rows)
+        return document(f'<div style="{_CALLS_STYLE}">{lines}</div>')
 
     def _thinking_html(self) -> str:
         """The thinking so far, dimmed, as plain (escaped) text under its length and time."""
         end = self._thinking_until or time.perf_counter()
         seconds = end - (self._thinking_since or end)
         head = thought_summary(self._thinking, seconds)
-        body = html.escape(self._thinking)
-        return (
-            f'<div style="{_STATUS_STYLE}">{html.escape(head)}</div>'
-            f'<div style="{_THINKING_STYLE}">{body}</div>'
-        )
+        body = escape(self._redact(self._thinking))
+        return document(f'{note_html(head)}<div style="{_THINKING_STYLE}">{body}</div>')
 
     def _status_html(self) -> str:
         elapsed = time.perf_counter() - self._start
         speed = f" · {self.tokens / elapsed:.0f} tok/s" if elapsed > 0.05 and self.tokens else ""
-        state = (
-            "streaming…"
-            if self.tokens
-            else "thinking…"
-            if self._thinking or self._thoughts
-            else "waiting for the first token…"
-        )
+        if self._running is not None:
+            state = f"running {self._running}…"
+        elif self.tokens:
+            state = "streaming…"
+        elif self._thinking or self._thoughts:
+            state = "thinking…"
+        elif self._calls:
+            state = "sending the results, waiting for the answer…"
+        else:
+            state = "waiting for the first token…"
         line = f"{self.model} · {self.tokens} tokens · {elapsed:.1f} s{speed} · {state}"
-        return f'<span style="{_STATUS_STYLE}">{html.escape(line)}</span>'
+        return document(note_html(line))
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Swap the widget for the final bundle in the same output slot, then drop the widget."""
@@ -255,34 +282,53 @@ class TerminalStream:
     def __init__(self, model: str) -> None:
         self.model = model
         self._wrote = False
+        self._redact: Callable[[str], str] = _unchanged
+        self._held = ""  # the unfinished last word: a key cut in two is redacted whole
 
-    def start(self) -> None:
+    def start(self, redact: Callable[[str], str] = _unchanged) -> None:
         """Nothing to show until the first token."""
+        self._redact = redact
 
     def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
-        """Print the text at once (the thinking is not printed: the record keeps it)."""
+        """Print the text up to its last whitespace (the thinking is not printed: the record
+        keeps it)."""
+        if not text:
+            return
+        held = self._held + text
+        cut = max(held.rfind(space) for space in " \n\t") + 1
+        self._held = held[cut:]
+        self._write(held[:cut])
+
+    def _write(self, text: str) -> None:
         if text:
-            sys.stdout.write(printable(text))  # a model's escape codes never reach the terminal
+            sys.stdout.write(printable(self._redact(text)))  # no escape codes reach the terminal
             sys.stdout.flush()
             self._wrote = True
 
     def on_tool_start(self, name: str, arguments: str) -> None:
         """Print the call on its own line."""
+        self._flush()
         if self._wrote:
             print()
             self._wrote = False
-        sys.stdout.write(f"⚙ {call_line(name, arguments)} ")
+        sys.stdout.write(f"⚙ {printable(self._redact(call_line(name, arguments)))} ")
         sys.stdout.flush()
 
     def on_tool_result(self, result: ToolResult) -> None:
         """End the call's line with its result."""
-        print(result_line(result))
+        print(printable(self._redact(result_line(result))))
 
     def next_round(self) -> None:
         """The next answer starts on a new line."""
+        self._flush()
+
+    def _flush(self) -> None:
+        held, self._held = self._held, ""
+        self._write(held)
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """End the line and show the footer (the last bracketed line of the plain text)."""
+        self._flush()
         plain = data.get("text/plain", "")
         if not self._wrote:
             print(plain)
@@ -292,6 +338,7 @@ class TerminalStream:
 
     def discard(self) -> None:
         """End a started line; nothing else to undo in a terminal."""
+        self._flush()
         if self._wrote:
             print()
 
@@ -301,13 +348,12 @@ def live_view(
     *,
     rate: float,
     frontend: str,
-    render: Callable[[str], str],
     on_discard: Callable[[], None] = lambda: None,
 ) -> LiveView:
     """The view for where the kernel runs: ``frontend`` is "interactive" (a notebook frontend
     that sends cell ids), "headless" (a kernel nobody watches) or "terminal"."""
     if frontend == "interactive":
-        return WidgetStream(model, rate=rate, render=render, on_discard=on_discard)
+        return WidgetStream(model, rate=rate, on_discard=on_discard)
     if frontend == "headless":
         return FinalOnly()
     return TerminalStream(model)

@@ -46,6 +46,7 @@ class Prompt:
 
     pieces: tuple[str | ImagePart, ...]  # no empty str, no two str in a row
     notes: tuple[str, ...] = ()  # for people: what was left out, clipped, or not found
+    fills: tuple[tuple[str, str], ...] = ()  # (placeholder, text) of each value filled in
 
     @property
     def images(self) -> tuple[ImagePart, ...]:
@@ -76,13 +77,14 @@ class Prompt:
             pieces[0] = pieces[0].lstrip()
         if pieces and isinstance(pieces[-1], str):
             pieces[-1] = pieces[-1].rstrip()
-        return Prompt(_joined(pieces), self.notes)
+        return Prompt(_joined(pieces), self.notes, self.fills)
 
 
 def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = DEFAULT_BUDGET) -> Prompt:
     """``text`` with its placeholders filled in; ``budget`` characters per rendered value."""
     pieces: list[str | ImagePart] = []
     notes: list[str] = []
+    fills: list[tuple[str, str]] = []
     end = 0
     for match in _PLACEHOLDER.finditer(text):
         rendered = _fill(match, namespace, budget, notes)
@@ -91,9 +93,11 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, budget: int = DEFAUL
         pieces.append(text[end : match.start()])
         pieces.append(rendered.image or rendered.text or "")
         notes.extend(rendered.notes)
+        if rendered.text:
+            fills.append((match.group(0)[1:-1], rendered.text))
         end = match.end()
     pieces.append(text[end:])
-    return Prompt(_joined(pieces), tuple(notes))
+    return Prompt(_joined(pieces), tuple(notes), tuple(fills))
 
 
 def _fill(

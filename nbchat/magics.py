@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shlex
 import sys
 from dataclasses import replace
@@ -41,19 +42,21 @@ from nbchat.errors import (
 )
 from nbchat.images import ImagePart, thumbnail
 from nbchat.interpolate import interpolate
+from nbchat.key_guard import KeyGuard
 from nbchat.map_cell import MapJob, run_map
-from nbchat.markdown_safety import safe_markdown
 from nbchat.notebook import NotebookRecords
 from nbchat.render import (
     answer_bundle,
     inspection,
+    note_html,
     partial_bundle,
     raw_bundle,
     record_bundle,
     system_bundle,
 )
+from nbchat.safe_html import document
 from nbchat.session import ChatSession, Outcome
-from nbchat.settings import DEFAULTS, Settings, resolve_settings
+from nbchat.settings import BUILTIN_PROFILES, DEFAULTS, Settings, resolve_settings
 from nbchat.structured import JsonOutput, OutputSchema
 from nbchat.tool_calls import ToolBox
 from nbchat.turns import TurnRequest
@@ -290,6 +293,12 @@ class ChatMagics(Magics):
     )
     @argument("--rpm", type=float, metavar="N", help="--map: at most N requests a minute.")
     @argument(
+        "--allow-secrets",
+        action="store_true",
+        help="Send a {value} even if it holds the value of an API key variable (refused "
+        "otherwise: the prompt reaches the provider and is stored in the notebook).",
+    )
+    @argument(
         "--option",
         action="append",
         default=[],
@@ -380,6 +389,8 @@ class ChatMagics(Magics):
     def _request(self, args: Any, cell: str, settings: Settings) -> TurnRequest:
         """What the cell asks: its text with the notebook's values filled in, and its flags."""
         prompt = interpolate(cell, self.shell.user_ns, budget=settings.context_chars).strip()
+        if not args.allow_secrets:
+            self._key_guard(settings).check(prompt.fills)
         if not prompt.pieces:
             raise ConfigError("The cell is empty: write your message below %%chat.")
         if args.system and prompt.images:
@@ -411,7 +422,6 @@ class ChatMagics(Magics):
             settings.model,
             rate=settings.update_rate,
             frontend=self.frontend(),
-            render=safe_markdown,
             on_discard=self._reshow,
         )
         try:
@@ -465,6 +475,7 @@ class ChatMagics(Magics):
             refresh=args.refresh,
             frontend=self.frontend(),
             note=self._note,
+            guard=None if args.allow_secrets else self._key_guard(settings),
         )
         try:
             values = run_map(job, self.session, self.notebook_records())
@@ -474,6 +485,13 @@ class ChatMagics(Magics):
             raise
         if args.out:
             self.shell.user_ns[args.out] = values
+
+    def _key_guard(self, settings: Settings) -> KeyGuard:
+        """The keys of the environment: any profile's key variable, this request's, and every
+        variable named like a secret."""
+        profiles = [*BUILTIN_PROFILES.values(), *self.profiles.values()]
+        names = [settings.api_key_env, *(p.get("api_key_env") for p in profiles)]
+        return KeyGuard(os.environ, [name for name in names if isinstance(name, str)])
 
     def toolbox(self, names: str | None) -> ToolBox | None:
         """The functions named (``"f,g"``; else ``ChatMagics.tools``) as a `ToolBox`."""
@@ -524,10 +542,17 @@ class ChatMagics(Magics):
         return "interactive" if self.knows_cells() else "headless"
 
     def _note(self, message: str) -> None:
-        """A warning for the user, shown in the cell's output (and again if the output is
-        cleared to remove a live view)."""
+        """A note for the user, shown quietly in the cell's output (and again if the output is
+        cleared to remove a live view): not an error, so not in the red stderr box."""
         self._cell_notes.append(message)
-        print(message, file=sys.stderr)
+        self._show_note(message)
+
+    def _show_note(self, message: str) -> None:
+        if self.frontend() == "terminal":
+            print(message, file=sys.stderr)
+            return
+        bundle = {"text/html": document(note_html(message)), "text/plain": message}
+        display(bundle, raw=True, metadata={"nbchat": {"note": True}})
 
     def _show_pictures(self, images: tuple[ImagePart, ...]) -> None:
         """Each image the cell sends, as a thumbnail above the answer (a line without PIL)."""
@@ -542,7 +567,7 @@ class ChatMagics(Magics):
     def _reshow(self) -> None:
         """What the cell showed before its live view, after the view cleared the output."""
         for message in self._cell_notes:
-            print(message, file=sys.stderr)
+            self._show_note(message)
         for bundle in self._cell_pictures:
             display(bundle, raw=True)
 

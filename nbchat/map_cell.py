@@ -26,6 +26,7 @@ from nbchat.batch_record import BatchItem, batch_json
 from nbchat.batch_view import BatchSummary, progress_view
 from nbchat.completion import finish_problem
 from nbchat.errors import APIError, BatchError, BatchInterrupted, ConfigError, StructuredOutputError
+from nbchat.key_guard import KeyGuard
 from nbchat.map_template import ItemError, MapTemplate, item_rows
 from nbchat.notebook import NotebookRecords
 from nbchat.record import RECORD_MIME, STANDALONE, Record, message_text, utc_now
@@ -64,6 +65,7 @@ class MapJob:
     frontend: str = "headless"
     title: str = ""  # the summary's heading ("--map reviews"); default: "--map NAME"
     note: Callable[[str], None] = field(default=lambda message: None)
+    guard: KeyGuard | None = None  # refuses values that hold a key (None: --allow-secrets)
 
 
 @dataclass
@@ -120,6 +122,8 @@ def map_items(
     the progress."""
     rows, index = item_rows(job.items, job.name)
     template = MapTemplate.compile(job.cell, job.namespace, job.settings.context_chars)
+    if job.guard is not None:
+        job.guard.check(template.filled)
     for message in template.notes:
         job.note(f"nbchat: {message}")
     window = session.system_window(job.thread, job.cell_id, job.source, notebook)
@@ -229,6 +233,8 @@ def _prepare_items(
     for number, row in enumerate(rows):
         try:
             fills, notes = template.fills(row, job.settings.context_chars, f"item {number}")
+            if job.guard is not None:
+                job.guard.check((f"item {number}", f) for f in fills if isinstance(f, str))
         except (ItemError, ConfigError) as error:
             failures[number] = str(error)
             continue

@@ -39,6 +39,7 @@ class MapTemplate:
     literals: tuple[str, ...]  # one more than the paths: text before, between and after them
     paths: tuple[str, ...]  # each placeholder's path after "item": "", "[name]", ".name"
     notes: tuple[str, ...] = ()  # what filling in the other placeholders left out
+    filled: tuple[tuple[str, str], ...] = ()  # (placeholder, text) of the other values
 
     @classmethod
     def compile(cls, cell: str, namespace: Mapping[str, Any], budget: int) -> MapTemplate:
@@ -54,6 +55,7 @@ class MapTemplate:
             _steps(path)  # a malformed path fails the cell, not every item
         literals: list[str] = []
         notes: list[str] = []
+        filled: list[tuple[str, str]] = []
         for literal in pieces[0::2]:
             prompt = interpolate(literal, visible, budget=budget)
             if prompt.images:
@@ -63,8 +65,9 @@ class MapTemplate:
                 )
             literals.append(prompt.text)
             notes += prompt.notes
+            filled += prompt.fills
         literals[0], literals[-1] = literals[0].lstrip(), literals[-1].rstrip()
-        return cls(tuple(literals), paths, tuple(notes))
+        return cls(tuple(literals), paths, tuple(notes), tuple(filled))
 
     def fills(
         self, item: Any, budget: int, label: str

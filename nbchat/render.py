@@ -1,37 +1,34 @@
 """Output bundles: the persistent answer, a partial answer, a system prompt, the raw JSON.
 
 Pure functions from records to ``(data, metadata)`` MIME bundles. An answer bundle carries
-``text/markdown`` (what GitHub, nbviewer and JupyterLab show), ``text/plain`` and the record.
-Raw JSON is always its own output, because JupyterLab's JSON tree outranks Markdown in one bundle;
-with ``--raw`` that output carries the record instead of the answer's bundle, so it is stored once.
-
-Every text that did not come from nbchat itself (answers, prompts, model names) goes through
-`safe_markdown` or `escape_markdown` before it reaches a ``text/markdown`` output: JupyterLab
-renders HTML inside the Markdown of outputs it trusts, and model text is untrusted input.
+``text/html`` (what JupyterLab, Notebook 7, VS Code, nbviewer and GitHub show), ``text/plain``
+and the record. The HTML is made in the kernel: model text rendered by `safe_html.markdown`,
+nbchat's own text escaped, the whole sanitized by `safe_html.document`. There is no
+``text/markdown`` copy: nothing needs it (the record keeps the exact text, ``text/plain`` a
+readable one), it would double an answer's bytes, and a frontend that preferred it would parse
+a model's Markdown in the browser. Raw JSON is always its own output, because JupyterLab's JSON
+tree outranks HTML in one bundle; with ``--raw`` that output carries the record instead of the
+answer's bundle, so it is stored once.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from nbchat.images import with_image_summaries
-from nbchat.markdown_safety import safe_markdown, surely_text_lines
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
+from nbchat.safe_html import document, escape, markdown
 from nbchat.text import clip, duration, one_line, plural, printable
 from nbchat.tool_calls import PREVIEW_WIDTH, call_line, call_shown
 
 __all__ = [
     "RAW_MARKER",
     "answer_bundle",
-    "escape_markdown",
-    "fenced",
     "footer",
     "inspection",
+    "note_html",
     "partial_bundle",
     "raw_bundle",
     "reasoning_tokens",
@@ -39,9 +36,8 @@ __all__ = [
     "system_bundle",
     "thought_summary",
     "tool_rounds",
-    "tools_markdown",
+    "tools_html",
     "tools_summary",
-    "with_folds",
 ]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
@@ -53,25 +49,13 @@ _FINISH_NOTES = {
     "tool_calls": "the model asked to call tools: offer them with --tools",
     "function_call": "the model asked to call a function (nbchat does not run it)",
 }
-_PRE_ENTITIES = str.maketrans({"\n": "&#10;", "$": "&#36;", "\\": "&#92;"})
 _RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all of it)
-# "|" is not here: a one-line text cannot start a table, and in a table `markdown_table` escapes
-# pipes itself (escaping twice would show the backslash). "&", "<" and ">" become entities: a
-# bare URL just before them takes a backslash into its link (marked), leaving the next one raw.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#~!$])")
-_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_QUIET = "font-size: 85%; opacity: 0.7"
 
 
-def escape_markdown(text: str) -> str:
-    """Text shown literally inside Markdown: every character with a meaning is escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text).translate(_ENTITIES))
-
-
-def fenced(text: str, language: str = "") -> str:
-    """A fenced code block that ``text`` cannot close, whatever backticks it holds."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text}\n{fence}"
+def note_html(text: str) -> str:
+    """A quiet line of nbchat's own (a footer, a note), escaped."""
+    return f'<div style="{_QUIET}">{escape(text)}</div>'
 
 
 def _tokens(usage: dict[str, Any]) -> str | None:
@@ -110,12 +94,30 @@ def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) ->
     return " · ".join(str(part) for part in parts)
 
 
-def _tool_calls(record: Record) -> str:
+def _unrun_calls(record: Record) -> str:
     """The calls of a final answer that asked for tools nobody ran (none were offered)."""
     calls = (record.assistant or {}).get("tool_calls") or []
     if not calls:
         return ""
     return json.dumps(calls, indent=2, ensure_ascii=False)
+
+
+def _answer_html(record: Record) -> str:
+    """The answer's text as HTML: Markdown, or pretty JSON when a shape was asked for."""
+    text = record.answer
+    if not text.strip():
+        return "<p><em>(the answer holds no text)</em></p>"
+    shaped = record.request is not None and "response_format" in record.request.params
+    if shaped:
+        from nbchat.errors import StructuredOutputError
+        from nbchat.structured import answer_json
+
+        try:
+            value = answer_json(text)
+        except StructuredOutputError:
+            return markdown(text)
+        return markdown(f"```json\n{json.dumps(value, indent=2, ensure_ascii=False)}\n```")
+    return markdown(text)
 
 
 def answer_bundle(
@@ -124,20 +126,21 @@ def answer_bundle(
     """The persistent output of a complete answer (``with_record=False``: the record is kept by
     the raw view next to it)."""
     line = footer(record, replayed=replayed, no_cache=not store)
-    calls = _tool_calls(record)
+    calls = _unrun_calls(record)
     rounds = tool_rounds(record.messages[1:-1], record.timing.get("tool_s"))
     folds = []
     if rounds:
-        folds.append((tools_summary(rounds, replayed=replayed), tools_markdown(rounds)))
+        folds.append(fold(tools_summary(rounds, replayed=replayed), tools_html(rounds)))
     if record.reasoning:
-        thinking = thought_summary(record.reasoning, record.timing.get("thinking_s"))
-        folds.append((thinking, record.reasoning))
-    empty = not record.answer.strip() and not calls
-    markdown = with_folds(folds, "*(the answer holds no text)*" if empty else record.answer)
-    markdown += f"\n\n{fenced(calls, 'json')}" if calls else ""
+        summary = thought_summary(record.reasoning, record.timing.get("thinking_s"))
+        folds.append(fold(summary, markdown(record.reasoning)))
+    body = "".join(folds)
+    if record.answer.strip() or not calls:
+        body += _answer_html(record)
+    body += f"<pre>{escape(calls)}</pre>" if calls else ""
     plain = tools_plain(rounds) + record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {
-        "text/markdown": f"{markdown}\n\n<sub>{escape_markdown(line)}</sub>",
+        "text/html": document(body + note_html(line)),
         "text/plain": printable(f"{plain}\n\n[{line}]"),  # terminals too: no control codes
     }
     if store and with_record:
@@ -145,49 +148,15 @@ def answer_bundle(
     return data, {"nbchat": {"thread": record.thread, "replayed": replayed}}
 
 
+def fold(summary: str, body_html: str) -> str:
+    """A ``<details>`` block: ``summary`` (plain text) over ``body_html``, closed."""
+    return f"<details><summary>{escape(summary)}</summary>{body_html}</details>"
+
+
 def thought_summary(reasoning: str, seconds: float | None = None) -> str:
     """``Thinking · 312 words · 4.1 s``: what the folded thinking's summary line says."""
     timed = f" · {seconds:.1f} s" if isinstance(seconds, int | float) else ""
     return f"Thinking · {len(reasoning.split()):,} words{timed}"
-
-
-def with_folds(folds: list[tuple[str, str]], answer: str) -> str:
-    """The answer's Markdown after folded ``<details>`` blocks, each ``(summary, Markdown)``.
-
-    Sanitised text is safe only as a whole document, so the folds and the answer are made safe
-    together, between placeholder lines that `safe_markdown` leaves alone; only then are those
-    lines swapped for our own, attribute-free tags. When a placeholder would not surely be read
-    as text (thinking cut off in an open fence), the folds are tried as fenced plain text, and
-    failing that as our own escaped ``<pre>`` blocks ahead of the answer made safe alone: no
-    fold can swallow the answer.
-    """
-    if not folds:
-        return safe_markdown(answer)
-    mark = f"nbchat{secrets.token_hex(8)}"
-    tags = {
-        f"{mark}open{n}": f"<details><summary>{html.escape(s)}</summary>"
-        for n, (s, _) in enumerate(folds)
-    }
-    tags[f"{mark}close"] = "</details>"
-    for bodies in ([body for _, body in folds], [fenced(body) for _, body in folds]):
-        parts = []
-        for number, body in enumerate(bodies):
-            parts += [f"{mark}open{number}", body, f"{mark}close"]
-        # One kind of line break, so the lines split here are the lines the scan numbers.
-        document = safe_markdown(re.sub(r"\r\n?", "\n", "\n\n".join([*parts, answer])))
-        lines = document.split("\n")
-        surely = surely_text_lines(document)
-        if all(surely[i] for i, line in enumerate(lines) if line in tags):
-            return "\n".join(tags.get(line, line) for line in lines)
-    # One line each (line breaks as &#10;): an HTML block ends at a blank line, so none may be
-    # left for Markdown to read inside the fold; no "$" or "\" for JupyterLab's math either.
-    blocks = [
-        f"<details><summary>{html.escape(summary)}</summary><pre>"
-        + html.escape(re.sub(r"\r\n?", "\n", body)).translate(_PRE_ENTITIES)
-        + "</pre></details>"
-        for summary, body in folds
-    ]
-    return "\n\n".join([*blocks, safe_markdown(answer)])
 
 
 # -- tool calls ------------------------------------------------------------------------------
@@ -235,18 +204,19 @@ def tools_summary(rounds: list[tuple[str, list[ToolCallShown]]], *, replayed: bo
     return f"Tools · {plural(len(calls), 'call')} · {clip(names, 80)}{timed}{stored}"
 
 
-def tools_markdown(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
-    """Each call as a fenced block (``name(arguments)``, then ``→ result``), and any text the
-    model wrote with its calls: all plain text, which nothing in it can break out of."""
+def tools_html(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
+    """Any text the model wrote with its calls (Markdown), then each call as preformatted plain
+    text: ``name(arguments)``, then ``→ result``."""
     blocks = []
     for text, calls in rounds:
         if text.strip():
-            blocks.append(fenced(text))
+            blocks.append(markdown(text))
         for call in calls:
             result = "(no result)" if call.result is None else clip(call.result, _RESULT_SHOWN)
             took = f"   [{duration(call.seconds)}]" if call.seconds is not None else ""
-            blocks.append(fenced(f"{call.name}({call.arguments}){took}\n→ {result}"))
-    return "\n\n".join(blocks)
+            blocks.append(f"<pre>{escape(f'{call.name}({call.arguments}){took}')}\n")
+            blocks.append(f"{escape(f'→ {result}')}</pre>")
+    return "".join(blocks)
 
 
 def tools_plain(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
@@ -274,15 +244,17 @@ def partial_bundle(
     """What stays visible when an answer failed part-way (or did not fit the shape asked for):
     never a record. The error shown below it says why."""
     rounds = tool_rounds(exchange or [])
-    folds = [(tools_summary(rounds), tools_markdown(rounds))] if rounds else []
+    body = fold(tools_summary(rounds), tools_html(rounds)) if rounds else ""
     if reasoning:
-        folds.append((thought_summary(reasoning), reasoning))
-    if text or folds:
-        body = with_folds(folds, text or "*(no answer yet)*")
+        body += fold(thought_summary(reasoning), markdown(reasoning))
+    if text:
+        body += markdown(text)
+    elif body:
+        body += "<p><em>(no answer yet)</em></p>"
     else:
-        body = "*(no text received)*"
+        body = "<p><em>(no text received)</em></p>"
     data = {
-        "text/markdown": f"{body}\n\n<sub>{escape_markdown(note)}</sub>",
+        "text/html": document(body + note_html(note)),
         "text/plain": printable(f"{tools_plain(rounds)}{text}\n\n[{note}]"),
     }
     return data, {"nbchat": {"incomplete": True}}
@@ -290,14 +262,13 @@ def partial_bundle(
 
 def system_bundle(record: Record, *, store: bool = True) -> Bundle:
     """The output of a ``--system`` cell: the prompt it sets, and its record."""
-    # Quoted first, made safe after: sanitised text is safe only as a whole document.
-    quoted = safe_markdown(
-        "\n".join(f"> {line}" if line else ">" for line in record.prompt.splitlines())
-    )
     fresh = " (starts the thread afresh)" if record.new_thread else ""
-    thread = escape_markdown(record.thread)
+    title = f"System prompt for thread {record.thread}{fresh}:"
     data: dict[str, Any] = {
-        "text/markdown": f"**System prompt** for thread {thread}{fresh}:\n\n{quoted}",
+        "text/html": document(
+            f"<p><strong>{escape(title)}</strong></p>"
+            f"<blockquote>{markdown(record.prompt)}</blockquote>"
+        ),
         "text/plain": printable(
             f"[system prompt for thread {record.thread!r}{fresh}]\n{record.prompt}"
         ),

@@ -64,8 +64,8 @@ _UNPLACED = (
 class LiveSink(ToolSink, Protocol):
     """Where a streamed answer goes while it arrives (a live view), with its tool calls."""
 
-    def start(self) -> None:
-        """A request is about to be sent."""
+    def start(self, redact: Callable[[str], str]) -> None:
+        """A request is about to be sent; ``redact`` takes its secrets out of what is shown."""
 
     def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
         """The new text of one network read, joining ``pieces`` deltas (about a token each),
@@ -291,7 +291,7 @@ class ChatSession:
 
         try:
             if sink is not None:
-                sink.start()
+                sink.start(client.redactor().text)
             exchange = converse(
                 request,
                 turn.request.tools,

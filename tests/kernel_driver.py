@@ -40,9 +40,29 @@ class Execution:
         """How many IOPub messages of this type the frontend received."""
         return sum(1 for m in self.messages if m["msg_type"] == msg_type)
 
+    @property
+    def displays(self) -> list[dict[str, Any]]:
+        """The display outputs, nbchat's quiet notes aside."""
+        return [
+            o
+            for o in self.outputs
+            if o["output_type"] in ("display_data", "execute_result") and not _is_note(o)
+        ]
+
+    @property
+    def notes(self) -> str:
+        """nbchat's quiet notes (shown as their own small outputs, not on stderr), one a line;
+        in a terminal they go to stderr."""
+        return "".join(f"{o['data']['text/plain']}\n" for o in self.outputs if _is_note(o))
+
     def data(self, mime: str) -> list[Any]:
-        """Every value of ``mime`` among the display outputs, in order."""
-        return [o["data"][mime] for o in self.outputs if mime in o.get("data", {})]
+        """Every value of ``mime`` among the display outputs (notes aside), in order."""
+        return [o["data"][mime] for o in self.displays if mime in o.get("data", {})]
+
+
+def _is_note(output: dict[str, Any]) -> bool:
+    marker = output.get("metadata", {}).get("nbchat")
+    return isinstance(marker, dict) and marker.get("note") is True
 
 
 class Kernel:

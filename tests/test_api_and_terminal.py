@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import TEST_KEY
+from html_check import visible_text
 from kernel_driver import save_notebook
 
 pytestmark = pytest.mark.kernel
@@ -34,7 +35,7 @@ def test_ask_with_a_thread_continues_the_cells_and_passes_options(kernel, server
     assert [m["content"] for m in body["messages"]] == ["First", "Reply #1 to: First", "Next"]
     assert body["seed"] == 3
     shown = kernel.run("a", check=True)
-    assert shown.data("text/markdown")[0].startswith("Reply #2 to: Next")
+    assert visible_text(shown.data("text/html")[0]).startswith("Reply #2 to: Next")
 
 
 def test_terminal_ipython_prints_tokens_as_they_come(chat_env, server):
@@ -92,7 +93,7 @@ def test_a_thread_ask_shown_in_its_cell_replays_after_a_restart(kernel, server, 
 def test_a_shown_answer_stores_no_record_with_caching_off(kernel, server):
     kernel.run("%config ChatMagics.cache = False", check=True)
     shown = kernel.run("import nbchat\nnbchat.ask('Hello')", cell_id="c1", check=True)
-    (markdown,) = shown.data("text/markdown")
+    (markdown,) = shown.data("text/html")
     assert "not stored (--no-cache)" in markdown
     assert not any(
         mime.startswith("application/vnd.nbchat")

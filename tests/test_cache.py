@@ -88,7 +88,7 @@ def test_a_notebook_executed_twice_spends_nothing_the_second_time(notebook_path,
             "Reply #2 to: And a spring tide?",
         ]
     )
-    footer = second.cells[3].outputs[-1]["data"]["text/markdown"]
+    footer = second.cells[3].outputs[-1]["data"]["text/html"]
     assert "replayed" in footer
     saved = notebook_path.read_text()
     assert TEST_KEY not in saved and WIDGET_MIME not in saved
@@ -179,7 +179,7 @@ def test_refresh_asks_again_and_no_cache_neither_reads_nor_writes(kernel, server
     uncached = kernel.run("%%chat --no-cache\nHello", cell_id="c1", check=True)
     assert len(server.chat_requests) == 3
     assert uncached.data(RECORD_MIME) == []
-    assert "not stored" in uncached.data("text/markdown")[0]
+    assert "not stored" in uncached.data("text/html")[0]
 
 
 def test_an_answer_given_without_the_cache_is_never_replayed(kernel, server, chat_env):
@@ -194,9 +194,10 @@ def test_a_corrupt_notebook_file_warns_once_and_the_cell_still_works(kernel, ser
     path.write_text("{ this is not json")
     kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
     first = kernel.run("%%chat\nHello", cell_id="c1", check=True)
-    assert "not a valid notebook" in first.stderr and len(first.stderr.splitlines()) == 1
+    assert "not a valid notebook" in first.notes and len(first.notes.splitlines()) == 1
+    assert first.stderr == "", "a quiet note, not an error"
     second = kernel.run("%%chat\nAgain", cell_id="c2", check=True)
-    assert second.stderr == ""
+    assert second.notes == ""
     assert len(server.chat_requests) == 2
 
 
@@ -217,7 +218,7 @@ def test_a_tampered_record_is_never_replayed(kernel, server, chat_env):
     # The record still carries the key of "Hello": only the consistency check stops it.
     again = kernel.run("%%chat\nHello", cell_id="c1", check=True)
     assert len(server.chat_requests) == 1
-    assert "Injected" not in again.data("text/markdown")[0]
+    assert "Injected" not in again.data("text/html")[0]
 
 
 def test_the_file_is_parsed_once_while_it_does_not_change(kernel, server, chat_env):
@@ -241,14 +242,14 @@ def test_the_notebook_is_found_through_jpy_session_name(kernel, server, chat_env
     kernel.run(f"import os; os.environ['JPY_SESSION_NAME'] = {str(path)!r}", check=True)
     server.reset()
     hit = kernel.run("%%chat\nHello", cell_id="c1", check=True)
-    assert server.chat_requests == [] and "replayed" in hit.data("text/markdown")[0]
+    assert server.chat_requests == [] and "replayed" in hit.data("text/html")[0]
 
 
 def test_offline_replays_refresh_cells_and_explains_no_cache(kernel, server, chat_env):
     kernel.run("%%chat\nHello", cell_id="c1", check=True)
     kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
     replayed = kernel.run("%%chat --refresh\nHello", cell_id="c1", check=True)
-    assert "replayed" in replayed.data("text/markdown")[0]
+    assert "replayed" in replayed.data("text/html")[0]
     failed = kernel.run("%%chat --no-cache\nHello", cell_id="c1")
     assert failed.status == "error" and "--no-cache" in failed.error["evalue"]
     assert len(server.chat_requests) == 1
@@ -287,7 +288,7 @@ def test_a_file_without_usable_ids_replays_every_cell_with_its_own_context(
     # ids the file does not have. Each cell must still get exactly the context it had.
     for cell_id, (_, source) in zip(sent, ID_LESS, strict=True):
         hit = kernel.run(source, cell_id=cell_id, check=True)
-        assert "replayed" in hit.data("text/markdown")[0], (cell_id, source)
+        assert "replayed" in hit.data("text/html")[0], (cell_id, source)
     assert server.chat_requests == []
 
 
@@ -317,7 +318,11 @@ def test_an_offline_miss_compares_only_with_the_cells_own_answer(
 def test_a_headless_run_without_the_file_says_so_and_saves_no_widget_state(chat_env, server):
     path = write_notebook(chat_env / "headless.ipynb", CHAT_NOTEBOOK)
     executed = execute(path)
-    streams = [o for o in executed.cells[3].outputs if o["output_type"] == "stream"]
-    assert any("headless" in o["text"] and "nbchat run" in o["text"] for o in streams)
+    notes = [
+        o["data"]["text/plain"]
+        for o in executed.cells[3].outputs
+        if o.get("metadata", {}).get("nbchat", {}).get("note")
+    ]
+    assert any("headless" in note and "nbchat run" in note for note in notes)
     assert "widgets" not in executed.metadata
     assert WIDGET_MIME not in path.read_text()

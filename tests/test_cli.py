@@ -11,6 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from html_check import HOSTILE as HOSTILE_ANSWERS
+from html_check import executable
+from markdown_it import MarkdownIt
 from nbfactory import MALFORMED, make_chat_notebook, make_record, make_system_record
 from nbformat.v4 import new_output
 
@@ -259,14 +262,15 @@ def test_show_empty_notebook_says_so(capsys, tmp_path):
 def test_export_markdown_transcript_per_thread(capsys, chat):
     code, out, _ = run(capsys, "export", chat)
     assert code == 0
-    default, review = out.split("## Thread: review")
-    assert "## Thread: default" in default
-    assert default.index("**System:**\n\nYou are terse.") < default.index("**User:**\n\nWhat is")
-    assert "**Assistant (peer-small):**\n\n4\n" in default
-    assert "**Assistant (peer-small):**\n\n6\n" in default
+    default, review = out.split("## Thread ` review `")
+    assert "## Thread ` default `" in default
+    system = default.index("**System:**\n\n```text\nYou are terse.\n```")
+    assert system < default.index("**User:**\n\n```text\nWhat is")
+    assert "**Assistant** (` peer-small `):\n\n```markdown\n4\n```" in default
+    assert "**Assistant** (` peer-small `):\n\n```markdown\n6\n```" in default
     assert "finish reason" not in default  # "stop" is not worth a note
-    assert "**Assistant (peer-large):**" in review
-    assert review.count("*(finish reason: length)*") == 1
+    assert "**Assistant** (` peer-large `):" in review
+    assert review.count("*finish reason:* ` length `") == 1
 
 
 def test_export_jsonl_round_trips(capsys, chat, turns):
@@ -293,16 +297,28 @@ def test_export_to_a_missing_directory_is_one_line(capsys, chat, tmp_path):
     assert_one_line_error(err)
 
 
-def test_export_markdown_shows_model_html_as_text(capsys, tmp_path):
-    answer = "Try <img src=x onerror=alert(1)> and ![pixel](https://e.example/x.png)"
-    record = make_record("Show me <b>bold</b>", answer, thread="<script>", model="m<i>")
+@pytest.mark.parametrize("answer", HOSTILE_ANSWERS)
+def test_export_markdown_holds_model_text_only_in_fences(capsys, tmp_path, answer):
+    """A viewer parsing the transcript as Markdown (raw HTML on, as GitHub's and JupyterLab's
+    renderers take it) finds nothing executable: model text is fenced, names are code spans."""
+    record = make_record(f"Show me {answer}", answer, thread=answer, model=answer)
+    record.messages[-1]["reasoning_content"] = answer
     path = make_chat_notebook(tmp_path / "html.ipynb", [(record.prompt, record)])
     code, out, _ = run(capsys, "export", path)
     assert code == 0
-    assert "<img" not in out and "<b>" not in out and "<script" not in out and "<i>" not in out
-    assert "&lt;img src=x onerror=alert(1)>" in out
-    assert "\\![pixel](https://e.example/x.png)" in out  # a link, never fetched by a viewer
-    assert "## Thread: &lt;script&gt;" in out
+    viewer = MarkdownIt("commonmark", {"html": True}).enable("table")
+    assert executable(viewer.render(out)) == []
+    assert "<details><summary>Thinking" in out
+
+
+@pytest.mark.parametrize("answer", HOSTILE_ANSWERS)
+def test_export_html_is_the_sanitized_view(capsys, tmp_path, answer):
+    record = make_record(f"Show me {answer}", f"**Bold** then {answer}", thread=answer)
+    path = make_chat_notebook(tmp_path / "html.ipynb", [(record.prompt, record)])
+    code, out, _ = run(capsys, "export", path, "--format", "html")
+    assert code == 0 and out.startswith("<!DOCTYPE html>")
+    body = out.split("<body>")[1]
+    assert executable(body) == [] and "<strong>Bold</strong>" in body
 
 
 def test_export_never_overwrites_the_notebook(capsys, chat):
@@ -316,7 +332,7 @@ def test_export_never_overwrites_the_notebook(capsys, chat):
 HOSTILE = "hi\x1b[2J\x1b]0;pwned\x07 \x9b31m \u202egnp.exe\r\nline two"
 
 
-@pytest.mark.parametrize("form", ["markdown", "jsonl"])
+@pytest.mark.parametrize("form", ["markdown", "html", "jsonl"])
 def test_export_to_a_terminal_writes_no_terminal_control(capsys, tmp_path, form):
     record = make_record(HOSTILE, HOSTILE, thread="t\x1b[1m\nx")
     path = make_chat_notebook(tmp_path / "esc.ipynb", [(record.prompt, record)])
@@ -326,8 +342,9 @@ def test_export_to_a_terminal_writes_no_terminal_control(capsys, tmp_path, form)
     if form == "jsonl":  # escaped, so the record itself is unchanged
         assert Record.from_json({**json.loads(out), "cell": None}).prompt == HOSTILE
     else:
-        assert "## Thread: t\ufffd\\[1m x\n" in out
         assert "\ufffd]0;pwned\ufffd" in out and "line two" in out
+    if form == "markdown":
+        assert "## Thread ` t\ufffd[1m x `\n" in out
 
 
 # -- stats -----------------------------------------------------------------------------------------
@@ -561,6 +578,7 @@ def test_strip_keep_text(capsys, chat, turns):
     answer = notebook.cells[2].outputs
     assert len(answer) == 1  # the raw view is gone
     assert answer[0].data == {"text/markdown": turns[1].answer, "text/plain": turns[1].answer}
+    # (notebooks written by nbchat 0.2 hold text/markdown; today's hold text/html: both kept)
 
 
 def test_strip_into_another_file_leaves_the_original(capsys, chat, tmp_path):

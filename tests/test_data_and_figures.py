@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
@@ -53,7 +54,7 @@ def test_a_dataframe_is_sent_as_a_compact_table(kernel: Kernel, server) -> None:
     assert "| s0 |" in text and "| s39 |" in text and "| s20 |" not in text, "head and tail rows"
     assert "| … 30 more rows |" in text
     assert record_of(done)["messages"][0]["content"] == text
-    assert "df: showed 10 of 40 rows" in done.stderr, "what was left out is said to the user"
+    assert "df: showed 10 of 40 rows" in done.notes, "what was left out is said to the user"
 
 
 def test_a_figure_is_an_image_part_shown_as_a_thumbnail(kernel: Kernel, server) -> None:
@@ -66,7 +67,7 @@ def test_a_figure_is_an_image_part_shown_as_a_thumbnail(kernel: Kernel, server) 
     (url,) = image_urls(sent)
     image = image_from_url(url)
     assert image is not None and image.mime == "image/png" and image.size is not None
-    assert "(seeing 1 image)" in done.data("text/markdown")[0]
+    assert "(seeing 1 image)" in done.data("text/html")[0]
 
     thumbnails = done.data("image/png")
     assert len(thumbnails) == 1, "one thumbnail, shown with the turn"
@@ -74,7 +75,7 @@ def test_a_figure_is_an_image_part_shown_as_a_thumbnail(kernel: Kernel, server) 
     assert thumb is not None and thumb.size is not None and max(thumb.size) == THUMBNAIL_SIDE
     shown = [set(output.get("data", ())) for output in done.outputs]
     picture = next(i for i, kinds in enumerate(shown) if "image/png" in kinds)
-    answer = next(i for i, kinds in enumerate(shown) if "text/markdown" in kinds)
+    answer = next(i for i, kinds in enumerate(shown) if "text/html" in kinds)
     assert picture < answer, "the thumbnail is above the answer"
 
     stored = record_of(done)["messages"][0]
@@ -105,7 +106,7 @@ def test_the_same_figure_replays_and_is_stored_only_in_its_own_turn(
     replays = [kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells]
     assert server.chat_requests == [], "the figure drawn again has the same bytes: same key"
     for replay in replays[1:]:
-        assert "replayed" in replay.data("text/markdown")[0]
+        assert "replayed" in replay.data("text/html")[0]
     assert replays[1].data("image/png"), "the thumbnail is shown with a replayed turn too"
 
 
@@ -113,9 +114,9 @@ def test_history_and_raw_views_summarise_images(kernel: Kernel, server) -> None:
     kernel.run(FIGURE, check=True)
     kernel.run("%%chat\nLook: {fig}", cell_id="c1", check=True)
     history = kernel.run("%chat history", check=True)
-    table = history.data("text/markdown")[0]
-    assert "Look: \\[PNG image, " in table and "base64" not in table
-    image_tokens = int(table.split("| user | ~")[1].split(" ")[0])
+    table = history.data("text/plain")[0]
+    assert "Look: [PNG image, " in table and "base64" not in history.data("text/html")[0]
+    image_tokens = int(re.search(r"user +~(\d+)", table).group(1))
     assert 200 < image_tokens < 1000, "an image counts by its tiles, not its base64 length"
     raw = kernel.run("%chat raw", check=True)
     tree = json.dumps(raw.data("application/json")[0], ensure_ascii=False)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 from conftest import TEST_KEY, WIDGET_MIME
 from fake_openai import Fault, answer_for
+from html_check import executable, visible_text
 from kernel_driver import Execution, Kernel
-from markdown_it import MarkdownIt
 
 from nbchat.record import RECORD_MIME
 
@@ -26,9 +27,16 @@ def chat(
     return kernel.run(f"%%chat {flags}\n{body}", cell_id=cell_id, **kwargs)
 
 
-def final_markdown(execution: Execution) -> str:
-    (markdown,) = execution.data("text/markdown")
-    return markdown
+def final_html(execution: Execution) -> str:
+    """The HTML of the cell's one output that has HTML (its notes aside)."""
+    shown = [
+        o["data"]["text/html"]
+        for o in execution.outputs
+        if "text/html" in o.get("data", {})
+        and not o.get("metadata", {}).get("nbchat", {}).get("note")
+    ]
+    (html,) = shown
+    return html
 
 
 def test_turns_carry_the_cells_above_as_context(kernel, server):
@@ -44,7 +52,7 @@ def test_turns_carry_the_cells_above_as_context(kernel, server):
         "Third question",
     ]
     assert [m["role"] for m in sent_messages(server)] == ["user", "assistant"] * 2 + ["user"]
-    assert final_markdown(third).startswith("Reply #3 to: Third question")
+    assert visible_text(final_html(third)).startswith("Reply #3 to: Third question")
 
 
 def test_rerunning_an_edited_cell_replaces_its_turn(kernel, server):
@@ -90,7 +98,7 @@ def test_threads_are_separate_and_new_starts_afresh(kernel, server):
 def test_system_cell_sends_nothing_and_governs_the_cells_below(kernel, server):
     system = chat(kernel, "You are terse.", flags="--system", cell_id="s", check=True)
     assert server.chat_requests == []
-    assert "System prompt" in final_markdown(system)
+    assert "System prompt" in final_html(system)
     (record,) = system.data(RECORD_MIME)
     assert record["kind"] == "system"
 
@@ -118,11 +126,11 @@ def test_out_binds_the_answer_text(kernel, server):
 
 def test_final_output_is_one_markdown_bundle_with_the_record(kernel, server):
     done = chat(kernel, "Hello", cell_id="c1", check=True)
-    displays = [o for o in done.outputs if o["output_type"] == "display_data"]
+    displays = done.displays
     assert len(displays) == 1, "the widget must be replaced in place, not kept beside"
     data = displays[0]["data"]
     assert WIDGET_MIME not in data
-    assert set(data) == {"text/markdown", "text/plain", RECORD_MIME}
+    assert set(data) == {"text/html", "text/plain", RECORD_MIME}
     record = data[RECORD_MIME]
     assert record["schema"] == 2 and record["kind"] == "turn"
     assert record["cell_id"] == "c1" and record["thread"] == "default"
@@ -132,7 +140,7 @@ def test_final_output_is_one_markdown_bundle_with_the_record(kernel, server):
     assert record["messages"][1] == {"role": "assistant", "content": "Reply #1 to: Hello"}
     assert record["responses"][0]["usage"]["total_tokens"] > 0
     assert record["key"].startswith("v2:")
-    assert "peer-small" in data["text/markdown"] and "tokens" in data["text/markdown"]
+    assert "peer-small" in data["text/html"] and "tokens" in data["text/html"]
     assert TEST_KEY not in json.dumps(done.outputs)
     assert done.count("comm_open") >= 1, "the live view is an ipywidgets view"
 
@@ -147,7 +155,7 @@ def test_no_stream_gives_the_same_record_shape(kernel, server):
 
 def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
     done = chat(kernel, "Hello", flags="--raw", cell_id="c1", check=True)
-    displays = [o for o in done.outputs if o["output_type"] == "display_data"]
+    displays = done.displays
     assert len(displays) == 2
     answer, raw = displays
     assert "application/json" not in answer["data"]
@@ -158,10 +166,10 @@ def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
 def test_length_and_content_filter_are_shown_plainly(kernel, server):
     done = chat(kernel, "one two three four five", flags="--max-tokens 2", cell_id="c1", check=True)
     assert server.chat_requests[-1].body["max_tokens"] == 2
-    assert "cut off" in final_markdown(done) and "length" in final_markdown(done)
+    assert "cut off" in final_html(done) and "length" in final_html(done)
     server.script(Fault(finish_reason="content_filter"))
     filtered = chat(kernel, "Something", cell_id="c2", check=True)
-    assert "content filter" in final_markdown(filtered)
+    assert "content filter" in final_html(filtered)
 
 
 def test_option_passes_any_request_field(kernel, server):
@@ -216,7 +224,7 @@ def test_a_broken_stream_keeps_the_partial_answer_unstored(kernel, server, fault
     server.script(fault)
     failed = chat(kernel, "one two three four five six", cell_id="c1")
     assert_short_error(failed, reason)
-    markdown = final_markdown(failed)
+    markdown = visible_text(final_html(failed))
     expected = "".join(
         answer_for(
             {"messages": [{"role": "user", "content": "one two three four five six"}]}
@@ -235,7 +243,7 @@ def test_ctrl_c_keeps_the_partial_answer_and_the_kernel(kernel, server):
     server.script(Fault(chunks=400, delay=0.01))
     interrupted = chat(kernel, "Long answer please", cell_id="c1", interrupt_after=1.0)
     assert_short_error(interrupted, "Interrupted")
-    markdown = final_markdown(interrupted)
+    markdown = visible_text(final_html(interrupted))
     assert markdown.startswith("w0 w1 ") and "incomplete, not stored" in markdown
     assert interrupted.data(RECORD_MIME) == []
     assert kernel.run("print(1 + 1)", check=True).stdout.strip() == "2"
@@ -320,7 +328,7 @@ def test_profile_and_config_precedence(kernel, server):
 def test_raw_chunks_is_one_valid_output_and_a_note_after_a_replay(kernel, server):
     chat(kernel, "Hello", cell_id="c1", check=True)
     chunks = kernel.run("%chat raw --chunks", check=True)
-    (output,) = [o for o in chunks.outputs if o["output_type"] == "display_data"]
+    (output,) = chunks.displays
     assert output["metadata"]["nbchat"] == {"raw": True}
     assert output["data"]["application/json"][0]["object"] == "chat.completion.chunk"
     kernel.run("%reload_ext nbchat", check=True)
@@ -394,50 +402,50 @@ HOSTILE = (
     "<iframe src=\"javascript:alert('iframe')\"></iframe> <!-- hidden instructions -->\n\n"
     "[click](javascript:alert('link')) and ![pixel](http://127.0.0.1:9/p.png)\n\n"
     "```html\n<b>kept as code</b>\n```\n\n"
-    "See http://a/\\<img src=x onerror=\"alert('autolink')\"//> for more.\n"
+    "See http://a/\\<img src=x onerror=\"alert('autolink')\"//> for more.\n\n"
+    "Docs: \\(http://a.com\\<img src=x onerror=alert('math')>\\)\n\n"
+    '[a](http://x "$" onanimationstart=alert(1) "$")\n\n'
+    "\\\\(http://a.com/<img src=x onerror=alert('backslashes')>\\\\)\n"
 )
 
 
-def assert_no_live_html(markdown: str) -> None:
-    """No tag, comment, javascript: link or image the renderer would act on. A backslash before
-    a ``<`` is not enough (a bare URL's autolink takes the backslash), so none may be left."""
-    for pattern in (r"<(img|script|iframe|!--)", r"\]\(javascript:"):
-        assert not re.search(pattern, markdown), (pattern, markdown)
-    assert not re.search(r"(?<!\\)!\[", markdown), "an image would be fetched by itself"
+def assert_inert(html: str) -> None:
+    """Parsed as a browser would, nothing in it runs, fetches or navigates by itself."""
+    assert executable(html) == [], html
+
+
+def widget_html(execution: Execution) -> list[str]:
+    """Every HTML a widget of the cell's live view was given: the answer's output slot and the
+    HTML widgets' values (status, thinking, tool calls)."""
+    states = [
+        m["content"]["data"].get("state", {})
+        for m in execution.messages
+        if m["msg_type"] in ("comm_msg", "comm_open")
+    ]
+    values = [state["value"] for state in states if isinstance(state.get("value"), str)]
+    slots = [o["data"]["text/html"] for s in states for o in s.get("outputs", [])]
+    return values + slots
 
 
 def test_model_html_is_shown_as_text_and_never_runs(kernel, server):
-    server.script(Fault(text=HOSTILE))
+    server.script(Fault(text=HOSTILE, delay=0.01))
     done = chat(kernel, "Say hi", cell_id="c1", check=True)
-    markdown = final_markdown(done)
-    assert_no_live_html(markdown)
-    assert "&lt;img" in markdown and "&lt;script" in markdown and "**bold**" in markdown
-    assert "```html\n<b>kept as code</b>\n```" in markdown, "code stays exact"
-    # The live view rendered the same safe Markdown while the answer streamed.
-    live = [
-        output["data"]["text/markdown"]
-        for m in done.messages
-        if m["msg_type"] == "comm_msg"
-        for output in m["content"]["data"].get("state", {}).get("outputs", [])
-    ]
-    assert live, "the live view shows Markdown"
-    for markdown in live:
-        assert_no_live_html(markdown)
+    html = final_html(done)
+    assert_inert(html)
+    assert "&lt;img" in html and "&lt;script" in html and "<strong>bold</strong>" in html
+    code = re.search(r'<pre class="highlight"><code>(.*?)</code></pre>', html, re.S)
+    assert code and unescape(re.sub(r"<[^>]+>", "", code.group(1))) == "<b>kept as code</b>\n"
+    # The live view rendered the same safe HTML while the answer streamed.
+    live = widget_html(done)
+    assert any("<strong>bold</strong>" in shown for shown in live), "the live view renders"
+    for shown in live:
+        assert_inert(shown)
     # ... and so do the history table and a partial answer.
-    history = kernel.run("%chat history", cell_id="h", check=True).data("text/markdown")[0]
-    assert_no_live_html(history)
-    server.script(Fault(text=HOSTILE, drop_after=6))
+    assert_inert(kernel.run("%chat history", cell_id="h", check=True).data("text/html")[0])
+    server.script(Fault(text=HOSTILE, drop_after=60))
     failed = chat(kernel, "Again", cell_id="c2")
     assert failed.status == "error"
-    assert_no_live_html(final_markdown(failed))
-
-
-def assert_inert(markdown: str) -> None:
-    """Rendered as a trusting renderer would (raw HTML on), nothing from the model is a tag, a
-    comment, a javascript: link or an image: code blocks show it escaped."""
-    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
-    for live in ("<img", "<script", "<iframe", "<!--", 'href="javascript'):
-        assert live not in html, (live, html)
+    assert_inert(final_html(failed))
 
 
 def test_model_html_never_runs_in_folds_summaries_or_misfits(kernel, server):
@@ -446,46 +454,46 @@ def test_model_html_never_runs_in_folds_summaries_or_misfits(kernel, server):
     kernel.run(f"def page() -> str:\n    return {HOSTILE!r}", check=True)
     server.script(Fault(tool_calls=[("page", {})]))
     folded = chat(kernel, "Fetch", flags="--tools page", cell_id="c1", check=True)
-    assert_inert(final_markdown(folded))
-    assert "page({})" in final_markdown(folded) and "<img src=x" in final_markdown(folded)
+    assert_inert(final_html(folded))
+    for shown in widget_html(folded):
+        assert_inert(shown)
+    assert "page({})" in final_html(folded) and "&lt;img src=x" in final_html(folded)
     server.script(Fault(text=HOSTILE))
     misfit = chat(kernel, "JSON please", flags="--json", cell_id="c2")
     assert misfit.status == "error" and "does not fit JSON" in misfit.error["evalue"]
-    assert_inert(final_markdown(misfit))
-    assert "&lt;img" in final_markdown(misfit)
+    assert_inert(final_html(misfit))
+    assert "&lt;img" in final_html(misfit)
     kernel.run(f"items = [{HOSTILE!r}]", check=True)
     server.script(Fault(text=HOSTILE))
     summary = chat(kernel, "Classify {item}", flags="--map items", cell_id="c3", check=True)
-    assert_inert(final_markdown(summary))
-    assert "&lt;img" in final_markdown(summary), "shown as text"
+    assert_inert(final_html(summary))
+    assert "&lt;img" in final_html(summary), "shown as text"
 
 
 def test_the_live_view_renders_markdown_and_the_final_swap_keeps_it(kernel, server):
     server.script(Fault(text="## Title\n\n- one\n- two", delay=0.02))
     done = chat(kernel, "List", cell_id="c1", check=True)
-    states = [
-        m["content"]["data"].get("state", {}) for m in done.messages if m["msg_type"] == "comm_msg"
-    ]
-    shown = [o["data"]["text/markdown"] for s in states for o in s.get("outputs", [])]
-    assert shown and shown[-1].startswith("## Title")
-    assert final_markdown(done).startswith(shown[-1]), "the final output continues the live one"
+    shown = [html for html in widget_html(done) if "<h2>" in html]
+    assert shown and "<h2>Title</h2>" in shown[-1]
+    assert "<h2>Title</h2>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in final_html(done)
 
 
 def test_a_headless_run_shows_no_widget_and_says_the_file_is_unknown(kernel, server):
     done = chat(kernel, "Hello", check=True)  # no cell id: nbclient, papermill, nbconvert
     assert done.count("comm_open") == 0 and done.data(WIDGET_MIME) == []
-    assert "headless" in done.stderr and "NBCHAT_NOTEBOOK" in done.stderr
-    assert final_markdown(done).startswith("Reply #1 to: Hello")
+    assert "headless" in done.notes and "NBCHAT_NOTEBOOK" in done.notes
+    assert "headless" not in done.stderr, "a note, not an error"
+    assert visible_text(final_html(done)).startswith("Reply #1 to: Hello")
     again = chat(kernel, "Hello again", check=True)
-    assert again.stderr == "", "said once"
+    assert again.notes == "", "said once"
 
 
 def test_a_cell_that_fails_before_the_answer_leaves_only_the_error(kernel, server):
     kernel.run("import os; os.environ['OPENAI_API_KEY'] = 'sk-wrong-key-abcdefghijkl'")
     failed = chat(kernel, "Hello", cell_id="c1")
     assert failed.status == "error"
-    shown = [o["output_type"] for o in failed.outputs if o["output_type"] != "stream"]
-    assert shown == ["error"], "no empty output where the live view was"
+    assert failed.displays == [], "no empty output where the live view was"
+    assert [o["output_type"] for o in failed.outputs][-1] == "error"
 
 
 def test_a_failed_turn_is_not_counted_as_a_turn(kernel, server):
@@ -526,7 +534,7 @@ def test_a_profile_that_moves_the_endpoint_must_name_its_key(kernel, server):
 
 def test_raw_stores_the_record_once(kernel, server):
     done = chat(kernel, "Hello", flags="--raw", cell_id="c1", check=True)
-    answer, raw = [o for o in done.outputs if o["output_type"] == "display_data"]
+    answer, raw = done.displays
     assert RECORD_MIME not in answer["data"]
     assert raw["metadata"]["nbchat"]["record"] == 2
     assert raw["data"]["application/json"]["messages"][0]["content"] == "Hello"

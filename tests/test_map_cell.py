@@ -57,8 +57,10 @@ def test_each_item_is_one_standalone_request_and_results_keep_the_order(
     assert [r.answer for r in items] == labels and all(
         r.consistency_problem() is None for r in items
     )
-    markdown = done.data("text/markdown")[0]
-    assert markdown.startswith("**--map reviews: 5 items · 5 answered")
+    markdown = done.data("text/html")[0]
+    assert markdown.startswith(
+        '<div class="nbchat tex2jax_ignore"><p><strong>--map reviews: 5 items · 5 answered'
+    )
     kernel.run("%%chat\nNext turn.", cell_id="c3", check=True)
     context = server.chat_requests[-1].body["messages"]
     assert [m["content"] for m in context if m["role"] == "user"] == [
@@ -160,7 +162,7 @@ def test_failed_items_do_not_stop_the_others_and_a_rerun_retries_only_them(
     assert "run the cell again to retry the failed ones" in message and "\n" not in message
     assert show(kernel, "[i for i, x in enumerate(out) if x is None]") == "[0, 1]"
     assert len(batch_record(failed)["items"]) == 8
-    assert "item 0 failed" in failed.data("text/markdown")[0]
+    assert "item 0 failed" in failed.data("text/html")[0]
     server.reset()
     kernel.run(
         "%%chat --map numbers --concurrency 1 -o out\nSquare {item}", cell_id="c1", check=True

@@ -30,8 +30,11 @@ def test_the_thinking_is_shown_apart_and_folded_away(kernel, server):
     thought = "".join(
         thinking_for({"messages": [{"role": "user", "content": "Why is the sky blue?"}]})
     )
-    markdown = done.data("text/markdown")[0]
-    assert re.match(r"<details><summary>Thinking · \d+ words · \d+\.\d s</summary>\n", markdown)
+    markdown = done.data("text/html")[0]
+    folded = (
+        r'<div class="nbchat tex2jax_ignore"><details><summary>Thinking · \d+ words · \d+\.\d s'
+    )
+    assert re.match(folded + "</summary>", markdown)
     assert thought.strip() in markdown and "</details>" in markdown
     answer = "Reply #1 to: Why is the sky blue?"
     assert markdown.index("</details>") < markdown.index(answer)
@@ -92,13 +95,13 @@ def test_answers_replay_after_a_restart_whatever_was_decided(kernel, server, cha
     server.reset()
     for cell_id, source in cells:
         again = kernel.run(source, cell_id=cell_id, check=True)
-        assert "replayed" in again.data("text/markdown")[0]
+        assert "replayed" in again.data("text/html")[0]
     assert server.chat_requests == []
 
 
 def test_cut_off_while_thinking_says_so_and_shows_the_thinking(kernel, server):
     done = think(kernel, "A hard one", "c1", flags="--max-tokens 3", check=True)
-    markdown = done.data("text/markdown")[0]
+    markdown = done.data("text/html")[0]
     assert "cut off while thinking, no answer yet" in markdown and "--max-tokens" in markdown
     assert "<details><summary>Thinking" in markdown
 
@@ -113,7 +116,7 @@ def test_hostile_thinking_never_runs(kernel, server):
     server.script(Fault(text="Fine <b>answer</b>"))
     kernel.run("%config ChatMagics.send_reasoning = False", check=True)
     done = think(kernel, hostile, "c1", check=True)
-    markdown = done.data("text/markdown")[0]
+    markdown = done.data("text/html")[0]
     body = markdown.split("</summary>", 1)[1]
     assert "<details>" not in body and "<summary>" not in body
     for live in [json.dumps(m["content"]) for m in done.messages if m["msg_type"] == "comm_msg"]:

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from html_check import HOSTILE, PAYLOAD, executable
 from nbfactory import make_record, make_system_record
 
 from nbchat.record import RECORD_MIME
 from nbchat.render import (
     answer_bundle,
-    escape_markdown,
     footer,
     partial_bundle,
     raw_bundle,
     system_bundle,
-    with_folds,
 )
 
 
-def test_answer_bundle_has_markdown_plain_and_the_record():
+def test_answer_bundle_has_html_plain_and_the_record_and_no_markdown():
     record = make_record("Hi", "**Hello**", usage=(31, 212))
     data, metadata = answer_bundle(record)
-    assert data["text/markdown"].startswith("**Hello**")
-    assert "31 → 212 tokens" in data["text/markdown"]
+    assert data["text/html"].startswith('<div class="nbchat tex2jax_ignore"><p><strong>Hello')
+    assert "31 → 212 tokens" in data["text/html"]
+    assert "text/markdown" not in data  # a frontend that preferred it would parse model Markdown
     assert data[RECORD_MIME] == record.to_json()
     assert "application/json" not in data
     assert metadata["nbchat"]["replayed"] is False
@@ -44,59 +45,80 @@ def test_length_and_content_filter_are_plain_in_the_footer():
 def test_partial_bundle_never_carries_a_record():
     data, metadata = partial_bundle("Half an ans")
     assert RECORD_MIME not in data and metadata["nbchat"]["incomplete"] is True
-    assert "incomplete, not stored" in data["text/markdown"]
+    assert "incomplete, not stored" in data["text/html"]
 
 
 def test_system_and_raw_bundles():
     data, _ = system_bundle(make_system_record("Line one\n\nLine three", thread="t"))
-    assert "> Line one\n>\n> Line three" in data["text/markdown"]
+    html = data["text/html"]
+    assert "<blockquote><p>Line one</p>\n<p>Line three</p>\n</blockquote>" in html
     payload = {"a": [1, 2]}
     raw, metadata = raw_bundle(payload)
     assert raw["application/json"] == payload and json.loads(raw["text/plain"]) == payload
     assert metadata["application/json"] == {"expanded": False}
 
 
-def rendered(markdown: str) -> str:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark").render(markdown)
+def _folds(thinking: str, answer: str = "No: do not use it.") -> str:
+    record = make_record("q", answer)
+    record.messages[-1]["reasoning_content"] = thinking
+    return answer_bundle(record)[0]["text/html"]
 
 
 @pytest.mark.parametrize("fence", ["```", "~~~", "````python"])
 def test_a_fold_left_inside_an_open_fence_cannot_swallow_the_answer(fence):
-    thinking = f"Let me check the report:\n{fence}\nload test: FAILED"
-    html = rendered(with_folds([("Thinking", thinking)], "No: do not use it."))
+    html = _folds(f"Let me check the report:\n{fence}\nload test: FAILED")
     assert html.index("</details>") < html.index("<p>No: do not use it.</p>")
-    assert "load test: FAILED" in html.split("</details>")[0]
+    assert "load test: FAILED" in re.sub(r"<[^>]+>", "", html.split("</details>")[0])
 
 
-def test_folds_that_close_keep_their_markdown():
-    html = rendered(with_folds([("Tools", "a *b*"), ("Thinking", "```py\nx = 1\n```")], "Done"))
-    assert "<em>b</em>" in html and '<code class="language-py">' in html
-    assert html.count("<details>") == 2 and html.rstrip().endswith("<p>Done</p>")
+def test_folds_keep_their_markdown():
+    html = _folds("a *b*\n\n```py\nx = 1\n```", "Done")
+    assert "<summary>Thinking · 7 words</summary><p>a <em>b</em></p>" in html
+    assert '<pre class="highlight"><code><span class="n">x</span>' in html
+    assert html.count("<details>") == 1 and "<p>Done</p>" in html.split("</details>")[1]
 
 
-def test_escaped_text_holds_no_tag_even_after_a_bare_url():
-    hostile = "http://m/<img src=x onerror=alert(1)//> *b* [l](javascript:x) & \x1b[2J"
-    escaped = escape_markdown(hostile)
-    assert "<" not in escaped and ">" not in escaped and "\x1b" not in escaped
-    assert escaped.startswith("http://m/&lt;img") and "\\*b\\*" in escaped and "&amp;" in escaped
-    html = rendered(escaped)
-    assert "<img" not in html and "<em>" not in html and "<a " not in html
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_text_is_inert_in_every_bundle(hostile):
+    """The answer, its thinking, the footer's model name, a partial answer, a system prompt,
+    tool calls and their results: no executable construct."""
+    record = make_record("q", hostile, model=hostile)
+    record.messages[-1]["reasoning_content"] = hostile
+    exchange = [
+        {"role": "assistant", "content": hostile, "tool_calls": [_call(hostile)]},
+        {"role": "tool", "tool_call_id": "c1", "content": hostile},
+    ]
+    bundles = [
+        answer_bundle(record),
+        partial_bundle(hostile, hostile, exchange=exchange, note=hostile),
+        system_bundle(make_system_record(hostile)),
+    ]
+    for data, _ in bundles:
+        assert executable(data["text/html"]) == [], data["text/html"]
+        assert "\x1b" not in data["text/plain"]
+
+
+def _call(name: str) -> dict:
+    return {"id": "c1", "type": "function", "function": {"name": name, "arguments": name}}
 
 
 def test_a_hostile_model_name_in_the_footer_stays_text():
-    record = make_record("q", "a", model="http://m/<img src=x onerror=alert(1)//>")
-    markdown = answer_bundle(record)[0]["text/markdown"]
-    assert "<img" not in markdown and "&lt;img" in markdown
+    record = make_record("q", "a", model=f"http://m/{PAYLOAD}\\(x\\)")
+    html = answer_bundle(record)[0]["text/html"]
+    assert "<img" not in html and "&lt;img" in html and executable(html) == []
+    assert "tex2jax_process" not in html  # the footer is never typeset
 
 
-@pytest.mark.parametrize(
-    "thinking",
-    ["\\begin{x}\n\n```\nopen", "\t```\nx\r\n\r\n<img src=x onerror=alert(1)> $a$", "> q\n> ```\n"],
-)
-def test_a_fold_no_scan_is_sure_of_still_closes_before_the_answer(thinking):
-    markdown = with_folds([("Thinking", thinking)], "The <b>answer</b>")
-    html = rendered(markdown)
-    assert html.index("</details>") < html.index("The &lt;b&gt;answer")
-    assert "<img" not in html and "<b>" not in html
+def test_a_structured_answer_shows_as_pretty_json_and_plain_text_keeps_it_exact():
+    answer = '{"name": "Brest", "tide": ["high", "low"]}'
+    params = {"response_format": {"type": "json_object"}}
+    record = make_record("q", answer, params=params)
+    data, _ = answer_bundle(record)
+    assert '<pre class="highlight"><code><span class="p">{</span>\n' in data["text/html"]
+    assert data["text/plain"].startswith(answer)
+    assert record.answer == answer
+
+
+def test_a_structured_answer_that_is_not_json_shows_as_written():
+    record = make_record("q", "Sorry, *no*.", params={"response_format": {"type": "json_object"}})
+    assert "<em>no</em>" in answer_bundle(record)[0]["text/html"]

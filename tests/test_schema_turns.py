@@ -104,7 +104,7 @@ def test_an_answer_that_does_not_fit_binds_nothing_and_is_not_stored(
     assert message.startswith("The answer does not fit City: population: ")
     assert "\n" not in message and "Traceback" not in "\n".join(failed.error["traceback"])
     assert failed.data(RECORD_MIME) == []
-    (markdown,) = failed.data("text/markdown")
+    (markdown,) = failed.data("text/html")
     assert '"population": "many"' in markdown and "not stored, nothing bound" in markdown
     assert show(shapes, "'unfit' in globals()") == "False"
     shapes.run("%%chat --schema City -o unfit\nBrest?", cell_id="c1", check=True)

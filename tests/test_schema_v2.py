@@ -93,7 +93,7 @@ def test_a_deleted_cell_above_leaves_replay_working_and_the_rebuild_says_so(
     assert "no longer in this notebook" in exported.stdout
     for cell_id, source in cells[:2]:
         replay = kernel.run(source, cell_id=cell_id, check=True)
-        assert "replayed" in replay.data("text/markdown")[0]
+        assert "replayed" in replay.data("text/html")[0]
     assert server.chat_requests == []
     kernel.run(cells[3][1], cell_id="c4", check=True)
     assert [m["content"] for m in server.chat_requests[-1].body["messages"]][-1] == "Question 4"

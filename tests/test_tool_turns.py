@@ -42,7 +42,7 @@ def record_of(execution: Execution) -> dict:
 
 
 def markdown_of(execution: Execution) -> str:
-    (markdown,) = execution.data("text/markdown")
+    (markdown,) = execution.data("text/html")
     return markdown
 
 
@@ -77,7 +77,9 @@ def test_a_tool_call_runs_and_its_result_goes_back(tools: Kernel, server) -> Non
     }
 
     markdown = markdown_of(done)
-    assert markdown.startswith("<details><summary>Tools · 1 call · level · ")
+    assert markdown.startswith(
+        '<div class="nbchat tex2jax_ignore"><details><summary>Tools · 1 call · level · '
+    )
     assert 'level({"station": "Brest"})' in markdown and "→ 4.2" in markdown
     assert "From the tools: 4.2" in markdown.split("</details>", 1)[1]
     record = record_of(done)

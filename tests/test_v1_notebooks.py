@@ -63,7 +63,7 @@ def replay_all(kernel: Kernel) -> dict[str, dict]:
         ]:
             records[cell_id] = record
         if source.startswith("%%chat") and "--system" not in source:
-            assert "replayed" in done.data("text/markdown")[0], cell_id
+            assert "replayed" in done.data("text/html")[0], cell_id
     return records
 
 
@@ -86,9 +86,9 @@ def test_a_0_1_notebook_replays_every_answer_offline_with_its_threads(kernel, se
     offline(kernel, old)
     cells = dict(fixture_cells())
     again = kernel.run(cells["q4"], cell_id="q4", check=True)
-    assert "replayed" in again.data("text/markdown")[0]
+    assert "replayed" in again.data("text/html")[0]
     second = kernel.run(cells["q2"], cell_id="q2", check=True)
-    assert "replayed" in second.data("text/markdown")[0]
+    assert "replayed" in second.data("text/html")[0]
 
 
 def test_the_cli_reads_a_0_1_notebook(capsys, old):

@@ -1,0 +1,300 @@
+"""HTML that leaves the kernel: model Markdown rendered here, every fragment sanitized.
+
+Model text is untrusted input, like a web page, and the browser never parses Markdown a model
+wrote. markdown-it-py renders it to HTML in the kernel (CommonMark with GitHub's tables,
+strikethrough, autolinks, task lists, alerts and footnotes; math from mdit-py-plugins), raw HTML
+in the text shown as text. Then `document` hands everything nbchat shows, its own markup around
+the model's included, to nh3 (Rust's Ammonia), which keeps only the tags, attributes, classes and
+URL schemes this renderer and nbchat's own chrome produce. Frontends rank ``text/html`` above
+``text/markdown`` (JupyterLab, Notebook 7, VS Code, nbconvert), and JupyterLab inserts trusted
+HTML unsanitized and evaluates its ``<script>`` tags: what it gets has none, and no event
+handler, style sheet, frame, form or foreign URL scheme either.
+
+- **Math** stays math: the plugins decide what is math (``$..$``, ``$$..$$``, ``\\(..\\)``,
+  ``\\[..\\]``, ``\\begin{..}``) and it is emitted as escaped TeX, with its delimiters, in a
+  ``tex2jax_process`` span inside a ``tex2jax_ignore`` document. MathJax (JupyterLab's runs with
+  its SafeHandler) typesets exactly that and nothing else: a ``$`` in prose stays a dollar.
+- **Images** become links: nothing is fetched by itself. **Links** keep http, https, mailto and
+  in-page ``#`` targets only.
+- **Code** in a fence naming a common language is highlighted by Pygments (short token classes,
+  coloured by JupyterLab's theme variables, light and dark, from one constant style sheet that is
+  appended after cleaning, only when used); other code is plain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+__all__ = ["GrowingMarkdown", "document", "escape", "markdown", "sanitize", "table"]
+
+# Lexers offered to model text: common languages only. Pygments lexers are regular expressions,
+# and a rare lexer has had catastrophic backtracking on crafted input; nothing else is guessed.
+_LANGUAGES = frozenset(
+    {
+        *("bash", "c", "console", "cpp", "csharp", "css", "diff", "dockerfile", "go", "html"),
+        *("ini", "ipython", "java", "javascript", "js", "json", "julia", "kotlin", "latex"),
+        *("lua", "make", "markdown", "matlab", "php", "py", "pycon", "python", "r", "ruby"),
+        *("rust", "scala", "sh", "shell", "sql", "swift", "tex", "toml", "ts", "typescript"),
+        *("xml", "yaml", "yml"),
+    }
+)
+_HIGHLIGHT_LIMIT = 50_000  # characters of one code block worth colouring
+_TAGS = {
+    *("a", "blockquote", "br", "code", "details", "div", "em", "hr", "li", "ol", "p", "pre"),
+    *("s", "section", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody"),
+    *("td", "th", "thead", "tr", "ul", "input"),
+    *(f"h{level}" for level in range(1, 7)),
+}
+_ATTRIBUTES = {
+    "a": {"href", "title", "id"},
+    "li": {"id"},
+    "ol": {"start"},
+    "input": {"checked"},
+    **{tag: {"style"} for tag in ("div", "span", "td", "th", "pre")},
+}
+# Ours: inline styles of nbchat's own chrome (model Markdown never yields a style attribute but
+# a table cell's alignment), without url() or anything that could fetch or run.
+_STYLE_PROPERTIES = {
+    "text-align", "opacity", "font-size", "font-family", "font-style", "white-space",
+    "max-height", "overflow-y", "border-left", "padding-left", "margin", "color",
+}  # fmt: skip
+_CLASSES = {
+    "div": {"nbchat", "tex2jax_ignore", "tex2jax_process", "nbchat-math", "nbchat-answer"},
+    "span": {"tex2jax_process", "nbchat-math"},
+    "pre": {"highlight"},
+    "ul": {"contains-task-list"},
+    "li": {"task-list-item", "footnote-item"},
+    "sup": {"footnote-ref"},
+    "section": {"footnotes"},
+}
+_FOOTNOTE_ID = re.compile(r"fn(?:ref)?-[0-9a-f]{12}-\d+(?::\d+)?")
+_CHROME = "nbchat tex2jax_ignore"
+
+
+def escape(text: str) -> str:
+    """Text shown literally in HTML."""
+    return html.escape(text, quote=True)
+
+
+def markdown(text: str) -> str:
+    """Model Markdown as an HTML fragment (raw HTML shown as text); not yet sanitized: put it in
+    a `document`, which cleans it."""
+    if not text:
+        return ""
+    doc_id = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return _parser().render(text, {"docId": doc_id})
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table of plain-text cells (escaped here)."""
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def sanitize(fragment: str) -> str:
+    """``fragment`` cleaned by nh3 against nbchat's allowlist."""
+    return _cleaner().clean(fragment)
+
+
+def document(body: str) -> str:
+    """The HTML of one output: ``body`` (nbchat's markup, with `markdown` and `escape` inside)
+    sanitized in a ``tex2jax_ignore`` wrapper, then the code style sheet if code was coloured."""
+    cleaned = sanitize(f'<div class="{_CHROME}">{body}</div>')
+    if '<pre class="highlight">' not in cleaned:
+        return cleaned
+    return cleaned + _style_sheet(frozenset(re.findall(r'<span class="([a-z0-9]{1,3})">', cleaned)))
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+@cache
+def _parser() -> Any:
+    """markdown-it-py, set up once: CommonMark, GitHub's extensions, math, our renderers."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.amsmath import amsmath_plugin
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.footnote import footnote_plugin
+    from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
+    from mdit_py_plugins.texmath import texmath_plugin
+
+    md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
+    md.enable(["table", "strikethrough"])
+    md.options.update(tasklists=True, alerts=True)
+    md.use(gfm_autolink_plugin).use(footnote_plugin, inline=False)
+    # Pandoc's rule for "$": no space inside the delimiters, no digit after the closing one, so
+    # "costs $5 and $10" is prose.
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.use(texmath_plugin, delimiters="brackets").use(amsmath_plugin)
+    for kind in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
+        md.add_render_rule(kind, _render_math)
+    md.add_render_rule("math_block_eqno", _render_math)
+    md.add_render_rule("amsmath", _render_math)
+    md.add_render_rule("image", _render_image)
+    return md
+
+
+_CLOSING = {"$": "$", "$$": "$$", "\\(": "\\)", "\\[": "\\]"}
+_DISPLAY = {"math_block", "math_block_label", "math_block_eqno", "amsmath"}
+
+
+def _render_math(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
+    """TeX as escaped text between its own delimiters, marked for MathJax to typeset."""
+    token = tokens[index]
+    opening = token.markup if token.markup in _CLOSING else ""
+    if token.type != "amsmath" and not opening:  # a block label's or number's own markup
+        opening = "\\["
+    tex = f"{opening}{token.content}{_CLOSING.get(opening, '')}"
+    if token.type not in _DISPLAY:
+        return f'<span class="nbchat-math tex2jax_process">{escape(tex)}</span>'
+    label = f" ({escape(token.info)})" if token.info else ""  # outside the delimiters: text
+    return f'<div class="nbchat-math tex2jax_process">{escape(tex)}{label}</div>\n'
+
+
+def _render_image(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
+    """An image as a link to it, never fetched by itself."""
+    token = tokens[index]
+    alt = renderer.renderInlineAsText(token.children or [], options, env) or "image"
+    return f'<a href="{escape(token.attrGet("src") or "")}">🖼 {escape(alt)}</a>'
+
+
+def _highlight(code: str, language: str, attributes: Any) -> str:
+    """A fence in a common language, coloured; "" (markdown-it escapes it) for the rest."""
+    name = language.strip().lower()
+    if name not in _LANGUAGES or len(code) > _HIGHLIGHT_LIMIT:
+        return ""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+
+    spans = highlight(code, get_lexer_by_name(name), HtmlFormatter(nowrap=True))
+    return f'<pre class="highlight"><code>{spans}</code></pre>'
+
+
+# -- the sanitizer --------------------------------------------------------------------------
+
+
+@cache
+def _cleaner() -> Any:
+    import nh3
+    from pygments.token import STANDARD_TYPES
+
+    classes = {**_CLASSES, "span": _CLASSES["span"] | set(STANDARD_TYPES.values()) - {""}}
+    return nh3.Cleaner(
+        tags=_TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
+        url_schemes={"http", "https", "mailto"},
+        url_relative=_in_page_only,
+        allowed_classes=classes,
+        filter_style_properties=_STYLE_PROPERTIES,
+        set_tag_attribute_values={"input": {"type": "checkbox", "disabled": ""}},
+    )
+
+
+def _attribute_filter(tag: str, name: str, value: str) -> str | None:
+    """Only the footnote plugin's ids (the document's own prefix), never one a model picks."""
+    if name == "id":
+        return value if _FOOTNOTE_ID.fullmatch(value) else None
+    return value
+
+
+def _in_page_only(url: str) -> str | None:
+    """A relative URL is kept only as an in-page anchor (footnotes); others would resolve
+    against the Jupyter server."""
+    return url if url.startswith("#") else None
+
+
+# -- code colours ---------------------------------------------------------------------------
+
+# Pygments' short class -> CSS, from JupyterLab's editor theme variables (light and dark alike);
+# the fallbacks read on light and dark backgrounds where those variables are not defined.
+_COLOURS = {
+    "keyword": "color: var(--jp-mirror-editor-keyword-color, #a04bb5); font-weight: bold",
+    "string": "color: var(--jp-mirror-editor-string-color, #3a8a3a)",
+    "number": "color: var(--jp-mirror-editor-number-color, #2a8a6a)",
+    "comment": "color: var(--jp-mirror-editor-comment-color, #808080); font-style: italic",
+    "builtin": "color: var(--jp-mirror-editor-builtin-color, #2f7fbf)",
+    "def": "color: var(--jp-mirror-editor-def-color, #2f6fdf)",
+    "operator": "color: var(--jp-mirror-editor-operator-color, #a04bb5)",
+    "meta": "color: var(--jp-mirror-editor-meta-color, #a05a2c)",
+    "tag": "color: var(--jp-mirror-editor-tag-color, #2a8a3a)",
+    "attribute": "color: var(--jp-mirror-editor-attribute-color, #6f5fbf)",
+    "error": "color: var(--jp-mirror-editor-error-color, #d03030)",
+}
+_KINDS = {  # the first matching prefix of a Pygments token type's name
+    "Keyword": "keyword", "Operator.Word": "keyword", "Operator": "operator",
+    "Literal.String": "string", "Literal.Number": "number", "Comment": "comment",
+    "Name.Builtin": "builtin", "Name.Function": "def", "Name.Class": "def",
+    "Name.Decorator": "meta", "Name.Tag": "tag", "Name.Attribute": "attribute",
+    "Generic.Deleted": "error", "Generic.Inserted": "string", "Generic.Heading": "keyword",
+    "Generic.Subheading": "keyword",
+}  # fmt: skip
+
+
+@cache
+def _class_styles() -> dict[str, str]:
+    from pygments.token import STANDARD_TYPES
+
+    styles = {}
+    for token_type, short in STANDARD_TYPES.items():
+        name = ".".join(token_type)
+        kind = next((k for prefix, k in _KINDS.items() if name.startswith(prefix)), None)
+        if short and kind:
+            styles[short] = _COLOURS[kind]
+    return styles
+
+
+def _style_sheet(used: frozenset[str]) -> str:
+    """The rules for the token classes this output uses, scoped to nbchat's outputs."""
+    styles = _class_styles()
+    rules = "".join(
+        f".nbchat .highlight .{name} {{ {styles[name]} }}" for name in sorted(used & styles.keys())
+    )
+    return f"<style>{rules}</style>" if rules else ""
+
+
+class GrowingMarkdown:
+    """Markdown that only grows (a streamed answer), rendered again cheaply on each update.
+
+    The blocks before the last one are settled: rendered once and kept. Only the last block,
+    which more text may still change, is rendered each time, so an update costs the size of
+    the last block, not of the whole answer. (A reference definition arriving later does not
+    reach settled blocks until the final render, which is whole.)
+    """
+
+    def __init__(self) -> None:
+        self._settled_lines = 0
+        self._settled_html: list[str] = []
+
+    def html(self, text: str) -> str:
+        """The HTML of ``text``, which extends the text of the previous call."""
+        lines = re.sub(r"\r\n?", "\n", text).split("\n")
+        lines = [line + "\n" for line in lines[:-1]] + lines[-1:]
+        tail = lines[self._settled_lines :]
+        starts = _block_starts("".join(tail))
+        if len(starts) > 1:
+            done = starts[-1]
+            self._settled_html.append(markdown("".join(tail[:done])))
+            self._settled_lines += done
+            tail = tail[done:]
+        return "".join(self._settled_html) + markdown("".join(tail))
+
+
+def _block_starts(text: str) -> list[int]:
+    """The first line of each top-level block of ``text`` (block parsing only: cheap)."""
+    md = _parser()
+    tokens: list[Any] = []
+    md.block.parse(text, md, {}, tokens)
+    return [
+        token.map[0] for token in tokens if token.level == 0 and token.nesting >= 0 and token.map
+    ]

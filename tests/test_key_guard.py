@@ -1,0 +1,43 @@
+"""KeyGuard: a filled-in value that holds an API key is refused, naming the variable only."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbchat.errors import ConfigError
+from nbchat.key_guard import KeyGuard
+
+KEYS = {
+    "OPENAI_API_KEY": "sk-proj-abcdefghijklmnop0123",
+    "DASHSCOPE_API_KEY": "sk-dash-0123456789abcdef",
+    "GITHUB_TOKEN": "ghp_0123456789abcdefABCDEF",
+    "MY_ENDPOINT_KEY": "not-named-like-a-secret-value",
+    "SHORT_TOKEN": "abc",
+    "HOME": "/root",
+}
+
+
+def test_a_value_holding_any_key_is_refused_by_placeholder_and_variable():
+    guard = KeyGuard(KEYS)
+    with pytest.raises(ConfigError) as refused:
+        guard.check([("df", "no key here"), ("cfg", f"{{'key': '{KEYS['DASHSCOPE_API_KEY']}'}}")])
+    message = str(refused.value)
+    assert message.startswith("{cfg} holds the value of $DASHSCOPE_API_KEY: not sent")
+    assert "--allow-secrets" in message and KEYS["DASHSCOPE_API_KEY"] not in message
+
+
+def test_profile_key_variables_count_whatever_their_names():
+    assert KeyGuard(KEYS).variable_in(KEYS["MY_ENDPOINT_KEY"]) is None
+    guard = KeyGuard(KEYS, ["MY_ENDPOINT_KEY", ""])
+    assert guard.variable_in(f"x {KEYS['MY_ENDPOINT_KEY']} y") == "MY_ENDPOINT_KEY"
+
+
+def test_short_values_and_ordinary_variables_never_match():
+    guard = KeyGuard(KEYS)
+    assert guard.variable_in("abc /root abc") is None
+    guard.check([("path", "/root/abc")])  # nothing raised
+
+
+def test_a_key_with_surrounding_whitespace_in_the_environment_still_matches():
+    guard = KeyGuard({"OPENAI_API_KEY": "  sk-spaced-0123456789abc\n"})
+    assert guard.variable_in("key=sk-spaced-0123456789abc") == "OPENAI_API_KEY"

@@ -1,0 +1,179 @@
+"""safe_html: model Markdown rendered in the kernel and sanitized; nothing executable leaves.
+
+The attacker's payloads (tests/html_check.py), random Markdown, and benign Markdown that must
+still render as before: headings, lists, tables, code, links, math, images shown as links.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from html_check import HOSTILE, PAYLOAD, executable
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nbchat.safe_html import GrowingMarkdown, document, escape, markdown, sanitize, table
+
+
+def shown(text: str) -> str:
+    return document(markdown(text))
+
+
+def test_the_check_catches_what_runs():
+    assert executable(PAYLOAD) and executable('<a href="javascript:x">a</a>')
+    assert executable("<p onclick=x>") and executable("<style>body{}</style>")
+    assert executable('<div style="background: url(x)">') and executable("<svg>")
+    assert executable("<p><em>fine</em> <a href='https://a'>ok</a></p>") == []
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_attacker_payloads_render_inert(text):
+    html = shown(text)
+    assert executable(html) == []
+    assert re.findall(r"<[^>]*\bon[a-z]+=", html) == []  # handlers only as escaped text
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_attacker_payloads_are_inert_in_every_wrapper_too(text):
+    """Folded, in tables and as plain text: nbchat's own markup never lets text out."""
+    html = document(
+        f"<details><summary>{escape(text)}</summary>{markdown(text)}</details>"
+        + table([text], [[text]])
+        + f"<pre>{escape(text)}</pre>"
+    )
+    assert executable(html) == []
+
+
+def test_the_family_one_payload_is_math_text_for_mathjax_not_html():
+    html = shown(f"Docs: \\(http://a.com\\{PAYLOAD}\\)")
+    math = re.search(r'<span class="nbchat-math tex2jax_process">(.*?)</span>', html)
+    assert math and math.group(1) == "\\(http://a.com\\&lt;img src=x onerror=alert(1)&gt;\\)"
+
+
+def test_a_dollar_in_a_link_title_stays_in_the_attribute():
+    html = shown('[a](http://x "$" onanimationstart=alert(1) "$")')
+    assert "onanimationstart" not in re.sub(r"&[^;]+;|\"[^\"]*\"", "", html.split(">", 2)[1])
+    assert executable(html) == []
+
+
+def test_the_document_is_ignored_by_mathjax_except_the_math():
+    html = shown("It costs $5 and $10, while $x^2$ is math.")
+    assert html.startswith('<div class="nbchat tex2jax_ignore">')
+    assert html.count("tex2jax_process") == 1
+    assert '<span class="nbchat-math tex2jax_process">$x^2$</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("text", "math"),
+    [
+        ("$a<b$", "$a&lt;b$"),
+        ("\\(a<b\\)", "\\(a&lt;b\\)"),
+        ("$$\na<b\n$$", "$$\na&lt;b\n$$"),
+        ("\\[\na<b\n\\]", "\\[\na&lt;b\n\\]"),
+        ("\\begin{align}a&<b\\end{align}", "\\begin{align}a&amp;&lt;b\\end{align}"),
+    ],
+)
+def test_math_keeps_its_delimiters_as_escaped_tex(text, math):
+    assert math in shown(text)
+
+
+def test_benign_markdown_renders():
+    html = shown(
+        "# Title\n\nSome *emphasis*, **strong**, `code`, ~~gone~~ and a [link](https://a.b/c).\n\n"
+        "- one\n- two\n\n1. first\n2. second\n\n> quoted\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n"
+        "```python\ndef f(x):\n    return x < 1\n```\n\n![a chart](https://a.b/c.png)\n\n"
+        "- [x] done\n\nhttps://bare.example/path\n\nSee [^1].\n\n[^1]: A note.\n"
+    )
+    for expected in [
+        "<h1>Title</h1>",
+        "<em>emphasis</em>",
+        "<strong>strong</strong>",
+        "<code>code</code>",
+        "<s>gone</s>",
+        '<a href="https://a.b/c" rel="noopener noreferrer">link</a>',
+        "<li>one</li>",
+        "<ol>",
+        "<blockquote>",
+        '<th style="text-align:left">a</th>',
+        '<td style="text-align:right">2</td>',
+        '<pre class="highlight"><code><span class="k">def</span>',
+        "&lt;",
+        '<a href="https://a.b/c.png" rel="noopener noreferrer">🖼 a chart</a>',
+        '<input checked="" type="checkbox" disabled="">',
+        '<a href="https://bare.example/path" rel="noopener noreferrer">',
+        'class="footnote-ref"',
+    ]:
+        assert expected in html, expected
+    assert executable(html) == []
+    assert "<style>.nbchat .highlight .k { color: var(--jp-mirror-editor-keyword-color" in html
+
+
+def test_code_in_an_unknown_language_is_plain_and_exact():
+    code = "x <- 'a' & b\n<script>"
+    html = shown(f"```weird\n{code}\n```")
+    assert "<pre><code>x &lt;- 'a' &amp; b\n&lt;script&gt;\n</code></pre>" in html
+    assert "<style>" not in html
+
+
+def test_relative_links_only_as_in_page_anchors():
+    html = shown("[up](../../api/terminals) [here](#part) [mail](mailto:a@b.c)")
+    assert '<a rel="noopener noreferrer">up</a>' in html
+    assert 'href="#part"' in html and 'href="mailto:a@b.c"' in html
+
+
+def test_ids_come_only_from_footnotes():
+    html = shown("[^n]\n\n[^n]: x")
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert ids and all(re.fullmatch(r"fn(ref)?-[0-9a-f]{12}-\d+(:\d+)?", i) for i in ids)
+    assert sanitize('<a id="jupyter-config-data">x</a>') == '<a rel="noopener noreferrer">x</a>'
+
+
+def test_sanitize_is_the_last_word_on_our_own_markup():
+    assert sanitize('<div class="nbchat jp-Notebook" data-x="1" style="color: red">x</div>') == (
+        '<div class="nbchat" style="color:red">x</div>'
+    )
+    assert sanitize("<details open><summary>s</summary>b</details>") == (
+        "<details><summary>s</summary>b</details>"
+    )
+
+
+def test_everything_shown_is_already_clean():
+    """What `document` returns is a fixed point of the sanitizer (the style sheet aside)."""
+    for text in [*HOSTILE, "```python\nx = 1\n```", "# h\n\n$x$"]:
+        html = shown(text).split("<style>")[0]
+        assert sanitize(html) == html
+
+
+_MARKUP = st.sampled_from(
+    [
+        "<", ">", "&", '"', "'", "`", "```", "~~~", "$", "$$", "\\", "\\(", "\\)", "\\[", "\\]",
+        "[", "]", "(", ")", "!", "*", "_", "#", "-", "|", ":", "\n", "\n\n", "    ", "\t",
+        "http://a.b", "www.x.y", "javascript:", "data:", "<img", " src=x", " onerror=", "alert(1)",
+        "<script>", "</code>", "<svg", "[^1]", "[x]:", "- [ ] ", "> ", "1. ", "\\begin{x}",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_MARKUP, st.text(max_size=4)), max_size=40).map("".join))
+def test_random_markdown_never_yields_an_executable_construct(text):
+    assert executable(shown(text)) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_MARKUP, st.text(max_size=6)), max_size=60).map("".join))
+def test_a_growing_answer_renders_as_a_whole_one_in_the_end(text):
+    growing = GrowingMarkdown()
+    for end in range(0, len(text), 7):
+        assert executable(document(growing.html(text[:end]))) == []
+    assert growing.html(text).replace("\n", "") == markdown(text).replace("\n", "") or (
+        "[^" in text or "]:" in text  # a later definition does not reach settled blocks
+    )
+
+
+def test_a_growing_answer_settles_its_blocks():
+    growing = GrowingMarkdown()
+    growing.html("Para one.\n\nPara two")
+    growing.html("Para one.\n\nPara two.\n\n- item")
+    assert growing._settled_lines == 4  # the paragraphs; the list may still grow
