@@ -111,6 +111,7 @@ class Fault:
     write_sizes: list[int] | None = None  # split raw_sse into these write sizes
     hang: float = 0.0  # sleep before sending response headers
     text: str | None = None  # answer this text instead of answer_for(body)
+    pieces: list[str] | None = None  # answer exactly these content chunks (a word cut in two)
     # call these tools, [(name, arguments as a dict or raw text)], instead of answering
     tool_calls: list[ToolCallScript] | None = None
 
@@ -245,6 +246,8 @@ def _plan(
     calls = tool_calls_message(scripted, number) if scripted else []
     if fault.chunks is not None:
         pieces = [f"w{i} " for i in range(fault.chunks)]
+    elif fault.pieces is not None:
+        pieces = list(fault.pieces)
     elif fault.text is not None:
         pieces = split_pieces(fault.text)
     elif fault.tool_calls:

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import TEST_KEY
+from fake_openai import Fault
 from html_check import visible_text
 from kernel_driver import save_notebook
 
@@ -64,6 +65,28 @@ def test_terminal_ipython_prints_tokens_as_they_come(chat_env, server):
     assert "Reply #2 to: Again" in done.stdout
     assert "notebook file is unknown" in done.stderr
     assert TEST_KEY not in done.stdout + done.stderr
+
+
+def test_terminal_ipython_never_prints_an_echoed_key(chat_env, server):
+    cut = len(TEST_KEY) // 2
+    server.script(Fault(pieces=["Your key: ", TEST_KEY[:cut], TEST_KEY[cut:], " ok"], delay=0.05))
+    (chat_env / "echo.ipy").write_text(
+        "get_ipython().run_line_magic('load_ext', 'nbchat')\n"
+        "get_ipython().run_cell_magic('chat', '', 'Echo')\n"
+    )
+    env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
+    done = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--quick", "echo.ipy"],
+        cwd=chat_env,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Your key: *** ok" in done.stdout
+    for piece in (TEST_KEY[:cut], TEST_KEY[cut:]):
+        assert piece not in done.stdout + done.stderr
 
 
 def test_a_thread_ask_shown_in_its_cell_replays_after_a_restart(kernel, server, chat_env):

@@ -388,6 +388,52 @@ def test_a_replayed_answer_is_saved_as_this_cells_turn(kernel, server):
     assert (record["thread"], record["cell_id"]) == ("b", "cb")
 
 
+def test_a_value_holding_a_key_is_refused_and_sent_only_when_allowed(kernel, server):
+    other_key = "sk-deep-0123456789abcdef"
+    kernel.run(f"import os; os.environ['DEEPSEEK_API_KEY'] = {other_key!r}", check=True)
+    kernel.run(
+        "cfg = {'openai': os.environ['OPENAI_API_KEY']}\n"
+        "other = {'deepseek': os.environ['DEEPSEEK_API_KEY']}",
+        check=True,
+    )
+    refused = chat(kernel, "Use {cfg}", cell_id="c1")
+    assert_short_error(refused, "{cfg} holds the value of $OPENAI_API_KEY", "--allow-secrets")
+    elsewhere = chat(kernel, "Use {other}", cell_id="c2")
+    assert_short_error(elsewhere, "{other} holds the value of $DEEPSEEK_API_KEY")
+    assert other_key not in json.dumps(elsewhere.outputs)
+    kernel.run("items = [cfg['openai'], 'fine']", check=True)
+    mapped = chat(kernel, "Say {item}", flags="--map items -o out", cell_id="c3")
+    assert mapped.status == "error" and "$OPENAI_API_KEY" in mapped.error["evalue"]
+    assert [r.body["messages"][-1]["content"] for r in server.chat_requests] == ["Say fine"]
+    chat(kernel, "Use {cfg}", flags="--allow-secrets", cell_id="c4", check=True)
+    assert TEST_KEY in server.chat_requests[-1].body["messages"][-1]["content"]
+
+
+def test_an_echoed_key_is_never_shown_live_nor_kept(kernel, server):
+    cut = len(TEST_KEY) // 2
+    pieces = ["Your ", "key ", "is ", TEST_KEY[:cut], TEST_KEY[cut:], " and ", "more."]
+    server.script(Fault(pieces=pieces, delay=0.05))
+    done = chat(kernel, "Echo it", cell_id="c1", check=True)
+    everything = json.dumps(done.messages)
+    for piece in (TEST_KEY, TEST_KEY[:cut], TEST_KEY[cut:]):
+        assert piece not in everything, "not in the live view's messages, nor the final output"
+    assert "Your key is *** and more." in visible_text(final_html(done))
+    assert any("Your key is ***" in visible_text(html) for html in widget_html(done))
+
+
+def test_model_ids_that_echo_the_key_are_redacted(kernel, server):
+    models = server.models
+    server.models = (*models, f"echo-{TEST_KEY}", f"part-{TEST_KEY[3:18]}")
+    try:
+        listed = kernel.run("%chat models", cell_id="m", check=True)
+    finally:
+        server.models = models
+    everything = json.dumps(listed.outputs)
+    assert TEST_KEY not in everything and TEST_KEY[3:18] not in everything
+    assert "echo-***" in listed.data("text/plain")[0]
+    assert executable(listed.data("text/html")[0]) == []
+
+
 def test_config_refuses_a_base_url_with_credentials(kernel, server):
     # IPython's %config logs a refused value (TraitError) instead of failing the cell.
     refused = kernel.run("%config ChatMagics.base_url = 'https://user:secret@example.com/v1'")
