@@ -25,7 +25,7 @@ from _server import REPO_ROOT, fake_server
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from kernel_driver import Kernel
 
-TARGET = 1.2
+TARGET = 1.1
 
 BARE_SETUP = """
 import httpx, json

@@ -118,10 +118,10 @@ class WidgetStream:
         self._start = self._next = time.perf_counter()  # the first token shows at once
         self._body = widgets.Output()
         self._status = widgets.HTML(value=self._status_html())
-        self._thought_view = widgets.HTML(value="")
-        self._calls_view = widgets.HTML(value="")
+        self._thought_view: Any = None  # made when there is thinking to show: each widget
+        self._calls_view: Any = None  # costs the frontend three comm messages to open
         box = self._box = widgets.VBox([self._body, self._status])
-        self._widgets = [box, self._body, self._status, self._thought_view, self._calls_view]
+        self._widgets = [box, self._body, self._status]
         handle = display(box, display_id=True)
         assert isinstance(handle, DisplayHandle)
         self._handle = handle
@@ -174,7 +174,7 @@ class WidgetStream:
         self._thinking_since = self._thinking_until = None
         if self._handle is not None:
             self._body.outputs = ()
-            if self._thought_view in self._box.children:
+            if self._thought_view is not None and self._thought_view in self._box.children:
                 self._box.children = tuple(
                     child for child in self._box.children if child is not self._thought_view
                 )
@@ -193,14 +193,12 @@ class WidgetStream:
         began = time.perf_counter()
         if self._calls_changed:
             self._calls_changed = False
-            if self._calls_view not in self._box.children:
-                self._box.children = (self._calls_view, *self._box.children)
+            self._calls_view = self._shown(self._calls_view)
             self._calls_view.value = self._calls_html()
         if self._thoughts:
             self._thinking += "".join(self._thoughts)
             self._thoughts.clear()
-            if self._thought_view not in self._box.children:
-                self._box.children = (self._thought_view, *self._box.children)
+            self._thought_view = self._shown(self._thought_view)
             self._thought_view.value = self._thinking_html()
         if self._parts:
             self._text += "".join(self._parts)
@@ -210,6 +208,17 @@ class WidgetStream:
             self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
         self._status.value = self._status_html()
         self._render_s = time.perf_counter() - began
+
+    def _shown(self, view: Any) -> Any:
+        """``view`` (an HTML widget, made now if None) at the top of the box."""
+        if view is None:
+            import ipywidgets as widgets
+
+            view = widgets.HTML(value="")
+            self._widgets.append(view)
+        if view not in self._box.children:
+            self._box.children = (view, *self._box.children)
+        return view
 
     def _calls_html(self) -> str:
         """The last calls and their results so far, as plain (escaped) text."""

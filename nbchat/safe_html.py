@@ -87,7 +87,14 @@ def markdown(text: str) -> str:
     if not text:
         return ""
     doc_id = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return _parser().render(text, {"docId": doc_id})
+    return _parser(_may_autolink(text)).render(text, {"docId": doc_id})
+
+
+def _may_autolink(text: str) -> bool:
+    """Whether ``text`` holds anything GitHub would make a link of by itself. The autolink
+    rule runs at every word, which makes long prose ten to a hundred times slower to parse, so
+    it is used only for text that needs it."""
+    return "://" in text or "www." in text or "@" in text or "mailto:" in text
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -117,7 +124,7 @@ def document(body: str) -> str:
 
 
 @cache
-def _parser() -> Any:
+def _parser(autolinks: bool = True) -> Any:
     """markdown-it-py, set up once: CommonMark, GitHub's extensions, math, our renderers."""
     from markdown_it import MarkdownIt
     from mdit_py_plugins.amsmath import amsmath_plugin
@@ -129,7 +136,9 @@ def _parser() -> Any:
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
     md.enable(["table", "strikethrough"])
     md.options.update(tasklists=True, alerts=True)
-    md.use(gfm_autolink_plugin).use(footnote_plugin, inline=False)
+    if autolinks:
+        md.use(gfm_autolink_plugin)
+    md.use(footnote_plugin, inline=False)
     # Pandoc's rule for "$": no space inside the delimiters, no digit after the closing one, so
     # "costs $5 and $10" is prose.
     md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
@@ -172,11 +181,23 @@ def _highlight(code: str, language: str, attributes: Any) -> str:
     if name not in _LANGUAGES or len(code) > _HIGHLIGHT_LIMIT:
         return ""
     from pygments import highlight
-    from pygments.formatters import HtmlFormatter
+
+    spans = highlight(code, _lexer(name), _formatter())
+    return f'<pre class="highlight"><code>{spans}</code></pre>'
+
+
+@cache
+def _lexer(name: str) -> Any:
     from pygments.lexers import get_lexer_by_name
 
-    spans = highlight(code, get_lexer_by_name(name), HtmlFormatter(nowrap=True))
-    return f'<pre class="highlight"><code>{spans}</code></pre>'
+    return get_lexer_by_name(name)
+
+
+@cache
+def _formatter() -> Any:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(nowrap=True)  # its set-up (a style sheet) costs more than a block
 
 
 # -- the sanitizer --------------------------------------------------------------------------
