@@ -124,10 +124,18 @@ class ChatClient:
 
     # -- public calls ----------------------------------------------------------------------
 
+    def wire_body(self, body: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+        """``body`` as this client sends it: with ``stream``, and ``stream_options`` asking
+        for usage when streaming (unless this server rejected it before)."""
+        request = {**body, "stream": stream}
+        request.pop("stream_options", None)
+        if stream and not self.usage_option_rejected:
+            request["stream_options"] = {"include_usage": True}
+        return request
+
     def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """One non-streamed answer as a ``chat.completion`` dict."""
-        request = {**body, "stream": False}
-        request.pop("stream_options", None)
+        request = self.wire_body(body, stream=False)
         response = self._send("POST", "/chat/completions", request, stream=False)
         try:
             return response.completion()
@@ -147,9 +155,7 @@ class ChatClient:
         server that rejects it gets the request again without it, once. Raises nbchat errors
         (after the retries); the caller must close the response.
         """
-        request = {**body, "stream": True}
-        if not self.usage_option_rejected:
-            request["stream_options"] = {"include_usage": True}
+        request = self.wire_body(body, stream=True)
         try:
             return self._send("POST", "/chat/completions", request, stream=True)
         except APIError as exc:  # 400 from most servers, 422 from FastAPI-style validation

@@ -50,6 +50,9 @@ _FINISH_NOTES = {
     "function_call": "the model asked to call a function (nbchat does not run it)",
 }
 _RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all of it)
+# A raw view's order: what was sent and what came back first, the digests that chain it last.
+_FIRST = ("messages", "responses", "request", "timing")
+_DIGESTS = ("key", "history", "parent", "context")
 _QUIET = "font-size: 85%; opacity: 0.7"
 
 
@@ -292,10 +295,11 @@ def inspection(record: Record, sent: dict[str, Any], *, whole: bool = False) -> 
     (rebuilt from the records above it; never the key or any header). Images are shown by their
     summary and digest, except in the record itself when ``whole`` (it is then the stored one)."""
     stored = record.to_json()
-    return {
-        **(stored if whole else with_image_summaries(stored)),
-        "sent": with_image_summaries(sent),
-    }
+    stored = stored if whole else with_image_summaries(stored)
+    first = {name: stored[name] for name in _FIRST if name in stored}
+    last = {name: stored[name] for name in _DIGESTS if name in stored}
+    rest = {k: v for k, v in stored.items() if k not in first and k not in last}
+    return {"sent": with_image_summaries(sent), **first, **rest, **last}
 
 
 def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:

@@ -484,7 +484,11 @@ class ChatSession:
         if turn is not None:
             body = turn.body()
             rounds = wire_turn(record.messages[1:-1], reasoning=turn.send_reasoning)
-            return {"url": url, "body": {**body, "messages": [*body["messages"], *rounds]}}
+            body["messages"] = [*body["messages"], *rounds]
+            stream = turn.settings.stream
+            if not turn.settings.key_problem:  # every field the client adds, as it adds them
+                body = self.client(turn.settings).wire_body(body, stream=stream)
+            return {"url": url, "body": body}
         rebuilt = rebuild(record, self.find)
         body = {"model": record.request.model, "messages": rebuilt.messages}
         shown: dict[str, Any] = {"url": url, "body": {**body, **record.request.params}}

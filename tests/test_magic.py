@@ -163,6 +163,17 @@ def test_raw_adds_a_separate_collapsed_json_output(kernel, server):
     assert raw["metadata"]["application/json"] == {"expanded": False}
 
 
+@pytest.mark.parametrize("flags", ["", "--no-stream"])
+def test_raw_shows_the_whole_body_sent_first_and_the_digests_last(kernel, server, flags):
+    done = chat(kernel, "Hello", flags=f"--raw {flags} -t 0.5", cell_id="c1", check=True)
+    (tree,) = done.data("application/json")
+    assert tree["sent"]["body"] == server.chat_requests[-1].body, "every field, as sent"
+    assert ("stream_options" in tree["sent"]["body"]) == (flags == "")
+    names = list(tree)
+    assert names[:3] == ["sent", "messages", "responses"]
+    assert names[-3:] == ["key", "history", "parent"]
+
+
 def test_length_and_content_filter_are_shown_plainly(kernel, server):
     done = chat(kernel, "one two three four five", flags="--max-tokens 2", cell_id="c1", check=True)
     assert server.chat_requests[-1].body["max_tokens"] == 2
