@@ -171,7 +171,8 @@ def test_strip_trims_the_ends_only():
         "  and ",
         "IMG",
     ]
-    assert interpolate("  {doc}  ", NAMES).strip() == Prompt(("the text",), fills=(("doc", "the text"),))
+    stripped = interpolate("  {doc}  ", NAMES).strip()
+    assert stripped == Prompt(("the text",), fills=(("doc", "the text"),))
     assert interpolate("  ", NAMES).strip() == Prompt(())
 
 
