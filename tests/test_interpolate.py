@@ -129,7 +129,7 @@ def test_out_is_rendered_like_any_value():
 
 def test_a_dataframe_becomes_a_table_with_its_notes():
     frame = pd.DataFrame({"n": range(100)})
-    prompt = interpolate("Describe {df}.", {"df": frame})
+    prompt = interpolate("Describe {df}.", {"df": frame}, budget=200)
     assert prompt.text.startswith(
         "Describe pandas.DataFrame, 100 rows × 1 column\n|  | n (int64) |"
     )
