@@ -159,7 +159,10 @@ def map_items(
         answers[item.index] = item.record.answer
     labels = [str(label) for label in index] if index is not None else None
     inputs = [one_line(str(row)) for row in rows]
-    summary = BatchSummary(job.name, inputs, answers, failures, labels)
+    # The cell's error names the failures (`raise_for_failures`): listed here too, they would
+    # show twice. After Ctrl-C the error is the interruption, so the summary lists them.
+    listed = failures if interrupted is not None else {}
+    summary = BatchSummary(job.name, inputs, answers, listed, labels)
     line = _summary_line(job.title or f"--map {job.name}", len(rows), kept, result, failures)
     pending = [order[position] for position in result.pending]
     bundle = summary.bundle(line, record, pending=pending, replayed=replays)

@@ -162,7 +162,10 @@ def test_failed_items_do_not_stop_the_others_and_a_rerun_retries_only_them(
     assert "run the cell again to retry the failed ones" in message and "\n" not in message
     assert show(kernel, "[i for i, x in enumerate(out) if x is None]") == "[0, 1]"
     assert len(batch_record(failed)["items"]) == 8
-    assert "item 0 failed" in failed.data("text/html")[0]
+    summary = failed.data("text/plain")[0]
+    assert "10 items · 8 answered · 2 failed" in summary
+    shown = [o.get("text") or o.get("evalue") or json.dumps(o.get("data")) for o in failed.outputs]
+    assert sum(text.count("rejected the request") for text in shown) == 1, "said once"
     server.reset()
     kernel.run(
         "%%chat --map numbers --concurrency 1 -o out\nSquare {item}", cell_id="c1", check=True
