@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main", "verify_notebook"]
 
 MIN_WIDTH = 20  # narrower, `show` has no room for a prompt
+HELP_WIDTH = 79  # help is read at 80 columns whatever the terminal (and in the README)
 # json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
 # too (they only occur inside strings), so `export --format jsonl` on a terminal shows text.
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
@@ -241,6 +243,28 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 # -- the parser ------------------------------------------------------------------------------------
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help within `HELP_WIDTH` columns. The description and epilog are written by hand: their
+    prose paragraphs are wrapped to fit, and a paragraph with an indented line (a table of exit
+    codes, an example) is kept line for line."""
+
+    def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
+        terminal = shutil.get_terminal_size().columns - 2  # as argparse measures it
+        kwargs["width"] = min(kwargs.get("width") or terminal, HELP_WIDTH)
+        super().__init__(prog, *args, **kwargs)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line[:1].isspace() for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                wrap = {"initial_indent": indent, "subsequent_indent": indent}
+                paragraphs.append(textwrap.fill(" ".join(lines), width, **wrap))
+        return "\n\n".join(paragraphs)
+
+
 def _add_command(
     commands: Any, name: str, run: Callable[..., int], epilog: str = ""
 ) -> argparse.ArgumentParser:
@@ -250,7 +274,7 @@ def _add_command(
         help=summary,
         description=summary[0].upper() + summary[1:] + ".",
         epilog=f"{epilog}example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.set_defaults(run=run)
     return parser
@@ -274,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect, export, check, strip and re-run the answers nbchat stores in "
         "notebooks.",
         epilog=HELP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nbchat {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -106,6 +106,20 @@ def test_every_command_has_help_with_an_example(capsys, command):
     assert f"example:\n  nbchat {command}" in out
 
 
+@pytest.mark.parametrize("columns", ["200", "80"])
+@pytest.mark.parametrize(
+    "command", [[], ["show"], ["export"], ["stats"], ["verify"], ["strip"], ["upgrade"], ["run"]]
+)
+def test_help_fits_80_columns_whatever_the_terminal(capsys, monkeypatch, command, columns):
+    monkeypatch.setenv("COLUMNS", columns)
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert max(display_width(line) for line in out.splitlines()) <= 80
+    if command == ["run"]:  # the epilog's prose is wrapped, its summary line kept whole
+        assert "\n  NOTEBOOK: N cells run, A answers (R replayed, S asked), E errors\n" in out
+        assert "never saved when a cell fails. Then prints:\n\n  NOTEBOOK: " in out
+
+
 def test_usage_errors_exit_2(capsys):
     assert run(capsys)[0] == 2
     code, _, err = run(capsys, "export", "x.ipynb", "--format", "pdf")
