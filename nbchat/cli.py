@@ -23,11 +23,12 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._version import __version__
-from nbchat.batch_record import read_stored
+from nbchat.batch_record import item_labels, map_title, read_stored
 from nbchat.chain import rebuild
 from nbchat.cli_format import (
     COMMAND_HELP,
@@ -44,7 +45,7 @@ from nbchat.cli_run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
 from nbchat.files import atomic_write
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
-from nbchat.record import SCHEMA_VERSION, TURN, Record
+from nbchat.record import SCHEMA_VERSION, STANDALONE, TURN, Record
 from nbchat.render import reasoning_tokens
 from nbchat.secret_scan import Finding, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
@@ -91,16 +92,40 @@ def _terminal_width() -> int:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Print the stored turns of one notebook as a table that fits the width."""
-    _, stored = _load(args.notebook)
+    notebook, stored = _load(args.notebook)
     _warn_skipped(stored)
     turns = _turns(stored, args.thread)
     if not turns:
         where = f" in thread {args.thread!r}" if args.thread else ""
         print(f"no nbchat records{where} in {args.notebook}", file=out)
         return ExitCode.OK
-    for line in show_lines(turns, args.width or _terminal_width()):
+    for line in show_lines(_map_items_named(notebook, turns), args.width or _terminal_width()):
         print(line, file=out)
     return ExitCode.OK
+
+
+def _map_items_named(
+    notebook: nbformat.NotebookNode, turns: list[tuple[int, Record]]
+) -> list[tuple[int, Record]]:
+    """The turns as `show` lists them: an item of a ``--map`` cell under the map's name, with
+    its item (``item 3: great``) as its prompt, since every item's prompt opens with the same
+    template."""
+    labels: dict[tuple[int, str], tuple[str, str]] = {}
+    for number, cell in enumerate(notebook.cells, start=1):
+        outputs = cell.get("outputs")
+        for _, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
+            items = item_labels(raw)
+            title = map_title(str(cell.get("source", ""))) if items else ""
+            labels.update({(number, key): (title, item) for key, item in items.items()})
+    named = []
+    for number, record in turns:
+        found = labels.get((number, str(record.key)))
+        if found is not None and record.thread == STANDALONE:
+            title, item = found
+            user = {"role": "user", "content": item}
+            record = replace(record, thread=title, messages=[user, *record.messages[1:]])
+        named.append((number, record))
+    return named
 
 
 # -- export ----------------------------------------------------------------------------------------
