@@ -29,7 +29,7 @@ from nbchat.errors import (
 )
 from nbchat.messages import reasoning_of, wire_turn
 from nbchat.notebook import NotebookRecords
-from nbchat.offline import explain_miss
+from nbchat.offline import asked_elsewhere, explain_miss
 from nbchat.reasoning import ReasoningPolicy
 from nbchat.record import SYSTEM, TURN, Record, utc_now
 from nbchat.redaction import Redactor, request_url
@@ -176,8 +176,15 @@ class ChatSession:
             value = stored_value(as_stored, record, offline=settings.offline)
             if value is not MISFIT:  # else asked again, the thinking sent as decided
                 return Outcome(self._replay(as_stored, record), origin, as_stored, value)
-        if settings.offline:
-            raise OfflineMiss(explain_miss(turn, notebook, self.threads))
+        if settings.offline:  # an answer asked of another endpoint, else nothing to replay
+            elsewhere = asked_elsewhere(turn, notebook, self.threads)
+            if elsewhere is None:
+                raise OfflineMiss(explain_miss(turn, notebook, self.threads))
+            value = stored_value(elsewhere.turn, elsewhere.record, offline=True)
+            self._warn(elsewhere.note)
+            origin = Origin.SESSION if elsewhere.in_session else Origin.NOTEBOOK
+            record = self._replay(elsewhere.turn, elsewhere.record)
+            return Outcome(record, origin, elsewhere.turn, value)
         try:
             record, turn, value = self._send(turn, sink)
         except APIError as error:
