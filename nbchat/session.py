@@ -450,17 +450,23 @@ class ChatSession:
 
     # -- what the commands show ------------------------------------------------------------
 
-    def next_context(
+    def context_at(
         self,
         thread: str,
         notebook: NotebookRecords | None,
         settings: Settings,
         *,
+        cell_id: str | None,
+        source: str | None = None,
         use_notebook: bool,
-    ) -> list[dict[str, Any]]:
-        """The messages a new cell at the bottom of ``thread`` would send before its own."""
-        window = self.threads.window(thread, None, notebook, use_notebook=use_notebook)
-        return window.messages(settings.system_prompt)
+    ) -> tuple[Window, list[dict[str, Any]]]:
+        """What a ``%%chat`` cell of ``thread`` in cell ``cell_id``'s place (None: below the
+        last cell run) would send before its own message, and the turns they come from."""
+        window = self.threads.window(
+            thread, cell_id, notebook, source=source, use_notebook=use_notebook
+        )
+        reasoning = self.reasoning.decide(settings)
+        return window, window.messages(settings.system_prompt, reasoning)
 
     def thread_summary(
         self, notebook: NotebookRecords | None, *, use_notebook: bool
@@ -473,7 +479,8 @@ class ChatSession:
         return summary
 
     def forget(self, thread: str | None) -> int:
-        """Forget a thread (None: every thread) in this session; how many turns went."""
+        """Forget this session's turns of a thread (None: every thread), so the saved notebook's
+        answers stand for those cells until they run again; how many turns went."""
         return self.threads.reset(thread)
 
     @property
