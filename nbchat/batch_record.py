@@ -27,10 +27,14 @@ template, the endpoint, model and parameters, the system prompt. Per item only w
 `read_stored` reads any stored record JSON, a turn, a system prompt or a batch, as `Record`s:
 a batch gives one standalone turn record per item. An item's key is not stored: it is computed
 from the request the record describes, so an edited item is found (or not) as that request.
+`item_labels` and `map_title` say what an item was and which map it belongs to, for tables
+whose rows would otherwise all start with the same template.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +44,10 @@ from nbchat.map_template import MapTemplate
 from nbchat.messages import user_message
 from nbchat.record import SCHEMA_VERSION, STANDALONE, TURN, Record, utc_now
 
-__all__ = ["BATCH", "BatchItem", "batch_json", "read_stored"]
+__all__ = ["BATCH", "BatchItem", "batch_json", "item_labels", "map_title", "read_stored"]
 
 BATCH = "batch"
+_MAP_FLAG = re.compile(r"^--map(?:=(.+))?$")
 
 
 @dataclass(frozen=True)
@@ -175,3 +180,40 @@ def _item_turn(
         "responses": [{**shared["response"], **response}],
         "timing": {**timing, "streamed": False},
     }
+
+
+def item_labels(raw: Any) -> dict[str, str]:
+    """What each answered item of a batch record JSON was, by the item's key: ``item 3: great``
+    (its fills joined by `` · ``; an image item: its message's text). Empty for any other
+    record, or a batch that cannot be read."""
+    if not isinstance(raw, dict) or raw.get("kind") != BATCH:
+        return {}
+    try:
+        records = _read_batch(raw)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        return {}
+    labels = {}
+    for entry, record in zip(raw["items"], records, strict=True):
+        fills = entry.get("fills")
+        what = " · ".join(fills) if isinstance(fills, list) else record.prompt
+        index = entry.get("index")
+        known = isinstance(index, int) and not isinstance(index, bool)
+        labels[str(record.key)] = f"item {index}: {what}" if known else what
+    return labels
+
+
+def map_title(source: str) -> str:
+    """What a batch cell is called: ``--map NAME`` as its first line says, else
+    ``nbchat.map`` (a batch run from code)."""
+    first = source.lstrip().partition("\n")[0]
+    if not first.startswith("%%chat"):
+        return "nbchat.map"
+    try:
+        words = shlex.split(first)
+    except ValueError:  # unbalanced quotes: the magic refused it too
+        words = first.split()
+    for word, after in zip(words, [*words[1:], ""], strict=True):
+        flag = _MAP_FLAG.match(word)
+        if flag:
+            return f"--map {flag.group(1) or after}".rstrip()
+    return "--map"

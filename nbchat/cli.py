@@ -21,12 +21,14 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._version import __version__
-from nbchat.batch_record import read_stored
+from nbchat.batch_record import item_labels, map_title, read_stored
 from nbchat.chain import rebuild
 from nbchat.cli_format import (
     COMMAND_HELP,
@@ -43,7 +45,7 @@ from nbchat.cli_run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
 from nbchat.files import atomic_write
 from nbchat.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
-from nbchat.record import SCHEMA_VERSION, TURN, Record
+from nbchat.record import SCHEMA_VERSION, STANDALONE, TURN, Record
 from nbchat.render import reasoning_tokens
 from nbchat.secret_scan import Finding, scan_cell, scan_notebook_fields
 from nbchat.text import CONTROLS, clip, one_line, plural
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main", "verify_notebook"]
 
 MIN_WIDTH = 20  # narrower, `show` has no room for a prompt
+HELP_WIDTH = 79  # help is read at 80 columns whatever the terminal (and in the README)
 # json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
 # too (they only occur inside strings), so `export --format jsonl` on a terminal shows text.
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
@@ -89,16 +92,40 @@ def _terminal_width() -> int:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Print the stored turns of one notebook as a table that fits the width."""
-    _, stored = _load(args.notebook)
+    notebook, stored = _load(args.notebook)
     _warn_skipped(stored)
     turns = _turns(stored, args.thread)
     if not turns:
         where = f" in thread {args.thread!r}" if args.thread else ""
         print(f"no nbchat records{where} in {args.notebook}", file=out)
         return ExitCode.OK
-    for line in show_lines(turns, args.width or _terminal_width()):
+    for line in show_lines(_map_items_named(notebook, turns), args.width or _terminal_width()):
         print(line, file=out)
     return ExitCode.OK
+
+
+def _map_items_named(
+    notebook: nbformat.NotebookNode, turns: list[tuple[int, Record]]
+) -> list[tuple[int, Record]]:
+    """The turns as `show` lists them: an item of a ``--map`` cell under the map's name, with
+    its item (``item 3: great``) as its prompt, since every item's prompt opens with the same
+    template."""
+    labels: dict[tuple[int, str], tuple[str, str]] = {}
+    for number, cell in enumerate(notebook.cells, start=1):
+        outputs = cell.get("outputs")
+        for _, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
+            items = item_labels(raw)
+            title = map_title(str(cell.get("source", ""))) if items else ""
+            labels.update({(number, key): (title, item) for key, item in items.items()})
+    named = []
+    for number, record in turns:
+        found = labels.get((number, str(record.key)))
+        if found is not None and record.thread == STANDALONE:
+            title, item = found
+            user = {"role": "user", "content": item}
+            record = replace(record, thread=title, messages=[user, *record.messages[1:]])
+        named.append((number, record))
+    return named
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -241,6 +268,28 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 # -- the parser ------------------------------------------------------------------------------------
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help within `HELP_WIDTH` columns. The description and epilog are written by hand: their
+    prose paragraphs are wrapped to fit, and a paragraph with an indented line (a table of exit
+    codes, an example) is kept line for line."""
+
+    def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
+        terminal = shutil.get_terminal_size().columns - 2  # as argparse measures it
+        kwargs["width"] = min(kwargs.get("width") or terminal, HELP_WIDTH)
+        super().__init__(prog, *args, **kwargs)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line[:1].isspace() for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                wrap = {"initial_indent": indent, "subsequent_indent": indent}
+                paragraphs.append(textwrap.fill(" ".join(lines), width, **wrap))
+        return "\n\n".join(paragraphs)
+
+
 def _add_command(
     commands: Any, name: str, run: Callable[..., int], epilog: str = ""
 ) -> argparse.ArgumentParser:
@@ -250,7 +299,7 @@ def _add_command(
         help=summary,
         description=summary[0].upper() + summary[1:] + ".",
         epilog=f"{epilog}example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.set_defaults(run=run)
     return parser
@@ -274,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect, export, check, strip and re-run the answers nbchat stores in "
         "notebooks.",
         epilog=HELP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nbchat {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -13,12 +13,12 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from nbchat.errors import ConfigError
-from nbchat.images import image_from_url, token_estimate
-from nbchat.record import TURN, message_text
+from nbchat.history_rows import history_rows, reset_line
+from nbchat.record import TURN
 from nbchat.redaction import mask_url
 from nbchat.render import inspection, raw_bundle
 from nbchat.safe_html import document, escape, table
-from nbchat.text import clip, one_line, plural, render_table
+from nbchat.text import plural, printable, render_table
 
 if TYPE_CHECKING:
     from nbchat.magics import ChatMagics
@@ -30,9 +30,9 @@ def _parser() -> MagicArgumentParser:
     # IPython's help formatter prefixes the prog with "%".
     parser = MagicArgumentParser(prog="chat", add_help=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    history = commands.add_parser("history", help="the thread as it will be sent next")
+    history = commands.add_parser("history", help="what a chat cell here would send")
     history.add_argument("--thread", default="default")
-    reset = commands.add_parser("reset", help="forget a thread (or --all) in this kernel")
+    reset = commands.add_parser("reset", help="forget a thread's turns in this kernel (or --all)")
     target = reset.add_mutually_exclusive_group()
     target.add_argument("--thread", default="default")
     target.add_argument("--all", action="store_true")
@@ -75,59 +75,63 @@ def _show_table(headers: list[str], rows: list[list[str]], title: str = "") -> N
     _show(html, plain)
 
 
-def _preview(text: str, limit: int = 70) -> str:
-    return clip(one_line(text), limit)
-
-
-def _token_estimate(message: dict[str, Any]) -> int:
-    """About a quarter of a message's characters, each image counted by its tiles instead."""
-    content = message.get("content")
-    if not isinstance(content, list):
-        return max(1, len(str(content or "")) // 4)
-    characters, tokens = 0, 0
-    for part in content:
-        if not isinstance(part, dict):
-            continue
-        if part.get("type") == "image_url":
-            url = (part.get("image_url") or {}).get("url")
-            image = image_from_url(url) if isinstance(url, str) else None
-            tokens += token_estimate(image) if image else token_estimate(None)
-        else:
-            characters += len(str(part.get("text", "")))
-    return max(1, characters // 4 + tokens)
-
-
 def _history(magics: ChatMagics, args: Any) -> None:
-    settings = magics.settings()
-    notebook = magics.notebook_records()
-    messages = magics.session.next_context(
-        args.thread, notebook, settings, use_notebook=magics.knows_cells()
+    """What a %%chat cell here would send before its own message, one row a message; a message
+    the table clips is shown whole below it, folded."""
+    notebook, (cell_id, source) = magics.notebook_records(), magics.cell_place()
+    _, messages = magics.session.context_at(
+        args.thread,
+        notebook,
+        magics.settings(),
+        cell_id=cell_id,
+        source=source,
+        use_notebook=magics.knows_cells(),
     )
     if not messages:
-        _show(
-            f"<p>{escape(f'Thread {args.thread!r} is empty.')}</p>",
-            f"Thread {args.thread!r} is empty.",
-        )
+        empty = f"Thread {args.thread!r} is empty above this cell: a %%chat cell here sends "
+        empty += "its own message alone."
+        _show(f"<p>{escape(empty)}</p>", empty)
         return
-    sizes = [_token_estimate(message) for message in messages]
-    previews = [_preview(message_text(message)) for message in messages]
+    rows = history_rows(messages)
     header = ["#", "role", "tokens", "content"]
-    rows = [
-        [str(i), str(m["role"]), f"~{n}", text]
-        for i, (m, n, text) in enumerate(zip(messages, sizes, previews, strict=True), 1)
-    ]
-    note = f"{plural(len(messages), 'message')}, ~{sum(sizes)} tokens of context"
-    _show_table(header, rows, f"Thread {args.thread!r}: {note}.")
+    cells = [[str(row.number), row.role, f"~{row.tokens}", row.preview] for row in rows]
+    tokens = sum(row.tokens for row in rows)
+    title = (
+        f"Thread {args.thread!r}: {plural(len(rows), 'message')}, ~{tokens} tokens of context: "
+        "what a %%chat cell here sends before its own."
+    )
+    html = f"<p>{escape(title)}</p>{table(header, cells)}"
+    plain = "\n".join([title, *render_table(header, cells)])
+    for row in (row for row in rows if not row.complete):
+        heading = f"{row.number} · {row.role}, whole"
+        html += (
+            f"<details><summary>{escape(heading)}</summary>"
+            f'<pre style="white-space: pre-wrap">{escape(row.whole)}</pre></details>'
+        )
+        plain += f"\n\n{heading}:\n{row.whole}"
+    _show(html, printable(plain))
 
 
 def _reset(magics: ChatMagics, args: Any) -> None:
     thread = None if args.all else args.thread
     count = magics.session.forget(thread)
-    what = "every thread" if thread is None else f"thread {thread!r}"
-    print(
-        f"Forgot {what} ({plural(count, 'turn')} from this session; stored answers are not used "
-        "to rebuild it until its cells run again)."
-    )
+    notebook, (cell_id, source) = magics.notebook_records(), magics.cell_place()
+    use_notebook = magics.knows_cells()
+    names = [thread] if thread is not None else []
+    names = names or sorted(magics.session.thread_summary(notebook, use_notebook=use_notebook))
+    sends = {}
+    for name in names:
+        window, _ = magics.session.context_at(
+            name,
+            notebook,
+            magics.settings(),
+            cell_id=cell_id,
+            source=source,
+            use_notebook=use_notebook,
+        )
+        sends[name] = len(window.answered)
+    file = notebook is not None and use_notebook
+    print(reset_line(count, thread, sends, file=file))
 
 
 def _threads(magics: ChatMagics, args: Any) -> None:

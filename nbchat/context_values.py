@@ -6,8 +6,9 @@ What each kind of value becomes (`render_value`):
   always did; a long document is what a prompt is for, and the server says if it is too long);
 - an image (`nbchat.images`) becomes an image part;
 - a pandas or polars DataFrame or Series becomes a line with its kind and shape and a Markdown
-  table of its first and last rows, each column headed ``name (dtype)``; the first and last 10 of
-  more than 20 columns; cells cut at 40 columns; the rows left out marked ``… 990 more rows``;
+  table, each column headed ``name (dtype)`` and each cell cut at 40 columns: the whole table
+  when it fits the budget; else the first and last 10 of more than 20 columns, and as many of
+  its first and last rows as fit, the rows left out marked ``… 990 more rows``;
 - a NumPy array becomes a line with its shape and dtype and NumPy's own print of it, summarised
   (``...``) when it is large;
 - any other object becomes its ``_repr_markdown_()`` when that gives a str, else ``str(value)``
@@ -15,7 +16,8 @@ What each kind of value becomes (`render_value`):
 
 Only the budget (``ChatMagics.context_chars`` characters, per value) decides what is cut:
 
-- tables and arrays shrink along their structure (fewer rows, fewer items); when even their
+- tables and arrays are sent whole when they fit, and shrink along their structure only to fit
+  (fewer columns and rows, fewer items); when even their
   smallest form is over the budget they are refused with a `ConfigError` naming the setting,
   since a table or array cut mid-way would mislead;
 - other objects' text has no structure to cut along: it is clipped at the budget and ends with
@@ -40,7 +42,6 @@ __all__ = ["BUDGET_SETTING", "DEFAULT_BUDGET", "Rendered", "render_value"]
 
 BUDGET_SETTING = "ChatMagics.context_chars"
 DEFAULT_BUDGET = 8000
-HEAD_ROWS = 5  # and as many from the tail: a table's start and end say most about it
 MAX_COLUMNS = 20  # the first and last half of them, as pandas shows a wide frame
 CELL_WIDTH = 40
 _ARRAY_STEPS = ((1000, 3), (0, 3), (0, 2), (0, 1))  # (threshold, edgeitems): numpy's defaults first
@@ -177,14 +178,51 @@ def _index_header(value: Any) -> str:
 
 
 def _render_table(table: _Table, budget: int, label: str) -> Rendered:
-    columns = _shown_columns(len(table.columns))
-    smallest = ""
-    for head, tail in _row_steps(table.length):
-        text = _table_text(table, head, tail, columns)
+    """The whole table when it fits; else its first and last columns (of more than
+    `MAX_COLUMNS`) and as many of its first and last rows as fit."""
+    every = list(range(len(table.columns)))
+    if _may_fit(table, table.length, every, budget):
+        text = _table_text(table, table.length, 0, every)
         if len(text) <= budget:
-            return Rendered(text, notes=_table_notes(table, head + tail, len(columns), label))
-        smallest = text
-    raise _over_budget(label, len(smallest), budget, "pass a slice with fewer columns")
+            return Rendered(text)
+    columns = _shown_columns(len(every))
+    if len(columns) < len(every) and _may_fit(table, table.length, columns, budget):
+        text = _table_text(table, table.length, 0, columns)
+        if len(text) <= budget:
+            return Rendered(text, notes=_table_notes(table, table.length, len(columns), label))
+    rows = _most_rows(table, columns, budget)
+    if rows is None:
+        smallest = _table_text(table, 0, 0, columns)
+        raise _over_budget(label, len(smallest), budget, "pass a slice with fewer columns")
+    text = _table_text(table, rows, rows, columns)
+    return Rendered(text, notes=_table_notes(table, 2 * rows, len(columns), label))
+
+
+def _row_size(table: _Table, columns: list[int]) -> int:
+    """The fewest characters a row of the table can take: ``| a | b |`` and its line break."""
+    cells = len(columns) + (table.index_header is not None) + (len(columns) < len(table.columns))
+    return 3 * cells + 2
+
+
+def _may_fit(table: _Table, rows: int, columns: list[int], budget: int) -> bool:
+    """Whether ``rows`` rows could fit at all (so a long table is not rendered whole to see)."""
+    return rows * _row_size(table, columns) <= budget
+
+
+def _most_rows(table: _Table, columns: list[int], budget: int) -> int | None:
+    """The most rows ``n`` whose table of the first and last ``n`` rows fits (None: not even the
+    table without rows). More rows never make a shorter text, so a binary search finds it."""
+    high = min((table.length - 1) // 2, budget // (2 * _row_size(table, columns)))
+    low = 0
+    if len(_table_text(table, 0, 0, columns)) > budget:
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(_table_text(table, middle, middle, columns)) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _shown_columns(count: int) -> list[int]:
@@ -192,13 +230,6 @@ def _shown_columns(count: int) -> list[int]:
         return list(range(count))
     half = MAX_COLUMNS // 2
     return [*range(half), *range(count - half, count)]
-
-
-def _row_steps(length: int) -> list[tuple[int, int]]:
-    """(head, tail) row counts to try, the most rows first; the last shows no row."""
-    steps = [(length, 0)] if length <= 2 * HEAD_ROWS else []
-    steps += [(rows, rows) for rows in range(HEAD_ROWS, -1, -1) if 2 * rows < length]
-    return steps
 
 
 def _table_text(table: _Table, head: int, tail: int, columns: list[int]) -> str:

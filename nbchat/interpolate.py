@@ -6,9 +6,10 @@ except for a value that cannot be sent at all (`ConfigError`, see `nbchat.contex
 
 - ``{name}``: an identifier defined in the namespace, rendered by
   `nbchat.context_values.render_value` (a str as written, a DataFrame as a table, a figure as an
-  image, …). An undefined name is left as written, silently: braces around a word are common in
-  code and templates. A value whose rendering fails (a broken ``__str__``) is left as written,
-  with a note.
+  image, …). An undefined name is left as written (braces around a word are common in code and
+  templates), with a note, since it is more often a typo (``{dff}``) that would be paid for
+  unnoticed. A value whose rendering fails (a broken ``__str__``) is left as written, with a
+  note.
 - ``{In[n]}``: the code of execution ``n`` of this session as it was typed (IPython's ``_iN``;
   its ``In`` list holds the code as run, a magic as the ``get_ipython()`` call, and is the
   fallback). Sent whole, as text, like any str.
@@ -23,6 +24,7 @@ exist, or has no result, leaves the placeholder as written and adds a note.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -106,6 +108,9 @@ def _fill(
     """The placeholder's rendering, or None to leave it as written (with a note, if useful)."""
     if match["name"] is not None:
         if match["name"] not in namespace:
+            note = _undefined(match["name"], namespace)
+            if note not in notes:
+                notes.append(note)
             return None
         label, value = match["name"], namespace[match["name"]]
     else:
@@ -122,6 +127,14 @@ def _fill(
     except Exception as error:  # a broken __str__ or rich repr must not break the cell
         notes.append(f"{label}: could not be rendered ({type(error).__name__}); left as written")
         return None
+
+
+def _undefined(name: str, namespace: Mapping[str, Any]) -> str:
+    """The note for a ``{name}`` that is not defined, with the likeliest name meant."""
+    public = [defined for defined in namespace if not defined.startswith("_")]
+    close = difflib.get_close_matches(name, public, n=1)
+    meant = f" (did you mean {{{close[0]}}}?)" if close else ""
+    return f"{{{name}}}: not defined, sent as written{meant}"
 
 
 def _history(kind: str, number: int, namespace: Mapping[str, Any]) -> tuple[object] | str:

@@ -519,6 +519,10 @@ class ChatMagics(Magics):
         parent = self._parent()
         return self._cell_id(), str((parent.get("header") or {}).get("msg_id", ""))
 
+    def cell_place(self) -> tuple[str | None, str | None]:
+        """The running cell's id (when the frontend sent one) and its code: where it is."""
+        return self._cell_id(), self._cell_source()
+
     def _cell_id(self) -> str | None:
         """The cell id the frontend sent with this execute request, if any."""
         cell_id = (self._parent().get("metadata") or {}).get("cellId")

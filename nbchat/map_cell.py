@@ -25,10 +25,12 @@ from nbchat.batch import BatchResult, Progress, run_batch
 from nbchat.batch_record import BatchItem, batch_json
 from nbchat.batch_view import BatchSummary, progress_view
 from nbchat.completion import finish_problem
+from nbchat.digest import Endpoint
 from nbchat.errors import APIError, BatchError, BatchInterrupted, ConfigError, StructuredOutputError
 from nbchat.key_guard import KeyGuard
 from nbchat.map_template import ItemError, MapTemplate, item_rows
 from nbchat.notebook import NotebookRecords
+from nbchat.offline import other_endpoints, shown_endpoint
 from nbchat.record import RECORD_MIME, STANDALONE, Record, message_text, utc_now
 from nbchat.render import Bundle
 from nbchat.session import ChatSession
@@ -37,7 +39,15 @@ from nbchat.structured import JsonOutput, OutputSchema
 from nbchat.text import clip, one_line, plural
 from nbchat.threads import Window
 from nbchat.turn_values import MISFIT, answer_value, stored_value, with_advice
-from nbchat.turns import PreparedTurn, TurnRequest, answered, prepare, replayed, split_completion
+from nbchat.turns import (
+    PreparedTurn,
+    TurnRequest,
+    answered,
+    at_endpoint,
+    prepare,
+    replayed,
+    split_completion,
+)
 
 __all__ = ["MapJob", "MapOutcome", "map_items", "run_map"]
 
@@ -159,7 +169,10 @@ def map_items(
         answers[item.index] = item.record.answer
     labels = [str(label) for label in index] if index is not None else None
     inputs = [one_line(str(row)) for row in rows]
-    summary = BatchSummary(job.name, inputs, answers, failures, labels)
+    # The cell's error names the failures (`raise_for_failures`): listed here too, they would
+    # show twice. After Ctrl-C the error is the interruption, so the summary lists them.
+    listed = failures if interrupted is not None else {}
+    summary = BatchSummary(job.name, inputs, answers, listed, labels)
     line = _summary_line(job.title or f"--map {job.name}", len(rows), kept, result, failures)
     pending = [order[position] for position in result.pending]
     bundle = summary.bundle(line, record, pending=pending, replayed=replays)
@@ -175,22 +188,35 @@ def _stored_answers(
     failures: dict[int, str],
 ) -> dict[int, tuple[Record, Any]]:
     """The items answered already, as this cell's records with their values (`stored_value`:
-    one that no longer fits the shape asked for is asked again). Offline, the others fail here,
-    before any worker starts, and a misfit says how to refresh it."""
+    one that no longer fits the shape asked for is asked again). Offline, an item is also found
+    as asked of another endpoint this cell's stored answers were asked of (said in a note), the
+    others fail here, before any worker starts, and a misfit says how to refresh it."""
     stored: dict[int, tuple[Record, Any]] = {}
+    first = next(iter(prepared.values()), None)
+    elsewhere = other_endpoints(first.turn, notebook) if first and job.settings.offline else []
+    moved: list[Endpoint] = []
     for number, item in prepared.items():
-        found = session.lookup(item.turn, notebook)
+        turn, found = item.turn, session.lookup(item.turn, notebook)
+        for endpoint in elsewhere if found is None else ():
+            turn = at_endpoint(item.turn, endpoint)
+            found = session.lookup(turn, notebook)
+            if found is not None:
+                moved.append(endpoint)
+                break
         try:
-            value = (
-                stored_value(item.turn, found[0], offline=job.settings.offline) if found else MISFIT
-            )
+            value = stored_value(turn, found[0], offline=job.settings.offline) if found else MISFIT
         except StructuredOutputError as error:  # offline: it cannot be asked again
             failures[number] = str(error)
             continue
         if value is not MISFIT:
-            stored[number] = (replayed(item.turn, found[0]), value)
+            stored[number] = (replayed(turn, found[0]), value)
         elif job.settings.offline:
             failures[number] = _OFFLINE
+    if moved and first is not None:
+        job.note(
+            f"nbchat: offline: replayed {plural(len(moved), 'item')} as stored from "
+            f"{shown_endpoint(moved[0])} (the endpoint now is {first.turn.endpoint.shown})."
+        )
     return stored
 
 

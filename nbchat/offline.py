@@ -1,18 +1,67 @@
-"""Offline mode's one error: no stored answer for this cell, and what changed since there was.
+"""Offline mode: a cell's own stored answer asked of another endpoint, and the one error (no
+stored answer for this cell, and what changed since there was).
 
 A cell is only ever compared with the answer it stored itself (its turn in this session, else
-the record saved in its place in the notebook), never with another cell's.
+the record saved in its place in the notebook), never with another cell's. When that answer
+differs from the request only in its endpoint (a notebook recorded with ``$OPENAI_BASE_URL``,
+replayed in CI without it), offline mode replays it and says where it came from: nothing can
+be asked anyway, and the cell's own answer to the same messages is what the notebook shows.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from nbchat.digest import Endpoint
 from nbchat.notebook import NotebookRecords
 from nbchat.record import TURN, Record
+from nbchat.redaction import mask_url
 from nbchat.text import clip, one_line
 from nbchat.threads import ThreadStore
-from nbchat.turns import PreparedTurn
+from nbchat.turn_values import other_form
+from nbchat.turns import PreparedTurn, at_endpoint
 
-__all__ = ["explain_miss"]
+__all__ = [
+    "AskedElsewhere",
+    "asked_elsewhere",
+    "explain_miss",
+    "other_endpoints",
+    "own_stored_answer",
+    "shown_endpoint",
+]
+
+
+@dataclass(frozen=True)
+class AskedElsewhere:
+    """A cell's own stored answer to its request as sent to another endpoint."""
+
+    turn: PreparedTurn  # the request as it was sent there (the record's key is its key)
+    record: Record
+    in_session: bool  # the answer is this session's turn of the cell, not the file's
+    note: str  # what the cell says of it
+
+
+def asked_elsewhere(
+    turn: PreparedTurn, notebook: NotebookRecords | None, threads: ThreadStore
+) -> AskedElsewhere | None:
+    """The cell's own stored answer when it differs from the request in its endpoint and in
+    nothing else (its key is the request's key there); else None."""
+    if not turn.settings.cache:
+        return None
+    session_turn = threads.turn(turn.cell_key)
+    previous = own_stored_answer(turn, notebook, threads)
+    if previous is None or previous.request is None or not _moved(previous, turn):
+        return None
+    moved = at_endpoint(turn, previous.request.endpoint)
+    if previous.key not in moved.keys:
+        return None
+    as_stored = other_form(moved) if previous.key == moved.other_key else moved
+    note = (
+        f"nbchat: offline: replayed this cell's answer as stored from "
+        f"{shown_endpoint(previous.request.endpoint)} (the endpoint now is {turn.endpoint.shown})."
+    )
+    in_session = session_turn is not None and session_turn.record is previous
+    return AskedElsewhere(as_stored, previous, in_session, note)
 
 
 def explain_miss(turn: PreparedTurn, notebook: NotebookRecords | None, threads: ThreadStore) -> str:
@@ -23,7 +72,7 @@ def explain_miss(turn: PreparedTurn, notebook: NotebookRecords | None, threads: 
     )
     if not turn.settings.cache:
         return f"{head}: --no-cache answers are never stored, so they cannot run offline."
-    previous = _own_stored_answer(turn, notebook, threads)
+    previous = own_stored_answer(turn, notebook, threads)
     if previous is None or previous.request is None:
         if notebook is None:
             return (
@@ -33,7 +82,13 @@ def explain_miss(turn: PreparedTurn, notebook: NotebookRecords | None, threads: 
             )
         return f"{head}; nothing is stored for it. Run it online once to store an answer."
     what = ", ".join(_changes(previous, turn)) or "the request"
-    return f"{head}: {what} changed since the answer was stored."
+    advice = ""
+    if _moved(previous, turn):  # with something else, or it would have replayed
+        advice = (
+            " Run it online to ask again; to ask the endpoint it was stored from, set "
+            "$OPENAI_BASE_URL (or the profile, or ChatMagics.base_url) as it was."
+        )
+    return f"{head}: {what} changed since the answer was stored.{advice}"
 
 
 def _changes(previous: Record, turn: PreparedTurn) -> list[str]:
@@ -51,15 +106,42 @@ def _changes(previous: Record, turn: PreparedTurn) -> list[str]:
         changes.append(f"the model ({was} -> {turn.settings.model})")
     if before.params != turn.params:
         changes.append("the parameters")
-    stored = before.endpoint
-    if (stored.url, stored.query_digest) != (turn.endpoint.url, turn.endpoint.query_digest):
-        changes.append("the endpoint")
+    if _moved(previous, turn):
+        was = shown_endpoint(before.endpoint)
+        changes.append(f"the endpoint ({was} -> {turn.endpoint.shown})")
     return changes
 
 
-def _own_stored_answer(
+def _moved(previous: Record, turn: PreparedTurn) -> bool:
+    stored = previous.request.endpoint if previous.request is not None else None
+    here = turn.endpoint
+    return stored is not None and (stored.url, stored.query_digest) != (here.url, here.query_digest)
+
+
+def shown_endpoint(stored: Endpoint) -> str:
+    """Where a stored answer was asked, as it may be shown (from the file: masked, one line)."""
+    return clip(one_line(mask_url(stored.shown)), 100)
+
+
+def other_endpoints(turn: PreparedTurn, notebook: NotebookRecords | None) -> list[Endpoint]:
+    """The endpoints, other than the request's, that the answers stored in the cell's place in
+    the file were asked of (where a ``--map`` cell's items may be found offline)."""
+    found: list[Endpoint] = []
+    here = (turn.endpoint.url, turn.endpoint.query_digest)
+    for cell, record in notebook.records() if notebook is not None else ():
+        stored = record.request.endpoint if record.request is not None else None
+        if cell.index != turn.file_index or stored is None or stored in found:
+            continue
+        if (stored.url, stored.query_digest) != here:
+            found.append(stored)
+    return found
+
+
+def own_stored_answer(
     turn: PreparedTurn, notebook: NotebookRecords | None, threads: ThreadStore
 ) -> Record | None:
+    """The answer this cell stored: its turn in this session, else the record in its place in
+    the saved notebook."""
     session_turn = threads.turn(turn.cell_key)
     if session_turn is not None and session_turn.record is not None:
         return session_turn.record

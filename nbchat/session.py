@@ -29,7 +29,7 @@ from nbchat.errors import (
 )
 from nbchat.messages import reasoning_of, wire_turn
 from nbchat.notebook import NotebookRecords
-from nbchat.offline import explain_miss
+from nbchat.offline import asked_elsewhere, explain_miss
 from nbchat.reasoning import ReasoningPolicy
 from nbchat.record import SYSTEM, TURN, Record, utc_now
 from nbchat.redaction import Redactor, request_url
@@ -176,8 +176,15 @@ class ChatSession:
             value = stored_value(as_stored, record, offline=settings.offline)
             if value is not MISFIT:  # else asked again, the thinking sent as decided
                 return Outcome(self._replay(as_stored, record), origin, as_stored, value)
-        if settings.offline:
-            raise OfflineMiss(explain_miss(turn, notebook, self.threads))
+        if settings.offline:  # an answer asked of another endpoint, else nothing to replay
+            elsewhere = asked_elsewhere(turn, notebook, self.threads)
+            if elsewhere is None:
+                raise OfflineMiss(explain_miss(turn, notebook, self.threads))
+            value = stored_value(elsewhere.turn, elsewhere.record, offline=True)
+            self._warn(elsewhere.note)
+            origin = Origin.SESSION if elsewhere.in_session else Origin.NOTEBOOK
+            record = self._replay(elsewhere.turn, elsewhere.record)
+            return Outcome(record, origin, elsewhere.turn, value)
         try:
             record, turn, value = self._send(turn, sink)
         except APIError as error:
@@ -443,17 +450,23 @@ class ChatSession:
 
     # -- what the commands show ------------------------------------------------------------
 
-    def next_context(
+    def context_at(
         self,
         thread: str,
         notebook: NotebookRecords | None,
         settings: Settings,
         *,
+        cell_id: str | None,
+        source: str | None = None,
         use_notebook: bool,
-    ) -> list[dict[str, Any]]:
-        """The messages a new cell at the bottom of ``thread`` would send before its own."""
-        window = self.threads.window(thread, None, notebook, use_notebook=use_notebook)
-        return window.messages(settings.system_prompt)
+    ) -> tuple[Window, list[dict[str, Any]]]:
+        """What a ``%%chat`` cell of ``thread`` in cell ``cell_id``'s place (None: below the
+        last cell run) would send before its own message, and the turns they come from."""
+        window = self.threads.window(
+            thread, cell_id, notebook, source=source, use_notebook=use_notebook
+        )
+        reasoning = self.reasoning.decide(settings)
+        return window, window.messages(settings.system_prompt, reasoning)
 
     def thread_summary(
         self, notebook: NotebookRecords | None, *, use_notebook: bool
@@ -466,7 +479,8 @@ class ChatSession:
         return summary
 
     def forget(self, thread: str | None) -> int:
-        """Forget a thread (None: every thread) in this session; how many turns went."""
+        """Forget this session's turns of a thread (None: every thread), so the saved notebook's
+        answers stand for those cells until they run again; how many turns went."""
         return self.threads.reset(thread)
 
     @property

@@ -11,8 +11,10 @@ unsaved) follow the saved ones in the order they were first run; a cell that can
 file with anonymous cells never takes those cells' turns as context, since any could be itself.
 
 After a kernel restart the turns of cells not yet re-run are rebuilt from the records stored in
-the saved notebook. When the kernel is told no cell id (terminal IPython, nbclient) every run is a
-new turn in execution order.
+the saved notebook: a cell's context is the answered turns the notebook shows above it, as this
+session ran them, else as the file holds them, however the notebook got there. Forgetting a
+thread (`ThreadStore.reset`) forgets this session's turns, so the file's stand in again. When the
+kernel is told no cell id (terminal IPython, nbclient) every run is a new turn in execution order.
 """
 
 from __future__ import annotations
@@ -115,8 +117,6 @@ class ThreadStore:
         self._turns: dict[str, Turn] = {}
         self._cells: dict[str, _SessionCell] = {}
         self._runs = itertools.count()
-        self._forgotten: set[str] = set()
-        self._forget_all = False
         self._asks: dict[str, tuple[str, int]] = {}  # cell id -> (its execution, asks made)
         # The saved file's turns, made once per reading of the file: a turn keeps its digests.
         self._file_turns_of: tuple[NotebookRecords | None, dict[tuple[str, int], Turn]] = (None, {})
@@ -153,16 +153,11 @@ class ThreadStore:
         self.see(turn.cell_key)
 
     def reset(self, thread: str | None = None) -> int:
-        """Forget one thread (or all of them), stored answers in the notebook included."""
-        if thread is None:
-            count = len(self._turns)
-            self._turns.clear()
-            self._forget_all = True
-            return count
-        keys = [key for key, turn in self._turns.items() if turn.thread == thread]
+        """Forget this session's turns of one thread (or of all of them): each of those cells
+        counts as the saved notebook holds it until it runs again. How many turns went."""
+        keys = [key for key, turn in self._turns.items() if thread in (None, turn.thread)]
         for key in keys:
             del self._turns[key]
-        self._forgotten.add(thread)
         return len(keys)
 
     # -- reading ---------------------------------------------------------------------------
@@ -207,7 +202,7 @@ class ThreadStore:
         placed = [
             (self._position(key, notebook, located), turn) for key, turn in self._turns.items()
         ]
-        if notebook is not None and not self._forget_all:
+        if notebook is not None:
             placed += self._file_turns(notebook, located, unplaced)
         placed.sort(key=lambda pair: pair[0])
         return placed
@@ -232,7 +227,7 @@ class ThreadStore:
             if unplaced and cell.key.startswith("index-"):
                 continue
             for number, record in enumerate(cell.records):
-                if record.thread in self._forgotten or record.thread == STANDALONE:
+                if record.thread == STANDALONE:
                     continue
                 found.append(
                     ((0, cell.index, number), self._file_turn(notebook, cell.key, number, record))

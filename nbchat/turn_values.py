@@ -26,6 +26,7 @@ def other_form(turn: PreparedTurn) -> PreparedTurn:
         reasoning=not turn.send_reasoning,
         file_index=turn.file_index,
         with_v1_key=turn.v1_key is not None,
+        endpoint=turn.endpoint,
     )
 
 

@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from nbchat.structured import JsonOutput, OutputSchema
     from nbchat.tool_calls import ToolBox
 
-__all__ = ["PreparedTurn", "TurnRequest", "answered", "prepare", "replayed", "split_completion"]
+__all__ = [
+    "PreparedTurn",
+    "TurnRequest",
+    "answered",
+    "at_endpoint",
+    "prepare",
+    "replayed",
+    "split_completion",
+]
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,18 @@ def prepare(
     reasoning: bool = False,
     file_index: int | None = None,
     with_v1_key: bool = False,
+    endpoint: Endpoint | None = None,
 ) -> PreparedTurn:
     """The full request of a turn and its key. ``window`` is None for a turn with no context
     (``--new``, or a question asked on its own). ``reasoning``: the turns above go out with
     their thinking (`nbchat.reasoning`); when they hold some, the key of the other form is
-    computed too, to find an answer stored either way."""
-    endpoint = Endpoint.of(settings.base_url)
+    computed too, to find an answer stored either way. ``endpoint``: the request as sent to
+    another endpoint than the settings' (`at_endpoint`)."""
+    # A stored endpoint is known only as shown (query values masked): nbchat 0.1 stored it as
+    # sent, and its key hashed that text.
+    own = Endpoint.of(settings.base_url)
+    v1_base = settings.base_url if endpoint in (None, own) else endpoint.shown
+    endpoint = endpoint or own
     user = user_message(request.content if request.content is not None else request.prompt)
     params = _request_params(request, settings)
     window = window or Window([], None, False)
@@ -121,11 +135,7 @@ def prepare(
     if window.has_reasoning:
         other_history = window.chain(not reasoning)[0]
         other = request_key(endpoint, settings.model, params, system, other_history, user)
-    v1 = (
-        request_key_v1(settings.base_url, settings.model, [*context, user], params)
-        if with_v1_key
-        else None
-    )
+    v1 = request_key_v1(v1_base, settings.model, [*context, user], params) if with_v1_key else None
     return PreparedTurn(
         request,
         settings,
@@ -144,6 +154,21 @@ def prepare(
         other,
         reasoning,
         window,
+    )
+
+
+def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
+    """The same request as sent to ``endpoint`` (where a stored answer was asked), its keys
+    computed for it."""
+    return prepare(
+        turn.request,
+        turn.settings,
+        turn.window,
+        turn.cell_key,
+        reasoning=turn.send_reasoning,
+        file_index=turn.file_index,
+        with_v1_key=turn.v1_key is not None,
+        endpoint=endpoint,
     )
 
 

@@ -20,12 +20,13 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from nbchat.digest import Endpoint, history_of, request_key, request_key_v1, turn_digest
-from nbchat.record import RECORD_MIME, SYSTEM, TURN, Record, RequestInfo
+from nbchat.record import RECORD_MIME, STANDALONE, SYSTEM, TURN, Record, RequestInfo
 
 __all__ = [
     "MALFORMED",
     "STORED_AT",
     "TITLE_CELLS",
+    "make_batch_json",
     "make_chat_notebook",
     "make_record",
     "make_system_record",
@@ -162,8 +163,35 @@ def make_system_record(text: str, thread: str = "default", cell_id: str | None =
     return Record(SYSTEM, thread, messages, cell_id=cell_id, stored_at=STORED_AT)
 
 
-def record_output(record: Record) -> nbformat.NotebookNode:
-    """The ``display_data`` output nbchat saves for a record."""
+def make_batch_json(
+    cell: str, values: list[str], *, thread: str = "default", cell_id: str | None = None
+) -> dict[str, Any]:
+    """The record of a ``%%chat --map`` cell whose template is ``cell`` and whose every item of
+    ``values`` was answered ``answer N``."""
+    from nbchat.batch_record import BatchItem, batch_json
+    from nbchat.map_template import MapTemplate
+    from nbchat.settings import Settings
+    from nbchat.turns import TurnRequest, answered, prepare
+
+    template = MapTemplate.compile(cell, {}, 8000)
+    settings = Settings(base_url="http://127.0.0.1:9/v1", model="peer-small", api_key_env="")
+    items = []
+    for number, value in enumerate(values):
+        fills, _ = template.fills(value, 8000, f"item {number}")
+        text = template.content(fills)
+        assert isinstance(text, str), "text items only"
+        turn = prepare(TurnRequest(text, STANDALONE), settings, None, f"map#item{number}")
+        completion = _completion(f"answer {number}", "peer-small", (3, number), "stop")
+        message = completion["choices"][0].pop("message")
+        record = answered(turn, [message], [completion], {"elapsed_s": 0.1, "streamed": False})
+        items.append(BatchItem(number, [str(fill) for fill in fills], record))
+    return batch_json(template, items, thread=thread, cell_id=cell_id)
+
+
+def record_output(record: Record | dict[str, Any]) -> nbformat.NotebookNode:
+    """The ``display_data`` output nbchat saves for a record (or a record's JSON, a batch's)."""
+    if isinstance(record, dict):
+        return new_output("display_data", data={"text/plain": "[batch]", RECORD_MIME: record})
     text = record.answer if record.kind == TURN else f"*System prompt for {record.thread}*"
     return new_output(
         "display_data",
@@ -171,13 +199,17 @@ def record_output(record: Record) -> nbformat.NotebookNode:
     )
 
 
-def make_chat_notebook(path: str | Path, cells: list[tuple[str, Record | None]]) -> Path:
-    """Write an nbformat 4.5 notebook: a Markdown title cell, then one code cell per entry."""
+def make_chat_notebook(
+    path: str | Path, cells: list[tuple[str, Record | dict[str, Any] | None]]
+) -> Path:
+    """Write an nbformat 4.5 notebook: a Markdown title cell, then one code cell per entry (a
+    record, a batch record's JSON, or nothing)."""
     path = Path(path)
     notebook = new_notebook()
     notebook.cells.append(new_markdown_cell("# A chat", id="title"))
     for number, (source, record) in enumerate(cells, start=1):
-        cell_id = record.cell_id if record and record.cell_id else f"cell-{number}"
+        stated = record.get("cell_id") if isinstance(record, dict) else record and record.cell_id
+        cell_id = stated or f"cell-{number}"
         outputs = [record_output(record)] if record is not None else []
         cell = new_code_cell(source, id=cell_id, execution_count=number, outputs=outputs)
         notebook.cells.append(cell)

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from nbchat.batch_record import BatchItem, batch_json, read_stored
+from nbchat.batch_record import BatchItem, batch_json, item_labels, map_title, read_stored
 from nbchat.errors import ConfigError
 from nbchat.images import image_part
 from nbchat.map_template import ItemError, MapTemplate, item_rows
@@ -142,3 +142,30 @@ def test_an_image_item_keeps_its_whole_content() -> None:
     (record,) = read_stored(stored, 2)
     part = image_part(picture)
     assert part is not None and record.messages[0]["content"][1] == part.part()
+
+
+@pytest.mark.parametrize(
+    ("source", "title"),
+    [
+        ("%%chat --map reviews -o labels\nRate {item}", "--map reviews"),
+        ("%%chat --schema Label --map=rows\nRate {item}", "--map rows"),
+        ("  %%chat -o x --map\n{item}", "--map"),
+        ("%%chat --map 'odd\n{item}", "--map 'odd"),
+        ("labels = nbchat.map('Rate {item}', reviews)", "nbchat.map"),
+    ],
+)
+def test_a_batch_is_named_by_its_cells_map_flag(source: str, title: str) -> None:
+    assert map_title(source) == title
+
+
+def test_item_labels_say_what_each_item_was_by_its_key() -> None:
+    template = compile_template("Rate {item} for {item}")
+    items = answered_items(template, ["good", "bad"])
+    stored = batch_json(template, items, thread="default", cell_id="c1")
+    labels = item_labels(stored)
+    assert labels == {
+        items[0].record.key: "item 0: good · good",
+        items[1].record.key: "item 1: bad · bad",
+    }
+    broken = {**stored, "items": [{"index": 0}]}
+    assert item_labels(broken) == {} and item_labels(items[0].record.to_json()) == {}

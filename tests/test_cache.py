@@ -326,3 +326,48 @@ def test_a_headless_run_without_the_file_says_so_and_saves_no_widget_state(chat_
     assert any("headless" in note and "nbchat run" in note for note in notes)
     assert "widgets" not in executed.metadata
     assert WIDGET_MIME not in path.read_text()
+
+
+ELSEWHERE_CELLS = [("c1", "%%chat\nFirst"), ("c2", "%%chat\nSecond"), ("c3", "%%chat\nThird")]
+
+
+def test_offline_a_cell_replays_its_own_answer_asked_of_another_endpoint_and_says_so(
+    kernel, server, chat_env
+):
+    # Recorded with $OPENAI_BASE_URL set (its query holds a secret), replayed without it (CI).
+    path = chat_env / "elsewhere.ipynb"
+    recorded_at = f"{server.base_url}?api-version=2024-10-21&sig=sekrit-sig"
+    kernel.run(
+        f"import os; os.environ.update(OPENAI_BASE_URL={recorded_at!r}, "
+        f"NBCHAT_NOTEBOOK={str(path)!r})",
+        check=True,
+    )
+    save(path, ELSEWHERE_CELLS, run_cells(kernel, ELSEWHERE_CELLS))
+    assert len(server.chat_requests) == 3
+    kernel.run("%reload_ext nbchat", check=True)  # a fresh session: only the file remains
+    kernel.run(
+        "import os; del os.environ['OPENAI_BASE_URL'], os.environ['OPENAI_API_KEY']; "
+        "os.environ['NBCHAT_OFFLINE'] = '1'",
+        check=True,
+    )
+    shown_at = f"{server.base_url}?api-version=***&sig=***"
+    for cell_id, source in ELSEWHERE_CELLS:
+        replay = kernel.run(source, cell_id=cell_id, check=True)
+        assert "replayed" in replay.data("text/html")[0]
+        (record,) = replay.data(RECORD_MIME)
+        assert record["request"]["base_url"] == shown_at, "the answer says where it was asked"
+        assert replay.notes.strip().splitlines()[-1] == (
+            f"nbchat: offline: replayed this cell's answer as stored from {shown_at} "
+            "(the endpoint now is https://api.openai.com/v1)."
+        )
+        assert "sekrit" not in json.dumps(replay.outputs)
+    assert len(server.chat_requests) == 3, "offline: nothing sent"
+
+    edited = kernel.run("%%chat\nThird, edited", cell_id="c3")
+    assert edited.status == "error"
+    assert edited.error["evalue"] == (
+        "Offline (NBCHAT_OFFLINE): no stored answer for this cell in thread 'default': the "
+        f"prompt, the endpoint ({shown_at} -> https://api.openai.com/v1) changed since the "
+        "answer was stored. Run it online to ask again; to ask the endpoint it was stored "
+        "from, set $OPENAI_BASE_URL (or the profile, or ChatMagics.base_url) as it was."
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,7 +15,13 @@ import pytest
 from html_check import HOSTILE as HOSTILE_ANSWERS
 from html_check import executable
 from markdown_it import MarkdownIt
-from nbfactory import MALFORMED, make_chat_notebook, make_record, make_system_record
+from nbfactory import (
+    MALFORMED,
+    make_batch_json,
+    make_chat_notebook,
+    make_record,
+    make_system_record,
+)
 from nbformat.v4 import new_output
 
 from nbchat import cli
@@ -106,6 +113,20 @@ def test_every_command_has_help_with_an_example(capsys, command):
     assert f"example:\n  nbchat {command}" in out
 
 
+@pytest.mark.parametrize("columns", ["200", "80"])
+@pytest.mark.parametrize(
+    "command", [[], ["show"], ["export"], ["stats"], ["verify"], ["strip"], ["upgrade"], ["run"]]
+)
+def test_help_fits_80_columns_whatever_the_terminal(capsys, monkeypatch, command, columns):
+    monkeypatch.setenv("COLUMNS", columns)
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert max(display_width(line) for line in out.splitlines()) <= 80
+    if command == ["run"]:  # the epilog's prose is wrapped, its summary line kept whole
+        assert "\n  NOTEBOOK: N cells run, A answers (R replayed, S asked), E errors\n" in out
+        assert "never saved when a cell fails. Then prints:\n\n  NOTEBOOK: " in out
+
+
 def test_usage_errors_exit_2(capsys):
     assert run(capsys)[0] == 2
     code, _, err = run(capsys, "export", "x.ipynb", "--format", "pdf")
@@ -137,6 +158,33 @@ def test_show_lists_turns_in_notebook_order(capsys, chat):
     # columns line up: every row has its model where the header has MODEL
     column = header.index("MODEL")
     assert {row[column:].split()[0] for row in rows} == {"-", "peer-small", "peer-large"}
+
+
+REVIEW = "Classify the sentiment of this customer review, in one word: {item}"
+
+
+def test_show_names_the_map_of_an_item_and_shows_the_item(capsys, tmp_path):
+    raw = make_batch_json(REVIEW, ["great product", "awful, broke in a day", "fine"])
+    path = make_chat_notebook(
+        tmp_path / "map.ipynb",
+        [
+            ("%%chat\nHi", make_record("Hi", "Hello")),
+            (f"%%chat --map reviews -o labels\n{REVIEW}", raw),
+            (f"nbchat.map({REVIEW!r}, reviews)", make_batch_json(REVIEW, ["meh"])),
+        ],
+    )
+    code, out, _ = run(capsys, "show", path, "--width", "80")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["CELL", "THREAD", "MODEL", "TOKENS", "PROMPT", "ANSWER"]
+    cells = [re.split(r"\s{2,}", row.strip()) for row in rows]
+    assert [(row[0], row[1], row[4], row[5]) for row in cells] == [
+        ("2", "default", "Hi", "Hello"),
+        ("3", "--map reviews", "item 0: great product", "answer 0"),
+        ("3", "--map reviews", "item 1: awful, broke in a day", "answer 1"),
+        ("3", "--map reviews", "item 2: fine", "answer 2"),
+        ("4", "nbchat.map", "item 0: meh", "answer 0"),
+    ]
 
 
 def test_show_system_record_is_a_thread_system_prompt(capsys, chat):

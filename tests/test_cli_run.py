@@ -162,6 +162,38 @@ def test_inplace_saves_and_an_offline_run_replays_everything(capsys, chat_env, s
 
 
 @pytest.mark.kernel
+def test_offline_replays_a_notebook_recorded_with_openai_base_url_set_without_it(
+    capsys, chat_env, server, monkeypatch
+):
+    path = write_notebook(chat_env / "chat.ipynb", CHAT)
+    assert run(capsys, path, "--inplace")[0] == 0  # recorded with $OPENAI_BASE_URL set
+    monkeypatch.delenv("OPENAI_BASE_URL")  # CI has neither the variable nor the key
+    monkeypatch.delenv("OPENAI_API_KEY")
+    copy = chat_env / "replayed.ipynb"
+    code, out, err = run(capsys, path, "--offline", "-o", copy)
+    assert (code, err) == (0, "")
+    assert (
+        out == f"{path}: 3 cells run, 2 answers (2 replayed, 0 asked), 0 errors; saved to {copy}\n"
+    )
+    assert len(server.chat_requests) == 2, "offline: nothing was sent"
+    notes = [
+        output["data"]["text/plain"]
+        for cell in nbformat.read(copy, as_version=4).cells
+        for output in cell.get("outputs", [])
+        if output.get("metadata", {}).get("nbchat", {}).get("note")
+        and "offline: replayed" in output["data"]["text/plain"]
+    ]
+    assert (
+        notes
+        == [
+            f"nbchat: offline: replayed this cell's answer as stored from {server.base_url} "
+            "(the endpoint now is https://api.openai.com/v1)."
+        ]
+        * 2
+    )
+
+
+@pytest.mark.kernel
 def test_an_offline_miss_names_the_cell_and_saves_nothing(capsys, chat_env, server):
     path = write_notebook(chat_env / "chat.ipynb", CHAT)
     before = path.read_bytes()

@@ -30,8 +30,8 @@ def test_plain_values_render_as_str_did(value):
     assert render_value(value, 1000) == Rendered(str(value))
 
 
-def test_a_long_frame_shows_its_head_and_tail_rows():
-    rendered = render_value(numbers_frame(1000), label="df")
+def test_a_long_frame_shows_as_many_head_and_tail_rows_as_fit():
+    rendered = render_value(numbers_frame(1000), 300, label="df")
     lines = rendered.text.splitlines()
     assert lines[0] == "pandas.DataFrame, 1,000 rows × 2 columns"
     assert lines[1] == "|  | n (int64) | half (float64) |"
@@ -39,6 +39,22 @@ def test_a_long_frame_shows_its_head_and_tail_rows():
     assert lines[8] == "| … 990 more rows | … | … |"
     assert lines[9:] == [f"| {i} | {i} | {i / 2:g} |" for i in range(995, 1000)]
     assert rendered.notes == ("df: showed 10 of 1,000 rows",)
+    assert len(render_value(numbers_frame(1000), 350).text) > 300, "12 rows would not fit"
+    at_default = render_value(numbers_frame(1000), label="df")
+    assert DEFAULT_BUDGET - 60 < len(at_default.text) <= DEFAULT_BUDGET, "the budget is used"
+    assert at_default.notes == ("df: showed 396 of 1,000 rows",)
+
+
+def test_a_frame_that_fits_is_sent_whole_however_many_rows_and_columns():
+    # Issue 17: 48 rows that fit in 8,000 characters were cut to 5 + 5.
+    rendered = render_value(numbers_frame(48), label="df")
+    lines = rendered.text.splitlines()
+    assert lines[0] == "pandas.DataFrame, 48 rows × 2 columns"
+    assert lines[3:] == [f"| {i} | {i} | {i / 2:g} |" for i in range(48)]
+    assert "…" not in rendered.text and rendered.notes == ()
+    wide = pd.DataFrame([[row * 100 + column for column in range(30)] for row in range(3)])
+    header = render_value(wide).text.splitlines()[1]
+    assert header.count("(int64)") == 30 and "…" not in header
 
 
 def test_a_short_frame_shows_every_row_and_no_note():
@@ -54,14 +70,16 @@ def test_an_index_name_heads_the_index_column():
 
 def test_a_frame_fits_its_budget_by_showing_fewer_rows():
     frame, shown = numbers_frame(1000), []
-    for budget in range(118, 400, 7):
+    for budget in range(118, 1200, 7):
         rendered = render_value(frame, budget, label="df")
         assert len(rendered.text) <= budget
         rows = int(rendered.notes[0].split()[2])
         assert rendered.text.count("\n") == 3 + rows  # shape, header, rule, elision, the rows
-        shown.append(rows)
-    assert shown == sorted(shown) and shown[0] == 0 and shown[-1] == 10
-    assert render_value(frame).text == render_value(frame, 400).text
+        shown.append((budget, rows, len(rendered.text)))
+    assert [rows for _, rows, _ in shown] == sorted(rows for _, rows, _ in shown)
+    assert shown[0][1] == 0 and shown[-1][1] > 50
+    for budget, rows, _ in shown:  # the most rows that fit: any longer table is over budget
+        assert all(more <= rows for _, more, size in shown if size <= budget)
 
 
 def test_a_frame_that_cannot_fit_is_refused_naming_the_setting():
@@ -73,9 +91,10 @@ def test_a_frame_that_cannot_fit_is_refused_naming_the_setting():
     assert "\n" not in message
 
 
-def test_a_wide_frame_shows_its_first_and_last_ten_columns():
+def test_a_wide_frame_that_does_not_fit_shows_its_first_and_last_ten_columns():
     frame = pd.DataFrame([[row * 100 + column for column in range(50)] for row in range(3)])
-    rendered = render_value(frame, label="wide")
+    assert len(render_value(frame, label="wide").text.splitlines()[1].split("|")) == 53
+    rendered = render_value(frame, 900, label="wide")
     header = [cell.strip() for cell in rendered.text.splitlines()[1].strip("|").split("|")]
     assert header[1:11] == [f"{column} (int64)" for column in range(10)]
     assert header[11] == "…"
@@ -105,7 +124,8 @@ def test_a_series():
 
 def test_a_polars_frame_has_no_index_column():
     frame = pl.DataFrame({"n": list(range(12)), "name": [f"r{i}" for i in range(12)]})
-    rendered = render_value(frame, label="pf")
+    assert len(render_value(frame).text.splitlines()) == 3 + 12, "whole: it fits"
+    rendered = render_value(frame, 200, label="pf")
     lines = rendered.text.splitlines()
     assert lines[:4] == [
         "polars.DataFrame, 12 rows × 2 columns",
@@ -113,9 +133,9 @@ def test_a_polars_frame_has_no_index_column():
         "|---|---|",
         "| 0 | r0 |",
     ]
-    assert lines[8] == "| … 2 more rows | … |"
+    assert lines[7] == "| … 4 more rows | … |"
     assert lines[-1] == "| 11 | r11 |"
-    assert rendered.notes == ("pf: showed 10 of 12 rows",)
+    assert rendered.notes == ("pf: showed 8 of 12 rows",)
 
 
 def test_a_polars_series():

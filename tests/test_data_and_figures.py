@@ -43,7 +43,9 @@ def image_urls(message: dict) -> list[str]:
     return [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
 
 
-def test_a_dataframe_is_sent_as_a_compact_table(kernel: Kernel, server) -> None:
+def test_a_dataframe_is_sent_whole_when_it_fits_and_shrinks_only_to_fit(
+    kernel: Kernel, server
+) -> None:
     kernel.run(FRAME, check=True)
     done = kernel.run("%%chat\nWhich station is highest?\n\n{df}", cell_id="c1", check=True)
     (sent,) = server.chat_requests[0].body["messages"]
@@ -51,10 +53,17 @@ def test_a_dataframe_is_sent_as_a_compact_table(kernel: Kernel, server) -> None:
     assert isinstance(text, str), "a table is text: content stays a str"
     assert text.startswith("Which station is highest?\n\npandas.DataFrame, 40 rows × 2 columns\n")
     assert "| level (float64) |" in text
-    assert "| s0 |" in text and "| s39 |" in text and "| s20 |" not in text, "head and tail rows"
-    assert "| … 30 more rows |" in text
+    assert all(f"| s{i} | {i / 4:g} |" in text for i in range(40)), "every row: it fits"
+    assert "more rows" not in text and "df: showed" not in done.notes
     assert record_of(done)["messages"][0]["content"] == text
-    assert "df: showed 10 of 40 rows" in done.notes, "what was left out is said to the user"
+    kernel.run("big = pd.concat([df] * 100, ignore_index=True)", check=True)
+    shrunk = kernel.run("%%chat --new\nAnd here?\n\n{big}", cell_id="c2", check=True)
+    table = server.chat_requests[1].body["messages"][-1]["content"].split("\n\n", 1)[1]
+    assert table.startswith("pandas.DataFrame, 4,000 rows × 2 columns\n")
+    assert 7_900 < len(table) <= 8_000, "as many head and tail rows as the budget holds"
+    (note,) = [line for line in shrunk.notes.splitlines() if "big: showed" in line]
+    shown = int(note.split("showed ")[1].split()[0])
+    assert shown > 10 and f"| … {4_000 - shown:,} more rows |" in table, "said to both"
 
 
 def test_a_figure_is_an_image_part_shown_as_a_thumbnail(kernel: Kernel, server) -> None:

@@ -48,7 +48,18 @@ def test_a_value_that_cannot_be_rendered_is_left_with_a_note():
     assert interpolate("bad {broken}", NAMES).notes == (
         "broken: could not be rendered (RuntimeError); left as written",
     )
-    assert interpolate("keep {missing}", NAMES).notes == ()  # unknown names are common in code
+
+
+def test_an_undefined_name_is_left_as_written_with_a_note_naming_the_likely_one():
+    # Sent as written (braces around a word are common in code), but a typo is said, once.
+    prompt = interpolate("keep {missing} and {doc} and {dco} {missing}", NAMES)
+    assert prompt.text == "keep {missing} and the text and {dco} {missing}"
+    assert prompt.notes == (
+        "{missing}: not defined, sent as written",
+        "{dco}: not defined, sent as written (did you mean {doc}?)",
+    )
+    assert interpolate("code {x!r} {0} {} {k: v} {{missing}}", NAMES).notes == ()
+    assert "did you mean" not in interpolate("{i1}", {"_i1": "x"}).notes[0]
 
 
 # In and Out as IPython keeps them: In[0] is empty, In[-1] is the running cell.
@@ -118,7 +129,7 @@ def test_out_is_rendered_like_any_value():
 
 def test_a_dataframe_becomes_a_table_with_its_notes():
     frame = pd.DataFrame({"n": range(100)})
-    prompt = interpolate("Describe {df}.", {"df": frame})
+    prompt = interpolate("Describe {df}.", {"df": frame}, budget=200)
     assert prompt.text.startswith(
         "Describe pandas.DataFrame, 100 rows × 1 column\n|  | n (int64) |"
     )

@@ -118,6 +118,20 @@ def test_interpolation_replaces_defined_names_and_leaves_other_braces(kernel, se
     )
 
 
+def test_a_mistyped_name_is_sent_as_written_and_said_below_the_cell(kernel, server):
+    kernel.run("df = 'the table'", check=True)
+    done = chat(kernel, "Summarise {dff}, then {dff} again, and {nowhere}.", cell_id="c1")
+    assert done.status == "ok", done.error
+    assert (
+        sent_messages(server)[-1]["content"] == "Summarise {dff}, then {dff} again, and {nowhere}."
+    )
+    notes = [line for line in done.notes.splitlines() if "not defined" in line]
+    assert notes == [
+        "nbchat: {dff}: not defined, sent as written (did you mean {df}?)",
+        "nbchat: {nowhere}: not defined, sent as written",
+    ]
+
+
 def test_out_binds_the_answer_text(kernel, server):
     chat(kernel, "Name a colour", flags="-o colour", cell_id="c1", check=True)
     shown = kernel.run("print(repr(colour))", check=True)

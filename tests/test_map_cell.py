@@ -122,6 +122,30 @@ def test_a_rerun_replays_and_a_changed_list_asks_only_for_what_is_new(
     assert spent[1] == "1", "the offline run sent (and counted) no request"
 
 
+def test_offline_items_asked_of_another_endpoint_replay_with_one_note(
+    kernel: Kernel, server, tmp_path
+) -> None:
+    path = tmp_path / "map.ipynb"
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    cells = [("c0", REVIEWS), ("c1", "%%chat --map reviews -o labels\nClassify: {item}")]
+    runs = {cell_id: kernel.run(source, cell_id=cell_id, check=True) for cell_id, source in cells}
+    save_notebook(path, [(cell_id, source, runs[cell_id]) for cell_id, source in cells])
+    kernel.run("%reload_ext nbchat", check=True)  # only the file remains
+    kernel.run(
+        "del os.environ['OPENAI_BASE_URL'], os.environ['OPENAI_API_KEY']\n"
+        "os.environ['NBCHAT_OFFLINE'] = '1'",
+        check=True,
+    )
+    replay = kernel.run(cells[1][1], cell_id="c1", check=True)
+    assert "5 answered (5 replayed)" in replay.data("text/plain")[0]
+    assert replay.notes.strip().splitlines()[-1] == (
+        f"nbchat: offline: replayed 5 items as stored from {server.base_url} "
+        "(the endpoint now is https://api.openai.com/v1)."
+    )
+    assert batch_record(replay)["request"]["base_url"] == server.base_url
+    assert len(server.chat_requests) == 5, "nothing sent offline"
+
+
 def test_requests_run_concurrently_within_the_limit(kernel: Kernel, server) -> None:
     server.latency = 0.3
     kernel.run("numbers = list(range(24))", check=True)
@@ -162,7 +186,10 @@ def test_failed_items_do_not_stop_the_others_and_a_rerun_retries_only_them(
     assert "run the cell again to retry the failed ones" in message and "\n" not in message
     assert show(kernel, "[i for i, x in enumerate(out) if x is None]") == "[0, 1]"
     assert len(batch_record(failed)["items"]) == 8
-    assert "item 0 failed" in failed.data("text/html")[0]
+    summary = failed.data("text/plain")[0]
+    assert "10 items · 8 answered · 2 failed" in summary
+    shown = [o.get("text") or o.get("evalue") or json.dumps(o.get("data")) for o in failed.outputs]
+    assert sum(text.count("rejected the request") for text in shown) == 1, "said once"
     server.reset()
     kernel.run(
         "%%chat --map numbers --concurrency 1 -o out\nSquare {item}", cell_id="c1", check=True

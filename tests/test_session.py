@@ -4,6 +4,7 @@ context is, and what is kept (the magics around it are tested in real kernels el
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault
 from nbfactory import make_v1_record
 
-from nbchat.errors import ProtocolError
+from nbchat.errors import OfflineMiss, ProtocolError
 from nbchat.notebook import NotebookWatcher
 from nbchat.record import RECORD_MIME
 from nbchat.session import ChatSession, Origin
@@ -148,3 +149,34 @@ def test_the_turn_below_a_no_cache_answer_rebuilds_its_request(server, keyed):
     sent = session.sent(below.record)
     assert "incomplete" not in sent
     assert sent["body"]["messages"] == server.chat_requests[-1].body["messages"]
+
+
+def test_offline_a_0_1_answer_asked_of_another_endpoint_replays_with_a_note(tmp_path):
+    # Recorded by nbchat 0.1 at http://127.0.0.1:9/v1, replayed where no endpoint is set.
+    above = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    asked = [*above, {"role": "user", "content": "More"}]
+    cells = [
+        ("a", "%%chat\nHi", make_v1_record("Hi", "Hello")),
+        ("b", "%%chat\nMore", make_v1_record("More", "Sure", messages=asked)),
+    ]
+    path = save(tmp_path / "old.ipynb", cells, schema="application/vnd.nbchat.v1+json")
+    notes: list[str] = []
+    session, stored = ChatSession(warn=notes.append), NotebookWatcher(path).get()
+    offline = resolve_settings({"model": "peer-small", "offline": True}, {}, {}, {})
+    first = session.run(TurnRequest("Hi", "default", "a"), offline, stored)
+    second = session.run(TurnRequest("More", "default", "b"), offline, stored)
+    assert (first.record.answer, second.record.answer) == ("Hello", "Sure")
+    assert second.origin is Origin.NOTEBOOK and second.record.key == second.turn.key
+    assert second.record.consistency_problem() is None, "a record of the request asked there"
+    assert (
+        notes
+        == [
+            "nbchat: offline: replayed this cell's answer as stored from http://127.0.0.1:9/v1 "
+            "(the endpoint now is https://api.openai.com/v1)."
+        ]
+        * 2
+    )
+    again = session.run(TurnRequest("More", "default", "b"), offline, stored)
+    assert again.origin is Origin.SESSION and again.record.answer == "Sure"
+    with pytest.raises(OfflineMiss, match="--no-cache answers are never stored"):
+        session.run(TurnRequest("Hi", "default", "a"), replace(offline, cache=False), stored)

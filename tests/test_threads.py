@@ -140,15 +140,19 @@ def test_turns_are_rebuilt_from_the_saved_notebook_and_session_turns_win():
     ]
 
 
-def test_reset_forgets_a_thread_including_the_file():
+def test_reset_forgets_this_sessions_turns_and_the_files_stand_in_for_them():
+    # Issue 17: after a reset the context no longer matched what the notebook shows.
     notebook = saved(("a", make_record("a", "stored a")), ("b", None))
     store = ThreadStore()
+    store.put(answer("a", "a, run again"))
     store.put(answer("x", "x", thread="other"))
-    assert store.reset("default") == 0
-    assert store.context("default", "b", notebook) == []
+    assert contents(store.context("default", "b", notebook)) == ["a, run again", "re: a, run again"]
+    assert store.reset("default") == 1
+    assert contents(store.context("default", "b", notebook)) == ["a", "stored a"]
     assert contents(store.context("other", None, notebook)) == ["x", "re: x"]
-    store.reset()
+    assert store.reset() == 1
     assert store.context("other", None, notebook) == []
+    assert contents(store.context("default", "b", notebook)) == ["a", "stored a"]
 
 
 def test_runs_without_cell_ids_are_each_a_new_turn():
