@@ -54,7 +54,6 @@ _ATTRIBUTES = {
     "a": {"href", "title", "id"},
     "li": {"id"},
     "ol": {"start"},
-    "input": {"checked"},
     **{tag: {"style"} for tag in ("div", "span", "td", "th", "pre")},
 }
 # Ours: inline styles of nbchat's own chrome (model Markdown never yields a style attribute but
@@ -218,7 +217,9 @@ def _cleaner() -> Any:
         url_relative=_in_page_only,
         allowed_classes=classes,
         filter_style_properties=_STYLE_PROPERTIES,
-        set_tag_attribute_values={"input": {"type": "checkbox", "disabled": ""}},
+        # A task list's box, disabled; as markdown-it writes it (Ammonia's attribute setting
+        # would order attributes differently in every process: outputs must be reproducible).
+        tag_attribute_values={"input": {"type": {"checkbox"}, "disabled": {""}, "checked": {""}}},
     )
 
 

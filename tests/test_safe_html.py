@@ -7,6 +7,8 @@ still render as before: headings, lists, tables, code, links, math, images shown
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from html_check import HOSTILE, PAYLOAD, executable
@@ -100,7 +102,7 @@ def test_benign_markdown_renders():
         '<pre class="highlight"><code><span class="k">def</span>',
         "&lt;",
         '<a href="https://a.b/c.png" rel="noopener noreferrer">🖼 a chart</a>',
-        '<input checked="" type="checkbox" disabled="">',
+        '<input disabled="" type="checkbox" checked="">',
         '<a href="https://bare.example/path" rel="noopener noreferrer">',
         'class="footnote-ref"',
     ]:
@@ -177,3 +179,23 @@ def test_a_growing_answer_settles_its_blocks():
     growing.html("Para one.\n\nPara two")
     growing.html("Para one.\n\nPara two.\n\n- item")
     assert growing._settled_lines == 4  # the paragraphs; the list may still grow
+
+
+def test_the_same_text_renders_to_the_same_bytes_in_every_process():
+    """Outputs are saved in the notebook: a re-run must not change them (Ammonia's attribute
+    setting, for one, ordered attributes differently per process)."""
+    script = (
+        "import sys; sys.path.insert(0, 'tests')\n"
+        "from html_check import HOSTILE\n"
+        "from nbchat.safe_html import document, markdown\n"
+        "text = '- [x] a\\n- [ ] b\\n\\n| a |\\n|:-|\\n| 1 |\\n\\n'\n"
+        "text += '```python\\nx = 1\\n```\\n[^1]\\n\\n[^1]: n\\n\\n$x$'\n"
+        "print(''.join(document(markdown(t)) for t in [*HOSTILE, text]))\n"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(4)
+    }
+    assert len(runs) == 1
