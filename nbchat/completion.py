@@ -132,7 +132,7 @@ class CompletionBuilder:
         choices = chunk.get("choices")
         text = self._add_choices(choices) if choices else ""
         error = chunk.get("error")
-        if error is not None and self.error is None:  # OpenRouter's mid-stream failure
+        if error is not None and not self.error:  # OpenRouter's mid-stream failure
             self.error = error if isinstance(error, dict) else {"message": str(error)}
         return text
 

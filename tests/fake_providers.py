@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fake_shapes import tool_call_deltas
+
 MISTRAL_MODEL = "peer-magistral"
 GEMINI_MODEL = "peer-gemini"
 ROUTER_MODEL = "peer-router"
@@ -36,7 +38,7 @@ PROVIDER_MODELS = (MISTRAL_MODEL, GEMINI_MODEL, ROUTER_MODEL, AZURE_ROUTER_MODEL
 THINKING_SHAPES = frozenset({MISTRAL_MODEL, ROUTER_MODEL, TAGGED_MODEL})  # they think
 SIGNATURE = "sig-"  # + the call's id: Gemini's thought signature, as the fake makes it
 DETAIL_SIGNATURE = "sig-router"
-ENCRYPTED = "enc-0123456789"
+ENCRYPTED = "ZW5jcnlwdGVkIHJlYXNvbmluZw=="  # base64, as OpenRouter sends it
 NO_SIGNATURE = (
     "Function call is missing a thought_signature in functionCall parts. This is required for "
     "tools to work correctly."
@@ -64,7 +66,8 @@ def provider_deltas(
             {"tool_calls": [_without_index(call)]} for call in _signed(tool_calls)
         ]
     if model == ROUTER_MODEL:
-        return _router_thinking(thinking) + [{"content": piece} for piece in pieces]
+        text = [{"content": piece} for piece in pieces]
+        return _router_thinking(thinking) + text + tool_call_deltas(tool_calls)
     if model == TAGGED_MODEL:
         return [{"content": piece} for piece in _tagged_pieces(thinking, pieces)]
     return None
