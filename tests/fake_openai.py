@@ -17,6 +17,14 @@ value may also be a step or a list of steps, for answers with thinking or tool c
 Step *i* answers the *i*-th request of the turn (the first calls the tools, the second answers
 their results); ``fake_shapes`` documents the format.  The demo notebooks are recorded this way.
 
+Real providers' shapes (``fake_providers``): the models ``peer-magistral`` (Mistral's typed
+content parts), ``peer-gemini`` (tool calls without ``index``, thought signatures it wants
+back), ``peer-router`` (OpenRouter's ``reasoning_details``), ``model-router`` (Azure's empty first
+chunk) and ``peer-r1`` (thinking between ``<think>`` tags) answer as those providers were
+recorded answering; the faults ``chunk_error``, ``repeat_tool_names`` and ``split_surrogates``
+reproduce OpenRouter's mid-stream errors, an upstream that repeats tool-call names and a
+JavaScript proxy that cuts surrogate pairs.
+
 Load: :attr:`FakeOpenAI.latency` delays every chat answer (no fault to queue per request);
 :attr:`FakeOpenAI.rate_limit` ``= (n, seconds)`` answers 429 with ``retry-after-ms`` to a chat
 request beyond ``n`` in any ``seconds``; :attr:`FakeOpenAI.peak_in_flight` is the most requests

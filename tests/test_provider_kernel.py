@@ -213,6 +213,9 @@ def test_split_surrogates_in_a_cell_are_joined_shown_and_stored(kernel, server):
     assert done.status == "ok", done.error
     assert markdown_of(done).startswith(TEXT)
     assert record_of(done)["messages"][1]["content"] == TEXT
+    # Each raw chunk holds half a character: shown replaced, never a traceback.
+    chunks = kernel.run("%chat raw --chunks", check=True)
+    assert "\ufffd" in json.dumps(chunks.data("application/json"), ensure_ascii=False)
     again = ask(kernel, "Emoji please", "c1", check=True)
     assert "replayed" in markdown_of(again) and len(server.chat_requests) == 1
 
