@@ -363,9 +363,7 @@ class ChatSession:
         differs = (window is not None and window.has_reasoning) or any(
             carries_passback(message) for message in added
         )
-        answers = (window is not None and bool(window.answered)) or any(
-            message.get("role") == "assistant" for message in added
-        )
+        answers = any(m.get("role") == "assistant" for m in turn.body(added)["messages"])
         if not differs and (turn.send_reasoning or not answers):
             return None
         if self.reasoning.learn(turn.settings, error, turn.send_reasoning) is None:
