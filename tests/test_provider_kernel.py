@@ -52,9 +52,9 @@ def record_of(execution: Execution) -> dict:
     return record
 
 
-def markdown_of(execution: Execution) -> str:
-    (markdown,) = execution.data("text/markdown")
-    return markdown
+def html_of(execution: Execution) -> str:
+    (html,) = execution.data("text/html")
+    return html
 
 
 def live_views(execution: Execution) -> list[str]:
@@ -83,9 +83,9 @@ def expected(prompt: str, users: int = 1) -> tuple[str, str]:
 def test_typed_thinking_is_shown_apart_and_the_answer_bound(kernel, server):
     answer, thought = expected("Why is the sea salty?")
     done = ask(kernel, "Why is the sea salty?", "c1", f"-m {MISTRAL_MODEL} -o said", check=True)
-    markdown = markdown_of(done)
-    assert markdown.startswith("<details><summary>Thinking · ")
-    assert thought.strip() in markdown and answer in markdown.split("</details>", 1)[1]
+    html = html_of(done)
+    assert "<details><summary>Thinking · " in html
+    assert thought.strip() in html and answer in html.split("</details>", 1)[1]
     assert any("Thinking ·" in view for view in live_views(done)), "shown live"
     assert kernel.run("print(said)", check=True).stdout.strip() == answer
     assert record_of(done)["messages"][1]["content"][0]["type"] == "thinking"
@@ -105,7 +105,7 @@ def test_gemini_tool_calls_run_apart_and_their_signatures_go_back(kernel, server
         "Paris",
         "Rome",
     ]
-    assert markdown_of(done).count("lookup(") == 2
+    assert html_of(done).count("lookup(") == 2
     # Refused once without the signature (the fake's host is not known to want it), then
     # sent again with it: learned for this endpoint and model.
     assert len(server.chat_requests) == 3
@@ -140,7 +140,7 @@ def test_provider_fields_go_back_from_a_reloaded_thread(kernel, server, chat_env
     kernel.run(LOOKUP, check=True)  # its spec is part of the request (it is not run)
     server.reset()
     for cell_id, source in cells:
-        assert "replayed" in markdown_of(kernel.run(source, cell_id=cell_id, check=True))
+        assert "replayed" in html_of(kernel.run(source, cell_id=cell_id, check=True))
     assert server.chat_requests == [], "stored answers are found whatever form they were sent in"
     ask(kernel, "And now?", "c3", f"-m {ROUTER_MODEL}", check=True)
     router, _, gemini = sent(server)[1], sent(server)[2], sent(server)[3]
@@ -167,8 +167,8 @@ def test_an_error_beside_the_choices_fails_the_cell_in_one_line(kernel, server):
     assert failed.status == "error"
     assert "Token limit reached" in failed.error["evalue"]
     assert len(failed.error["traceback"]) == 1
-    markdown = markdown_of(failed)
-    assert markdown.startswith("Reply #1 to: ") and "incomplete, not stored" in markdown
+    html = html_of(failed)
+    assert "<p>Reply #1 to:</p>" in html and "incomplete, not stored" in html
     assert failed.data(RECORD_MIME) == []
     ask(kernel, "one two three four five", "c1", check=True)
     assert len(server.chat_requests) == 2, "never replayed: asked again"
@@ -182,7 +182,7 @@ def test_the_model_that_answered_is_recorded(kernel, server):
     record = record_of(done)
     assert record["responses"][0]["model"] == ANSWERING_MODEL
     assert record["responses"][0]["id"]
-    assert ANSWERING_MODEL in markdown_of(done)
+    assert ANSWERING_MODEL in html_of(done)
 
 
 # -- 7. <think> tags -------------------------------------------------------------------------------
@@ -194,8 +194,9 @@ def test_tagged_thinking_is_shown_and_stored_as_thinking(kernel, server):
     views = live_views(done)
     assert any("Thinking ·" in view for view in views)
     assert not any("think&gt;" in view or "<think>" in view for view in views)
-    markdown = markdown_of(done)
-    assert markdown.startswith("<details><summary>Thinking · ") and "think>" not in markdown
+    html = html_of(done)
+    assert "<details><summary>Thinking · " in html
+    assert "<think>" not in html and "think&gt;" not in html
     message = record_of(done)["messages"][1]
     assert message["content"] == answer
     assert message["reasoning_content"].strip() == thought.strip()
@@ -211,13 +212,13 @@ def test_split_surrogates_in_a_cell_are_joined_shown_and_stored(kernel, server):
     server.script(Fault(text=TEXT, split_surrogates=True, delay=0.002))
     done = ask(kernel, "Emoji please", "c1")
     assert done.status == "ok", done.error
-    assert markdown_of(done).startswith(TEXT)
+    assert TEXT in html_of(done)
     assert record_of(done)["messages"][1]["content"] == TEXT
     # Each raw chunk holds half a character: shown replaced, never a traceback.
     chunks = kernel.run("%chat raw --chunks", check=True)
     assert "\ufffd" in json.dumps(chunks.data("application/json"), ensure_ascii=False)
     again = ask(kernel, "Emoji please", "c1", check=True)
-    assert "replayed" in markdown_of(again) and len(server.chat_requests) == 1
+    assert "replayed" in html_of(again) and len(server.chat_requests) == 1
 
 
 def test_split_surrogates_headless_are_stored(capsys, chat_env, server):
