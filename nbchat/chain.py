@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.digest import history_of, turn_digest
-from nbchat.messages import reasoning_of, wire, wire_turn
+from nbchat.messages import carries_passback, wire, wire_turn
 from nbchat.record import Record
 
 __all__ = ["Rebuilt", "rebuild"]
@@ -47,8 +47,9 @@ def rebuild(record: Record, find: Find) -> Rebuilt:
         return Rebuilt([*head, *(record.earlier or []), *user], None)
     stored, missing = _turns_above(record, find)
     # The turns above went out with their thinking, or without (`nbchat.reasoning`): the
-    # history digest in the record says which (the two differ only when some turn thought).
-    thinking = any(reasoning_of(message) for turn in stored for message in turn)
+    # history digest in the record says which (the two differ only when some turn thought, or
+    # carries a provider's own fields).
+    thinking = any(carries_passback(message) for turn in stored for message in turn)
     sendings = (False, True) if thinking else (False,)
     forms = [[wire_turn(turn, reasoning=sent) for turn in stored] for sent in sendings]
     sent = False

@@ -4,16 +4,25 @@ A streamed and a non-streamed answer are then stored and shown the same way. Too
 accumulated by ``index`` (``id`` and ``function.name`` arrive first, ``function.arguments`` is a
 string to concatenate). A reasoning model's thinking (``delta.reasoning_content`` or
 ``delta.reasoning``) is folded into the message under the field it came in, apart from the
-answer; `CompletionBuilder.take_reasoning` hands the live view what is new of it.
+answer; `CompletionBuilder.take_reasoning` hands the live view what is new of it. What providers
+send besides (typed parts, ``<think>`` tags, tool calls without ``index``, their own fields) is
+folded by `nbchat.choice_fold`, off the per-token path. An ``error`` object in a chunk, or
+``finish_reason: "error"``, is kept as `CompletionBuilder.error`: the stream failed.
+
+`whole_completion` gives a non-streamed answer the same treatment (thinking between tags,
+split surrogates).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from nbchat.choice_fold import TAGGED_FIELD, ChoiceFold
 from nbchat.errors import ProtocolError
-from nbchat.messages import REASONING_FIELDS, reasoning_of
+from nbchat.messages import REASONING_FIELDS, content_text, reasoning_of
 from nbchat.protocol import chunk_problem
+from nbchat.surrogates import repaired_json
+from nbchat.think_tags import split_thinking
 
 __all__ = [
     "CompletionBuilder",
@@ -22,6 +31,8 @@ __all__ = [
     "finish_problem",
     "finish_reason",
     "has_answer",
+    "reported_error",
+    "whole_completion",
 ]
 
 # Why an answer that ended this way is not whole: what a failed --map item or a misfit says.
@@ -31,77 +42,37 @@ _FINISH_PROBLEMS = {
 }
 
 
-class _Choice:
-    __slots__ = (
-        "finish_reason",
-        "index",
-        "logprobs",
-        "parts",
-        "reasoning",
-        "reasoning_field",
-        "refusal",
-        "role",
-        "tool_calls",
-    )
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.role = "assistant"
-        self.parts: list[str] = []
-        self.reasoning: list[str] = []
-        self.reasoning_field: str | None = None  # as the provider spelled it
-        self.refusal: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.finish_reason: str | None = None
-        self.logprobs: list[Any] | None = None
-
-    def add_tool_calls(self, deltas: list[dict[str, Any]]) -> None:
-        for position, delta in enumerate(deltas):
-            index = delta.get("index", position)
-            call = self.tool_calls.setdefault(
-                index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-            )
-            if delta.get("id"):
-                call["id"] = delta["id"]
-            if delta.get("type"):
-                call["type"] = delta["type"]
-            function = delta.get("function") or {}
-            if function.get("name"):
-                call["function"]["name"] += function["name"]
-            if function.get("arguments"):
-                call["function"]["arguments"] += function["arguments"]
-
-    def message(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": self.role, "content": "".join(self.parts)}
-        if self.reasoning_field:
-            message[self.reasoning_field] = "".join(self.reasoning)
-        if self.refusal:
-            message["refusal"] = "".join(self.refusal)
-        if self.tool_calls:
-            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
-            if not self.parts:
-                message["content"] = None
-        return message
-
-
 class CompletionBuilder:
     """Accumulates chunks; `add` returns the text delta of choice 0 (or "") for live display."""
 
-    __slots__ = ("_choices", "_meta", "_meta_checks", "_new_reasoning", "_want_meta", "usage")
+    __slots__ = (
+        "_answering",
+        "_choices",
+        "_meta",
+        "_meta_checks",
+        "_new_reasoning",
+        "_want_meta",
+        "error",
+        "usage",
+    )
 
     def __init__(self) -> None:
-        self._choices: dict[int, _Choice] = {}
+        self._choices: dict[int, ChoiceFold] = {}
+        # The choices whose text is plain answer (no <think> tag can open it any more): their
+        # text deltas take the fast path.
+        self._answering: dict[int, ChoiceFold] = {}
         self._meta: dict[str, Any] = {}
         self._want_meta = True
         self._meta_checks = 8
         self._new_reasoning: list[str] = []  # of choice 0, not yet taken by the live view
         self.usage: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None  # why the stream failed, when a chunk said so
 
     def add(self, chunk: dict[str, Any]) -> str:
         """Fold one chunk in; return the new text of the first choice.
 
         A chunk with a wrongly typed field raises `ProtocolError` naming it (e.g.
-        ``choices[0].delta.content is a list, not text``) and changes nothing.
+        ``choices[0].delta.content is a number, not text``) and changes nothing.
         """
         if self._want_meta:
             return self._add_checked(chunk)
@@ -109,32 +80,33 @@ class CompletionBuilder:
         # thinking. Anything else, or anything oddly typed, takes the checked path below.
         try:
             choices = chunk.get("choices")
-            if len(choices) == 1 and not chunk.get("usage"):
+            if len(choices) == 1 and not chunk.get("usage") and "error" not in chunk:
                 raw = choices[0]
                 delta = raw.get("delta")
                 one = delta and (len(delta) == 1 or _carries_one_field(delta))
-                if one and raw.get("finish_reason") is None:
+                if one and raw.get("finish_reason") is None and not raw.get("logprobs"):
                     content = delta.get("content")
                     index = raw.get("index", 0)
-                    choice = self._choices.get(index) if type(index) is int else None
-                    if choice is not None and not raw.get("logprobs"):
-                        if type(content) is str and content:
+                    if type(content) is str and content:
+                        choice = self._answering.get(index) if type(index) is int else None
+                        if choice is not None:
                             choice.parts.append(content)
                             return content if index == 0 else ""
-                        if not content and self._fold_reasoning(choice, delta):
+                    elif not content:
+                        choice = self._choices.get(index) if type(index) is int else None
+                        if choice is not None and self._fold_reasoning(choice, delta):
                             return ""
         except (AttributeError, TypeError, KeyError, IndexError):
             pass
         return self._add_checked(chunk)
 
-    def _fold_reasoning(self, choice: _Choice, delta: dict[str, Any]) -> bool:
+    def _fold_reasoning(self, choice: ChoiceFold, delta: dict[str, Any]) -> bool:
         """Fold a delta's thinking, if it has some (a non-empty string in a reasoning field)."""
         for field in REASONING_FIELDS:
             thought = delta.get(field)
             if type(thought) is str and (thought or len(delta) == 1):
                 if thought:
-                    choice.reasoning.append(thought)
-                    choice.reasoning_field = choice.reasoning_field or field
+                    choice.add_thought(thought, field)
                     if choice.index == 0:
                         self._new_reasoning.append(thought)
                 return True
@@ -158,12 +130,18 @@ class CompletionBuilder:
         if usage:
             self.usage = usage
         choices = chunk.get("choices")
-        return self._add_choices(choices) if choices else ""
+        text = self._add_choices(choices) if choices else ""
+        error = chunk.get("error")
+        if error is not None and not self.error:  # OpenRouter's mid-stream failure
+            self.error = error if isinstance(error, dict) else {"message": str(error)}
+        return text
 
     def _capture_meta(self, chunk: dict[str, Any]) -> None:
-        """Keep the first non-null id, created, model and fingerprint (some send it late)."""
+        """Keep the first id, created, model and fingerprint that are there: some send them
+        late, and an empty text or a zero is no value (Azure's model router opens with
+        ``model: ""``, ``id: ""``, ``created: 0`` and names the answering model later)."""
         for field in ("id", "created", "model", "system_fingerprint"):
-            if chunk.get(field) is not None and self._meta.get(field) is None:
+            if chunk.get(field) and not self._meta.get(field):
                 self._meta[field] = chunk[field]
         # The first few chunks take the checked path, which looks for these; a server that
         # never sends a field (many send no fingerprint) is not asked again for every token.
@@ -177,36 +155,34 @@ class CompletionBuilder:
             index = raw.get("index", 0)
             choice = self._choices.get(index)
             if choice is None:
-                choice = self._choices[index] = _Choice(index)
+                choice = self._choices[index] = ChoiceFold(index)
             delta = raw.get("delta") or {}
             content = delta.get("content")
             if content:
-                choice.parts.append(content)
+                new, thought = choice.add_content(content)
+                if choice.tags is None:
+                    self._answering[index] = choice
                 if index == 0:
-                    text = content
+                    text = new
+                    if thought:
+                        self._new_reasoning.append(thought)
             if len(delta) > 1 or "content" not in delta:
-                self._add_rare(choice, delta)
-            if raw.get("finish_reason"):
-                choice.finish_reason = raw["finish_reason"]
+                self._fold_reasoning(choice, delta)
+                choice.add_rare(delta)
+            finish = raw.get("finish_reason")
+            if finish:
+                choice.finish_reason = finish
+                if finish == "error" and self.error is None:
+                    self.error = {}
             if raw.get("logprobs"):
                 choice.logprobs = (choice.logprobs or []) + (raw["logprobs"].get("content") or [])
         return text
-
-    def _add_rare(self, choice: _Choice, delta: dict[str, Any]) -> None:
-        """Fields other than content: kept off the per-token fast path."""
-        self._fold_reasoning(choice, delta)
-        if delta.get("role"):
-            choice.role = delta["role"]
-        if delta.get("refusal"):
-            choice.refusal.append(delta["refusal"])
-        if delta.get("tool_calls"):
-            choice.add_tool_calls(delta["tool_calls"])
 
     @property
     def text(self) -> str:
         """The text of the first choice so far."""
         choice = self._choices.get(0)
-        return "".join(choice.parts) if choice else ""
+        return content_text(choice.message()["content"]) if choice else ""
 
     @property
     def reasoning(self) -> str:
@@ -219,13 +195,7 @@ class CompletionBuilder:
         """Whether the first choice got anything: text, thinking, tool calls, a refusal or a
         finish."""
         choice = self._choices.get(0)
-        return choice is not None and bool(
-            choice.parts
-            or choice.reasoning
-            or choice.tool_calls
-            or choice.refusal
-            or choice.finish_reason
-        )
+        return choice is not None and choice.has_answer
 
     @property
     def finish_reason(self) -> str | None:
@@ -303,10 +273,45 @@ def has_answer(completion: dict[str, Any]) -> bool:
 
 
 def completion_text(completion: dict[str, Any]) -> str:
-    """The text of the first choice of a completion ("" when there is none, or it is not text)."""
+    """The text of the first choice of a completion: its content, or the text parts of a list
+    ("" when there is none)."""
     message = _first_choice(completion).get("message")
+    return content_text(message.get("content") if isinstance(message, dict) else None)
+
+
+def reported_error(completion: dict[str, Any]) -> dict[str, Any] | None:
+    """The error a whole answer reports beside its choices (OpenRouter's ``error`` object, or
+    ``finish_reason: "error"``), or None."""
+    error = completion.get("error") if isinstance(completion, dict) else None
+    if error is not None:
+        return error if isinstance(error, dict) else {"message": str(error)}
+    return {} if finish_reason(completion) == "error" else None
+
+
+def whole_completion(completion: dict[str, Any]) -> dict[str, Any]:
+    """A non-streamed answer as nbchat keeps it, like a streamed one: split surrogate pairs
+    joined, and thinking that opens the text between ``<think>`` tags moved to
+    ``reasoning_content`` (the same object when there was nothing to change)."""
+    completion = repaired_json(completion)
+    choices = completion.get("choices")
+    if not isinstance(choices, list):
+        return completion
+    split = [_thinking_apart(choice) for choice in choices]
+    if all(new is old for new, old in zip(split, choices, strict=True)):
+        return completion
+    return {**completion, "choices": split}
+
+
+def _thinking_apart(choice: Any) -> Any:
+    message = choice.get("message") if isinstance(choice, dict) else None
     content = message.get("content") if isinstance(message, dict) else None
-    return content if isinstance(content, str) else ""
+    if not isinstance(content, str) or reasoning_of(message):
+        return choice
+    found = split_thinking(content)
+    if found is None:
+        return choice
+    answer, thinking = found
+    return {**choice, "message": {**message, "content": answer, TAGGED_FIELD: thinking}}
 
 
 def completion_reasoning(completion: dict[str, Any] | None) -> str:

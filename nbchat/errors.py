@@ -208,6 +208,9 @@ class StreamError(NbchatError):
             return ""
         message = choices[0].get("message")
         content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):  # typed parts (Mistral): the text ones are the answer
+            parts = (p for p in content if isinstance(p, dict) and p.get("type") == "text")
+            return "".join(p["text"] for p in parts if isinstance(p.get("text"), str))
         return content if isinstance(content, str) else ""
 
 

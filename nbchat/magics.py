@@ -156,7 +156,7 @@ class ChatMagics(Magics):
         config=True,
         help="Named settings, e.g. {'local': {'base_url': 'http://127.0.0.1:8000/v1', "
         "'api_key_env': '', 'model': 'qwen3'}}. Built in: openai, qwen, "
-        "qwen-intl, deepseek, ollama, vllm, llamacpp, demo.",
+        "qwen-intl, deepseek, ollama, vllm, llamacpp, colab, demo.",
     )
     options = Dict(config=True, help="Extra request fields sent with every request.")
     tools = List(

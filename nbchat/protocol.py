@@ -33,7 +33,7 @@ ANSWER_ROLES = frozenset({"assistant"})
 RESERVED_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 
 _TEXT_META = ("id", "model", "system_fingerprint")
-_TEXT_MESSAGE = ("role", "content", "refusal", "reasoning_content", "reasoning")
+_TEXT_MESSAGE = ("role", "refusal", "reasoning_content", "reasoning")
 
 
 def _kind(value: Any) -> str:
@@ -137,12 +137,35 @@ def _tool_calls_problem(calls: Any, where: str) -> str | None:
     return None
 
 
+def _content_problem(content: Any, where: str) -> str | None:
+    """A ``content``: text, null, or a list of typed parts (Mistral's reasoning models answer
+    with ``text`` and ``thinking`` parts), each an object whose text nbchat reads is text."""
+    if content is None or isinstance(content, str):
+        return None
+    if not isinstance(content, list):
+        return _not(content, where, "text")
+    for index, part in enumerate(content):
+        at = f"{where}[{index}]"
+        if not isinstance(part, dict):
+            return _not(part, at, "an object")
+        if part.get("type") == "text" and not isinstance(part.get("text"), str):
+            return _not(part.get("text"), at + ".text", "text")
+        thinking = part.get("thinking")
+        if part.get("type") == "thinking" and not isinstance(thinking, str):
+            problem = _content_problem(thinking, at + ".thinking")
+            if problem or thinking is None:
+                return problem or _not(thinking, at + ".thinking", "text")
+    return None
+
+
 def _message_problem(message: Any, where: str, roles: frozenset[str] = ANSWER_ROLES) -> str | None:
     """A ``message`` (whole answer) or a ``delta`` (stream): the fields nbchat reads. A role is
     shown and sent back later, so it must be one the protocol knows (an answer's: assistant)."""
     if not isinstance(message, dict):
         return _not(message, where, "an object")
     if problem := _text_fields(message, _TEXT_MESSAGE, where + "."):
+        return problem
+    if problem := _content_problem(message.get("content"), where + ".content"):
         return problem
     role = message.get("role")
     if role is not None and role not in roles:
@@ -151,14 +174,9 @@ def _message_problem(message: Any, where: str, roles: frozenset[str] = ANSWER_RO
 
 
 def message_problem(message: Any, where: str = "message") -> str | None:
-    """A message of a request (as nbchat stores and sends it): like an answer's message, but its
-    ``content`` may also be a list of parts (text and images), each an object, and its role any
-    of the protocol's."""
-    if isinstance(message, dict) and isinstance(message.get("content"), list):
-        for index, part in enumerate(message["content"]):
-            if not isinstance(part, dict):
-                return _not(part, f"{where}.content[{index}]", "an object")
-        message = {k: v for k, v in message.items() if k != "content"}
+    """A message of a request (as nbchat stores and sends it): like an answer's message (its
+    ``content`` a text or a list of parts: text, images, thinking), its role any of the
+    protocol's."""
     return _message_problem(message, where, MESSAGE_ROLES)
 
 

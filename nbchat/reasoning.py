@@ -7,11 +7,18 @@ when they do; OpenAI validates message fields and rejects unknown ones; other se
 field or refuse it.
 
 ``ChatMagics.send_reasoning`` (also per profile) is True, False or ``"auto"``, the default: what
-the endpoint is known to want (DeepSeek's API: yes, except for deepseek-reasoner; any other
-host: no), unless a 400 that names the field taught otherwise for this endpoint and model in this
-session (the request is then sent once more, the other way). The decision is made per request,
-for the endpoint it goes to, so a thread that switches model mid-way sends each provider what it
-accepts.
+the endpoint is known to want (DeepSeek's API, except deepseek-reasoner; Gemini's, whose tool
+calls carry thought signatures it needs back; OpenRouter's, whose ``reasoning_details`` its
+upstreams need: yes; any other host: no), unless a 400 that names the field taught otherwise for
+this endpoint and model in this session (the request is then sent once more, the other way).
+The decision is made per request, for the endpoint it goes to, so a thread that switches model
+mid-way sends each provider what it accepts. What goes back with the thinking is the provider's
+own fields too (`nbchat.messages.wire`).
+
+DeepSeek wants ``reasoning_content`` on *every* earlier answer, so a thread whose earlier turns
+came from a model that did not think is padded (`padding`): those answers go with a blank
+``reasoning_content``. The padding is not part of the cache key: it is what the turns above
+become when the thinking goes back, so the key of the thinking's form covers it.
 
 The cache key covers what was sent, thinking included or not. A cell looks its answer up under
 both forms, so a stored answer replays whatever was decided when it was asked, also after a
@@ -25,13 +32,17 @@ import re
 from urllib.parse import urlsplit
 
 from nbchat.errors import ConfigError, NbchatError
-from nbchat.messages import REASONING_FIELDS
+from nbchat.messages import PASSBACK_FIELDS, REASONING_FIELDS
 from nbchat.settings import Settings
 
-__all__ = ["ReasoningPolicy", "check_send_reasoning"]
+__all__ = ["NAMES_THE_FIELD", "ReasoningPolicy", "check_send_reasoning"]
 
 _DEEPSEEK_HOST = "api.deepseek.com"
 _REFUSES_IT = frozenset({"deepseek-reasoner"})  # R1: 400 when earlier thinking is sent back
+# Hosts that want it back: DeepSeek (the thinking), Gemini (thought signatures on tool calls),
+# OpenRouter (reasoning details).
+_WANT_IT = frozenset({_DEEPSEEK_HOST, "generativelanguage.googleapis.com", "openrouter.ai"})
+PADDED_FIELD = "reasoning_content"  # DeepSeek's, wanted on every earlier answer
 
 
 def check_send_reasoning(value: object) -> bool | str:
@@ -41,9 +52,15 @@ def check_send_reasoning(value: object) -> bool | str:
     raise ConfigError(f"send_reasoning must be True, False or 'auto', not {value!r}")
 
 
-# The thinking's field named as a word: reasoning_content or reasoning, not reasoning_effort.
-_NAMES_THE_FIELD = re.compile(
-    "|".join(rf"\b{re.escape(field)}\b" for field in REASONING_FIELDS), re.IGNORECASE
+# A field that goes back with the thinking, named as a word (reasoning_content, reasoning,
+# OpenRouter's reasoning_details, Gemini's extra_content or thought_signature; not
+# reasoning_effort, another matter).
+NAMES_THE_FIELD = re.compile(
+    "|".join(
+        rf"\b{re.escape(field)}\b"
+        for field in (*REASONING_FIELDS, *PASSBACK_FIELDS, "extra_content", "thought_signature")
+    ),
+    re.IGNORECASE,
 )
 
 
@@ -51,7 +68,8 @@ class ReasoningPolicy:
     """Decides per request; remembers what a provider's 400 taught, per endpoint and model."""
 
     def __init__(self) -> None:
-        self._learned: dict[tuple[str, str], bool] = {}
+        # (base URL, model) -> (send it, pad the answers that had none)
+        self._learned: dict[tuple[str, str], tuple[bool, bool]] = {}
 
     def decide(self, settings: Settings) -> bool:
         """Whether earlier thinking goes back with this request."""
@@ -60,20 +78,35 @@ class ReasoningPolicy:
             return setting
         learned = self._learned.get(_where(settings))
         if learned is not None:
-            return learned
-        host = urlsplit(settings.base_url).hostname or ""
-        return host == _DEEPSEEK_HOST and settings.model not in _REFUSES_IT
+            return learned[0]
+        return _host(settings) in _WANT_IT and settings.model not in _REFUSES_IT
+
+    def padding(self, settings: Settings) -> str | None:
+        """The field every earlier answer carries when the thinking goes back, those that had
+        none blank (DeepSeek's thinking mode refuses a thread with an answer without it), or
+        None when no padding is wanted."""
+        if not self.decide(settings):
+            return None
+        learned = self._learned.get(_where(settings))
+        if learned is not None and learned[1]:
+            return PADDED_FIELD
+        return PADDED_FIELD if _host(settings) == _DEEPSEEK_HOST else None
 
     def learn(self, settings: Settings, error: NbchatError, sent: bool) -> bool | None:
-        """After a 400: the other decision, remembered, when the error names the thinking's
-        field and the setting is "auto"; else None (the error stands)."""
+        """After a 400: the other decision, remembered, when the error names a field that goes
+        back with the thinking and the setting is "auto"; else None (the error stands)."""
         if settings.send_reasoning != "auto" or getattr(error, "status_code", None) != 400:
             return None
         said = f"{error} {json.dumps(getattr(error, 'body', None), default=str)}".lower()
-        if not _NAMES_THE_FIELD.search(said):  # "reasoning_effort" is another matter
+        if not NAMES_THE_FIELD.search(said):  # "reasoning_effort" is another matter
             return None
-        self._learned[_where(settings)] = not sent
+        pad = not sent and PADDED_FIELD in said
+        self._learned[_where(settings)] = (not sent, pad)
         return not sent
+
+
+def _host(settings: Settings) -> str:
+    return urlsplit(settings.base_url).hostname or ""
 
 
 def _where(settings: Settings) -> tuple[str, str]:

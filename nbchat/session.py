@@ -27,7 +27,7 @@ from nbchat.errors import (
     StructuredOutputError,
     TruncatedStreamError,
 )
-from nbchat.messages import reasoning_of, wire_turn
+from nbchat.messages import carries_passback
 from nbchat.notebook import NotebookRecords
 from nbchat.offline import asked_elsewhere, explain_miss
 from nbchat.reasoning import ReasoningPolicy
@@ -226,6 +226,7 @@ class ChatSession:
             window,
             cell_key,
             reasoning=self.reasoning.decide(settings),
+            pad=self.reasoning.padding(settings),
             file_index=file_index,
             with_v1_key=notebook is not None and notebook.has_v1,
         )
@@ -334,9 +335,7 @@ class ChatSession:
         """One request of the turn, with the messages its earlier rounds added. This is the one
         place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part of the answer had
         arrived, wherever it landed (the socket read, the live view)."""
-        body = turn.body()
-        if added:
-            body["messages"] = [*body["messages"], *wire_turn(added, reasoning=turn.send_reasoning)]
+        body = turn.body(added)
         self.usage.requests += 1
         stream = None
         try:
@@ -358,16 +357,19 @@ class ChatSession:
         self, turn: PreparedTurn, added: list[Message], error: BadRequestError
     ) -> PreparedTurn | None:
         """The turn with the thinking above sent the other way, when the provider's 400 names
-        the thinking's field (and the thinking was there to send or leave out); else None."""
+        the thinking's field (and the thinking was there to send or leave out, or answers
+        without it to pad); else None."""
         window = turn.window
-        has_reasoning = (window is not None and window.has_reasoning) or any(
-            reasoning_of(message) for message in added
+        differs = (window is not None and window.has_reasoning) or any(
+            carries_passback(message) for message in added
         )
-        if not has_reasoning:
+        answers = any(m.get("role") == "assistant" for m in turn.body(added)["messages"])
+        if not differs and (turn.send_reasoning or not answers):
             return None
         if self.reasoning.learn(turn.settings, error, turn.send_reasoning) is None:
             return None
-        return other_form(turn)
+        pad = self.reasoning.padding(turn.settings)
+        return other_form(turn, pad) if differs or pad is not None else None
 
     def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
         self._last_events = stream.raw_events
@@ -496,9 +498,7 @@ class ChatSession:
             return {}
         url = request_url(record.request.base_url, "/chat/completions")
         if turn is not None:
-            body = turn.body()
-            rounds = wire_turn(record.messages[1:-1], reasoning=turn.send_reasoning)
-            body["messages"] = [*body["messages"], *rounds]
+            body = turn.body(record.messages[1:-1])
             stream = turn.settings.stream
             if not turn.settings.key_problem:  # every field the client adds, as it adds them
                 body = self.client(turn.settings).wire_body(body, stream=stream)

@@ -54,7 +54,10 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "llamacpp": {"base_url": "http://127.0.0.1:8080/v1", "api_key_env": ""},
     # The endpoint the demo notebooks' stored answers were recorded from: they replay offline.
     "demo": {"base_url": "http://127.0.0.1:8765/v1", "api_key_env": "", "model": "nbchat-demo"},
+    # Google Colab's model proxy: its URL is $MODEL_PROXY_HOST + /models/openapi (`_colab`).
+    "colab": {"api_key_env": "MODEL_PROXY_API_KEY", "model": "google/gemini-2.5-flash"},
 }
+COLAB_HOST = "MODEL_PROXY_HOST"  # set by Google Colab: the model proxy's URL
 
 
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
@@ -178,6 +181,17 @@ def _key_variable(
     return _OPENAI_KEY, None
 
 
+def _colab_url(environ: Mapping[str, str]) -> str:
+    """The base URL of Colab's model proxy (its key is paired with this host only)."""
+    host = environ.get(COLAB_HOST, "").strip().rstrip("/")
+    if not host:
+        raise ConfigError(
+            f"Profile 'colab' needs ${COLAB_HOST}, which Google Colab sets: run the notebook "
+            "in Colab, or set it to the model proxy's URL."
+        )
+    return f"{host}/models/openapi"
+
+
 def resolve_settings(
     configured: Mapping[str, Any],
     flags: Mapping[str, Any],
@@ -200,6 +214,8 @@ def resolve_settings(
             known = ", ".join(sorted(all_profiles))
             raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
         profile = dict(all_profiles[name])
+        if name == "colab" and "colab" not in profiles:
+            profile["base_url"] = _colab_url(environ)
         layers.append((name, profile))
         merged.update(profile)
         merged["profile"] = name

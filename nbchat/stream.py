@@ -27,6 +27,7 @@ from nbchat.errors import (
 from nbchat.protocol import error_detail, is_error_body
 from nbchat.redaction import Redactor
 from nbchat.sse import SSEDecoder
+from nbchat.surrogates import SplitPairs, repaired_json
 
 if TYPE_CHECKING:
     from nbchat.transport import OpenResponse
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "ChatStream", "parse_event"]
 
 _EVENT_LIMIT = 80  # characters of a bad event quoted in a message
+# One network read as handed on: its text deltas, how many it joins, its new thinking.
+_Read = tuple[list[str], int, str]
 
 _scan_json = json.JSONDecoder().scan_once
 
@@ -53,7 +56,7 @@ def _loads(data: str) -> Any:
 def parse_event(data: str) -> Any:
     """A kept raw event as JSON, or as the text received when it is not JSON."""
     try:
-        return json.loads(data)
+        return repaired_json(json.loads(data))  # a half surrogate pair shown would fail
     except (ValueError, RecursionError):
         return data  # shown as received
 
@@ -88,6 +91,8 @@ class ChatStream:
         self.redactor = Redactor()
         self._started = False
         self._response: OpenResponse | None = None
+        self._text_pairs = SplitPairs()  # surrogate pairs split across reads, for live text
+        self._thought_pairs = SplitPairs()
 
     def partial(self) -> dict[str, Any]:
         """Whatever has arrived so far, completion-shaped (any secret of the request a server
@@ -102,16 +107,16 @@ class ChatStream:
 
     def __iter__(self) -> Iterator[str]:
         """Text deltas of the first choice, one per chunk, as they arrive (thinking apart)."""
-        for texts, _ in self._run():
+        for texts, _, _ in self._run():
             yield from texts
 
     def batches(self) -> Iterator[Batch]:
         """The new text (and thinking) of each network read, with how many deltas it joins:
         for a display, which needs no more than that and is spared a call per token."""
-        for texts, thought in self._run():
-            yield Batch("".join(texts), len(texts), thought)
+        for texts, pieces, thought in self._run():
+            yield Batch("".join(texts), pieces, thought)
 
-    def _run(self) -> Iterator[tuple[list[str], str]]:
+    def _run(self) -> Iterator[_Read]:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._started = True
@@ -130,7 +135,7 @@ class ChatStream:
         finally:  # also on Ctrl-C, which goes on up unchanged
             response.close()
 
-    def _events(self, response: OpenResponse) -> Iterator[tuple[list[str], str]]:
+    def _events(self, response: OpenResponse) -> Iterator[_Read]:
         """The texts (and thinking) of each network read, then the checks of a complete
         answer."""
         done = False
@@ -138,13 +143,21 @@ class ChatStream:
         for datas in _reads(response):
             texts, done, error = self._fold(datas)
             thought = take_reasoning()
+            if error is None and self.builder.error is not None:
+                error = self._reported(self.builder.error)
             if texts or thought:
+                pieces = len(texts)
+                texts, thought = self._repaired(texts, thought)
                 self._mark(texts, thought)
-                yield texts, thought  # what arrived before a bad event still reaches the consumer
+                # what arrived before a bad event still reaches the consumer
+                yield texts, pieces, thought
             if error is not None:
                 raise self._stream_error(error)
             if done:
                 break
+        text, thought = self._text_pairs.flush(), self._thought_pairs.flush()
+        if text or thought:  # half a pair that never completed: shown as the answer stores it
+            yield ([text] if text else []), 0, thought
         if not done and self.builder.finish_reason is None:
             raise TruncatedStreamError(
                 f"The stream ended before the answer was complete (no [DONE]){self._ref()}; "
@@ -186,6 +199,24 @@ class ChatStream:
         except NbchatError as exc:
             return texts, False, exc
         return texts, False, None
+
+    def _repaired(self, texts: list[str], thought: str) -> tuple[list[str], str]:
+        """One read's text and thinking with surrogate pairs joined (`nbchat.surrogates`): a
+        read rarely holds any, and then the deltas go on as they came."""
+        text = "".join(texts)
+        joined = self._text_pairs.take(text)
+        if joined is not text:
+            texts = [joined] if joined else []
+        return texts, self._thought_pairs.take(thought)
+
+    def _reported(self, error: dict[str, Any]) -> StreamErrorEvent:
+        """The error a chunk reported beside its choices, or a finish reason of ``error``."""
+        detail = self.redactor.clip(error_detail({"error": error})) if error else ""
+        return StreamErrorEvent(
+            f"The server reported an error mid-answer{self._ref()}: "
+            f"{detail or 'finish_reason: error'}. The partial answer is kept but not stored.",
+            partial=self.partial(),
+        )
 
     def _mark(self, texts: list[str], thought: str) -> None:
         now = time.perf_counter()  # one read: its thinking came before its text
@@ -258,13 +289,13 @@ class ChatStream:
             f"The server sent an event that is not JSON: {shown!r}", partial=self.partial()
         )
 
-    def _whole(self, response: OpenResponse) -> Iterator[tuple[list[str], str]]:
+    def _whole(self, response: OpenResponse) -> Iterator[_Read]:
         self.completion = completion = response.completion()
         texts = [text] if (text := completion_text(completion)) else []
         thought = completion_reasoning(completion)
         if texts or thought:
             self._mark(texts, thought)
-            yield texts, thought
+            yield texts, len(texts), thought
 
 
 class Batch(NamedTuple):

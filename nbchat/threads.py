@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from nbchat.digest import HISTORY_START, extend_history, turn_digest
-from nbchat.messages import reasoning_of, wire_turn
+from nbchat.messages import carries_passback, wire_turn
 from nbchat.notebook import NotebookRecords
 from nbchat.record import STANDALONE, SYSTEM, TURN, Record, message_text
 
@@ -68,8 +68,9 @@ class Turn:
 
     @cached_property
     def has_reasoning(self) -> bool:
-        """Whether a message of the turn carries a reasoning model's thinking."""
-        return any(reasoning_of(message) for message in self.messages)
+        """Whether a message of the turn carries a reasoning model's thinking or a provider's
+        own fields (then the turn goes back in two forms, `nbchat.messages.wire`)."""
+        return any(carries_passback(message) for message in self.messages)
 
     def wire_messages(self, reasoning: bool = False) -> list[Message]:
         """The messages as later requests send them back (with their thinking, or not)."""

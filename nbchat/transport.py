@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from nbchat.completion import has_answer
+from nbchat.completion import has_answer, reported_error, whole_completion
 from nbchat.errors import (
     APIConnectionError,
     APIError,
@@ -85,6 +85,13 @@ def _error_body(response: httpx.Response) -> Any:
         return text
 
 
+# Where a key comes from when it is not the user's own: Colab keeps its model proxy's key among
+# the notebook's secrets, and its environment does not always hold it.
+_KEY_SOURCES = {
+    "MODEL_PROXY_API_KEY": " (in Colab: google.colab.userdata.get('MODEL_PROXY_API_KEY'))",
+}
+
+
 def _auth_message(status: int, host: str, key_env: str, key_sent: bool) -> str:
     if not key_env:
         return (
@@ -92,9 +99,10 @@ def _auth_message(status: int, host: str, key_env: str, key_sent: bool) -> str:
             "name the variable that holds it with api_key_env."
         )
     if not key_sent:
+        where = _KEY_SOURCES.get(key_env, "")
         return (
-            f"${key_env} is not set, so no key was sent to {host} ({status}). Set it, or point "
-            "api_key_env at the variable that holds the key."
+            f"${key_env} is not set, so no key was sent to {host} ({status}). Set it{where}, or "
+            "point api_key_env at the variable that holds the key."
         )
     return (
         f"The server rejected the API key ({status}). "
@@ -250,8 +258,8 @@ class OpenResponse:
         """The body as a ``chat.completion``; an ``error`` object in a 200 body keeps its
         (redacted) message, and a wrongly typed field is named in a `ProtocolError`."""
         payload = self.json()
-        if is_error_body(payload):
-            detail = self.redactor.clip(error_detail(payload)) or "no details"
+        if is_error_body(payload) or reported_error(payload) is not None:
+            detail = self.redactor.clip(error_detail(payload)) or "finish_reason: error"
             raise APIError(
                 f"The server reported an error: {detail}",
                 status_code=self.status_code,
@@ -269,6 +277,7 @@ class OpenResponse:
                 f"{self.url} answered without an answer (no text and no finish reason); "
                 "nothing is stored. Run the cell again."
             )
+        payload = whole_completion(payload)
         return self.redactor.json(payload) if self.redactor else payload
 
     def _lost(self, exc: httpx.HTTPError) -> TruncatedStreamError:

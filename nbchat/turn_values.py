@@ -9,6 +9,8 @@ from typing import Any
 
 from nbchat.completion import finish_problem
 from nbchat.errors import APIError, ContextLengthError, StructuredOutputError
+from nbchat.messages import reasoning_of
+from nbchat.reasoning import NAMES_THE_FIELD
 from nbchat.record import Record
 from nbchat.structured import misfit
 from nbchat.turns import PreparedTurn, prepare
@@ -16,14 +18,16 @@ from nbchat.turns import PreparedTurn, prepare
 __all__ = ["MISFIT", "answer_value", "other_form", "stored_value", "with_advice"]
 
 
-def other_form(turn: PreparedTurn) -> PreparedTurn:
-    """The same turn with the thinking above sent the other way (with it, or without)."""
+def other_form(turn: PreparedTurn, pad: str | None = None) -> PreparedTurn:
+    """The same turn with the thinking above sent the other way (with it, padded with ``pad``,
+    or without)."""
     return prepare(
         turn.request,
         turn.settings,
         turn.window,
         turn.cell_key,
         reasoning=not turn.send_reasoning,
+        pad=pad,
         file_index=turn.file_index,
         with_v1_key=turn.v1_key is not None,
         endpoint=turn.endpoint,
@@ -63,21 +67,49 @@ def answer_value(turn: PreparedTurn, record: Record) -> Any:
 
 
 def with_advice(error: APIError, turn: PreparedTurn) -> APIError:
-    """A refusal of a request with a JSON schema answer format that names it, with the way
-    around it: many compatible servers do not support ``json_schema`` (most answer 400, some
-    422 or even 500)."""
-    response_format = turn.params.get("response_format")
-    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
-    said = f"{error} {error.body}".lower()
-    named = "json_schema" in said or "response_format" in said
-    if not schema or not named or isinstance(error, ContextLengthError):
+    """An error with the way around it, when there is a known one: a refused request with a
+    JSON schema answer format, or a provider that wants back thinking the thread's earlier
+    answers do not have."""
+    advice = _schema_advice(error, turn) or _thinking_advice(error, turn)
+    if advice is None:
         return error
     advised = type(error)(
-        f"{error} (the endpoint may not support json_schema output: try --json, which asks "
-        "for any JSON object and checks it against the schema here)",
+        f"{error} ({advice})",
         status_code=error.status_code,
         body=error.body,
         retries=error.retries,
     )
     advised.request_id = error.request_id
     return advised
+
+
+def _schema_advice(error: APIError, turn: PreparedTurn) -> str | None:
+    """Many compatible servers do not support ``json_schema`` (most answer 400, some 422 or
+    even 500): when the refusal names it, --json is the way around."""
+    response_format = turn.params.get("response_format")
+    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+    said = f"{error} {error.body}".lower()
+    named = "json_schema" in said or "response_format" in said
+    if not schema or not named or isinstance(error, ContextLengthError):
+        return None
+    return (
+        "the endpoint may not support json_schema output: try --json, which asks for any JSON "
+        "object and checks it against the schema here"
+    )
+
+
+def _thinking_advice(error: APIError, turn: PreparedTurn) -> str | None:
+    """A thinking model asked to continue a thread whose earlier answers came from a model that
+    did not think, and the thinking could not be sent as it wants (DeepSeek's 400 "The
+    reasoning_content in the thinking mode must be passed back")."""
+    if error.status_code != 400 or turn.window is None:
+        return None
+    if not NAMES_THE_FIELD.search(f"{error} {error.body}"):
+        return None
+    answers = [m for t in turn.window.answered for m in t.messages if m.get("role") == "assistant"]
+    if not any(reasoning_of(message) is None for message in answers):
+        return None
+    return (
+        "earlier answers of this thread came from a model that did not think: start the thread "
+        "afresh in this cell with --new, or ask in another --thread"
+    )

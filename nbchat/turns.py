@@ -9,12 +9,13 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nbchat.digest import Endpoint, request_key, request_key_v1
 from nbchat.errors import ConfigError
-from nbchat.messages import user_message
+from nbchat.messages import pad_reasoning, user_message, wire_turn
 from nbchat.record import TURN, Record, RequestInfo, utc_now
 from nbchat.settings import Settings
 from nbchat.threads import Message, Window
@@ -77,6 +78,9 @@ class PreparedTurn:
     other_key: str | None = None  # the key with the thinking above sent the other way
     send_reasoning: bool = False  # whether the thinking above goes out with this request
     window: Window | None = field(default=None, repr=False, compare=False)
+    # The field every earlier answer carries when the thinking goes out (blank where it had
+    # none), or None: not part of the key (`nbchat.reasoning`).
+    pad: str | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -88,9 +92,13 @@ class PreparedTurn:
         """Every message of the request."""
         return [*self.context, self.user]
 
-    def body(self) -> dict[str, Any]:
-        """The JSON body for ``/chat/completions`` (stream flags are added by the client)."""
-        return {"model": self.settings.model, "messages": self.messages, **self.params}
+    def body(self, added: Sequence[Message] = ()) -> dict[str, Any]:
+        """The JSON body for ``/chat/completions`` (stream flags are added by the client), with
+        the messages the turn's earlier rounds ``added`` (tool calls and their results)."""
+        messages = [*self.messages, *wire_turn(added, reasoning=self.send_reasoning)]
+        if self.pad is not None:
+            messages = pad_reasoning(messages, self.pad)
+        return {"model": self.settings.model, "messages": messages, **self.params}
 
     def request_info(self) -> RequestInfo:
         """What the record keeps of the request besides the messages."""
@@ -110,6 +118,7 @@ def prepare(
     cell_key: str,
     *,
     reasoning: bool = False,
+    pad: str | None = None,
     file_index: int | None = None,
     with_v1_key: bool = False,
     endpoint: Endpoint | None = None,
@@ -117,8 +126,9 @@ def prepare(
     """The full request of a turn and its key. ``window`` is None for a turn with no context
     (``--new``, or a question asked on its own). ``reasoning``: the turns above go out with
     their thinking (`nbchat.reasoning`); when they hold some, the key of the other form is
-    computed too, to find an answer stored either way. ``endpoint``: the request as sent to
-    another endpoint than the settings' (`at_endpoint`)."""
+    computed too, to find an answer stored either way. ``pad``: the field every answer above
+    then carries. ``endpoint``: the request as sent to another endpoint than the settings'
+    (`at_endpoint`)."""
     # A stored endpoint is known only as shown (query values masked): nbchat 0.1 stored it as
     # sent, and its key hashed that text.
     own = Endpoint.of(settings.base_url)
@@ -154,6 +164,7 @@ def prepare(
         other,
         reasoning,
         window,
+        pad if reasoning else None,
     )
 
 
@@ -166,6 +177,7 @@ def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
         turn.window,
         turn.cell_key,
         reasoning=turn.send_reasoning,
+        pad=turn.pad,
         file_index=turn.file_index,
         with_v1_key=turn.v1_key is not None,
         endpoint=endpoint,

@@ -12,7 +12,7 @@ from kernel_driver import Kernel
 
 TEST_KEY = "sk-test-key-0123456789abcdef"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # a live ipywidgets view
-_ISOLATED = ("OPENAI_", "NBCHAT_", "DASHSCOPE_", "DEEPSEEK_", "JPY_SESSION_NAME")
+_ISOLATED = ("OPENAI_", "NBCHAT_", "DASHSCOPE_", "DEEPSEEK_", "JPY_SESSION_NAME", "MODEL_PROXY_")
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,8 @@ def kernel_env(server: FakeOpenAI) -> dict[str, str]:
 # Run in the kernel before each test: a fresh nbchat, the test environment, no leftover config.
 _RESET = """
 import os
-for _name in [n for n in os.environ if n.startswith(("NBCHAT_", "OPENAI_", "JPY_SESSION"))]:
+_isolated = ("NBCHAT_", "OPENAI_", "JPY_SESSION", "MODEL_PROXY_")
+for _name in [n for n in os.environ if n.startswith(_isolated)]:
     del os.environ[_name]
 os.environ.update({env!r})
 os.chdir({cwd!r})

@@ -17,6 +17,14 @@ value may also be a step or a list of steps, for answers with thinking or tool c
 Step *i* answers the *i*-th request of the turn (the first calls the tools, the second answers
 their results); ``fake_shapes`` documents the format.  The demo notebooks are recorded this way.
 
+Real providers' shapes (``fake_providers``): the models ``peer-magistral`` (Mistral's typed
+content parts), ``peer-gemini`` (tool calls without ``index``, thought signatures it wants
+back), ``peer-router`` (OpenRouter's ``reasoning_details``), ``model-router`` (Azure's empty first
+chunk) and ``peer-r1`` (thinking between ``<think>`` tags) answer as those providers were
+recorded answering; the faults ``chunk_error``, ``repeat_tool_names`` and ``split_surrogates``
+reproduce OpenRouter's mid-stream errors, an upstream that repeats tool-call names and a
+JavaScript proxy that cuts surrogate pairs.
+
 Load: :attr:`FakeOpenAI.latency` delays every chat answer (no fault to queue per request);
 :attr:`FakeOpenAI.rate_limit` ``= (n, seconds)`` answers 429 with ``retry-after-ms`` to a chat
 request beyond ``n`` in any ``seconds``; :attr:`FakeOpenAI.peak_in_flight` is the most requests
@@ -42,11 +50,26 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any
 
+from fake_providers import (
+    PROVIDER_MODELS,
+    THINKING_SHAPES,
+    answering_model,
+    error_chunk,
+    opening_chunk,
+    provider_deltas,
+    provider_finish,
+    provider_message,
+    provider_refusal,
+    repeated_names,
+    split_argument_deltas,
+    split_pairs,
+)
 from fake_shapes import (
     CannedStep,
     ToolCallScript,
@@ -69,7 +92,14 @@ DEMO_THINKING_MODEL = "nbchat-demo-thinker"
 THINKING_MODELS = frozenset({THINKING_MODEL, DEMO_THINKING_MODEL})
 STRICT_MODEL = "peer-strict"
 TEXT_ONLY_MODEL = "peer-text"
-DEFAULT_MODELS = ("peer-small", "peer-large", THINKING_MODEL, STRICT_MODEL, TEXT_ONLY_MODEL)
+DEFAULT_MODELS = (
+    "peer-small",
+    "peer-large",
+    THINKING_MODEL,
+    STRICT_MODEL,
+    TEXT_ONLY_MODEL,
+    *PROVIDER_MODELS,  # answer in a real provider's shape (fake_providers)
+)
 NO_IMAGES = "Image input is not supported for model peer-text."
 PASS_IT_BACK = "The reasoning_content in the thinking mode must be passed back to the API."
 _MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
@@ -114,6 +144,13 @@ class Fault:
     pieces: list[str] | None = None  # answer exactly these content chunks (a word cut in two)
     # call these tools, [(name, arguments as a dict or raw text)], instead of answering
     tool_calls: list[ToolCallScript] | None = None
+    # Shapes of real providers' failures (fake_providers): with error_after, this error object in
+    # a chunk that also has choices (finish_reason: the fault's), then [DONE]; every tool-call
+    # delta repeating the call's id, type and name; every character outside the BMP streamed
+    # as two JSON-escaped halves in two chunks (text, thinking and tool arguments).
+    chunk_error: dict[str, Any] | None = None
+    repeat_tool_names: bool = False
+    split_surrogates: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,7 +301,8 @@ def _plan(
     if step is not None and step.reasoning is not None:
         thinking = split_pieces(step.reasoning)
     else:
-        thinking = thinking_for(body) if body.get("model") in THINKING_MODELS else []
+        thinks = body.get("model") in THINKING_MODELS or body.get("model") in THINKING_SHAPES
+        thinking = thinking_for(body) if thinks else []
     finish = "tool_calls" if calls else "stop"
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool):
@@ -306,10 +344,14 @@ def _refusal(body: dict[str, Any]) -> str | None:
         problem = _image_problem(url)
         if problem:
             return problem
-    if body.get("model") in THINKING_MODELS:
+    if body.get("model") in THINKING_MODELS:  # V4 Pro refuses an empty one too
         answers = [m for m in messages if m.get("role") == "assistant"]
         if any(not isinstance(m.get("reasoning_content"), str) for m in answers):
             return PASS_IT_BACK
+        if any(not m["reasoning_content"] for m in answers):
+            return PASS_IT_BACK
+    if (refused := provider_refusal(str(body.get("model")), messages)) is not None:
+        return refused
     if body.get("model") == STRICT_MODEL:
         for number, message in enumerate(messages):
             extra = sorted(set(message) - _MESSAGE_FIELDS)
@@ -470,14 +512,14 @@ class _Handler(BaseHTTPRequestHandler):
             message["reasoning_content"] = "".join(plan.thinking)
         choice = {
             "index": 0,
-            "message": message,
-            "finish_reason": plan.finish_reason,
+            "message": provider_message(model, message, plan.thinking, plan.tool_calls),
+            "finish_reason": provider_finish(model, plan.finish_reason),
             "logprobs": None,
         }
         return {
             **self._meta(),
             "object": "chat.completion",
-            "model": model,
+            "model": answering_model(model),
             "system_fingerprint": FINGERPRINT,
             "choices": [choice],
             "usage": plan.usage,
@@ -491,7 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
             "id": meta["id"],
             "object": "chat.completion.chunk",
             "created": meta["created"],
-            "model": body["model"],
+            "model": answering_model(body["model"]),
             "system_fingerprint": FINGERPRINT,
         }
 
@@ -502,26 +544,52 @@ class _Handler(BaseHTTPRequestHandler):
         cuts = [n for n in (fault.drop_after, fault.error_after) if n is not None]
         cut = min(cuts) if cuts else None
         dropping = fault.drop_after is not None and fault.drop_after == cut
-        content = _content_events(chunk({"content": "\x00"}, None), plan.pieces[:cut])
-        content += [_event(chunk(delta, None)) for delta in tool_call_deltas(plan.tool_calls)]
-        if plan.thinking:  # the thinking streams first, in its own field
-            thought = chunk({"reasoning_content": "\x00"}, None)
-            content = _content_events(thought, plan.thinking) + content
+        content = self._content(body["model"], plan, chunk, cut)
         tail: list[str] = []
         if dropping:
             pass
+        elif fault.error_after is not None and fault.chunk_error is not None:
+            failed = {**chunk({}, None), **error_chunk(fault.chunk_error, fault.finish_reason)}
+            tail = [_event(failed), "data: [DONE]\n\n"]
         elif fault.error_after is not None:
             tail = [_event(STREAM_ERROR)]
         elif not fault.no_done:
-            tail = [_event(chunk({}, plan.finish_reason))]
+            finish = provider_finish(body["model"], plan.finish_reason)
+            tail = [_event(chunk({}, fault.finish_reason or finish))]
             if include_usage and not fault.no_usage:
                 tail.append(_event({**base, "choices": [], "usage": plan.usage}))
             tail.append("data: [DONE]\n\n")
         self._start_sse()
         head = _event(chunk({"role": "assistant", "content": ""}, None))
+        if (opening := opening_chunk(body["model"])) is not None:
+            head = _event(opening) + head
         if not self._write_events(head, content, tail, fault.delay) or dropping:
             return self._drop()
         self.wfile.write(b"0\r\n\r\n")
+
+    def _content(
+        self, model: str, plan: _Plan, chunk: Callable[..., dict[str, Any]], cut: int | None
+    ) -> list[str]:
+        """The events of the thinking, the text (the first ``cut`` pieces) and the tool calls,
+        in the model's shape (fake_providers) or OpenAI's."""
+        fault = self.fault
+        pieces, thinking, calls = plan.pieces[:cut], plan.thinking, plan.tool_calls
+        if fault.split_surrogates:
+            pieces, thinking = split_pairs(pieces), split_pairs(thinking)
+        shaped = provider_deltas(model, pieces, thinking, calls)
+        if shaped is not None:
+            return [_event(chunk(delta, None)) for delta in shaped]
+        call_deltas = tool_call_deltas(calls)
+        if fault.repeat_tool_names:
+            call_deltas = repeated_names(call_deltas)
+        if fault.split_surrogates:
+            call_deltas = split_argument_deltas(call_deltas)
+        content = _content_events(chunk({"content": "\x00"}, None), pieces)
+        content += [_event(chunk(delta, None)) for delta in call_deltas]
+        if thinking:  # the thinking streams first, in its own field
+            thought = chunk({"reasoning_content": "\x00"}, None)
+            content = _content_events(thought, thinking) + content
+        return content
 
     def _write_events(self, head: str, content: list[str], tail: list[str], delay: float) -> bool:
         """Write the events; False if the server is stopping mid-stream."""

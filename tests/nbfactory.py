@@ -246,8 +246,8 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "responses[-1]: choices[0].index is text, not an index",
     ),
     "list content": (
-        _set([{"type": "text", "text": "4"}], "messages", 1, "content"),
-        "responses[-1]: choices[0].message.content is a list, not text",
+        _set([{"type": "text", "text": 4}], "messages", 1, "content"),
+        "messages[1].content[0].text is a number, not text",
     ),
     "finish_reason a list": (
         _set(["stop"], "responses", 0, "choices", 0, "finish_reason"),

@@ -881,7 +881,7 @@ def whole(**changes: Any) -> dict[str, Any]:
         (whole(usage={"prompt_tokens": "12"}), "usage.prompt_tokens is text, not a count"),
         (whole(usage="lots"), "usage is text, not an object"),
         (whole(choice__index=None), "choices[0].index is null, not an index"),
-        (whole(choice__message__content=["a"]), "choices[0].message.content is a list, not text"),
+        (whole(choice__message__content=["a"]), "message.content[0] is text, not an object"),
         (whole(choice__finish_reason=["stop"]), "choices[0].finish_reason is a list, not text"),
         (whole(choice__message=None), "choices[0].message is missing"),
         (whole(choices={"0": {}}), "choices is an object, not a list"),

@@ -269,6 +269,16 @@ def test_no_key_sent_says_the_variable_is_not_set(status):
     )
 
 
+def test_colabs_proxy_key_not_set_says_where_colab_keeps_it():
+    exc = error_from_response(
+        response(401, err("no auth")), key_env="MODEL_PROXY_API_KEY", key_sent=False
+    )
+    assert single_line(exc).startswith(
+        "$MODEL_PROXY_API_KEY is not set, so no key was sent to api.example.com (401). Set it (in "
+        "Colab: google.colab.userdata.get('MODEL_PROXY_API_KEY')), or point api_key_env at"
+    )
+
+
 @pytest.mark.parametrize("key_sent", [False, True])
 def test_no_key_variable_says_none_is_configured(key_sent):
     exc = error_from_response(response(401, err("no auth")), key_env="", key_sent=key_sent)

@@ -51,13 +51,17 @@ def refused(message: str, status: int = 400, body: Any = None) -> APIError:
         (DEEPSEEK, "deepseek-reasoner", False),  # R1 refuses earlier thinking
         (OPENAI, "o3-mini", False),
         ("https://dashscope.aliyuncs.com/compatible-mode/v1", "qwen3-max", False),
-        ("https://openrouter.ai/api/v1", "deepseek/deepseek-r1", False),
+        # OpenRouter's upstreams continue from their reasoning_details; Gemini's tool calls need
+        # their thought signatures (extra_content) back.
+        ("https://openrouter.ai/api/v1", "deepseek/deepseek-r1", True),
+        ("https://generativelanguage.googleapis.com/v1beta/openai", "gemini-3-pro", True),
         (LOCAL, "deepseek-chat", False),  # the host decides, not the model's name
         ("https://api.deepseek.com.example.net/v1", "deepseek-chat", False),
         ("https://proxy.example.net/api.deepseek.com/v1", "deepseek-chat", False),
+        ("https://openrouter.ai.example.net/api/v1", "deepseek/deepseek-r1", False),
     ],
 )
-def test_auto_sends_the_thinking_back_to_deepseeks_api_only(base_url, model, expected):
+def test_auto_sends_it_back_where_the_endpoint_wants_it(base_url, model, expected):
     assert ReasoningPolicy().decide(settings(base_url, model)) is expected
 
 
@@ -331,7 +335,11 @@ def test_wire_never_sends_unknown_fields_and_thinking_only_when_asked():
     assert plain == {"role": "assistant", "content": "The answer.", "name": "helper"}
     assert set(plain) <= set(WIRE_FIELDS)
     with_it = wire(EVERYTHING, reasoning=True)
-    assert with_it == {**plain, "reasoning_content": "Thinking."}, "one field, the first found"
+    assert with_it == {
+        **plain,
+        "reasoning_content": "Thinking.",  # one thinking field, the first found
+        "reasoning_details": [{"type": "reasoning.text", "text": "Thinking."}],  # OpenRouter's
+    }
     assert original == EVERYTHING, "the stored message is not changed"
 
 

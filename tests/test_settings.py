@@ -110,3 +110,31 @@ def test_config_shows_the_base_url_without_credentials_or_query_values():
     shown = resolve_settings({"base_url": url, "api_key_env": ""}, {}, {}, environ={}).masked()
     assert "pw" not in shown["base_url"] and "abcdef123456" not in shown["base_url"]
     assert "2024-10-21" not in shown["base_url"] and "example.com/v1" in shown["base_url"]
+
+
+# -- Google Colab's model proxy ----------------------------------------------------------------
+
+
+COLAB = {"MODEL_PROXY_HOST": "https://mp.example.com/", "OPENAI_BASE_URL": "https://x.test/v1"}
+
+
+def test_the_colab_profile_uses_the_model_proxy_and_its_own_key():
+    colab = resolve_settings({}, {"profile": "colab"}, {}, environ=COLAB)
+    assert colab.base_url == "https://mp.example.com/models/openapi"
+    assert colab.api_key_env == "MODEL_PROXY_API_KEY" and colab.key_problem is None
+    assert colab.model == "google/gemini-2.5-flash"
+    assert resolve_settings({}, {"profile": "colab", "model": "m"}, {}, environ=COLAB).model == "m"
+    # A %config base URL is below the profile: the proxy's key still goes to the proxy only.
+    config = {"base_url": "https://elsewhere.test/v1", "api_key_env": "OTHER"}
+    assert resolve_settings(config, {"profile": "colab"}, {}, environ=COLAB).base_url == (
+        "https://mp.example.com/models/openapi"
+    )
+
+
+def test_the_colab_profile_outside_colab_says_what_it_needs():
+    with pytest.raises(ConfigError, match=r"needs \$MODEL_PROXY_HOST, which Google Colab sets"):
+        resolve_settings({}, {"profile": "colab"}, {}, environ={})
+    mine = {"colab": {"base_url": "http://127.0.0.1:1/v1", "api_key_env": "", "model": "q"}}
+    assert resolve_settings({}, {"profile": "colab"}, mine, environ={}).base_url == (
+        "http://127.0.0.1:1/v1"
+    ), "a profile of the user's own with that name wins"
