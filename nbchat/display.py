@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from IPython.display import DisplayHandle, clear_output, display
 
 from nbchat.render import note_html, thought_summary
-from nbchat.safe_html import GrowingMarkdown, document, escape
+from nbchat.safe_html import GrowingMarkdown, document, escape, warm_up
 from nbchat.text import duration, plural, printable
 from nbchat.tool_calls import ToolResult, call_line
 
@@ -42,7 +42,8 @@ _CALLS_STYLE = "font-family: monospace; font-size: 85%; margin: 0.2em 0;"
 # Every update resends (and the frontend re-renders) the whole text, so a long answer is updated
 # less often: about this many bytes a second at most, whatever the model's speed.
 _BYTES_PER_SECOND = 300_000
-_RENDER_SHARE = 20  # the pause after an update is at least this many times what it cost
+_RENDER_SHARE = 20  # the pause after an update is at least this many times what it cost,
+_LONGEST_PAUSE = 2.0  # up to this many seconds
 _CALLS_AT_ONCE = 5  # calls of a round shown as they start; later ones at the update rate
 _CALLS_SHOWN = 8  # the live view lists the last calls only (the final output has all)
 
@@ -115,6 +116,7 @@ class WidgetStream:
         import ipywidgets as widgets  # imported only when a frontend can show it
 
         self._redact = redact
+        warm_up()  # the parser's one-off set-up, before the first token rather than on it
         self._start = self._next = time.perf_counter()  # the first token shows at once
         self._body = widgets.Output()
         self._status = widgets.HTML(value=self._status_html())
@@ -186,7 +188,8 @@ class WidgetStream:
             size = len(self._text) + len(self._thinking)
             # The frontend re-renders the whole text per update, and rendering it here costs
             # the kernel: both are kept to a small share of the stream's time.
-            pause = max(self.interval, size / _BYTES_PER_SECOND, self._render_s * _RENDER_SHARE)
+            rendering = min(self._render_s * _RENDER_SHARE, _LONGEST_PAUSE)
+            pause = max(self.interval, size / _BYTES_PER_SECOND, rendering)
             self._next = now + pause
 
     def _push(self) -> None:
@@ -250,7 +253,8 @@ class WidgetStream:
             state = "sending the results, waiting for the answer…"
         else:
             state = "waiting for the first token…"
-        line = f"{self.model} · {self.tokens} tokens · {elapsed:.1f} s{speed} · {state}"
+        tokens = plural(self.tokens, "token")
+        line = f"{self.model} · {tokens} · {elapsed:.1f} s{speed} · {state}"
         return document(note_html(line))
 
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from nbchat.images import with_image_summaries
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
-from nbchat.safe_html import document, escape, markdown
+from nbchat.safe_html import PRE_STYLE, document, escape, markdown
 from nbchat.text import clip, duration, one_line, plural, printable
 from nbchat.tool_calls import PREVIEW_WIDTH, call_line, call_shown
 
@@ -54,6 +54,7 @@ _RESULT_SHOWN = 2_000  # characters of a tool's result shown (the record has all
 _FIRST = ("messages", "responses", "request", "timing")
 _DIGESTS = ("key", "history", "parent", "context")
 _QUIET = "font-size: 85%; opacity: 0.7"
+_CALL_STYLE = "margin: 0.6em 0"
 
 
 def note_html(text: str) -> str:
@@ -140,7 +141,7 @@ def answer_bundle(
     body = "".join(folds)
     if record.answer.strip() or not calls:
         body += _answer_html(record)
-    body += f"<pre>{escape(calls)}</pre>" if calls else ""
+    body += f'<pre style="{PRE_STYLE}">{escape(calls)}</pre>' if calls else ""
     plain = tools_plain(rounds) + record.answer + (f"\n\n{calls}" if calls else "")
     data: dict[str, Any] = {
         "text/html": document(body + note_html(line)),
@@ -217,7 +218,8 @@ def tools_html(rounds: list[tuple[str, list[ToolCallShown]]]) -> str:
         for call in calls:
             result = "(no result)" if call.result is None else clip(call.result, _RESULT_SHOWN)
             took = f"   [{duration(call.seconds)}]" if call.seconds is not None else ""
-            blocks.append(f"<pre>{escape(f'{call.name}({call.arguments}){took}')}\n")
+            blocks.append(f'<pre style="{_CALL_STYLE}">')
+            blocks.append(f"{escape(f'{call.name}({call.arguments}){took}')}\n")
             blocks.append(f"{escape(f'→ {result}')}</pre>")
     return "".join(blocks)
 

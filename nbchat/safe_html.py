@@ -12,8 +12,10 @@ handler, style sheet, frame, form or foreign URL scheme either.
 
 - **Math** stays math: the plugins decide what is math (``$..$``, ``$$..$$``, ``\\(..\\)``,
   ``\\[..\\]``, ``\\begin{..}``) and it is emitted as escaped TeX, with its delimiters, in a
-  ``tex2jax_process`` span inside a ``tex2jax_ignore`` document. MathJax (JupyterLab's runs with
-  its SafeHandler) typesets exactly that and nothing else: a ``$`` in prose stays a dollar.
+  span marked for processing inside a document marked to be ignored (MathJax 3's class names,
+  which JupyterLab uses, and MathJax 2's, which nbconvert's templates load). MathJax (JupyterLab's
+  runs with its SafeHandler) typesets exactly that and nothing else: a ``$`` in prose stays a
+  dollar, a ``\\\\`` two backslashes.
 - **Images** become links: nothing is fetched by itself. **Links** keep http, https, mailto and
   in-page ``#`` targets only.
 - **Code** in a fence naming a common language is highlighted by Pygments (short token classes,
@@ -30,7 +32,16 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-__all__ = ["GrowingMarkdown", "document", "escape", "markdown", "sanitize", "table"]
+__all__ = [
+    "PRE_STYLE",
+    "GrowingMarkdown",
+    "document",
+    "escape",
+    "markdown",
+    "sanitize",
+    "table",
+    "warm_up",
+]
 
 # Lexers offered to model text: common languages only. Pygments lexers are regular expressions,
 # and a rare lexer has had catastrophic backtracking on crafted input; nothing else is guessed.
@@ -62,9 +73,11 @@ _STYLE_PROPERTIES = {
     "text-align", "opacity", "font-size", "font-family", "font-style", "white-space",
     "max-height", "overflow-y", "border-left", "padding-left", "margin", "color",
 }  # fmt: skip
+_IGNORE = "tex2jax_ignore mathjax_ignore"  # MathJax 2's and 3's names
+_PROCESS = "tex2jax_process mathjax_process"
 _CLASSES = {
-    "div": {"nbchat", "tex2jax_ignore", "tex2jax_process", "nbchat-math", "nbchat-answer"},
-    "span": {"tex2jax_process", "nbchat-math"},
+    "div": {"nbchat", "nbchat-math", *_IGNORE.split(), *_PROCESS.split()},
+    "span": {"nbchat-math", *_PROCESS.split()},
     "pre": {"highlight"},
     "ul": {"contains-task-list"},
     "li": {"task-list-item", "footnote-item"},
@@ -72,7 +85,10 @@ _CLASSES = {
     "section": {"footnotes"},
 }
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?-[0-9a-f]{12}-\d+(?::\d+)?")
-_CHROME = "nbchat tex2jax_ignore"
+_CHROME = f"nbchat {_IGNORE}"
+# JupyterLab spaces a <pre> only at the top of an output (``> pre``); ours sit in a wrapper.
+PRE_STYLE = "margin: 1.5em 2em"
+_LEFT = "text-align:left"  # JupyterLab aligns HTML table cells right (DataFrames); text reads left
 
 
 def escape(text: str) -> str:
@@ -98,9 +114,10 @@ def _may_autolink(text: str) -> bool:
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A table of plain-text cells (escaped here)."""
-    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+    head = "".join(f'<th style="{_LEFT}">{escape(cell)}</th>' for cell in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f'<td style="{_LEFT}">{escape(str(cell))}</td>' for cell in row) + "</tr>"
+        for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -112,11 +129,16 @@ def sanitize(fragment: str) -> str:
 
 def document(body: str) -> str:
     """The HTML of one output: ``body`` (nbchat's markup, with `markdown` and `escape` inside)
-    sanitized in a ``tex2jax_ignore`` wrapper, then the code style sheet if code was coloured."""
+    sanitized in a wrapper MathJax ignores, then the code style sheet if code was coloured."""
     cleaned = sanitize(f'<div class="{_CHROME}">{body}</div>')
-    if '<pre class="highlight">' not in cleaned:
+    if '<pre class="highlight"' not in cleaned:
         return cleaned
     return cleaned + _style_sheet(frozenset(re.findall(r'<span class="([a-z0-9]{1,3})">', cleaned)))
+
+
+def warm_up() -> None:
+    """Import and set up the parsers and the sanitizer now (about 0.1 s, once per process)."""
+    document(markdown("*a* $b$ `c` http://d.e"))
 
 
 # -- the parser -----------------------------------------------------------------------------
@@ -147,11 +169,15 @@ def _parser(autolinks: bool = True) -> Any:
     md.add_render_rule("math_block_eqno", _render_math)
     md.add_render_rule("amsmath", _render_math)
     md.add_render_rule("image", _render_image)
+    md.add_render_rule("code_block", _render_code_block)
+    for cell in ("th_open", "td_open"):
+        md.add_render_rule(cell, _render_cell)
     return md
 
 
 _CLOSING = {"$": "$", "$$": "$$", "\\(": "\\)", "\\[": "\\]"}
 _DISPLAY = {"math_block", "math_block_label", "math_block_eqno", "amsmath"}
+_LABELLED = {"math_block_label", "math_block_eqno"}  # texmath's math_block has its TeX as info
 
 
 def _render_math(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
@@ -162,27 +188,41 @@ def _render_math(renderer: Any, tokens: Any, index: int, options: Any, env: Any)
         opening = "\\["
     tex = f"{opening}{token.content}{_CLOSING.get(opening, '')}"
     if token.type not in _DISPLAY:
-        return f'<span class="nbchat-math tex2jax_process">{escape(tex)}</span>'
-    label = f" ({escape(token.info)})" if token.info else ""  # outside the delimiters: text
-    return f'<div class="nbchat-math tex2jax_process">{escape(tex)}{label}</div>\n'
+        return f'<span class="nbchat-math {_PROCESS}">{escape(tex)}</span>'
+    labelled = token.type in _LABELLED and token.info
+    label = f" ({escape(token.info)})" if labelled else ""  # outside the delimiters: text
+    return f'<div class="nbchat-math {_PROCESS}">{escape(tex)}{label}</div>\n'
 
 
 def _render_image(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
     """An image as a link to it, never fetched by itself."""
     token = tokens[index]
     alt = renderer.renderInlineAsText(token.children or [], options, env) or "image"
-    return f'<a href="{escape(token.attrGet("src") or "")}">🖼 {escape(alt)}</a>'
+    return f'<a href="{escape(token.attrGet("src") or "")}">image: {escape(alt)}</a>'
+
+
+def _render_code_block(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
+    """Indented code, spaced like a fence."""
+    return f'<pre style="{PRE_STYLE}"><code>{escape(tokens[index].content)}</code></pre>\n'
+
+
+def _render_cell(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
+    """A table cell aligned as its column says, else left."""
+    token = tokens[index]
+    if token.attrGet("style") is None:
+        token.attrSet("style", _LEFT)
+    return str(renderer.renderToken(tokens, index, options, env))
 
 
 def _highlight(code: str, language: str, attributes: Any) -> str:
-    """A fence in a common language, coloured; "" (markdown-it escapes it) for the rest."""
+    """A fence: coloured when in a common language, else plain (escaped)."""
     name = language.strip().lower()
     if name not in _LANGUAGES or len(code) > _HIGHLIGHT_LIMIT:
-        return ""
+        return f'<pre style="{PRE_STYLE}"><code>{escape(code)}</code></pre>'
     from pygments import highlight
 
     spans = highlight(code, _lexer(name), _formatter())
-    return f'<pre class="highlight"><code>{spans}</code></pre>'
+    return f'<pre class="highlight" style="{PRE_STYLE}"><code>{spans}</code></pre>'
 
 
 @cache

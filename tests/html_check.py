@@ -134,3 +134,11 @@ HOSTILE = [
 def visible_text(markup: str) -> str:
     """The text a reader sees, tags dropped and entities decoded (for asserting on content)."""
     return html.unescape(re.sub(r"<style>.*?</style>|<[^>]+>", "", markup, flags=re.S))
+
+
+# How every output nbchat shows begins (MathJax 2's and 3's "skip this" classes), and how its
+# blocks of code and its math are marked.
+WRAPPER = '<div class="nbchat tex2jax_ignore mathjax_ignore">'
+CODE = '<pre class="highlight" style="margin:1.5em 2em"><code>'
+PLAIN_CODE = '<pre style="margin:1.5em 2em"><code>'
+MATH = '<span class="nbchat-math tex2jax_process mathjax_process">'

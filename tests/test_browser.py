@@ -2,12 +2,21 @@
 
 The frontend people actually use, one JupyterLab shared by the tests of this module:
 
-- the life of an answer: the live view renders the Markdown as it streams, the same output slot
-  then becomes plain Markdown carrying the record, ``--raw`` adds JupyterLab's collapsible JSON
-  tree, after a save and a page reload the answers are still there without a single new request,
-  and a restarted kernel running every cell replays them from the saved notebook;
-- model text is untrusted: HTML, ``javascript:`` links and images in an answer never run or load,
-  live, replayed, or rendered from the saved file the way nbviewer does;
+- the life of an answer: the live view shows the answer as HTML rendered in the kernel as it
+  streams, the same output slot then becomes the final HTML carrying the record, ``--raw`` adds
+  JupyterLab's collapsible JSON tree, after a save and a page reload the answers are still there
+  without a single new request, and a restarted kernel running every cell replays them from the
+  saved notebook;
+- model and server text is untrusted: HTML, ``javascript:`` links, images and the three families
+  of text that ran script in JupyterLab before issue 16 (HTML inside what only looked like math,
+  a ``$`` in a link title, doubled backslashes before math delimiters in a bare URL) never run
+  or load, live, replayed, or rendered from the saved file the way nbviewer does; nor from the
+  thinking and tool folds, the footer (the server's model name), ``%chat history`` or a
+  ``--map`` failure reason. No dialog opens, no trace is left in ``window.__pwned``, and no
+  element of an output has an event handler, a ``javascript:``/``data:`` URL, or is an active
+  element (script, frame, object, image, form, SVG, MathML other than MathJax's own copy);
+- benign Markdown renders: headings, lists, tables, code coloured by JupyterLab's theme (light
+  and dark), and math typeset by JupyterLab's MathJax;
 - a tool call shows live while the function runs, then folds (collapsed) above the answer; the
   names, arguments and results of tool calls are untrusted text too, live, folded and replayed;
 - a reasoning model's thinking shows dimmed above the answer as it streams, then folds above it;
@@ -16,8 +25,8 @@ The frontend people actually use, one JupyterLab shared by the tests of this mod
 - a file without cell ids (nbformat 4.4) replays every cell with exactly its own context.
 
 The screenshots (``docs/streaming.png``, ``docs/answer.png``, ``docs/raw-json.png``,
-``docs/untrusted.png``, ``docs/tools.png``, ``docs/thinking.png``) are for the README: set
-``NBCHAT_SCREENSHOTS=1`` to refresh them.
+``docs/untrusted.png``, ``docs/tools.png``, ``docs/thinking.png``, ``docs/thinking-live.png``,
+``docs/code-dark.png``) are for the README: set ``NBCHAT_SCREENSHOTS=1`` to refresh them.
 
 Everything stays on 127.0.0.1: the fake OpenAI server, JupyterLab (news, update checks and the
 PyPI extension manager off) and Chromium (background networking off, every other host
@@ -29,8 +38,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -97,13 +108,64 @@ UI_TIMEOUT = 30_000  # ms, any single wait in the page
 SAVE_TIMEOUT = 15.0
 
 
+def _fill(template: str, **values: str) -> str:
+    """``template`` (script) with each NAME replaced by its value."""
+    for name, value in values.items():
+        template = template.replace(name, value)
+    return template
+
+
 def _pwn(name: str, target: str = "window") -> str:
     """Script that leaves a trace if it ever runs: ``name`` appended to ``window.__pwned``."""
     return f"{target}.__pwned=({target}.__pwned||[]).concat('{name}')"
 
 
+# An animation JupyterLab's own style sheets define (Font Awesome's spinner): an element given
+# it in a style attribute would fire its ``onanimationstart`` at once, without a click.
+KEYFRAME = "fa-spin"
+ALERT_IMG = "<img src=x onerror=alert(1)>"
+FAMILIES_END = "Those were the three families."
+
+
+def _img(name: str) -> str:
+    return f'<img src=x onerror="{_pwn(name)}">'
+
+
+def _family_three(name: str) -> str:
+    """Doubled backslashes before math delimiters around a bare URL (issue 16, family 3): once as
+    found (a dialog, were it to run) and once leaving the trace ``name``."""
+    return f"\\\\(http://a.com/{ALERT_IMG}\\\\) \\\\(http://b.com/{_img(name)}\\\\)"
+
+
+def _family_three_shown(name: str) -> list[str]:
+    """What `_family_three` must show as text, whatever the frontend does with its backslashes
+    (JupyterLab's MathJax takes ``\\\\`` for an escaped backslash: see
+    `test_nbchat_text_is_not_typeset_outside_its_math`)."""
+    return [f"http://a.com/{ALERT_IMG}", f"http://b.com/{_img(name)}"]
+
+
+def _families(name: str) -> str:
+    """Markdown holding the three families of text that ran script in JupyterLab before issue 16,
+    each once as the attacker wrote it (``alert(1)``: a dialog) and once leaving a trace named
+    ``name``: (1) HTML inside what looked like math (``\\(..\\)``, ``\\[..\\]``, ``$$..\\$$``,
+    ``\\begin{x}``), (2) a ``$`` in a link title hiding its quotes, with a style that starts a
+    loaded animation, (3) doubled backslashes before math delimiters in a bare URL."""
+    blocks = []
+    for img, handler in ((ALERT_IMG, "alert(1)"), (_img(name), _pwn(name))):
+        blocks += [
+            f"Docs: \\(http://a.com\\{img}\\)",
+            f"\\[http://a.com\\{img}\\]",
+            f"$$http://a.com\\{img}\\$$",
+            f"\\begin{{x}}http://a.com\\{img}\\end{{x}}",
+            f'[a](http://x "$" onanimationstart={handler} style=animation-name:{KEYFRAME} "$")',
+            f"\\\\(http://a.com/{img}\\\\)",
+        ]
+    return "\n\n".join(blocks)
+
+
 def _hostile_answer(pixel: str) -> str:
-    """Real Markdown around every kind of HTML a model could use to run script or fetch."""
+    """Real Markdown around every kind of HTML a model could use to run script or fetch, the
+    three families of issue 16, and TeX asking MathJax for a link, a style and a class."""
     return f"""\
 ## Safety check
 
@@ -134,7 +196,18 @@ and www.a.b\\<img src=x onerror="{_pwn("www")}">
 
 ![x]({pixel})
 
-That is all."""
+That is all.
+
+## Issue 16
+
+{_families("answer")}
+
+And TeX that asks MathJax for a link, a style and a class: \
+$\\href{{javascript:{_pwn("href")}}}{{x}}$, $\\style{{animation-name: {KEYFRAME}}}{{y}}$, \
+$\\class{{jp-Dialog}}{{z}}$.
+
+{FAMILIES_END} Whatever an answer holds, it is shown as text or typeset as math; nothing in it \
+runs, loads or submits anything, live or replayed, and a link goes only where it says."""
 
 
 # What the hostile answer must show as plain, visible text.
@@ -322,6 +395,7 @@ class Browser:
     lab: Lab
     workspace: str  # a fresh JupyterLab workspace: no tab of an earlier test comes back
     requests: list[str] = field(default_factory=list)  # every URL the page asked for
+    dialogs: list[str] = field(default_factory=list)  # every alert, confirm or prompt it opened
 
     def outside(self) -> list[str]:
         """Requests beyond the loopback interface."""
@@ -359,7 +433,7 @@ def browser(lab: Lab, server: FakeOpenAI, tmp_path: Path) -> Iterator[Browser]:
         session = Browser(page, lab, f"test-{secrets.token_hex(4)}")
         page.on("request", lambda request: session.requests.append(request.url))
         page.on("websocket", lambda socket: session.requests.append(socket.url))
-        page.on("dialog", lambda dialog: dialog.accept())
+        page.on("dialog", lambda dialog: _dialog(session, dialog))
         try:
             yield session
         finally:
@@ -370,6 +444,14 @@ def browser(lab: Lab, server: FakeOpenAI, tmp_path: Path) -> Iterator[Browser]:
             lab.end_sessions()
             print(f"--- JupyterLab log ---\n{_tail(lab.log)}")  # shown only on failure
     assert not session.outside(), f"the page reached beyond 127.0.0.1: {session.outside()}"
+    assert session.dialogs == [], f"the page opened dialogs: {session.dialogs}"
+
+
+def _dialog(session: Browser, dialog: Any) -> None:
+    """Note a script's dialog (``alert(1)`` ran) and close it; leaving a page may ask too."""
+    if dialog.type != "beforeunload":
+        session.dialogs.append(f"{dialog.type}: {dialog.message}")
+    dialog.dismiss()
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -440,7 +522,7 @@ def _start_run_all(page: Any, *, restart: bool) -> None:
 
 def _wait_run_all(page: Any) -> None:
     """Until the run started by `_start_run_all` is done, the kernel is idle and every output
-    is drawn (JupyterLab renders an output's Markdown some time after the output arrives)."""
+    is drawn (JupyterLab renders an output some time after the output arrives)."""
     page.wait_for_function("() => window.__runAll !== 'running'", timeout=UI_TIMEOUT)
     assert page.evaluate("() => window.__runAll") == "done"
     _wait_idle(page)
@@ -462,9 +544,15 @@ def _type_and_run(page: Any, *lines: str) -> None:
     page.keyboard.press("Shift+Enter")
 
 
+# An output of HTML made in the kernel (JupyterLab's HTML renderer, not its Markdown one), and
+# the quiet line that ends an answer's document: its footer.
+HTML_OUTPUT = f"{OUTPUTS}.jp-RenderedHTMLCommon"
+FOOTER = ".nbchat > div[style*='opacity']:last-child"
+
+
 def _footer(cell: Any) -> str:
     """The answer's footer line ('' while there is none)."""
-    footers = cell.locator(f"{OUTPUTS}.jp-RenderedMarkdown sub")
+    footers = cell.locator(f"{HTML_OUTPUT} {FOOTER}")
     return footers.last.inner_text() if footers.count() else ""
 
 
@@ -476,7 +564,7 @@ def _wait_output(page: Any, cell: Any) -> None:
 
 def _wait_answer(page: Any, cell: Any) -> None:
     """Until the cell shows a final answer (its footer) and the kernel is idle."""
-    cell.locator(f"{OUTPUTS}.jp-RenderedMarkdown sub").last.wait_for(timeout=UI_TIMEOUT)
+    cell.locator(f"{HTML_OUTPUT} {FOOTER}").last.wait_for(timeout=UI_TIMEOUT)
     _wait_idle(page)
 
 
@@ -583,8 +671,8 @@ def test_stream_render_save_reload(browser: Browser, server: FakeOpenAI) -> None
     _shoot_streaming(page, cells.nth(0), ask)
     assert ask.locator(".widget-output").count() == 1, "the answer ended before the screenshot"
 
-    # After: the same (only) output slot holds rendered Markdown; no widget is left.
-    ask.locator(f"{OUTPUTS}.jp-RenderedMarkdown").wait_for(timeout=UI_TIMEOUT)
+    # After: the same (only) output slot holds the rendered answer; no widget is left.
+    ask.locator(HTML_OUTPUT).wait_for(timeout=UI_TIMEOUT)
     _wait_idle(page)
     _check_answer(ask, "Why the sea rises and falls", "Moon's gravity", bullets=3)
     assert ask.locator(OUTPUTS).count() == 1
@@ -603,7 +691,7 @@ def test_stream_render_save_reload(browser: Browser, server: FakeOpenAI) -> None
     _notebook_ready(page, 3)
     cells = page.locator(CELLS)
     ask, raw = cells.nth(1), cells.nth(2)
-    ask.locator(".jp-RenderedMarkdown").wait_for(timeout=UI_TIMEOUT)
+    ask.locator(HTML_OUTPUT).wait_for(timeout=UI_TIMEOUT)
     raw.locator(".jp-RenderedJSON").wait_for(timeout=UI_TIMEOUT)
     _check_answer(ask, "Why the sea rises and falls", "Moon's gravity", bullets=3)
     _check_answer(raw, None, "Spring tides", bullets=0)
@@ -625,7 +713,7 @@ _OFFSET = """(cell, el) => {
     return {x: inner.left - outer.left, y: inner.top - outer.top};
 }"""
 _LIVE_VIEW = f"""([cell, min]) => {{
-    const views = cell.querySelectorAll('.widget-output .jp-RenderedMarkdown');
+    const views = cell.querySelectorAll('.widget-output .jp-RenderedHTMLCommon');
     const status = [...cell.querySelectorAll('.widget-html')].pop();
     if (views.length !== 1 || !status || views[0].textContent.length < min) return null;
     const view = views[0];
@@ -641,9 +729,9 @@ _LIVE_VIEW = f"""([cell, min]) => {{
 
 
 def _check_live(page: Any, cell: Any) -> dict[str, float]:
-    """While streaming: one output, the widget, showing a prefix of the answer as rendered
-    Markdown (no raw ``##`` or ``**``) above a status line that says it is streaming. Returns
-    where the heading is drawn."""
+    """While streaming: one output, the widget, showing a prefix of the answer rendered (no raw
+    ``##`` or ``**``) above a status line that says it is streaming. Returns where the heading is
+    drawn."""
     live = page.wait_for_function(
         _LIVE_VIEW, arg=[cell.element_handle(), len(ANSWER) // 2], timeout=UI_TIMEOUT
     ).json_value()
@@ -658,12 +746,14 @@ def _check_live(page: Any, cell: Any) -> dict[str, float]:
 
 # When the live view shows whole Markdown (no bold still open) in a list, still streaming: a still
 # copy of the widget takes its place, so a screenshot cannot catch an update half-way.
-_FREEZE_LIVE = """(cell) => {
-    const view = cell.querySelector('.widget-output .jp-RenderedMarkdown');
+_FREEZE_LIVE = r"""(cell) => {
+    const view = cell.querySelector('.widget-output .jp-RenderedHTMLCommon');
     const status = [...cell.querySelectorAll('.widget-html')].pop();
     if (!view || !status?.textContent.includes('streaming')) return null;
     const text = view.innerText;
     if (text.includes('**') || text.includes('In short') || !view.querySelector('li')) return null;
+    // The status line comes in its own message, after the text's: not one update behind it.
+    if (Number(/(\d+) tokens/.exec(status.textContent)?.[1] ?? 0) < 20) return null;
     const widget = view.closest('.widget-vbox');
     const still = widget.cloneNode(true);
     still.id = 'nbchat-still';
@@ -686,6 +776,32 @@ def _shoot_streaming(page: Any, first: Any, cell: Any) -> None:
         _shoot(page, "streaming.png", first, cell)
     finally:
         page.evaluate(_THAW_LIVE)
+
+
+# Every change of the live view's text: [ms since the page opened, characters shown].
+_WATCH_LIVE_TEXT = """(cell) => {
+    window.__liveText = [];
+    new MutationObserver(() => {
+        const view = cell.querySelector('.widget-output .jp-RenderedHTMLCommon');
+        const shown = view?.textContent.length;
+        if (shown && shown !== window.__liveText.at(-1)?.[1]) {
+            window.__liveText.push([performance.now(), shown]);
+        }
+    }).observe(cell, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_the_live_view_keeps_up_from_the_first_token(browser: Browser, server: FakeOpenAI) -> None:
+    page = browser.page
+    server.default_fault = Fault(text=ANSWER, delay=0.05)  # ~75 pieces: ~3.8 s of streaming
+    _write_notebook(browser.lab.root / "pace.ipynb", ["%load_ext nbchat", "%%chat\nTides?"])
+    cells = _open_notebook(browser, "pace.ipynb", 2)
+    cells.nth(1).evaluate(_WATCH_LIVE_TEXT)
+    _run_all(page, restart=False)
+    shown = page.evaluate("() => window.__liveText")
+    assert len(shown) >= 10, shown
+    gaps = [round(later[0] - earlier[0]) for earlier, later in itertools.pairwise(shown)]
+    assert max(gaps) < 1000, f"ms between updates of the live view: {gaps}"
 
 
 def _check_raw(page: Any, server: FakeOpenAI, raw: Any) -> None:
@@ -718,13 +834,14 @@ def _check_raw(page: Any, server: FakeOpenAI, raw: Any) -> None:
 
 
 def _check_saved(page: Any, notebook_path: Path) -> None:
-    """Save: the file holds the records, and neither a widget nor the key."""
+    """Save: the file holds the records (next to the answer's HTML and plain text: no Markdown
+    copy), and neither a widget nor the key."""
     saved = _save(page, notebook_path, records=2)
     assert TEST_KEY not in saved
     assert WIDGET_MIME not in saved and WIDGET_STATE_MIME not in saved
     on_disk = nbformat.reads(saved, as_version=4)
     first, second = on_disk.cells[1].outputs, on_disk.cells[2].outputs
-    answer_mimes = {"text/markdown", "text/plain"}
+    answer_mimes = {"text/html", "text/plain"}
     assert [set(out.data) for out in first] == [{*answer_mimes, RECORD_MIME}]
     # --raw: the record is stored once, as the JSON tree's payload.
     assert [set(out.data) for out in second] == [answer_mimes, {"application/json", "text/plain"}]
@@ -738,68 +855,149 @@ def _check_saved(page: Any, notebook_path: Path) -> None:
 
 
 def _check_answer(cell: Any, heading: str | None, bold: str, *, bullets: int) -> None:
-    """The cell's first output is the answer as rendered Markdown, with its footer."""
+    """The cell's first output is the answer, rendered to HTML in the kernel, with its footer."""
     rendered = cell.locator(OUTPUTS).first
-    assert rendered.get_attribute("data-mime-type") == "text/markdown"
-    assert "jp-RenderedMarkdown" in (rendered.get_attribute("class") or "")
+    assert rendered.get_attribute("data-mime-type") == "text/html"
+    assert "jp-RenderedHTMLCommon" in (rendered.get_attribute("class") or "")
     if heading is not None:
         assert heading in rendered.locator("h1, h2, h3").first.inner_text()
     assert bold in " ".join(rendered.locator("strong").all_inner_texts())
     assert rendered.locator("li").count() == bullets
-    assert "peer-small" in rendered.locator("sub").last.inner_text()
+    assert "peer-small" in rendered.locator(FOOTER).last.inner_text()
     assert cell.locator(".jupyter-widgets, .widget-html").count() == 0
 
 
 # -- model HTML never runs -----------------------------------------------------------------
 
-# Elements and attributes that run script, load a frame or fetch by themselves. Anything like
-# it inside an output can only have come from the answer.
+# What no output may hold: elements that run script, embed, fetch or submit by themselves, or
+# open a foreign namespace (SVG, MathML); event-handler attributes; URLs with a scheme that runs
+# or embeds (javascript:, data:, vbscript:); style that fetches or animates. Two things nbchat and
+# JupyterLab put there themselves are not model text and are allowed: the style sheet nbchat
+# appends after a document with coloured code (only its `.nbchat .highlight` rules), and the
+# MathML copy MathJax makes from TeX for screen readers (inside `<mjx-assistive-mml>`).
 _ACTIVE = (
-    "img, image, script, iframe, frame, object, embed, svg, video, audio, source, link, "
-    "style, form, [srcdoc], [src], [srcset], a[href^='javascript' i], a[href*='javascript:' i]"
+    "script, iframe, frame, frameset, object, embed, applet, img, image, picture, svg, math, "
+    "form, input:not([type=checkbox]), button, textarea, select, base, meta, link, style, "
+    "video, audio, source, track, portal, template, [srcdoc], [src], [srcset], [formaction]"
+)
+_URL_ATTRIBUTES = ["href", "src", "action", "formaction", "xlink:href", "data", "poster"]
+_OUR_STYLE = r"^(\.nbchat \.highlight \.[a-z0-9]+ \{ [a-z0-9:;(),#\- %.]+ \})+$"
+# (element) => what is wrong with it, or null.
+_UNSAFE = _fill(
+    r"""(el) => {
+    const problems = [];
+    const ours = el.matches('style') && !!el.previousElementSibling?.matches('div.nbchat')
+        && /OUR_STYLE/.test(el.textContent.trim());
+    const mathjax = el.matches('mjx-assistive-mml > math');
+    if (el.matches(ACTIVE) && !ours && !mathjax) problems.push(`<${el.localName}>`);
+    for (const {name, value} of el.attributes) {
+        const url = value.replace(/[\s\x00-\x1f]/g, '').toLowerCase();
+        if (name.startsWith('on')) problems.push(name);
+        if (URLS.includes(name) && /^(javascript|data|vbscript):/.test(url)) {
+            problems.push(`${name}=${value}`);
+        }
+        if (name === 'style' && /url\(|animation|expression|binding|@import/i.test(value)) {
+            problems.push(`style=${value}`);
+        }
+    }
+    return problems.length ? `${problems.join(' ')} in ${el.outerHTML.slice(0, 200)}` : null;
+}""",
+    OUR_STYLE=_OUR_STYLE,
+    ACTIVE=json.dumps(_ACTIVE),
+    URLS=json.dumps(_URL_ATTRIBUTES),
 )
 _WATCH_OUTPUTS = f"""() => {{
-    window.__active = [];  // every active element ever added to an output, live or final
-    window.__liveRenders = 0;  // Markdown renders inside the live view
-    const active = {_ACTIVE!r};
-    const inspect = (el) => {{
-        if (!el.closest('.jp-OutputArea-output')) return;
-        const handlers = [...el.attributes].filter((a) => a.name.startsWith('on'));
-        if (el.matches(active) || handlers.length) window.__active.push(el.outerHTML.slice(0, 200));
-        if (el.matches('.widget-output .jp-RenderedMarkdown')) window.__liveRenders += 1;
+    window.__active = [];  // every unsafe element ever added to an output, live or final
+    window.__liveRenders = 0;  // renders of the answer's HTML inside the live view
+    window.__liveMath = 0;  // formulas MathJax typeset inside the live view
+    const unsafe = {_UNSAFE};
+    // In an output: the node, or where it was added. (A live render may be replaced, so
+    // detached, by the time this runs: it is then counted as live.)
+    const area = '.jp-OutputArea-output';
+    const inspect = (el, live) => {{
+        const problem = unsafe(el);
+        if (problem) window.__active.push(problem);
+        if (live && el.matches('.jp-RenderedHTMLCommon')) window.__liveRenders += 1;
+        if (live && el.matches('mjx-container')) window.__liveMath += 1;
     }};
     new MutationObserver((mutations) => {{
         for (const mutation of mutations) {{
+            const where = mutation.target;
+            const live = !!where.closest('.widget-output') || !where.isConnected;
             for (const node of mutation.addedNodes) {{
                 if (!(node instanceof Element)) continue;
-                [node, ...node.querySelectorAll('*')].forEach(inspect);
+                if (!node.closest(area) && !where.closest(area)) continue;
+                [node, ...node.querySelectorAll('*')].forEach((el) => inspect(el, live));
             }}
-            if (mutation.type === 'attributes') inspect(mutation.target);
+            if (mutation.type === 'attributes' && where.closest(area)) inspect(where, false);
         }}
     }}).observe(document.querySelector('.jp-NotebookPanel .jp-Notebook'),
                 {{childList: true, subtree: true, attributes: true}});
 }}"""
+# Every problem of an element and everything inside it, now.
 _ACTIVE_NOW = f"""(output) => [output, ...output.querySelectorAll('*')]
-    .filter((el) => el.matches({_ACTIVE!r})
-        || [...el.attributes].some((a) => a.name.startsWith('on')))
-    .map((el) => el.outerHTML.slice(0, 200))"""
+    .map({_UNSAFE}).filter((problem) => problem !== null)"""
+# The same for every output of a cell's output area (not JupyterLab's own icons around them).
+_OUTPUTS_ACTIVE_NOW = f"""(area) => [...area.querySelectorAll('.jp-OutputArea-output')]
+    .flatMap({_ACTIVE_NOW})"""
+# Names of the animations the page's style sheets define.
+_KEYFRAMES = """() => [...document.styleSheets]
+    .flatMap((sheet) => { try { return [...sheet.cssRules]; } catch { return []; } })
+    .filter((rule) => rule instanceof CSSKeyframesRule).map((rule) => rule.name)"""
+# Markup the check must catch, each checked in an inert document (nothing loads or runs): the
+# samples it misses.
+_MUST_CATCH = [
+    "<img src=x>",
+    '<a href=" JaVaScRiPt:x">a</a>',
+    '<a href="data:text/html,x">a</a>',
+    '<p onclick="x">p</p>',
+    "<svg></svg>",
+    "<math></math>",
+    "<style>p { }</style>",
+    f'<span style="animation-name: {KEYFRAME}">a</span>',
+    "<form></form>",
+    "<iframe></iframe>",
+    "<object></object>",
+    "<base>",
+]
+_MISSED = f"""(samples) => samples.filter((sample) => {{
+    const doc = document.implementation.createHTMLDocument('');
+    doc.body.innerHTML = sample;
+    return ({_ACTIVE_NOW})(doc.body).length === 0;
+}})"""
 _LIVE_HOSTILE = f"""(cell) => {{
-    const view = cell.querySelector('.widget-output .jp-RenderedMarkdown');
+    const view = cell.querySelector('.widget-output .jp-RenderedHTMLCommon');
     const status = [...cell.querySelectorAll('.widget-html')].pop();
-    // "click me" comes after the HTML in the answer, however it is rendered.
-    if (!view || !view.innerText.includes('click me') || !status) return null;
+    // The last paragraph: everything else is in the view.
+    if (!view || !view.innerText.includes({FAMILIES_END!r}) || !status) return null;
     return {{text: view.innerText, status: status.textContent, active: ({_ACTIVE_NOW})(view)}};
 }}"""
+
+
+def _nothing_ran(browser: Browser) -> None:
+    """No script of the model or the server ran: no trace, no dialog, nothing unsafe ever added
+    to an output (when `_WATCH_OUTPUTS` watches)."""
+    page = browser.page
+    assert page.evaluate("() => window.__pwned ?? null") is None
+    assert browser.dialogs == []
+    assert page.evaluate("() => window.__active ?? []") == []
+
+
+def _check_outputs_inert(cell: Any) -> None:
+    """Nothing unsafe in any of the cell's outputs, as they are now."""
+    for output in cell.locator(OUTPUTS).all():
+        assert output.evaluate(_ACTIVE_NOW) == []
 
 
 def test_model_html_never_runs_live_or_replayed(browser: Browser, server: FakeOpenAI) -> None:
     page, lab = browser.page, browser.lab
     pixel = f"http://127.0.0.1:{_free_port()}/pixel.png"  # a closed port: nothing would answer
     answer = _hostile_answer(pixel)
-    server.default_fault = Fault(text=answer, delay=0.04)  # ~60 pieces, ~15 renders a second
+    server.default_fault = Fault(text=answer, delay=0.04)  # ~140 pieces: ~6 s of streaming
     notebook_path = lab.root / "hostile.ipynb"
     _write_notebook(notebook_path, ["%load_ext nbchat", "%%chat\nShow me some HTML."])
     cells = _open_notebook(browser, "hostile.ipynb", 2)
+    assert page.evaluate(_MISSED, _MUST_CATCH) == []
     page.evaluate(_WATCH_OUTPUTS)
     ask = cells.nth(1)
 
@@ -809,51 +1007,68 @@ def test_model_html_never_runs_live_or_replayed(browser: Browser, server: FakeOp
     # Live: the hostile part is in the view as text, and nothing ran, while still streaming.
     live = page.wait_for_function(_LIVE_HOSTILE, arg=ask.element_handle()).json_value()
     assert "streaming" in live["status"], live
-    assert page.evaluate("() => window.__pwned ?? null") is None
+    _nothing_ran(browser)
     assert live["active"] == [], live
     assert "<img src=x onerror=" in live["text"] and "<svg onload=" in live["text"], live
+    assert KEYFRAME in page.evaluate(_KEYFRAMES), "the family-2 payload would not even fire"
     _wait_answer(page, ask)
     assert page.evaluate("() => window.__liveRenders") >= 3, "the live view hardly rendered"
+    # The families were in the live view too, typeset by MathJax: as text, never as HTML.
+    assert page.evaluate("() => window.__liveMath") > 0
     _check_harmless(browser, ask)
     _deselect(page, ask)
-    _shoot(page, "untrusted.png", ask, ask)
+    end = ask.locator(OUTPUTS).first.locator("p", has_text="That is all.")
+    _shoot(page, "untrusted.png", ask, end)  # the classic cases, down to "That is all."
     assert len(server.chat_requests) == 1
 
-    # Replayed from the saved file by a fresh kernel: the same, and no request.
+    # Saved, then opened again (JupyterLab shows the stored HTML as untrusted): the same.
     saved = _save(page, notebook_path, records=1)
+    page.reload(timeout=UI_TIMEOUT)
+    _notebook_ready(page, 3)  # Shift+Enter in the last cell added an empty one
+    page.evaluate(_WATCH_OUTPUTS)
+    _check_harmless(browser, ask)
+
+    # Replayed from the saved file by a fresh kernel (a fresh, trusted output): the same, and
+    # no request.
     _run_all(page, restart=True)
     assert "replayed" in _footer(ask)
     _check_harmless(browser, ask)
     assert len(server.chat_requests) == 1
-    assert page.evaluate("() => window.__active") == []
+    _nothing_ran(browser)
 
     # Without a kernel, as nbviewer renders it (nbconvert's HTML exporter): readable text.
     _check_exported(nbformat.reads(saved, as_version=4), pixel)
 
 
 def _check_harmless(browser: Browser, cell: Any) -> None:
-    """The hostile answer shows as text inside real Markdown; nothing ran, loaded or linked."""
+    """The hostile answer shows as text inside real Markdown, its math typeset; nothing ran,
+    loaded or linked."""
     page = browser.page
     output = cell.locator(OUTPUTS).first
-    assert output.get_attribute("data-mime-type") == "text/markdown"
-    assert page.evaluate("() => window.__pwned ?? null") is None
-    assert page.evaluate("() => window.__active") == []
+    assert output.get_attribute("data-mime-type") == "text/html"
+    # MathJax typesets an output in one pass: once a formula shows, all of them do.
+    output.locator(".nbchat-math mjx-container").first.wait_for(state="attached")
+    _nothing_ran(browser)
     assert output.evaluate(_ACTIVE_NOW) == []
+    # The family-2 link is a plain link: no title, handler or style was smuggled into it.
+    for link in output.locator("a[href='http://x']").all():
+        names = link.evaluate("(a) => [...a.attributes].map((attribute) => attribute.name)")
+        assert set(names) <= {"href", "rel", "target"}, names
     text = output.inner_text()
     for shown in HOSTILE_VISIBLE:
         assert shown in text, (shown, text)
-    assert "Safety check" in output.locator("h2").inner_text()
+    assert "Safety check" in output.locator("h2").first.inner_text()
     assert output.locator("li").count() == 2
     assert output.locator("table th").all_inner_texts() == ["tag", "shown as"]
     assert output.locator("pre code").inner_text().strip() == "<b>code</b>"
     assert output.locator("pre b").count() == 0
     assert "<div>" in output.locator("li code").all_inner_texts()
-    assert output.locator("a[href$='/pixel.png']").inner_text() == "x"  # an image became a link
+    assert output.locator("a[href$='/pixel.png']").inner_text() == "image: x"  # a link
     # Clicking the would-be link runs nothing and goes nowhere.
     url = page.url
     output.get_by_text("click me").click()
     page.wait_for_timeout(300)
-    assert page.evaluate("() => window.__pwned ?? null") is None
+    _nothing_ran(browser)
     assert page.url == url and len(page.context.pages) == 1
     fetched = [u for u in browser.requests if "pixel.png" in u or u.split("?")[0].endswith("/x")]
     assert fetched == [], "the page fetched an image of the answer"
@@ -908,6 +1123,89 @@ def _check_exported(notebook: nbformat.NotebookNode, pixel: str) -> None:
     assert "<h2" in html and "<table" in html and "<li>" in html
 
 
+# A server is untrusted too: the model name it answers with (shown in the footer), an error
+# message (a --map item's failure reason), and the answer it streams (in %chat history).
+HOSTILE_MODEL = _family_three("model")
+HOSTILE_REASON = _family_three("reason")
+
+
+def _sse(model: str, text: str) -> bytes:
+    """A streamed answer as a server sends it, each chunk naming ``model`` as the answering one."""
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model}
+
+    def event(choices: list[Any], **extra: Any) -> str:
+        return f"data: {json.dumps({**head, 'choices': choices, **extra})}\n\n"
+
+    def delta(content: dict[str, str], finish: str | None = None) -> list[Any]:
+        return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
+
+    usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    events = [event(delta({"role": "assistant", "content": ""}))]
+    events += [event(delta({"content": word})) for word in re.findall(r"\S+\s*|\s+", text)]
+    events += [event(delta({}, "stop")), event([], usage=usage), "data: [DONE]\n\n"]
+    return "".join(events).encode()
+
+
+def test_server_text_never_runs(browser: Browser, server: FakeOpenAI) -> None:
+    page, lab = browser.page, browser.lab
+    answer = f"{_family_three('history')} is what I found."
+    refusal = {"error": {"message": HOSTILE_REASON, "type": "invalid_request_error"}}
+    server.script(
+        Fault(raw_sse=_sse(HOSTILE_MODEL, answer)),  # the %%chat cell
+        Fault(status=400, body=refusal),  # --map: the first item fails,
+        Fault(text=_family_three("map-answer")),  # the second is answered
+    )
+    notebook_path = lab.root / "hostile_server.ipynb"
+    sources = [
+        "%load_ext nbchat",
+        f"%%chat\n{_family_three('question')}",
+        "%chat history",
+        'xs = ["a", "b"]',
+        "%%chat --map xs --concurrency 1 -o out\nAbout {item}",  # last: it fails, Run All stops
+    ]
+    _write_notebook(notebook_path, sources)
+    cells = _open_notebook(browser, "hostile_server.ipynb", 5)
+    page.evaluate(_WATCH_OUTPUTS)
+
+    _run_all(page, restart=False)
+    _check_server_text_harmless(browser, cells, replayed=False)
+    assert len(server.chat_requests) == 3
+
+    # Replayed from the saved file by a fresh kernel: the answer and the answered item without a
+    # request, the failed item asked again (and failing again).
+    _save(page, notebook_path, records=2)
+    server.script(Fault(status=400, body=refusal))
+    _run_all(page, restart=True)
+    _check_server_text_harmless(browser, cells, replayed=True)
+    assert len(server.chat_requests) == 4
+
+
+def _check_server_text_harmless(browser: Browser, cells: Any, *, replayed: bool) -> None:
+    """The model name in the footer, the thread in ``%chat history``, the --map answer (in its
+    summary) and failure reason (in the cell's error) show as text; nothing ran."""
+    ask, history, mapped = cells.nth(1), cells.nth(2), cells.nth(4)
+    footer = _footer(ask)
+    assert all(shown in footer for shown in _family_three_shown("model")), footer
+    assert ("replayed" in footer) == replayed, footer
+    rows = history.locator(f"{HTML_OUTPUT} table tbody tr")
+    assert rows.count() == 2, history.inner_text()  # the question and the answer
+    question, answer = (row.locator("td").last.inner_text() for row in rows.all())
+    # Previews, cut short.
+    assert _family_three_shown("question")[0] in question, question
+    assert _family_three_shown("history")[0] in answer, answer
+    summary = mapped.locator(HTML_OUTPUT).first
+    counts = "1 answered (1 replayed) · 1 failed" if replayed else "1 answered · 1 failed"
+    assert counts in summary.inner_text()
+    assert _family_three_shown("map-answer")[0] in summary.locator("td").last.inner_text()
+    error = mapped.locator(OUTPUTS).last  # the cell's error names the failure: text, not HTML
+    assert error.get_attribute("data-mime-type") == "application/vnd.jupyter.stderr"
+    shown = error.inner_text()
+    assert f"item 0: The server rejected the request (400). Server said: {HOSTILE_REASON}" in shown
+    for cell in (ask, history, mapped):
+        _check_outputs_inert(cell)
+    _nothing_ran(browser)
+
+
 LIST_TABLE_CODE = """\
 - one
 - two
@@ -932,6 +1230,119 @@ def test_code_below_a_list_and_a_table_shows_literally(
     output = cells.nth(1).locator(OUTPUTS).first
     assert output.locator("li").count() == 2 and output.locator("table td").count() == 2
     assert output.locator("pre code").inner_text().strip() == "<b>code</b>"
+
+
+# -- benign Markdown renders ---------------------------------------------------------------
+
+BENIGN = r"""## Tides in numbers
+
+The height follows $h(t) = A\cos(\omega t)$, its energy grows as $x^2$, and \(a<b\) at neap tide.
+
+- one
+- two
+
+| station | level |
+|---|---|
+| Brest | 4.2 |
+
+```python
+# The water level now, in metres.
+def level(station: str) -> float:
+    return {"Brest": 4.2}[station] if station else 0.0
+```"""
+# The colours of the first keyword of the coloured code, of the code's text, and of JupyterLab's
+# editor keyword colour (a probe coloured by the theme variable itself).
+_CODE_COLOURS = """(output) => {
+    const code = output.querySelector('pre.highlight');
+    const probe = document.createElement('span');
+    probe.style.color = 'var(--jp-mirror-editor-keyword-color)';
+    code.append(probe);
+    const theme = getComputedStyle(probe).color;
+    probe.remove();
+    return {
+        keyword: getComputedStyle(code.querySelector('.k')).color,
+        text: getComputedStyle(code).color,
+        theme,
+    };
+}"""
+_THEME_IS = "(light) => document.body.dataset.jpThemeLight === String(light)"
+
+
+def test_benign_markdown_renders_in_light_and_dark(browser: Browser, server: FakeOpenAI) -> None:
+    page = browser.page
+    server.default_fault = Fault(text=BENIGN)
+    sources = ["%load_ext nbchat", "%%chat\nTides in numbers, with some code."]
+    _write_notebook(browser.lab.root / "benign.ipynb", sources)
+    cells = _open_notebook(browser, "benign.ipynb", 2)
+    _run_all(page, restart=False)
+    ask = cells.nth(1)
+    output = ask.locator(OUTPUTS).first
+    assert output.get_attribute("data-mime-type") == "text/html"
+    assert "Tides in numbers" in output.locator("h2").inner_text()
+    assert output.locator("li").count() == 2
+    assert output.locator("table th").all_inner_texts() == ["station", "level"]
+    assert output.locator("table td").all_inner_texts() == ["Brest", "4.2"]
+    # The three formulas typeset by JupyterLab's MathJax, and nothing else.
+    output.locator("mjx-container").first.wait_for(state="visible")
+    assert output.locator(".nbchat-math mjx-container").count() == 3
+    assert output.locator("mjx-container").count() == 3
+    # Python, coloured by JupyterLab's own editor colours.
+    code = output.locator("pre.highlight code")
+    assert "def level(station: str) -> float:" in code.inner_text()
+    assert code.locator(".k").first.inner_text() == "def"
+    _check_code_colours(output)
+    _check_outputs_inert(ask)
+
+    # The same in JupyterLab's dark theme (the theme is the lab's setting: put back after).
+    try:
+        page.evaluate(
+            "() => window.jupyterapp.commands.execute("
+            "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
+        )
+        page.wait_for_function(_THEME_IS, arg=False, timeout=UI_TIMEOUT)
+        page.wait_for_timeout(500)  # the theme's style sheet applied
+        _check_code_colours(output)
+        _deselect(page, ask)
+        _shoot(page, "code-dark.png", ask, ask)
+    finally:
+        page.evaluate(
+            "() => window.jupyterapp.commands.execute("
+            "'apputils:change-theme', {theme: 'JupyterLab Light'})"
+        )
+        page.wait_for_function(_THEME_IS, arg=True, timeout=UI_TIMEOUT)
+
+
+def _check_code_colours(output: Any) -> None:
+    """Keywords take the theme's editor keyword colour, which is not the code's text colour."""
+    colours = output.evaluate(_CODE_COLOURS)
+    assert colours["keyword"] == colours["theme"] != colours["text"], colours
+
+
+def test_nbchat_text_is_not_typeset_outside_its_math(browser: Browser, server: FakeOpenAI) -> None:
+    prose = "It costs $5 and $10, while $x^2$ is math. A share: \\\\\\\\server\\\\docs."
+    server.default_fault = Fault(text=prose)
+    _write_notebook(browser.lab.root / "dollars.ipynb", ["%load_ext nbchat", "%%chat\nPrices?"])
+    cells = _open_notebook(browser, "dollars.ipynb", 2)
+    _run_all(browser.page, restart=False)
+    output = cells.nth(1).locator(OUTPUTS).first
+    output.locator("mjx-container").first.wait_for(state="visible")
+    assert output.locator("mjx-container").count() == 1  # $x^2$ only
+    text = output.locator("p").first.inner_text()
+    assert "It costs $5 and $10, while" in text and "A share: \\\\server\\docs." in text, text
+
+
+def test_bracket_display_math_shows_once(browser: Browser, server: FakeOpenAI) -> None:
+    server.default_fault = Fault(text="The sum:\n\n\\[a+b\\]\n\nThat is all.")
+    _write_notebook(browser.lab.root / "bracket.ipynb", ["%load_ext nbchat", "%%chat\nA sum?"])
+    cells = _open_notebook(browser, "bracket.ipynb", 2)
+    _run_all(browser.page, restart=False)
+    display = cells.nth(1).locator(OUTPUTS).first.locator("div.nbchat-math")
+    display.locator("mjx-container").wait_for(state="visible")
+    beside = display.evaluate(
+        "(div) => [...div.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE)"
+        ".map((node) => node.textContent).join('').trim()"
+    )
+    assert beside == "", f"shown next to the formula: {beside!r}"
 
 
 # -- tool calls, thinking and figures ------------------------------------------------------
@@ -976,14 +1387,16 @@ def test_a_tool_call_shows_live_then_folds(browser: Browser, server: FakeOpenAI)
     _start_run_all(page, restart=False)
     live = page.wait_for_function(_LIVE_CALL, arg=[ask.element_handle(), "level"]).json_value()
     assert '⚙ level({"station": "Brest"})' in live["call"], live
-    assert "peer-small" in live["status"] and "running" not in live["status"], live
+    # The status line (not the call's) names the function running.
+    assert live["status"].startswith("peer-small · "), live
+    assert live["status"].endswith("running level…") and "⚙" not in live["status"], live
     assert live["outputs"] == 1, live
     _wait_run_all(page)
 
-    # Done: one Markdown output, the calls folded (collapsed) above the answer.
+    # Done: one HTML output, the calls folded (collapsed) above the answer.
     output = ask.locator(OUTPUTS).first
     assert ask.locator(OUTPUTS).count() == 1
-    assert output.get_attribute("data-mime-type") == "text/markdown"
+    assert output.get_attribute("data-mime-type") == "text/html"
     fold = output.locator("details")
     assert fold.count() == 1
     summary = fold.locator("summary").inner_text()
@@ -995,7 +1408,7 @@ def test_a_tool_call_shows_live_then_folds(browser: Browser, server: FakeOpenAI)
     assert "peer-small" in _footer(ask)
 
     fold.locator("summary").click()  # opens: the call and its result, as text
-    call = fold.locator("pre code")
+    call = fold.locator("pre")
     call.wait_for(state="visible", timeout=UI_TIMEOUT)
     shown = call.inner_text()
     assert shown.startswith('level({"station": "Brest"})'), shown
@@ -1020,9 +1433,13 @@ def _check_fold_closed(fold: Any, hidden: str) -> None:
 
 
 # A model's tool calls are untrusted text too: HTML in the arguments, in a function's result
-# (a web page, say) and in the name of a function that was never offered.
+# (a web page, say, with a family-3 URL), in the name of a function that was never offered, and
+# the three families in the text the model writes with its calls.
 HOSTILE_ARGUMENT = f'<img src=x onerror="{_pwn("argument")}">'
-HOSTILE_RESULT = f'<img src=x onerror="{_pwn("result")}"> <script>{_pwn("result-script")}</script>'
+HOSTILE_RESULT = (
+    f'<img src=x onerror="{_pwn("result")}"> <script>{_pwn("result-script")}</script> '
+    + _family_three("result-family")
+)
 HOSTILE_NAME = f"<script>{_pwn('name')}</script>"
 HOSTILE_RAW_ARGUMENTS = f'<svg onload="{_pwn("raw-arguments")}">'  # not even JSON
 PAGE_TOOL = f'''\
@@ -1041,14 +1458,16 @@ _LIVE_HOSTILE_CALLS = f"""(cell) => {{
     if (!calls || !status?.innerText.includes('streaming')) return null;
     if (calls.innerText.split('⚙').length !== 3 || calls.innerText.includes('running')) return null;
     const area = cell.querySelector('.jp-Cell-outputArea');
-    return {{calls: calls.innerText, status: status.innerText, active: ({_ACTIVE_NOW})(area)}};
+    const active = ({_OUTPUTS_ACTIVE_NOW})(area);
+    return {{calls: calls.innerText, status: status.innerText, active}};
 }}"""
 
 
 def test_tool_call_text_never_runs(browser: Browser, server: FakeOpenAI) -> None:
     page, lab = browser.page, browser.lab
     calls = [("fetch_page", {"query": HOSTILE_ARGUMENT}), (HOSTILE_NAME, HOSTILE_RAW_ARGUMENTS)]
-    server.script(Fault(tool_calls=calls), Fault(delay=0.05))  # then "From the tools: ..."
+    # The calls with text of their own, then the answer ("From the tools: ..." and the results).
+    server.script(Fault(tool_calls=calls, text=_families("tool-text")), Fault(delay=0.05))
     notebook_path = lab.root / "hostile_tools.ipynb"
     sources = ["%load_ext nbchat", PAGE_TOOL, "%%chat --tools fetch_page\nLook it up."]
     _write_notebook(notebook_path, sources)
@@ -1058,7 +1477,7 @@ def test_tool_call_text_never_runs(browser: Browser, server: FakeOpenAI) -> None
 
     _start_run_all(page, restart=False)
     live = page.wait_for_function(_LIVE_HOSTILE_CALLS, arg=ask.element_handle()).json_value()
-    assert page.evaluate("() => window.__pwned ?? null") is None
+    _nothing_ran(browser)
     assert live["active"] == [], live
     assert '⚙ fetch_page({"query": "<img src=x onerror=' in live["calls"], live
     assert "→ <img src=x onerror=" in live["calls"], live
@@ -1080,10 +1499,10 @@ def test_tool_call_text_never_runs(browser: Browser, server: FakeOpenAI) -> None
 
 def _check_tool_text_harmless(browser: Browser, cell: Any, *, replayed: bool) -> None:
     """The calls' names, arguments and results show as text in the fold, as does the answer
-    quoting them; nothing ran or loaded, before or after the fold is opened."""
-    page = browser.page
+    quoting them, and the model's text with the calls as Markdown, its math typeset; nothing ran
+    or loaded, before or after the fold is opened."""
     output = cell.locator(OUTPUTS).first
-    assert output.get_attribute("data-mime-type") == "text/markdown"
+    assert output.get_attribute("data-mime-type") == "text/html"
     fold = output.locator("details")
     summary = fold.locator("summary").inner_text()
     assert summary.startswith("Tools · 2 calls · fetch_page, <script>window.__pwned"), summary
@@ -1096,13 +1515,14 @@ def _check_tool_text_harmless(browser: Browser, cell: Any, *, replayed: bool) ->
 
     fold.locator("summary").click()
     fold.locator("pre").first.wait_for(state="visible", timeout=UI_TIMEOUT)
-    shown = "\n".join(fold.locator("pre code").all_inner_texts())
+    assert fold.locator("p", has_text="Docs:").count() == 2  # the families, in the fold
+    fold.locator(".nbchat-math mjx-container").first.wait_for(state="visible")
+    shown = "\n".join(fold.locator("pre").all_inner_texts())
     assert f"→ {HOSTILE_RESULT} about {HOSTILE_ARGUMENT}" in shown, shown
     assert f"{HOSTILE_NAME}({HOSTILE_RAW_ARGUMENTS})" in shown, shown
     assert 'fetch_page({"query": "<img src=x onerror=\\"window.__pwned' in shown, shown
     assert output.evaluate(_ACTIVE_NOW) == []
-    assert page.evaluate("() => window.__active") == []
-    assert page.evaluate("() => window.__pwned ?? null") is None
+    _nothing_ran(browser)
     fetched = [url for url in browser.requests if url.split("?")[0].endswith("/x")]
     assert fetched == [], "the page fetched an image named in a tool call"
 
@@ -1114,7 +1534,7 @@ Because the Earth turns under **two bulges** of water: one facing the Moon, one 
 - So most coasts see two high tides, about 12 h 25 min apart."""
 # The live view of a reasoning model: its thinking (dimmed, above) and the answer so far.
 _LIVE_THINKING = """(cell) => {
-    const view = cell.querySelector('.widget-output .jp-RenderedMarkdown');
+    const view = cell.querySelector('.widget-output .jp-RenderedHTMLCommon');
     const widgets = [...cell.querySelectorAll('.widget-html')];
     const thought = widgets.find((el) => el.innerText.includes('Thinking ·'));
     const status = widgets[widgets.length - 1];
@@ -1171,6 +1591,65 @@ def test_thinking_folds_above_the_answer(browser: Browser, server: FakeOpenAI) -
     assert len(server.chat_requests) == 1
 
 
+# The live thinking of a question holding the three families (the fake thinker repeats the
+# question), once all of it has arrived and the answer streams.
+_LIVE_HOSTILE_THINKING = f"""(cell) => {{
+    const widgets = [...cell.querySelectorAll('.widget-html')];
+    const thought = widgets.find((el) => el.innerText.includes('Thinking ·'));
+    const status = widgets[widgets.length - 1];
+    if (!thought?.innerText.includes('I will answer briefly')) return null;
+    if (!status?.innerText.includes('streaming')) return null;
+    const area = cell.querySelector('.jp-Cell-outputArea');
+    return {{thought: thought.innerText, active: ({_OUTPUTS_ACTIVE_NOW})(area)}};
+}}"""
+
+
+def test_hostile_thinking_never_runs(browser: Browser, server: FakeOpenAI) -> None:
+    page, lab = browser.page, browser.lab
+    server.default_fault = Fault(text=THINKING_ANSWER, delay=0.03)
+    question = f"What do these mean?\n\n{_families('thinking')}"
+    notebook_path = lab.root / "hostile_thinking.ipynb"
+    _write_notebook(notebook_path, ["%load_ext nbchat", f"%%chat -m {THINKING_MODEL}\n{question}"])
+    cells = _open_notebook(browser, "hostile_thinking.ipynb", 2)
+    page.evaluate(_WATCH_OUTPUTS)
+    ask = cells.nth(1)
+
+    # Live: the whole thinking shown, as text, while the answer streams; nothing ran.
+    _start_run_all(page, restart=False)
+    live = page.wait_for_function(_LIVE_HOSTILE_THINKING, arg=ask.element_handle()).json_value()
+    assert "The user asks: What do these mean?" in live["thought"], live
+    assert live["active"] == [], live
+    _nothing_ran(browser)
+    _wait_run_all(page)
+    _check_thinking_harmless(browser, ask, replayed=False)
+    assert len(server.chat_requests) == 1
+
+    # Replayed from the saved file by a fresh kernel: the same, and no request.
+    _save(page, notebook_path, records=1)
+    _run_all(page, restart=True)
+    _check_thinking_harmless(browser, ask, replayed=True)
+    assert len(server.chat_requests) == 1
+
+
+def _check_thinking_harmless(browser: Browser, cell: Any, *, replayed: bool) -> None:
+    """The thinking is folded above the answer, its Markdown rendered in the kernel and its math
+    typeset, before and after the fold is opened; nothing ran."""
+    output = cell.locator(OUTPUTS).last  # below a note: "{x}: not defined, sent as written"
+    assert output.get_attribute("data-mime-type") == "text/html"
+    assert ("replayed" in _footer(cell)) == replayed
+    fold = output.locator("details")
+    assert fold.locator("summary").inner_text().startswith("Thinking · ")
+    _check_fold_closed(fold, "I will answer briefly")
+    _check_outputs_inert(cell)
+    fold.locator("summary").click()
+    fold.locator("p", has_text="I will answer briefly").wait_for(state="visible")
+    assert fold.locator("p", has_text="Docs:").count() == 2  # the families, as Markdown
+    fold.locator(".nbchat-math mjx-container").first.wait_for(state="visible")
+    assert output.locator("strong", has_text="two bulges").is_visible()
+    _check_outputs_inert(cell)
+    _nothing_ran(browser)
+
+
 FIGURE = """\
 import matplotlib
 matplotlib.use("Agg")
@@ -1216,7 +1695,7 @@ def _check_thumbnail(cell: Any, *, replayed: bool) -> None:
     assert outputs.count() == 2
     assert outputs.first.get_attribute("data-mime-type") == "image/png"
     answer = outputs.nth(1)
-    assert answer.get_attribute("data-mime-type") == "text/markdown"
+    assert answer.get_attribute("data-mime-type") == "text/html"
     assert "high tides" in answer.locator("strong").inner_text()
     assert ("replayed" in _footer(cell)) == replayed
     cell.page.wait_for_function(

@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 from conftest import TEST_KEY, WIDGET_MIME
 from fake_openai import Fault, answer_for
-from html_check import executable, visible_text
+from html_check import CODE, executable, visible_text
 from kernel_driver import Execution, Kernel
 
 from nbchat.record import RECORD_MIME
@@ -504,7 +504,7 @@ def test_model_html_is_shown_as_text_and_never_runs(kernel, server):
     html = final_html(done)
     assert_inert(html)
     assert "&lt;img" in html and "&lt;script" in html and "<strong>bold</strong>" in html
-    code = re.search(r'<pre class="highlight"><code>(.*?)</code></pre>', html, re.S)
+    code = re.search(re.escape(CODE) + "(.*?)</code></pre>", html, re.S)
     assert code and unescape(re.sub(r"<[^>]+>", "", code.group(1))) == "<b>kept as code</b>\n"
     # The live view rendered the same safe HTML while the answer streamed.
     live = widget_html(done)

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from fake_openai import Fault
+from html_check import WRAPPER
 from kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.batch_record import read_stored
@@ -58,9 +59,7 @@ def test_each_item_is_one_standalone_request_and_results_keep_the_order(
         r.consistency_problem() is None for r in items
     )
     markdown = done.data("text/html")[0]
-    assert markdown.startswith(
-        '<div class="nbchat tex2jax_ignore"><p><strong>--map reviews: 5 items · 5 answered'
-    )
+    assert markdown.startswith(WRAPPER + "<p><strong>--map reviews: 5 items · 5 answered")
     kernel.run("%%chat\nNext turn.", cell_id="c3", check=True)
     context = server.chat_requests[-1].body["messages"]
     assert [m["content"] for m in context if m["role"] == "user"] == [

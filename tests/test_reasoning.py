@@ -9,6 +9,7 @@ import re
 
 import pytest
 from fake_openai import PASS_IT_BACK, STRICT_MODEL, THINKING_MODEL, Fault, thinking_for
+from html_check import WRAPPER
 from kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.record import RECORD_MIME
@@ -31,9 +32,7 @@ def test_the_thinking_is_shown_apart_and_folded_away(kernel, server):
         thinking_for({"messages": [{"role": "user", "content": "Why is the sky blue?"}]})
     )
     markdown = done.data("text/html")[0]
-    folded = (
-        r'<div class="nbchat tex2jax_ignore"><details><summary>Thinking · \d+ words · \d+\.\d s'
-    )
+    folded = re.escape(WRAPPER) + r"<details><summary>Thinking · \d+ words · \d+\.\d s"
     assert re.match(folded + "</summary>", markdown)
     assert thought.strip() in markdown and "</details>" in markdown
     answer = "Reply #1 to: Why is the sky blue?"

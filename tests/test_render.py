@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from html_check import HOSTILE, PAYLOAD, executable
+from html_check import CODE, HOSTILE, PAYLOAD, executable
 from nbfactory import make_record, make_system_record
 
 from nbchat.record import RECORD_MIME
@@ -22,7 +22,9 @@ from nbchat.render import (
 def test_answer_bundle_has_html_plain_and_the_record_and_no_markdown():
     record = make_record("Hi", "**Hello**", usage=(31, 212))
     data, metadata = answer_bundle(record)
-    assert data["text/html"].startswith('<div class="nbchat tex2jax_ignore"><p><strong>Hello')
+    assert data["text/html"].startswith(
+        '<div class="nbchat tex2jax_ignore mathjax_ignore"><p><strong>Hello'
+    )
     assert "31 → 212 tokens" in data["text/html"]
     assert "text/markdown" not in data  # a frontend that preferred it would parse model Markdown
     assert data[RECORD_MIME] == record.to_json()
@@ -74,7 +76,7 @@ def test_a_fold_left_inside_an_open_fence_cannot_swallow_the_answer(fence):
 def test_folds_keep_their_markdown():
     html = _folds("a *b*\n\n```py\nx = 1\n```", "Done")
     assert "<summary>Thinking · 7 words</summary><p>a <em>b</em></p>" in html
-    assert '<pre class="highlight"><code><span class="n">x</span>' in html
+    assert CODE + '<span class="n">x</span>' in html
     assert html.count("<details>") == 1 and "<p>Done</p>" in html.split("</details>")[1]
 
 
@@ -114,7 +116,10 @@ def test_a_structured_answer_shows_as_pretty_json_and_plain_text_keeps_it_exact(
     params = {"response_format": {"type": "json_object"}}
     record = make_record("q", answer, params=params)
     data, _ = answer_bundle(record)
-    assert '<pre class="highlight"><code><span class="p">{</span>\n' in data["text/html"]
+    assert (
+        '<pre class="highlight" style="margin:1.5em 2em"><code><span class="p">{</span>\n'
+        in data["text/html"]
+    )
     assert data["text/plain"].startswith(answer)
     assert record.answer == answer
 

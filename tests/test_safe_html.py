@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from html_check import HOSTILE, PAYLOAD, executable
+from html_check import CODE, HOSTILE, MATH, PAYLOAD, PLAIN_CODE, WRAPPER, executable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,7 +49,7 @@ def test_attacker_payloads_are_inert_in_every_wrapper_too(text):
 
 def test_the_family_one_payload_is_math_text_for_mathjax_not_html():
     html = shown(f"Docs: \\(http://a.com\\{PAYLOAD}\\)")
-    math = re.search(r'<span class="nbchat-math tex2jax_process">(.*?)</span>', html)
+    math = re.search(re.escape(MATH) + "(.*?)</span>", html)
     assert math and math.group(1) == "\\(http://a.com\\&lt;img src=x onerror=alert(1)&gt;\\)"
 
 
@@ -61,9 +61,9 @@ def test_a_dollar_in_a_link_title_stays_in_the_attribute():
 
 def test_the_document_is_ignored_by_mathjax_except_the_math():
     html = shown("It costs $5 and $10, while $x^2$ is math.")
-    assert html.startswith('<div class="nbchat tex2jax_ignore">')
+    assert html.startswith(WRAPPER)
     assert html.count("tex2jax_process") == 1
-    assert '<span class="nbchat-math tex2jax_process">$x^2$</span>' in html
+    assert MATH + "$x^2$</span>" in html
 
 
 @pytest.mark.parametrize(
@@ -99,9 +99,9 @@ def test_benign_markdown_renders():
         "<blockquote>",
         '<th style="text-align:left">a</th>',
         '<td style="text-align:right">2</td>',
-        '<pre class="highlight"><code><span class="k">def</span>',
+        CODE + '<span class="k">def</span>',
         "&lt;",
-        '<a href="https://a.b/c.png" rel="noopener noreferrer">🖼 a chart</a>',
+        '<a href="https://a.b/c.png" rel="noopener noreferrer">image: a chart</a>',
         '<input disabled="" type="checkbox" checked="">',
         '<a href="https://bare.example/path" rel="noopener noreferrer">',
         'class="footnote-ref"',
@@ -114,7 +114,7 @@ def test_benign_markdown_renders():
 def test_code_in_an_unknown_language_is_plain_and_exact():
     code = "x <- 'a' & b\n<script>"
     html = shown(f"```weird\n{code}\n```")
-    assert "<pre><code>x &lt;- 'a' &amp; b\n&lt;script&gt;\n</code></pre>" in html
+    assert PLAIN_CODE + "x &lt;- 'a' &amp; b\n&lt;script&gt;\n</code></pre>" in html
     assert "<style>" not in html
 
 
@@ -199,3 +199,24 @@ def test_the_same_text_renders_to_the_same_bytes_in_every_process():
         for _ in range(4)
     }
     assert len(runs) == 1
+
+
+def test_mathjax_2_and_3_are_told_what_to_skip_and_what_to_typeset():
+    """JupyterLab runs MathJax 3 (mathjax_ignore / mathjax_process), nbconvert's templates
+    MathJax 2 (tex2jax_*): both must skip prose (found in JupyterLab: "$5 and $10" typeset)."""
+    html = shown("It costs $5 and $10, while \\(a\\) is math.")
+    assert html.startswith(WRAPPER)
+    assert MATH + "\\(a\\)</span>" in html
+
+
+def test_display_math_in_brackets_shows_once_and_labels_only_where_written():
+    assert "(a+b)" not in shown("\\[a+b\\]")
+    assert "</div>" in shown("$$a$$ (eq1)") and "(eq1)" in shown("$$a$$ (eq1)")
+
+
+def test_table_cells_read_left_unless_the_column_says_otherwise():
+    html = shown("| a | b | c |\n|---|:-:|--:|\n| 1 | 2 | 3 |")
+    assert '<td style="text-align:left">1</td>' in html
+    assert '<td style="text-align:center">2</td>' in html
+    assert '<td style="text-align:right">3</td>' in html
+    assert '<td style="text-align:left">x</td>' in table(["h"], [["x"]])

@@ -8,6 +8,7 @@ import json
 import pytest
 from conftest import TEST_KEY
 from fake_openai import Fault
+from html_check import WRAPPER
 from kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.record import RECORD_MIME
@@ -77,9 +78,7 @@ def test_a_tool_call_runs_and_its_result_goes_back(tools: Kernel, server) -> Non
     }
 
     markdown = markdown_of(done)
-    assert markdown.startswith(
-        '<div class="nbchat tex2jax_ignore"><details><summary>Tools · 1 call · level · '
-    )
+    assert markdown.startswith(WRAPPER + "<details><summary>Tools · 1 call · level · ")
     assert 'level({"station": "Brest"})' in markdown and "→ 4.2" in markdown
     assert "From the tools: 4.2" in markdown.split("</details>", 1)[1]
     record = record_of(done)
