@@ -156,20 +156,20 @@ class ToolBox:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
+    def refuse(self, tool_call: Any, reason: str, redact: Callable[[str], str] = str) -> ToolResult:
+        """A call that is not run, with ``reason`` as its error result."""
+        call_id, name, shown, _ = _parts(tool_call)
+        text, cut = truncate(redact(reason), self.limit)
+        return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
+
     def call(self, tool_call: Any, redact: Callable[[str], str] = str) -> ToolResult:
         """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}``. The
         result is passed through ``redact`` (the request's secrets out) before it is cut, so no
         part of a secret survives at the cut."""
-        call = tool_call if isinstance(tool_call, dict) else {}
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
-        call_id = call.get("id") if isinstance(call.get("id"), str) else ""
-        name = function.get("name") if isinstance(function.get("name"), str) else ""
-        raw = function.get("arguments", "")
-        shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+        call_id, name, shown, raw = _parts(tool_call)
 
         def failure(content: str) -> ToolResult:
-            text, cut = truncate(redact(content), self.limit)
-            return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
+            return self.refuse(tool_call, content, redact)
 
         tool = self._tools.get(name)
         if tool is None:
@@ -193,6 +193,17 @@ class ToolBox:
         elapsed = time.perf_counter() - started
         text, cut = truncate(redact(content), self.limit)
         return ToolResult(call_id, name, shown, text, False, elapsed, cut)
+
+
+def _parts(tool_call: Any) -> tuple[str, str, str, Any]:
+    """A call's id and name ("" when missing), its arguments as shown, and as sent."""
+    call = tool_call if isinstance(tool_call, dict) else {}
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    call_id = call.get("id") if isinstance(call.get("id"), str) else ""
+    name = function.get("name") if isinstance(function.get("name"), str) else ""
+    raw = function.get("arguments", "")
+    shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    return call_id, name, shown, raw
 
 
 def call_shown(call: Any) -> tuple[str, str]:
