@@ -61,7 +61,7 @@ class NotebookRecords:
     chat_cells: list[int] = field(default_factory=list)  # indices of the %%chat cells, in order
     by_key_at: dict[str, list[int]] = field(default_factory=dict)  # key -> cells holding it
     has_v1: bool = False  # some records were written by nbchat 0.1 (found by their v1 key)
-    rejected: dict[int, str] = field(default_factory=dict)  # cell index -> why its record is not
+    rejected: dict[int, str] = field(default_factory=dict)  # cell index -> why it was skipped
 
     def records(self) -> Iterator[tuple[StoredCell, Record]]:
         """Every record with its cell, in notebook order."""

@@ -12,10 +12,10 @@ A result is sent as the ``tool`` message's content: a ``str`` as it is, anything
 (pydantic's `to_jsonable_python` knows models, dataclasses, datetimes, sets...) or, when it has
 no JSON form, its ``repr``. A returned iterator (a generator) is read as the function's own work,
 up to half as many items as the content may have characters (more could never fit: an endless
-generator ends there). Turning the value into text runs
-the tool's code too (a generator's body, a ``computed_field``, a ``__repr__``): an exception there
-is the call's failure, like one the function raised. Content longer than `RESULT_LIMIT`
-characters is cut, with a note that says how much was cut.
+generator ends there). Turning the value into text runs the tool's code too (a generator's body,
+a ``computed_field``, a ``__repr__``): an exception there is the call's failure, like one the
+function raised. Content longer than `RESULT_LIMIT` characters is cut, with a note that says how
+much was cut.
 """
 
 from __future__ import annotations
