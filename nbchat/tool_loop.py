@@ -151,10 +151,8 @@ def _skip_round(
     asked, skipped = len(calls), calls[max_calls:]
     if not skipped:
         return
-    reason = (
-        f"Error: not run: {asked} tool calls in one answer, and at most {max_calls} run at once; "
-        f"call at most {max_calls} tools at a time."
-    )
+    # Short: it is stored (and shown) once per skipped call, and a runaway answer has hundreds.
+    reason = f"Error: not run: at most {max_calls} calls of one answer run."
     results = [tools.refuse(call, reason) for call in skipped]
     for result in results:
         exchange.messages.append(result.message())

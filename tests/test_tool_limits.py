@@ -38,7 +38,7 @@ def test_calls_beyond_max_tool_calls_go_back_unrun_and_the_cell_says_so(
     results = results_sent(server)
     assert results[:3] == ["4.2"] * 3
     assert len(results) == 8 and all(r.startswith(NOT_RUN) for r in results[3:])
-    assert "at most 3 run at once" in results[3]
+    assert results[3] == "Error: not run: at most 3 calls of one answer run."
     assert (
         "the model asked for 8 tool calls at once: the first 3 ran (--max-tool-calls), the other "
         "5 went back to it unrun, as errors." in done.stderr
