@@ -33,9 +33,10 @@ from nbchat.batch_record import batch_json, read_stored
 from nbchat.chain import rebuild
 from nbchat.cli import main
 from nbchat.errors import NbchatError
+from nbchat.history_rows import history_rows
 from nbchat.images import image_part
 from nbchat.notebook import NotebookRecords, read_notebook_json, read_records
-from nbchat.record import Record, message_text
+from nbchat.record import Record
 from nbchat.render import answer_bundle
 from nbchat.session import ChatSession, Origin
 from nbchat.settings import Settings
@@ -239,8 +240,9 @@ def read_all(stored: NotebookRecords) -> ChatSession:
         assert record.finish_reason is None or isinstance(record.finish_reason, str)
         assert isinstance(record.usage, dict)
     for thread in ("default", HOSTILE):
-        for message in session.next_context(thread, stored, OFFLINE, use_notebook=True):
-            assert isinstance(message["role"], str) and isinstance(message_text(message), str)
+        _, messages = session.context_at(thread, stored, OFFLINE, cell_id=None, use_notebook=True)
+        for row in history_rows(messages):  # what %chat history shows
+            assert isinstance(row.whole, str) and isinstance(row.tokens, int)
     session.thread_summary(stored, use_notebook=True)
     return session
 
@@ -388,7 +390,7 @@ def test_a_kernel_replays_the_good_cells_and_gives_the_forged_one_one_line(
     }
     for cell in GOOD:
         assert runs[cell.cell_id].status == "ok", runs[cell.cell_id].error
-        assert "replayed" in runs[cell.cell_id].data("text/markdown")[0]
+        assert "replayed" in runs[cell.cell_id].data("text/plain")[0]
     failed = runs["c-x"]
     assert failed.status == "error" and len(failed.error["traceback"]) == 1
     assert (

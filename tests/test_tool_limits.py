@@ -41,7 +41,7 @@ def test_calls_beyond_max_tool_calls_go_back_unrun_and_the_cell_says_so(
     assert results[3] == "Error: not run: at most 3 calls of one answer run."
     assert (
         "the model asked for 8 tool calls at once: the first 3 ran (--max-tool-calls), the other "
-        "5 went back to it unrun, as errors." in done.stderr
+        "5 went back to it unrun, as errors." in done.notes
     )
     record = record_of(done)
     assert [m["role"] for m in record["messages"]].count("tool") == 8
@@ -144,7 +144,7 @@ def test_calls_with_missing_or_repeated_ids_keep_their_results_in_order(
     _, assistant, *results = server.chat_requests[1].body["messages"]
     assert len(assistant["tool_calls"]) == 2, "the calls go back with their results"
     assert [m["content"] for m in results] == ["4.2", "1.1"]
-    assert "each result is shown with the call at its position" in done.stderr
+    assert "each result is shown with the call at its position" in done.notes
     server.script(Fault(text="Noted."))
     tools.run("%%chat\nAnd so?", cell_id="c2", check=True)
     context = server.chat_requests[-1].body["messages"]
@@ -169,7 +169,9 @@ def test_the_folded_calls_show_each_result_with_its_call(
     tools: Kernel, server, ids: list[str | None]
 ) -> None:
     server.script(Fault(tool_calls=[BREST, CADIZ], tool_call_ids=ids))
-    markdown = markdown_of(tools.run("%%chat --tools level\nBoth?", cell_id="c1", check=True))
-    assert 'level({"station": "Brest"})' in markdown
-    brest, cadiz = markdown.split('level({"station": "Brest"})')[1].split("level(")[:2]
-    assert "→ 4.2" in brest and "→ 1.1" in cadiz
+    done = tools.run("%%chat --tools level\nBoth?", cell_id="c1", check=True)
+    (plain,) = done.data("text/plain")
+    assert [line for line in plain.splitlines() if line.startswith("[tool] ")] == [
+        '[tool] level({"station": "Brest"}) → 4.2',
+        '[tool] level({"station": "Cadiz"}) → 1.1',
+    ]
