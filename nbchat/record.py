@@ -80,6 +80,7 @@ SCHEMA_VERSION = 2
 RECORD_MIME = f"application/vnd.nbchat.v{SCHEMA_VERSION}+json"
 RECORD_MIME_PATTERN = re.compile(r"^application/vnd\.nbchat\.v(\d+)\+json$")
 TURN, SYSTEM = "turn", "system"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 # The "thread" of a turn asked with no context: `ask()` without a thread, an item of --map.
 STANDALONE = ""
 
@@ -334,6 +335,8 @@ def _read_v2(data: dict[str, Any]) -> Record:
 def _read_turn_fields(record: Record, data: dict[str, Any]) -> Record:
     for name in ("key", "history"):
         need(required(data, name, ""), name, str)
+    if not _DIGEST.fullmatch(data["history"]):  # it is chained on: `nbchat.digest`
+        raise ValueError("history is not a sha256 digest")
     need(data.get("parent"), "parent", str, null=True)
     context = data.get("context")
     need(context, "context", list, null=True)

@@ -81,6 +81,20 @@ def image_record() -> Record:
     return record
 
 
+def provider_record() -> Record:
+    """A tool turn as newer providers shape it: Gemini's ``extra_content`` on a call,
+    OpenRouter's ``reasoning_details`` on the message, Mistral's typed parts as the answer."""
+    record = make_tool_record("Shapes?", thread=HOSTILE, cell_id="c-x")
+    record.messages[1]["tool_calls"][0]["extra_content"] = {"google": {"thought_signature": "s"}}
+    record.messages[1]["reasoning_details"] = [{"type": "reasoning.encrypted", "data": "x"}]
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "Both are in."}]}
+    record.messages[-1] = {
+        "role": "assistant",
+        "content": [thinking, {"type": "text", "text": "From the tools: 4.2; 1.1"}],
+    }
+    return record
+
+
 def batch_record() -> dict[str, Any]:
     template = compile_template("Rate {item}")
     items = answered_items(template, ["good", "bad"])
@@ -92,6 +106,7 @@ def hostile_bases() -> dict[str, tuple[int, dict[str, Any], Record | None]]:
     v1 = make_v1_record("Old?", "Old answer.", thread=HOSTILE, cell_id="c-x")
     turns: dict[str, Record] = {
         "tool turn": make_tool_record("Levels?", thread=HOSTILE, cell_id="c-x"),
+        "provider shapes": provider_record(),
         "image turn": image_record(),
         "system": make_system_record("Be terse.", thread=HOSTILE, cell_id="c-x"),
     }
@@ -102,7 +117,12 @@ def hostile_bases() -> dict[str, tuple[int, dict[str, Any], Record | None]]:
 
 
 BASES = hostile_bases()
-PROMPTS = {"tool turn": "Levels?", "image turn": "Look", "v1 answer": "Old?"}
+PROMPTS = {
+    "tool turn": "Levels?",
+    "provider shapes": "Shapes?",
+    "image turn": "Look",
+    "v1 answer": "Old?",
+}
 GOOD = good_chain()
 
 
@@ -176,6 +196,7 @@ READ_FIELDS = (
     "finish_reason", "model", "message", "parent", "context", "image_url", "url", "text",
     "timing", "tool_s", "thinking_s", "prompt_tokens", "completion_tokens_details", "params",
     "system", "items", "answer", "fills", "response", "template", "history", "key", "kind",
+    "thinking", "extra_content", "reasoning_details",
 )  # fmt: skip
 SCALARS = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4)
 json_values = st.recursive(
@@ -299,7 +320,7 @@ def test_the_unforged_records_read_everywhere(name: str) -> None:
     forged = Cell("c-x", PROMPTS.get(name, "?"), HOSTILE, version, copy.deepcopy(data))
     problems, outcomes = check_notebook(forged, child_of(name))
     assert problems == []
-    if name in ("tool turn", "v1 answer"):  # (a text prompt: the image turn's has a picture)
+    if name in ("tool turn", "provider shapes", "v1 answer"):  # (the image turn's has a picture)
         assert outcomes["c-x"] is Origin.NOTEBOOK and outcomes["c-y"] is Origin.NOTEBOOK
 
 
@@ -326,6 +347,12 @@ FORGERIES: dict[str, tuple[str, Any, bool, str]] = {
         lambda d: d.update(parent=["v2:x"]),
         False,
         "parent is a list, not a string or null",
+    ),
+    "history not a digest": (
+        "tool turn",
+        lambda d: d.update(history="\x80"),
+        False,
+        "history is not a sha256 digest",
     ),
     "usage of an earlier request": (
         "tool turn",
