@@ -71,7 +71,8 @@ def check_responses(responses: Any) -> None:
         where = f"responses[{index}]"
         need(response, where, dict)
         choices = response.get("choices")
-        for number, choice in enumerate(choices if isinstance(choices, list) else ()):
+        need(choices, f"{where}.choices", list, null=True)
+        for number, choice in enumerate(choices or ()):
             need(choice, f"{where}.choices[{number}]", dict)
         if index < len(responses) - 1:
             problem = completion_problem(_with_messages(response))
