@@ -114,6 +114,7 @@ def ask(
     max_tokens: int | None = None,
     tools: Sequence[Callable[..., Any]] = (),
     max_tool_rounds: int = 10,
+    max_tool_calls: int | None = None,
     schema: Any = None,
     json: bool = False,
     **options: Any,
@@ -121,7 +122,8 @@ def ask(
     """Ask one question. With ``thread=None`` the question stands alone (no context);
     with a thread name it follows that thread's turns and becomes its newest turn.
 
-    ``tools``: functions the model may call (run here, as ``--tools`` runs them). ``schema``: a
+    ``tools``: functions the model may call (run here, as ``--tools`` runs them), at most
+    ``max_tool_calls`` of one answer (default: ``ChatMagics.max_tool_calls``). ``schema``: a
     pydantic model, dataclass, TypedDict or JSON Schema dict the answer must fit; ``json``: the
     answer must be JSON. Either way ``.value`` is the answer as that object.
 
@@ -131,6 +133,7 @@ def ask(
         raise ConfigError("max_tool_rounds must be at least 1")
     output = _output(schema, json)
     magics = _magics()
+    max_tool_calls = magics.tool_call_cap(max_tool_calls, "max_tool_calls")
     settings = magics.settings(_flags(model, profile, temperature, max_tokens, options))
     cell_id, execution = magics.running_cell()
     ask_in = (cell_id, execution) if thread is not None and cell_id is not None else None
@@ -143,6 +146,7 @@ def ask(
         ask_in=ask_in,
         tools=ToolBox(tools) if tools else None,
         max_tool_rounds=max_tool_rounds,
+        max_tool_calls=max_tool_calls,
         output=output,
     )
     outcome = magics.session.run(request, settings, magics.notebook_records())

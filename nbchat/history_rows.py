@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.images import image_from_url, token_estimate
-from nbchat.messages import reasoning_of
+from nbchat.messages import reasoning_of, tool_rounds
 from nbchat.record import message_text
 from nbchat.text import clip, one_line, plural
 from nbchat.tool_calls import call_shown
@@ -70,17 +70,11 @@ class HistoryRow:
 
 def history_rows(messages: Sequence[Mapping[str, Any]]) -> list[HistoryRow]:
     """The rows of ``messages``, in the order they are sent."""
-    calls_by_id: dict[str, str] = {}
+    answering = _calls_answered(messages)
     rows = []
     for number, message in enumerate(messages, start=1):
         calls = _calls(message)
-        for call, shown in zip(message.get("tool_calls") or (), calls, strict=False):
-            if isinstance(call, dict) and isinstance(call.get("id"), str):
-                calls_by_id[call["id"]] = shown
-        answered = message.get("tool_call_id")
-        result_of = None
-        if message.get("role") == "tool":
-            result_of = calls_by_id.get(answered, "?") if isinstance(answered, str) else "?"
+        result_of = answering.get(number - 1, "?") if message.get("role") == "tool" else None
         thought = reasoning_of(message)
         rows.append(
             HistoryRow(
@@ -94,6 +88,18 @@ def history_rows(messages: Sequence[Mapping[str, Any]]) -> list[HistoryRow]:
             )
         )
     return rows
+
+
+def _calls_answered(messages: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """The call each tool message answers (``name(arguments)``), by the message's place: paired
+    within its round, by position when the calls' ids are repeated or missing."""
+    place = {id(message): index for index, message in enumerate(messages)}
+    answering = {}
+    for found in tool_rounds(messages):
+        for call, result in zip(found.calls, found.results, strict=True):
+            if result is not None:
+                answering[place[id(result)]] = "{}({})".format(*call_shown(call))
+    return answering
 
 
 def _calls(message: Mapping[str, Any]) -> tuple[str, ...]:

@@ -59,7 +59,7 @@ from nbchat.session import ChatSession, Outcome
 from nbchat.settings import BUILTIN_PROFILES, DEFAULTS, Settings, resolve_settings
 from nbchat.structured import JsonOutput, OutputSchema
 from nbchat.tool_calls import ToolBox
-from nbchat.turns import TurnRequest
+from nbchat.turns import DEFAULT_MAX_TOOL_CALLS, TurnRequest
 
 __all__ = ["ChatMagics"]
 
@@ -164,6 +164,13 @@ class ChatMagics(Magics):
         config=True,
         help="Names of notebook functions offered to the model in every cell (--tools overrides).",
     )
+    max_tool_calls = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Tool calls of one answer that run; the others go back to the model unrun, as "
+        f"errors (--max-tool-calls overrides). Default: {DEFAULT_MAX_TOOL_CALLS}.",
+    )
     context_chars = Integer(
         None,
         allow_none=True,
@@ -203,6 +210,12 @@ class ChatMagics(Magics):
     def _check_context_chars(self, proposal: dict[str, Any]) -> int | None:
         if proposal["value"] is not None and proposal["value"] < _MIN_CONTEXT_CHARS:
             raise TraitError(f"context_chars must be at least {_MIN_CONTEXT_CHARS}")
+        return proposal["value"]
+
+    @validate("max_tool_calls")
+    def _check_tool_calls(self, proposal: dict[str, Any]) -> int | None:
+        if proposal["value"] is not None and proposal["value"] < 1:
+            raise TraitError("max_tool_calls must be at least 1")
         return proposal["value"]
 
     @validate("max_retries")
@@ -275,6 +288,13 @@ class ChatMagics(Magics):
         default=10,
         metavar="N",
         help="Rounds of tool calls before the cell fails (default: 10).",
+    )
+    @argument(
+        "--max-tool-calls",
+        type=int,
+        metavar="N",
+        help="Tool calls of one answer that run; the others go back to the model unrun "
+        f"(default: ChatMagics.max_tool_calls, {DEFAULT_MAX_TOOL_CALLS}).",
     )
     @argument(
         "--schema",
@@ -356,6 +376,7 @@ class ChatMagics(Magics):
             raise ConfigError(f"-o/--out needs a Python name, not {args.out!r}")
         if args.max_tool_rounds < 1:
             raise ConfigError("--max-tool-rounds must be at least 1")
+        args.max_tool_calls = self.tool_call_cap(args.max_tool_calls, "--max-tool-calls")
         settings = self.settings(self._flags(args))
         if args.map is not None:
             self._map(args, cell, settings)
@@ -412,6 +433,7 @@ class ChatMagics(Magics):
             content=content if isinstance(content, list) else None,
             tools=None if args.system else self.toolbox(args.tools),
             max_tool_rounds=args.max_tool_rounds,
+            max_tool_calls=args.max_tool_calls,
             output=None if args.system else self._output(args),
         )
 
@@ -492,6 +514,14 @@ class ChatMagics(Magics):
         profiles = [*BUILTIN_PROFILES.values(), *self.profiles.values()]
         names = [settings.api_key_env, *(p.get("api_key_env") for p in profiles)]
         return KeyGuard(os.environ, [name for name in names if isinstance(name, str)])
+
+    def tool_call_cap(self, given: int | None, name: str) -> int:
+        """Calls of one answer that run: ``given`` (the cell's flag, `ask`'s argument ``name``),
+        else ``ChatMagics.max_tool_calls``, else the default."""
+        cap = given if given is not None else self.max_tool_calls
+        if cap is not None and cap < 1:
+            raise ConfigError(f"{name} must be at least 1")
+        return DEFAULT_MAX_TOOL_CALLS if cap is None else cap
 
     def toolbox(self, names: str | None) -> ToolBox | None:
         """The functions named (``"f,g"``; else ``ChatMagics.tools``) as a `ToolBox`."""

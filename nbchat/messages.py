@@ -10,22 +10,30 @@ the provider wants it back (`nbchat.reasoning`), with the thinking and the provi
 as it returned them. Providers validate message fields, some require the thinking (DeepSeek's
 thinking mode, Gemini's thought signatures) and some refuse it, and the cache key must not
 depend on whether an answer was streamed.
+
+A round of tool calls is an assistant message that calls tools and the ``tool`` messages right
+after it, one per call in order (`tool_rounds` pairs them). Results are found by the calls' ids
+when every call of the round has its own; when ids are missing or repeated (some servers send
+none, some number every round's calls from 0), by position, and the round says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "PASSBACK_FIELDS",
     "REASONING_FIELDS",
     "WIRE_FIELDS",
+    "ToolRound",
     "carries_passback",
     "content_text",
     "content_thinking",
     "pad_reasoning",
     "reasoning_of",
+    "tool_rounds",
     "user_message",
     "wire",
     "wire_turn",
@@ -129,12 +137,11 @@ def wire_turn(messages: Sequence[Mapping[str, Any]], *, reasoning: bool = False)
     """A turn's messages as sent back. Tool calls go back only with their results in the same
     turn: a call nobody answered (nbchat 0.1 did not run tools) would be refused by providers,
     and 0.1 sent such an answer as its text alone."""
-    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    answered = {r.at for r in tool_rounds(messages) if r.answered}
     sent = []
-    for message in messages:
+    for index, message in enumerate(messages):
         out = wire(message, reasoning=reasoning)
-        calls = out.get("tool_calls")
-        if calls and not all(isinstance(c, dict) and c.get("id") in answered for c in calls):
+        if out.get("tool_calls") and index not in answered:
             del out["tool_calls"]
             if out.get("content") is None:
                 out["content"] = ""
@@ -156,6 +163,60 @@ def pad_reasoning(messages: Sequence[dict[str, Any]], field: str) -> list[dict[s
         else message
         for message in messages
     ]
+
+
+@dataclass(frozen=True)
+class ToolRound:
+    """An assistant message that called tools, and the result of each call (its ``tool``
+    message, or None when it has none)."""
+
+    at: int  # where the assistant message is among the messages given
+    message: Mapping[str, Any]
+    calls: list[Any]
+    results: list[Mapping[str, Any] | None]
+    by_position: bool = False  # several calls whose ids are missing or repeated: paired in order
+    extra: int = 0  # tool messages after the calls that answer none of them
+
+    @property
+    def answered(self) -> bool:
+        """Whether every call is an object and has its result."""
+        return all(isinstance(call, Mapping) for call in self.calls) and None not in self.results
+
+
+def tool_rounds(messages: Sequence[Mapping[str, Any]]) -> list[ToolRound]:
+    """Each assistant message among ``messages`` that calls tools, with the results of its calls
+    from the ``tool`` messages right after it."""
+    rounds = []
+    for at, message in enumerate(messages):
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        if not isinstance(calls, list) or not calls:
+            continue
+        end = at + 1
+        while end < len(messages) and messages[end].get("role") == "tool":
+            end += 1
+        rounds.append(_paired(at, message, calls, list(messages[at + 1 : end])))
+    return rounds
+
+
+def _paired(
+    at: int, message: Mapping[str, Any], calls: list[Any], results: list[Mapping[str, Any]]
+) -> ToolRound:
+    ids = [call.get("id") if isinstance(call, Mapping) else None for call in calls]
+    if all(isinstance(i, str) and i for i in ids) and len(set(ids)) == len(ids):
+        by_id: dict[Any, Mapping[str, Any]] = {}
+        for result in results:
+            by_id.setdefault(_hashable(result.get("tool_call_id")), result)
+        paired = [by_id.get(i) for i in ids]
+        extra = len(results) - sum(result is not None for result in paired)
+        return ToolRound(at, message, calls, paired, extra=extra)
+    paired = [results[n] if n < len(results) else None for n in range(len(calls))]
+    extra = max(len(results) - len(calls), 0)
+    return ToolRound(at, message, calls, paired, len(calls) > 1, extra)
+
+
+def _hashable(value: Any) -> Any:
+    """A stored id as a dict key (an id that is a list or an object is no call's id)."""
+    return value if isinstance(value, str | int | float | bool | None) else None
 
 
 def user_message(content: str | list[dict[str, Any]]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class NotebookRecords:
     chat_cells: list[int] = field(default_factory=list)  # indices of the %%chat cells, in order
     by_key_at: dict[str, list[int]] = field(default_factory=dict)  # key -> cells holding it
     has_v1: bool = False  # some records were written by nbchat 0.1 (found by their v1 key)
+    rejected: dict[int, str] = field(default_factory=dict)  # cell index -> why it was skipped
 
     def records(self) -> Iterator[tuple[StoredCell, Record]]:
         """Every record with its cell, in notebook order."""
@@ -185,22 +186,23 @@ def _unique_ids(cells: list[Any]) -> dict[str, int]:
     return {cell_id: index for cell_id, index in seen.items() if cell_id not in repeated}
 
 
-def _cell_records(outputs: Any, number: int, problems: list[str]) -> list[Record]:
-    """The well-formed, consistent records among a cell's outputs; the rest go to ``problems``."""
+def _cell_records(outputs: Any) -> tuple[list[Record], list[str]]:
+    """The well-formed, consistent records among a cell's outputs, and why the others are not."""
     records: list[Record] = []
+    problems: list[str] = []
     for version, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
         try:
             found = read_stored(raw, version)
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            problems.append(f"cell {number}: malformed record ({exc})")
+            problems.append(f"malformed record: {exc}")
             continue
         for record in found:
             problem = record.consistency_problem()
             if problem:
-                problems.append(f"cell {number}: {problem}")
+                problems.append(problem)
             else:
                 records.append(record)
-    return records
+    return records, problems
 
 
 def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
@@ -221,7 +223,10 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
         anonymous = index not in unique_index
         if anonymous:
             result.anonymous.setdefault(_source(cell), []).append(index)
-        records = _cell_records(cell.get("outputs"), index + 1, result.problems)
+        records, problems = _cell_records(cell.get("outputs"))
+        result.problems += [f"cell {index + 1}: {problem}" for problem in problems]
+        if problems:
+            result.rejected[index] = problems[0]
         if not records:
             continue
         key = str(cell["id"]) if not anonymous else f"index-{index}"

@@ -80,6 +80,10 @@ def explain_miss(turn: PreparedTurn, notebook: NotebookRecords | None, threads: 
                 "read: set $NBCHAT_NOTEBOOK (or %chat notebook PATH), or run it with "
                 "`nbchat run NOTEBOOK`."
             )
+        rejected = notebook.rejected.get(turn.file_index) if turn.file_index is not None else None
+        if rejected is not None:
+            reason = clip(one_line(rejected), 200)  # from the file: no control codes, no essay
+            return f"{head}: the record stored in it was skipped ({reason}); see `nbchat verify`."
         return f"{head}; nothing is stored for it. Run it online once to store an answer."
     what = ", ".join(_changes(previous, turn)) or "the request"
     advice = ""

@@ -176,8 +176,29 @@ def _message_problem(message: Any, where: str, roles: frozenset[str] = ANSWER_RO
 def message_problem(message: Any, where: str = "message") -> str | None:
     """A message of a request (as nbchat stores and sends it): like an answer's message (its
     ``content`` a text or a list of parts: text, images, thinking), its role any of the
-    protocol's."""
+    protocol's, an image part's ``image_url`` an object with a ``url``, and a tool result's
+    ``tool_call_id`` (and a ``name``) text."""
+    if isinstance(message, dict):
+        if problem := _text_fields(message, ("name", "tool_call_id"), where + "."):
+            return problem
+        content = message.get("content")
+        for index, part in enumerate(content if isinstance(content, list) else ()):
+            if problem := _image_part_problem(part, f"{where}.content[{index}]"):
+                return problem
     return _message_problem(message, where, MESSAGE_ROLES)
+
+
+def _image_part_problem(part: Any, where: str) -> str | None:
+    """An ``image_url`` part's image is an object with a ``url`` (other parts are checked with
+    the content, or are the provider's business)."""
+    if not isinstance(part, dict) or part.get("type") != "image_url":
+        return None
+    image = part.get("image_url")
+    if not isinstance(image, dict):
+        return _not(image, where + ".image_url", "an object")
+    if not isinstance(image.get("url"), str):
+        return _not(image.get("url"), where + ".image_url.url", "text")
+    return None
 
 
 def _choice_problem(choice: Any, where: str, part: str) -> str | None:

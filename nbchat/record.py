@@ -45,7 +45,8 @@ as they are now. Schema 1 (nbchat 0.1) stored every request whole; it is read by
 `nbchat.record_v1` into the same `Record`, and ``nbchat upgrade`` rewrites it as schema 2.
 
 Only complete answers become records. A record is data: replaying it never executes anything.
-Readers reject a record whose fields have the wrong JSON type, naming the field.
+Readers reject a record whose fields have the wrong JSON type, naming the field, and a turn
+whose tool calls lack their results (`nbchat.record_checks`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ from nbchat.digest import Endpoint, request_key
 from nbchat.images import part_summary
 from nbchat.json_checks import need, required
 from nbchat.messages import reasoning_of
-from nbchat.protocol import completion_problem, message_problem
+from nbchat.protocol import completion_problem
+from nbchat.record_checks import check_messages, check_responses, check_timing, check_tool_results
 from nbchat.text import clip, one_line
 
 __all__ = [
@@ -70,7 +72,6 @@ __all__ = [
     "STANDALONE",
     "Record",
     "RequestInfo",
-    "check_timing",
     "message_text",
     "utc_now",
 ]
@@ -79,6 +80,7 @@ SCHEMA_VERSION = 2
 RECORD_MIME = f"application/vnd.nbchat.v{SCHEMA_VERSION}+json"
 RECORD_MIME_PATTERN = re.compile(r"^application/vnd\.nbchat\.v(\d+)\+json$")
 TURN, SYSTEM = "turn", "system"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 # The "thread" of a turn asked with no context: `ask()` without a thread, an item of --map.
 STANDALONE = ""
 
@@ -310,7 +312,7 @@ def _read_v2(data: dict[str, Any]) -> Record:
     need(data.get("cell_id"), "cell_id", str, null=True)
     need(data.get("new_thread", False), "new_thread", bool)
     messages = required(data, "messages", "")
-    _check_messages(messages)
+    check_messages(messages)
     timing = data.get("timing", {})
     check_timing(timing)
     record = Record(
@@ -333,6 +335,8 @@ def _read_v2(data: dict[str, Any]) -> Record:
 def _read_turn_fields(record: Record, data: dict[str, Any]) -> Record:
     for name in ("key", "history"):
         need(required(data, name, ""), name, str)
+    if not _DIGEST.fullmatch(data["history"]):  # it is chained on: `nbchat.digest`
+        raise ValueError("history is not a sha256 digest")
     need(data.get("parent"), "parent", str, null=True)
     context = data.get("context")
     need(context, "context", list, null=True)
@@ -346,11 +350,10 @@ def _read_turn_fields(record: Record, data: dict[str, Any]) -> Record:
         need(request.get(name), f"request.{name}", str, null=True)
     need(required(request, "params", "request"), "request.params", dict)
     responses = required(data, "responses", "")
-    need(responses, "responses", list)
-    if not responses:
-        raise ValueError("responses is an empty list")
+    check_responses(responses)
     if record.messages[0].get("role") != "user":
         raise ValueError("messages[0] of a turn is not the user message")
+    check_tool_results(record.messages)
     record.key, record.history = data["key"], data["history"]
     record.parent, record.context = data.get("parent"), context
     record.request = RequestInfo(
@@ -361,40 +364,9 @@ def _read_turn_fields(record: Record, data: dict[str, Any]) -> Record:
         request.get("system"),
     )
     record.responses = responses
-    for index, response in enumerate(responses):
-        need(response, f"responses[{index}]", dict)
     if record.assistant is None:
         raise ValueError("messages hold no assistant message")
     problem = completion_problem(record.completion())
     if problem:
         raise ValueError(f"responses[-1]: {problem}")
     return record
-
-
-def _check_messages(messages: Any) -> None:
-    need(messages, "messages", list)
-    if not messages:
-        raise ValueError("messages is an empty list")
-    for index, message in enumerate(messages):
-        problem = message_problem(message, f"messages[{index}]")
-        if problem:
-            raise ValueError(problem)
-        need(required(message, "role", f"messages[{index}]"), f"messages[{index}].role", str)
-
-
-def check_timing(timing: Any) -> None:
-    """The timing fields nbchat writes are of their types (or null)."""
-    need(timing, "timing", dict)
-    for name, kinds in _TIMING_FIELDS.items():
-        need(timing.get(name), f"timing.{name}", kinds, null=True)
-
-
-# The timing fields nbchat writes; a newer writer's extra fields are ignored, like its records'.
-_TIMING_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "started_at": str,
-    "elapsed_s": (int, float),
-    "first_token_s": (int, float),
-    "streamed": bool,
-    "thinking_s": (int, float),
-    "tool_s": list,
-}

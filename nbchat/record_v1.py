@@ -17,8 +17,9 @@ from typing import Any
 from nbchat.digest import history_of, request_key_v1, turn_digest
 from nbchat.json_checks import json_kind, need, required
 from nbchat.messages import wire_turn
-from nbchat.protocol import completion_problem
-from nbchat.record import SYSTEM, TURN, Record, RequestInfo, check_timing
+from nbchat.protocol import completion_problem, message_problem
+from nbchat.record import SYSTEM, TURN, Record, RequestInfo
+from nbchat.record_checks import check_timing
 from nbchat.text import clip, one_line
 
 __all__ = ["read_v1", "v1_key"]
@@ -68,6 +69,8 @@ def read_v1(data: dict[str, Any]) -> Record:
         system, earlier = earlier[0].get("content"), earlier[1:]
     choices = [dict(choice) for choice in response["choices"]]
     assistant = choices[0].pop("message")
+    where = "response.choices[0].message"
+    need(required(assistant, "role", where), f"{where}.role", str)
     return Record(
         TURN,
         messages=[user, assistant],
@@ -109,6 +112,9 @@ def _check_request(request: dict[str, Any]) -> list[dict[str, Any]]:
         for number, part in enumerate(content if isinstance(content, list) else ()):
             if not isinstance(part, dict):
                 raise ValueError(f"{path}.content[{number}] is {json_kind(part)}, not an object")
+        problem = message_problem(message, path)
+        if problem:
+            raise ValueError(problem)
     return messages
 
 

@@ -304,8 +304,10 @@ class ChatSession:
                 request,
                 turn.request.tools,
                 max_rounds=turn.request.max_tool_rounds,
+                max_calls=turn.request.max_tool_calls,
                 sink=sink,
                 redactor=client.redactor() if turn.request.tools is not None else None,
+                note=self._warn,
             )
         except BaseException:
             self._put_turn(turn, None)

@@ -10,16 +10,21 @@ an ``Exception``) is never caught: Ctrl-C stops the loop.
 
 A result is sent as the ``tool`` message's content: a ``str`` as it is, anything else as JSON
 (pydantic's `to_jsonable_python` knows models, dataclasses, datetimes, sets...) or, when it has
-no JSON form, its ``repr``. Content longer than `RESULT_LIMIT` characters is cut, with a note
-that says how much was cut.
+no JSON form, its ``repr``. A returned iterator (a generator) is read as the function's own work,
+up to half as many items as the content may have characters (more could never fit: an endless
+generator ends there). Turning the value into text runs the tool's code too (a generator's body,
+a ``computed_field``, a ``__repr__``): an exception there is the call's failure, like one the
+function raised. Content longer than `RESULT_LIMIT` characters is cut, with a note that says how
+much was cut.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,21 +81,23 @@ def truncate(text: str, limit: int) -> tuple[str, int]:
     return f"{text[:limit]}\n[truncated: {cut:,} of {len(text):,} characters cut]", cut
 
 
-def result_text(value: Any) -> str:
-    """A function's return value as the content of a ``tool`` message."""
+def result_text(value: Any, limit: int = RESULT_LIMIT) -> str:
+    """A function's return value as the content of a ``tool`` message (an iterator read as far
+    as ``limit`` characters could show). Raises whatever the value's own code raises on the way
+    (a failing generator, ``computed_field`` or ``__repr__``): the caller makes that the call's
+    failure."""
     if isinstance(value, str):
-        return value
+        return str.__str__(value)  # a subclass's own methods do not run
     need_pydantic("--tools")
     from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+    if isinstance(value, Iterator):  # each item takes a character and a ", " at least
+        value = list(itertools.islice(value, limit // 2 + 1))
     try:
         return json.dumps(to_jsonable_python(value), ensure_ascii=False)
     except (PydanticSerializationError, TypeError, ValueError, RecursionError):
-        pass
-    try:
-        return repr(value)
-    except Exception as err:  # a broken __repr__ is the function's problem, not the cell's
-        return f"<{type(value).__name__} that cannot be shown: {type(err).__name__}>"
+        pass  # no JSON form: its repr
+    return repr(value)
 
 
 def exception_text(err: BaseException, redact: Callable[[str], str] = str) -> str:
@@ -149,20 +156,20 @@ class ToolBox:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
+    def refuse(self, tool_call: Any, reason: str, redact: Callable[[str], str] = str) -> ToolResult:
+        """A call that is not run, with ``reason`` as its error result."""
+        call_id, name, shown, _ = _parts(tool_call)
+        text, cut = truncate(redact(reason), self.limit)
+        return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
+
     def call(self, tool_call: Any, redact: Callable[[str], str] = str) -> ToolResult:
         """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}``. The
         result is passed through ``redact`` (the request's secrets out) before it is cut, so no
         part of a secret survives at the cut."""
-        call = tool_call if isinstance(tool_call, dict) else {}
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
-        call_id = call.get("id") if isinstance(call.get("id"), str) else ""
-        name = function.get("name") if isinstance(function.get("name"), str) else ""
-        raw = function.get("arguments", "")
-        shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+        call_id, name, shown, raw = _parts(tool_call)
 
         def failure(content: str) -> ToolResult:
-            text, cut = truncate(redact(content), self.limit)
-            return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
+            return self.refuse(tool_call, content, redact)
 
         tool = self._tools.get(name)
         if tool is None:
@@ -174,16 +181,29 @@ class ToolBox:
             args, kwargs = tool.bind(_parse_arguments(raw))
         except ArgumentError as err:
             return failure(f"Error: {name}: {err}")
+        except Exception as err:  # a validator of the user's own parameter types failed
+            return failure(exception_text(err, redact))
         started = time.perf_counter()
         try:
-            value = tool.function(*args, **kwargs)
+            content = result_text(tool.function(*args, **kwargs), self.limit)
         except Exception as err:  # the function's failure is the model's to read, not the cell's
             elapsed = time.perf_counter() - started
             text, cut = truncate(exception_text(err, redact), self.limit)
             return ToolResult(call_id, name, shown, text, True, elapsed, cut)
         elapsed = time.perf_counter() - started
-        text, cut = truncate(redact(result_text(value)), self.limit)
+        text, cut = truncate(redact(content), self.limit)
         return ToolResult(call_id, name, shown, text, False, elapsed, cut)
+
+
+def _parts(tool_call: Any) -> tuple[str, str, str, Any]:
+    """A call's id and name ("" when missing), its arguments as shown, and as sent."""
+    call = tool_call if isinstance(tool_call, dict) else {}
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    call_id = call.get("id") if isinstance(call.get("id"), str) else ""
+    name = function.get("name") if isinstance(function.get("name"), str) else ""
+    raw = function.get("arguments", "")
+    shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    return call_id, name, shown, raw
 
 
 def call_shown(call: Any) -> tuple[str, str]:

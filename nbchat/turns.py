@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from nbchat.tool_calls import ToolBox
 
 __all__ = [
+    "DEFAULT_MAX_TOOL_CALLS",
     "PreparedTurn",
     "TurnRequest",
     "answered",
@@ -33,6 +34,10 @@ __all__ = [
     "replayed",
     "split_completion",
 ]
+
+# Calls of one round that run (--max-tool-calls); the others go back to the model unrun. A model
+# fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
+DEFAULT_MAX_TOOL_CALLS = 20
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,11 @@ class TurnRequest:
     ask_in: tuple[str, str] | None = None
     # The user message's content when it is not just ``prompt``: text and image parts.
     content: list[dict[str, Any]] | None = None
-    # Functions the model may call (their specs are sent, so they are part of the key), and
-    # rounds of calls allowed before the turn fails.
+    # Functions the model may call (their specs are sent, so they are part of the key), rounds
+    # of calls allowed before the turn fails, and calls of one round that run.
     tools: ToolBox | None = field(default=None, compare=False)
     max_tool_rounds: int = 10
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
     # The shape the answer must have (--schema, --json): sent as response_format.
     output: OutputSchema | JsonOutput | None = field(default=None, compare=False)
 

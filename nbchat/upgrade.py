@@ -149,7 +149,11 @@ def _relink(notebook: MutableMapping[str, Any], renamed: dict[str, str]) -> None
         for _, raw in iter_output_records(cell.get("outputs") or []):
             if not isinstance(raw, dict) or raw.get("schema") != 2:
                 continue
-            if raw.get("parent") in renamed:
-                raw["parent"] = renamed[raw["parent"]]
+            # A hand-edited record may hold anything here: only keys (text) are renamed.
+            parent = raw.get("parent")
+            if isinstance(parent, str) and parent in renamed:
+                raw["parent"] = renamed[parent]
             if isinstance(raw.get("context"), list):
-                raw["context"] = [renamed.get(key, key) for key in raw["context"]]
+                raw["context"] = [
+                    renamed.get(key, key) if isinstance(key, str) else key for key in raw["context"]
+                ]

@@ -151,6 +151,7 @@ class Fault:
     chunk_error: dict[str, Any] | None = None
     repeat_tool_names: bool = False
     split_surrogates: bool = False
+    tool_call_ids: list[str | None] | None = None  # their ids (None: no id); default unique
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ def _plan(
     """Decide pieces, tool calls, finish reason and usage for chat request ``number``."""
     step = _canned_step_for(body, responses or {})
     scripted = fault.tool_calls or (list(step.tool_calls) if step else None)
-    calls = tool_calls_message(scripted, number) if scripted else []
+    calls = tool_calls_message(scripted, number, fault.tool_call_ids) if scripted else []
     if fault.chunks is not None:
         pieces = [f"w{i} " for i in range(fault.chunks)]
     elif fault.pieces is not None:

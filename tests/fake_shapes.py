@@ -3,7 +3,9 @@ answer.
 
 - Tool calls are scripted (``Fault(tool_calls=[("lookup", {"city": "Paris"}), ...])``): the
   answer is an assistant message calling them, ``finish_reason: "tool_calls"``, streamed as
-  OpenAI streams them (the id and name first, the arguments in fragments, by ``index``).
+  OpenAI streams them (the id and name first, the arguments in fragments, by ``index``). Their
+  ids are unique per request unless scripted (``Fault(tool_call_ids=["a", "a", None])``: ids
+  repeated, or none at all, as some servers send them).
 - After tool results (the last message is a ``tool`` message) the answer quotes them:
   ``From the tools: 21.5; 7``.
 - ``response_format`` ``json_schema``: the answer is the simplest JSON value of the schema (the
@@ -28,19 +30,18 @@ ToolCallScript = tuple[str, "dict[str, Any] | str"]  # (name, arguments: a dict,
 STEP_FIELDS = frozenset({"text", "reasoning", "tool_calls"})
 
 
-def tool_calls_message(calls: list[ToolCallScript], request_number: int) -> list[dict[str, Any]]:
-    """The ``tool_calls`` of an assistant message calling ``calls`` (ids unique per request)."""
-    return [
-        {
-            "id": f"call_{request_number}_{index}",
-            "type": "function",
-            "function": {
-                "name": name,
-                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
-            },
-        }
-        for index, (name, arguments) in enumerate(calls)
-    ]
+def tool_calls_message(
+    calls: list[ToolCallScript], request_number: int, ids: list[str | None] | None = None
+) -> list[dict[str, Any]]:
+    """The ``tool_calls`` of an assistant message calling ``calls``: ids unique per request, or
+    ``ids`` (None: the call has no id)."""
+    message = []
+    for index, (name, arguments) in enumerate(calls):
+        call_id = ids[index] if ids is not None else f"call_{request_number}_{index}"
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        call = {"type": "function", "function": {"name": name, "arguments": text}}
+        message.append(call if call_id is None else {"id": call_id, **call})
+    return message
 
 
 def tool_call_deltas(tool_calls: list[dict[str, Any]], fragment: int = 7) -> list[dict[str, Any]]:
@@ -49,18 +50,11 @@ def tool_call_deltas(tool_calls: list[dict[str, Any]], fragment: int = 7) -> lis
     deltas = []
     for index, call in enumerate(tool_calls):
         function = call["function"]
-        deltas.append(
-            {
-                "tool_calls": [
-                    {
-                        "index": index,
-                        "id": call["id"],
-                        "type": "function",
-                        "function": {"name": function["name"], "arguments": ""},
-                    }
-                ]
-            }
-        )
+        head = {"index": index, "type": "function"}
+        if "id" in call:
+            head["id"] = call["id"]
+        head["function"] = {"name": function["name"], "arguments": ""}
+        deltas.append({"tool_calls": [head]})
         arguments = function["arguments"]
         for start in range(0, len(arguments), fragment):
             piece = arguments[start : start + fragment]

@@ -11,6 +11,7 @@ notebook cell ``i + 2`` when counted 1-based over all cells, as ``nbchat show`` 
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -19,17 +20,27 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbchat.digest import Endpoint, history_of, request_key, request_key_v1, turn_digest
+from nbchat.digest import (
+    Endpoint,
+    extend_history,
+    history_of,
+    request_key,
+    request_key_v1,
+    turn_digest,
+)
+from nbchat.messages import wire_turn
 from nbchat.record import RECORD_MIME, STANDALONE, SYSTEM, TURN, Record, RequestInfo
 
 __all__ = [
     "MALFORMED",
     "STORED_AT",
     "TITLE_CELLS",
+    "below",
     "make_batch_json",
     "make_chat_notebook",
     "make_record",
     "make_system_record",
+    "make_tool_record",
     "make_v1_record",
 ]
 
@@ -120,6 +131,41 @@ def make_record(
         },
         stored_at=stored_at,
     )
+
+
+def make_tool_record(
+    prompt: str = "Levels?", *, thread: str = "default", cell_id: str | None = None
+) -> Record:
+    """A consistent record of a turn that called two tools in one round, then answered with its
+    thinking: what a ``%%chat --tools`` cell stores."""
+    record = make_record(prompt, "From the tools: 4.2; 1.1", thread=thread, cell_id=cell_id)
+    calls = [
+        {"id": f"call_{n}", "type": "function", "function": {"name": "level", "arguments": args}}
+        for n, args in enumerate(('{"station": "Brest"}', '{"station": "Cadiz"}'))
+    ]
+    first = copy.deepcopy(record.responses[0])
+    first["choices"][0]["finish_reason"] = "tool_calls"
+    user, answer = record.messages
+    record.messages = [
+        user,
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "call_0", "content": "4.2"},
+        {"role": "tool", "tool_call_id": "call_1", "content": "1.1"},
+        {**answer, "reasoning_content": "Both levels are in."},
+    ]
+    record.responses = [first, *record.responses]
+    record.timing.update(tool_s=[0.001, 0.002], thinking_s=0.5)
+    return record
+
+
+def below(above: Record, record: Record) -> Record:
+    """``record`` as the turn right below ``above`` in its thread (its history, parent and key
+    follow from the turn above)."""
+    assert above.history is not None
+    record.history = extend_history(above.history, turn_digest(wire_turn(above.messages)))
+    record.parent = above.key
+    record.key = record.expected_key()
+    return record
 
 
 def make_v1_record(

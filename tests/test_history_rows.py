@@ -47,6 +47,26 @@ def test_each_message_is_a_row_with_its_calls_results_and_thinking():
     assert rows[5].whole == "It is 4.2 m.\n\nHigh water."
 
 
+def test_results_name_their_own_call_when_ids_are_repeated_or_missing():
+    def level(station: str, call_id: str | None) -> dict:
+        call = {"type": "function", "function": {"name": "level", "arguments": station}}
+        return call if call_id is None else {"id": call_id, **call}
+
+    for ids in (["dup", "dup"], [None, None], ["call_0", "call_1"]):
+        both = [level("B", ids[0]), level("C", ids[1])]
+        messages = [
+            {"role": "user", "content": "Both?"},
+            {"role": "assistant", "content": None, "tool_calls": both},
+            {"role": "tool", "tool_call_id": ids[0] or "", "content": "4.2"},
+            {"role": "tool", "tool_call_id": ids[1] or "", "content": "1.1"},
+            # a later round that numbers its calls from 0 again
+            {"role": "assistant", "content": None, "tool_calls": [level("D", ids[0])]},
+            {"role": "tool", "tool_call_id": ids[0] or "", "content": "9.9"},
+        ]  # fmt: skip
+        results = [row.preview for row in history_rows(messages) if row.role == "tool"]
+        assert results == ["level(B) → 4.2", "level(C) → 1.1", "level(D) → 9.9"], ids
+
+
 def test_a_long_message_is_clipped_in_its_preview_only():
     text = "word " * 40
     (row,) = history_rows([{"role": "user", "content": text}])

@@ -5,9 +5,11 @@ is never caught."""
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -248,10 +250,93 @@ def test_results_without_json_form():
             return "<Opaque 7>"
 
     assert result_text(Opaque()) == "<Opaque 7>"
-    assert result_text(Unprintable()) == "<Unprintable that cannot be shown: RuntimeError>"
+    with pytest.raises(RuntimeError, match="no repr"):  # the call's failure (below)
+        result_text(Unprintable())
     loop: list[Any] = []
     loop.append(loop)
     assert result_text(loop) == "[[...]]"
+
+
+class Computed(pydantic.BaseModel):
+    x: int = 1
+
+    @pydantic.computed_field  # type: ignore[prop-decorator]
+    @property
+    def broken(self) -> int:
+        raise RuntimeError("computed boom")
+
+
+class Checked(pydantic.BaseModel):
+    x: int
+
+    @pydantic.field_validator("x")
+    @classmethod
+    def never(cls, value: int) -> int:
+        raise RuntimeError("validator boom")  # not a ValueError: pydantic lets it through
+
+
+def failing_generator(error: type[Exception]) -> Iterator[int]:
+    yield 1
+    raise error("gen boom")
+
+
+def deeply_nested() -> list[Any]:
+    value: list[Any] = []
+    for _ in range(100_000):
+        value = [value]
+    return value
+
+
+def test_a_result_that_fails_to_become_text_is_the_calls_error_result():
+    def computed() -> Computed:
+        return Computed()
+
+    def generator() -> Iterator[int]:
+        return failing_generator(RuntimeError)
+
+    def generator_value_error() -> Iterator[int]:
+        return failing_generator(ValueError)  # not taken for "no JSON form"
+
+    def unprintable() -> Unprintable:
+        return Unprintable()
+
+    def nested() -> list[Any]:
+        return deeply_nested()
+
+    def checked(value: Checked) -> int:
+        return value.x
+
+    box = ToolBox([computed, generator, generator_value_error, unprintable, nested, checked])
+    expected = {
+        "computed": "RuntimeError: computed boom",
+        "generator": "RuntimeError: gen boom",
+        "generator_value_error": "ValueError: gen boom",
+        "unprintable": "RuntimeError: no repr",
+        "nested": "RecursionError: maximum recursion depth exceeded",
+        "checked": "RuntimeError: validator boom",
+    }
+    for name, content in expected.items():
+        arguments = '{"value": {"x": 1}}' if name == "checked" else "{}"
+        result = box.call(call(name, arguments))
+        assert result.failed, name
+        assert result.content.startswith(content), (name, result.content)
+        assert result.message()["content"] == result.content
+
+
+def test_a_returned_generator_is_read_as_far_as_the_content_can_show():
+    read = itertools.count()
+
+    def many() -> Iterator[int]:  # endless, to a function that cannot tell
+        return (next(read) for _ in range(1_000_000))
+
+    def few() -> Iterator[str]:
+        return iter(["a", "b"])
+
+    result = ToolBox([many], limit=100).call(call("many", "{}"))
+    assert next(read) == 51, "100 characters show at most 51 items"
+    assert not result.failed and result.content.startswith("[0, 1, 2, ")
+    assert result.content.endswith(" characters cut]") and result.cut > 0
+    assert ToolBox([few]).call(call("few", "{}")).content == '["a", "b"]'
 
 
 def test_truncation_says_how_much_was_cut():

@@ -1,0 +1,131 @@
+"""The turn's loop of tool rounds (`nbchat.tool_loop.converse`), with scripted completions: the
+cap on the calls of one round, and the notes the user gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nbchat.tool_calls import ToolBox, ToolResult
+from nbchat.tool_loop import converse
+
+RAN: list[int] = []
+
+
+def count(n: int) -> int:
+    """Count a call."""
+    RAN.append(n)
+    return n
+
+
+def completion(calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None if calls else "done"}
+    if calls:
+        message["tool_calls"] = calls
+    return {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+
+
+def calls_of(n: int, ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """``n`` calls of ``count``, with these ids (default: unique)."""
+    return [
+        {
+            "id": ids[number] if ids is not None else f"call_{number}",
+            "type": "function",
+            "function": {"name": "count", "arguments": f'{{"n": {number}}}'},
+        }
+        for number in range(n)
+    ]
+
+
+class Sink:
+    """Records what a view would show."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def on_tool_start(self, name: str, arguments: str) -> None:
+        self.events.append(("start", name))
+
+    def on_tool_result(self, result: ToolResult) -> None:
+        self.events.append(("result", result.content))
+
+    def next_round(self) -> None:
+        self.events.append(("next", None))
+
+    def on_calls_skipped(self, results: list[ToolResult]) -> None:
+        self.events.append(("skipped", len(results)))
+
+
+@pytest.fixture(autouse=True)
+def nothing_ran() -> None:
+    RAN.clear()
+
+
+def scripted(*answers: dict[str, Any]):
+    sent: list[list[dict[str, Any]]] = []
+    queue = list(answers)
+
+    def request(added: list[dict[str, Any]]) -> dict[str, Any]:
+        sent.append(added)
+        return queue.pop(0)
+
+    return request, sent
+
+
+def test_calls_beyond_the_cap_are_not_run_and_each_gets_an_error_result() -> None:
+    request, sent = scripted(completion(calls_of(8)), completion())
+    notes: list[str] = []
+    sink = Sink()
+    exchange = converse(
+        request, ToolBox([count]), max_rounds=3, max_calls=3, sink=sink, note=notes.append
+    )
+    assert RAN == [0, 1, 2]
+    results = [m for m in sent[1] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in results] == [f"call_{n}" for n in range(8)]
+    assert [m["content"] for m in results[:3]] == ["0", "1", "2"]
+    refused = "Error: not run: at most 3 calls of one answer run."
+    assert all(m["content"] == refused for m in results[3:])
+    assert exchange.skipped == 5 and len(exchange.tool_seconds) == 8
+    assert exchange.tool_seconds[3:] == [0.0] * 5
+    assert sink.events.count(("skipped", 5)) == 1, "one update for the view, not five"
+    assert [kind for kind, _ in sink.events].count("start") == 3
+    assert notes == [
+        "nbchat: the model asked for 8 tool calls at once: the first 3 ran (--max-tool-calls), "
+        "the other 5 went back to it unrun, as errors."
+    ]
+
+
+def test_within_the_cap_nothing_is_said() -> None:
+    request, _ = scripted(completion(calls_of(3)), completion())
+    notes: list[str] = []
+    exchange = converse(request, ToolBox([count]), max_rounds=3, max_calls=3, note=notes.append)
+    assert RAN == [0, 1, 2] and exchange.skipped == 0 and notes == []
+
+
+def test_the_default_cap_is_twenty_calls_a_round() -> None:
+    request, sent = scripted(completion(calls_of(500)), completion())
+    converse(request, ToolBox([count]), max_rounds=1)
+    assert len(RAN) == 20 and RAN[-1] == 19
+    assert len([m for m in sent[1] if m["role"] == "tool"]) == 500
+
+
+def test_a_view_without_the_skip_method_still_works() -> None:
+    class OldSink(Sink):
+        on_calls_skipped = None  # type: ignore[assignment]
+
+    request, _ = scripted(completion(calls_of(4)), completion())
+    converse(request, ToolBox([count]), max_rounds=1, max_calls=1, sink=OldSink())
+    assert RAN == [0]
+
+
+def test_results_paired_by_position_are_noted_once() -> None:
+    round_ = calls_of(2, ["same", "same"])
+    request, sent = scripted(completion(round_), completion(round_), completion())
+    notes: list[str] = []
+    converse(request, ToolBox([count]), max_rounds=3, note=notes.append)
+    assert notes == [
+        "nbchat: the model gave several tool calls of one round the same id, or none: each "
+        "result is shown with the call at its position."
+    ]
+    assert [m["content"] for m in sent[2] if m["role"] == "tool"] == ["0", "1", "0", "1"]
