@@ -71,6 +71,9 @@ class LiveView(Protocol):
     def next_round(self) -> None:
         """The results went back; the model's next answer starts from nothing."""
 
+    def on_calls_skipped(self, results: list[ToolResult]) -> None:
+        """The round's calls beyond ``--max-tool-calls`` went back unrun (their error results)."""
+
     def finish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Replace the live view with the final bundle (or show it, if it never started)."""
 
@@ -156,6 +159,13 @@ class WidgetStream:
         self._running = None
         self._round_calls += 1
         self._tool_changed()
+
+    def on_calls_skipped(self, results: list[ToolResult]) -> None:
+        """One line for them all, in one update."""
+        self._calls.append([f"{plural(len(results), 'more call')} not run", "(--max-tool-calls)"])
+        self._calls_changed = True
+        if self._handle is not None:
+            self._push()
 
     def _tool_changed(self) -> None:
         self._calls_changed = True
@@ -330,6 +340,10 @@ class TerminalStream:
     def on_tool_result(self, result: ToolResult) -> None:
         """End the call's line with its result."""
         print(printable(self._redact(result_line(result))))
+
+    def on_calls_skipped(self, results: list[ToolResult]) -> None:
+        """One line for them all."""
+        print(f"⚙ {plural(len(results), 'more call')} not run (--max-tool-calls)")
 
     def next_round(self) -> None:
         """The next answer starts on a new line."""

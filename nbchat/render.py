@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat.images import with_image_summaries
+from nbchat.messages import tool_rounds as paired_rounds
 from nbchat.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
 from nbchat.safe_html import PRE_STYLE, document, escape, markdown
 from nbchat.text import clip, duration, one_line, plural, printable
@@ -180,21 +181,18 @@ def tool_rounds(
     messages: list[dict[str, Any]], seconds: Any = None
 ) -> list[tuple[str, list[ToolCallShown]]]:
     """The rounds of tool calls among a turn's messages (between its user message and its final
-    answer): each assistant message's text and its calls, with their results and run times."""
-    results = {m.get("tool_call_id"): message_text(m) for m in messages if m.get("role") == "tool"}
+    answer): each assistant message's text and its calls, each with its own result (paired
+    within the round, by position where ids are missing or repeated) and run time."""
     times = iter(seconds if isinstance(seconds, list) else [])
     rounds = []
-    for message in messages:
-        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
-        if not isinstance(calls, list) or not calls:
-            continue
+    for found in paired_rounds(messages):
         shown = []
-        for call in calls:
+        for call, result in zip(found.calls, found.results, strict=True):
             name, arguments = call_shown(call)
-            result = results.get(call.get("id") if isinstance(call, dict) else None)
+            text = message_text(result) if result is not None else None
             took = next(times, None) if result is not None else None
-            shown.append(ToolCallShown(name, arguments, result, took if _is_number(took) else None))
-        rounds.append((message_text(message), shown))
+            shown.append(ToolCallShown(name, arguments, text, took if _is_number(took) else None))
+        rounds.append((message_text(found.message), shown))
     return rounds
 
 

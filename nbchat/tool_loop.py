@@ -158,10 +158,7 @@ def _skip_round(
         exchange.messages.append(result.message())
         exchange.tool_seconds.append(0.0)
     exchange.skipped += len(results)
-    # Views written before the cap have no such method: the note below still tells the user.
-    on_skipped = getattr(shown, "on_calls_skipped", None)
-    if on_skipped is not None:
-        on_skipped(results)
+    shown.on_calls_skipped(results)
     note(
         f"nbchat: the model asked for {asked} tool calls at once: the first {max_calls} ran "
         f"(--max-tool-calls), the other {len(results)} went back to it unrun, as errors."

@@ -159,11 +159,6 @@ def test_calls_with_missing_or_repeated_ids_keep_their_results_in_order(
     assert len(context[1]["tool_calls"]) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbchat.render.tool_rounds still pairs results by id across the turn: it must use "
-    "nbchat.messages.tool_rounds (render.py is the lead's to change)",
-)
 @pytest.mark.parametrize("ids", [[None, None], ["dup", "dup"]])
 def test_the_folded_calls_show_each_result_with_its_call(
     tools: Kernel, server, ids: list[str | None]

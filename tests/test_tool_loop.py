@@ -110,13 +110,16 @@ def test_the_default_cap_is_twenty_calls_a_round() -> None:
     assert len([m for m in sent[1] if m["role"] == "tool"]) == 500
 
 
-def test_a_view_without_the_skip_method_still_works() -> None:
-    class OldSink(Sink):
-        on_calls_skipped = None  # type: ignore[assignment]
+def test_every_live_view_shows_skipped_calls_in_one_step(capsys) -> None:
+    """The views the magic uses all take the skipped calls at once (one line, one update)."""
+    from nbchat.display import FinalOnly, TerminalStream
 
-    request, _ = scripted(completion(calls_of(4)), completion())
-    converse(request, ToolBox([count]), max_rounds=1, max_calls=1, sink=OldSink())
-    assert RAN == [0]
+    for view in (FinalOnly(), TerminalStream("m")):
+        request, _ = scripted(completion(calls_of(4)), completion())
+        converse(request, ToolBox([count]), max_rounds=1, max_calls=1, sink=view)
+    printed = capsys.readouterr().out
+    assert printed.count("3 more calls not run (--max-tool-calls)") == 1
+    assert RAN == [0, 0], "one call ran in each, the cap held"
 
 
 def test_results_paired_by_position_are_noted_once() -> None:
