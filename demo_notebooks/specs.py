@@ -486,7 +486,8 @@ def _profile_table() -> str:
     for name, profile in BUILTIN_PROFILES.items():
         key = f"`{profile['api_key_env']}`" if profile.get("api_key_env") else "(none)"
         model = f"`{profile['model']}`" if profile.get("model") else "(none)"
-        rows.append(f"| `{name}` | {profile['base_url']} | {key} | {model} |")
+        url = profile.get("base_url", "`$MODEL_PROXY_HOST/models/openapi`")  # colab: set by Colab
+        rows.append(f"| `{name}` | {url} | {key} | {model} |")
     return "\n".join(rows)
 
 
@@ -979,8 +980,9 @@ DATA_AND_FIGURES = [
     md(
         """
         A DataFrame (pandas or polars) or a Series is sent as a line with its shape, then a
-        Markdown table with each column's dtype. A long one is shortened to its first and last
-        five rows, and both the model and you are told what was left out.
+        Markdown table with each column's dtype. One that fits the budget (below) is sent whole;
+        a longer one keeps as many of its first and last rows as fit, and both the model and you
+        are told what was left out.
         """
     ),
     code(
@@ -1068,7 +1070,8 @@ DATA_AND_FIGURES = [
         ## The budget: `ChatMagics.context_chars`
 
         Each value may take `ChatMagics.context_chars` characters (8,000 by default). A table
-        or an array shrinks along its rows and items to fit; other text is cut and says how
+        or an array is sent whole when it fits and shrinks along its rows and items only to fit;
+        other text is cut and says how
         much more there was. A table that does not fit even at its smallest is refused with
         an error that names the setting, rather than sent cut mid-way. (A `str` is your own
         text and is always sent whole.)
