@@ -1,4 +1,4 @@
-"""The batch engine (`nbchat.batch.run_batch`) against its ideal, and its overhead on replays.
+"""The batch engine (`engine.batch.run_batch`) against its ideal, and its overhead on replays.
 
     python benchmarks/bench_batch.py [--items 200] [--concurrency 8] [--latency 0.3]
                                      [--replays 1000] [--rounds 2] [--json]
@@ -27,9 +27,9 @@ from typing import Any
 
 from _server import start_fake_server, stop_fake_server
 
-from nbchat.batch import run_batch
-from nbchat.client import ChatClient, ClientConfig
-from nbchat.completion import completion_text
+from nbchat.engine.batch import run_batch
+from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.completion import completion_text
 
 REQUEST_TARGET = 1.3  # x the ideal
 REPLAY_TARGET_MS = 2.0  # per item

@@ -1,4 +1,4 @@
-"""``%%chat --map`` end to end (`nbchat.map_cell.run_map`: template, keys, lookups, the batch
+"""``%%chat --map`` end to end (`nbchat.engine.map.run_map`: template, keys, lookups, the batch
 engine, records) against its targets, in one run.
 
     python benchmarks/bench_map.py [--items 200] [--concurrency 8] [--latency 0.3]
@@ -32,12 +32,12 @@ from typing import Any
 import nbformat
 from _server import fake_server
 
-from nbchat.batch_record import read_stored
-from nbchat.map_cell import MapJob, MapOutcome, map_items
-from nbchat.notebook import NotebookWatcher
-from nbchat.record import RECORD_MIME
-from nbchat.session import ChatSession
-from nbchat.settings import Settings
+from nbchat.engine.map import MapJob, MapOutcome, map_items
+from nbchat.engine.session import ChatSession
+from nbchat.engine.settings import Settings
+from nbchat.store.batch_record import read_stored
+from nbchat.store.notebook import NotebookWatcher
+from nbchat.store.record import RECORD_MIME
 
 REQUEST_TARGET = 1.3
 REPLAY_TARGET_MS = 2.0

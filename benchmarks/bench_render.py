@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nbchat.safe_html import GrowingMarkdown, document, markdown
+from nbchat.render.html import GrowingMarkdown, document, markdown
 
 TARGET_MS = 20.0
 

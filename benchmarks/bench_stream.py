@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import fake_server
 
-from nbchat.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient, ClientConfig
 
 try:
     import openai

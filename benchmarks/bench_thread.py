@@ -33,8 +33,8 @@ from bench_replay import baseline_notebook, execute
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from fake_openai import FakeOpenAI, Fault
 
-from nbchat.chain import rebuild
-from nbchat.notebook import read_records
+from nbchat.store.chain import rebuild
+from nbchat.store.notebook import read_records
 
 BYTES_TARGET, REPLAY_TARGET = 1.15, 1.3
 WORDS = [

@@ -44,8 +44,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the fake server lives with the tests
 
 from fake_openai import DEMO_THINKING_MODEL, FakeOpenAI, canned_key  # noqa: E402
-from nbchat.record import RECORD_MIME  # noqa: E402
-from nbchat.settings import BUILTIN_PROFILES  # noqa: E402
+from nbchat.engine.settings import BUILTIN_PROFILES  # noqa: E402
+from nbchat.store.record import RECORD_MIME  # noqa: E402
 
 from specs import NOTEBOOKS, Cell  # noqa: E402
 
@@ -124,7 +124,7 @@ def replay_offline(name: str, cells: list[Cell], env: dict[str, str]) -> str:
     """``nbchat run --offline`` on the saved notebook; returns its summary line."""
     offline = {**env, "NBCHAT_OFFLINE": "1"}
     offline.pop("NBCHAT_NOTEBOOK")  # `nbchat run` sets it itself
-    command = [sys.executable, "-m", "nbchat.cli", "run", "--offline", f"{name}.ipynb"]
+    command = [sys.executable, "-m", "nbchat.cli.main", "run", "--offline", f"{name}.ipynb"]
     done = subprocess.run(command, cwd=HERE, env=offline, capture_output=True, text=True)
     summary = done.stdout.strip()
     if done.returncode != 0 or ", 0 asked)" not in summary:

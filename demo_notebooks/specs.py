@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from textwrap import dedent
 
-from nbchat.settings import BUILTIN_PROFILES, DEFAULT_MODEL
+from nbchat.engine.settings import BUILTIN_PROFILES, DEFAULT_MODEL
 
 __all__ = ["NOTEBOOKS", "Cell", "code", "md"]
 

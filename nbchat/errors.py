@@ -31,7 +31,7 @@
 Every message is one short line that says what to do next; it never contains an API key.
 A `StreamError` carries the partial answer received so far (`.partial`, completion-shaped). Any
 error of a turn that ran tools carries the messages of the rounds before it (`.exchange`).
-httpx failures and error responses become these errors in one place, `nbchat.transport`.
+httpx failures and error responses become these errors in one place, `nbchat.wire.transport`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class BatchError(NbchatError):
 
 
 class BatchInterrupted(NbchatError, KeyboardInterrupt):
-    """Ctrl-C during a batch; ``result`` holds what completed (a `nbchat.batch.BatchResult`)."""
+    """Ctrl-C during a batch; ``result`` holds what completed (a `engine.batch.BatchResult`)."""
 
     def __init__(self, message: str, *, result: Any = None) -> None:
         super().__init__(message)

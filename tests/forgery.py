@@ -27,18 +27,18 @@ from nbfactory import below, make_record, make_system_record, make_tool_record, 
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_batch_record import answered_items, compile_template
 
-from nbchat.batch_record import batch_json, read_stored
-from nbchat.chain import rebuild
-from nbchat.cli import main
+from nbchat.cli.main import main
+from nbchat.engine.history import history_rows
+from nbchat.engine.session import ChatSession, Origin
+from nbchat.engine.settings import Settings
+from nbchat.engine.turns import TurnRequest
 from nbchat.errors import NbchatError
-from nbchat.history_rows import history_rows
-from nbchat.images import image_part
-from nbchat.notebook import NotebookRecords, read_notebook_json, read_records
-from nbchat.record import Record
-from nbchat.render import answer_bundle
-from nbchat.session import ChatSession, Origin
-from nbchat.settings import Settings
-from nbchat.turns import TurnRequest
+from nbchat.render.bundles import answer_bundle
+from nbchat.store.batch_record import batch_json, read_stored
+from nbchat.store.chain import rebuild
+from nbchat.store.notebook import NotebookRecords, read_notebook_json, read_records
+from nbchat.store.record import Record
+from nbchat.wire.images import image_part
 
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

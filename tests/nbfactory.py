@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbchat.digest import (
+from nbchat.store.keys import (
     Endpoint,
     extend_history,
     history_of,
@@ -28,8 +28,8 @@ from nbchat.digest import (
     request_key_v1,
     turn_digest,
 )
-from nbchat.messages import wire_turn
-from nbchat.record import RECORD_MIME, STANDALONE, SYSTEM, TURN, Record, RequestInfo
+from nbchat.store.record import RECORD_MIME, STANDALONE, SYSTEM, TURN, Record, RequestInfo
+from nbchat.wire.messages import wire_turn
 
 __all__ = [
     "MALFORMED",
@@ -214,10 +214,10 @@ def make_batch_json(
 ) -> dict[str, Any]:
     """The record of a ``%%chat --map`` cell whose template is ``cell`` and whose every item of
     ``values`` was answered ``answer N``."""
-    from nbchat.batch_record import BatchItem, batch_json
-    from nbchat.map_template import MapTemplate
-    from nbchat.settings import Settings
-    from nbchat.turns import TurnRequest, answered, prepare
+    from nbchat.engine.settings import Settings
+    from nbchat.engine.turns import TurnRequest, answered, prepare
+    from nbchat.prompt.template import MapTemplate
+    from nbchat.store.batch_record import BatchItem, batch_json
 
     template = MapTemplate.compile(cell, {}, 8000)
     settings = Settings(base_url="http://127.0.0.1:9/v1", model="peer-small", api_key_env="")

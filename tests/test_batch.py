@@ -1,4 +1,4 @@
-"""The batch engine (`nbchat.batch`): concurrency, shared rate-limit pauses, rpm, failures,
+"""The batch engine (`nbchat.engine.batch`): concurrency, shared rate-limit pauses, rpm, failures,
 order, Ctrl-C and progress; against plain functions and against the loopback fake server."""
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import pytest
 from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault
 
-from nbchat.batch import BatchInterrupted, Progress, run_batch
-from nbchat.client import ChatClient, ClientConfig
+from nbchat.engine.batch import BatchInterrupted, Progress, run_batch
 from nbchat.errors import (
     APIConnectionError,
     APIError,
@@ -26,6 +25,7 @@ from nbchat.errors import (
     ProtocolError,
     RateLimitError,
 )
+from nbchat.wire.client import ChatClient, ClientConfig
 
 pytestmark = pytest.mark.timeout(30)
 

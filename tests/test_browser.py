@@ -64,8 +64,8 @@ from fake_openai import THINKING_MODEL, FakeOpenAI, Fault
 from nbfactory import make_record
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from nbchat.record import RECORD_MIME
-from nbchat.render import answer_bundle
+from nbchat.render.bundles import answer_bundle
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.browser
 

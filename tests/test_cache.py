@@ -13,7 +13,7 @@ from kernel_driver import Kernel, save_notebook
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

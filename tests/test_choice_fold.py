@@ -1,5 +1,5 @@
 """What providers stream besides plain text, folded by `CompletionBuilder` (its rare path,
-`nbchat.choice_fold`): typed parts, tool calls without index, provider fields, errors beside the
+`wire.choice_fold`): typed parts, tool calls without index, provider fields, errors beside the
 choices, empty meta, thinking between tags, split surrogate pairs."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nbchat.completion import CompletionBuilder, reported_error, whole_completion
+from nbchat.wire.completion import CompletionBuilder, reported_error, whole_completion
 
 META = {"id": "c-1", "object": "chat.completion.chunk", "created": 17, "model": "m"}
 

@@ -24,11 +24,11 @@ from nbfactory import (
 )
 from nbformat.v4 import new_output
 
-from nbchat import cli
-from nbchat.cli import main
-from nbchat.cli_format import PROMPT_MIN, ExitCode
-from nbchat.record import RECORD_MIME, RECORD_MIME_PATTERN, Record
-from nbchat.text import CONTROLS, display_width
+from nbchat._text import CONTROLS, display_width
+from nbchat.cli import main as cli
+from nbchat.cli.format import PROMPT_MIN, ExitCode
+from nbchat.cli.main import main
+from nbchat.store.record import RECORD_MIME, RECORD_MIME_PATTERN, Record
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAKED = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0"
@@ -778,7 +778,7 @@ def test_a_terminal_that_cannot_show_a_character_gets_a_question_mark(tmp_path):
     path = make_chat_notebook(tmp_path / "emoji.ipynb", [("%%chat\nEmoji please", record)])
     env = dict(os.environ, PYTHONIOENCODING="ascii", COLUMNS="100")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "nbchat.cli", "show", str(path)]
+    command = [sys.executable, "-m", "nbchat.cli.main", "show", str(path)]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     assert "Here: ? and ??" in result.stdout
@@ -793,7 +793,7 @@ def test_the_real_command(chat, tmp_path):
     broken.write_text("not json at all", encoding="utf-8")
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "nbchat.cli", "verify", str(chat), str(broken)]
+    command = [sys.executable, "-m", "nbchat.cli.main", "verify", str(chat), str(broken)]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 2  # the unreadable file wins over a clean one
     assert result.stdout == f"ok: 5 records in {chat}\n"

@@ -11,11 +11,11 @@ import pytest
 from conftest import WIDGET_MIME
 from nbfactory import make_record
 
-from nbchat.cli import main
-from nbchat.cli_format import ExitCode
-from nbchat.cli_run import count_answers
-from nbchat.record import RECORD_MIME
-from nbchat.render import answer_bundle
+from nbchat.cli.format import ExitCode
+from nbchat.cli.main import main
+from nbchat.cli.run import count_answers
+from nbchat.render.bundles import answer_bundle
+from nbchat.store.record import RECORD_MIME
 
 CHAT = ["%load_ext nbchat", "%%chat\nWhat is a tide?", "%%chat\nAnd a spring tide?"]
 
@@ -116,12 +116,12 @@ def test_odd_outputs_are_not_answers():
 
 
 def test_a_missing_output_directory_fails_before_running(capsys, tmp_path, monkeypatch):
-    import nbchat.cli_run
+    import nbchat.cli.run
 
     def never(*args, **kwargs):
         raise AssertionError("the notebook was run")
 
-    monkeypatch.setattr(nbchat.cli_run, "_execute", never)
+    monkeypatch.setattr(nbchat.cli.run, "_execute", never)
     path = write_notebook(tmp_path / "chat.ipynb", CHAT)
     code, out, err = run(capsys, path, "-o", tmp_path / "nope" / "out.ipynb")
     assert (code, out) == (ExitCode.BAD_INPUT, "")

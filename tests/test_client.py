@@ -15,8 +15,6 @@ import pytest
 from conftest import TEST_KEY
 from fake_openai import DEFAULT_MODELS, FakeOpenAI, Fault, answer_for, split_pieces
 
-from nbchat.client import ChatClient, ChatStream, ClientConfig
-from nbchat.completion import completion_text, finish_reason
 from nbchat.errors import (
     APIConnectionError,
     APIError,
@@ -32,6 +30,8 @@ from nbchat.errors import (
     StreamErrorEvent,
     TruncatedStreamError,
 )
+from nbchat.wire.client import ChatClient, ChatStream, ClientConfig
+from nbchat.wire.completion import completion_text, finish_reason
 
 KEY = TEST_KEY
 

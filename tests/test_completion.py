@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from nbchat.completion import CompletionBuilder, completion_text, finish_reason
 from nbchat.errors import ProtocolError
+from nbchat.wire.completion import CompletionBuilder, completion_text, finish_reason
 
 META = {
     "id": "chatcmpl-9",

@@ -12,8 +12,8 @@ import pytest
 from IPython.display import Markdown
 from matplotlib.figure import Figure
 
-from nbchat.context_values import DEFAULT_BUDGET, Rendered, render_value
 from nbchat.errors import ConfigError
+from nbchat.prompt.values import DEFAULT_BUDGET, Rendered, render_value
 
 
 def numbers_frame(rows: int) -> pd.DataFrame:
@@ -236,7 +236,7 @@ def test_an_image_value_renders_as_an_image():
 
 NO_EAGER_IMPORTS = """
 import sys
-import nbchat.interpolate, nbchat.context_values, nbchat.images
+import nbchat.prompt.interpolate, nbchat.prompt.values, nbchat.wire.images
 heavy = ("pandas", "polars", "numpy", "matplotlib", "PIL", "IPython")
 print(" ".join(name for name in heavy if name in sys.modules) or "none")
 """

@@ -12,8 +12,8 @@ import pytest
 from fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
 from kernel_driver import Execution, Kernel, save_notebook
 
-from nbchat.images import THUMBNAIL_SIDE, image_from_url
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
+from nbchat.wire.images import THUMBNAIL_SIDE, image_from_url
 
 pytestmark = pytest.mark.kernel
 

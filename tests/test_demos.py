@@ -15,9 +15,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from nbchat.cli import verify_notebook
-from nbchat.notebook import iter_output_records
-from nbchat.secret_scan import find_secrets
+from nbchat.cli.main import verify_notebook
+from nbchat.store.notebook import iter_output_records
+from nbchat.store.secret_scan import find_secrets
 
 DEMOS = Path(__file__).resolve().parents[1] / "demo_notebooks"
 NOTEBOOKS = sorted(DEMOS.glob("*.ipynb"))

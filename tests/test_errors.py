@@ -1,5 +1,5 @@
 """The error tree (`nbchat.errors`, a leaf) and the translation of httpx failures and error
-responses (`nbchat.transport`): short, actionable messages that never leak the key."""
+responses (`nbchat.wire.transport`): short, actionable messages that never leak the key."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from nbchat.errors import (
     StreamInterrupted,
     TruncatedStreamError,
 )
-from nbchat.redaction import Redactor
-from nbchat.transport import error_from_response as translate_response
-from nbchat.transport import error_from_transport as translate_transport
+from nbchat.wire.redaction import Redactor
+from nbchat.wire.transport import error_from_response as translate_response
+from nbchat.wire.transport import error_from_transport as translate_transport
 
 KEY = "sk-proj-Zq8vN3xK7mP2wR9tL5yB1cF6hJ4dG0sA"
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from nbchat.files import atomic_write
+from nbchat._files import atomic_write
 
 
 def test_writes_a_new_file_with_the_usual_mode(tmp_path):

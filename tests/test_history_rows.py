@@ -8,7 +8,7 @@ import io
 
 from PIL import Image
 
-from nbchat.history_rows import HistoryRow, history_rows, reset_line
+from nbchat.engine.history import HistoryRow, history_rows, reset_line
 
 
 def png_url(width: int, height: int) -> str:

@@ -30,8 +30,8 @@ from forgery import (
 from hypothesis import HealthCheck, given, settings
 from kernel_driver import Kernel
 
-from nbchat.batch_record import read_stored
-from nbchat.session import Origin
+from nbchat.engine.session import Origin
+from nbchat.store.batch_record import read_stored
 
 
 @settings(

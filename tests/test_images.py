@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nbchat.errors import ConfigError
-from nbchat.images import (
+from nbchat.store.record import message_text
+from nbchat.wire.images import (
     MAX_IMAGE_BYTES,
     THUMBNAIL_SIDE,
     ImagePart,
@@ -28,7 +29,6 @@ from nbchat.images import (
     token_estimate,
     with_image_summaries,
 )
-from nbchat.record import message_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,7 +68,7 @@ def test_figure_bytes_carry_no_version_and_ignore_dpi_settings():
 
 FIGURE_DIGEST_SCRIPT = """
 from matplotlib.figure import Figure
-from nbchat.images import image_part
+from nbchat.wire.images import image_part
 figure = Figure(figsize=(4, 3))
 figure.subplots().plot([1, 3, 2, 5])
 print(image_part(figure).digest)

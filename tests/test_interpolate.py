@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nbchat.errors import ConfigError
-from nbchat.images import image_part
-from nbchat.interpolate import Prompt, interpolate
+from nbchat.prompt.interpolate import Prompt, interpolate
+from nbchat.wire.images import image_part
 
 
 class Broken:
@@ -200,7 +200,7 @@ shell = InteractiveShell.instance()
 for cell in ["x = 41", "x + 1", "%%capture\\nprint(x)"]:
     shell.run_cell(cell, store_history=True)
 shell.run_cell(
-    "from nbchat.interpolate import interpolate\\n"
+    "from nbchat.prompt.interpolate import interpolate\\n"
     "prompt = interpolate('{In[1]}|{Out[2]}|{In[-2]}|{Out[-3]}|{Out[-2]}', get_ipython().user_ns)",
     store_history=True,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nbchat.errors import ConfigError
-from nbchat.key_guard import KeyGuard
+from nbchat.prompt.key_guard import KeyGuard
 
 KEYS = {
     "OPENAI_API_KEY": "sk-proj-abcdefghijklmnop0123",

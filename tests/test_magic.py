@@ -12,7 +12,7 @@ from fake_openai import Fault, answer_for
 from html_check import CODE, executable, visible_text
 from kernel_driver import Execution, Kernel
 
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

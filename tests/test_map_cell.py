@@ -11,8 +11,8 @@ from fake_openai import Fault
 from html_check import WRAPPER
 from kernel_driver import Execution, Kernel, save_notebook
 
-from nbchat.batch_record import read_stored
-from nbchat.record import RECORD_MIME
+from nbchat.store.batch_record import read_stored
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

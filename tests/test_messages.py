@@ -1,4 +1,4 @@
-"""Rounds of tool calls among a turn's messages (`nbchat.messages.tool_rounds`): each call paired
+"""Rounds of tool calls among a turn's messages (`wire.messages.tool_rounds`): each call paired
 with its result by id, or by position when the ids cannot tell; and what goes back to a
 provider (`wire_turn`)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbchat.messages import tool_rounds, wire_turn
+from nbchat.wire.messages import tool_rounds, wire_turn
 
 
 def calling(*ids: str | None, name: str = "level") -> dict[str, Any]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from nbfactory import make_chat_notebook, make_record
 
-import nbchat.notebook as notebook_module
+import nbchat.store.notebook as notebook_module
 from nbchat.errors import NotebookError
-from nbchat.notebook import NotebookWatcher, iter_output_records
+from nbchat.store.notebook import NotebookWatcher, iter_output_records
 
 
 def test_an_interrupted_parse_is_retried_by_the_next_cell(tmp_path, monkeypatch):

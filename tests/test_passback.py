@@ -1,5 +1,5 @@
-"""What goes back to a provider besides the standard fields (`nbchat.messages.wire`), where
-(`nbchat.reasoning.ReasoningPolicy`), and the padding a thinking model needs on a thread that
+"""What goes back to a provider besides the standard fields (`nbchat.wire.messages.wire`), where
+(`nbchat.engine.reasoning.ReasoningPolicy`), and the padding a thinking model needs on a thread that
 did not think (`pad_reasoning`)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from nbchat.engine.reasoning import ReasoningPolicy
+from nbchat.engine.settings import Settings
 from nbchat.errors import BadRequestError
-from nbchat.messages import carries_passback, pad_reasoning, reasoning_of, wire, wire_turn
-from nbchat.reasoning import ReasoningPolicy
-from nbchat.settings import Settings
+from nbchat.wire.messages import carries_passback, pad_reasoning, reasoning_of, wire, wire_turn
 
 DEEPSEEK = "https://api.deepseek.com/v1"
 LOCAL = "http://127.0.0.1:8000/v1"

@@ -1,4 +1,4 @@
-"""Shape checks (`nbchat.protocol`), and a stream with wrongly typed fields: one line naming the
+"""Shape checks (`wire.protocol`), and a stream with wrongly typed fields: one line naming the
 field, the partial answer kept, never a traceback."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from nbchat.client import ChatClient, ClientConfig
-from nbchat.completion import completion_text
 from nbchat.errors import MalformedStreamError
-from nbchat.protocol import (
+from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.completion import completion_text
+from nbchat.wire.protocol import (
     RESERVED_FIELDS,
     chunk_problem,
     completion_problem,

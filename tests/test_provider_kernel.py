@@ -21,8 +21,8 @@ from fake_providers import (
 )
 from kernel_driver import Execution, Kernel, save_notebook
 
-from nbchat.cli import main
-from nbchat.record import RECORD_MIME
+from nbchat.cli.main import main
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

@@ -23,11 +23,11 @@ from fake_providers import (
 )
 from nbfactory import make_record
 
-from nbchat.client import ChatClient, ClientConfig
-from nbchat.completion import completion_reasoning, completion_text
 from nbchat.errors import APIError, StreamErrorEvent
-from nbchat.messages import wire
-from nbchat.record import Record
+from nbchat.store.record import Record
+from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.completion import completion_reasoning, completion_text
+from nbchat.wire.messages import wire
 
 PROMPT = "Why is the sea salty?"
 BODY_OF = {"messages": [{"role": "user", "content": PROMPT}]}

@@ -16,9 +16,9 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def generated_blocks() -> dict[str, str]:
-    from nbchat.cli import main
-    from nbchat.commands import _parser, help_text
-    from nbchat.magics import ChatMagics
+    from nbchat.cli.main import main
+    from nbchat.ipython.commands import _parser, help_text
+    from nbchat.ipython.magics import ChatMagics
 
     previous = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: pin it

@@ -12,7 +12,7 @@ from fake_openai import PASS_IT_BACK, STRICT_MODEL, THINKING_MODEL, Fault, think
 from html_check import WRAPPER
 from kernel_driver import Execution, Kernel, save_notebook
 
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

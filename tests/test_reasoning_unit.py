@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from nbchat.completion import CompletionBuilder, has_answer
+from nbchat.engine.reasoning import ReasoningPolicy, check_send_reasoning
+from nbchat.engine.settings import Settings
 from nbchat.errors import APIError, BadRequestError, ConfigError, NbchatError, ProtocolError
-from nbchat.messages import REASONING_FIELDS, WIRE_FIELDS, reasoning_of, wire, wire_turn
-from nbchat.reasoning import ReasoningPolicy, check_send_reasoning
-from nbchat.settings import Settings
+from nbchat.wire.completion import CompletionBuilder, has_answer
+from nbchat.wire.messages import REASONING_FIELDS, WIRE_FIELDS, reasoning_of, wire, wire_turn
 
 DEEPSEEK = "https://api.deepseek.com/v1"
 OPENAI = "https://api.openai.com/v1"

@@ -8,7 +8,7 @@ import re
 import pytest
 from nbfactory import MALFORMED, make_record, make_system_record, make_v1_record
 
-from nbchat.digest import (
+from nbchat.store.keys import (
     HISTORY_START,
     Endpoint,
     extend_history,
@@ -17,7 +17,7 @@ from nbchat.digest import (
     request_key_v1,
     turn_digest,
 )
-from nbchat.record import SCHEMA_VERSION, Record
+from nbchat.store.record import SCHEMA_VERSION, Record
 
 USER = {"role": "user", "content": "Hi"}
 PAIR = [USER, {"role": "assistant", "content": "Hello"}]
@@ -252,7 +252,7 @@ def test_usage_of_a_turn_of_several_requests_adds_up_nested_counts_too():
 
 
 def test_message_text_puts_text_parts_a_line_apart_and_images_in_place():
-    from nbchat.record import message_text
+    from nbchat.store.record import message_text
 
     parts = [{"type": "text", "text": "Hello"}, {"type": "text", "text": "World"}]
     assert message_text({"content": parts}) == "Hello\nWorld"

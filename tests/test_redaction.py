@@ -1,4 +1,4 @@
-"""Secrets out of messages and displayed URLs: `nbchat.redaction`, and end to end against the
+"""Secrets out of messages and displayed URLs: `nbchat.wire.redaction`, and end to end against the
 loopback server, a key echoed at every offset around each clip never shows, even in part."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import pytest
 from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault
 
-from nbchat.client import ChatClient, ClientConfig
 from nbchat.errors import (
     APIError,
     MalformedStreamError,
@@ -19,7 +18,8 @@ from nbchat.errors import (
     StreamErrorEvent,
     TruncatedStreamError,
 )
-from nbchat.redaction import MASK, Redactor, mask_url, request_url, split_query
+from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.redaction import MASK, Redactor, mask_url, request_url, split_query
 
 KEY = TEST_KEY
 BODY = {"model": "peer-small", "messages": [{"role": "user", "content": "hi"}]}

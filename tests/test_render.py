@@ -9,14 +9,14 @@ import pytest
 from html_check import CODE, HOSTILE, PAYLOAD, executable
 from nbfactory import make_record, make_system_record
 
-from nbchat.record import RECORD_MIME
-from nbchat.render import (
+from nbchat.render.bundles import (
     answer_bundle,
     footer,
     partial_bundle,
     raw_bundle,
     system_bundle,
 )
+from nbchat.store.record import RECORD_MIME
 
 
 def test_answer_bundle_has_html_plain_and_the_record_and_no_markdown():

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from nbchat.retry import INITIAL_DELAY, MAX_DELAY, retry_delay, should_retry_status
+from nbchat.wire.retry import INITIAL_DELAY, MAX_DELAY, retry_delay, should_retry_status
 
 
 def backoff(attempt: int, seed: int) -> float:

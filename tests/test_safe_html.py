@@ -15,7 +15,7 @@ from html_check import CODE, HOSTILE, MATH, PAYLOAD, PLAIN_CODE, WRAPPER, execut
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbchat.safe_html import GrowingMarkdown, document, escape, markdown, sanitize, table
+from nbchat.render.html import GrowingMarkdown, document, escape, markdown, sanitize, table
 
 
 def shown(text: str) -> str:
@@ -187,7 +187,7 @@ def test_the_same_text_renders_to_the_same_bytes_in_every_process():
     script = (
         "import sys; sys.path.insert(0, 'tests')\n"
         "from html_check import HOSTILE\n"
-        "from nbchat.safe_html import document, markdown\n"
+        "from nbchat.render.html import document, markdown\n"
         "text = '- [x] a\\n- [ ] b\\n\\n| a |\\n|:-|\\n| 1 |\\n\\n'\n"
         "text += '```python\\nx = 1\\n```\\n[^1]\\n\\n[^1]: n\\n\\n$x$'\n"
         "print(''.join(document(markdown(t)) for t in [*HOSTILE, text]))\n"

@@ -10,7 +10,7 @@ import pytest
 from fake_openai import Fault
 from kernel_driver import Kernel, save_notebook
 
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

@@ -11,7 +11,7 @@ import json
 import pytest
 from kernel_driver import Execution, Kernel, save_notebook
 
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 
@@ -83,8 +83,8 @@ def test_a_deleted_cell_above_leaves_replay_working_and_the_rebuild_says_so(
     data["cells"][2]["outputs"] = []
     path.write_text(json.dumps(data))
     exported = kernel.run(
-        "from nbchat.chain import rebuild\n"
-        "from nbchat.notebook import NotebookWatcher\n"
+        "from nbchat.store.chain import rebuild\n"
+        "from nbchat.store.notebook import NotebookWatcher\n"
         f"records = NotebookWatcher({str(path)!r}).get()\n"
         "last = [r for _, r in records.records()][-1]\n"
         "print(rebuild(last, records.by_key.get).missing)",

@@ -8,8 +8,8 @@ import time
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbchat.record import RECORD_MIME
-from nbchat.secret_scan import (
+from nbchat.store.record import RECORD_MIME
+from nbchat.store.secret_scan import (
     API_KEY,
     AUTHORIZATION,
     BEARER,

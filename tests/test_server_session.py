@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from nbchat.notebook import find_notebook
-from nbchat.server_session import ServerSessionLookup
+from nbchat.ipython.server_sessions import ServerSessionLookup
+from nbchat.store.notebook import find_notebook
 
 KERNEL = "2f0c6e0e-0000-4000-8000-000000000001"
 TOKEN = "t0k3n-for-tests"

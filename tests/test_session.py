@@ -12,12 +12,12 @@ from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault
 from nbfactory import make_v1_record
 
+from nbchat.engine.session import ChatSession, Origin
+from nbchat.engine.settings import Settings, resolve_settings
+from nbchat.engine.turns import TurnRequest
 from nbchat.errors import OfflineMiss, ProtocolError
-from nbchat.notebook import NotebookWatcher
-from nbchat.record import RECORD_MIME
-from nbchat.session import ChatSession, Origin
-from nbchat.settings import Settings, resolve_settings
-from nbchat.turns import TurnRequest
+from nbchat.store.notebook import NotebookWatcher
+from nbchat.store.record import RECORD_MIME
 
 
 def settings_for(server: FakeOpenAI, **config: object) -> Settings:

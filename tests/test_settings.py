@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from nbchat.engine.settings import BUILTIN_PROFILES, DEFAULT_MODEL, resolve_settings
 from nbchat.errors import ConfigError
-from nbchat.settings import BUILTIN_PROFILES, DEFAULT_MODEL, resolve_settings
 
 
 def test_defaults_then_environment():

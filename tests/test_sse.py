@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbchat.sse import BOM, ServerSentEvent, SSEDecoder, iter_sse
+from nbchat.wire.sse import BOM, ServerSentEvent, SSEDecoder, iter_sse
 
 
 def decode(*reads: bytes) -> list[ServerSentEvent]:

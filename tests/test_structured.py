@@ -1,4 +1,4 @@
-"""Structured output (`nbchat.structured`): the response_format of each kind of target, when it
+"""Structured output (`schema.structured`): the response_format of each kind of target, when it
 is strict, and answers parsed into objects or refused in one line."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from typing_extensions import NotRequired, TypedDict
 
 from nbchat.errors import ConfigError, ProtocolError
-from nbchat.strict_schema import strict_problem
-from nbchat.structured import (
+from nbchat.schema.strict import strict_problem
+from nbchat.schema.structured import (
     JsonOutput,
     OutputSchema,
     StructuredOutputError,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbchat.text import (
+from nbchat._text import (
     clip,
     display_width,
     markdown_table,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from nbfactory import make_record, make_system_record
 
-from nbchat.notebook import NotebookRecords, StoredCell, read_records
-from nbchat.record import RECORD_MIME, SYSTEM, TURN
-from nbchat.threads import ThreadStore, Turn
+from nbchat.engine.threads import ThreadStore, Turn
+from nbchat.store.notebook import NotebookRecords, StoredCell, read_records
+from nbchat.store.record import RECORD_MIME, SYSTEM, TURN
 
 
 def answer(cell: str, prompt: str, thread: str = "default", new: bool = False) -> Turn:

@@ -1,4 +1,4 @@
-"""Running a model's tool calls (`nbchat.tool_calls`): only offered functions run, arguments are
+"""Running a model's tool calls (`engine.tool_calls`): only offered functions run, arguments are
 JSON checked against the signature, every failure goes back to the model as one line, Ctrl-C
 is never caught."""
 
@@ -16,8 +16,15 @@ from typing import Any, Literal
 import pydantic
 import pytest
 
+from nbchat.engine.tool_calls import (
+    ERROR_LIMIT,
+    RESULT_LIMIT,
+    ToolBox,
+    ToolResult,
+    result_text,
+    truncate,
+)
 from nbchat.errors import ConfigError
-from nbchat.tool_calls import ERROR_LIMIT, RESULT_LIMIT, ToolBox, ToolResult, result_text, truncate
 
 
 @dataclass
@@ -375,7 +382,7 @@ def test_elapsed_time_is_the_functions():
 
 
 def test_a_secret_is_redacted_before_the_result_is_cut():
-    from nbchat.redaction import Redactor
+    from nbchat.wire.redaction import Redactor
 
     key = "sk-live-0123456789abcdefghij"
 

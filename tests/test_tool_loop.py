@@ -1,4 +1,4 @@
-"""The turn's loop of tool rounds (`nbchat.tool_loop.converse`), with scripted completions: the
+"""The turn's loop of tool rounds (`engine.tool_loop.converse`), with scripted completions: the
 cap on the calls of one round, and the notes the user gets."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from nbchat.tool_calls import ToolBox, ToolResult
-from nbchat.tool_loop import converse
+from nbchat.engine.tool_calls import ToolBox, ToolResult
+from nbchat.engine.tool_loop import converse
 
 RAN: list[int] = []
 
@@ -112,7 +112,7 @@ def test_the_default_cap_is_twenty_calls_a_round() -> None:
 
 def test_every_live_view_shows_skipped_calls_in_one_step(capsys) -> None:
     """The views the magic uses all take the skipped calls at once (one line, one update)."""
-    from nbchat.display import FinalOnly, TerminalStream
+    from nbchat.ipython.live import FinalOnly, TerminalStream
 
     for view in (FinalOnly(), TerminalStream("m")):
         request, _ = scripted(completion(calls_of(4)), completion())

@@ -1,4 +1,4 @@
-"""Tool specs from notebook functions (`nbchat.tool_schema`): every type form, every docstring
+"""Tool specs from notebook functions (`nbchat.schema.tools`): every type form, every docstring
 style, every kind of callable, and each refusal's exact message."""
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typing_extensions import TypedDict
 
-from nbchat.docstrings import parse_docstring
+from nbchat.engine.tool_calls import ToolBox
 from nbchat.errors import ConfigError
-from nbchat.json_schema import tidy_schema
-from nbchat.tool_calls import ToolBox
-from nbchat.tool_schema import ArgumentError, describe, tool_spec
+from nbchat.schema.docstrings import parse_docstring
+from nbchat.schema.json_schema import tidy_schema
+from nbchat.schema.tools import ArgumentError, describe, tool_spec
 
 
 @dataclass

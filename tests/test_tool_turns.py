@@ -11,7 +11,7 @@ from fake_openai import Fault
 from html_check import WRAPPER
 from kernel_driver import Execution, Kernel, save_notebook
 
-from nbchat.record import RECORD_MIME
+from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.kernel
 

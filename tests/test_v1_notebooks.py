@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from kernel_driver import Kernel
 
-from nbchat.cli import main
-from nbchat.record import RECORD_MIME
+from nbchat.cli.main import main
+from nbchat.store.record import RECORD_MIME
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nbchat-0.1.ipynb"
 ENDPOINT = "http://127.0.0.1:38227/v1"

@@ -1,0 +1,292 @@
+"""Text for the ``nbchat`` command: help, exit codes, the ``show`` table, stats, transcripts."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from nbchat._text import clip, display_width, one_line, plural, render_table
+from nbchat.store.record import Record
+
+__all__ = [
+    "COMMAND_HELP",
+    "HELP_EPILOG",
+    "RUN_EPILOG",
+    "ExitCode",
+    "Tally",
+    "short_time",
+    "show_lines",
+    "tally_lines",
+    "token_counts",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """The exit status of every ``nbchat`` command (documented in the help below)."""
+
+    OK = 0
+    PROBLEMS = 1  # verify found problems, or run stopped at a cell error
+    BAD_INPUT = 2  # usage error, or a notebook that is missing, unreadable or corrupt
+    INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+
+HELP_EPILOG = f"""\
+Files are read with nbformat only (no kernel, no network), except by `run`, which executes one.
+
+exit status:
+  {ExitCode.OK:<3d}  success
+  {ExitCode.PROBLEMS:<3d}  verify found problems, or run stopped at a cell error
+  {ExitCode.BAD_INPUT:<3d}  usage error, or a notebook that is missing, unreadable or corrupt
+  {ExitCode.INTERRUPTED:<3d}  interrupted (Ctrl-C)
+
+example:
+  nbchat show analysis.ipynb --thread review
+"""
+
+# (one-line summary, example) of each subcommand, for its --help
+COMMAND_HELP: dict[str, tuple[str, str]] = {
+    "show": ("list the stored turns as a table", "nbchat show analysis.ipynb --width 120"),
+    "export": (
+        "write a transcript per thread (Markdown or HTML), or one JSON record per line",
+        "nbchat export analysis.ipynb --format jsonl -o turns.jsonl",
+    ),
+    "stats": ("count answers and the tokens they cost, by model", "nbchat stats *.ipynb"),
+    "verify": (
+        "check records are well-formed, keys consistent, and no API key leaked",
+        "nbchat verify analysis.ipynb || echo 'see the problems above'",
+    ),
+    "strip": (
+        "remove nbchat's records from a notebook (rewritten atomically)",
+        "nbchat strip analysis.ipynb --keep-text -o shareable.ipynb",
+    ),
+    "upgrade": (
+        "rewrite the records of nbchat 0.1 (schema 1) as schema 2 (atomically)",
+        "nbchat upgrade analysis.ipynb",
+    ),
+    "run": (
+        "execute a notebook headless with nbclient, replaying the answers stored in it",
+        "nbchat run --offline analysis.ipynb",
+    ),
+}
+
+RUN_EPILOG = f"""\
+The kernel runs in the notebook's directory with NBCHAT_NOTEBOOK set to the file, so every
+%%chat cell whose request is unchanged replays its stored answer at no cost; the others are
+sent, unless --offline (NBCHAT_OFFLINE=1) makes them fail with OfflineMiss. The file is left
+untouched unless --inplace or -o is given, and is never saved when a cell fails. Then prints:
+
+  NOTEBOOK: N cells run, A answers (R replayed, S asked), E errors
+
+Needs nbclient and ipykernel (pip install nbclient ipykernel).
+
+exit status:
+  {ExitCode.OK:<3d}  every cell ran (cells tagged raises-exception may fail)
+  {ExitCode.PROBLEMS:<3d}  a cell failed: its number and error are printed
+  {ExitCode.BAD_INPUT:<3d}  usage error, nbclient missing, or a notebook that is missing or corrupt
+  {ExitCode.INTERRUPTED:<3d}  interrupted (Ctrl-C): nothing is saved
+
+"""
+
+
+def short_time(stamp: Any) -> str:
+    """An ISO-8601 time as ``YYYY-MM-DD HH:MM`` in UTC (``-`` when there is none)."""
+    if not isinstance(stamp, str) or not stamp:
+        return "-"
+    try:  # Python 3.10's fromisoformat does not take a "Z"
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp[:16]
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def token_counts(usage: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(prompt, completion, total) tokens as reported, or None when the server did not say."""
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    total = usage.get("total_tokens")
+    return prompt, completion, total if isinstance(total, int) else prompt + completion
+
+
+# -- nbchat show -----------------------------------------------------------------------------------
+
+PROMPT_MIN = 32  # the prompt keeps this many columns whenever the width allows
+ANSWER_MIN = 16  # an answer column narrower than this is not worth its room
+SHORT_NAME = 12  # thread and model names are cut to this when room is short
+GAP = "  "
+_HEADER = {
+    "cell": "CELL",
+    "thread": "THREAD",
+    "model": "MODEL",
+    "tokens": "TOKENS",
+    "finish": "FINISH",
+    "stored": "STORED (UTC)",
+    "prompt": "PROMPT",
+    "answer": "ANSWER",
+}
+_FLEX = ("prompt", "answer")  # they take what the other columns leave
+
+
+@dataclass
+class _Layout:
+    """The columns `show_lines` prints, and what it says once above the table instead."""
+
+    width: int
+    columns: list[str] = field(default_factory=lambda: list(_HEADER))
+    notes: list[str] = field(default_factory=list)
+    short_names: bool = False
+
+    def size(self, rows: list[dict[str, str]], column: str) -> int:
+        size = max(display_width(row[column]) for row in [_HEADER, *rows])
+        return min(size, SHORT_NAME) if self.short_names and column in ("thread", "model") else size
+
+    def fits(self, rows: list[dict[str, str]]) -> bool:
+        """Whether the prompt (and the answer, if shown) get their minimum room."""
+        fixed = [self.size(rows, column) for column in self.columns if column not in _FLEX]
+        room = self.width - sum(fixed) - len(GAP) * (len(self.columns) - 1)
+        need = sum(
+            min(self.size(rows, column), PROMPT_MIN if column == "prompt" else ANSWER_MIN)
+            for column in _FLEX
+            if column in self.columns
+        )
+        return room >= need
+
+
+_Reduction = Callable[[_Layout, list[dict[str, str]]], None]
+
+
+def _drop(column: str) -> _Reduction:
+    def drop(layout: _Layout, rows: list[dict[str, str]]) -> None:
+        if column in layout.columns:
+            layout.columns.remove(column)
+
+    return drop
+
+
+def _hoist(column: str) -> _Reduction:
+    """Drop a column whose value is the same in every row, and say that value once above."""
+
+    def hoist(layout: _Layout, rows: list[dict[str, str]]) -> None:
+        values = {row[column] for row in rows} - {"-"}  # "-": a system prompt has no model
+        if column in layout.columns and len(values) <= 1:
+            layout.columns.remove(column)
+            layout.notes += [f"{column}: {value}" for value in values]
+
+    return hoist
+
+
+def _short_names(layout: _Layout, rows: list[dict[str, str]]) -> None:
+    layout.short_names = True
+
+
+# What goes, in order, until the prompt has its room: the time; the finish reason ("stop" says
+# nothing; any other reason moves into the answer as "[length] ..."); the model and the thread
+# when every row has the same (said once above the table); long names; then whole columns.
+_REDUCTIONS: tuple[_Reduction, ...] = (
+    _drop("stored"),
+    _drop("finish"),
+    _hoist("model"),
+    _hoist("thread"),
+    _short_names,
+    _drop("tokens"),
+    _drop("model"),
+    _drop("thread"),
+    _drop("answer"),
+)
+
+
+def _show_row(cell: int, record: Record, width: int) -> dict[str, str]:
+    counts = token_counts(record.usage)
+    system = record.kind == "system"
+    prompt = f"(system) {record.prompt}" if system else record.prompt
+    return {
+        "cell": str(cell),
+        "thread": one_line(record.thread),
+        "model": "-" if system else one_line(str(record.model or "-")),
+        "tokens": f"{counts[0]}→{counts[1]}" if counts else "-",
+        "finish": one_line(str(record.finish_reason or "-")),
+        "stored": short_time(record.stored_at),
+        "prompt": clip(one_line(prompt), width),  # never wider than the line: cheaper to measure
+        "answer": "" if system else clip(one_line(record.answer), width),
+    }
+
+
+def show_lines(turns: Sequence[tuple[int, Record]], width: int) -> list[str]:
+    """The ``nbchat show`` table of (cell number, record) turns; no line is wider than ``width``.
+
+    Columns give way (see `_REDUCTIONS`) until the prompt gets ``PROMPT_MIN`` columns; then the
+    prompt and the answer share what is left.
+    """
+    rows = [_show_row(cell, record, width) for cell, record in turns]
+    layout = _Layout(width)
+    for reduce in _REDUCTIONS:
+        if layout.fits(rows):
+            break
+        reduce(layout, rows)
+    table = []
+    for row in rows:
+        if "finish" not in layout.columns and row["finish"] not in ("stop", "-"):
+            row = {**row, "answer": f"[{row['finish']}] {row['answer']}"}
+        if layout.short_names:
+            row = {**row, **{name: clip(row[name], SHORT_NAME) for name in ("thread", "model")}}
+        table.append([row[column] for column in layout.columns])
+    header = [_HEADER[column] for column in layout.columns]
+    shrink = {
+        layout.columns.index(c): PROMPT_MIN if c == "prompt" else 0
+        for c in _FLEX
+        if c in layout.columns
+    }
+    lines = render_table(header, table, width=width, right=frozenset({0}), shrink=shrink, gap=GAP)
+    return [clip(GAP.join(layout.notes), width), *lines] if layout.notes else lines
+
+
+# -- nbchat stats ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Answers and the tokens they cost."""
+
+    answers: int = 0
+    prompt: int = 0
+    completion: int = 0
+    total: int = 0
+    unreported: int = 0
+    thinking: int = 0  # of the completion tokens, those a reasoning model spent thinking
+
+    def add(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def row(self, label: str) -> list[str]:
+        """The table row; tokens are ``-`` when no answer reported them."""
+        tokens = [self.prompt, self.completion, self.total]
+        known = self.unreported < self.answers
+        return [label, str(self.answers), *(str(n) if known else "-" for n in tokens)]
+
+
+def tally_lines(title: str, by_model: dict[str, Tally], width: int | None = None) -> list[str]:
+    """The ``nbchat stats`` lines of one notebook (or of all of them); the table fits ``width``."""
+    grand = Tally()
+    for tally in by_model.values():
+        grand.add(tally)
+    lines = [f"{title}: {plural(grand.answers, 'answer')}"]
+    if not grand.answers:
+        return lines
+    rows = [by_model[model].row(model) for model in sorted(by_model)]
+    if len(rows) > 1:
+        rows.append(grand.row("all models"))
+    header = ["MODEL", "ANSWERS", "PROMPT", "COMPLETION", "TOTAL"]
+    room = None if width is None else width - 2
+    table = render_table(header, rows, width=room, right=frozenset({1, 2, 3, 4}), shrink={0: 10})
+    lines += [f"  {line}" for line in table]
+    if grand.thinking:
+        lines.append(f"  ({grand.thinking} of the completion tokens were thinking)")
+    if grand.unreported:
+        lines.append(f"  ({plural(grand.unreported, 'answer')} without token usage)")
+    return lines

@@ -1,0 +1,243 @@
+"""Effective settings for one request, and the built-in provider profiles.
+
+Precedence, highest first: a cell flag, the chosen profile, ``%config ChatMagics.*`` (or
+``ipython_config.py``), the environment (``OPENAI_BASE_URL``, ``NBCHAT_MODEL``, ...), the built-in
+default. A profile bundles a base URL, the name of the key's variable and a model.
+
+A key goes only where the user paired it: the key variable comes from the layer that set the base
+URL (or a higher one). ``OPENAI_BASE_URL`` pairs with ``OPENAI_API_KEY``, as in the openai SDK;
+a profile or ``%config`` that sets a base URL must name its key variable too (``""``: no key), so
+``$OPENAI_API_KEY`` is never sent to a host it was not meant for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from nbchat.errors import ConfigError
+from nbchat.prompt.values import DEFAULT_BUDGET
+from nbchat.wire.client import DEFAULT_BASE_URL, ClientConfig
+from nbchat.wire.protocol import RESERVED_FIELDS
+from nbchat.wire.redaction import mask_url
+
+__all__ = ["BUILTIN_PROFILES", "DEFAULTS", "DEFAULT_MODEL", "Settings", "resolve_settings"]
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+
+BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
+    "openai": {
+        "base_url": DEFAULT_BASE_URL,
+        "api_key_env": "OPENAI_API_KEY",
+        "model": DEFAULT_MODEL,
+    },
+    "qwen": {
+        "base_url": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        "api_key_env": "DASHSCOPE_API_KEY",
+        "model": "qwen3-max",
+    },
+    "qwen-intl": {
+        "base_url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        "api_key_env": "DASHSCOPE_API_KEY",
+        "model": "qwen3-max",
+    },
+    "deepseek": {
+        "base_url": "https://api.deepseek.com/v1",
+        "api_key_env": "DEEPSEEK_API_KEY",
+        "model": "deepseek-chat",
+    },
+    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "api_key_env": "", "model": "llama3.2"},
+    "vllm": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "VLLM_API_KEY"},
+    "llamacpp": {"base_url": "http://127.0.0.1:8080/v1", "api_key_env": ""},
+    # The endpoint the demo notebooks' stored answers were recorded from: they replay offline.
+    "demo": {"base_url": "http://127.0.0.1:8765/v1", "api_key_env": "", "model": "nbchat-demo"},
+    # Google Colab's model proxy: its URL is $MODEL_PROXY_HOST + /models/openapi (`_colab`).
+    "colab": {"api_key_env": "MODEL_PROXY_API_KEY", "model": "google/gemini-2.5-flash"},
+}
+COLAB_HOST = "MODEL_PROXY_HOST"  # set by Google Colab: the model proxy's URL
+
+
+_CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
+_OPENAI_KEY = "OPENAI_API_KEY"
+_OPENAI_HOST = urlsplit(DEFAULT_BASE_URL).hostname
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes one request. Holds the key's variable name, never the key."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = _OPENAI_KEY
+    model: str = DEFAULT_MODEL
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+    timeout: float = _CLIENT_DEFAULTS.timeout
+    connect_timeout: float = _CLIENT_DEFAULTS.connect_timeout
+    max_retries: int = _CLIENT_DEFAULTS.max_retries
+    stream: bool = True
+    update_rate: float = 15.0
+    offline: bool = False
+    cache: bool = True
+    profile: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
+    context_chars: int = DEFAULT_BUDGET  # characters a {value} may take in a prompt
+    reasoning_effort: str | None = None  # OpenAI's reasoning_effort: low, medium, high
+    send_reasoning: bool | str = (
+        "auto"  # earlier thinking back to the provider (nbchat.engine.reasoning)
+    )
+
+    def client_config(self) -> ClientConfig:
+        """What the HTTP client needs (a `ConfigError` when the base URL has no key paired)."""
+        if self.key_problem:
+            raise ConfigError(self.key_problem)
+        return ClientConfig(
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            max_retries=self.max_retries,
+        )
+
+    def request_params(self) -> dict[str, Any]:
+        """The sampling parameters and extra fields sent with every request."""
+        params: dict[str, Any] = {}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        if self.reasoning_effort is not None:
+            params["reasoning_effort"] = self.reasoning_effort
+        params.update(self.options)
+        return params
+
+    def masked(self) -> dict[str, Any]:
+        """The settings for display: the key appears only as set / not set, and the base URL
+        without credentials or query values."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "key_problem"}
+        shown["base_url"] = mask_url(self.base_url)
+        key_set = bool(self.api_key_env and os.environ.get(self.api_key_env, "").strip())
+        shown["api_key"] = ("set" if key_set else "not set") + (
+            f" (${self.api_key_env})" if self.api_key_env else " (no key sent)"
+        )
+        if self.key_problem:
+            shown["api_key"] = "not paired: stored answers replay, nothing is sent"
+        return shown
+
+
+DEFAULTS = Settings()  # every default, defined once (the HTTP ones come from ClientConfig)
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if environ.get("OPENAI_BASE_URL"):
+        found["base_url"] = environ["OPENAI_BASE_URL"]
+    if environ.get("NBCHAT_MODEL"):
+        found["model"] = environ["NBCHAT_MODEL"]
+    if environ.get("NBCHAT_PROFILE"):
+        found["profile"] = environ["NBCHAT_PROFILE"]
+    if "NBCHAT_OFFLINE" in environ:
+        found["offline"] = _truthy(environ["NBCHAT_OFFLINE"])
+    return found
+
+
+def _key_variable(
+    layers: list[tuple[str, Mapping[str, Any]]], base_url: str
+) -> tuple[str, str | None]:
+    """The key variable paired with the base URL, and why there is none when it is unpaired.
+
+    It comes from the highest layer that names one, unless a higher layer set the base URL
+    without naming its key: then only OpenAI's own host (over https), the environment's
+    ``OPENAI_BASE_URL`` and the default pair with ``$OPENAI_API_KEY``. An unpaired URL fails
+    only when a request is to be sent (stored answers still replay, offline too).
+    """
+    for name, layer in reversed(layers):
+        if "api_key_env" in layer:
+            return str(layer["api_key_env"] or ""), None
+        if "base_url" not in layer:
+            continue
+        parts = urlsplit(base_url)
+        if name in ("environment", "default") or (
+            parts.scheme == "https" and parts.hostname == _OPENAI_HOST
+        ):
+            return _OPENAI_KEY, None
+        where = (
+            "%config ChatMagics.base_url is set without ChatMagics.api_key_env"
+            if name == "config"
+            else f"Profile {name!r} sets base_url but names no api_key_env"
+        )
+        # Never quote a value without a host: it may be a key pasted in the wrong place.
+        host = parts.hostname if parts.scheme in ("http", "https") else None
+        return "", (
+            f"{where}: name the variable that holds the key for {host or 'its host'} (or '' "
+            "when it needs no key), so that no other key is sent there."
+        )
+    return _OPENAI_KEY, None
+
+
+def _colab_url(environ: Mapping[str, str]) -> str:
+    """The base URL of Colab's model proxy (its key is paired with this host only)."""
+    host = environ.get(COLAB_HOST, "").strip().rstrip("/")
+    if not host:
+        raise ConfigError(
+            f"Profile 'colab' needs ${COLAB_HOST}, which Google Colab sets: run the notebook "
+            "in Colab, or set it to the model proxy's URL."
+        )
+    return f"{host}/models/openapi"
+
+
+def resolve_settings(
+    configured: Mapping[str, Any],
+    flags: Mapping[str, Any],
+    profiles: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Merge the layers; ``None`` in ``configured`` or ``flags`` means "not set here"."""
+    config = {k: v for k, v in configured.items() if v is not None}
+    set_flags = {k: v for k, v in flags.items() if v is not None}
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        ("default", {"base_url": DEFAULT_BASE_URL}),
+        ("environment", _environment(environ)),
+        ("config", config),
+    ]
+    merged: dict[str, Any] = {**layers[1][1], **config}
+    name = set_flags.get("profile") or merged.get("profile")
+    if name:
+        all_profiles = {**BUILTIN_PROFILES, **profiles}
+        if name not in all_profiles:
+            known = ", ".join(sorted(all_profiles))
+            raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
+        profile = dict(all_profiles[name])
+        if name == "colab" and "colab" not in profiles:
+            profile["base_url"] = _colab_url(environ)
+        layers.append((name, profile))
+        merged.update(profile)
+        merged["profile"] = name
+        if "model" not in merged:
+            # A server profile (vllm, llamacpp) serves whatever was loaded: never guess a model.
+            merged["model"] = ""
+    options = {**merged.get("options", {}), **set_flags.pop("options", {})}
+    reserved = sorted(set(options) & RESERVED_FIELDS)
+    if reserved:
+        raise ConfigError(
+            f"{', '.join(reserved)} cannot be set as an option: use -m for the model; the "
+            "messages come from the thread, and nbchat sets the stream flags itself."
+        )
+    merged.update(set_flags)
+    merged["options"] = options
+    known_fields = {f.name for f in fields(Settings)}
+    unknown = set(merged) - known_fields
+    if unknown:
+        raise ConfigError(f"Unknown setting(s) in profile: {', '.join(sorted(unknown))}.")
+    merged["api_key_env"], merged["key_problem"] = _key_variable(
+        layers, merged.get("base_url", DEFAULT_BASE_URL)
+    )
+    return replace(Settings(), **merged)

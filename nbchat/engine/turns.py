@@ -1,0 +1,253 @@
+"""A turn from request to record: what a cell asks, the full request built from its context,
+and the record that stores what the turn added.
+
+`prepare` turns a `TurnRequest` and its `Window` (the turns above the cell) into a
+`PreparedTurn`: the messages to send, the key that finds a stored answer (O(size of this turn):
+the turns above enter as a chain of digests), and the references the record keeps instead of
+copies. `answered` and `replayed` build the schema 2 `Record`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from nbchat.engine.settings import Settings
+from nbchat.engine.threads import Message, Window
+from nbchat.errors import ConfigError
+from nbchat.store.keys import Endpoint, request_key, request_key_v1
+from nbchat.store.record import TURN, Record, RequestInfo, utc_now
+from nbchat.wire.messages import pad_reasoning, user_message, wire_turn
+
+if TYPE_CHECKING:
+    from nbchat.engine.tool_calls import ToolBox
+    from nbchat.schema.structured import JsonOutput, OutputSchema
+
+__all__ = [
+    "DEFAULT_MAX_TOOL_CALLS",
+    "PreparedTurn",
+    "TurnRequest",
+    "answered",
+    "at_endpoint",
+    "prepare",
+    "replayed",
+    "split_completion",
+]
+
+# Calls of one round that run (--max-tool-calls); the others go back to the model unrun. A model
+# fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
+DEFAULT_MAX_TOOL_CALLS = 20
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What one cell (or one `ask` call) asks for."""
+
+    prompt: str  # the text, each image as [PNG image, 640×480, 45 kB]
+    thread: str = "default"
+    cell_id: str | None = None
+    new_thread: bool = False
+    refresh: bool = False
+    source: str | None = None  # the cell's code as executed: finds it in a file without cell ids
+    # `nbchat.ask` with a thread, from a cell a frontend named: (that cell's id, its execution)
+    ask_in: tuple[str, str] | None = None
+    # The user message's content when it is not just ``prompt``: text and image parts.
+    content: list[dict[str, Any]] | None = None
+    # Functions the model may call (their specs are sent, so they are part of the key), rounds
+    # of calls allowed before the turn fails, and calls of one round that run.
+    tools: ToolBox | None = field(default=None, compare=False)
+    max_tool_rounds: int = 10
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
+    # The shape the answer must have (--schema, --json): sent as response_format.
+    output: OutputSchema | JsonOutput | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    """A turn with its full context, ready to send or to find among stored answers."""
+
+    request: TurnRequest
+    settings: Settings
+    cell_key: str
+    endpoint: Endpoint
+    system: str | None
+    context: list[Message]  # the messages above the user message (system prompt first)
+    user: Message
+    params: dict[str, Any]
+    key: str
+    history: str
+    parent: str | None = None
+    context_keys: list[str] | None = None
+    file_index: int | None = None  # where the cell is in the saved notebook, when known
+    v1_key: str | None = None  # the key nbchat 0.1 gave this request (to find its answers)
+    other_key: str | None = None  # the key with the thinking above sent the other way
+    send_reasoning: bool = False  # whether the thinking above goes out with this request
+    window: Window | None = field(default=None, repr=False, compare=False)
+    # The field every earlier answer carries when the thinking goes out (blank where it had
+    # none), or None: not part of the key (`nbchat.engine.reasoning`).
+    pad: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """Every key a stored answer to this request may have (schema 2, then 0.1's)."""
+        return [key for key in (self.key, self.other_key, self.v1_key) if key is not None]
+
+    @property
+    def messages(self) -> list[Message]:
+        """Every message of the request."""
+        return [*self.context, self.user]
+
+    def body(self, added: Sequence[Message] = ()) -> dict[str, Any]:
+        """The JSON body for ``/chat/completions`` (stream flags are added by the client), with
+        the messages the turn's earlier rounds ``added`` (tool calls and their results)."""
+        messages = [*self.messages, *wire_turn(added, reasoning=self.send_reasoning)]
+        if self.pad is not None:
+            messages = pad_reasoning(messages, self.pad)
+        return {"model": self.settings.model, "messages": messages, **self.params}
+
+    def request_info(self) -> RequestInfo:
+        """What the record keeps of the request besides the messages."""
+        return RequestInfo(
+            self.endpoint.shown,
+            self.endpoint.query_digest,
+            self.settings.model,
+            self.params,
+            self.system,
+        )
+
+
+def prepare(
+    request: TurnRequest,
+    settings: Settings,
+    window: Window | None,
+    cell_key: str,
+    *,
+    reasoning: bool = False,
+    pad: str | None = None,
+    file_index: int | None = None,
+    with_v1_key: bool = False,
+    endpoint: Endpoint | None = None,
+) -> PreparedTurn:
+    """The full request of a turn and its key. ``window`` is None for a turn with no context
+    (``--new``, or a question asked on its own). ``reasoning``: the turns above go out with
+    their thinking (`nbchat.engine.reasoning`); when they hold some, the key of the other form is
+    computed too, to find an answer stored either way. ``pad``: the field every answer above
+    then carries. ``endpoint``: the request as sent to another endpoint than the settings'
+    (`at_endpoint`)."""
+    # A stored endpoint is known only as shown (query values masked): nbchat 0.1 stored it as
+    # sent, and its key hashed that text.
+    own = Endpoint.of(settings.base_url)
+    v1_base = settings.base_url if endpoint in (None, own) else endpoint.shown
+    endpoint = endpoint or own
+    user = user_message(request.content if request.content is not None else request.prompt)
+    params = _request_params(request, settings)
+    window = window or Window([], None, False)
+    system = window.system(settings.system_prompt) or None
+    history, parent, context_keys = window.chain(reasoning)
+    context = window.messages(settings.system_prompt, reasoning)
+    key = request_key(endpoint, settings.model, params, system, history, user)
+    other = None
+    if window.has_reasoning:
+        other_history = window.chain(not reasoning)[0]
+        other = request_key(endpoint, settings.model, params, system, other_history, user)
+    v1 = request_key_v1(v1_base, settings.model, [*context, user], params) if with_v1_key else None
+    return PreparedTurn(
+        request,
+        settings,
+        cell_key,
+        endpoint,
+        system,
+        context,
+        user,
+        params,
+        key,
+        history,
+        parent,
+        context_keys,
+        file_index,
+        v1,
+        other,
+        reasoning,
+        window,
+        pad if reasoning else None,
+    )
+
+
+def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
+    """The same request as sent to ``endpoint`` (where a stored answer was asked), its keys
+    computed for it."""
+    return prepare(
+        turn.request,
+        turn.settings,
+        turn.window,
+        turn.cell_key,
+        reasoning=turn.send_reasoning,
+        pad=turn.pad,
+        file_index=turn.file_index,
+        with_v1_key=turn.v1_key is not None,
+        endpoint=endpoint,
+    )
+
+
+def answered(
+    turn: PreparedTurn,
+    messages: list[Message],
+    responses: list[dict[str, Any]],
+    timing: dict[str, Any],
+) -> Record:
+    """The record of a complete answer: the user message, then what the turn added (the
+    assistant's messages as returned and, between them, the results of the tools it called),
+    and each request's completion without its message."""
+    return Record(
+        TURN,
+        messages=[turn.user, *messages],
+        responses=responses,
+        timing=timing,
+        stored_at=utc_now(),
+        **_of_this_cell(turn),
+    )
+
+
+def split_completion(completion: dict[str, Any]) -> tuple[Message, dict[str, Any]]:
+    """A completion's first message, and the completion without it (as a record keeps it)."""
+    choices = [dict(choice) for choice in completion.get("choices") or []]
+    message = choices[0].pop("message", None) if choices else None
+    assistant = message if isinstance(message, dict) else {"role": "assistant", "content": ""}
+    return assistant, {**completion, "choices": choices}
+
+
+def replayed(turn: PreparedTurn, found: Record) -> Record:
+    """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
+    stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
+    schema 2 record of this cell, referring to the turns above this cell."""
+    return replace(found, schema=2, earlier=None, original=None, **_of_this_cell(turn))
+
+
+def _request_params(request: TurnRequest, settings: Settings) -> dict[str, Any]:
+    """The request fields besides the messages: the settings', the tools and the output shape."""
+    params = settings.request_params()
+    added: dict[str, Any] = {}
+    if request.tools is not None and len(request.tools):
+        added["tools"] = request.tools.specs
+    if request.output is not None:
+        added["response_format"] = request.output.response_format()
+    for name in added:
+        if name in params:
+            flag = "--tools" if name == "tools" else "--schema/--json"
+            raise ConfigError(f"{flag} and the option {name!r} both set {name}: keep one")
+    return {**params, **added}
+
+
+def _of_this_cell(turn: PreparedTurn) -> dict[str, Any]:
+    """What a record takes from the cell and the request it answers."""
+    return {
+        "thread": turn.request.thread,
+        "cell_id": turn.request.cell_id,
+        "new_thread": turn.request.new_thread,
+        "key": turn.key,
+        "history": turn.history,
+        "parent": turn.parent,
+        "context": turn.context_keys,
+        "request": turn.request_info(),
+    }

@@ -1,0 +1,115 @@
+"""What a turn's request and answer are worth beyond sending them: the answer as the object
+the turn asked for (``--schema``, ``--json``), a stored answer that no longer fits, the advice a
+refused ``json_schema`` request gets, and the same turn with the thinking above sent the other
+way (`nbchat.engine.reasoning`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbchat.engine.reasoning import NAMES_THE_FIELD
+from nbchat.engine.turns import PreparedTurn, prepare
+from nbchat.errors import APIError, ContextLengthError, StructuredOutputError
+from nbchat.schema.structured import misfit
+from nbchat.store.record import Record
+from nbchat.wire.completion import finish_problem
+from nbchat.wire.messages import reasoning_of
+
+__all__ = ["MISFIT", "answer_value", "other_form", "stored_value", "with_advice"]
+
+
+def other_form(turn: PreparedTurn, pad: str | None = None) -> PreparedTurn:
+    """The same turn with the thinking above sent the other way (with it, padded with ``pad``,
+    or without)."""
+    return prepare(
+        turn.request,
+        turn.settings,
+        turn.window,
+        turn.cell_key,
+        reasoning=not turn.send_reasoning,
+        pad=pad,
+        file_index=turn.file_index,
+        with_v1_key=turn.v1_key is not None,
+        endpoint=turn.endpoint,
+    )
+
+
+MISFIT = object()  # a stored answer that does not fit the shape asked for now
+
+
+def stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
+    """The value of a stored answer, or `MISFIT` when it no longer fits the shape asked for
+    (``--schema X --json`` and validators are checked here, not by the server, so the key does
+    not cover them): it is then asked again, or, offline, the error says how to refresh it."""
+    try:
+        return answer_value(turn, record)
+    except StructuredOutputError as error:
+        if offline:
+            raise StructuredOutputError(
+                f"{error} (the stored answer; run online with --refresh to ask again)",
+                text=error.text,
+            ) from None
+        return MISFIT
+
+
+def answer_value(turn: PreparedTurn, record: Record) -> Any:
+    """The answer as the object the turn asked for (--schema, --json), or None."""
+    output = turn.request.output
+    if output is None:
+        return None
+    try:
+        return output.parse(record.answer)
+    except StructuredOutputError as error:
+        problem = finish_problem(record.finish_reason)
+        if problem:  # the real reason: the answer stopped part-way
+            error = StructuredOutputError(f"it was {problem}", text=error.text)
+        raise StructuredOutputError(misfit(output, error), text=error.text) from None
+
+
+def with_advice(error: APIError, turn: PreparedTurn) -> APIError:
+    """An error with the way around it, when there is a known one: a refused request with a
+    JSON schema answer format, or a provider that wants back thinking the thread's earlier
+    answers do not have."""
+    advice = _schema_advice(error, turn) or _thinking_advice(error, turn)
+    if advice is None:
+        return error
+    advised = type(error)(
+        f"{error} ({advice})",
+        status_code=error.status_code,
+        body=error.body,
+        retries=error.retries,
+    )
+    advised.request_id = error.request_id
+    return advised
+
+
+def _schema_advice(error: APIError, turn: PreparedTurn) -> str | None:
+    """Many compatible servers do not support ``json_schema`` (most answer 400, some 422 or
+    even 500): when the refusal names it, --json is the way around."""
+    response_format = turn.params.get("response_format")
+    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+    said = f"{error} {error.body}".lower()
+    named = "json_schema" in said or "response_format" in said
+    if not schema or not named or isinstance(error, ContextLengthError):
+        return None
+    return (
+        "the endpoint may not support json_schema output: try --json, which asks for any JSON "
+        "object and checks it against the schema here"
+    )
+
+
+def _thinking_advice(error: APIError, turn: PreparedTurn) -> str | None:
+    """A thinking model asked to continue a thread whose earlier answers came from a model that
+    did not think, and the thinking could not be sent as it wants (DeepSeek's 400 "The
+    reasoning_content in the thinking mode must be passed back")."""
+    if error.status_code != 400 or turn.window is None:
+        return None
+    if not NAMES_THE_FIELD.search(f"{error} {error.body}"):
+        return None
+    answers = [m for t in turn.window.answered for m in t.messages if m.get("role") == "assistant"]
+    if not any(reasoning_of(message) is None for message in answers):
+        return None
+    return (
+        "earlier answers of this thread came from a model that did not think: start the thread "
+        "afresh in this cell with --new, or ask in another --thread"
+    )

@@ -1,0 +1,267 @@
+"""``%chat COMMAND``: the line magic's commands (history, reset, threads, raw, ...)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import textwrap
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.display import display
+
+from nbchat._text import plural, printable, render_table
+from nbchat.engine.history import history_rows, reset_line
+from nbchat.errors import ConfigError
+from nbchat.render.bundles import inspection, raw_bundle
+from nbchat.render.html import document, escape, table
+from nbchat.store.record import TURN
+from nbchat.wire.redaction import mask_url
+
+if TYPE_CHECKING:
+    from nbchat.ipython.magics import ChatMagics
+
+__all__ = ["run_command"]
+
+
+def _parser() -> MagicArgumentParser:
+    # IPython's help formatter prefixes the prog with "%".
+    parser = MagicArgumentParser(prog="chat", add_help=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    history = commands.add_parser("history", help="what a chat cell here would send")
+    history.add_argument("--thread", default="default")
+    reset = commands.add_parser("reset", help="forget a thread's turns in this kernel (or --all)")
+    target = reset.add_mutually_exclusive_group()
+    target.add_argument("--thread", default="default")
+    target.add_argument("--all", action="store_true")
+    commands.add_parser("threads", help="the threads and their turns")
+    raw = commands.add_parser("raw", help="raw JSON of the last (or N-th last) answer")
+    raw.add_argument("n", nargs="?", type=int, default=1)
+    raw.add_argument("--chunks", action="store_true", help="the last stream's raw chunks")
+    models = commands.add_parser("models", help="the endpoint's models")
+    models.add_argument("-p", "--profile")
+    commands.add_parser("usage", help="tokens spent and saved this session")
+    config = commands.add_parser("config", help="effective settings, key masked")
+    config.add_argument("-p", "--profile")
+    notebook = commands.add_parser("notebook", help="show or set the notebook file")
+    notebook.add_argument("path", nargs="?")
+    tools = commands.add_parser("tools", help="the tool specs sent for F,G (or ChatMagics.tools)")
+    tools.add_argument("names", nargs="?", metavar="F,G")
+    commands.add_parser("help", help="this list")
+    return parser
+
+
+def run_command(magics: ChatMagics, line: str) -> None:
+    """Parse and run one ``%chat`` line."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(shlex.split(line) or ["help"])
+    except (ValueError, UsageError) as exc:  # unbalanced quotes, unknown command or flag
+        raise ConfigError(f"%chat: {exc}") from None
+    _HANDLERS[args.command](magics, args)
+
+
+def _show(html: str, plain: str) -> None:
+    """``html`` (nbchat's markup, any text in it escaped) sanitized, with its plain text."""
+    display({"text/html": document(html), "text/plain": plain}, raw=True)
+
+
+def _show_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
+    """A table of plain-text cells, under an optional title line."""
+    html = (f"<p>{escape(title)}</p>" if title else "") + table(headers, rows)
+    plain = "\n".join(([title] if title else []) + render_table(headers, rows))
+    _show(html, plain)
+
+
+def _history(magics: ChatMagics, args: Any) -> None:
+    """What a %%chat cell here would send before its own message, one row a message; a message
+    the table clips is shown whole below it, folded."""
+    notebook, (cell_id, source) = magics.notebook_records(), magics.cell_place()
+    _, messages = magics.session.context_at(
+        args.thread,
+        notebook,
+        magics.settings(),
+        cell_id=cell_id,
+        source=source,
+        use_notebook=magics.knows_cells(),
+    )
+    if not messages:
+        empty = f"Thread {args.thread!r} is empty above this cell: a %%chat cell here sends "
+        empty += "its own message alone."
+        _show(f"<p>{escape(empty)}</p>", empty)
+        return
+    rows = history_rows(messages)
+    header = ["#", "role", "tokens", "content"]
+    cells = [[str(row.number), row.role, f"~{row.tokens}", row.preview] for row in rows]
+    tokens = sum(row.tokens for row in rows)
+    title = (
+        f"Thread {args.thread!r}: {plural(len(rows), 'message')}, ~{tokens} tokens of context: "
+        "what a %%chat cell here sends before its own."
+    )
+    html = f"<p>{escape(title)}</p>{table(header, cells)}"
+    plain = "\n".join([title, *render_table(header, cells)])
+    for row in (row for row in rows if not row.complete):
+        heading = f"{row.number} · {row.role}, whole"
+        html += (
+            f"<details><summary>{escape(heading)}</summary>"
+            f'<pre style="white-space: pre-wrap">{escape(row.whole)}</pre></details>'
+        )
+        plain += f"\n\n{heading}:\n{row.whole}"
+    _show(html, printable(plain))
+
+
+def _reset(magics: ChatMagics, args: Any) -> None:
+    thread = None if args.all else args.thread
+    count = magics.session.forget(thread)
+    notebook, (cell_id, source) = magics.notebook_records(), magics.cell_place()
+    use_notebook = magics.knows_cells()
+    names = [thread] if thread is not None else []
+    names = names or sorted(magics.session.thread_summary(notebook, use_notebook=use_notebook))
+    sends = {}
+    for name in names:
+        window, _ = magics.session.context_at(
+            name,
+            notebook,
+            magics.settings(),
+            cell_id=cell_id,
+            source=source,
+            use_notebook=use_notebook,
+        )
+        sends[name] = len(window.answered)
+    file = notebook is not None and use_notebook
+    print(reset_line(count, thread, sends, file=file))
+
+
+def _threads(magics: ChatMagics, args: Any) -> None:
+    summary = magics.session.thread_summary(
+        magics.notebook_records(), use_notebook=magics.knows_cells()
+    )
+    if not summary:
+        _show("<p>No threads yet.</p>", "No threads yet.")
+        return
+    rows = [[name, str(n), "yes" if s else "no"] for name, (n, s) in sorted(summary.items())]
+    _show_table(["thread", "turns", "system prompt"], rows)
+
+
+def _raw(magics: ChatMagics, args: Any) -> None:
+    if args.chunks:
+        chunks = magics.session.last_chunks
+        if not chunks:
+            print("No answer was streamed in this session yet (replayed answers have no chunks).")
+            return
+        data, metadata = raw_bundle(chunks)
+        display(data, raw=True, metadata=metadata)
+        return
+    answers = magics.session.answers_given
+    if not 1 <= args.n <= len(answers):
+        raise ConfigError(
+            f"There are {len(answers)} answers in this session; ask for 1 to "
+            f"{max(len(answers), 1)}."
+        )
+    record = answers[-args.n]
+    data, metadata = raw_bundle(inspection(record, magics.session.sent(record)))
+    display(data, raw=True, metadata=metadata)
+
+
+def _models(magics: ChatMagics, args: Any) -> None:
+    settings = magics.settings({"profile": args.profile})
+    client = magics.session.client(settings)
+    names = [client.redactor().clip(name, 120) for name in client.models()]  # ids may echo a key
+    heading = f"{plural(len(names), 'model')} at {mask_url(settings.base_url)}"
+    listing = "".join(f"<li>{escape(name)}</li>" for name in names)
+    _show(f"<p>{escape(heading)}</p><ul>{listing}</ul>", "\n".join([heading, *names]))
+
+
+def _usage(magics: ChatMagics, args: Any) -> None:
+    usage = magics.session.usage
+    rows = [
+        ["spent", str(usage.requests), str(usage.spent["prompt"]), str(usage.spent["completion"])],
+        [
+            "saved (replayed)",
+            str(usage.replays),
+            str(usage.saved["prompt"]),
+            str(usage.saved["completion"]),
+        ],
+    ]
+    headers = ["", "requests / replays", "prompt tokens", "completion tokens"]
+    html, plain = table(headers, rows), "\n".join(render_table(headers, rows))
+    spent, saved = usage.spent["thinking"], usage.saved["thinking"]
+    if spent or saved:
+        note = f"Of the completion tokens, thinking: {spent} spent, {saved} saved."
+        html, plain = f"{html}<p>{escape(note)}</p>", f"{plain}\n{note}"
+    _show(html, plain)
+
+
+def _plain_value(value: object) -> str:
+    """A setting as a person writes it: no quotes, no Python reprs."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False) if value else "-"
+    return str(value)
+
+
+def _config(magics: ChatMagics, args: Any) -> None:
+    shown = magics.settings({"profile": args.profile}).masked()
+    rows = [[name, _plain_value(value)] for name, value in shown.items()]
+    _show_table(["setting", "value"], rows)
+
+
+def _notebook(magics: ChatMagics, args: Any) -> None:
+    if args.path:
+        magics.notebook = args.path
+    records = magics.notebook_records()
+    path, found_by = magics.session.saved.locate(magics.shell.user_ns if magics.shell else {})
+    if records is None:
+        where = f"{path} (from {found_by})" if path else "unknown"
+        print(f"Notebook: {where}; no stored answers can be read from it.")
+        return
+    answers = sum(1 for _, r in records.records() if r.kind == TURN)
+    parsed = plural(magics.session.saved.parse_count, "time")
+    print(
+        f"Notebook: {records.path} (from {found_by}): {plural(answers, 'stored answer')}, "
+        f"parsed {parsed} this session."
+    )
+
+
+def help_text(parser: MagicArgumentParser) -> str:
+    """A magic's argparse help, without the reStructuredText IPython writes for Sphinx (a leading
+    ``::`` and an indented usage block), which `%%chat?` and `%chat help` would show as is."""
+    text = parser.format_help()
+    head, _, rest = text.partition("\n\n")
+    if head.strip() == "::":
+        usage, _, rest = rest.partition("\n\n")
+        text = textwrap.dedent(usage) + "\n\n" + rest
+    return text.strip()
+
+
+def _tools(magics: ChatMagics, args: Any) -> None:
+    toolbox = magics.toolbox(args.names)
+    if toolbox is None:
+        print("No tools: name them, as in `%chat tools lookup,convert`, or set ChatMagics.tools.")
+        return
+    data, metadata = raw_bundle(toolbox.specs)
+    data["text/plain"] = f"[tools sent: {', '.join(toolbox.names)}]\n{data['text/plain']}"
+    display(data, raw=True, metadata={**metadata, "application/json": {"expanded": True}})
+
+
+def _help(magics: ChatMagics, args: Any) -> None:
+    print(help_text(_parser()))
+
+
+_HANDLERS: dict[str, Callable[[ChatMagics, Any], None]] = {
+    "history": _history,
+    "reset": _reset,
+    "threads": _threads,
+    "raw": _raw,
+    "models": _models,
+    "usage": _usage,
+    "config": _config,
+    "notebook": _notebook,
+    "tools": _tools,
+    "help": _help,
+}

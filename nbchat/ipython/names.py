@@ -1,0 +1,42 @@
+"""What a ``%%chat`` cell's flags name in the notebook: the tools it offers, the shape its
+answer must have. Names are looked up in the user namespace; nothing is evaluated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nbchat.engine.tool_calls import ToolBox
+from nbchat.errors import ConfigError
+from nbchat.schema.structured import JsonOutput, OutputSchema
+
+__all__ = ["output_shape", "tools_named"]
+
+
+def tools_named(
+    namespace: Mapping[str, Any], names: str | None, configured: Sequence[str] = ()
+) -> ToolBox | None:
+    """The functions named (``"f,g"``; when None, the ``configured`` names) as a `ToolBox`, or
+    None when there are none."""
+    wanted = [n.strip() for n in names.split(",")] if names is not None else list(configured)
+    functions = []
+    for name in dict.fromkeys(name for name in wanted if name):
+        function = namespace.get(name) if name.isidentifier() else None
+        if not callable(function):
+            what = "is not a function" if name in namespace else "is not defined"
+            raise ConfigError(f"--tools: {name!r} {what} in the notebook")
+        functions.append(function)
+    return ToolBox(functions) if functions else None
+
+
+def output_shape(
+    namespace: Mapping[str, Any], schema: str | None, as_json: bool
+) -> OutputSchema | JsonOutput | None:
+    """The shape ``--schema NAME`` and ``--json`` ask for (both: JSON checked here)."""
+    shape = None
+    if schema is not None:
+        if schema not in namespace:
+            raise ConfigError(f"--schema: {schema!r} is not defined in the notebook")
+        target = namespace[schema]
+        shape = OutputSchema.of(target, name=schema if isinstance(target, dict) else None)
+    return JsonOutput(shape) if as_json else shape

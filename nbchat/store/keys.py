@@ -1,0 +1,127 @@
+"""The hashes that identify a request: canonical JSON, turn digests chained into a history.
+
+A request is its endpoint, model, answer-changing parameters and messages. The messages are the
+thread's system prompt, the turns above the cell, and the cell's user message. Hashing the turns
+above afresh for every cell would cost each cell the length of its thread, so each turn is
+hashed once (`turn_digest`, over its messages as sent) and the history is a chain of those
+digests (`extend_history`): a cell's key costs the size of its own turn, plus one short hash per
+turn above. The key still identifies exactly the request sent: any change to any message, the
+system prompt, the model, the parameters or the endpoint (query string included, as a digest)
+gives another key.
+
+Version 1 keys (nbchat 0.1) hashed the whole message list; `request_key_v1` computes them, to
+find the answers old notebooks stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from nbchat.wire.protocol import RESERVED_FIELDS
+from nbchat.wire.redaction import mask_url, split_query
+
+__all__ = [
+    "HISTORY_START",
+    "Endpoint",
+    "canonical",
+    "extend_history",
+    "request_key",
+    "request_key_v1",
+    "turn_digest",
+]
+
+HISTORY_START = hashlib.sha256(b"nbchat/history/v2").hexdigest()  # no turn above the cell
+_KEY_TAG = "nbchat/request/v2"
+
+
+def canonical(value: Any) -> bytes:
+    """One byte string per JSON value: sorted keys, no spaces, UTF-8."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate in a prompt still hashes
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def turn_digest(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The digest of one turn's messages, as sent."""
+    return _sha256(canonical(list(messages)))
+
+
+def extend_history(history: str, digest: str) -> str:
+    """The history after one more turn (``digest``) on top of ``history``."""
+    return _sha256(f"{history} {digest}".encode("ascii"))
+
+
+def history_of(digests: Iterable[str]) -> str:
+    """The history of these turns, oldest first."""
+    history = HISTORY_START
+    for digest in digests:
+        history = extend_history(history, digest)
+    return history
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A base URL as the key sees it (``url``: normalised, no query), as records and messages
+    show it (``shown``: credentials and query values masked), and its query as a digest."""
+
+    url: str
+    shown: str
+    query_digest: str | None
+
+    @classmethod
+    def of(cls, base_url: str) -> Endpoint:
+        """The endpoint of a base URL (which may carry a query, e.g. Azure's api-version)."""
+        base, query = split_query(base_url.strip())
+        parts = urlsplit(base)
+        host = parts.netloc.rpartition("@")[2].lower()
+        url = urlunsplit((parts.scheme.lower(), host, parts.path.rstrip("/"), "", ""))
+        digest = _sha256(query.encode("utf-8")) if query else None
+        return cls(url, mask_url(base_url.strip()), digest)
+
+    @classmethod
+    def stored(cls, shown: str, query_digest: str | None) -> Endpoint:
+        """The endpoint a record keeps (its shown URL and the query's digest)."""
+        return cls(cls.of(shown).url, shown, query_digest)
+
+
+def request_key(
+    endpoint: Endpoint,
+    model: str,
+    params: Mapping[str, Any],
+    system: str | None,
+    history: str,
+    user_message: Mapping[str, Any],
+) -> str:
+    """The cache key of a request: everything that changes the answer, and nothing else."""
+    answer_params = {k: v for k, v in params.items() if k not in RESERVED_FIELDS}
+    fields = [
+        _KEY_TAG,
+        endpoint.url,
+        endpoint.query_digest,
+        model,
+        answer_params,
+        system,
+        history,
+        dict(user_message),
+    ]
+    return "v2:" + _sha256(canonical(fields))
+
+
+def request_key_v1(
+    base_url: str, model: str, messages: list[Any], params: Mapping[str, Any]
+) -> str:
+    """The key nbchat 0.1 gave a request (the whole message list hashed every time)."""
+    parts = urlsplit(base_url.strip())
+    normalised = urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, "")
+    )
+    answer_params = {k: v for k, v in params.items() if k not in RESERVED_FIELDS}
+    return "v1:" + _sha256(canonical([normalised, model, messages, answer_params]))

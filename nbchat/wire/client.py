@@ -1,0 +1,260 @@
+"""A small, typed client for any OpenAI-compatible chat-completions server, over ``httpx``.
+
+    client = ChatClient(ClientConfig(base_url="http://127.0.0.1:8000/v1"))
+    stream = client.stream({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    for text in stream:
+        print(text, end="")
+    stream.completion   # the whole answer, shaped like a non-streamed chat.completion
+
+The key is read from the environment variable named by ``ClientConfig.api_key_env`` at each request
+and is never stored on the client or the config. A query string in the base URL (Azure-style
+``?api-version=...``) stays on every request URL; its values are treated as secrets.
+
+The client sends (retries, the ``stream_options`` fallback) and hands a streamed answer over as
+an `OpenResponse` (`open_stream`); `ChatStream` reads it. httpx errors become nbchat errors in
+`nbchat.wire.transport`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from nbchat._version import __version__
+from nbchat.errors import APIError, ConfigError, ProtocolError
+from nbchat.wire.redaction import Redactor, mask_url, request_url
+from nbchat.wire.retry import retry_delay, should_retry_status
+from nbchat.wire.stream import ChatStream
+from nbchat.wire.transport import OpenResponse, error_from_response, error_from_transport
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ChatClient",
+    "ChatStream",
+    "ClientConfig",
+    "check_base_url",
+    "default_base_url",
+]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def default_base_url() -> str:
+    """``$OPENAI_BASE_URL``, else OpenAI's own endpoint."""
+    return os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+def check_base_url(url: str) -> None:
+    """Raise `ConfigError` for a base URL nbchat must not use. A query string is fine."""
+    if not url.startswith(("http://", "https://")):
+        # Not quoted: a value pasted into the wrong setting may be the key itself.
+        raise ConfigError("The base URL must start with http:// or https://.")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        raise ConfigError("The base URL is not a valid URL.") from None
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "The base URL carries credentials: put the key in an environment variable "
+            "and name it with api_key_env, so it never reaches the notebook."
+        )
+    if not parts.hostname:
+        raise ConfigError(f"The base URL names no host: {mask_url(url)}")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where and how to connect. Holds the *name* of the key's variable, never the key.
+
+    The field defaults are nbchat's defaults (other modules read them from here).
+    ``api_key_env=""`` means the server needs no key and none is sent.
+    """
+
+    base_url: str = field(default_factory=default_base_url)
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        check_base_url(self.base_url)
+        if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0:
+            raise ConfigError("max_retries must be >= 0 and timeouts > 0.")
+
+    def url(self, path: str) -> str:
+        """The request URL for ``path`` (e.g. ``/chat/completions``), base URL query kept."""
+        return request_url(self.base_url, path)
+
+
+class ChatClient:
+    """Sends chat-completions requests with retries and translates failures into nbchat errors."""
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or ClientConfig()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
+            headers={"User-Agent": f"nbchat/{__version__}"},
+        )
+        # Learned once per client: the server rejects stream_options with a 400.
+        self.usage_option_rejected = False
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- public calls ----------------------------------------------------------------------
+
+    def wire_body(self, body: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+        """``body`` as this client sends it: with ``stream``, and ``stream_options`` asking
+        for usage when streaming (unless this server rejected it before)."""
+        request = {**body, "stream": stream}
+        request.pop("stream_options", None)
+        if stream and not self.usage_option_rejected:
+            request["stream_options"] = {"include_usage": True}
+        return request
+
+    def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One non-streamed answer as a ``chat.completion`` dict."""
+        request = self.wire_body(body, stream=False)
+        response = self._send("POST", "/chat/completions", request, stream=False)
+        try:
+            return response.completion()
+        finally:
+            response.close()
+
+    def stream(self, body: Mapping[str, Any], *, keep_chunks: bool = False) -> ChatStream:
+        """A streamed answer: iterate it for text deltas; ``.completion`` holds the whole answer.
+
+        Nothing is sent until the iteration starts."""
+        return ChatStream(self.open_stream, body, keep_chunks=keep_chunks)
+
+    def open_stream(self, body: Mapping[str, Any]) -> OpenResponse:
+        """Send ``body`` as a streamed request and return the open, successful response.
+
+        Usage is asked for (``stream_options``) unless this server rejected it before; a
+        server that rejects it gets the request again without it, once. Raises nbchat errors
+        (after the retries); the caller must close the response.
+        """
+        request = self.wire_body(body, stream=True)
+        try:
+            return self._send("POST", "/chat/completions", request, stream=True)
+        except APIError as exc:  # 400 from most servers, 422 from FastAPI-style validation
+            rejected = exc.status_code in (400, 422) and "stream_options" in str(exc.body)
+            if "stream_options" not in request or not rejected:
+                raise
+        self.usage_option_rejected = True
+        request.pop("stream_options")
+        return self._send("POST", "/chat/completions", request, stream=True)
+
+    def models(self) -> list[str]:
+        """The model ids the server lists at ``GET /models``."""
+        response = self._send("GET", "/models", None, stream=False)
+        try:
+            payload = response.json()
+        finally:
+            response.close()
+        data = payload.get("data") if isinstance(payload, dict) else payload
+        if not isinstance(data, list):
+            raise ProtocolError(f"{response.url} did not answer with a model list.")
+        ids = (item.get("id") for item in data if isinstance(item, dict))
+        return sorted(model for model in ids if isinstance(model, str))
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _raw_key(self) -> str:
+        """The key's variable as set, read now and never stored ("" when unset or unnamed)."""
+        return os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
+
+    def _headers(self, raw_key: str) -> dict[str, str]:
+        # Surrounding whitespace (a key pasted from a file with its newline) is dropped.
+        key = raw_key.strip()
+        if not key:
+            return {}
+        if not (key.isascii() and key.isprintable()):
+            raise ConfigError(
+                f"${self.config.api_key_env} holds characters an HTTP header cannot carry "
+                "(check for quotes or stray text around the key)."
+            )
+        return {"Authorization": f"Bearer {key}"}
+
+    def redactor(self) -> Redactor:
+        """What removes this client's secrets (its key, its URL's credentials) from text."""
+        return Redactor.for_request(self._raw_key(), self.config.base_url)
+
+    def _send(
+        self, method: str, path: str, body: Mapping[str, Any] | None, *, stream: bool
+    ) -> OpenResponse:
+        """Send with retries; return a successful response (streaming ones still open)."""
+        url = self.config.url(path)
+        raw_key = self._raw_key()
+        redactor = Redactor.for_request(raw_key, self.config.base_url)
+        headers = self._headers(raw_key)
+        retries = self.config.max_retries
+        for attempt in range(retries + 1):
+            try:
+                request = self._http.build_request(method, url, json=body, headers=headers)
+                response = self._http.send(request, stream=stream)
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                # Nothing left our side: a retry would fail the same way.
+                raise self._transport_error(exc, url, redactor) from None
+            except (TypeError, ValueError) as exc:  # a body json cannot encode
+                detail = redactor.clip(str(exc), 120)
+                raise ConfigError(f"The request cannot be encoded as JSON: {detail}") from None
+            except httpx.HTTPError as exc:
+                if attempt < retries and isinstance(exc, httpx.TransportError):
+                    self._sleep(retry_delay(attempt))
+                    continue
+                raise self._transport_error(exc, url, redactor, attempt) from None
+            if response.is_success:
+                return OpenResponse(response, redactor)
+            _read_and_close(response)
+            if attempt < retries and should_retry_status(response.status_code, response.headers):
+                self._sleep(retry_delay(attempt, response.headers))
+                continue
+            raise error_from_response(
+                response,
+                key_env=self.config.api_key_env,
+                redactor=redactor,
+                key_sent=bool(headers),
+                model=body.get("model") if body else None,
+                retries=attempt,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _transport_error(
+        exc: httpx.HTTPError | httpx.InvalidURL, url: str, redactor: Redactor, attempt: int = 0
+    ) -> Exception:
+        if isinstance(exc, httpx.InvalidURL):  # not an HTTPError, but refused before sending
+            return ConfigError(f"The request URL is not valid: {mask_url(url)}")
+        return error_from_transport(exc, url=url, redactor=redactor, retries=attempt)
+
+
+def _read_and_close(response: httpx.Response) -> None:
+    """Read an error response's body for its message; a connection lost meanwhile is fine."""
+    try:
+        response.read()
+    except httpx.TransportError:
+        pass
+    finally:
+        response.close()
