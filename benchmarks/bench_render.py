@@ -7,6 +7,10 @@ CPU time of this process (not wall time), so a busy machine does not inflate it.
 - **Whole answer**: a realistic ``--kb`` kB answer (headings, paragraphs with emphasis, links and
   inline math, lists, a table, fenced Python, display math) through `safe_html.document(
   safe_html.markdown(...))`, the path of every final output (target: under 20 ms for 20 kB).
+- **Hostile answers**: text that made mdit-py-plugins' rules and Pygments' lexers quadratic
+  (``\\(`` repeated, ``a: `` lines before an e-mail address, ``\\begin{align}`` lines, a C#
+  fence of one-word lines), rendered at 20 and 80 kB: linear rendering takes about 4x as long
+  for 4x the text, quadratic 16x (target: under 6x, and under 1 s at 80 kB).
 - **Streamed answer**: the same answer arriving in 1,000 pieces, rendered after every 10th as a
   throttled live view would, by `GrowingMarkdown` (settled blocks rendered once) vs rendering the
   whole text so far each time; both alternate in one run, and the ratio is reported.
@@ -64,6 +68,26 @@ def answer_of(kilobytes: int) -> str:
     return text[: kilobytes * 1000]
 
 
+HOSTILE = {
+    "\\( repeated": lambda n: "\\(" * (n // 2),
+    "a: lines, then an address": lambda n: "a: " * (n // 3) + " x@y.com",
+    "mailto: repeated": lambda n: "mailto:" * (n // 7),
+    "\\begin{align} lines": lambda n: "\\begin{align}\n" * (n // 14),
+    "C# fence of one-word lines": lambda n: "```csharp\n" + "x\n" * (n // 2) + "```",
+    "[ repeated": lambda n: "[a" * (n // 2),
+}
+
+
+def hostile(rounds: int) -> dict[str, tuple[float, float]]:
+    """Seconds to render each hostile text at 20 and 80 kB (the best of ``rounds``)."""
+    found = {}
+    for name, make in HOSTILE.items():
+        small = min(whole(make(20_000)) for _ in range(rounds))
+        large = min(whole(make(80_000)) for _ in range(rounds))
+        found[name] = (small, large)
+    return found
+
+
 def whole(text: str) -> float:
     start = time.process_time()
     document(markdown(text))
@@ -113,6 +137,14 @@ def main() -> None:
         f"  streamed, 100 live renders            GrowingMarkdown {growing:.3f} s vs whole text"
         f" each time {whole_text:.3f} s: {result['stream_ratio']:.2f}x"
     )
+    attacks = hostile(3)
+    print("  hostile answers (CPU s at 20 kB -> 80 kB, and the ratio; linear ~4x):")
+    for name, (small, large) in attacks.items():
+        verdict = "PASS" if large / max(small, 1e-4) < 6 and large < 1 else "MISS"
+        print(
+            f"    {name:28} {small:.3f} -> {large:.3f} s: {large / max(small, 1e-4):.1f}x {verdict}"
+        )
+    result["hostile"] = {name: list(times) for name, times in attacks.items()}
     if args.json:
         print(json.dumps(result, indent=2))
 

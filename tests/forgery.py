@@ -29,16 +29,18 @@ from test_batch_record import answered_items, compile_template
 
 from nbchat.cli.main import main
 from nbchat.engine.history import history_rows
+from nbchat.engine.queries import context_at, sent, thread_summary
 from nbchat.engine.session import ChatSession, Origin
 from nbchat.engine.settings import Settings
 from nbchat.engine.turns import TurnRequest
 from nbchat.errors import NbchatError
+from nbchat.prompt.figures import image_part
 from nbchat.render.bundles import answer_bundle
 from nbchat.store.batch_record import batch_json, read_stored
 from nbchat.store.chain import rebuild
 from nbchat.store.notebook import NotebookRecords, read_notebook_json, read_records
+from nbchat.store.reading import read_record
 from nbchat.store.record import Record
-from nbchat.wire.images import image_part
 
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -109,7 +111,7 @@ def hostile_bases() -> dict[str, tuple[int, dict[str, Any], Record | None]]:
         "system": make_system_record("Be terse.", thread=HOSTILE, cell_id="c-x"),
     }
     bases = {name: (2, record.to_json(), record) for name, record in turns.items()}
-    bases["v1 answer"] = (1, v1, Record.from_json(v1, version=1))
+    bases["v1 answer"] = (1, v1, read_record(v1, version=1))
     bases["batch"] = (2, batch_record(), None)
     return bases
 
@@ -254,15 +256,15 @@ def read_all(stored: NotebookRecords) -> ChatSession:
     for _, record in stored.records():
         answer_bundle(record)
         rebuild(record, stored.by_key.get)
-        session.sent(record)
+        sent(session, record, None)
         assert isinstance(record.answer, str) and isinstance(record.reasoning, str)
         assert record.finish_reason is None or isinstance(record.finish_reason, str)
         assert isinstance(record.usage, dict)
     for thread in ("default", HOSTILE):
-        _, messages = session.context_at(thread, stored, OFFLINE, cell_id=None, use_notebook=True)
+        _, messages = context_at(session, thread, stored, OFFLINE, cell_id=None, use_notebook=True)
         for row in history_rows(messages):  # what %chat history shows
             assert isinstance(row.whole, str) and isinstance(row.tokens, int)
-    session.thread_summary(stored, use_notebook=True)
+    thread_summary(session, stored, use_notebook=True)
     return session
 
 

@@ -11,10 +11,10 @@ import pytest
 from nbchat.engine.settings import Settings
 from nbchat.engine.turns import TurnRequest, answered, prepare
 from nbchat.errors import ConfigError
+from nbchat.prompt.figures import image_part
 from nbchat.prompt.template import ItemError, MapTemplate, item_rows
 from nbchat.store.batch_record import BatchItem, batch_json, item_labels, map_title, read_stored
 from nbchat.store.record import STANDALONE
-from nbchat.wire.images import image_part
 
 
 def compile_template(cell: str, namespace: dict | None = None) -> MapTemplate:

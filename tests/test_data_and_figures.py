@@ -12,8 +12,9 @@ import pytest
 from fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
 from kernel_driver import Execution, Kernel, save_notebook
 
+from nbchat.prompt.figures import THUMBNAIL_SIDE
 from nbchat.store.record import RECORD_MIME
-from nbchat.wire.images import THUMBNAIL_SIDE, image_from_url
+from nbchat.wire.images import image_from_url
 
 pytestmark = pytest.mark.kernel
 

@@ -15,17 +15,14 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nbchat.errors import ConfigError
+from nbchat.prompt.figures import THUMBNAIL_SIDE, image_part, instance_of, thumbnail
 from nbchat.store.record import message_text
 from nbchat.wire.images import (
     MAX_IMAGE_BYTES,
-    THUMBNAIL_SIDE,
     ImagePart,
     image_from_url,
-    image_part,
-    instance_of,
     part_summary,
     sniff_mime,
-    thumbnail,
     token_estimate,
     with_image_summaries,
 )
@@ -68,7 +65,7 @@ def test_figure_bytes_carry_no_version_and_ignore_dpi_settings():
 
 FIGURE_DIGEST_SCRIPT = """
 from matplotlib.figure import Figure
-from nbchat.wire.images import image_part
+from nbchat.prompt.figures import image_part
 figure = Figure(figsize=(4, 3))
 figure.subplots().plot([1, 3, 2, 5])
 print(image_part(figure).digest)

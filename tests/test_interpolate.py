@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nbchat.errors import ConfigError
+from nbchat.prompt.figures import image_part
 from nbchat.prompt.interpolate import Prompt, interpolate
-from nbchat.wire.images import image_part
 
 
 class Broken:

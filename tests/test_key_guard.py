@@ -41,3 +41,18 @@ def test_short_values_and_ordinary_variables_never_match():
 def test_a_key_with_surrounding_whitespace_in_the_environment_still_matches():
     guard = KeyGuard({"OPENAI_API_KEY": "  sk-spaced-0123456789abc\n"})
     assert guard.variable_in("key=sk-spaced-0123456789abc") == "OPENAI_API_KEY"
+
+
+def test_a_long_run_of_a_key_counts_as_the_key():
+    """A DataFrame cell cuts a value at 40 columns; a clipped dict keeps part of it."""
+    key = "sk-proj-" + "abcdefghij" * 16
+    guard = KeyGuard({"OPENAI_API_KEY": key})
+    assert guard.variable_in(f"| 0 | {key[:39]}… |") == "OPENAI_API_KEY"
+    assert guard.variable_in(f"... {key[40:56]} ...") == "OPENAI_API_KEY"
+    assert guard.variable_in(key[:15]) is None  # shorter runs are ordinary text
+
+
+def test_the_message_speaks_the_callers_language():
+    guard = KeyGuard(KEYS, flag="allow_secrets=True")
+    with pytest.raises(ConfigError, match="allow_secrets=True sends it anyway"):
+        guard.check([("item 0", KEYS["OPENAI_API_KEY"])])

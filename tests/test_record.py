@@ -17,6 +17,7 @@ from nbchat.store.keys import (
     request_key_v1,
     turn_digest,
 )
+from nbchat.store.reading import read_record
 from nbchat.store.record import SCHEMA_VERSION, Record
 
 USER = {"role": "user", "content": "Hi"}
@@ -104,7 +105,7 @@ def test_a_record_round_trips_through_json_and_checks_itself():
 )
 def test_malformed_records_are_rejected_with_a_reason(raw, version, problem):
     with pytest.raises(ValueError, match=problem):
-        Record.from_json(raw, version=version)
+        read_record(raw, version=version)
 
 
 def test_unknown_fields_from_a_newer_minor_writer_are_ignored():
@@ -191,7 +192,7 @@ def _v2_choice(data: dict) -> dict:
 )
 def test_every_field_of_a_v1_record_is_checked(edit, reason):
     with pytest.raises(ValueError, match=re.escape(reason)):
-        Record.from_json(edited_v1(edit), version=1)
+        read_record(edited_v1(edit), version=1)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +214,7 @@ def test_every_field_of_a_v1_record_is_checked(edit, reason):
     ],
 )
 def test_what_the_protocol_allows_is_accepted_in_a_v1_record(edit):
-    Record.from_json(edited_v1(edit), version=1)
+    read_record(edited_v1(edit), version=1)
 
 
 def test_a_system_record_is_its_system_message():
@@ -228,14 +229,14 @@ def test_a_v1_record_reads_as_the_same_turn():
     data = make_v1_record(
         "Again?", "Yes.", messages=[*context, {"role": "user", "content": "Again?"}]
     )
-    record = Record.from_json(data, version=1)
+    record = read_record(data, version=1)
     assert (record.schema, record.prompt, record.answer) == (1, "Again?", "Yes.")
     assert record.request.system == "Be brief." and record.earlier == PAIR
     assert record.history == history_of([turn_digest(PAIR)])
     assert record.consistency_problem() is None and record.to_json() is data
     data["request"]["messages"][-1]["content"] = "Changed"
     with pytest.raises(ValueError, match="prompt does not match"):
-        Record.from_json(data, version=1)
+        read_record(data, version=1)
 
 
 def test_usage_of_a_turn_of_several_requests_adds_up_nested_counts_too():

@@ -220,3 +220,90 @@ def test_table_cells_read_left_unless_the_column_says_otherwise():
     assert '<td style="text-align:center">2</td>' in html
     assert '<td style="text-align:right">3</td>' in html
     assert '<td style="text-align:left">x</td>' in table(["h"], [["x"]])
+
+
+# --- found by attack (issue 16 review) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http:/lab/tree/secret.ipynb",
+        "https:/hub/logout",
+        "http:evil.com",
+        "http:\\\\evil.com",
+        "//evil.example/x",
+        "file:///etc/passwd",
+        "java\tscript:alert(1)",
+    ],
+)
+def test_links_go_only_to_absolute_web_addresses_mail_or_the_page(link):
+    """Ammonia reads http:/lab as absolute; the browser resolves it against the Jupyter server."""
+    html = shown(f"[open]({link}) and [r]\n\n[r]: {link}")
+    assert "href" not in html, html
+
+
+def test_web_mail_and_in_page_links_stay():
+    html = shown("[a](https://a.b/c) [m](mailto:x@y.z) [^1]\n\n[^1]: n")
+    assert 'href="https://a.b/c"' in html and 'href="mailto:x@y.z"' in html
+    assert 'href="#fn-' in html
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        "$\\href{javascript:alert(1)}{x}$",
+        "\\(\\mmlToken{mi}[href='x']{x}\\)",
+        "$$\\require{action}$$",
+        "\\[\\class{jp-Dialog}{x}\\]",
+        "$\\style{color:red}{x}$",
+        "$\\def\\alpha{\\beta}\\alpha$",
+        "\\begin{align}\\newcommand{\\x}{1}\\end{align}",
+    ],
+)
+def test_tex_that_makes_html_or_macros_is_shown_as_text_never_typeset(tex):
+    html = shown(tex)
+    assert "tex2jax_process" not in html and "mathjax_process" not in html
+    assert "<code>" in html
+
+
+def test_ordinary_tex_with_similar_names_is_still_math():
+    assert MATH in shown("$\\alpha\\hrefs + \\styles$")
+
+
+def test_every_language_offered_has_a_lexer():
+    from pygments.lexers import get_lexer_by_name
+
+    from nbchat.render.code import _ALIASES, _LANGUAGES
+
+    for name in sorted(_LANGUAGES | set(_ALIASES.values())):
+        get_lexer_by_name(name)  # raises for a name Pygments does not have
+    assert CODE in shown("```yml\na: 1\n```"), "yml is yaml"
+
+
+def test_code_past_the_time_budget_is_plain_and_whole():
+    from nbchat.render.code import budget
+
+    with budget(0):
+        html = document(markdown("```python\ndef f():\n    return 1\n```"))
+    assert PLAIN_CODE + "def f():\n    return 1\n</code></pre>" in html
+
+
+def test_a_lone_surrogate_renders_as_a_replacement_character():
+    assert "a \ufffd b" in shown("a \ud800 b")
+    assert "\ufffd" in sanitize("<p>\udc80</p>")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\(" * 500,
+        "a: " * 300 + "x@y.com",
+        "mailto:" * 300,
+        "\\begin{align}\n" * 200,
+        "\\[\n" * 300,
+    ],
+)
+def test_inputs_that_made_the_plugins_quadratic_render_safely(text):
+    """(Their speed is measured in benchmarks/bench_render.py: linear now.)"""
+    assert executable(shown(text)) == []

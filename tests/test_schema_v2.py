@@ -34,8 +34,10 @@ def raw_view(kernel: Kernel, n: int = 1) -> dict:
 
 REBUILD_LAST = """
 import json
-session = get_ipython().magics_manager.registry["ChatMagics"].session
-print(json.dumps(session.sent(session.history[-1])))  # no prepared turn: rebuilt from records
+from nbchat.engine.queries import sent
+kernel = get_ipython().magics_manager.registry["ChatMagics"].kernel
+# no prepared turn: rebuilt from the records
+print(json.dumps(sent(kernel.session, kernel.session.cache.history[-1], kernel.locator.last)))
 """
 
 

@@ -12,6 +12,7 @@ from conftest import TEST_KEY
 from fake_openai import FakeOpenAI, Fault
 from nbfactory import make_v1_record
 
+from nbchat.engine.queries import sent
 from nbchat.engine.session import ChatSession, Origin
 from nbchat.engine.settings import Settings, resolve_settings
 from nbchat.engine.turns import TurnRequest
@@ -124,7 +125,7 @@ def test_a_whole_answer_without_an_answer_is_an_error_and_never_stored(server, k
     session = ChatSession()
     with pytest.raises(ProtocolError, match="without an answer"):
         session.run(TurnRequest("Hi", "t", "c1"), settings, None)
-    assert session.answers == {}
+    assert session.cache.answers == {}
 
 
 def test_a_key_echoed_in_an_answer_is_never_kept(server, keyed):
@@ -146,9 +147,9 @@ def test_the_turn_below_a_no_cache_answer_rebuilds_its_request(server, keyed):
     session = ChatSession()
     session.run(TurnRequest("Hi", "t", "c1"), settings_for(server, cache=False), None)
     below = session.run(TurnRequest("More", "t", "c2"), settings_for(server), None)
-    sent = session.sent(below.record)
-    assert "incomplete" not in sent
-    assert sent["body"]["messages"] == server.chat_requests[-1].body["messages"]
+    shown = sent(session, below.record, None)
+    assert "incomplete" not in shown
+    assert shown["body"]["messages"] == server.chat_requests[-1].body["messages"]
 
 
 def test_offline_a_0_1_answer_asked_of_another_endpoint_replays_with_a_note(tmp_path):

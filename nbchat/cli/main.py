@@ -43,13 +43,13 @@ from nbchat.cli.format import (
 from nbchat.cli.rewrite import cmd_strip, cmd_upgrade
 from nbchat.cli.run import add_run_arguments, cmd_run
 from nbchat.errors import NotebookError
-from nbchat.render.bundles import reasoning_tokens
 from nbchat.render.transcript import html_transcript, markdown_transcript
 from nbchat.store.batch_record import item_labels, map_title, read_stored
 from nbchat.store.chain import rebuild
 from nbchat.store.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
 from nbchat.store.record import SCHEMA_VERSION, STANDALONE, TURN, Record
 from nbchat.store.secret_scan import Finding, scan_cell, scan_notebook_fields
+from nbchat.wire.usage import reasoning_tokens
 
 if TYPE_CHECKING:
     import nbformat

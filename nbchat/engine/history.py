@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat._text import clip, one_line, plural
-from nbchat.engine.tool_calls import call_shown
 from nbchat.store.record import message_text
 from nbchat.wire.images import image_from_url, token_estimate
-from nbchat.wire.messages import reasoning_of, tool_rounds
+from nbchat.wire.messages import call_shown, reasoning_of, tool_rounds
 
 __all__ = ["HistoryRow", "history_rows", "reset_line"]
 

@@ -20,11 +20,20 @@ from urllib.parse import urlsplit
 
 from nbchat.errors import ConfigError
 from nbchat.prompt.values import DEFAULT_BUDGET
-from nbchat.wire.client import DEFAULT_BASE_URL, ClientConfig
+from nbchat.wire.client import DEFAULT_BASE_URL, ClientConfig, check_base_url
 from nbchat.wire.protocol import RESERVED_FIELDS
 from nbchat.wire.redaction import mask_url
 
-__all__ = ["BUILTIN_PROFILES", "DEFAULTS", "DEFAULT_MODEL", "Settings", "resolve_settings"]
+__all__ = [
+    "BUILTIN_PROFILES",
+    "DEFAULTS",
+    "DEFAULT_MODEL",
+    "EFFORTS",
+    "MIN_CONTEXT_CHARS",
+    "Settings",
+    "resolve_settings",
+    "setting",
+]
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 
@@ -60,36 +69,84 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
 COLAB_HOST = "MODEL_PROXY_HOST"  # set by Google Colab: the model proxy's URL
 
 
+EFFORTS = ("low", "medium", "high")  # OpenAI's reasoning_effort
+MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
 _OPENAI_KEY = "OPENAI_API_KEY"
 _OPENAI_HOST = urlsplit(DEFAULT_BASE_URL).hostname
 
 
+def setting(default: Any, help: str, **rules: Any) -> Any:
+    """A field of `Settings` that is a setting: its default, its help (the ``%config`` and
+    ``ipython_config.py`` text, which says the default unless ``default_doc`` does) and the
+    rules a configured value must follow (``minimum``, ``above``, ``choices``, ``check``)."""
+    kind = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**kind, metadata={"help": help, **rules})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything that shapes one request. Holds the key's variable name, never the key."""
+    """Everything that shapes one request. Holds the key's variable name, never the key.
 
-    base_url: str = DEFAULT_BASE_URL
-    api_key_env: str = _OPENAI_KEY
-    model: str = DEFAULT_MODEL
-    temperature: float | None = None
-    max_tokens: int | None = None
-    system_prompt: str | None = None
-    timeout: float = _CLIENT_DEFAULTS.timeout
-    connect_timeout: float = _CLIENT_DEFAULTS.connect_timeout
-    max_retries: int = _CLIENT_DEFAULTS.max_retries
-    stream: bool = True
-    update_rate: float = 15.0
-    offline: bool = False
-    cache: bool = True
-    profile: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
-    context_chars: int = DEFAULT_BUDGET  # characters a {value} may take in a prompt
-    reasoning_effort: str | None = None  # OpenAI's reasoning_effort: low, medium, high
-    send_reasoning: bool | str = (
-        "auto"  # earlier thinking back to the provider (nbchat.engine.reasoning)
+    Each field declared with `setting` is a setting, declared here once: the kernel front end
+    derives its ``%config ChatMagics.*`` traits (type, help, checks) from these fields."""
+
+    base_url: str = setting(
+        DEFAULT_BASE_URL,
+        "Endpoint base URL.",
+        default_doc="$OPENAI_BASE_URL, else OpenAI's",
+        check=check_base_url,
     )
+    api_key_env: str = setting(
+        _OPENAI_KEY,
+        "Name of the environment variable that holds the API key (the key itself is never stored).",
+    )
+    model: str = setting(
+        DEFAULT_MODEL, "Model name.", default_doc=f"$NBCHAT_MODEL, else {DEFAULT_MODEL}"
+    )
+    temperature: float | None = setting(None, "Sampling temperature.")
+    max_tokens: int | None = setting(None, "Cap on answer tokens.", minimum=1)
+    reasoning_effort: str | None = setting(
+        None, "How hard a reasoning model thinks (OpenAI's reasoning_effort).", choices=EFFORTS
+    )
+    system_prompt: str | None = setting(
+        None, "System prompt of every thread without a --system cell."
+    )
+    timeout: float = setting(
+        _CLIENT_DEFAULTS.timeout, "Seconds to wait for each piece of an answer.", above=0
+    )
+    connect_timeout: float = setting(
+        _CLIENT_DEFAULTS.connect_timeout, "Seconds to wait for a connection.", above=0
+    )
+    max_retries: int = setting(
+        _CLIENT_DEFAULTS.max_retries,
+        "Retries of failed requests before the answer starts (429, 5xx, connection errors).",
+        minimum=0,
+    )
+    stream: bool = setting(True, "Stream answers as they are written.")
+    update_rate: float = setting(15.0, "Most live-view updates per second.", above=0)
+    offline: bool = setting(
+        False, "Only replay stored answers; never send.", default_doc="$NBCHAT_OFFLINE"
+    )
+    cache: bool = setting(True, "Store answers in the notebook and replay them.")
+    profile: str | None = setting(
+        None, "Profile applied to every cell (see `profiles`).", default_doc="$NBCHAT_PROFILE"
+    )
+    options: dict[str, Any] = setting(dict, "Extra request fields sent with every request.")
+    context_chars: int = setting(
+        DEFAULT_BUDGET,
+        "Characters a {value} may take in a prompt (a DataFrame is shortened to fit, marked; "
+        "text is clipped, marked).",
+        minimum=MIN_CONTEXT_CHARS,
+    )
+    send_reasoning: bool | str = setting(
+        "auto",
+        "Send a reasoning model's earlier thinking back with the context: True, False or "
+        "'auto' (what the endpoint wants: DeepSeek's thinking mode yes, OpenAI no; learned from "
+        "a 400 that names it).",
+        choices=(True, False, "auto"),
+    )
+    key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
 
     def client_config(self) -> ClientConfig:
         """What the HTTP client needs (a `ConfigError` when the base URL has no key paired)."""

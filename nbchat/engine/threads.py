@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from nbchat.store.keys import HISTORY_START, extend_history, turn_digest
+from nbchat.store.keys import HISTORY_START, CellKey, CellKind, extend_history, turn_digest
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import STANDALONE, SYSTEM, TURN, Record, message_text
 from nbchat.wire.messages import carries_passback, wire_turn
@@ -33,7 +33,6 @@ __all__ = ["STANDALONE", "ThreadStore", "Turn", "Window"]
 
 Message = dict[str, Any]
 _END = (2, 0, 0)  # a position below every cell: "the next cell at the bottom"
-ASK_MARK = "#ask"  # in a turn key: an `nbchat.ask` made by the cell before the mark
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +41,7 @@ class Turn:
     cell: its system message). ``record`` is None for a turn that failed or was cut short,
     which is no part of the context below it."""
 
-    cell_key: str
+    cell_key: CellKey
     thread: str
     kind: str  # TURN or SYSTEM
     messages: tuple[Message, ...]
@@ -50,7 +49,7 @@ class Turn:
     record: Record | None = None
 
     @classmethod
-    def from_record(cls, cell_key: str, record: Record) -> Turn:
+    def from_record(cls, cell_key: CellKey, record: Record) -> Turn:
         """The turn a stored record stands for."""
         return cls(
             cell_key, record.thread, record.kind, tuple(record.messages), record.new_thread, record
@@ -115,32 +114,36 @@ class ThreadStore:
     """All turns of this kernel session, and how cells are ordered."""
 
     def __init__(self) -> None:
-        self._turns: dict[str, Turn] = {}
-        self._cells: dict[str, _SessionCell] = {}
+        self._turns: dict[CellKey, Turn] = {}
+        self._cells: dict[CellKey, _SessionCell] = {}
         self._runs = itertools.count()
         self._asks: dict[str, tuple[str, int]] = {}  # cell id -> (its execution, asks made)
         # The saved file's turns, made once per reading of the file: a turn keeps its digests.
-        self._file_turns_of: tuple[NotebookRecords | None, dict[tuple[str, int], Turn]] = (None, {})
+        self._file_turns_of: tuple[NotebookRecords | None, dict[CellKey, Turn]] = (None, {})
 
     # -- changes ---------------------------------------------------------------------------
 
-    def ask_key(self, cell_id: str, execution: str) -> str:
+    def ask_key(self, cell_id: str, execution: str) -> CellKey:
         """A key for the next `nbchat.ask` of a cell's execution: its asks are turns of that
         cell, in call order; running the cell again replaces them."""
-        self.see(cell_id)  # the asking cell has its place among the cells run
+        self.see(CellKey.cell(cell_id))  # the asking cell has its place among the cells run
         last, count = self._asks.get(cell_id, ("", 0))
         count = count if last == execution else 0
         if count == 0:
-            for key in [k for k in self._turns if k.startswith(cell_id + ASK_MARK)]:
+            for key in [k for k in self._turns if k.kind is CellKind.ASK and k.cell_id == cell_id]:
                 del self._turns[key]
         self._asks[cell_id] = (execution, count + 1)
-        return f"{cell_id}{ASK_MARK}{count}"
+        return CellKey.ask(cell_id, count)
 
-    def anonymous_key(self) -> str:
+    def key_of(self, cell_id: str | None) -> CellKey:
+        """The running cell's key: by its id, else a new run's."""
+        return CellKey.cell(cell_id) if cell_id else self.anonymous_key()
+
+    def anonymous_key(self) -> CellKey:
         """A key for a run with no cell id: each such run is a new turn."""
-        return f"run-{next(self._runs)}"
+        return CellKey.run(next(self._runs))
 
-    def see(self, cell_key: str, source: str | None = None) -> None:
+    def see(self, cell_key: CellKey, source: str | None = None) -> None:
         """Note a cell as run (its first run fixes its place among unsaved cells)."""
         cell = self._cells.get(cell_key)
         if cell is None:
@@ -163,7 +166,7 @@ class ThreadStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def turn(self, cell_key: str) -> Turn | None:
+    def turn(self, cell_key: CellKey) -> Turn | None:
         """This session's turn of a cell, if it ran."""
         return self._turns.get(cell_key)
 
@@ -174,14 +177,17 @@ class ThreadStore:
         file = notebook if use_notebook else None
         return [turn for _, turn in self._placed(file, self.locations(file), None)]
 
-    def locations(self, notebook: NotebookRecords | None) -> dict[str, int]:
-        """The file index of every session cell that can be found in the saved notebook."""
+    def locations(self, notebook: NotebookRecords | None) -> dict[CellKey, int]:
+        """The file index of every session cell that can be found in the saved notebook (a cell
+        by its id, a run without one by its source; an ask sits in its cell)."""
         if notebook is None:
             return {}
-        found: dict[str, int] = {}
+        found: dict[CellKey, int] = {}
         taken: set[int] = set()
         for key, cell in sorted(self._cells.items(), key=lambda item: item[1].first_run):
-            index = notebook.locate(key, cell.source, taken)
+            if key.kind not in (CellKind.CELL, CellKind.RUN):
+                continue
+            index = notebook.locate(key.cell_id, cell.source, taken)
             if index is not None:
                 found[key] = index
                 taken.add(index)
@@ -194,8 +200,8 @@ class ThreadStore:
     def _placed(
         self,
         notebook: NotebookRecords | None,
-        located: dict[str, int],
-        unplaced: str | None,
+        located: dict[CellKey, int],
+        unplaced: CellKey | None,
     ) -> list[tuple[tuple[int, int, int], Turn]]:
         """Every turn with its sort key. With ``unplaced`` (a running cell that cannot be found in
         the file), the stored turns of anonymous cells are left out: any of them could be that
@@ -209,7 +215,7 @@ class ThreadStore:
         return placed
 
     def _file_turns(
-        self, notebook: NotebookRecords, located: dict[str, int], unplaced: str | None
+        self, notebook: NotebookRecords, located: dict[CellKey, int], unplaced: CellKey | None
     ) -> list[tuple[tuple[int, int, int], Turn]]:
         """The stored turns of the cells that have none in this session, each record of a cell
         in order (a cell that ran several `nbchat.ask` shows one answer each)."""
@@ -219,13 +225,13 @@ class ThreadStore:
         occupied |= {
             located[host]
             for key in self._turns
-            if (host := key.partition(ASK_MARK)[0]) != key and host in located
+            if (host := key.host) is not None and host in located
         }
         found = []
         for cell in notebook.cells:
             if cell.index in occupied or cell.key in self._turns:
                 continue
-            if unplaced and cell.key.startswith("index-"):
+            if unplaced and cell.key.kind is CellKind.INDEX:
                 continue
             for number, record in enumerate(cell.records):
                 if record.thread == STANDALONE:
@@ -236,7 +242,7 @@ class ThreadStore:
         return found
 
     def _file_turn(
-        self, notebook: NotebookRecords, cell_key: str, number: int, record: Record
+        self, notebook: NotebookRecords, cell_key: CellKey, number: int, record: Record
     ) -> Turn:
         """The turn a record of the file stands for, the same object while the file is unchanged
         (its digests are computed once, not at every cell run)."""
@@ -244,26 +250,26 @@ class ThreadStore:
         if made_for is not notebook:
             turns = {}
             self._file_turns_of = (notebook, turns)
-        turn = turns.get((cell_key, number))
+        key = cell_key.record(number)
+        turn = turns.get(key)
         if turn is None or turn.record is not record:
-            key = f"{cell_key}@{number}" if number else cell_key
-            turn = turns[(cell_key, number)] = Turn.from_record(key, record)
+            turn = turns[key] = Turn.from_record(key, record)
         return turn
 
     def _position(
-        self, cell_key: str, notebook: NotebookRecords | None, located: dict[str, int]
+        self, cell_key: CellKey, notebook: NotebookRecords | None, located: dict[CellKey, int]
     ) -> tuple[int, int, int]:
         """Sort key of a cell: saved cells by file position, then unsaved ones by first run.
         An `nbchat.ask` turn (`ask_key`) sits in the cell that called it, after its turns."""
-        host, _, ask = cell_key.partition(ASK_MARK)
-        if ask:
-            place = self._position(host, notebook, located)
-            return (place[0], place[1], 1 + int(ask))
+        if cell_key.host is not None:
+            place = self._position(cell_key.host, notebook, located)
+            return (place[0], place[1], 1 + cell_key.number)
         index = located.get(cell_key)
         if index is None and notebook is not None:
-            index = notebook.ids.get(cell_key)
-            if index is None and cell_key.startswith("index-"):
-                index = int(cell_key.removeprefix("index-"))
+            if cell_key.kind is CellKind.CELL and cell_key.cell_id is not None:
+                index = notebook.ids.get(cell_key.cell_id)
+            elif cell_key.kind is CellKind.INDEX:
+                index = cell_key.number
         if index is not None:
             return (0, index, 0)
         cell = self._cells.get(cell_key)
@@ -272,7 +278,7 @@ class ThreadStore:
     def window(
         self,
         thread: str,
-        cell_key: str | None,
+        cell_key: CellKey | None,
         notebook: NotebookRecords | None,
         *,
         source: str | None = None,
@@ -290,14 +296,14 @@ class ThreadStore:
         here = self._position(cell_key, file, located) if cell_key else _END
         # An ask's cell holds the answers its asks displayed, saved there: their own earlier
         # answers (this run of the cell makes them again), never their context.
-        asking = cell_key is not None and ASK_MARK in cell_key and here[0] == 0
+        asking = cell_key is not None and cell_key.kind is CellKind.ASK and here[0] == 0
         above = [
             turn
             for position, turn in self._placed(file, located, unplaced)
             if position < here
             and turn.thread == thread
             and turn.cell_key != cell_key
-            and not (asking and position[:2] == here[:2] and ASK_MARK not in turn.cell_key)
+            and not (asking and position[:2] == here[:2] and turn.cell_key.kind is not CellKind.ASK)
         ]
         for start in range(len(above) - 1, -1, -1):
             if above[start].new_thread:
@@ -308,7 +314,7 @@ class ThreadStore:
     def context(
         self,
         thread: str,
-        cell_key: str | None,
+        cell_key: CellKey | None,
         notebook: NotebookRecords | None,
         *,
         source: str | None = None,

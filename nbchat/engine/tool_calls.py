@@ -32,15 +32,13 @@ from nbchat._json import json_kind
 from nbchat._text import clip, one_line
 from nbchat.schema.json_schema import need_pydantic
 from nbchat.schema.tools import ArgumentError, Tool, describe_all
+from nbchat.wire.messages import PREVIEW_WIDTH
 
 __all__ = [
     "ERROR_LIMIT",
-    "PREVIEW_WIDTH",
     "RESULT_LIMIT",
     "ToolBox",
     "ToolResult",
-    "call_line",
-    "call_shown",
     "exception_text",
     "result_text",
     "truncate",
@@ -48,7 +46,6 @@ __all__ = [
 
 RESULT_LIMIT = 20_000  # characters of a result sent back to the model
 ERROR_LIMIT = 1_000  # characters of an exception's message
-PREVIEW_WIDTH = 100  # columns of a result's one-line preview
 
 
 @dataclass(frozen=True)
@@ -204,19 +201,3 @@ def _parts(tool_call: Any) -> tuple[str, str, str, Any]:
     raw = function.get("arguments", "")
     shown = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
     return call_id, name, shown, raw
-
-
-def call_shown(call: Any) -> tuple[str, str]:
-    """A tool call's name and arguments as text, whatever shape the model gave them."""
-    function = call.get("function") if isinstance(call, dict) else None
-    function = function if isinstance(function, dict) else {}
-    name = function.get("name")
-    arguments = function.get("arguments", "")
-    if not isinstance(arguments, str):
-        arguments = json.dumps(arguments, ensure_ascii=False, default=str)
-    return clip(one_line(name if isinstance(name, str) else "?"), 80), arguments
-
-
-def call_line(name: str, arguments: str) -> str:
-    """``lookup({"city": "Paris"})`` on one line, clipped."""
-    return f"{name}({clip(one_line(arguments), 120)})"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nbchat.engine.settings import Settings
 from nbchat.engine.threads import Message, Window
 from nbchat.errors import ConfigError
-from nbchat.store.keys import Endpoint, request_key, request_key_v1
+from nbchat.store.keys import CellKey, Endpoint, request_key, request_key_v1
 from nbchat.store.record import TURN, Record, RequestInfo, utc_now
 from nbchat.wire.messages import pad_reasoning, user_message, wire_turn
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_TOOL_CALLS",
+    "DEFAULT_MAX_TOOL_ROUNDS",
+    "DEFAULT_THREAD",
     "PreparedTurn",
     "TurnRequest",
     "answered",
@@ -38,6 +40,8 @@ __all__ = [
 # Calls of one round that run (--max-tool-calls); the others go back to the model unrun. A model
 # fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
 DEFAULT_MAX_TOOL_CALLS = 20
+DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
+DEFAULT_THREAD = "default"  # the thread of a cell that names none
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class TurnRequest:
     """What one cell (or one `ask` call) asks for."""
 
     prompt: str  # the text, each image as [PNG image, 640×480, 45 kB]
-    thread: str = "default"
+    thread: str = DEFAULT_THREAD
     cell_id: str | None = None
     new_thread: bool = False
     refresh: bool = False
@@ -57,7 +61,7 @@ class TurnRequest:
     # Functions the model may call (their specs are sent, so they are part of the key), rounds
     # of calls allowed before the turn fails, and calls of one round that run.
     tools: ToolBox | None = field(default=None, compare=False)
-    max_tool_rounds: int = 10
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
     max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
     # The shape the answer must have (--schema, --json): sent as response_format.
     output: OutputSchema | JsonOutput | None = field(default=None, compare=False)
@@ -69,7 +73,7 @@ class PreparedTurn:
 
     request: TurnRequest
     settings: Settings
-    cell_key: str
+    cell_key: CellKey
     endpoint: Endpoint
     system: str | None
     context: list[Message]  # the messages above the user message (system prompt first)
@@ -121,7 +125,7 @@ def prepare(
     request: TurnRequest,
     settings: Settings,
     window: Window | None,
-    cell_key: str,
+    cell_key: CellKey,
     *,
     reasoning: bool = False,
     pad: str | None = None,
@@ -221,7 +225,9 @@ def replayed(turn: PreparedTurn, found: Record) -> Record:
     """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
     stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
     schema 2 record of this cell, referring to the turns above this cell."""
-    return replace(found, schema=2, earlier=None, original=None, **_of_this_cell(turn))
+    return replace(
+        found, schema=2, earlier=None, original=None, key_rule=None, **_of_this_cell(turn)
+    )
 
 
 def _request_params(request: TurnRequest, settings: Settings) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbchat.render.bundles import reasoning_tokens
+from nbchat.wire.usage import reasoning_tokens
 
 __all__ = ["Usage"]
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbchat.engine.reasoning import NAMES_THE_FIELD
+from nbchat.engine.reasoning import NAMES_THE_FIELD, ReasoningPolicy
 from nbchat.engine.turns import PreparedTurn, prepare
 from nbchat.errors import APIError, ContextLengthError, StructuredOutputError
 from nbchat.schema.structured import misfit
 from nbchat.store.record import Record
 from nbchat.wire.completion import finish_problem
-from nbchat.wire.messages import reasoning_of
+from nbchat.wire.messages import carries_passback, reasoning_of
 
-__all__ = ["MISFIT", "answer_value", "other_form", "stored_value", "with_advice"]
+__all__ = ["MISFIT", "answer_value", "flipped_turn", "other_form", "stored_value", "with_advice"]
 
 
 def other_form(turn: PreparedTurn, pad: str | None = None) -> PreparedTurn:
@@ -113,3 +113,22 @@ def _thinking_advice(error: APIError, turn: PreparedTurn) -> str | None:
         "earlier answers of this thread came from a model that did not think: start the thread "
         "afresh in this cell with --new, or ask in another --thread"
     )
+
+
+def flipped_turn(
+    policy: ReasoningPolicy, turn: PreparedTurn, added: list[dict[str, Any]], error: APIError
+) -> PreparedTurn | None:
+    """The turn with the thinking above sent the other way, when the provider's 400 names the
+    thinking's field (and the thinking was there to send or leave out, or answers without it
+    to pad); else None. The choice is learned for the endpoint and model (``policy``)."""
+    window = turn.window
+    differs = (window is not None and window.has_reasoning) or any(
+        carries_passback(message) for message in added
+    )
+    answers = any(m.get("role") == "assistant" for m in turn.body(added)["messages"])
+    if not differs and (turn.send_reasoning or not answers):
+        return None
+    if policy.learn(turn.settings, error, turn.send_reasoning) is None:
+        return None
+    pad = policy.padding(turn.settings)
+    return other_form(turn, pad) if differs or pad is not None else None

@@ -11,33 +11,30 @@ An answer is stored in the notebook when it is shown (the cell's last expression
 is never shown lives in this session only, and an offline re-run cannot replay it; to ask over
 many items from code, use `map`, which always shows (and so stores) its batch.
 
-Answers are looked up in the session's and the notebook's stored answers first, like a cell:
-`ask` takes the same path as a ``%%chat`` cell (`nbchat.engine.session.ChatSession.run`), with the
-settings and session of the ``%%chat`` magic of this kernel.
+Both take the path of a ``%%chat`` cell with the settings and session of this kernel's magic:
+the options are the same `CellOptions`, named as keyword arguments in every message.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
+from nbchat.engine.map import DEFAULT_CONCURRENCY
+from nbchat.engine.queries import sent
 from nbchat.engine.threads import STANDALONE
-from nbchat.engine.tool_calls import ToolBox
-from nbchat.engine.turns import TurnRequest
+from nbchat.engine.turns import DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD, TurnRequest
 from nbchat.errors import ConfigError
+from nbchat.ipython.context import ChatKernel
+from nbchat.ipython.options import Caller, CellOptions
 from nbchat.render.bundles import answer_bundle
-from nbchat.schema.structured import JsonOutput, OutputSchema
 from nbchat.store.record import Record
-
-if TYPE_CHECKING:
-    from nbchat.ipython.magics import ChatMagics
 
 __all__ = ["Answer", "ask", "map"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Answer:
     """The text of an answer, its record, whether it was replayed from storage, and the request
     it answers (``request["body"]``: every message sent, never the key)."""
@@ -62,10 +59,9 @@ class Answer:
         return answer_bundle(self.record, replayed=self.replayed, store=self.stored)
 
 
-def _magics() -> ChatMagics:
+def _kernel() -> ChatKernel:
+    """This kernel's nbchat (the extension is loaded if it was not)."""
     from IPython import get_ipython
-
-    from nbchat.ipython.magics import ChatMagics
 
     shell = get_ipython()
     if shell is None:
@@ -76,30 +72,9 @@ def _magics() -> ChatMagics:
     if found is None:
         shell.extension_manager.load_extension("nbchat")
         found = shell.magics_manager.registry["ChatMagics"]
-    assert isinstance(found, ChatMagics)
-    return found
-
-
-def _flags(
-    model: str | None,
-    profile: str | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    options: dict[str, Any],
-) -> dict[str, Any]:
-    """The keyword arguments of `ask` and `map` that are settings, as a cell's flags."""
-    return {
-        "model": model,
-        "profile": profile,
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "options": options or None,
-    }
-
-
-def _output(schema: Any, as_json: bool) -> OutputSchema | JsonOutput | None:
-    shape = OutputSchema.of(schema) if schema is not None else None
-    return JsonOutput(shape) if as_json else shape
+    kernel = found.kernel
+    assert isinstance(kernel, ChatKernel)
+    return kernel
 
 
 def ask(
@@ -113,7 +88,7 @@ def ask(
     temperature: float | None = None,
     max_tokens: int | None = None,
     tools: Sequence[Callable[..., Any]] = (),
-    max_tool_rounds: int = 10,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     max_tool_calls: int | None = None,
     schema: Any = None,
     json: bool = False,
@@ -123,78 +98,98 @@ def ask(
     with a thread name it follows that thread's turns and becomes its newest turn.
 
     ``tools``: functions the model may call (run here, as ``--tools`` runs them), at most
-    ``max_tool_calls`` of one answer (default: ``ChatMagics.max_tool_calls``). ``schema``: a
-    pydantic model, dataclass, TypedDict or JSON Schema dict the answer must fit; ``json``: the
-    answer must be JSON. Either way ``.value`` is the answer as that object.
+    ``max_tool_calls`` of them per answer (default: ``ChatMagics.max_tool_calls``, else 20).
+    ``schema``: a pydantic model, dataclass, TypedDict or JSON Schema dict the answer must fit;
+    ``json``: the answer must be JSON. Either way ``.value`` is the answer as that object.
 
     Extra keyword arguments are sent as request fields (e.g. ``seed=...``).
     """
-    if max_tool_rounds < 1:
-        raise ConfigError("max_tool_rounds must be at least 1")
-    output = _output(schema, json)
-    magics = _magics()
-    max_tool_calls = magics.tool_call_cap(max_tool_calls, "max_tool_calls")
-    settings = magics.settings(_flags(model, profile, temperature, max_tokens, options))
-    cell_id, execution = magics.running_cell()
-    ask_in = (cell_id, execution) if thread is not None and cell_id is not None else None
+    chosen = CellOptions(
+        caller=Caller.CODE,
+        model=model,
+        profile=profile,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        options=options,
+        thread=thread or STANDALONE,
+        new=new,
+        refresh=refresh,
+        functions=tuple(tools),
+        max_tool_rounds=max_tool_rounds,
+        max_tool_calls=max_tool_calls,
+        schema=schema,
+        json=json,
+    )
+    kernel = _kernel()
+    cell = kernel.begin()
+    settings = kernel.settings(chosen.flags())
+    asked_in = (cell.cell_id, cell.message_id) if thread is not None and cell.cell_id else None
     request = TurnRequest(
         prompt,
-        thread or STANDALONE,
+        chosen.thread,
         None,
         new,
         refresh,
-        ask_in=ask_in,
-        tools=ToolBox(tools) if tools else None,
+        ask_in=asked_in,
+        tools=kernel.toolbox(chosen) if tools else None,
         max_tool_rounds=max_tool_rounds,
-        max_tool_calls=max_tool_calls,
-        output=output,
+        max_tool_calls=kernel.tool_call_cap(chosen),
+        output=kernel.output_shape(chosen),
     )
-    outcome = magics.session.run(request, settings, magics.notebook_records())
-    sent = magics.session.sent(outcome.record, outcome.turn)
+    outcome = kernel.session.run(request, settings, kernel.notebook())
     record = outcome.record
-    return Answer(record.answer, record, outcome.replayed, sent, outcome.value, settings.cache)
+    request_sent = sent(kernel.session, record, kernel.locator.last, outcome.turn)
+    return Answer(
+        text=record.answer,
+        record=record,
+        replayed=outcome.replayed,
+        request=request_sent,
+        value=outcome.value,
+        stored=settings.cache,
+    )
 
 
-def map(  # shadows the builtin here only: nbchat.map sits next to nbchat.ask
+def map(  # shadows the builtin here only, and is not in nbchat's __all__
     template: str,
     items: Any,
     *,
     schema: Any = None,
     json: bool = False,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     rpm: float | None = None,
-    thread: str = "default",
+    thread: str = DEFAULT_THREAD,
     model: str | None = None,
     profile: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    allow_secrets: bool = False,
     **options: Any,
 ) -> Any:
     """``%%chat --map`` from code: ``template`` sent once per item of ``items`` (``{item}``,
     ``{item[field]}``, ``{item.field}``), concurrently; the answers in order (validated objects
     with ``schema``, parsed JSON with ``json``; a pandas Series for a Series or DataFrame).
 
-    The batch's summary (with its record, so the next run replays it) is shown in the running
+    A value filled in that holds an API key is refused unless ``allow_secrets=True``. The
+    batch's summary (with its record, so the next run replays it) is shown in the running
     cell's output. Raises `BatchError` when some items failed: its ``values`` holds the others.
     """
-    from nbchat.engine.map import MapJob, run_map  # shows widgets: IPython only when mapping
+    from nbchat.ipython.mapping import map_job, run_map  # shows widgets: only when mapping
 
-    magics = _magics()
-    settings = magics.settings(_flags(model, profile, temperature, max_tokens, options))
-    cell_id, _ = magics.running_cell()
-    job = MapJob(
-        "items",
-        items,
-        template,
-        magics.shell.user_ns,
-        replace(settings, stream=False),
-        output=_output(schema, json),
+    chosen = CellOptions(
+        caller=Caller.CODE,
+        model=model,
+        profile=profile,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        options=options,
         thread=thread,
-        cell_id=cell_id,
+        schema=schema,
+        json=json,
+        map="items",
         concurrency=concurrency,
         rpm=rpm,
-        frontend=magics.frontend(),
-        title="nbchat.map",
-        note=lambda message: print(message, file=sys.stderr),
+        allow_secrets=allow_secrets,
     )
-    return run_map(job, magics.session, magics.notebook_records())
+    kernel = _kernel()
+    kernel.begin()
+    return run_map(kernel, map_job(kernel, chosen, template, items, title="nbchat.map"))

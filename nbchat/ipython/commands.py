@@ -6,7 +6,7 @@ import json
 import shlex
 import textwrap
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
@@ -14,14 +14,15 @@ from IPython.display import display
 
 from nbchat._text import plural, printable, render_table
 from nbchat.engine.history import history_rows, reset_line
+from nbchat.engine.queries import context_at, sent, thread_summary
+from nbchat.engine.turns import DEFAULT_THREAD
 from nbchat.errors import ConfigError
+from nbchat.ipython.context import ChatKernel
+from nbchat.ipython.options import CellOptions
 from nbchat.render.bundles import inspection, raw_bundle
 from nbchat.render.html import document, escape, table
 from nbchat.store.record import TURN
 from nbchat.wire.redaction import mask_url
-
-if TYPE_CHECKING:
-    from nbchat.ipython.magics import ChatMagics
 
 __all__ = ["run_command"]
 
@@ -31,10 +32,10 @@ def _parser() -> MagicArgumentParser:
     parser = MagicArgumentParser(prog="chat", add_help=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     history = commands.add_parser("history", help="what a chat cell here would send")
-    history.add_argument("--thread", default="default")
+    history.add_argument("--thread", default=DEFAULT_THREAD)
     reset = commands.add_parser("reset", help="forget a thread's turns in this kernel (or --all)")
     target = reset.add_mutually_exclusive_group()
-    target.add_argument("--thread", default="default")
+    target.add_argument("--thread", default=DEFAULT_THREAD)
     target.add_argument("--all", action="store_true")
     commands.add_parser("threads", help="the threads and their turns")
     raw = commands.add_parser("raw", help="raw JSON of the last (or N-th last) answer")
@@ -53,14 +54,14 @@ def _parser() -> MagicArgumentParser:
     return parser
 
 
-def run_command(magics: ChatMagics, line: str) -> None:
+def run_command(kernel: ChatKernel, line: str) -> None:
     """Parse and run one ``%chat`` line."""
     parser = _parser()
     try:
         args = parser.parse_args(shlex.split(line) or ["help"])
     except (ValueError, UsageError) as exc:  # unbalanced quotes, unknown command or flag
         raise ConfigError(f"%chat: {exc}") from None
-    _HANDLERS[args.command](magics, args)
+    _HANDLERS[args.command](kernel, args)
 
 
 def _show(html: str, plain: str) -> None:
@@ -75,17 +76,18 @@ def _show_table(headers: list[str], rows: list[list[str]], title: str = "") -> N
     _show(html, plain)
 
 
-def _history(magics: ChatMagics, args: Any) -> None:
+def _history(kernel: ChatKernel, args: Any) -> None:
     """What a %%chat cell here would send before its own message, one row a message; a message
     the table clips is shown whole below it, folded."""
-    notebook, (cell_id, source) = magics.notebook_records(), magics.cell_place()
-    _, messages = magics.session.context_at(
+    cell = kernel.running
+    _, messages = context_at(
+        kernel.session,
         args.thread,
-        notebook,
-        magics.settings(),
-        cell_id=cell_id,
-        source=source,
-        use_notebook=magics.knows_cells(),
+        kernel.notebook(),
+        kernel.settings(),
+        cell_id=cell.cell_id,
+        source=cell.source,
+        use_notebook=cell.knows_cells,
     )
     if not messages:
         empty = f"Thread {args.thread!r} is empty above this cell: a %%chat cell here sends "
@@ -112,21 +114,22 @@ def _history(magics: ChatMagics, args: Any) -> None:
     _show(html, printable(plain))
 
 
-def _reset(magics: ChatMagics, args: Any) -> None:
+def _reset(kernel: ChatKernel, args: Any) -> None:
     thread = None if args.all else args.thread
-    count = magics.session.forget(thread)
-    notebook, (cell_id, source) = magics.notebook_records(), magics.cell_place()
-    use_notebook = magics.knows_cells()
+    count = kernel.session.threads.reset(thread)
+    notebook, cell = kernel.notebook(), kernel.running
+    use_notebook = cell.knows_cells
     names = [thread] if thread is not None else []
-    names = names or sorted(magics.session.thread_summary(notebook, use_notebook=use_notebook))
+    names = names or sorted(thread_summary(kernel.session, notebook, use_notebook=use_notebook))
     sends = {}
     for name in names:
-        window, _ = magics.session.context_at(
+        window, _ = context_at(
+            kernel.session,
             name,
             notebook,
-            magics.settings(),
-            cell_id=cell_id,
-            source=source,
+            kernel.settings(),
+            cell_id=cell.cell_id,
+            source=cell.source,
             use_notebook=use_notebook,
         )
         sends[name] = len(window.answered)
@@ -134,9 +137,9 @@ def _reset(magics: ChatMagics, args: Any) -> None:
     print(reset_line(count, thread, sends, file=file))
 
 
-def _threads(magics: ChatMagics, args: Any) -> None:
-    summary = magics.session.thread_summary(
-        magics.notebook_records(), use_notebook=magics.knows_cells()
+def _threads(kernel: ChatKernel, args: Any) -> None:
+    summary = thread_summary(
+        kernel.session, kernel.notebook(), use_notebook=kernel.running.knows_cells
     )
     if not summary:
         _show("<p>No threads yet.</p>", "No threads yet.")
@@ -145,37 +148,38 @@ def _threads(magics: ChatMagics, args: Any) -> None:
     _show_table(["thread", "turns", "system prompt"], rows)
 
 
-def _raw(magics: ChatMagics, args: Any) -> None:
+def _raw(kernel: ChatKernel, args: Any) -> None:
     if args.chunks:
-        chunks = magics.session.last_chunks
+        chunks = kernel.session.last_stream.chunks
         if not chunks:
             print("No answer was streamed in this session yet (replayed answers have no chunks).")
             return
         data, metadata = raw_bundle(chunks)
         display(data, raw=True, metadata=metadata)
         return
-    answers = magics.session.answers_given
+    answers = kernel.session.cache.given
     if not 1 <= args.n <= len(answers):
         raise ConfigError(
             f"There are {len(answers)} answers in this session; ask for 1 to "
             f"{max(len(answers), 1)}."
         )
     record = answers[-args.n]
-    data, metadata = raw_bundle(inspection(record, magics.session.sent(record)))
+    request_sent = sent(kernel.session, record, kernel.locator.last)
+    data, metadata = raw_bundle(inspection(record, request_sent))
     display(data, raw=True, metadata=metadata)
 
 
-def _models(magics: ChatMagics, args: Any) -> None:
-    settings = magics.settings({"profile": args.profile})
-    client = magics.session.client(settings)
+def _models(kernel: ChatKernel, args: Any) -> None:
+    settings = kernel.settings({"profile": args.profile})
+    client = kernel.session.client(settings)
     names = [client.redactor().clip(name, 120) for name in client.models()]  # ids may echo a key
     heading = f"{plural(len(names), 'model')} at {mask_url(settings.base_url)}"
     listing = "".join(f"<li>{escape(name)}</li>" for name in names)
     _show(f"<p>{escape(heading)}</p><ul>{listing}</ul>", "\n".join([heading, *names]))
 
 
-def _usage(magics: ChatMagics, args: Any) -> None:
-    usage = magics.session.usage
+def _usage(kernel: ChatKernel, args: Any) -> None:
+    usage = kernel.session.usage
     rows = [
         ["spent", str(usage.requests), str(usage.spent["prompt"]), str(usage.spent["completion"])],
         [
@@ -205,23 +209,23 @@ def _plain_value(value: object) -> str:
     return str(value)
 
 
-def _config(magics: ChatMagics, args: Any) -> None:
-    shown = magics.settings({"profile": args.profile}).masked()
+def _config(kernel: ChatKernel, args: Any) -> None:
+    shown = kernel.settings({"profile": args.profile}).masked()
     rows = [[name, _plain_value(value)] for name, value in shown.items()]
     _show_table(["setting", "value"], rows)
 
 
-def _notebook(magics: ChatMagics, args: Any) -> None:
+def _notebook(kernel: ChatKernel, args: Any) -> None:
     if args.path:
-        magics.notebook = args.path
-    records = magics.notebook_records()
-    path, found_by = magics.session.saved.locate(magics.shell.user_ns if magics.shell else {})
+        kernel.set_notebook(args.path)
+    records = kernel.notebook()
+    path, found_by = kernel.locator.locate(kernel.namespace)
     if records is None:
         where = f"{path} (from {found_by})" if path else "unknown"
         print(f"Notebook: {where}; no stored answers can be read from it.")
         return
     answers = sum(1 for _, r in records.records() if r.kind == TURN)
-    parsed = plural(magics.session.saved.parse_count, "time")
+    parsed = plural(kernel.locator.parse_count, "time")
     print(
         f"Notebook: {records.path} (from {found_by}): {plural(answers, 'stored answer')}, "
         f"parsed {parsed} this session."
@@ -239,8 +243,8 @@ def help_text(parser: MagicArgumentParser) -> str:
     return text.strip()
 
 
-def _tools(magics: ChatMagics, args: Any) -> None:
-    toolbox = magics.toolbox(args.names)
+def _tools(kernel: ChatKernel, args: Any) -> None:
+    toolbox = kernel.toolbox(CellOptions(tools=args.names))
     if toolbox is None:
         print("No tools: name them, as in `%chat tools lookup,convert`, or set ChatMagics.tools.")
         return
@@ -249,11 +253,11 @@ def _tools(magics: ChatMagics, args: Any) -> None:
     display(data, raw=True, metadata={**metadata, "application/json": {"expanded": True}})
 
 
-def _help(magics: ChatMagics, args: Any) -> None:
+def _help(kernel: ChatKernel, args: Any) -> None:
     print(help_text(_parser()))
 
 
-_HANDLERS: dict[str, Callable[[ChatMagics, Any], None]] = {
+_HANDLERS: dict[str, Callable[[ChatKernel, Any], None]] = {
     "history": _history,
     "reset": _reset,
     "threads": _threads,

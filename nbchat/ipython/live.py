@@ -28,9 +28,11 @@ from typing import Any, Protocol
 from IPython.display import DisplayHandle, clear_output, display
 
 from nbchat._text import duration, plural, printable
-from nbchat.engine.tool_calls import ToolResult, call_line
+from nbchat.engine.tool_calls import ToolResult
+from nbchat.ipython.cell import Frontend
 from nbchat.render.bundles import note_html, thought_summary
 from nbchat.render.html import GrowingMarkdown, document, escape, warm_up
+from nbchat.wire.messages import call_line
 
 __all__ = ["FinalOnly", "LiveView", "TerminalStream", "WidgetStream", "live_view"]
 
@@ -42,8 +44,7 @@ _CALLS_STYLE = "font-family: monospace; font-size: 85%; margin: 0.2em 0;"
 # Every update resends (and the frontend re-renders) the whole text, so a long answer is updated
 # less often: about this many bytes a second at most, whatever the model's speed.
 _BYTES_PER_SECOND = 300_000
-_RENDER_SHARE = 20  # the pause after an update is at least this many times what it cost,
-_LONGEST_PAUSE = 2.0  # up to this many seconds
+_RENDER_SHARE = 20  # the pause after an update is at least this many times what it cost
 _CALLS_AT_ONCE = 5  # calls of a round shown as they start; later ones at the update rate
 _CALLS_SHOWN = 8  # the live view lists the last calls only (the final output has all)
 
@@ -110,6 +111,7 @@ class WidgetStream:
         self._calls_changed = False
         self._start = self._next = 0.0
         self._render_s = 0.0  # what the last update cost the kernel
+        self._sent = 0  # characters of HTML the last update sent (the frontend renders them)
         self._handle: DisplayHandle | None = None
         self._widgets: list[Any] = []
 
@@ -195,12 +197,13 @@ class WidgetStream:
     def _push_if_due(self, now: float) -> None:
         if now >= self._next and self._handle is not None:
             self._push()
-            size = len(self._text) + len(self._thinking)
-            # The frontend re-renders the whole text per update, and rendering it here costs
-            # the kernel: both are kept to a small share of the stream's time.
-            rendering = min(self._render_s * _RENDER_SHARE, _LONGEST_PAUSE)
-            pause = max(self.interval, size / _BYTES_PER_SECOND, rendering)
-            self._next = now + pause
+            # The frontend re-renders the whole HTML per update, and rendering it here costs
+            # the kernel: both are kept to a small share of the stream's time, counted from
+            # the end of this update.
+            pause = max(
+                self.interval, self._sent / _BYTES_PER_SECOND, self._render_s * _RENDER_SHARE
+            )
+            self._next = time.perf_counter() + pause
 
     def _push(self) -> None:
         began = time.perf_counter()
@@ -217,8 +220,11 @@ class WidgetStream:
             self._text += "".join(self._parts)
             self._parts.clear()
             shown = self._redact(self._text)
-            bundle = {"text/html": document(self._markdown.html(shown)), "text/plain": shown}
+            # Redacted again as HTML: entities in the text could spell a key out.
+            markup = self._redact(document(self._markdown.html(shown)))
+            bundle = {"text/html": markup, "text/plain": shown}
             self._body.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+            self._sent = len(markup) + len(self._thinking)
         self._status.value = self._status_html()
         self._render_s = time.perf_counter() - began
 
@@ -374,13 +380,12 @@ def live_view(
     model: str,
     *,
     rate: float,
-    frontend: str,
+    frontend: Frontend,
     on_discard: Callable[[], None] = lambda: None,
 ) -> LiveView:
-    """The view for where the kernel runs: ``frontend`` is "interactive" (a notebook frontend
-    that sends cell ids), "headless" (a kernel nobody watches) or "terminal"."""
-    if frontend == "interactive":
+    """The view for where the kernel runs."""
+    if frontend is Frontend.INTERACTIVE:
         return WidgetStream(model, rate=rate, on_discard=on_discard)
-    if frontend == "headless":
+    if frontend is Frontend.HEADLESS:
         return FinalOnly()
     return TerminalStream(model)

@@ -13,14 +13,16 @@ the pieces once and per item only the fills (`nbchat.store.batch_record`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nbchat.errors import ConfigError
+from nbchat.prompt.figures import instance_of
 from nbchat.prompt.interpolate import interpolate
 from nbchat.prompt.values import render_value
-from nbchat.wire.images import ImagePart, instance_of
+from nbchat.wire.images import ImagePart
+from nbchat.wire.messages import ItemTemplate
 
 __all__ = ["ItemError", "MapTemplate", "item_rows"]
 
@@ -33,11 +35,9 @@ class ItemError(ValueError):
 
 
 @dataclass(frozen=True)
-class MapTemplate:
+class MapTemplate(ItemTemplate):
     """A cell's text split around its item placeholders, the rest already filled in."""
 
-    literals: tuple[str, ...]  # one more than the paths: text before, between and after them
-    paths: tuple[str, ...]  # each placeholder's path after "item": "", "[name]", ".name"
     notes: tuple[str, ...] = ()  # what filling in the other placeholders left out
     filled: tuple[tuple[str, str], ...] = ()  # (placeholder, text) of the other values
 
@@ -82,31 +82,6 @@ class MapTemplate:
             fills.append(rendered.image or rendered.text or "")
             notes += rendered.notes
         return fills, notes
-
-    def content(self, fills: Sequence[str | ImagePart]) -> str | list[dict[str, Any]]:
-        """The user message's content: text, or text and image parts when a fill is an image."""
-        pieces: list[str | ImagePart] = [self.literals[0]]
-        for fill, literal in zip(fills, self.literals[1:], strict=True):
-            pieces += [fill, literal]
-        if not any(isinstance(piece, ImagePart) for piece in pieces):
-            return "".join(str(piece) for piece in pieces)
-        parts: list[dict[str, Any]] = []
-        for piece in pieces:
-            if isinstance(piece, ImagePart):
-                parts.append(piece.part())
-            elif piece and parts and parts[-1].get("type") == "text":
-                parts[-1]["text"] += piece
-            elif piece:
-                parts.append({"type": "text", "text": piece})
-        return parts
-
-    @property
-    def source(self) -> str:
-        """The template as text, each placeholder as written (for people and the record)."""
-        out = [self.literals[0]]
-        for path, literal in zip(self.paths, self.literals[1:], strict=True):
-            out += ["{item", path, "}", literal]
-        return "".join(out)
 
 
 def _steps(path: str) -> list[tuple[str, Any]]:

@@ -36,7 +36,8 @@ from typing import Any
 
 from nbchat._text import clip, markdown_table
 from nbchat.errors import ConfigError
-from nbchat.wire.images import ImagePart, image_part, instance_of
+from nbchat.prompt.figures import image_part, instance_of
+from nbchat.wire.images import ImagePart
 
 __all__ = ["BUDGET_SETTING", "DEFAULT_BUDGET", "Rendered", "render_value"]
 

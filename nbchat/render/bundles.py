@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat._text import clip, duration, one_line, plural, printable
-from nbchat.engine.tool_calls import PREVIEW_WIDTH, call_line, call_shown
 from nbchat.render.html import PRE_STYLE, document, escape, markdown
 from nbchat.store.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
 from nbchat.wire.images import with_image_summaries
+from nbchat.wire.messages import PREVIEW_WIDTH, call_line, call_shown
 from nbchat.wire.messages import tool_rounds as paired_rounds
+from nbchat.wire.usage import reasoning_tokens
 
 __all__ = [
     "RAW_MARKER",
@@ -32,7 +33,6 @@ __all__ = [
     "note_html",
     "partial_bundle",
     "raw_bundle",
-    "reasoning_tokens",
     "record_bundle",
     "system_bundle",
     "thought_summary",
@@ -70,13 +70,6 @@ def _tokens(usage: dict[str, Any]) -> str | None:
     thinking = reasoning_tokens(usage)
     of_which = f" ({thinking} thinking)" if thinking else ""
     return f"{prompt if prompt is not None else '?'} → {completion or 0} tokens{of_which}"
-
-
-def reasoning_tokens(usage: dict[str, Any]) -> int | None:
-    """The completion tokens a reasoning model spent thinking, when the server says."""
-    details = usage.get("completion_tokens_details")
-    count = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) -> str:

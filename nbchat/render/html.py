@@ -32,6 +32,10 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+from nbchat.render.code import PRE_STYLE, budget, code_block, style_sheet
+from nbchat.render.math import math_rules
+from nbchat.wire.surrogates import repaired
+
 __all__ = [
     "PRE_STYLE",
     "GrowingMarkdown",
@@ -43,18 +47,6 @@ __all__ = [
     "warm_up",
 ]
 
-# Lexers offered to model text: common languages only. Pygments lexers are regular expressions,
-# and a rare lexer has had catastrophic backtracking on crafted input; nothing else is guessed.
-_LANGUAGES = frozenset(
-    {
-        *("bash", "c", "console", "cpp", "csharp", "css", "diff", "dockerfile", "go", "html"),
-        *("ini", "ipython", "java", "javascript", "js", "json", "julia", "kotlin", "latex"),
-        *("lua", "make", "markdown", "matlab", "php", "py", "pycon", "python", "r", "ruby"),
-        *("rust", "scala", "sh", "shell", "sql", "swift", "tex", "toml", "ts", "typescript"),
-        *("xml", "yaml", "yml"),
-    }
-)
-_HIGHLIGHT_LIMIT = 50_000  # characters of one code block worth colouring
 _TAGS = {
     *("a", "blockquote", "br", "code", "details", "div", "em", "hr", "li", "ol", "p", "pre"),
     *("s", "section", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody"),
@@ -84,10 +76,9 @@ _CLASSES = {
     "sup": {"footnote-ref"},
     "section": {"footnotes"},
 }
+_LINK = re.compile(r"(?i)(?:https?://[^/\\]|mailto:|#)")
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?-[0-9a-f]{12}-\d+(?::\d+)?")
 _CHROME = f"nbchat {_IGNORE}"
-# JupyterLab spaces a <pre> only at the top of an output (``> pre``); ours sit in a wrapper.
-PRE_STYLE = "margin: 1.5em 2em"
 _LEFT = "text-align:left"  # JupyterLab aligns HTML table cells right (DataFrames); text reads left
 
 
@@ -101,15 +92,10 @@ def markdown(text: str) -> str:
     a `document`, which cleans it."""
     if not text:
         return ""
-    doc_id = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return _parser(_may_autolink(text)).render(text, {"docId": doc_id})
-
-
-def _may_autolink(text: str) -> bool:
-    """Whether ``text`` holds anything GitHub would make a link of by itself. The autolink
-    rule runs at every word, which makes long prose ten to a hundred times slower to parse, so
-    it is used only for text that needs it."""
-    return "://" in text or "www." in text or "@" in text or "mailto:" in text
+    text = repaired(text)  # a lone UTF-16 half cannot be encoded, nor sanitized
+    doc_id = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    with budget():
+        return str(_parser().render(text, {"docId": doc_id}))
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -124,7 +110,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def sanitize(fragment: str) -> str:
     """``fragment`` cleaned by nh3 against nbchat's allowlist."""
-    return _cleaner().clean(fragment)
+    return str(_cleaner().clean(repaired(fragment)))
 
 
 def document(body: str) -> str:
@@ -133,7 +119,7 @@ def document(body: str) -> str:
     cleaned = sanitize(f'<div class="{_CHROME}">{body}</div>')
     if '<pre class="highlight"' not in cleaned:
         return cleaned
-    return cleaned + _style_sheet(frozenset(re.findall(r'<span class="([a-z0-9]{1,3})">', cleaned)))
+    return cleaned + style_sheet(frozenset(re.findall(r'<span class="([a-z0-9]{1,3})">', cleaned)))
 
 
 def warm_up() -> None:
@@ -145,25 +131,23 @@ def warm_up() -> None:
 
 
 @cache
-def _parser(autolinks: bool = True) -> Any:
+def _parser() -> Any:
     """markdown-it-py, set up once: CommonMark, GitHub's extensions, math, our renderers."""
     from markdown_it import MarkdownIt
-    from mdit_py_plugins.amsmath import amsmath_plugin
     from mdit_py_plugins.dollarmath import dollarmath_plugin
     from mdit_py_plugins.footnote import footnote_plugin
-    from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
-    from mdit_py_plugins.texmath import texmath_plugin
 
-    md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
-    md.enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": False, "linkify": True, "highlight": _highlight})
+    md.enable(["table", "strikethrough", "linkify"])
     md.options.update(tasklists=True, alerts=True)
-    if autolinks:
-        md.use(gfm_autolink_plugin)
+    # Bare URLs and e-mail addresses (linkify-it; mdit-py-plugins' GFM autolink rule is
+    # quadratic on long lines); no bare domains: "setup.py" is no link.
+    md.linkify.set({"fuzzy_link": False, "fuzzy_email": True})
     md.use(footnote_plugin, inline=False)
     # Pandoc's rule for "$": no space inside the delimiters, no digit after the closing one, so
     # "costs $5 and $10" is prose.
     md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
-    md.use(texmath_plugin, delimiters="brackets").use(amsmath_plugin)
+    md.use(math_rules)
     for kind in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
         md.add_render_rule(kind, _render_math)
     md.add_render_rule("math_block_eqno", _render_math)
@@ -177,7 +161,14 @@ def _parser(autolinks: bool = True) -> Any:
 
 _CLOSING = {"$": "$", "$$": "$$", "\\(": "\\)", "\\[": "\\]"}
 _DISPLAY = {"math_block", "math_block_label", "math_block_eqno", "amsmath"}
-_LABELLED = {"math_block_label", "math_block_eqno"}  # texmath's math_block has its TeX as info
+_LABELLED = {"math_block_label", "math_block_eqno"}
+# TeX that makes MathJax write HTML of its own (links, classes, styles, ids, raw MathML) or load
+# an extension, or that defines macros (they are global to the page): shown as text instead.
+_ACTIVE_TEX = re.compile(
+    r"\\(?:href|mmlToken|require|class|cssId|style|html|unicode|bbox|data|def|gdef|edef|xdef"
+    r"|let|newcommand|renewcommand|providecommand|newenvironment|renewenvironment"
+    r"|DeclareMathOperator)(?![A-Za-z])"
+)
 
 
 def _render_math(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
@@ -187,6 +178,8 @@ def _render_math(renderer: Any, tokens: Any, index: int, options: Any, env: Any)
     if token.type != "amsmath" and not opening:  # a block label's or number's own markup
         opening = "\\["
     tex = f"{opening}{token.content}{_CLOSING.get(opening, '')}"
+    if _ACTIVE_TEX.search(tex):  # not math to typeset: text
+        return f"<code>{escape(tex)}</code>"
     if token.type not in _DISPLAY:
         return f'<span class="nbchat-math {_PROCESS}">{escape(tex)}</span>'
     labelled = token.type in _LABELLED and token.info
@@ -206,37 +199,17 @@ def _render_code_block(renderer: Any, tokens: Any, index: int, options: Any, env
     return f'<pre style="{PRE_STYLE}"><code>{escape(tokens[index].content)}</code></pre>\n'
 
 
+def _highlight(code: str, language: str, attributes: Any) -> str:
+    """A fence, coloured where it can be (`render.code`)."""
+    return code_block(code, language)
+
+
 def _render_cell(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
     """A table cell aligned as its column says, else left."""
     token = tokens[index]
     if token.attrGet("style") is None:
         token.attrSet("style", _LEFT)
     return str(renderer.renderToken(tokens, index, options, env))
-
-
-def _highlight(code: str, language: str, attributes: Any) -> str:
-    """A fence: coloured when in a common language, else plain (escaped)."""
-    name = language.strip().lower()
-    if name not in _LANGUAGES or len(code) > _HIGHLIGHT_LIMIT:
-        return f'<pre style="{PRE_STYLE}"><code>{escape(code)}</code></pre>'
-    from pygments import highlight
-
-    spans = highlight(code, _lexer(name), _formatter())
-    return f'<pre class="highlight" style="{PRE_STYLE}"><code>{spans}</code></pre>'
-
-
-@cache
-def _lexer(name: str) -> Any:
-    from pygments.lexers import get_lexer_by_name
-
-    return get_lexer_by_name(name)
-
-
-@cache
-def _formatter() -> Any:
-    from pygments.formatters import HtmlFormatter
-
-    return HtmlFormatter(nowrap=True)  # its set-up (a style sheet) costs more than a block
 
 
 # -- the sanitizer --------------------------------------------------------------------------
@@ -264,9 +237,14 @@ def _cleaner() -> Any:
 
 
 def _attribute_filter(tag: str, name: str, value: str) -> str | None:
-    """Only the footnote plugin's ids (the document's own prefix), never one a model picks."""
+    """Only the footnote plugin's ids (the document's own prefix), never one a model picks; a
+    link only to an absolute http(s) URL, mail or a place in the page (Ammonia reads
+    ``http:/lab`` as absolute, but the browser resolves it against the Jupyter server)."""
     if name == "id":
         return value if _FOOTNOTE_ID.fullmatch(value) else None
+    if name == "href":
+        bare = re.sub(r"[\x00-\x20\x7f]", "", value)
+        return value if _LINK.match(bare) else None
     return value
 
 
@@ -274,55 +252,6 @@ def _in_page_only(url: str) -> str | None:
     """A relative URL is kept only as an in-page anchor (footnotes); others would resolve
     against the Jupyter server."""
     return url if url.startswith("#") else None
-
-
-# -- code colours ---------------------------------------------------------------------------
-
-# Pygments' short class -> CSS, from JupyterLab's editor theme variables (light and dark alike);
-# the fallbacks read on light and dark backgrounds where those variables are not defined.
-_COLOURS = {
-    "keyword": "color: var(--jp-mirror-editor-keyword-color, #a04bb5); font-weight: bold",
-    "string": "color: var(--jp-mirror-editor-string-color, #3a8a3a)",
-    "number": "color: var(--jp-mirror-editor-number-color, #2a8a6a)",
-    "comment": "color: var(--jp-mirror-editor-comment-color, #808080); font-style: italic",
-    "builtin": "color: var(--jp-mirror-editor-builtin-color, #2f7fbf)",
-    "def": "color: var(--jp-mirror-editor-def-color, #2f6fdf)",
-    "operator": "color: var(--jp-mirror-editor-operator-color, #a04bb5)",
-    "meta": "color: var(--jp-mirror-editor-meta-color, #a05a2c)",
-    "tag": "color: var(--jp-mirror-editor-tag-color, #2a8a3a)",
-    "attribute": "color: var(--jp-mirror-editor-attribute-color, #6f5fbf)",
-    "error": "color: var(--jp-mirror-editor-error-color, #d03030)",
-}
-_KINDS = {  # the first matching prefix of a Pygments token type's name
-    "Keyword": "keyword", "Operator.Word": "keyword", "Operator": "operator",
-    "Literal.String": "string", "Literal.Number": "number", "Comment": "comment",
-    "Name.Builtin": "builtin", "Name.Function": "def", "Name.Class": "def",
-    "Name.Decorator": "meta", "Name.Tag": "tag", "Name.Attribute": "attribute",
-    "Generic.Deleted": "error", "Generic.Inserted": "string", "Generic.Heading": "keyword",
-    "Generic.Subheading": "keyword",
-}  # fmt: skip
-
-
-@cache
-def _class_styles() -> dict[str, str]:
-    from pygments.token import STANDARD_TYPES
-
-    styles = {}
-    for token_type, short in STANDARD_TYPES.items():
-        name = ".".join(token_type)
-        kind = next((k for prefix, k in _KINDS.items() if name.startswith(prefix)), None)
-        if short and kind:
-            styles[short] = _COLOURS[kind]
-    return styles
-
-
-def _style_sheet(used: frozenset[str]) -> str:
-    """The rules for the token classes this output uses, scoped to nbchat's outputs."""
-    styles = _class_styles()
-    rules = "".join(
-        f".nbchat .highlight .{name} {{ {styles[name]} }}" for name in sorted(used & styles.keys())
-    )
-    return f"<style>{rules}</style>" if rules else ""
 
 
 class GrowingMarkdown:

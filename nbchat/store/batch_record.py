@@ -40,11 +40,18 @@ from typing import Any
 
 from nbchat._json import need, required
 from nbchat.errors import ConfigError
-from nbchat.prompt.template import MapTemplate
+from nbchat.store.reading import read_record
 from nbchat.store.record import SCHEMA_VERSION, STANDALONE, TURN, Record, utc_now
-from nbchat.wire.messages import user_message
+from nbchat.wire.messages import ItemTemplate, user_message
 
-__all__ = ["BATCH", "BatchItem", "batch_json", "item_labels", "map_title", "read_stored"]
+__all__ = [
+    "BATCH",
+    "BatchItem",
+    "batch_json",
+    "item_labels",
+    "map_title",
+    "read_stored",
+]
 
 BATCH = "batch"
 _MAP_FLAG = re.compile(r"^--map(?:=(.+))?$")
@@ -60,7 +67,7 @@ class BatchItem:
 
 
 def batch_json(
-    template: MapTemplate, items: list[BatchItem], *, thread: str, cell_id: str | None
+    template: ItemTemplate, items: list[BatchItem], *, thread: str, cell_id: str | None
 ) -> dict[str, Any]:
     """The JSON stored for a batch of answered ``items`` (all sent the same way)."""
     if not items:
@@ -115,7 +122,7 @@ def read_stored(raw: Any, version: int) -> list[Record]:
     wrong."""
     if version == SCHEMA_VERSION and isinstance(raw, dict) and raw.get("kind") == BATCH:
         return _read_batch(raw)
-    return [Record.from_json(raw, version=version)]
+    return [read_record(raw, version=version)]
 
 
 def _read_batch(data: dict[str, Any]) -> list[Record]:
@@ -129,7 +136,7 @@ def _read_batch(data: dict[str, Any]) -> list[Record]:
     need(paths, "template.paths", list)
     if len(literals) != len(paths) + 1 or not all(isinstance(t, str) for t in literals + paths):
         raise ValueError("template: its literals are texts, one more than its paths")
-    template = MapTemplate(tuple(literals), tuple(paths))
+    template = ItemTemplate(tuple(literals), tuple(paths))
     items = required(data, "items", "")
     need(items, "items", list)
     shared = {
@@ -151,7 +158,7 @@ def _read_batch(data: dict[str, Any]) -> list[Record]:
 
 
 def _item_turn(
-    template: MapTemplate, entry: Any, number: int, shared: dict[str, Any]
+    template: ItemTemplate, entry: Any, number: int, shared: dict[str, Any]
 ) -> dict[str, Any]:
     """The turn record JSON an item stands for (its key left to compute)."""
     where = f"items[{number}]"

@@ -15,6 +15,7 @@ find the answers old notebooks stored.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +28,8 @@ from nbchat.wire.redaction import mask_url, split_query
 
 __all__ = [
     "HISTORY_START",
+    "CellKey",
+    "CellKind",
     "Endpoint",
     "canonical",
     "extend_history",
@@ -125,3 +128,67 @@ def request_key_v1(
     )
     answer_params = {k: v for k, v in params.items() if k not in RESERVED_FIELDS}
     return "v1:" + _sha256(canonical([normalised, model, messages, answer_params]))
+
+
+class CellKind(enum.Enum):
+    """What a cell key names."""
+
+    CELL = "cell"  # a cell by its id: the one the frontend sent, or one unique in the file
+    INDEX = "index"  # a saved cell without a usable id, by its position in the file
+    RUN = "run"  # a run with no cell id (terminal IPython, a headless runner): each is new
+    ASK = "ask"  # the n-th `nbchat.ask` of a cell's execution: a turn of that cell
+    ITEM = "item"  # the n-th item of a ``--map`` cell
+    RECORD = "record"  # the n-th record (n > 0) a saved cell holds (each `nbchat.ask` shown)
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """Which cell a turn belongs to: a small value, never a string to parse (a frontend's cell
+    id may hold any character). ``str()`` is for people."""
+
+    kind: CellKind
+    cell_id: str | None = None  # the id, for CELL, ASK and ITEM (None: a --map run without one)
+    number: int = 0  # the position (INDEX), the run, the ask, the item or the record
+    within: CellKey | None = None  # RECORD: the saved cell's own key
+
+    @classmethod
+    def cell(cls, cell_id: str) -> CellKey:
+        """A cell by its id."""
+        return cls(CellKind.CELL, cell_id)
+
+    @classmethod
+    def index(cls, index: int) -> CellKey:
+        """A saved cell by its position (its id is missing or repeated in the file)."""
+        return cls(CellKind.INDEX, number=index)
+
+    @classmethod
+    def run(cls, number: int) -> CellKey:
+        """The ``number``-th run without a cell id."""
+        return cls(CellKind.RUN, number=number)
+
+    @classmethod
+    def ask(cls, cell_id: str, number: int) -> CellKey:
+        """The ``number``-th `nbchat.ask` of cell ``cell_id``'s execution."""
+        return cls(CellKind.ASK, cell_id, number)
+
+    @classmethod
+    def item(cls, cell_id: str | None, number: int) -> CellKey:
+        """Item ``number`` of a ``--map`` cell."""
+        return cls(CellKind.ITEM, cell_id, number)
+
+    def record(self, number: int) -> CellKey:
+        """The ``number``-th record this saved cell holds (the first is the cell itself)."""
+        return self if number == 0 else CellKey(CellKind.RECORD, number=number, within=self)
+
+    @property
+    def host(self) -> CellKey | None:
+        """The cell an ask belongs to (None for any other key)."""
+        return CellKey.cell(self.cell_id) if self.kind is CellKind.ASK and self.cell_id else None
+
+    def __str__(self) -> str:
+        if self.kind is CellKind.CELL:
+            return str(self.cell_id)
+        if self.kind is CellKind.RECORD:
+            return f"{self.within} (record {self.number})"
+        where = f"cell {self.cell_id} " if self.cell_id else ""
+        return f"{where}{self.kind.value} {self.number}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbchat.errors import NotebookError
 from nbchat.store.batch_record import read_stored
+from nbchat.store.keys import CellKey, CellKind
 from nbchat.store.record import RECORD_MIME_PATTERN, Record
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class StoredCell:
     """A code cell of the saved notebook that holds at least one record."""
 
     index: int
-    key: str  # the cell's id when it is unique in the file, else "index-<n>"
+    key: CellKey  # the cell by its id when it is unique in the file, else by its index
     records: tuple[Record, ...]
 
 
@@ -72,7 +73,7 @@ class NotebookRecords:
     @property
     def has_anonymous_records(self) -> bool:
         """Whether some stored turns belong to cells that cannot be found by their id."""
-        return any(cell.key.startswith("index-") for cell in self.cells)
+        return any(cell.key.kind is CellKind.INDEX for cell in self.cells)
 
     def stored(self, key: str, at: int | None) -> Record | None:
         """The record stored under ``key``: the one in cell ``at`` (the running cell's own) when
@@ -85,15 +86,17 @@ class NotebookRecords:
                         return record
         return self.by_key.get(key)
 
-    def locate(self, cell_id: str, source: str | None, taken: Container[int] = ()) -> int | None:
+    def locate(
+        self, cell_id: str | None, source: str | None, taken: Container[int] = ()
+    ) -> int | None:
         """The index of the running cell in the file, or None when it cannot be known.
 
         ``taken`` holds the indices other cells of this session were already found at, so that
         two anonymous cells with the same source are told apart in run order.
         """
-        if cell_id in self.ids:
+        if cell_id is not None and cell_id in self.ids:
             return self.ids[cell_id]
-        index = self.recorded_ids.get(cell_id)
+        index = self.recorded_ids.get(cell_id) if cell_id is not None else None
         if index is not None and index not in taken:
             return index
         for index in self.anonymous.get(source or "", ()) if source is not None else ():
@@ -229,7 +232,7 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
             result.rejected[index] = problems[0]
         if not records:
             continue
-        key = str(cell["id"]) if not anonymous else f"index-{index}"
+        key = CellKey.cell(str(cell["id"])) if not anonymous else CellKey.index(index)
         result.cells.append(StoredCell(index, key, tuple(records)))
         for record in records:
             result.has_v1 = result.has_v1 or record.schema == 1

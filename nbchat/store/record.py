@@ -52,6 +52,7 @@ whose tool calls lack their results (`nbchat.store.checks`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -64,6 +65,7 @@ from nbchat.store.keys import Endpoint, request_key
 from nbchat.wire.images import part_summary
 from nbchat.wire.messages import reasoning_of
 from nbchat.wire.protocol import completion_problem
+from nbchat.wire.usage import summed_usage
 
 __all__ = [
     "RECORD_MIME",
@@ -110,18 +112,6 @@ def message_text(message: dict[str, Any] | None) -> str:
             texts.append(f"[{part_summary(part)}]")
             after_text = False
     return "".join(texts)
-
-
-def _summed(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Token counts added up, nested ones too (``completion_tokens_details.reasoning_tokens``)."""
-    total: dict[str, Any] = {}
-    for report in reports:
-        for name, value in report.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                total[name] = total.get(name, 0) + value
-            elif isinstance(value, dict):
-                total[name] = _summed([total.get(name, {}), value])
-    return total
 
 
 @dataclass(frozen=True)
@@ -173,6 +163,8 @@ class Record:
     # base URL as stored, and the record's JSON as written.
     earlier: list[dict[str, Any]] | None = None
     original: dict[str, Any] | None = None
+    # How a record of an older schema recomputes its key (its reader sets it; None: schema 2).
+    key_rule: Callable[[Record], str | None] | None = field(default=None, repr=False, compare=False)
 
     # -- what it says ----------------------------------------------------------------------
 
@@ -217,7 +209,7 @@ class Record:
         reports = [r["usage"] for r in self.responses if isinstance(r.get("usage"), dict)]
         if len(reports) <= 1:
             return dict(reports[0]) if reports else {}
-        return _summed(reports)
+        return summed_usage(reports)
 
     @property
     def model(self) -> str | None:
@@ -237,10 +229,8 @@ class Record:
 
     def expected_key(self) -> str | None:
         """The key recomputed from what the record says was sent."""
-        if self.schema == 1:
-            from nbchat.store.record_v1 import v1_key  # (record_v1 builds on this module)
-
-            return v1_key(self)
+        if self.key_rule is not None:
+            return self.key_rule(self)
         if self.kind != TURN or self.request is None or self.history is None:
             return None
         request = self.request
@@ -284,21 +274,16 @@ class Record:
         return data
 
     @classmethod
-    def from_json(cls, data: Any, *, version: int = SCHEMA_VERSION) -> Record:
-        """Read a stored record of schema ``version``; `ValueError` names what is wrong."""
+    def from_json(cls, data: Any) -> Record:
+        """Read a stored record of schema 2 (`store.reading.read_record` reads every schema);
+        `ValueError` names what is wrong."""
         if not isinstance(data, dict):
             raise ValueError("a record is a JSON object")
-        stated = data.get("schema", version)
+        stated = data.get("schema", SCHEMA_VERSION)
         if not isinstance(stated, int) or isinstance(stated, bool):
             raise ValueError("record schema must be an integer")
-        if stated != version:
-            raise ValueError(f"record says schema {stated} but is stored as version {version}")
-        if version == 1:
-            from nbchat.store.record_v1 import read_v1
-
-            return read_v1(data)
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"record schema {version} is not one this nbchat understands")
+        if stated != SCHEMA_VERSION:
+            raise ValueError(f"record says schema {stated} but is stored as version 2")
         return _read_v2(data)
 
 

@@ -45,6 +45,7 @@ def read_v1(data: dict[str, Any]) -> Record:
         "nbchat_version": data.get("nbchat_version", "0.1"),
         "schema": 1,
         "original": data,
+        "key_rule": v1_key,
     }
     if data["kind"] == "system":
         return Record(SYSTEM, messages=[{"role": "system", "content": data["prompt"]}], **common)

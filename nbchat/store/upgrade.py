@@ -15,6 +15,7 @@ from typing import Any
 
 from nbchat.store.keys import HISTORY_START, Endpoint, extend_history, request_key, turn_digest
 from nbchat.store.notebook import iter_output_records
+from nbchat.store.reading import read_record
 from nbchat.store.record import RECORD_MIME, RECORD_MIME_PATTERN, SYSTEM, Record, RequestInfo
 from nbchat.wire.messages import wire_turn
 
@@ -49,7 +50,7 @@ def _v1_records(notebook: MutableMapping[str, Any], report: UpgradeReport) -> It
                 if not match or int(match.group(1)) != 1:
                     continue
                 try:
-                    record = Record.from_json(data[mime], version=1)
+                    record = read_record(data[mime], version=1)
                 except (ValueError, TypeError):
                     report.skipped += 1
                     continue

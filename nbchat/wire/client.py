@@ -38,6 +38,7 @@ __all__ = [
     "ChatClient",
     "ChatStream",
     "ClientConfig",
+    "ClientPool",
     "check_base_url",
     "default_base_url",
 ]
@@ -258,3 +259,23 @@ def _read_and_close(response: httpx.Response) -> None:
         pass
     finally:
         response.close()
+
+
+class ClientPool:
+    """One client (and so one connection pool) per endpoint configuration, kept for the session:
+    a thread's requests reuse their connections."""
+
+    def __init__(self) -> None:
+        self._clients: dict[ClientConfig, ChatClient] = {}
+
+    def get(self, config: ClientConfig) -> ChatClient:
+        """The client for ``config``, made on first use."""
+        if config not in self._clients:
+            self._clients[config] = ChatClient(config)
+        return self._clients[config]
+
+    def close(self) -> None:
+        """Close every client's connections."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()

@@ -19,15 +19,23 @@ none, some number every round's calls from 0), by position, and the round says s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbchat._text import clip, one_line
+from nbchat.wire.images import ImagePart
+
 __all__ = [
     "PASSBACK_FIELDS",
+    "PREVIEW_WIDTH",
     "REASONING_FIELDS",
     "WIRE_FIELDS",
+    "ItemTemplate",
     "ToolRound",
+    "call_line",
+    "call_shown",
     "carries_passback",
     "content_text",
     "content_thinking",
@@ -39,6 +47,7 @@ __all__ = [
     "wire_turn",
 ]
 
+PREVIEW_WIDTH = 100  # columns of a tool result's one-line preview
 # The message fields of the chat-completions protocol that a request may carry.
 WIRE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
 # Where providers put a model's thinking: DeepSeek, Qwen on DashScope, llama.cpp and older vLLM
@@ -222,3 +231,54 @@ def _hashable(value: Any) -> Any:
 def user_message(content: str | list[dict[str, Any]]) -> dict[str, Any]:
     """A user message."""
     return {"role": "user", "content": content}
+
+
+def call_shown(call: Any) -> tuple[str, str]:
+    """A tool call's name and arguments as text, whatever shape the model gave them."""
+    function = call.get("function") if isinstance(call, dict) else None
+    function = function if isinstance(function, dict) else {}
+    name = function.get("name")
+    arguments = function.get("arguments", "")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False, default=str)
+    return clip(one_line(name if isinstance(name, str) else "?"), 80), arguments
+
+
+def call_line(name: str, arguments: str) -> str:
+    """``lookup({"city": "Paris"})`` on one line, clipped."""
+    return f"{name}({clip(one_line(arguments), 120)})"
+
+
+@dataclass(frozen=True)
+class ItemTemplate:
+    """The text a batch's items are sent in, split around their placeholders: each item's
+    fills go between the literals (`prompt.template` makes it from a cell, and
+    `store.batch_record` stores it)."""
+
+    literals: tuple[str, ...]  # one more than the paths: text before, between and after them
+    paths: tuple[str, ...]  # each placeholder's path after "item": "", "[name]", ".name"
+
+    def content(self, fills: Sequence[str | ImagePart]) -> str | list[dict[str, Any]]:
+        """The user message's content: text, or text and image parts when a fill is an image."""
+        pieces: list[str | ImagePart] = [self.literals[0]]
+        for fill, literal in zip(fills, self.literals[1:], strict=True):
+            pieces += [fill, literal]
+        if not any(isinstance(piece, ImagePart) for piece in pieces):
+            return "".join(str(piece) for piece in pieces)
+        parts: list[dict[str, Any]] = []
+        for piece in pieces:
+            if isinstance(piece, ImagePart):
+                parts.append(piece.part())
+            elif piece and parts and parts[-1].get("type") == "text":
+                parts[-1]["text"] += piece
+            elif piece:
+                parts.append({"type": "text", "text": piece})
+        return parts
+
+    @property
+    def source(self) -> str:
+        """The template as text, each placeholder as written (for people and the record)."""
+        out = [self.literals[0]]
+        for path, literal in zip(self.paths, self.literals[1:], strict=True):
+            out += ["{item", path, "}", literal]
+        return "".join(out)

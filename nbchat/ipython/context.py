@@ -1,0 +1,118 @@
+"""The kernel side of nbchat, as the magic, the commands and `nbchat.ask` see it.
+
+`ChatKernel` holds what lives as long as the kernel (the session, the notebook file's locator,
+the output of the running cell) and answers the questions every caller asks: the effective
+settings, the saved notebook's records, the running cell (read once per cell), the tools and
+answer shape a cell names. The magic owns one; the commands and `ask` are given it, never the
+magic itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from nbchat.engine.session import ChatSession
+from nbchat.engine.settings import BUILTIN_PROFILES, Settings, resolve_settings
+from nbchat.engine.tool_calls import ToolBox
+from nbchat.engine.turns import DEFAULT_MAX_TOOL_CALLS
+from nbchat.ipython.cell import Frontend, RunningCell
+from nbchat.ipython.locator import SavedNotebook
+from nbchat.ipython.names import output_shape, tools_named
+from nbchat.ipython.options import CellOptions
+from nbchat.ipython.output import CellOutput
+from nbchat.prompt.key_guard import KeyGuard
+from nbchat.schema.structured import JsonOutput, OutputSchema
+from nbchat.store.notebook import NotebookRecords
+
+__all__ = ["ChatConfig", "ChatKernel"]
+
+
+class ChatConfig(Protocol):
+    """What the kernel side reads of ``%config ChatMagics``."""
+
+    profiles: dict[str, Any]
+    tools: list[str]
+    max_tool_calls: int | None
+
+    def configured(self) -> dict[str, Any]:
+        """The settings set by ``%config`` (None: not set there)."""
+        ...
+
+
+class ChatKernel:
+    """The kernel-side state and questions of nbchat."""
+
+    def __init__(self, shell: Any, config: ChatConfig) -> None:
+        self.shell = shell
+        self.config = config
+        self.running = RunningCell.read(shell)
+        self.output = CellOutput(lambda: self.running.frontend)
+        self.session = ChatSession(warn=self.output.note)
+        self.locator = SavedNotebook()
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """The notebook's variables."""
+        return self.shell.user_ns if self.shell is not None else {}
+
+    def begin(self) -> RunningCell:
+        """A cell (or an `ask`) starts: the running cell is read, once, and its output is new."""
+        self.running = RunningCell.read(self.shell)
+        self.output.start()
+        return self.running
+
+    def settings(self, flags: Mapping[str, Any] | None = None) -> Settings:
+        """The effective settings: flags over profile over %config over environment."""
+        return resolve_settings(self.config.configured(), flags or {}, self.config.profiles)
+
+    def notebook(self) -> NotebookRecords | None:
+        """The saved notebook's records (None when unknown or unreadable; said once)."""
+        headless = self.running.frontend is Frontend.HEADLESS
+        return self.locator.records(self.namespace, headless=headless, warn=self._warn_once)
+
+    def set_notebook(self, path: str | None) -> None:
+        """Name the notebook's file (None: find it again by itself)."""
+        self.locator.path = Path(path).expanduser() if path else None
+
+    def toolbox(self, options: CellOptions) -> ToolBox | None:
+        """The functions the cell offers: given, named, or ``ChatMagics.tools``."""
+        if options.functions:
+            return ToolBox(options.functions)
+        return tools_named(self.namespace, options.tools, self.config.tools)
+
+    def output_shape(self, options: CellOptions) -> OutputSchema | JsonOutput | None:
+        """The shape the answer must have: a schema named in the notebook or given, or JSON."""
+        if options.schema is None or isinstance(options.schema, str):
+            return output_shape(self.namespace, options.schema, options.json)
+        shape = OutputSchema.of(options.schema)
+        return JsonOutput(shape) if options.json else shape
+
+    def tool_call_cap(self, options: CellOptions) -> int:
+        """Calls of one answer that run: the cell's, else ``ChatMagics.max_tool_calls``, else
+        the default."""
+        cap = options.max_tool_calls
+        if cap is None:
+            cap = self.config.max_tool_calls
+        return DEFAULT_MAX_TOOL_CALLS if cap is None else cap
+
+    def key_guard(self, settings: Settings, options: CellOptions) -> KeyGuard:
+        """The keys of the environment: any profile's key variable, this request's, and every
+        variable named like a secret."""
+        profiles = [*BUILTIN_PROFILES.values(), *self.config.profiles.values()]
+        names = [settings.api_key_env, *(p.get("api_key_env") for p in profiles)]
+        flag = options.caller.name_of("allow_secrets", True)
+        return KeyGuard(os.environ, [n for n in names if isinstance(n, str)], flag=flag)
+
+    def note(self, message: str) -> None:
+        """A quiet note in the running cell's output."""
+        self.output.note(message)
+
+    def close(self) -> None:
+        """Close the session's HTTP connections."""
+        self.session.close()
+
+    def _warn_once(self, message: str) -> None:
+        self.session.warn_once(message)
