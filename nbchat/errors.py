@@ -28,7 +28,9 @@
     ├── OfflineMiss                 offline mode and no stored answer for this request
     └── NotebookError               a notebook file that cannot be read
 
-Every message is one short line that says what to do next; it never contains an API key.
+Every message is one short line; it never contains an API key. An error states facts, and
+names what the user can do about it as `Remedy` values; the caller (the ``%%chat`` magic,
+`nbchat.ask`) says those in its own words (``--new``, ``new=True``), appended by `advise`.
 A `StreamError` carries the partial answer received so far (`.partial`, completion-shaped). Any
 error of a turn that ran tools carries the messages of the rounds before it (`.exchange`).
 httpx failures and error responses become these errors in one place, `nbchat.wire.transport`.
@@ -36,6 +38,8 @@ httpx failures and error responses become these errors in one place, `nbchat.wir
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -55,6 +59,7 @@ __all__ = [
     "OfflineMiss",
     "ProtocolError",
     "RateLimitError",
+    "Remedy",
     "ServerError",
     "StreamError",
     "StreamErrorEvent",
@@ -65,13 +70,39 @@ __all__ = [
 ]
 
 
+class Remedy(enum.Enum):
+    """What the user can do about an error, said by the caller in its own words."""
+
+    NEW_THREAD = "new_thread"  # start the thread afresh at this cell
+    OTHER_THREAD = "other_thread"  # ask in another thread
+    NAME_MODEL = "name_model"  # name a model
+    MORE_TOKENS = "more_tokens"  # allow a longer answer
+    MORE_TOOL_ROUNDS = "more_tool_rounds"  # allow more rounds of tool calls
+    ANY_JSON = "any_json"  # ask for any JSON and check the schema here
+    REFRESH_ONLINE = "refresh_online"  # ask again, online
+
+
 class NbchatError(Exception):
     """Base class of every nbchat error. ``exchange`` holds the messages of a tool turn's rounds
-    before the failure (empty unless tools ran), so what ran can stay in sight."""
+    before the failure (empty unless tools ran), so what ran can stay in sight; ``remedies``
+    what the user can do, and ``advice`` those remedies in the words of the caller that raised
+    the error to the user (`advise`)."""
+
+    remedies: tuple[Remedy, ...] = ()
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.exchange: list[dict[str, Any]] = []
+        self.advice = ""
+
+    def advise(self, words: Mapping[Remedy, str]) -> None:
+        """Say the remedies in ``words`` (the caller's), after the facts."""
+        said = [words[remedy] for remedy in self.remedies if remedy in words]
+        self.advice = ", ".join(said)
+
+    def __str__(self) -> str:
+        facts = super().__str__()
+        return f"{facts.rstrip('.')}: {self.advice}" if self.advice else facts
 
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a stack: the cell fails with one short line.
@@ -157,6 +188,8 @@ class BadRequestError(APIError):
 class ContextLengthError(BadRequestError):
     """400: the conversation does not fit in the model's context window."""
 
+    remedies = (Remedy.NEW_THREAD,)
+
 
 class AuthenticationError(APIError):
     """401/403: the key is wrong, missing or lacks permission."""
@@ -228,6 +261,8 @@ class StreamInterrupted(StreamError, KeyboardInterrupt):
 
 class ToolRoundsExceeded(StreamError):
     """The model asked for tools again after ``--max-tool-rounds`` rounds of them."""
+
+    remedies = (Remedy.MORE_TOOL_ROUNDS,)
 
 
 class MalformedStreamError(StreamError, ProtocolError):

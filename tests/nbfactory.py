@@ -113,9 +113,9 @@ def make_record(
     response = _completion(answer, model, usage, finish_reason)
     assistant = response["choices"][0].pop("message")
     return Record(
-        TURN,
-        thread,
-        [user, assistant],
+        kind=TURN,
+        thread=thread,
+        messages=[user, assistant],
         cell_id=cell_id,
         new_thread=new_thread,
         key=request_key(endpoint, model, params, system, history, user),
@@ -206,7 +206,9 @@ def make_v1_record(
 def make_system_record(text: str, thread: str = "default", cell_id: str | None = None) -> Record:
     """The record of a ``%%chat --system`` cell."""
     messages = [{"role": "system", "content": text}]
-    return Record(SYSTEM, thread, messages, cell_id=cell_id, stored_at=STORED_AT)
+    return Record(
+        kind=SYSTEM, thread=thread, messages=messages, cell_id=cell_id, stored_at=STORED_AT
+    )
 
 
 def make_batch_json(

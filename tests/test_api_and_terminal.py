@@ -123,3 +123,18 @@ def test_a_shown_answer_stores_no_record_with_caching_off(kernel, server):
         for o in shown.outputs
         for mime in o.get("data", {})
     )
+
+
+def test_ask_speaks_of_its_own_arguments_never_of_flags(kernel, server):
+    """A profile without a model: the cell is told about -m, `ask` about model=."""
+    profiles = {"bare": {"base_url": server.base_url, "api_key_env": ""}}
+    kernel.run("import os; os.environ.pop('NBCHAT_MODEL', None)", check=True)
+    kernel.run(f"%config ChatMagics.profiles = {profiles!r}", check=True)
+    cell = kernel.run("%%chat -p bare\nHi", cell_id="c1")
+    assert cell.status == "error" and "add -m MODEL to the cell" in cell.error["evalue"]
+    code = kernel.run("import nbchat\nnbchat.ask('Hi', profile='bare')", cell_id="c2")
+    assert code.status == "error" and "pass model=..." in code.error["evalue"]
+    assert "-m MODEL" not in code.error["evalue"]
+    rounds = kernel.run("nbchat.ask('Hi', max_tool_rounds=0)", cell_id="c3")
+    assert "max_tool_rounds must be at least 1" in rounds.error["evalue"]
+    assert server.chat_requests == []

@@ -23,11 +23,14 @@ from nbchat.errors import (
     NotFoundError,
     ProtocolError,
     RateLimitError,
+    Remedy,
     ServerError,
     StreamError,
     StreamInterrupted,
     TruncatedStreamError,
 )
+from nbchat.ipython.advice import WORDS
+from nbchat.ipython.options import Caller
 from nbchat.wire.redaction import Redactor
 from nbchat.wire.transport import error_from_response as translate_response
 from nbchat.wire.transport import error_from_transport as translate_transport
@@ -133,7 +136,11 @@ def test_context_length(body):
     assert type(exc) is ContextLengthError
     assert isinstance(exc, BadRequestError)
     assert "too long" in str(exc)
-    assert "%%chat --new" in str(exc)
+    assert exc.remedies == (Remedy.NEW_THREAD,), "the caller says how to start afresh"
+    exc.advise(WORDS[Caller.MAGIC])
+    assert str(exc).endswith(": start the thread afresh in this cell with --new")
+    exc.advise(WORDS[Caller.CODE])
+    assert str(exc).endswith(": start the thread afresh with new=True")
 
 
 def test_other_400_keeps_the_servers_reason():
@@ -252,7 +259,7 @@ def test_errors_is_a_leaf():
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])
     }
-    assert imported <= {"__future__", "typing"}
+    assert imported <= {"__future__", "typing", "enum", "collections"}
 
 
 # -- a missing key -------------------------------------------------------------------------------

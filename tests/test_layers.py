@@ -168,3 +168,14 @@ def test_no_import_cycle_deferred_imports_included():
 def test_no_module_is_over_400_lines():
     long = {name: n for name, path in modules() if (n := len(path.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_no_function_is_over_50_lines():
+    long = {}
+    for name, path in modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = node.end_lineno - node.lineno + 1 if node.end_lineno else 0
+                if size > 50:
+                    long[f"{name}.{node.name}"] = size
+    assert long == {}

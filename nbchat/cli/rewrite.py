@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from nbchat._files import atomic_write
 from nbchat._text import plural
 from nbchat.cli.format import ExitCode
-from nbchat.render.bundles import RAW_MARKER
+from nbchat.store.marker import OutputMarker
 from nbchat.store.notebook import iter_output_records, load_notebook
 from nbchat.store.upgrade import upgrade_notebook
 
@@ -29,14 +29,9 @@ TEXT_MIMES = ("text/html", "text/markdown", "text/plain")
 # -- strip -----------------------------------------------------------------------------------------
 
 
-def _nbchat_marker(output: Mapping[str, Any]) -> Any:
-    metadata = output.get("metadata")
-    return metadata.get("nbchat") if isinstance(metadata, Mapping) else None
-
-
 def _is_raw_view(output: Mapping[str, Any]) -> bool:
-    marker = _nbchat_marker(output)
-    return isinstance(marker, Mapping) and marker.get(RAW_MARKER) is True
+    marker = OutputMarker.of(output)
+    return marker is not None and marker.raw
 
 
 def _text_only(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from nbchat._files import atomic_write
 from nbchat._text import clip, one_line, plural
 from nbchat.cli.format import ExitCode
+from nbchat.store.marker import OutputMarker
 from nbchat.store.notebook import load_notebook
 from nbchat.store.record import RECORD_MIME_PATTERN
 
@@ -85,19 +86,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _nbchat_marker(output: Mapping[str, Any]) -> Mapping[str, Any]:
-    metadata = output.get("metadata")
-    marker = metadata.get("nbchat") if isinstance(metadata, Mapping) else None
-    return marker if isinstance(marker, Mapping) else {}
-
-
-def _is_answer(output: Mapping[str, Any]) -> bool:
-    """An answer output: it carries an answer record, or nbchat's answer marker (--no-cache)."""
+def _holds_answer(output: Mapping[str, Any]) -> bool:
+    """An output that carries an answer record (of any schema; "answer": schema 1)."""
     data = output.get("data")
     for mime, value in data.items() if isinstance(data, Mapping) else ():
         if RECORD_MIME_PATTERN.match(str(mime)) and isinstance(value, Mapping):
-            return value.get("kind") in ("turn", "answer")  # "answer": schema 1
-    return "replayed" in _nbchat_marker(output)
+            return value.get("kind") in ("turn", "answer")
+    return False
 
 
 def count_answers(cells: list[Any]) -> tuple[int, int]:
@@ -108,18 +103,13 @@ def count_answers(cells: list[Any]) -> tuple[int, int]:
         for output in outputs if isinstance(outputs, list) else ():
             if not isinstance(output, Mapping):
                 continue
-            marker = _nbchat_marker(output)
-            if marker.get("batch") is True:  # a --map summary counts its items
-                answers += _count(marker.get("answered"))
-                replayed += _count(marker.get("replayed"))
-            elif _is_answer(output):
-                answers += 1
-                replayed += marker.get("replayed") is True
+            marker = OutputMarker.of(output) or OutputMarker()
+            found, again = marker.answers  # a --map summary counts its items
+            if not found and _holds_answer(output):  # a record with no marker (nbchat 0.1)
+                found = 1
+            answers += found
+            replayed += again
     return answers, replayed
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _first_line(text: str) -> str:

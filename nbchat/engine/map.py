@@ -30,7 +30,14 @@ from nbchat.engine.settings import Settings
 from nbchat.engine.threads import Window
 from nbchat.engine.turns import DEFAULT_THREAD, PreparedTurn, TurnRequest, at_endpoint, prepare
 from nbchat.engine.values import MISFIT, answer_value, stored_value
-from nbchat.errors import BatchError, BatchInterrupted, ConfigError, StructuredOutputError
+from nbchat.errors import (
+    BatchError,
+    BatchInterrupted,
+    ConfigError,
+    NbchatError,
+    Remedy,
+    StructuredOutputError,
+)
 from nbchat.prompt.key_guard import KeyGuard
 from nbchat.prompt.template import ItemError, MapTemplate, item_rows
 from nbchat.schema.structured import JsonOutput, OutputSchema
@@ -95,13 +102,16 @@ class MapOutcome:
     failures: dict[int, str]
     total: int
     interrupted: BatchInterrupted | None = None
+    remedies: tuple[Remedy, ...] = ()  # what the user can do about the failed items
 
     def raise_for_failures(self) -> None:
         """`BatchInterrupted` after Ctrl-C, `BatchError` (with ``values``) when items failed."""
         if self.interrupted is not None:
             raise self.interrupted
         if self.failures:
-            raise BatchError(_failure_line(self.failures, self.total), values=self.values)
+            error = BatchError(_failure_line(self.failures, self.total), values=self.values)
+            error.remedies = self.remedies
+            raise error
 
 
 def map_items(
@@ -131,6 +141,7 @@ class _MapRun:
         self.rows, self.index = item_rows(job.items, job.name)
         self.failures: dict[int, str] = {}
         self.items: dict[int, _Item] = {}
+        self.remedies: dict[Remedy, None] = {}  # of the failed items, in order, once each
 
     def run(self, on_progress: Callable[[Progress], None] | None) -> MapOutcome:
         template = self._template()
@@ -151,7 +162,10 @@ class _MapRun:
             record = batch_json(template, kept, thread=self.job.thread, cell_id=self.job.cell_id)
         summary = self._summary(result, order, kept, listed=interrupted is not None)
         bound = _as_series(values, self.index) if self.index is not None else values
-        return MapOutcome(bound, record, summary, self.failures, len(self.rows), interrupted)
+        remedies = tuple(self.remedies)
+        return MapOutcome(
+            bound, record, summary, self.failures, len(self.rows), interrupted, remedies
+        )
 
     def _template(self) -> MapTemplate:
         job = self.job
@@ -217,6 +231,7 @@ class _MapRun:
                 value = stored_value(item.turn, found.record, offline=offline) if found else MISFIT
             except StructuredOutputError as error:  # offline: it cannot be asked again
                 self.failures[number] = str(error)
+                self.remedies.update(dict.fromkeys(error.remedies))
                 continue
             if value is not MISFIT and found is not None:
                 item.stored, item.value = found.record, value
@@ -241,7 +256,11 @@ class _MapRun:
 
         def send(position: int) -> Record:
             assert client is not None, "an item to ask, with no client"
-            return self.session.ask_standalone(items[position].turn, client)
+            try:
+                return self.session.ask_standalone(items[position].turn, client)
+            except NbchatError as error:  # what the user can do about it, for the cell's error
+                self.remedies.update(dict.fromkeys(error.remedies))
+                raise
 
         return run_batch(
             list(range(len(order))),
@@ -282,6 +301,8 @@ class _MapRun:
         if was_replayed:
             return self.session.replay(item.turn, answer), None
         problem = finish_problem(answer.finish_reason)
+        if answer.finish_reason == "length":
+            self.remedies[Remedy.MORE_TOKENS] = None
         if problem is None:
             try:
                 item.value = answer_value(item.turn, answer)

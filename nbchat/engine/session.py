@@ -49,6 +49,7 @@ from nbchat.errors import (
     BadRequestError,
     ConfigError,
     OfflineMiss,
+    Remedy,
     StructuredOutputError,
     TruncatedStreamError,
 )
@@ -166,10 +167,9 @@ class ChatSession:
     ) -> PreparedTurn:
         """The full request of a cell's turn, and its key."""
         if not settings.model:
-            raise ConfigError(
-                f"Profile {settings.profile!r} names no model: add -m MODEL to the cell, or set "
-                "%config ChatMagics.model or $NBCHAT_MODEL (`%chat models` lists them)."
-            )
+            nameless = ConfigError(f"Profile {settings.profile!r} names no model")
+            nameless.remedies = (Remedy.NAME_MODEL,)
+            raise nameless
         if request.ask_in is not None:
             cell_key = self.threads.ask_key(*request.ask_in)
         else:
@@ -358,9 +358,9 @@ class ChatSession:
         """A ``--system`` cell: nothing is sent; the text governs the turns below it."""
         cell_key = self.threads.key_of(request.cell_id)
         record = Record(
-            SYSTEM,
-            request.thread,
-            [{"role": "system", "content": request.prompt}],
+            kind=SYSTEM,
+            thread=request.thread,
+            messages=[{"role": "system", "content": request.prompt}],
             cell_id=request.cell_id,
             new_thread=request.new_thread,
         )

@@ -97,8 +97,7 @@ def converse(
             return exchange
         if exchange.rounds >= max_rounds:
             raise ToolRoundsExceeded(
-                f"The model still called tools after {max_rounds} rounds (--max-tool-rounds); "
-                "nothing was stored.",
+                f"The model still called tools after {max_rounds} rounds; nothing was stored",
                 exchange=list(exchange.messages),
             )
         _run_round(calls[:max_calls], tools, exchange, shown, redactor.text if redactor else str)

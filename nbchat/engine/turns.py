@@ -133,15 +133,12 @@ def prepare(
     with_v1_key: bool = False,
     endpoint: Endpoint | None = None,
 ) -> PreparedTurn:
-    """The full request of a turn and its key. ``window`` is None for a turn with no context
-    (``--new``, or a question asked on its own). ``reasoning``: the turns above go out with
-    their thinking (`nbchat.engine.reasoning`); when they hold some, the key of the other form is
-    computed too, to find an answer stored either way. ``pad``: the field every answer above
-    then carries. ``endpoint``: the request as sent to another endpoint than the settings'
-    (`at_endpoint`)."""
+    """The full request of a turn and its key. ``window``: the turns above (None: no context).
+    ``reasoning``: they go out with their thinking (`engine.reasoning`), and ``pad`` is what an
+    answer without any then carries. ``endpoint``: another endpoint than the settings'."""
+    own = Endpoint.of(settings.base_url)
     # A stored endpoint is known only as shown (query values masked): nbchat 0.1 stored it as
     # sent, and its key hashed that text.
-    own = Endpoint.of(settings.base_url)
     v1_base = settings.base_url if endpoint in (None, own) else endpoint.shown
     endpoint = endpoint or own
     user = user_message(request.content if request.content is not None else request.prompt)
@@ -150,11 +147,7 @@ def prepare(
     system = window.system(settings.system_prompt) or None
     history, parent, context_keys = window.chain(reasoning)
     context = window.messages(settings.system_prompt, reasoning)
-    key = request_key(endpoint, settings.model, params, system, history, user)
-    other = None
-    if window.has_reasoning:
-        other_history = window.chain(not reasoning)[0]
-        other = request_key(endpoint, settings.model, params, system, other_history, user)
+    key, other = _keys(endpoint, settings.model, params, system, user, window, reasoning)
     v1 = request_key_v1(v1_base, settings.model, [*context, user], params) if with_v1_key else None
     return PreparedTurn(
         request,
@@ -176,6 +169,23 @@ def prepare(
         window,
         pad if reasoning else None,
     )
+
+
+def _keys(
+    endpoint: Endpoint,
+    model: str,
+    params: dict[str, Any],
+    system: str | None,
+    user: dict[str, Any],
+    window: Window,
+    reasoning: bool,
+) -> tuple[str, str | None]:
+    """The request's key, and, when the turns above hold thinking, the key of the request with
+    the thinking sent the other way (an answer may be stored either way)."""
+    key = request_key(endpoint, model, params, system, window.chain(reasoning)[0], user)
+    if not window.has_reasoning:
+        return key, None
+    return key, request_key(endpoint, model, params, system, window.chain(not reasoning)[0], user)
 
 
 def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
@@ -204,7 +214,7 @@ def answered(
     assistant's messages as returned and, between them, the results of the tools it called),
     and each request's completion without its message."""
     return Record(
-        TURN,
+        kind=TURN,
         messages=[turn.user, *messages],
         responses=responses,
         timing=timing,

@@ -9,7 +9,7 @@ from typing import Any
 
 from nbchat.engine.reasoning import NAMES_THE_FIELD, ReasoningPolicy
 from nbchat.engine.turns import PreparedTurn, prepare
-from nbchat.errors import APIError, ContextLengthError, StructuredOutputError
+from nbchat.errors import APIError, ContextLengthError, Remedy, StructuredOutputError
 from nbchat.schema.structured import misfit
 from nbchat.store.record import Record
 from nbchat.wire.completion import finish_problem
@@ -45,10 +45,9 @@ def stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
         return answer_value(turn, record)
     except StructuredOutputError as error:
         if offline:
-            raise StructuredOutputError(
-                f"{error} (the stored answer; run online with --refresh to ask again)",
-                text=error.text,
-            ) from None
+            stale = StructuredOutputError(f"{error} (the stored answer)", text=error.text)
+            stale.remedies = (Remedy.REFRESH_ONLINE,)
+            raise stale from None
         return MISFIT
 
 
@@ -63,27 +62,31 @@ def answer_value(turn: PreparedTurn, record: Record) -> Any:
         problem = finish_problem(record.finish_reason)
         if problem:  # the real reason: the answer stopped part-way
             error = StructuredOutputError(f"it was {problem}", text=error.text)
-        raise StructuredOutputError(misfit(output, error), text=error.text) from None
+        shaped = StructuredOutputError(misfit(output, error), text=error.text)
+        shaped.remedies = (Remedy.MORE_TOKENS,) if problem else ()
+        raise shaped from None
 
 
 def with_advice(error: APIError, turn: PreparedTurn) -> APIError:
     """An error with the way around it, when there is a known one: a refused request with a
     JSON schema answer format, or a provider that wants back thinking the thread's earlier
     answers do not have."""
-    advice = _schema_advice(error, turn) or _thinking_advice(error, turn)
-    if advice is None:
+    found = _schema_advice(error, turn) or _thinking_advice(error, turn)
+    if found is None:
         return error
+    fact, remedies = found
     advised = type(error)(
-        f"{error} ({advice})",
+        f"{error} ({fact})",
         status_code=error.status_code,
         body=error.body,
         retries=error.retries,
     )
     advised.request_id = error.request_id
+    advised.remedies = remedies
     return advised
 
 
-def _schema_advice(error: APIError, turn: PreparedTurn) -> str | None:
+def _schema_advice(error: APIError, turn: PreparedTurn) -> tuple[str, tuple[Remedy, ...]] | None:
     """Many compatible servers do not support ``json_schema`` (most answer 400, some 422 or
     even 500): when the refusal names it, --json is the way around."""
     response_format = turn.params.get("response_format")
@@ -92,13 +95,10 @@ def _schema_advice(error: APIError, turn: PreparedTurn) -> str | None:
     named = "json_schema" in said or "response_format" in said
     if not schema or not named or isinstance(error, ContextLengthError):
         return None
-    return (
-        "the endpoint may not support json_schema output: try --json, which asks for any JSON "
-        "object and checks it against the schema here"
-    )
+    return "the endpoint may not support json_schema output", (Remedy.ANY_JSON,)
 
 
-def _thinking_advice(error: APIError, turn: PreparedTurn) -> str | None:
+def _thinking_advice(error: APIError, turn: PreparedTurn) -> tuple[str, tuple[Remedy, ...]] | None:
     """A thinking model asked to continue a thread whose earlier answers came from a model that
     did not think, and the thinking could not be sent as it wants (DeepSeek's 400 "The
     reasoning_content in the thinking mode must be passed back")."""
@@ -109,10 +109,8 @@ def _thinking_advice(error: APIError, turn: PreparedTurn) -> str | None:
     answers = [m for t in turn.window.answered for m in t.messages if m.get("role") == "assistant"]
     if not any(reasoning_of(message) is None for message in answers):
         return None
-    return (
-        "earlier answers of this thread came from a model that did not think: start the thread "
-        "afresh in this cell with --new, or ask in another --thread"
-    )
+    fact = "earlier answers of this thread came from a model that did not think"
+    return fact, (Remedy.NEW_THREAD, Remedy.OTHER_THREAD)
 
 
 def flipped_turn(

@@ -26,6 +26,7 @@ from nbchat.engine.queries import sent
 from nbchat.engine.threads import STANDALONE
 from nbchat.engine.turns import DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD, TurnRequest
 from nbchat.errors import ConfigError
+from nbchat.ipython.advice import in_words
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.options import Caller, CellOptions
 from nbchat.render.bundles import answer_bundle
@@ -120,19 +121,23 @@ def ask(
         schema=schema,
         json=json,
     )
-    kernel = _kernel()
+    with in_words(Caller.CODE):
+        return _ask(_kernel(), prompt, chosen, thread is not None)
+
+
+def _ask(kernel: ChatKernel, prompt: str, chosen: CellOptions, in_thread: bool) -> Answer:
     cell = kernel.begin()
     settings = kernel.settings(chosen.flags())
-    asked_in = (cell.cell_id, cell.message_id) if thread is not None and cell.cell_id else None
+    asked_in = (cell.cell_id, cell.message_id) if in_thread and cell.cell_id else None
     request = TurnRequest(
         prompt,
         chosen.thread,
         None,
-        new,
-        refresh,
+        chosen.new,
+        chosen.refresh,
         ask_in=asked_in,
-        tools=kernel.toolbox(chosen) if tools else None,
-        max_tool_rounds=max_tool_rounds,
+        tools=kernel.toolbox(chosen) if chosen.functions else None,
+        max_tool_rounds=chosen.max_tool_rounds,
         max_tool_calls=kernel.tool_call_cap(chosen),
         output=kernel.output_shape(chosen),
     )
@@ -190,6 +195,7 @@ def map(  # shadows the builtin here only, and is not in nbchat's __all__
         rpm=rpm,
         allow_secrets=allow_secrets,
     )
-    kernel = _kernel()
-    kernel.begin()
-    return run_map(kernel, map_job(kernel, chosen, template, items, title="nbchat.map"))
+    with in_words(Caller.CODE):
+        kernel = _kernel()
+        kernel.begin()
+        return run_map(kernel, map_job(kernel, chosen, template, items, title="nbchat.map"))

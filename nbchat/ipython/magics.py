@@ -20,10 +20,11 @@ from nbchat.engine.map import DEFAULT_CONCURRENCY
 from nbchat.engine.settings import EFFORTS
 from nbchat.engine.turns import DEFAULT_MAX_TOOL_CALLS, DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD
 from nbchat.errors import ConfigError
+from nbchat.ipython.advice import in_words
 from nbchat.ipython.commands import help_text, run_command
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.mapping import map_cell
-from nbchat.ipython.options import parse_options
+from nbchat.ipython.options import Caller, parse_options
 from nbchat.ipython.traits import SETTING_NAMES, ChatSettings
 from nbchat.ipython.turn import run_turn
 
@@ -181,18 +182,20 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         """
         running = self.kernel.begin()
         if cell is None:
-            run_command(self.kernel, line)
+            with in_words(Caller.MAGIC):
+                run_command(self.kernel, line)
             return
         self.kernel.session.start_cell(running.cell_id, running.source)
         try:
             args = self.chat.parser.parse_args(shlex.split(line))
         except (ValueError, UsageError) as exc:  # unbalanced quotes, unknown flags
             raise ConfigError(f"%%chat: {exc}") from None
-        options = parse_options(args)
-        if options.map is not None:
-            map_cell(self.kernel, options, cell)
-        else:
-            run_turn(self.kernel, options, cell)
+        with in_words(Caller.MAGIC):
+            options = parse_options(args)
+            if options.map is not None:
+                map_cell(self.kernel, options, cell)
+            else:
+                run_turn(self.kernel, options, cell)
 
 
 # The cell form is the main one: its help reads "%%chat" (IPython's formatter adds one "%"), and

@@ -19,11 +19,10 @@ from nbchat.ipython.cell import Frontend
 from nbchat.prompt.figures import thumbnail
 from nbchat.render.bundles import note_html
 from nbchat.render.html import document
+from nbchat.store.marker import OutputMarker
 from nbchat.wire.images import ImagePart
 
-__all__ = ["NOTE", "CellOutput"]
-
-NOTE = "note"  # metadata["nbchat"]["note"]: an output that is one of nbchat's quiet notes
+__all__ = ["CellOutput"]
 
 
 class CellOutput:
@@ -64,4 +63,4 @@ class CellOutput:
             print(message, file=sys.stderr)
             return
         bundle = {"text/html": document(note_html(message)), "text/plain": message}
-        display(bundle, raw=True, metadata={"nbchat": {NOTE: True}})
+        display(bundle, raw=True, metadata=OutputMarker(note=True).to_json())

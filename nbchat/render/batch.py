@@ -14,6 +14,7 @@ from typing import Any
 from nbchat._text import clip, one_line, plural, render_table
 from nbchat.render.bundles import Bundle
 from nbchat.render.html import document, escape, table
+from nbchat.store.marker import OutputMarker
 from nbchat.store.record import RECORD_MIME
 
 __all__ = ["BatchSummary"]
@@ -85,4 +86,4 @@ class BatchSummary:
         }
         if record is not None:
             data[RECORD_MIME] = record
-        return data, {"nbchat": {"batch": True, "answered": answered, "replayed": replayed}}
+        return data, OutputMarker(answered=answered, replayed_items=replayed).to_json()

@@ -19,6 +19,7 @@ from typing import Any
 
 from nbchat._text import clip, duration, one_line, plural, printable
 from nbchat.render.html import PRE_STYLE, document, escape, markdown
+from nbchat.store.marker import OutputMarker
 from nbchat.store.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
 from nbchat.wire.images import with_image_summaries
 from nbchat.wire.messages import PREVIEW_WIDTH, call_line, call_shown
@@ -26,7 +27,6 @@ from nbchat.wire.messages import tool_rounds as paired_rounds
 from nbchat.wire.usage import reasoning_tokens
 
 __all__ = [
-    "RAW_MARKER",
     "answer_bundle",
     "footer",
     "inspection",
@@ -43,7 +43,6 @@ __all__ = [
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
-RAW_MARKER = "raw"  # metadata["nbchat"]["raw"]: an output that shows raw JSON
 _FINISH_NOTES = {
     "length": "⚠ cut off: hit max_tokens or the context limit (finish_reason: length)",
     "content_filter": "⚠ omitted by the provider's content filter (finish_reason: content_filter)",
@@ -143,7 +142,7 @@ def answer_bundle(
     }
     if store and with_record:
         data[RECORD_MIME] = record.to_json()
-    return data, {"nbchat": {"thread": record.thread, "replayed": replayed}}
+    return data, OutputMarker(thread=record.thread, replayed=replayed).to_json()
 
 
 def fold(summary: str, body_html: str) -> str:
@@ -253,7 +252,7 @@ def partial_bundle(
         "text/html": document(body + note_html(note)),
         "text/plain": printable(f"{tools_plain(rounds)}{text}\n\n[{note}]"),
     }
-    return data, {"nbchat": {"incomplete": True}}
+    return data, OutputMarker(incomplete=True).to_json()
 
 
 def system_bundle(record: Record, *, store: bool = True) -> Bundle:
@@ -271,7 +270,7 @@ def system_bundle(record: Record, *, store: bool = True) -> Bundle:
     }
     if store:
         data[RECORD_MIME] = record.to_json()
-    return data, {"nbchat": {"thread": record.thread}}
+    return data, OutputMarker(thread=record.thread).to_json()
 
 
 def raw_bundle(payload: Any) -> Bundle:
@@ -280,7 +279,7 @@ def raw_bundle(payload: Any) -> Bundle:
         "application/json": payload,
         "text/plain": json.dumps(payload, indent=2, ensure_ascii=False),
     }
-    return data, {"application/json": {"expanded": False}, "nbchat": {RAW_MARKER: True}}
+    return data, {"application/json": {"expanded": False}, **OutputMarker(raw=True).to_json()}
 
 
 def inspection(record: Record, sent: dict[str, Any], *, whole: bool = False) -> dict[str, Any]:
@@ -307,6 +306,6 @@ def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:
     )
     metadata = {
         "application/json": {"expanded": False},
-        "nbchat": {RAW_MARKER: True, "record": SCHEMA_VERSION},
+        **OutputMarker(raw=True, record=SCHEMA_VERSION).to_json(),
     }
     return {"application/json": inspection(record, sent, whole=True), "text/plain": plain}, metadata

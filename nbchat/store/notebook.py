@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nbchat.errors import NotebookError
 from nbchat.store.batch_record import read_stored
 from nbchat.store.keys import CellKey, CellKind
+from nbchat.store.marker import OutputMarker
 from nbchat.store.record import RECORD_MIME_PATTERN, Record
 
 if TYPE_CHECKING:
@@ -159,15 +160,9 @@ def iter_output_records(outputs: list[Mapping[str, Any]]) -> Iterator[tuple[int,
             match = RECORD_MIME_PATTERN.match(mime)
             if match:
                 yield int(match.group(1)), value
-        metadata = output.get("metadata")
-        marker = metadata.get("nbchat") if isinstance(metadata, dict) else None
-        version = marker.get("record") if isinstance(marker, dict) else None
-        if (
-            isinstance(version, int)
-            and not isinstance(version, bool)
-            and "application/json" in data
-        ):
-            yield version, data["application/json"]
+        marker = OutputMarker.of(output)
+        if marker is not None and marker.record is not None and "application/json" in data:
+            yield marker.record, data["application/json"]
 
 
 def _source(cell: Mapping[str, Any]) -> str:

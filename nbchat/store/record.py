@@ -140,7 +140,7 @@ class RequestInfo:
         }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Record:
     """One stored turn (or system prompt) of a thread, of schema 2 or read from schema 1."""
 

@@ -27,28 +27,10 @@ __all__ = ["read_v1", "v1_key"]
 
 def read_v1(data: dict[str, Any]) -> Record:
     """A schema 1 record as a `Record` (``schema`` 1); `ValueError` names a malformed field."""
-    for name in ("kind", "thread", "prompt"):
-        need(required(data, name, ""), name, str)
-    for name in ("stored_at", "nbchat_version"):
-        if name in data:
-            need(data[name], name, str)
-    need(data.get("cell_id"), "cell_id", str, null=True)
-    need(data.get("new_thread", False), "new_thread", bool)
-    timing = data.get("timing", {})
-    check_timing(timing)
-    common = {
-        "thread": data["thread"],
-        "cell_id": data.get("cell_id"),
-        "new_thread": data.get("new_thread", False),
-        "timing": timing,
-        "stored_at": data.get("stored_at", ""),
-        "nbchat_version": data.get("nbchat_version", "0.1"),
-        "schema": 1,
-        "original": data,
-        "key_rule": v1_key,
-    }
+    common = _common_fields(data)
     if data["kind"] == "system":
-        return Record(SYSTEM, messages=[{"role": "system", "content": data["prompt"]}], **common)
+        system = [{"role": "system", "content": data["prompt"]}]
+        return Record(kind=SYSTEM, messages=system, **common)
     if data["kind"] != "answer":
         raise ValueError(f"unknown record kind {clip(one_line(str(data['kind'])), 40)!r}")
     need(required(data, "key", ""), "key", str)
@@ -73,7 +55,7 @@ def read_v1(data: dict[str, Any]) -> Record:
     where = "response.choices[0].message"
     need(required(assistant, "role", where), f"{where}.role", str)
     return Record(
-        TURN,
+        kind=TURN,
         messages=[user, assistant],
         key=data["key"],
         history=_history(earlier),
@@ -82,6 +64,30 @@ def read_v1(data: dict[str, Any]) -> Record:
         earlier=earlier,
         **common,
     )
+
+
+def _common_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields every schema 1 record has, checked."""
+    for name in ("kind", "thread", "prompt"):
+        need(required(data, name, ""), name, str)
+    for name in ("stored_at", "nbchat_version"):
+        if name in data:
+            need(data[name], name, str)
+    need(data.get("cell_id"), "cell_id", str, null=True)
+    need(data.get("new_thread", False), "new_thread", bool)
+    timing = data.get("timing", {})
+    check_timing(timing)
+    return {
+        "thread": data["thread"],
+        "cell_id": data.get("cell_id"),
+        "new_thread": data.get("new_thread", False),
+        "timing": timing,
+        "stored_at": data.get("stored_at", ""),
+        "nbchat_version": data.get("nbchat_version", "0.1"),
+        "schema": 1,
+        "original": data,
+        "key_rule": v1_key,
+    }
 
 
 def v1_key(record: Record) -> str | None:

@@ -70,9 +70,9 @@ def _as_v2(record: Record, parent: str | None) -> Record:
     """The same turn as a schema 2 record (its request's key recomputed for schema 2)."""
     if record.kind == SYSTEM:
         return Record(
-            SYSTEM,
-            record.thread,
-            record.messages,
+            kind=SYSTEM,
+            thread=record.thread,
+            messages=record.messages,
             cell_id=record.cell_id,
             new_thread=record.new_thread,
             timing=record.timing,
@@ -88,9 +88,9 @@ def _as_v2(record: Record, parent: str | None) -> Record:
         endpoint, before.model, before.params, before.system, record.history, record.messages[0]
     )
     return Record(
-        record.kind,
-        record.thread,
-        record.messages,
+        kind=record.kind,
+        thread=record.thread,
+        messages=record.messages,
         cell_id=record.cell_id,
         new_thread=record.new_thread,
         key=key,

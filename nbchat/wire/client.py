@@ -69,7 +69,7 @@ def check_base_url(url: str) -> None:
         raise ConfigError(f"The base URL names no host: {mask_url(url)}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClientConfig:
     """Where and how to connect. Holds the *name* of the key's variable, never the key.
 

@@ -37,7 +37,7 @@ __all__ = [
 
 # Why an answer that ended this way is not whole: what a failed --map item or a misfit says.
 _FINISH_PROBLEMS = {
-    "length": "cut off by max_tokens (finish_reason: length): raise --max-tokens",
+    "length": "cut off by max_tokens (finish_reason: length)",
     "content_filter": "omitted by the provider's content filter (finish_reason: content_filter)",
 }
 

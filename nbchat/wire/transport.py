@@ -132,25 +132,8 @@ def error_from_response(
     body = redactor.json(_error_body(response))
     detail = redactor.clip(error_detail(body) or (body if isinstance(body, str) else ""))
     code = error_code(body)
-    tried = f" after {retries + 1} attempts" if retries else ""
     context_length = status == 400 and _is_context_length(code, detail)
-
-    if status in (401, 403):
-        message = _auth_message(status, response.request.url.host, key_env, key_sent)
-    elif status == 404:
-        what = f"model {model!r}" if model else str(response.request.url.path)
-        message = f"Not found (404): {what}. List the available models with `%chat models`."
-    elif context_length:
-        message = (
-            "The conversation is too long for the model (context_length_exceeded). "
-            "Start afresh with `%%chat --new`, or use a model with a larger context."
-        )
-    elif status == 429:
-        message = f"Rate limited (429){tried}. Wait a moment and run the cell again."
-    elif status >= 500:
-        message = f"The server failed ({status}){tried}. Try again later."
-    else:
-        message = f"The server rejected the request ({status})."
+    message = _status_message(response, key_env, key_sent, model, retries, context_length)
     if detail and status != 401:  # a 401's text is about the key, and may quote part of it
         message = f"{message} Server said: {detail}"
     cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIError)
@@ -166,6 +149,34 @@ def error_from_response(
             name: response.headers[name] for name in RETRY_HEADERS if name in response.headers
         },
     )
+
+
+def _status_message(
+    response: httpx.Response,
+    key_env: str,
+    key_sent: bool,
+    model: str | None,
+    retries: int,
+    context_length: bool,
+) -> str:
+    """What an error status means, in one line (the server's own words are added after)."""
+    status = response.status_code
+    tried = f" after {retries + 1} attempts" if retries else ""
+    if status in (401, 403):
+        return _auth_message(status, response.request.url.host, key_env, key_sent)
+    if status == 404:
+        what = f"model {model!r}" if model else str(response.request.url.path)
+        return f"Not found (404): {what}. List the available models with `%chat models`."
+    if context_length:
+        return (
+            "The conversation is too long for the model (context_length_exceeded); a model "
+            "with a larger context would take it"
+        )
+    if status == 429:
+        return f"Rate limited (429){tried}. Wait a moment and run the cell again."
+    if status >= 500:
+        return f"The server failed ({status}){tried}. Try again later."
+    return f"The server rejected the request ({status})."
 
 
 def error_from_transport(
