@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TEST_KEY
-from fake_openai import Fault
-from html_check import visible_text
-from kernel_driver import save_notebook
+from support.env import TEST_KEY
+from support.fake_openai import Fault
+from support.html_check import visible_text
+from support.kernel_driver import save_notebook
 
 pytestmark = pytest.mark.kernel
 

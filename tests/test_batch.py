@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEST_KEY
-from fake_openai import FakeOpenAI, Fault
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault
 
 from nbchat.engine.batch import BatchInterrupted, Progress, run_batch
 from nbchat.errors import (

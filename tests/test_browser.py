@@ -59,10 +59,11 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import _ISOLATED, TEST_KEY, WIDGET_MIME, kernel_env
-from fake_openai import THINKING_MODEL, FakeOpenAI, Fault
-from nbfactory import make_record
 from nbformat.v4 import new_code_cell, new_notebook, new_output
+from support.env import ISOLATED, TEST_KEY, kernel_env
+from support.fake_openai import THINKING_MODEL, FakeOpenAI, Fault
+from support.kernel_driver import WIDGET_MIME
+from support.nbfactory import make_record
 
 from nbchat.render.bundles import answer_bundle
 from nbchat.store.record import RECORD_MIME
@@ -319,7 +320,7 @@ def _stop(process: subprocess.Popen[bytes], lab: Lab) -> None:
 def _lab_env(server: FakeOpenAI, base: Path) -> dict[str, str]:
     """The server's (and so its kernels') environment. The lab outlives one test, so the
     per-test isolation of conftest does not apply: the developer's settings are dropped here."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(_ISOLATED)}
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ISOLATED)}
     return {
         **env,
         **kernel_env(server),

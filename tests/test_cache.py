@@ -7,11 +7,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_KEY, WIDGET_MIME
-from fake_openai import FakeOpenAI
-from kernel_driver import Kernel, save_notebook
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI
+from support.kernel_driver import WIDGET_MIME, Kernel, save_notebook
 
 from nbchat.store.record import RECORD_MIME
 

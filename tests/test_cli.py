@@ -12,17 +12,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from html_check import HOSTILE as HOSTILE_ANSWERS
-from html_check import executable
 from markdown_it import MarkdownIt
-from nbfactory import (
+from nbformat.v4 import new_output
+from support.html_check import HOSTILE as HOSTILE_ANSWERS
+from support.html_check import executable
+from support.nbfactory import (
     MALFORMED,
     make_batch_json,
     make_chat_notebook,
     make_record,
     make_system_record,
 )
-from nbformat.v4 import new_output
 
 from nbchat._text import CONTROLS, display_width
 from nbchat.cli import main as cli

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import WIDGET_MIME
-from nbfactory import make_record
+from support.kernel_driver import WIDGET_MIME
+from support.nbfactory import make_record
 
 from nbchat.cli.format import ExitCode
 from nbchat.cli.main import main

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEST_KEY
-from fake_openai import DEFAULT_MODELS, FakeOpenAI, Fault, answer_for, split_pieces
+from support.env import TEST_KEY
+from support.fake_openai import DEFAULT_MODELS, FakeOpenAI, Fault, answer_for, split_pieces
 
 from nbchat.errors import (
     APIConnectionError,

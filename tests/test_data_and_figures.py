@@ -9,8 +9,8 @@ import json
 import re
 
 import pytest
-from fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
-from kernel_driver import Execution, Kernel, save_notebook
+from support.fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.prompt.figures import THUMBNAIL_SIDE
 from nbchat.store.record import RECORD_MIME

@@ -1,4 +1,4 @@
-"""Tests for the offline fake OpenAI server (``tests/fake_openai.py``), via plain httpx."""
+"""Tests for the offline fake OpenAI server (``tests/support/fake_openai.py``), via plain httpx."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import (
+from support.fake_openai import (
     DEMO_THINKING_MODEL,
     NO_IMAGES,
     PASS_IT_BACK,
@@ -25,6 +25,7 @@ from fake_openai import (
     canned_key,
     load_responses,
 )
+from support.paths import FAKE_SERVER
 
 KEY = "sk-test-key"
 MODELS = ("peer-small", "peer-large", TEXT_ONLY_MODEL)
@@ -316,7 +317,7 @@ def test_requests_recorded(fake: FakeOpenAI, client: httpx.Client) -> None:
 
 
 def test_cli_subprocess() -> None:
-    script = Path(__file__).with_name("fake_openai.py")
+    script = FAKE_SERVER
     args = [sys.executable, str(script), "--port", "0", "--any-key", "--chunks", "7"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
@@ -352,7 +353,7 @@ def test_canned_responses_answer_matching_prompts_only() -> None:
 def test_cli_responses_file(tmp_path: Path) -> None:
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps({"how are you": "Canned."}))
-    script = Path(__file__).with_name("fake_openai.py")
+    script = FAKE_SERVER
     args = [sys.executable, str(script), "--port", "0", "--any-key", "--responses", str(answers)]
     proc = subprocess.Popen(
         [*args, "--models", "demo-a,peer-small"], stdout=subprocess.PIPE, text=True

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, Fault
-from fake_providers import (
+from support.fake_openai import FakeOpenAI, Fault
+from support.fake_providers import (
     AZURE_ROUTER_MODEL,
     GEMINI_MODEL,
     MISTRAL_MODEL,

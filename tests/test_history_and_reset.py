@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_openai import Fault
-from kernel_driver import Execution, Kernel, save_notebook
+from support.fake_openai import Fault
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 pytestmark = pytest.mark.kernel
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI
-from forgery import (
+from hypothesis import HealthCheck, given, settings
+from support.fake_openai import FakeOpenAI
+from support.forgery import (
     BASES,
     FORGED_CELL,
     GOOD,
@@ -27,8 +28,7 @@ from forgery import (
     notebook_of,
     rekeyed,
 )
-from hypothesis import HealthCheck, given, settings
-from kernel_driver import Kernel
+from support.kernel_driver import Kernel
 
 from nbchat.engine.session import Origin
 from nbchat.store.batch_record import read_stored

@@ -7,10 +7,10 @@ import re
 from html import unescape
 
 import pytest
-from conftest import TEST_KEY, WIDGET_MIME
-from fake_openai import Fault, answer_for
-from html_check import CODE, executable, visible_text
-from kernel_driver import Execution, Kernel
+from support.env import TEST_KEY
+from support.fake_openai import Fault, answer_for
+from support.html_check import CODE, executable, visible_text
+from support.kernel_driver import WIDGET_MIME, Execution, Kernel
 
 from nbchat.store.record import RECORD_MIME
 

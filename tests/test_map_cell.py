@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_openai import Fault
-from html_check import WRAPPER
-from kernel_driver import Execution, Kernel, save_notebook
+from support.fake_openai import Fault
+from support.html_check import WRAPPER
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.store.batch_record import read_stored
 from nbchat.store.record import RECORD_MIME

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from nbfactory import make_chat_notebook, make_record
+from support.nbfactory import make_chat_notebook, make_record
 
 import nbchat.store.notebook as notebook_module
 from nbchat.errors import NotebookError

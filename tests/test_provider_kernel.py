@@ -8,8 +8,8 @@ import json
 
 import nbformat
 import pytest
-from fake_openai import PASS_IT_BACK, THINKING_MODEL, Fault, answer_for, thinking_for
-from fake_providers import (
+from support.fake_openai import PASS_IT_BACK, THINKING_MODEL, Fault, answer_for, thinking_for
+from support.fake_providers import (
     ANSWERING_MODEL,
     AZURE_ROUTER_MODEL,
     ENCRYPTED,
@@ -19,7 +19,7 @@ from fake_providers import (
     SIGNATURE,
     TAGGED_MODEL,
 )
-from kernel_driver import Execution, Kernel, save_notebook
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.cli.main import main
 from nbchat.store.record import RECORD_MIME

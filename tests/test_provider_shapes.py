@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TEST_KEY
-from fake_openai import FakeOpenAI, Fault, answer_for, thinking_for
-from fake_providers import (
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault, answer_for, thinking_for
+from support.fake_providers import (
     ANSWERING_MODEL,
     AZURE_ROUTER_MODEL,
     DETAIL_SIGNATURE,
@@ -21,7 +21,7 @@ from fake_providers import (
     SIGNATURE,
     TAGGED_MODEL,
 )
-from nbfactory import make_record
+from support.nbfactory import make_record
 
 from nbchat.errors import APIError, StreamErrorEvent
 from nbchat.store.record import Record

@@ -8,9 +8,9 @@ import json
 import re
 
 import pytest
-from fake_openai import PASS_IT_BACK, STRICT_MODEL, THINKING_MODEL, Fault, thinking_for
-from html_check import WRAPPER
-from kernel_driver import Execution, Kernel, save_notebook
+from support.fake_openai import PASS_IT_BACK, STRICT_MODEL, THINKING_MODEL, Fault, thinking_for
+from support.html_check import WRAPPER
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.store.record import RECORD_MIME
 

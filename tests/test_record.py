@@ -6,7 +6,7 @@ import copy
 import re
 
 import pytest
-from nbfactory import MALFORMED, make_record, make_system_record, make_v1_record
+from support.nbfactory import MALFORMED, make_record, make_system_record, make_v1_record
 
 from nbchat.store.keys import (
     HISTORY_START,

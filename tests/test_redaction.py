@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import TEST_KEY
-from fake_openai import FakeOpenAI, Fault
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault
 
 from nbchat.errors import (
     APIError,

@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-from html_check import CODE, HOSTILE, PAYLOAD, executable
-from nbfactory import make_record, make_system_record
+from support.html_check import CODE, HOSTILE, PAYLOAD, executable
+from support.nbfactory import make_record, make_system_record
 
 from nbchat.render.bundles import (
     answer_bundle,

@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from html_check import CODE, HOSTILE, MATH, PAYLOAD, PLAIN_CODE, WRAPPER, executable
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.html_check import CODE, HOSTILE, MATH, PAYLOAD, PLAIN_CODE, WRAPPER, executable
 
 from nbchat.render.html import GrowingMarkdown, document, escape, markdown, sanitize, table
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_openai import Fault
-from kernel_driver import Kernel, save_notebook
+from support.fake_openai import Fault
+from support.kernel_driver import Kernel, save_notebook
 
 from nbchat.store.record import RECORD_MIME
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kernel_driver import Execution, Kernel, save_notebook
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 from nbchat.store.record import RECORD_MIME
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY
-from fake_openai import FakeOpenAI, Fault
-from nbfactory import make_v1_record
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault
+from support.nbfactory import make_v1_record
 
 from nbchat.engine.queries import sent
 from nbchat.engine.session import ChatSession, Origin

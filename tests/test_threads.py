@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbfactory import make_record, make_system_record
+from support.nbfactory import make_record, make_system_record
 
 from nbchat.engine.threads import ThreadStore, Turn
 from nbchat.store.keys import CellKey

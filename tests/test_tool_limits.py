@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_openai import Fault
-from kernel_driver import Kernel
+from support.fake_openai import Fault
+from support.kernel_driver import Kernel
 from test_tool_turns import TOOLS, calls_run, markdown_of, record_of
 
 pytestmark = pytest.mark.kernel

@@ -14,12 +14,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kernel_driver import Kernel
+from support.kernel_driver import Kernel
+from support.paths import FIXTURES
 
 from nbchat.cli.main import main
 from nbchat.store.record import RECORD_MIME
 
-FIXTURE = Path(__file__).parent / "fixtures" / "nbchat-0.1.ipynb"
+FIXTURE = FIXTURES / "nbchat-0.1.ipynb"
 ENDPOINT = "http://127.0.0.1:38227/v1"
 V1_MIME = "application/vnd.nbchat.v1+json"
 NEVER_STORED = {"nc", "fail"}  # a --no-cache answer and one that broke: nothing to replay

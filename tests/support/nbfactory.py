@@ -20,6 +20,10 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from nbchat.engine.settings import Settings
+from nbchat.engine.turns import TurnRequest, answered, prepare
+from nbchat.prompt.template import MapTemplate
+from nbchat.store.batch_record import BatchItem
 from nbchat.store.keys import (
     Endpoint,
     extend_history,
@@ -35,7 +39,9 @@ __all__ = [
     "MALFORMED",
     "STORED_AT",
     "TITLE_CELLS",
+    "answered_items",
     "below",
+    "compile_template",
     "make_batch_json",
     "make_chat_notebook",
     "make_record",
@@ -312,3 +318,31 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "messages is an object, not a list",
     ),
 }
+
+
+def compile_template(cell: str, namespace: dict | None = None) -> MapTemplate:
+    """A ``--map`` cell's template, compiled as the kernel does (8,000 characters per value)."""
+    return MapTemplate.compile(cell, namespace or {}, 8000)
+
+
+def answered_items(template: MapTemplate, values: list[object]) -> list[BatchItem]:
+    """A batch's items as ``--map`` stores them: ``template`` filled with each value, answered."""
+    settings = Settings(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="")
+    items = []
+    for number, value in enumerate(values):
+        fills, _ = template.fills(value, 8000, f"item {number}")
+        content = template.content(fills)
+        prompt, parts = (content, None) if isinstance(content, str) else ("", content)
+        request = TurnRequest(prompt, STANDALONE, content=parts)
+        turn = prepare(request, settings, None, f"cell#item{number}")
+        completion = {
+            "id": f"chatcmpl-{number}",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": number, "total_tokens": 3 + number},
+        }
+        message = {"role": "assistant", "content": f"answer {number}"}
+        record = answered(turn, [message], [completion], {"elapsed_s": 0.1, "streamed": False})
+        items.append(BatchItem(number, [str(f) for f in fills] if parts is None else None, record))
+    return items

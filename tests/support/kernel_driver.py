@@ -18,6 +18,8 @@ from typing import Any
 import nbformat
 from jupyter_client.manager import KernelManager
 
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # a live ipywidgets view
+
 
 @dataclass
 class Execution:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fake_shapes import tool_call_deltas
+from support.fake_shapes import tool_call_deltas
 
 MISTRAL_MODEL = "peer-magistral"
 GEMINI_MODEL = "peer-gemini"

@@ -23,9 +23,7 @@ from typing import Any
 
 import nbformat
 from hypothesis import strategies as st
-from nbfactory import below, make_record, make_system_record, make_tool_record, make_v1_record
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-from test_batch_record import answered_items, compile_template
 
 from nbchat.cli.main import main
 from nbchat.engine.history import history_rows
@@ -41,6 +39,15 @@ from nbchat.store.chain import rebuild
 from nbchat.store.notebook import NotebookRecords, read_notebook_json, read_records
 from nbchat.store.reading import read_record
 from nbchat.store.record import Record
+from support.nbfactory import (
+    answered_items,
+    below,
+    compile_template,
+    make_record,
+    make_system_record,
+    make_tool_record,
+    make_v1_record,
+)
 
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

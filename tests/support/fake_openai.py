@@ -30,7 +30,7 @@ Load: :attr:`FakeOpenAI.latency` delays every chat answer (no fault to queue per
 request beyond ``n`` in any ``seconds``; :attr:`FakeOpenAI.peak_in_flight` is the most requests
 handled at once, and each :class:`RecordedRequest` has its arrival time (``received``).
 
-Run ``python tests/fake_openai.py --port 0`` to serve in the foreground; it prints
+Run ``python tests/support/fake_openai.py --port 0`` to serve in the foreground; it prints
 ``READY http://127.0.0.1:PORT/v1`` once listening.  ``--responses FILE.json`` (an object of
 prompt -> canned value) and ``--models a,b`` set the canned answers and the model names;
 ``--latency SECONDS`` delays every chat answer.
@@ -53,10 +53,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from socketserver import TCPServer
 from typing import Any
 
-from fake_providers import (
+if __package__ in (None, ""):  # run as a program: the support package is found from tests/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.fake_providers import (
     PROVIDER_MODELS,
     THINKING_SHAPES,
     answering_model,
@@ -70,7 +74,7 @@ from fake_providers import (
     split_argument_deltas,
     split_pairs,
 )
-from fake_shapes import (
+from support.fake_shapes import (
     CannedStep,
     ToolCallScript,
     canned_steps,
