@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,15 @@ __all__ = [
     "answered_items",
     "below",
     "compile_template",
+    "edit_json",
     "make_batch_json",
     "make_chat_notebook",
     "make_record",
     "make_system_record",
     "make_tool_record",
     "make_v1_record",
+    "stored_record",
+    "write_notebook",
 ]
 
 STORED_AT = "2024-05-01T12:34:56Z"
@@ -346,3 +350,30 @@ def answered_items(template: MapTemplate, values: list[object]) -> list[BatchIte
         record = answered(turn, [message], [completion], {"elapsed_s": 0.1, "streamed": False})
         items.append(BatchItem(number, [str(f) for f in fills] if parts is None else None, record))
     return items
+
+
+def write_notebook(
+    path: Path, sources: list[str], tags: dict[int, list[str]] | None = None
+) -> Path:
+    """A title cell, then one code cell per source (``tags`` by index into ``sources``)."""
+    notebook = new_notebook()
+    notebook.cells = [new_markdown_cell("# Chat")]
+    for index, source in enumerate(sources):
+        cell = new_code_cell(source)
+        if tags and index in tags:
+            cell.metadata["tags"] = tags[index]
+        notebook.cells.append(cell)
+    nbformat.write(notebook, path)
+    return path
+
+
+def edit_json(path: Path, edit: Callable[[dict], None]) -> None:
+    """Change a saved notebook's JSON the way a person with a text editor would."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def stored_record(data: dict, cell: int) -> dict:
+    """The raw record in the first output of notebook cell ``cell`` (1-based)."""
+    return data["cells"][cell - 1]["outputs"][0]["data"][RECORD_MIME]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"  # on the path of a process that imports support
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMOS = ROOT / "demo_notebooks"
 DOCS = ROOT / "docs"
