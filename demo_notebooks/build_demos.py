@@ -45,9 +45,10 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the fake server lives with the
 
 from nbchat.engine.settings import BUILTIN_PROFILES  # noqa: E402
 from nbchat.store.record import RECORD_MIME  # noqa: E402
-from support.fake_openai import DEMO_THINKING_MODEL, FakeOpenAI, canned_key  # noqa: E402
 
 from specs import NOTEBOOKS, Cell  # noqa: E402
+
+from support.fake_openai import DEMO_THINKING_MODEL, FakeOpenAI, canned_key  # noqa: E402
 
 ANSWERS = HERE / "demo_answers.json"
 MODELS = ("nbchat-demo", DEMO_THINKING_MODEL)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.env import ISOLATED, TEST_KEY, kernel_env
 from support.fake_openai import FakeOpenAI
 from support.kernel_driver import Kernel

@@ -60,13 +60,14 @@ from typing import Any
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from nbchat.render.bundles import answer_bundle
+from nbchat.store.record import RECORD_MIME
+
 from support.env import ISOLATED, TEST_KEY, kernel_env
 from support.fake_openai import THINKING_MODEL, FakeOpenAI, Fault
 from support.kernel_driver import WIDGET_MIME
 from support.nbfactory import make_record
-
-from nbchat.render.bundles import answer_bundle
-from nbchat.store.record import RECORD_MIME
 
 pytestmark = pytest.mark.browser
 

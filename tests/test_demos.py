@@ -9,10 +9,11 @@ import json
 import re
 
 import nbformat
-from support.demos import NOTEBOOKS, answer_outputs, batch_outputs, demo
 
 from nbchat.cli.main import verify_notebook
 from nbchat.store.secret_scan import find_secrets
+
+from support.demos import NOTEBOOKS, answer_outputs, batch_outputs, demo
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support.nbfactory import (
-    make_chat_notebook,
-    make_record,
-    make_system_record,
-)
+
+from support.nbfactory import make_chat_notebook, make_record, make_system_record
 
 
 @pytest.fixture

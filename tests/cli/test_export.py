@@ -6,16 +6,14 @@ import json
 
 import pytest
 from markdown_it import MarkdownIt
-from support.command import assert_one_line_error, run
-from support.html_check import HOSTILE as HOSTILE_ANSWERS
-from support.html_check import executable
-from support.nbfactory import (
-    make_chat_notebook,
-    make_record,
-)
 
 from nbchat._text import CONTROLS
 from nbchat.store.record import Record
+
+from support.command import assert_one_line_error, run
+from support.html_check import HOSTILE as HOSTILE_ANSWERS
+from support.html_check import executable
+from support.nbfactory import make_chat_notebook, make_record
 
 # -- export ----------------------------------------------------------------------------------------
 

@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.command import assert_one_line_error, run
-from support.nbfactory import edit_json, make_chat_notebook, make_record, stored_record
-from support.paths import ROOT
 
 from nbchat._text import display_width
 from nbchat.cli import main as cli
 from nbchat.cli.format import ExitCode
 from nbchat.store.record import RECORD_MIME
+
+from support.command import assert_one_line_error, run
+from support.nbfactory import edit_json, make_chat_notebook, make_record, stored_record
+from support.paths import ROOT
 
 # -- help and usage --------------------------------------------------------------------------------
 

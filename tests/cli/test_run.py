@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from support.nbfactory import make_record, write_notebook
-
 from nbchat.cli.format import ExitCode
 from nbchat.cli.main import main
 from nbchat.cli.run import count_answers
 from nbchat.render.bundles import answer_bundle
 from nbchat.store.record import RECORD_MIME
+
+from support.nbfactory import make_record, write_notebook
 
 CHAT = ["%load_ext nbchat", "%%chat\nWhat is a tide?", "%%chat\nAnd a spring tide?"]
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from support.command import run
-from support.nbfactory import (
-    make_batch_json,
-    make_chat_notebook,
-    make_record,
-)
 
 from nbchat._text import display_width
 from nbchat.cli import main as cli
 from nbchat.cli.format import PROMPT_MIN
+
+from support.command import run
+from support.nbfactory import make_batch_json, make_chat_notebook, make_record
 
 # -- show ------------------------------------------------------------------------------------------
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from support.command import assert_one_line_error, run
-from support.nbfactory import (
-    make_chat_notebook,
-    make_record,
-)
+from support.nbfactory import make_chat_notebook, make_record
 
 # -- stats -----------------------------------------------------------------------------------------
 

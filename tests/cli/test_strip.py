@@ -8,13 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_output
-from support.command import assert_one_line_error, run
-from support.nbfactory import (
-    make_chat_notebook,
-)
 
 from nbchat.cli.main import main
 from nbchat.store.record import RECORD_MIME, RECORD_MIME_PATTERN
+
+from support.command import assert_one_line_error, run
+from support.nbfactory import make_chat_notebook
 
 # -- strip -----------------------------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.paths import FIXTURES
 
 from nbchat.cli.main import main
 from nbchat.store.record import RECORD_MIME
+
+from support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "nbchat-0.1.ipynb"
 V1_MIME = "application/vnd.nbchat.v1+json"

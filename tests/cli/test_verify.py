@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.command import assert_one_line_error, run
-from support.nbfactory import MALFORMED, edit_json, make_chat_notebook, make_record, stored_record
 
 from nbchat.store.record import RECORD_MIME
+
+from support.command import assert_one_line_error, run
+from support.nbfactory import MALFORMED, edit_json, make_chat_notebook, make_record, stored_record
 
 LEAKED = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0"
 

@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from support.env import TEST_KEY
-from support.fake_openai import FakeOpenAI, Fault
 
 from nbchat.engine.batch import BatchInterrupted, Progress, run_batch
 from nbchat.errors import (
@@ -26,6 +24,9 @@ from nbchat.errors import (
     RateLimitError,
 )
 from nbchat.wire.client import ChatClient, ClientConfig
+
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.timeout(30)
 

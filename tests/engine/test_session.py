@@ -8,9 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from support.env import TEST_KEY
-from support.fake_openai import FakeOpenAI, Fault
-from support.nbfactory import make_v1_record
 
 from nbchat.engine.queries import sent
 from nbchat.engine.session import ChatSession, Origin
@@ -19,6 +16,10 @@ from nbchat.engine.turns import TurnRequest
 from nbchat.errors import OfflineMiss, ProtocolError
 from nbchat.store.notebook import NotebookWatcher
 from nbchat.store.record import RECORD_MIME
+
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault
+from support.nbfactory import make_v1_record
 
 
 def settings_for(server: FakeOpenAI, **config: object) -> Settings:

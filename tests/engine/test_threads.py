@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.nbfactory import make_record, make_system_record
-
 from nbchat.engine.threads import ThreadStore, Turn
 from nbchat.store.keys import CellKey
 from nbchat.store.notebook import NotebookRecords, StoredCell, read_records
 from nbchat.store.record import RECORD_MIME, SYSTEM, TURN
+
+from support.nbfactory import make_record, make_system_record
 
 
 def answer(cell: str, prompt: str, thread: str = "default", new: bool = False) -> Turn:

@@ -9,11 +9,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from nbchat.store.record import RECORD_MIME
+
 from support.env import TEST_KEY
 from support.fake_openai import FakeOpenAI
 from support.kernel_driver import WIDGET_MIME, Kernel, save_notebook
-
-from nbchat.store.record import RECORD_MIME
 
 
 def write_notebook(path: Path, sources: list[str]) -> Path:

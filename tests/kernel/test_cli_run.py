@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import nbformat
-from support.kernel_driver import WIDGET_MIME
-from support.nbfactory import write_notebook
 
 from nbchat.cli.main import main
 from nbchat.store.record import RECORD_MIME
+
+from support.kernel_driver import WIDGET_MIME
+from support.nbfactory import write_notebook
 
 CHAT = ["%load_ext nbchat", "%%chat\nWhat is a tide?", "%%chat\nAnd a spring tide?"]
 

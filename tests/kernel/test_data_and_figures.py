@@ -8,12 +8,12 @@ import base64
 import json
 import re
 
-from support.fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
-from support.kernel_driver import Execution, Kernel, save_notebook
-
 from nbchat.prompt.figures import THUMBNAIL_SIDE
 from nbchat.store.record import RECORD_MIME
 from nbchat.wire.images import image_from_url
+
+from support.fake_openai import NO_IMAGES, TEXT_ONLY_MODEL
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 FIGURE = """\
 import matplotlib

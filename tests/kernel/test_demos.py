@@ -8,6 +8,7 @@ import time
 
 import nbformat
 from nbclient import NotebookClient
+
 from support.demos import answer_outputs, batch_outputs, demo
 from support.paths import DEMOS
 

@@ -7,16 +7,7 @@ import json
 from pathlib import Path
 
 from support.fake_openai import FakeOpenAI
-from support.forgery import (
-    BASES,
-    GOOD,
-    HOSTILE,
-    OFFLINE,
-    PROMPTS,
-    Cell,
-    child_of,
-    notebook_of,
-)
+from support.forgery import BASES, GOOD, HOSTILE, OFFLINE, PROMPTS, Cell, child_of, notebook_of
 from support.kernel_driver import Kernel
 
 

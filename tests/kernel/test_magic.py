@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from nbchat.store.record import RECORD_MIME
+
 from support.chat_cells import assert_short_error, chat, final_html, widget_html
 from support.env import TEST_KEY
 from support.fake_openai import Fault, answer_for
 from support.html_check import visible_text
 from support.kernel_driver import WIDGET_MIME
-
-from nbchat.store.record import RECORD_MIME
 
 
 def sent_messages(server, index: int = -1) -> list[dict[str, str]]:

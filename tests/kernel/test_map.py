@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 
+from nbchat.store.batch_record import read_stored
+from nbchat.store.record import RECORD_MIME
+
 from support.fake_openai import Fault
 from support.html_check import WRAPPER
 from support.kernel_driver import Execution, Kernel, save_notebook
-
-from nbchat.store.batch_record import read_stored
-from nbchat.store.record import RECORD_MIME
 
 REVIEWS = "reviews = ['great', 'awful', 'fine', 'great', 'meh']"
 

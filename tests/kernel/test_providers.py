@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 
 import nbformat
+
+from nbchat.cli.main import main
+from nbchat.store.record import RECORD_MIME
+
 from support.fake_openai import PASS_IT_BACK, THINKING_MODEL, Fault, answer_for, thinking_for
 from support.fake_providers import (
     ANSWERING_MODEL,
@@ -19,9 +23,6 @@ from support.fake_providers import (
     TAGGED_MODEL,
 )
 from support.kernel_driver import Execution, Kernel, save_notebook
-
-from nbchat.cli.main import main
-from nbchat.store.record import RECORD_MIME
 
 NO_THINKING = " "  # what an answer without thinking carries to DeepSeek (V4 Pro refuses "")
 

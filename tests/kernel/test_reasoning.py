@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import re
 
+from nbchat.store.record import RECORD_MIME
+
 from support.fake_openai import PASS_IT_BACK, STRICT_MODEL, THINKING_MODEL, Fault, thinking_for
 from support.html_check import WRAPPER
 from support.kernel_driver import Execution, Kernel, save_notebook
-
-from nbchat.store.record import RECORD_MIME
 
 
 def think(kernel: Kernel, body: str, cell_id: str, flags: str = "", **kwargs) -> Execution:

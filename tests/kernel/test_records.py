@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from support.kernel_driver import Execution, Kernel, save_notebook
-
 from nbchat.store.record import RECORD_MIME
+
+from support.kernel_driver import Execution, Kernel, save_notebook
 
 
 def run_thread(kernel: Kernel, count: int, prefix: str = "c") -> dict[str, Execution]:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.fake_openai import Fault
-from support.kernel_driver import Kernel, save_notebook
 
 from nbchat.store.record import RECORD_MIME
+
+from support.fake_openai import Fault
+from support.kernel_driver import Kernel, save_notebook
 
 SHAPES = '''\
 import dataclasses

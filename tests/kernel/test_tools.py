@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from nbchat.store.record import RECORD_MIME
+
 from support.env import TEST_KEY
 from support.fake_openai import Fault
 from support.html_check import WRAPPER
 from support.kernel_driver import Execution, Kernel, save_notebook
-
-from nbchat.store.record import RECORD_MIME
 
 TOOLS = '''\
 calls = []

@@ -16,11 +16,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.kernel_driver import Kernel
-from support.paths import FIXTURES
 
 from nbchat.cli.main import main
 from nbchat.store.record import RECORD_MIME
+
+from support.kernel_driver import Kernel
+from support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "nbchat-0.1.ipynb"
 ENDPOINT = "http://127.0.0.1:38227/v1"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from support.nbfactory import compile_template
 
 from nbchat.errors import ConfigError
 from nbchat.prompt.template import ItemError, item_rows
+
+from support.nbfactory import compile_template
 
 
 def test_paths_reach_into_dicts_rows_sequences_and_attributes() -> None:

@@ -6,17 +6,12 @@ import json
 import re
 
 import pytest
+
+from nbchat.render.bundles import answer_bundle, footer, partial_bundle, raw_bundle, system_bundle
+from nbchat.store.record import RECORD_MIME
+
 from support.html_check import CODE, HOSTILE, PAYLOAD, executable
 from support.nbfactory import make_record, make_system_record
-
-from nbchat.render.bundles import (
-    answer_bundle,
-    footer,
-    partial_bundle,
-    raw_bundle,
-    system_bundle,
-)
-from nbchat.store.record import RECORD_MIME
 
 
 def test_answer_bundle_has_html_plain_and_the_record_and_no_markdown():

@@ -13,10 +13,11 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.html_check import CODE, HOSTILE, MATH, PAYLOAD, PLAIN_CODE, WRAPPER, executable
-from support.paths import TESTS
 
 from nbchat.render.html import GrowingMarkdown, document, escape, markdown, sanitize, table
+
+from support.html_check import CODE, HOSTILE, MATH, PAYLOAD, PLAIN_CODE, WRAPPER, executable
+from support.paths import TESTS
 
 
 def shown(text: str) -> str:

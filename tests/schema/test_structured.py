@@ -19,12 +19,7 @@ from hypothesis import strategies as st
 from typing_extensions import NotRequired, TypedDict
 
 from nbchat.errors import ConfigError, ProtocolError
-from nbchat.schema.structured import (
-    JsonOutput,
-    OutputSchema,
-    StructuredOutputError,
-    answer_json,
-)
+from nbchat.schema.structured import JsonOutput, OutputSchema, StructuredOutputError, answer_json
 
 
 class Weather(pydantic.BaseModel):

@@ -17,12 +17,13 @@ import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.tool_samples import Plain, Point, Unit, get_weather, params
 from typing_extensions import TypedDict
 
 from nbchat.engine.tool_calls import ToolBox
 from nbchat.errors import ConfigError
 from nbchat.schema.tools import describe, tool_spec
+
+from support.tool_samples import Plain, Point, Unit, get_weather, params
 
 
 class Address(pydantic.BaseModel):

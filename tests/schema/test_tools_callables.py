@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.tool_samples import Plain, Point, Unit, get_weather, params
 
 from nbchat.errors import ConfigError
 from nbchat.schema.tools import ArgumentError, describe, tool_spec
+
+from support.tool_samples import Plain, Point, Unit, get_weather, params
 
 # -- kinds of callables -------------------------------------------------------------------------
 

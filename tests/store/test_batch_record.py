@@ -7,10 +7,11 @@ import copy
 import json
 
 import pytest
-from support.nbfactory import answered_items, compile_template
 
 from nbchat.prompt.figures import image_part
 from nbchat.store.batch_record import batch_json, item_labels, map_title, read_stored
+
+from support.nbfactory import answered_items, compile_template
 
 
 def test_a_batch_reads_back_as_the_records_it_stored() -> None:

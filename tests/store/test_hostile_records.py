@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+
+from nbchat.engine.session import Origin
+from nbchat.store.batch_record import read_stored
+
 from support.forgery import (
     BASES,
     FORGED_CELL,
@@ -22,9 +26,6 @@ from support.forgery import (
     forgeries,
     rekeyed,
 )
-
-from nbchat.engine.session import Origin
-from nbchat.store.batch_record import read_stored
 
 
 @settings(

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from support.nbfactory import make_chat_notebook, make_record
 
 import nbchat.store.notebook as notebook_module
 from nbchat.errors import NotebookError
 from nbchat.store.notebook import NotebookWatcher, iter_output_records
+
+from support.nbfactory import make_chat_notebook, make_record
 
 
 def test_an_interrupted_parse_is_retried_by_the_next_cell(tmp_path, monkeypatch):

@@ -7,14 +7,12 @@ import copy
 import re
 
 import pytest
-from support.nbfactory import MALFORMED, make_record, make_system_record, make_v1_record
 
-from nbchat.store.keys import (
-    history_of,
-    turn_digest,
-)
+from nbchat.store.keys import history_of, turn_digest
 from nbchat.store.reading import read_record
 from nbchat.store.record import SCHEMA_VERSION, Record
+
+from support.nbfactory import MALFORMED, make_record, make_system_record, make_v1_record
 
 USER = {"role": "user", "content": "Hi"}
 PAIR = [USER, {"role": "assistant", "content": "Hello"}]

@@ -6,6 +6,7 @@ import nbformat
 import pytest
 
 from nbchat.store.notebook import iter_output_records
+
 from support.paths import DEMOS
 
 NOTEBOOKS = sorted(DEMOS.glob("*.ipynb"))

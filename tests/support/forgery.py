@@ -39,6 +39,7 @@ from nbchat.store.chain import rebuild
 from nbchat.store.notebook import NotebookRecords, read_notebook_json, read_records
 from nbchat.store.reading import read_record
 from nbchat.store.record import Record
+
 from support.nbfactory import (
     answered_items,
     below,

@@ -9,6 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from nbchat.errors import APIError, StreamErrorEvent
+from nbchat.store.record import Record
+from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.completion import completion_reasoning, completion_text
+from nbchat.wire.messages import wire
+
 from support.env import TEST_KEY
 from support.fake_openai import FakeOpenAI, Fault, answer_for, thinking_for
 from support.fake_providers import (
@@ -23,12 +30,6 @@ from support.fake_providers import (
     TAGGED_MODEL,
 )
 from support.nbfactory import make_record
-
-from nbchat.errors import APIError, StreamErrorEvent
-from nbchat.store.record import Record
-from nbchat.wire.client import ChatClient, ClientConfig
-from nbchat.wire.completion import completion_reasoning, completion_text
-from nbchat.wire.messages import wire
 
 PROMPT = "Why is the sea salty?"
 BODY_OF = {"messages": [{"role": "user", "content": PROMPT}]}

@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support.env import TEST_KEY
-from support.fake_openai import FakeOpenAI, Fault
 
 from nbchat.errors import (
     APIError,
@@ -20,6 +18,9 @@ from nbchat.errors import (
 )
 from nbchat.wire.client import ChatClient, ClientConfig
 from nbchat.wire.redaction import MASK, Redactor, mask_url, request_url, split_query
+
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI, Fault
 
 KEY = TEST_KEY
 BODY = {"model": "peer-small", "messages": [{"role": "user", "content": "hi"}]}
