@@ -20,12 +20,16 @@ MARKED_FOLDERS = ("kernel", "browser", "cli")  # each folder's tests carry the m
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its folder: tests/kernel/... -> kernel, tests/browser/... -> browser."""
+    """Mark each test by its folder: tests/kernel/... -> kernel, tests/browser/... -> browser.
+    A test elsewhere that starts a kernel would slip into the fast subset: it is refused."""
     for item in items:
-        if item.path.is_relative_to(TESTS):
-            folder = item.path.relative_to(TESTS).parts[0]
-            if folder in MARKED_FOLDERS:
-                item.add_marker(folder)
+        if not item.path.is_relative_to(TESTS):
+            continue
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in MARKED_FOLDERS:
+            item.add_marker(folder)
+        elif "shared_kernel" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} runs a kernel: move it to tests/kernel/")
 
 
 @pytest.fixture(autouse=True)
