@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbchat._text import clip, display_width, markdown_table, one_line, plural, render_table
+from nbchat._text import (
+    clip,
+    display_width,
+    markdown_table,
+    one_line,
+    plural,
+    render_table,
+)
 
 
 def test_one_line_squeezes_every_kind_of_whitespace():
