@@ -1,4 +1,5 @@
-"""Start and stop the loopback fake OpenAI server (``tests/fake_openai.py``) in a subprocess.
+"""Start and stop the loopback fake OpenAI server (``tests/support/fake_openai.py``) in a
+subprocess.
 
 Shared by the benchmarks. The server runs in its own process so that it never competes with
 the measured client for the GIL::
@@ -25,7 +26,7 @@ from pathlib import Path
 __all__ = ["FAKE_SERVER", "REPO_ROOT", "fake_server", "start_fake_server", "stop_fake_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FAKE_SERVER = REPO_ROOT / "tests" / "fake_openai.py"
+FAKE_SERVER = REPO_ROOT / "tests" / "support" / "fake_openai.py"
 READY_TIMEOUT = 15.0
 
 

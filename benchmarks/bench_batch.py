@@ -4,10 +4,10 @@
                                      [--replays 1000] [--rounds 2] [--json]
 
 1. Requests: ``--items`` chat requests through a real ``ChatClient`` (its own retries off, as the
-   batch uses it) at ``--concurrency``, against the loopback fake server (``tests/fake_openai.py``,
-   in its own process so it does not share the GIL) answering every request after ``--latency``
-   seconds. The ideal is ``items x latency / concurrency``; target: at most 1.3x. Every answer is
-   checked to be the expected text, in input order.
+   batch uses it) at ``--concurrency``, against the loopback fake server
+   (``tests/support/fake_openai.py``, in its own process so it does not share the GIL) answering
+   every request after ``--latency`` seconds. The ideal is ``items x latency / concurrency``;
+   target: at most 1.3x. Every answer is checked to be the expected text, in input order.
 2. Replays: ``--replays`` items that are all answered from a store, once through ``replay=`` (the
    calling thread, no worker) and once through a ``send`` that returns the stored value at once
    (the worker threads). Target: under 2 ms per item. This is the engine's own overhead: the

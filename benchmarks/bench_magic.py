@@ -23,7 +23,7 @@ from pathlib import Path
 from _server import REPO_ROOT, fake_server
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from kernel_driver import Kernel
+from support.kernel_driver import Kernel
 
 TARGET = 1.1
 

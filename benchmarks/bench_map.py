@@ -14,7 +14,7 @@ engine, records) against its targets, in one run.
    of four times as many words, 200 items each: the bytes each byte of answer adds (target: at
    most 1.5) and the bytes each item adds besides its answer (the constant, reported).
 
-Frontend messages (<= 40 + 30 per second) are checked in a kernel by tests/test_map_cell.py.
+Frontend messages (<= 40 + 30 per second) are checked in a kernel by tests/kernel/test_map.py.
 The exit status is 1 if an answer is wrong or the record grows faster than its target.
 """
 

@@ -34,7 +34,7 @@ from _server import REPO_ROOT
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from fake_openai import FakeOpenAI
+from support.fake_openai import FakeOpenAI
 
 TARGET_MS = 5.0
 

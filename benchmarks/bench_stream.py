@@ -1,8 +1,8 @@
 """Streaming throughput: nbchat's client against a bare httpx loop and the openai SDK.
 
 It streams the same long answer (``--chunks`` content chunks ``"w0 "``, ``"w1 "``, ...) from the
-loopback fake server (``tests/fake_openai.py``, in its own process so it does not share the GIL)
-through three contestants, and times each whole answer, request to last chunk:
+loopback fake server (``tests/support/fake_openai.py``, in its own process so it does not share
+the GIL) through three contestants, and times each whole answer, request to last chunk:
 
 * ``bare``   -- an httpx ``iter_lines`` loop that only parses each ``data:`` line with ``json``
   and concatenates the content: the floor for a pure-Python client on httpx;

@@ -31,10 +31,10 @@ from _server import REPO_ROOT
 from bench_replay import baseline_notebook, execute
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from fake_openai import FakeOpenAI, Fault
-
 from nbchat.store.chain import rebuild
 from nbchat.store.notebook import read_records
+
+from support.fake_openai import FakeOpenAI, Fault
 
 BYTES_TARGET, REPLAY_TARGET = 1.15, 1.3
 WORDS = [

@@ -5,12 +5,12 @@ that they replay offline.
     python demo_notebooks/build_demos.py cache       # only cache.ipynb
 
 It serves the fake OpenAI server of the test suite on 127.0.0.1:8765, the `demo` profile's URL,
-with the canned answers of ``demo_answers.json`` (the same as ``python tests/fake_openai.py
+with the canned answers of ``demo_answers.json`` (the same as ``python tests/support/fake_openai.py
 --port 8765 --any-key --responses demo_notebooks/demo_answers.json --models
 nbchat-demo,nbchat-demo-thinker``). An answer there is a text, or, for a thinking model or a
 tool turn, a step ``{"reasoning": ..., "text": ..., "tool_calls": [[name, {args}], ...]}`` or a
-list of steps, one per request of the turn (``tests/fake_shapes.py`` describes the format). A
-prompt holding an image is keyed with ``[image]`` in its place.
+list of steps, one per request of the turn (``tests/support/fake_shapes.py`` describes the
+format). A prompt holding an image is keyed with ``[image]`` in its place.
 For each notebook of ``specs.py`` it then
 
 1. writes the notebook (nbformat 4.5, stable cell ids),
@@ -43,11 +43,12 @@ from nbclient.exceptions import CellExecutionError
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the fake server lives with the tests
 
-from fake_openai import DEMO_THINKING_MODEL, FakeOpenAI, canned_key  # noqa: E402
 from nbchat.engine.settings import BUILTIN_PROFILES  # noqa: E402
 from nbchat.store.record import RECORD_MIME  # noqa: E402
 
 from specs import NOTEBOOKS, Cell  # noqa: E402
+
+from support.fake_openai import DEMO_THINKING_MODEL, FakeOpenAI, canned_key  # noqa: E402
 
 ANSWERS = HERE / "demo_answers.json"
 MODELS = ("nbchat-demo", DEMO_THINKING_MODEL)

@@ -1,4 +1,6 @@
-"""Shared fixtures: an isolated environment, the loopback fake server, real kernels."""
+"""Shared fixtures (an isolated environment, the loopback fake server, real kernels) and the
+markers each folder sets: ``kernel/`` tests run real kernels, ``browser/`` tests drive JupyterLab in
+Chromium, ``cli/`` tests run the ``nbchat`` command; every other test is a fast unit test."""
 
 from __future__ import annotations
 
@@ -7,19 +9,34 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
-from kernel_driver import Kernel
 
-TEST_KEY = "sk-test-key-0123456789abcdef"
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # a live ipywidgets view
-_ISOLATED = ("OPENAI_", "NBCHAT_", "DASHSCOPE_", "DEEPSEEK_", "JPY_SESSION_NAME", "MODEL_PROXY_")
+from support.env import ISOLATED, TEST_KEY, kernel_env
+from support.fake_openai import FakeOpenAI
+from support.kernel_driver import Kernel
+
+TESTS = Path(__file__).resolve().parent
+MARKED_FOLDERS = ("kernel", "browser", "cli")  # each folder's tests carry the marker of its name
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder: tests/kernel/... -> kernel, tests/browser/... -> browser.
+    A test elsewhere that starts a kernel would slip into the fast subset: it is refused."""
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in MARKED_FOLDERS:
+            item.add_marker(folder)
+        elif "shared_kernel" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} runs a kernel: move it to tests/kernel/")
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's keys, endpoints or nbchat settings."""
     for name in list(os.environ):
-        if name.startswith(_ISOLATED):
+        if name.startswith(ISOLATED):
             monkeypatch.delenv(name)
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
 
@@ -46,15 +63,6 @@ def chat_env(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setenv("NBCHAT_MODEL", "peer-small")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def kernel_env(server: FakeOpenAI) -> dict[str, str]:
-    """The environment a kernel needs to talk to the fake server."""
-    return {
-        "OPENAI_BASE_URL": server.base_url,
-        "OPENAI_API_KEY": TEST_KEY,
-        "NBCHAT_MODEL": "peer-small",
-    }
 
 
 # Run in the kernel before each test: a fresh nbchat, the test environment, no leftover config.

@@ -1,0 +1,77 @@
+"""The cache key (`nbchat.store.keys`): what changes it, what does not, the history chain, and
+the key nbchat 0.1 computed."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbchat.store.keys import (
+    HISTORY_START,
+    Endpoint,
+    extend_history,
+    history_of,
+    request_key,
+    request_key_v1,
+    turn_digest,
+)
+
+USER = {"role": "user", "content": "Hi"}
+PAIR = [USER, {"role": "assistant", "content": "Hello"}]
+BASE = {
+    "endpoint": Endpoint.of("https://api.example.com/v1"),
+    "model": "m",
+    "params": {"temperature": 0},
+    "system": None,
+    "history": HISTORY_START,
+    "user_message": USER,
+}
+
+
+def test_the_key_ignores_transport_fields_and_url_spelling():
+    spelled = Endpoint.of(" HTTPS://API.example.com/v1/ ")
+    transport = {"temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    same = request_key(**{**BASE, "endpoint": spelled, "params": transport})
+    assert same == request_key(**BASE) and same.startswith("v2:")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"endpoint": Endpoint.of("https://other.example.com/v1")},
+        {"endpoint": Endpoint.of("https://api.example.com/v1?api-version=2024-10-21")},
+        {"model": "m2"},
+        {"user_message": {"role": "user", "content": "Hi!"}},
+        {"system": "x"},
+        {"history": extend_history(HISTORY_START, turn_digest(PAIR))},
+        {"params": {"temperature": 0.5}},
+        {"params": {"temperature": 0, "response_format": {"type": "json_object"}}},
+        {"params": {"temperature": 0, "tools": [{"type": "function"}]}},
+    ],
+)
+def test_everything_that_changes_the_answer_changes_the_key(change):
+    assert request_key(**BASE) != request_key(**{**BASE, **change})
+
+
+def test_the_history_chains_turn_digests_in_order():
+    other = [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye"}]
+    forward = history_of([turn_digest(PAIR), turn_digest(other)])
+    assert forward != history_of([turn_digest(other), turn_digest(PAIR)])
+    assert forward == extend_history(
+        extend_history(HISTORY_START, turn_digest(PAIR)), turn_digest(other)
+    )
+
+
+def test_a_query_string_is_kept_as_a_digest_and_shown_masked():
+    endpoint = Endpoint.of("https://h.example.com/openai/v1?api-version=2024-10-21&key=abcdef123")
+    assert endpoint.url == "https://h.example.com/openai/v1"
+    assert endpoint.shown == "https://h.example.com/openai/v1?api-version=***&key=***"
+    assert endpoint.query_digest and "abcdef123" not in endpoint.query_digest
+    assert Endpoint.stored(endpoint.shown, endpoint.query_digest) == endpoint
+
+
+def test_the_v1_key_is_the_one_nbchat_0_1_computed():
+    # Pinned from a record written by nbchat 0.1 (tests/support/fixtures/nbchat-0.1.ipynb,
+    # cell "m1").
+    messages = [{"role": "user", "content": "Name a moon of Jupiter."}]
+    key = request_key_v1("http://127.0.0.1:38227/v1", "peer-small", messages, {})
+    assert key == "v1:e5b0b573b215254ee467e0a44ddce7d9c54fe3e147d922cd17bd9ab8d661ce2a"
