@@ -28,8 +28,9 @@ from typing import Any
 from _server import start_fake_server, stop_fake_server
 
 from nbchat.engine.batch import run_batch
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
 from nbchat.wire.completion import completion_text
+from nbchat.wire.config import ClientConfig
 
 REQUEST_TARGET = 1.3  # x the ideal
 REPLAY_TARGET_MS = 2.0  # per item

@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import fake_server
 
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
+from nbchat.wire.config import ClientConfig
 
 try:
     import openai

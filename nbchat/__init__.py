@@ -48,7 +48,8 @@ from nbchat.errors import (
 if TYPE_CHECKING:
     from nbchat.ipython.api import Answer, ask, map  # noqa: F401 (map: not in __all__)
     from nbchat.store.record import RECORD_MIME, Record
-    from nbchat.wire.client import ChatClient, ChatStream, ClientConfig
+    from nbchat.wire.client import ChatClient, ChatStream
+    from nbchat.wire.config import ClientConfig
 
 __all__ = [
     "RECORD_MIME",
@@ -95,7 +96,7 @@ _LAZY = {
     "Record": "nbchat.store.record",
     "ChatClient": "nbchat.wire.client",
     "ChatStream": "nbchat.wire.client",
-    "ClientConfig": "nbchat.wire.client",
+    "ClientConfig": "nbchat.wire.config",
 }
 
 
@@ -123,7 +124,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     manager = ipython.magics_manager
     magics = manager.registry.pop("ChatMagics", None)
     if magics is not None:
-        magics.session.close()
+        magics.close()
         # Magics register themselves as configurables; a stale one would keep its session
         # alive and could answer `%config ChatMagics`.
         ipython.configurables[:] = [c for c in ipython.configurables if c is not magics]

@@ -10,7 +10,7 @@ import re
 
 import nbformat
 
-from nbchat.cli.main import verify_notebook
+from nbchat.cli.read import verify_notebook
 from nbchat.store.secret_scan import find_secrets
 
 from support.demos import NOTEBOOKS, answer_outputs, batch_outputs, demo

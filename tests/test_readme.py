@@ -17,7 +17,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def generated_blocks() -> dict[str, str]:
     from nbchat.cli.main import main
-    from nbchat.ipython.commands import _parser, help_text
+    from nbchat.ipython.commands import _parser
+    from nbchat.ipython.help import help_text
     from nbchat.ipython.magics import ChatMagics
 
     previous = os.environ.get("COLUMNS")

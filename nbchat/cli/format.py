@@ -1,8 +1,7 @@
-"""Text for the ``nbchat`` command: help, exit codes, the ``show`` table, stats, transcripts."""
+"""Text for the ``nbchat`` command: the ``show`` table and the ``stats`` tally."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,83 +11,12 @@ from nbchat._text import clip, display_width, one_line, plural, render_table
 from nbchat.store.record import Record
 
 __all__ = [
-    "COMMAND_HELP",
-    "HELP_EPILOG",
-    "RUN_EPILOG",
-    "ExitCode",
     "Tally",
     "short_time",
     "show_lines",
     "tally_lines",
     "token_counts",
 ]
-
-
-class ExitCode(enum.IntEnum):
-    """The exit status of every ``nbchat`` command (documented in the help below)."""
-
-    OK = 0
-    PROBLEMS = 1  # verify found problems, or run stopped at a cell error
-    BAD_INPUT = 2  # usage error, or a notebook that is missing, unreadable or corrupt
-    INTERRUPTED = 130  # Ctrl-C, as shells report it
-
-
-HELP_EPILOG = f"""\
-Files are read with nbformat only (no kernel, no network), except by `run`, which executes one.
-
-exit status:
-  {ExitCode.OK:<3d}  success
-  {ExitCode.PROBLEMS:<3d}  verify found problems, or run stopped at a cell error
-  {ExitCode.BAD_INPUT:<3d}  usage error, or a notebook that is missing, unreadable or corrupt
-  {ExitCode.INTERRUPTED:<3d}  interrupted (Ctrl-C)
-
-example:
-  nbchat show analysis.ipynb --thread review
-"""
-
-# (one-line summary, example) of each subcommand, for its --help
-COMMAND_HELP: dict[str, tuple[str, str]] = {
-    "show": ("list the stored turns as a table", "nbchat show analysis.ipynb --width 120"),
-    "export": (
-        "write a transcript per thread (Markdown or HTML), or one JSON record per line",
-        "nbchat export analysis.ipynb --format jsonl -o turns.jsonl",
-    ),
-    "stats": ("count answers and the tokens they cost, by model", "nbchat stats *.ipynb"),
-    "verify": (
-        "check records are well-formed, keys consistent, and no API key leaked",
-        "nbchat verify analysis.ipynb || echo 'see the problems above'",
-    ),
-    "strip": (
-        "remove nbchat's records from a notebook (rewritten atomically)",
-        "nbchat strip analysis.ipynb --keep-text -o shareable.ipynb",
-    ),
-    "upgrade": (
-        "rewrite the records of nbchat 0.1 (schema 1) as schema 2 (atomically)",
-        "nbchat upgrade analysis.ipynb",
-    ),
-    "run": (
-        "execute a notebook headless with nbclient, replaying the answers stored in it",
-        "nbchat run --offline analysis.ipynb",
-    ),
-}
-
-RUN_EPILOG = f"""\
-The kernel runs in the notebook's directory with NBCHAT_NOTEBOOK set to the file, so every
-%%chat cell whose request is unchanged replays its stored answer at no cost; the others are
-sent, unless --offline (NBCHAT_OFFLINE=1) makes them fail with OfflineMiss. The file is left
-untouched unless --inplace or -o is given, and is never saved when a cell fails. Then prints:
-
-  NOTEBOOK: N cells run, A answers (R replayed, S asked), E errors
-
-Needs nbclient and ipykernel (pip install nbclient ipykernel).
-
-exit status:
-  {ExitCode.OK:<3d}  every cell ran (cells tagged raises-exception may fail)
-  {ExitCode.PROBLEMS:<3d}  a cell failed: its number and error are printed
-  {ExitCode.BAD_INPUT:<3d}  usage error, nbclient missing, or a notebook that is missing or corrupt
-  {ExitCode.INTERRUPTED:<3d}  interrupted (Ctrl-C): nothing is saved
-
-"""
 
 
 def short_time(stamp: Any) -> str:

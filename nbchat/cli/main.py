@@ -7,9 +7,12 @@
     nbchat strip NOTEBOOK       remove the records, e.g. before sharing a notebook
     nbchat run NOTEBOOK         execute it headless, replaying stored answers (`nbchat.cli.run`)
 
-All but ``run`` read files with nbformat only: no kernel, no network.
+This module parses the command line and runs one command, imported only then: the reading
+commands are in `nbchat.cli.read`, ``strip`` and ``upgrade`` in `nbchat.cli.rewrite`. No
+kernel and no network but for ``run``. Notebooks are read as JSON (nbformat, whose import takes
+about a second, only for versions before 4 and where a file is written back).
 
-Exit status (`nbchat.cli.format.ExitCode`): 0 ok; 1 ``verify`` found problems or ``run`` a cell
+Exit status (`nbchat.cli.help.ExitCode`): 0 ok; 1 ``verify`` found problems or ``run`` a cell
 error; 2 a usage error, or a notebook that is missing, unreadable or corrupt (one line on stderr,
 never a traceback); 130 interrupted.
 """
@@ -17,252 +20,31 @@ never a traceback); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
-from nbchat._files import atomic_write
-from nbchat._text import CONTROLS, clip, one_line, plural
 from nbchat._version import __version__
-from nbchat.cli.format import (
-    COMMAND_HELP,
-    HELP_EPILOG,
-    RUN_EPILOG,
-    ExitCode,
-    Tally,
-    show_lines,
-    tally_lines,
-    token_counts,
-)
-from nbchat.cli.rewrite import cmd_strip, cmd_upgrade
-from nbchat.cli.run import add_run_arguments, cmd_run
+from nbchat.cli.help import COMMAND_HELP, HELP_EPILOG, MIN_WIDTH, RUN_EPILOG, ExitCode, fail
 from nbchat.errors import NotebookError
-from nbchat.render.transcript import html_transcript, markdown_transcript
-from nbchat.store.batch_record import item_labels, map_title, read_stored
-from nbchat.store.chain import rebuild
-from nbchat.store.notebook import NotebookRecords, iter_output_records, load_notebook, read_records
-from nbchat.store.record import SCHEMA_VERSION, STANDALONE, TURN, Record
-from nbchat.store.secret_scan import Finding, scan_cell, scan_notebook_fields
-from nbchat.wire.usage import reasoning_tokens
 
-if TYPE_CHECKING:
-    import nbformat
+__all__ = ["build_parser", "main"]
 
-__all__ = ["build_parser", "main", "verify_notebook"]
-
-MIN_WIDTH = 20  # narrower, `show` has no room for a prompt
 HELP_WIDTH = 79  # help is read at 80 columns whatever the terminal (and in the README)
-# json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
-# too (they only occur inside strings), so `export --format jsonl` on a terminal shows text.
-_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
-
-
-def _load(path: str) -> tuple[nbformat.NotebookNode, NotebookRecords]:
-    notebook = load_notebook(path)
-    return notebook, read_records(notebook, Path(path))
-
-
-def _turns(stored: NotebookRecords, thread: str | None) -> list[tuple[int, Record]]:
-    """(1-based cell number, record) in notebook order, for one thread or all."""
-    return [
-        (cell.index + 1, record)
-        for cell, record in stored.records()
-        if thread is None or record.thread == thread
-    ]
-
-
-def _warn_skipped(stored: NotebookRecords) -> None:
-    if stored.problems:
-        count = plural(len(stored.problems), "malformed record")
-        print(f"nbchat: {stored.path}: skipped {count}; see `nbchat verify`", file=sys.stderr)
-
-
-def _terminal_width() -> int:
-    return max(shutil.get_terminal_size().columns, MIN_WIDTH)
-
-
-# -- show ------------------------------------------------------------------------------------------
-
-
-def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    """Print the stored turns of one notebook as a table that fits the width."""
-    notebook, stored = _load(args.notebook)
-    _warn_skipped(stored)
-    turns = _turns(stored, args.thread)
-    if not turns:
-        where = f" in thread {args.thread!r}" if args.thread else ""
-        print(f"no nbchat records{where} in {args.notebook}", file=out)
-        return ExitCode.OK
-    for line in show_lines(_map_items_named(notebook, turns), args.width or _terminal_width()):
-        print(line, file=out)
-    return ExitCode.OK
-
-
-def _map_items_named(
-    notebook: nbformat.NotebookNode, turns: list[tuple[int, Record]]
-) -> list[tuple[int, Record]]:
-    """The turns as `show` lists them: an item of a ``--map`` cell under the map's name, with
-    its item (``item 3: great``) as its prompt, since every item's prompt opens with the same
-    template."""
-    labels: dict[tuple[int, str], tuple[str, str]] = {}
-    for number, cell in enumerate(notebook.cells, start=1):
-        outputs = cell.get("outputs")
-        for _, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
-            items = item_labels(raw)
-            title = map_title(str(cell.get("source", ""))) if items else ""
-            labels.update({(number, key): (title, item) for key, item in items.items()})
-    named = []
-    for number, record in turns:
-        found = labels.get((number, str(record.key)))
-        if found is not None and record.thread == STANDALONE:
-            title, item = found
-            user = {"role": "user", "content": item}
-            record = replace(record, thread=title, messages=[user, *record.messages[1:]])
-        named.append((number, record))
-    return named
-
-
-# -- export ----------------------------------------------------------------------------------------
-
-
-def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
-    """Write a Markdown or HTML transcript, or JSON Lines, of one notebook's records."""
-    if args.output and _same_file(args.output, args.notebook):
-        return _fail(f"{args.output}: that is the notebook itself; choose another -o file")
-    _, stored = _load(args.notebook)
-    _warn_skipped(stored)
-    turns = _turns(stored, args.thread)
-    records = [record for _, record in turns]
-    if args.format == "jsonl":
-        lines = [json.dumps(_exported(cell, r, stored), ensure_ascii=False) for cell, r in turns]
-        text = "".join(line.translate(_JSON_ESCAPES) + "\n" for line in lines)
-    elif args.format == "html":
-        text = html_transcript(Path(args.notebook).name, records)
-    else:
-        text = markdown_transcript(Path(args.notebook).name, records)
-    if args.output:
-        atomic_write(args.output, lambda handle: handle.write(text))
-    else:
-        out.write(text)
-    return ExitCode.OK
-
-
-def _exported(cell: int, record: Record, stored: NotebookRecords) -> dict[str, Any]:
-    """One JSON line: the cell number, the record as stored, and, for a turn, the messages its
-    request carried, rebuilt from the records it refers to (and what is missing, if any)."""
-    line = {"cell": cell, **record.to_json()}
-    if record.kind == TURN:
-        line["sent"] = rebuild(record, stored.by_key.get).to_json()
-    return line
-
-
-def _same_file(first: str, second: str) -> bool:
-    return os.path.realpath(first) == os.path.realpath(second)
-
-
-# -- stats -----------------------------------------------------------------------------------------
-
-
-def _tally(stored: NotebookRecords) -> dict[str, Tally]:
-    """Distinct answers by model: one answer replayed into several cells cost tokens once."""
-    by_model: dict[str, Tally] = {}
-    seen: set[str | None] = set()
-    for _, record in stored.records():
-        if record.kind != TURN or record.key in seen:
-            continue
-        seen.add(record.key)
-        tally = by_model.setdefault(str(record.model or "-"), Tally())
-        counts = token_counts(record.usage)
-        thinking = reasoning_tokens(record.usage) or 0
-        tally.add(Tally(1, *counts, thinking=thinking) if counts else Tally(1, unreported=1))
-    return by_model
-
-
-def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    """Print answers and tokens by model, per notebook and in total."""
-    status, width = ExitCode.OK, _terminal_width()
-    overall: dict[str, Tally] = {}
-    for number, path in enumerate(args.notebooks):
-        try:
-            _, stored = _load(path)
-        except NotebookError as exc:
-            status = _fail(str(exc))
-            continue
-        _warn_skipped(stored)
-        by_model = _tally(stored)
-        if number:
-            print(file=out)
-        print(*tally_lines(path, by_model, width), sep="\n", file=out)
-        for model, tally in by_model.items():
-            overall.setdefault(model, Tally()).add(tally)
-    if len(args.notebooks) > 1:
-        grand = tally_lines(f"all {len(args.notebooks)} notebooks", overall, width)
-        print("", *grand, sep="\n", file=out)
-    return status
-
-
-# -- verify ----------------------------------------------------------------------------------------
-
-
-def check_record(version: int, raw: Any) -> list[str]:
-    """What is wrong with one stored record (an empty list when nothing is)."""
-    declared = raw.get("schema") if isinstance(raw, dict) else None
-    valid = isinstance(declared, int) and not isinstance(declared, bool)
-    newest = max(version, declared) if valid else version
-    if newest > SCHEMA_VERSION:
-        return [f"record schema v{newest} is newer than supported (v{SCHEMA_VERSION})"]
-    try:
-        records = read_stored(raw, version)
-    except (ValueError, TypeError) as exc:
-        return [f"malformed record: {exc}"]
-    problems = [record.consistency_problem() for record in records]
-    return [f"{problem} (edited after it was stored?)" for problem in problems if problem]
-
-
-def _leak(finding: Finding) -> tuple[str, str]:
-    return finding.place, f"possible API key leaked ({finding.kind})"
-
-
-def verify_notebook(notebook: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]]]:
-    """The number of records of a parsed notebook, and every (place, problem) in it.
-
-    Places read ``cell 3`` (a record's problem) or ``cell 3, output 1, text/plain`` (where
-    something looks like a credential: sources, outputs, metadata; never the secret itself).
-    """
-    count = 0
-    problems = [_leak(finding) for finding in scan_notebook_fields(notebook)]
-    cells = notebook.get("cells")
-    for index, cell in enumerate(cells if isinstance(cells, list) else []):
-        outputs = cell.get("outputs") if isinstance(cell, Mapping) else None
-        for version, raw in iter_output_records(outputs if isinstance(outputs, list) else []):
-            count += 1
-            problems += [(f"cell {index + 1}", problem) for problem in check_record(version, raw)]
-        problems += [_leak(finding) for finding in scan_cell(cell, index + 1)]
-    return count, problems
-
-
-def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    """Check every record, and look for leaked keys everywhere; ``ok`` or one line per problem."""
-    status = ExitCode.OK
-    for path in args.notebooks:
-        try:
-            count, problems = verify_notebook(load_notebook(path))
-        except NotebookError as exc:
-            status = _fail(str(exc))
-            continue
-        for place, problem in problems:
-            print(f"{path}: {one_line(place)}: {clip(one_line(problem), 300)}", file=out)
-        if problems:
-            status = max(status, ExitCode.PROBLEMS)
-        else:
-            print(f"ok: {plural(count, 'record')} in {path}", file=out)
-    return status
+# The function each command runs, in its module of nbchat.cli: imported when it runs, so that
+# --help, --version and a usage error load none of them.
+COMMANDS = {
+    "show": ("read", "cmd_show"),
+    "export": ("read", "cmd_export"),
+    "stats": ("read", "cmd_stats"),
+    "verify": ("read", "cmd_verify"),
+    "strip": ("rewrite", "cmd_strip"),
+    "upgrade": ("rewrite", "cmd_upgrade"),
+    "run": ("run", "cmd_run"),
+}
 
 
 # -- the parser ------------------------------------------------------------------------------------
@@ -290,9 +72,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return "\n\n".join(paragraphs)
 
 
-def _add_command(
-    commands: Any, name: str, run: Callable[..., int], epilog: str = ""
-) -> argparse.ArgumentParser:
+def _add_command(commands: Any, name: str, epilog: str = "") -> argparse.ArgumentParser:
     summary, example = COMMAND_HELP[name]
     parser = commands.add_parser(
         name,
@@ -301,8 +81,28 @@ def _add_command(
         epilog=f"{epilog}example:\n  {example}",
         formatter_class=_HelpFormatter,
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(command=name)
     return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``nbchat run``."""
+    parser.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file to execute")
+    parser.add_argument(
+        "--offline", action="store_true", help="replay stored answers only (NBCHAT_OFFLINE=1)"
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--inplace", action="store_true", help="save the executed notebook over NOTEBOOK"
+    )
+    target.add_argument("-o", "--output", metavar="OUT", help="save the executed notebook here")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds each cell may take (default: 600)",
+    )
 
 
 def _width(text: str) -> int:
@@ -329,32 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     thread = {"metavar": "NAME", "help": "only the turns of this thread"}
     notebook = {"metavar": "NOTEBOOK", "help": "a saved .ipynb file"}
-    show = _add_command(commands, "show", cmd_show)
+    show = _add_command(commands, "show")
     show.add_argument("notebook", **notebook)
     show.add_argument("--thread", **thread)
     show.add_argument("--width", type=_width, metavar="N", help="line width (default: terminal)")
-    export = _add_command(commands, "export", cmd_export)
+    export = _add_command(commands, "export")
     export.add_argument("notebook", **notebook)
     formats = ("markdown", "html", "jsonl")
     export.add_argument("--format", choices=formats, default="markdown", help="default: markdown")
     export.add_argument("--thread", **thread)
     export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
-    for name, run in (("stats", cmd_stats), ("verify", cmd_verify)):
-        _add_command(commands, name, run).add_argument("notebooks", nargs="+", **notebook)
-    strip = _add_command(commands, "strip", cmd_strip)
+    for name in ("stats", "verify"):
+        _add_command(commands, name).add_argument("notebooks", nargs="+", **notebook)
+    strip = _add_command(commands, "strip")
     strip.add_argument("notebook", **notebook)
     strip.add_argument("--keep-text", action="store_true", help="keep the answers' text outputs")
     strip.add_argument("-o", "--output", metavar="OUT", help="write here (default: in place)")
-    upgrade = _add_command(commands, "upgrade", cmd_upgrade)
+    upgrade = _add_command(commands, "upgrade")
     upgrade.add_argument("notebook", **notebook)
     upgrade.add_argument("-o", "--output", metavar="OUT", help="write here (default: in place)")
-    add_run_arguments(_add_command(commands, "run", cmd_run, RUN_EPILOG))
+    _add_run_arguments(_add_command(commands, "run", RUN_EPILOG))
     return parser
-
-
-def _fail(message: str) -> int:
-    print(f"nbchat: {message}", file=sys.stderr)
-    return ExitCode.BAD_INPUT
 
 
 def _tolerate_unencodable_output() -> None:
@@ -375,12 +170,14 @@ def main(argv: list[str] | None = None) -> int:
             return exc.code or ExitCode.OK
         return ExitCode.BAD_INPUT
     _tolerate_unencodable_output()
+    module, function = COMMANDS[args.command]
     try:
-        return args.run(args, sys.stdout)
+        run = getattr(importlib.import_module(f"nbchat.cli.{module}"), function)
+        return run(args, sys.stdout)
     except NotebookError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted")
+        fail("interrupted")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:  # `nbchat show x.ipynb | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -388,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     except OSError as exc:  # an output file that cannot be written
         where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or exc}")
+        return fail(f"{where}{exc.strerror or exc}")
 
 
 if __name__ == "__main__":

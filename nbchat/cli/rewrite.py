@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._files import atomic_write
 from nbchat._text import plural
-from nbchat.cli.format import ExitCode
+from nbchat.cli.help import ExitCode
 from nbchat.store.marker import OutputMarker
 from nbchat.store.notebook import iter_output_records, load_notebook
 from nbchat.store.upgrade import upgrade_notebook

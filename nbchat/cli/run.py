@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from nbchat._files import atomic_write
 from nbchat._text import clip, one_line, plural
-from nbchat.cli.format import ExitCode
+from nbchat.cli.help import ExitCode
 from nbchat.store.marker import OutputMarker
 from nbchat.store.notebook import load_notebook
 from nbchat.store.record import RECORD_MIME_PATTERN
@@ -26,7 +26,7 @@ from nbchat.store.record import RECORD_MIME_PATTERN
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["RunReport", "add_run_arguments", "cmd_run", "count_answers"]
+__all__ = ["RunReport", "cmd_run", "count_answers"]
 
 EXPECTED_ERROR_TAG = "raises-exception"  # nbclient's tag for a cell allowed to fail
 MISSING = "run needs nbclient and ipykernel: pip install nbclient ipykernel"
@@ -64,26 +64,6 @@ class RunReport:
             f"({self.replayed} replayed, {self.asked} asked), "
             f"{plural(len(self.errors), 'error')}{note}"
         )
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``nbchat run``."""
-    parser.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file to execute")
-    parser.add_argument(
-        "--offline", action="store_true", help="replay stored answers only (NBCHAT_OFFLINE=1)"
-    )
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--inplace", action="store_true", help="save the executed notebook over NOTEBOOK"
-    )
-    target.add_argument("-o", "--output", metavar="OUT", help="save the executed notebook here")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=600.0,
-        metavar="S",
-        help="seconds each cell may take (default: 600)",
-    )
 
 
 def _holds_answer(output: Mapping[str, Any]) -> bool:

@@ -26,9 +26,9 @@ from nbchat._text import clip, one_line, plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
 from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
-from nbchat.engine.settings import Settings
+from nbchat.engine.settings import DEFAULT_CONCURRENCY, DEFAULT_THREAD, Settings
 from nbchat.engine.threads import Window
-from nbchat.engine.turns import DEFAULT_THREAD, PreparedTurn, TurnRequest, at_endpoint, prepare
+from nbchat.engine.turns import PreparedTurn, TurnRequest, at_endpoint, prepare
 from nbchat.engine.values import MISFIT, answer_value, stored_value
 from nbchat.errors import (
     BatchError,
@@ -47,9 +47,8 @@ from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import STANDALONE, Record, message_text
 from nbchat.wire.completion import finish_problem
 
-__all__ = ["DEFAULT_CONCURRENCY", "MapJob", "MapOutcome", "MapSummary", "map_items"]
+__all__ = ["MapJob", "MapOutcome", "MapSummary", "map_items"]
 
-DEFAULT_CONCURRENCY = 8  # requests at once
 _NAMED_FAILURES = 3  # reasons named in the cell's error line
 _REQUEST_ID = re.compile(r" \(request id [^()]*\)")
 _OFFLINE = "no stored answer, and offline mode is on"

@@ -20,14 +20,18 @@ from urllib.parse import urlsplit
 
 from nbchat.errors import ConfigError
 from nbchat.prompt.values import DEFAULT_BUDGET
-from nbchat.wire.client import DEFAULT_BASE_URL, ClientConfig, check_base_url
+from nbchat.wire.config import DEFAULT_BASE_URL, ClientConfig, check_base_url
 from nbchat.wire.protocol import RESERVED_FIELDS
 from nbchat.wire.redaction import mask_url
 
 __all__ = [
     "BUILTIN_PROFILES",
     "DEFAULTS",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_TOOL_CALLS",
+    "DEFAULT_MAX_TOOL_ROUNDS",
     "DEFAULT_MODEL",
+    "DEFAULT_THREAD",
     "EFFORTS",
     "MIN_CONTEXT_CHARS",
     "Settings",
@@ -70,6 +74,12 @@ COLAB_HOST = "MODEL_PROXY_HOST"  # set by Google Colab: the model proxy's URL
 
 
 EFFORTS = ("low", "medium", "high")  # OpenAI's reasoning_effort
+DEFAULT_THREAD = "default"  # the thread of a cell that names none
+DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
+# Calls of one round that run (--max-tool-calls); the others go back to the model unrun. A model
+# fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
+DEFAULT_MAX_TOOL_CALLS = 20
+DEFAULT_CONCURRENCY = 8  # --map: requests at once
 MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
 _OPENAI_KEY = "OPENAI_API_KEY"

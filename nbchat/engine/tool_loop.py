@@ -24,9 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from nbchat.engine.settings import DEFAULT_MAX_TOOL_CALLS
 from nbchat.engine.threads import Message
 from nbchat.engine.tool_calls import ToolBox, ToolResult
-from nbchat.engine.turns import DEFAULT_MAX_TOOL_CALLS, split_completion
+from nbchat.engine.turns import split_completion
 from nbchat.errors import NbchatError, StreamInterrupted, ToolRoundsExceeded
 from nbchat.wire.messages import call_shown, tool_rounds
 from nbchat.wire.redaction import Redactor

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from nbchat.engine.settings import Settings
+from nbchat.engine.settings import (
+    DEFAULT_MAX_TOOL_CALLS,
+    DEFAULT_MAX_TOOL_ROUNDS,
+    DEFAULT_THREAD,
+    Settings,
+)
 from nbchat.engine.threads import Message, Window
 from nbchat.errors import ConfigError
 from nbchat.store.keys import CellKey, Endpoint, request_key, request_key_v1
@@ -36,12 +41,6 @@ __all__ = [
     "replayed",
     "split_completion",
 ]
-
-# Calls of one round that run (--max-tool-calls); the others go back to the model unrun. A model
-# fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
-DEFAULT_MAX_TOOL_CALLS = 20
-DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
-DEFAULT_THREAD = "default"  # the thread of a cell that names none
 
 
 @dataclass(frozen=True)

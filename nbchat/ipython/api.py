@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbchat.engine.map import DEFAULT_CONCURRENCY
 from nbchat.engine.queries import sent
+from nbchat.engine.settings import DEFAULT_CONCURRENCY, DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD
 from nbchat.engine.threads import STANDALONE
-from nbchat.engine.turns import DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD, TurnRequest
+from nbchat.engine.turns import TurnRequest
 from nbchat.errors import ConfigError
 from nbchat.ipython.advice import in_words
 from nbchat.ipython.context import ChatKernel

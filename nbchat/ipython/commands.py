@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +14,10 @@ from IPython.display import display
 from nbchat._text import plural, printable, render_table
 from nbchat.engine.history import history_rows, reset_line
 from nbchat.engine.queries import context_at, sent, thread_summary
-from nbchat.engine.turns import DEFAULT_THREAD
+from nbchat.engine.settings import DEFAULT_THREAD
 from nbchat.errors import ConfigError
 from nbchat.ipython.context import ChatKernel
+from nbchat.ipython.help import help_text
 from nbchat.ipython.options import CellOptions
 from nbchat.render.bundles import inspection, raw_bundle
 from nbchat.render.html import document, escape, table
@@ -230,17 +230,6 @@ def _notebook(kernel: ChatKernel, args: Any) -> None:
         f"Notebook: {records.path} (from {found_by}): {plural(answers, 'stored answer')}, "
         f"parsed {parsed} this session."
     )
-
-
-def help_text(parser: MagicArgumentParser) -> str:
-    """A magic's argparse help, without the reStructuredText IPython writes for Sphinx (a leading
-    ``::`` and an indented usage block), which `%%chat?` and `%chat help` would show as is."""
-    text = parser.format_help()
-    head, _, rest = text.partition("\n\n")
-    if head.strip() == "::":
-        usage, _, rest = rest.partition("\n\n")
-        text = textwrap.dedent(usage) + "\n\n" + rest
-    return text.strip()
 
 
 def _tools(kernel: ChatKernel, args: Any) -> None:

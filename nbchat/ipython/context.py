@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nbchat.engine.session import ChatSession
-from nbchat.engine.settings import BUILTIN_PROFILES, Settings, resolve_settings
+from nbchat.engine.settings import (
+    BUILTIN_PROFILES,
+    DEFAULT_MAX_TOOL_CALLS,
+    Settings,
+    resolve_settings,
+)
 from nbchat.engine.tool_calls import ToolBox
-from nbchat.engine.turns import DEFAULT_MAX_TOOL_CALLS
 from nbchat.ipython.cell import Frontend, RunningCell
 from nbchat.ipython.locator import SavedNotebook
 from nbchat.ipython.names import output_shape, tools_named

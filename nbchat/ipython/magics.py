@@ -4,29 +4,38 @@
 `engine.settings.Settings`, and a few of its own) and one `ChatKernel`; the magic reads the
 running cell once, turns its flags into `CellOptions`, and runs the turn (`ipython.turn`), the
 ``--map`` batch (`ipython.mapping`) or a command (`ipython.commands`).
+
+``%load_ext nbchat`` loads this module and the settings only: the engine, the HTTP client and
+the renderer are imported by the first ``%chat`` (the kernel side, `ChatKernel`, is made then).
 """
 
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Dict, Integer, List, TraitError, Unicode, observe, validate
 
-from nbchat.engine.map import DEFAULT_CONCURRENCY
-from nbchat.engine.settings import EFFORTS
-from nbchat.engine.turns import DEFAULT_MAX_TOOL_CALLS, DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD
+from nbchat.engine.settings import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_TOOL_CALLS,
+    DEFAULT_MAX_TOOL_ROUNDS,
+    DEFAULT_THREAD,
+    EFFORTS,
+)
 from nbchat.errors import ConfigError
 from nbchat.ipython.advice import in_words
-from nbchat.ipython.commands import help_text, run_command
-from nbchat.ipython.context import ChatKernel
-from nbchat.ipython.mapping import map_cell
+from nbchat.ipython.help import help_text
 from nbchat.ipython.options import Caller, parse_options
 from nbchat.ipython.traits import SETTING_NAMES, ChatSettings
-from nbchat.ipython.turn import run_turn
+
+if TYPE_CHECKING:
+    from nbchat.engine.session import ChatSession
+    from nbchat.ipython.context import ChatKernel
 
 __all__ = ["ChatMagics"]
 
@@ -60,15 +69,24 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         help="Path of this notebook, when nbchat cannot find it by itself.",
     )
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
-        self.kernel = ChatKernel(shell, self)
-        self.kernel.set_notebook(self.notebook)
+    @cached_property
+    def kernel(self) -> ChatKernel:
+        """The kernel side of nbchat, made by the first ``%chat`` (with the engine's imports)."""
+        from nbchat.ipython.context import ChatKernel
+
+        kernel = ChatKernel(self.shell, self)
+        kernel.set_notebook(self.notebook)
+        return kernel
 
     @property
-    def session(self) -> Any:
-        """The kernel session (for ``%unload_ext``, which closes its connections)."""
+    def session(self) -> ChatSession:
+        """The kernel's session: its answers, usage and HTTP connections."""
         return self.kernel.session
+
+    def close(self) -> None:
+        """Close the session's HTTP connections, if a ``%chat`` ever opened any."""
+        if "kernel" in self.__dict__:
+            self.kernel.session.close()
 
     def configured(self) -> dict[str, Any]:
         """The settings set by ``%config`` (None: not set there)."""
@@ -82,9 +100,8 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
 
     @observe("notebook")
     def _notebook_named(self, change: dict[str, Any]) -> None:
-        kernel = getattr(self, "kernel", None)  # None while the configuration is first applied
-        if kernel is not None:
-            kernel.set_notebook(change["new"])
+        if "kernel" in self.__dict__:  # else the kernel side reads it when it is made
+            self.kernel.set_notebook(change["new"])
 
     # -- the magic -------------------------------------------------------------------------
 
@@ -180,6 +197,10 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         Line form: %chat COMMAND with COMMAND one of history, reset, threads, raw, models,
         usage, config, notebook, tools, help (%chat help explains each).
         """
+        from nbchat.ipython.commands import run_command
+        from nbchat.ipython.mapping import map_cell
+        from nbchat.ipython.turn import run_turn
+
         running = self.kernel.begin()
         if cell is None:
             with in_words(Caller.MAGIC):

@@ -14,9 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbchat.engine.map import DEFAULT_CONCURRENCY
-from nbchat.engine.settings import EFFORTS
-from nbchat.engine.turns import DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_THREAD
+from nbchat.engine.settings import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_TOOL_ROUNDS,
+    DEFAULT_THREAD,
+    EFFORTS,
+)
 from nbchat.errors import ConfigError
 
 __all__ = ["Caller", "CellOptions", "parse_options"]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from nbchat._text import clip, one_line
+from nbchat._version import DISTRIBUTION
 from nbchat.errors import ConfigError
 
 __all__ = [
@@ -38,7 +39,8 @@ def need_pydantic(feature: str) -> Any:
     try:
         import pydantic
     except ImportError as err:
-        raise ConfigError(f"{feature} needs pydantic: pip install 'nbchat[tools]'") from err
+        install = f"pip install '{DISTRIBUTION}[tools]'"
+        raise ConfigError(f"{feature} needs pydantic: {install}") from err
     return pydantic
 
 

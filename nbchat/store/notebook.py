@@ -1,4 +1,5 @@
-"""Reading stored records back out of a saved notebook, with nbformat.
+"""Reading stored records back out of a saved notebook: parsed as JSON (nbformat 4), with
+nbformat only for older versions and for files that are written back.
 
 A `NotebookWatcher` parses the file once and again only when its modification time (or size)
 changes, so a long notebook is not re-parsed for every cell.
@@ -26,11 +27,13 @@ __all__ = [
     "NotebookRecords",
     "NotebookWatcher",
     "StoredCell",
+    "cell_source",
     "explicit_notebook",
     "find_notebook",
     "iter_output_records",
     "load_notebook",
     "read_notebook_json",
+    "read_notebook_text",
     "read_records",
 ]
 
@@ -149,6 +152,36 @@ def read_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return notebook
 
 
+def read_notebook_text(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A notebook parsed as JSON with its multiline strings joined, as nbformat would read them
+    (sources, stream text, and every non-JSON output and attachment), for readers that look at
+    text anywhere in the file, without nbformat's second of imports."""
+    notebook = read_notebook_json(path)
+    for cell in notebook.get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        cell["source"] = cell_source(cell)
+        bundles = [output for output in cell.get("outputs", []) if isinstance(output, dict)]
+        for output in bundles:
+            if isinstance(output.get("text"), list):
+                output["text"] = _joined(output["text"])
+        bundles += [a for a in (cell.get("attachments") or {}).values() if isinstance(a, dict)]
+        for bundle in bundles:
+            data = bundle.get("data", bundle)
+            for mime, value in data.items() if isinstance(data, dict) else ():
+                if isinstance(value, list) and not _is_json_mime(mime):
+                    data[mime] = _joined(value)
+    return notebook
+
+
+def _joined(lines: list[Any]) -> Any:
+    return "".join(lines) if all(isinstance(line, str) for line in lines) else lines
+
+
+def _is_json_mime(mime: str) -> bool:
+    return mime == "application/json" or mime.endswith("+json")
+
+
 def iter_output_records(outputs: list[Mapping[str, Any]]) -> Iterator[tuple[int, Any]]:
     """(schema version, raw record) for every nbchat record among a cell's outputs: under the
     record MIME type, or as the JSON of a ``--raw`` view that is marked as the record."""
@@ -165,7 +198,8 @@ def iter_output_records(outputs: list[Mapping[str, Any]]) -> Iterator[tuple[int,
             yield marker.record, data["application/json"]
 
 
-def _source(cell: Mapping[str, Any]) -> str:
+def cell_source(cell: Mapping[str, Any]) -> str:
+    """A cell's source as one string (a file stores it as a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
@@ -216,11 +250,11 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
             continue
         if cell.get("cell_type") != "code":
             continue
-        if _source(cell).lstrip().startswith("%%chat"):
+        if cell_source(cell).lstrip().startswith("%%chat"):
             result.chat_cells.append(index)
         anonymous = index not in unique_index
         if anonymous:
-            result.anonymous.setdefault(_source(cell), []).append(index)
+            result.anonymous.setdefault(cell_source(cell), []).append(index)
         records, problems = _cell_records(cell.get("outputs"))
         result.problems += [f"cell {index + 1}: {problem}" for problem in problems]
         if problems:

@@ -12,7 +12,8 @@ import pytest
 
 from nbchat._text import display_width
 from nbchat.cli import main as cli
-from nbchat.cli.format import ExitCode
+from nbchat.cli import read
+from nbchat.cli.help import ExitCode
 from nbchat.store.record import RECORD_MIME
 
 from support.command import assert_one_line_error, run
@@ -152,7 +153,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, chat, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load_notebook", interrupted)
+    monkeypatch.setattr(read, "read_notebook_text", interrupted)
     code, out, err = run(capsys, "verify", chat)
     assert (code, out, err) == (ExitCode.INTERRUPTED, "", "nbchat: interrupted\n")
 

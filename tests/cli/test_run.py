@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nbchat.cli.format import ExitCode
+from nbchat.cli.help import ExitCode
 from nbchat.cli.main import main
 from nbchat.cli.run import count_answers
 from nbchat.render.bundles import answer_bundle

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from nbchat._text import display_width
-from nbchat.cli import main as cli
+from nbchat.cli import help as cli_help
 from nbchat.cli.format import PROMPT_MIN
 
 from support.command import run
@@ -136,7 +136,7 @@ def test_show_defaults_to_the_terminal_width(capsys, long_chat, monkeypatch):
 def test_show_width_has_a_minimum(capsys, chat, monkeypatch):
     monkeypatch.setenv("COLUMNS", "5")
     _, out, _ = run(capsys, "show", chat)
-    assert max(display_width(line) for line in out.splitlines()) <= cli.MIN_WIDTH
+    assert max(display_width(line) for line in out.splitlines()) <= cli_help.MIN_WIDTH
     assert "What is" in out  # the prompt still gets the room
 
 

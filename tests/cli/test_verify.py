@@ -137,6 +137,37 @@ def test_verify_scans_sources_outputs_and_metadata(capsys, tmp_path):
     assert LEAKED not in out and token not in out
 
 
+def test_verify_reads_text_split_into_lines_as_one_text(capsys, tmp_path):
+    """A saved file splits multiline text into lists of lines; a credential whose name and value
+    sit on two lines is found all the same, as nbformat would join them."""
+    record = make_record("What is 2+2?", "4")
+    path = make_chat_notebook(tmp_path / "split.ipynb", [("%%chat\nWhat is 2+2?", record)])
+    token = "abcdefghijklmnopqrstuvwxyz012345"
+
+    def split_lines(data):
+        cell = data["cells"][1]
+        cell["source"] = ["%%chat\n", "Why does it fail?"]
+        cell["outputs"] += [
+            {"output_type": "stream", "name": "stdout", "text": ["Authorization: Bearer\n", token]},
+            {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {"text/plain": ["headers = {'Authorization':\n", f"  'Bearer {token}'}}"]},
+            },
+        ]
+
+    edit_json(path, split_lines)
+    code, out, _ = run(capsys, "verify", path)
+    assert code == 1
+    assert [line.split(": possible API key leaked")[0] for line in out.splitlines()] == [
+        f"{path}: cell 2, output 2, stdout",
+        f"{path}: cell 2, output 3, text/plain",
+    ]
+    assert token not in out
+    code, out, _ = run(capsys, "show", path, "--width", "120")
+    assert code == 0 and "What is 2+2?" in out
+
+
 @pytest.mark.timeout(5)
 def test_verify_is_linear_on_crafted_text(capsys, tmp_path):
     crafted = ["sk-" * 40_000, "Bearer " * 40_000, "authorization:" + " " * 40_000]

@@ -23,7 +23,8 @@ from nbchat.errors import (
     ProtocolError,
     RateLimitError,
 )
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
+from nbchat.wire.config import ClientConfig
 
 from support.env import TEST_KEY
 from support.fake_openai import FakeOpenAI, Fault

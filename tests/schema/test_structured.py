@@ -443,7 +443,7 @@ def test_missing_pydantic(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "pydantic", None)  # `import pydantic` now fails
     with pytest.raises(ConfigError) as err:
         OutputSchema.of(Point)
-    assert str(err.value) == "--schema needs pydantic: pip install 'nbchat[tools]'"
+    assert str(err.value) == "--schema needs pydantic: pip install 'nbchat-llm[tools]'"
     assert OutputSchema.of(REPORT).strict  # a JSON Schema dict needs only jsonschema
     assert JsonOutput().parse("[1]") == [1]
 

@@ -327,7 +327,7 @@ def test_missing_pydantic_is_one_line_naming_the_flag(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "pydantic", None)  # `import pydantic` now fails
     with pytest.raises(ConfigError) as err:
         tool_spec(get_weather)
-    assert str(err.value) == "--tools needs pydantic: pip install 'nbchat[tools]'"
+    assert str(err.value) == "--tools needs pydantic: pip install 'nbchat-llm[tools]'"
     assert isinstance(err.value.__cause__, ImportError)
 
 

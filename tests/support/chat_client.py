@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
+from nbchat.wire.config import ClientConfig
 
 from support.env import TEST_KEY
 from support.fake_openai import answer_for, split_pieces

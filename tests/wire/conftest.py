@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
+from nbchat.wire.config import ClientConfig
 
 from support.chat_client import KEY
 from support.fake_openai import FakeOpenAI

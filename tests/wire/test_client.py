@@ -7,8 +7,9 @@ import httpx
 import pytest
 
 from nbchat.errors import BadRequestError, NotFoundError
-from nbchat.wire.client import ChatStream, ClientConfig
+from nbchat.wire.client import ChatStream
 from nbchat.wire.completion import completion_text, finish_reason
+from nbchat.wire.config import ClientConfig
 
 from support.chat_client import ANSWER, BODY, KEY, LONG, LONG_PIECES, body, mock_client
 from support.fake_openai import DEFAULT_MODELS, Fault, split_pieces

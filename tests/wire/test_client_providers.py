@@ -12,8 +12,9 @@ import pytest
 
 from nbchat.errors import APIError, StreamErrorEvent
 from nbchat.store.record import Record
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
 from nbchat.wire.completion import completion_reasoning, completion_text
+from nbchat.wire.config import ClientConfig
 from nbchat.wire.messages import wire
 
 from support.env import TEST_KEY

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from nbchat.errors import APIConnectionError, ConfigError, NotFoundError, ProtocolError
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
 from nbchat.wire.completion import completion_text
+from nbchat.wire.config import ClientConfig
 
 from support.chat_client import ANSWER, BODY, closed_port
 from support.fake_openai import DEFAULT_MODELS, Fault

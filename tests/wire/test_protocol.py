@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from nbchat.errors import MalformedStreamError
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
 from nbchat.wire.completion import completion_text
+from nbchat.wire.config import ClientConfig
 from nbchat.wire.protocol import (
     RESERVED_FIELDS,
     chunk_problem,

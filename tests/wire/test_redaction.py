@@ -16,7 +16,8 @@ from nbchat.errors import (
     StreamErrorEvent,
     TruncatedStreamError,
 )
-from nbchat.wire.client import ChatClient, ClientConfig
+from nbchat.wire.client import ChatClient
+from nbchat.wire.config import ClientConfig
 from nbchat.wire.redaction import MASK, Redactor, mask_url, request_url, split_query
 
 from support.env import TEST_KEY
