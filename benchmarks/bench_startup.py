@@ -28,12 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from functools import cache
 from pathlib import Path
 
 import nbformat
-import tomllib
 from _server import REPO_ROOT
 from nbclient import NotebookClient
 

@@ -7,18 +7,12 @@ import re
 from importlib.metadata import metadata
 from pathlib import Path
 
-import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="genai-prices is a hard dependency, but every genai-prices >= 0.2 (0.2.0 to 0.2.5 on "
-    "the index) requires Python >= 3.11, while nbchat-llm says >= 3.10: no install on 3.10",
-)
 def test_the_oldest_python_supported_can_install_genai_prices():
     text = PYPROJECT.read_text(encoding="utf-8")  # no tomllib on 3.10
     oldest = Version(re.search(r'^requires-python = ">=([\d.]+)"', text, re.M).group(1))

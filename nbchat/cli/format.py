@@ -10,10 +10,10 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from nbchat._text import clip, display_width, one_line, plural, render_table
+from nbchat._text import CONTROLS, clip, display_width, one_line, plural, render_table
 from nbchat.money.cost import Cost, Total, usd
 from nbchat.money.prices import TokenCounts
 from nbchat.store.record import Record
@@ -24,9 +24,19 @@ __all__ = [
     "short_time",
     "show_lines",
     "tally_lines",
-    "thread_name",
+    "terminal_json",
     "token_counts",
 ]
+
+
+# json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
+# too (they only occur inside strings), so JSON written to a terminal shows text.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
+
+
+def terminal_json(text: str) -> str:
+    """JSON text (``json.dumps``' output) with every control and bidi override escaped."""
+    return text.translate(_JSON_ESCAPES)
 
 
 def short_time(stamp: Any) -> str:
@@ -38,7 +48,7 @@ def short_time(stamp: Any) -> str:
     except ValueError:
         return stamp[:16]
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
@@ -210,7 +220,7 @@ class Tally:
             *(counts or (0, 0, 0)),
             unreported=0 if counts else 1,
             thinking=reasoning_tokens(usage) or 0,
-            cached=spent.cached if spent else 0,
+            cached=spent.cached if spent and counts else 0,  # of the prompt tokens counted
             asked=Total.of([asked]),
             now=Total.of([now]),
         )
@@ -253,11 +263,6 @@ def _total_json(total: Total, answers: int) -> dict[str, Any]:
     return {"usd": usd_text, "estimated": total.estimated, "unpriced": total.unknown}
 
 
-def thread_name(thread: str) -> str:
-    """A thread as ``stats`` lists it (``--map`` items and ``nbchat.ask`` stand alone)."""
-    return thread or "(standalone)"
-
-
 def tally_lines(
     title: str, by_model: dict[str, Tally], by_thread: dict[str, Tally], width: int | None = None
 ) -> list[str]:
@@ -277,14 +282,31 @@ def tally_lines(
         if len(rows) > 1 and every:
             rows.append(grand.row(every))
         header = [heading, "ANSWERS", "PROMPT", "COMPLETION", "TOTAL", "COST", "NOW"]
-        right = frozenset(range(1, 7))
-        table = render_table(header, rows, width=room, right=right, shrink={0: 10})
-        lines += [f"  {line}" for line in table]
+        lines += [f"  {line}" for line in _fitted(header, rows, room)]
     for note in _notes(grand):
         lines += textwrap.wrap(
             f"({note})", room or 1_000_000, initial_indent="  ", subsequent_indent="   "
         )
     return lines
+
+
+# Columns left out, in turn, until a table fits a narrow terminal with room for its names: the
+# total first (the sum of the two before it), then the token counts (`--json` has them all).
+_NARROWER = ((4,), (2, 3, 4))
+_NAME_ROOM = 10
+
+
+def _fitted(header: list[str], rows: list[list[str]], room: int | None) -> list[str]:
+    """The table at ``room`` columns: whole if it fits with its names ``_NAME_ROOM`` wide."""
+    kept = list(range(len(header)))
+    for dropped in ((), *_NARROWER):
+        kept = [column for column in range(len(header)) if column not in dropped]
+        numbers = sum(max(display_width(row[c]) for row in [header, *rows]) for c in kept[1:])
+        if room is None or numbers + 2 * (len(kept) - 1) + _NAME_ROOM <= room:
+            break
+    narrow = [[row[column] for column in kept] for row in [header, *rows]]
+    right = frozenset(range(1, len(kept)))
+    return render_table(narrow[0], narrow[1:], width=room, right=right, shrink={0: _NAME_ROOM})
 
 
 def _notes(grand: Tally) -> list[str]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nbchat._files import atomic_write
-from nbchat._text import CONTROLS, clip, one_line, plural
-from nbchat.cli.format import show_lines
+from nbchat._text import clip, one_line, plural
+from nbchat.cli.format import show_lines, terminal_json
 from nbchat.cli.help import MIN_WIDTH, ExitCode, fail
 from nbchat.errors import NotebookError
 from nbchat.render.transcript import html_transcript, markdown_transcript
@@ -45,11 +45,6 @@ __all__ = [
     "verify_notebook",
     "warn_skipped",
 ]
-
-
-# json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
-# too (they only occur inside strings), so `export --format jsonl` on a terminal shows text.
-_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
 
 
 def load_stored(path: str) -> tuple[dict[str, Any], NotebookRecords]:
@@ -130,7 +125,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     records = [record for _, record in turns]
     if args.format == "jsonl":
         lines = [json.dumps(_exported(cell, r, stored), ensure_ascii=False) for cell, r in turns]
-        text = "".join(line.translate(_JSON_ESCAPES) + "\n" for line in lines)
+        text = "".join(terminal_json(line) + "\n" for line in lines)
     elif args.format == "html":
         text = html_transcript(Path(args.notebook).name, records)
     else:

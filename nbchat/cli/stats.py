@@ -12,14 +12,14 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from nbchat.cli.format import Tally, tally_lines, thread_name
+from nbchat.cli.format import Tally, tally_lines, terminal_json
 from nbchat.cli.help import ExitCode, fail
 from nbchat.cli.read import load_stored, terminal_width, warn_skipped
 from nbchat.engine.pricing import local_urls, record_cost
 from nbchat.errors import ConfigError, NotebookError
 from nbchat.money.prices import PriceBook, TablePrice, price_table
 from nbchat.store.notebook import NotebookRecords
-from nbchat.store.record import TURN
+from nbchat.store.record import TURN, thread_label
 
 __all__ = ["Tallies", "cmd_stats", "tally_notebook"]
 
@@ -53,7 +53,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
         print(*tally_lines(path, *tallies, width=width), sep="\n", file=out)
     if args.json:
         report["all"] = _as_json(overall)
-        print(json.dumps(report, indent=2, ensure_ascii=False), file=out)
+        print(terminal_json(json.dumps(report, indent=2, ensure_ascii=False)), file=out)
     elif len(args.notebooks) > 1:
         title = f"all {len(args.notebooks)} notebooks"
         print("", *tally_lines(title, *overall, width=width), sep="\n", file=out)
@@ -79,17 +79,18 @@ def _table(source: str | None) -> dict[str, TablePrice]:
 
 def tally_notebook(stored: NotebookRecords, book: PriceBook) -> Tallies:
     """Distinct answers by model and by thread: one answer replayed into several cells was
-    paid for once."""
+    paid for once; a request asked again (``--refresh``) is another answer, paid again."""
     by_model: dict[str, Tally] = {}
     by_thread: dict[str, Tally] = {}
-    seen: set[str | None] = set()
+    seen: set[tuple[str | None, str]] = set()
     for _, record in stored.records():
-        if record.kind != TURN or record.key in seen:
+        answer = (record.key, str(record.last_response.get("id") or record.stored_at))
+        if record.kind != TURN or answer in seen:
             continue
-        seen.add(record.key)
+        seen.add(answer)
         one = Tally.of(record.usage, record_cost(record, book), record_cost(record, book, now=True))
         by_model.setdefault(str(record.model or "-"), Tally()).add(one)
-        by_thread.setdefault(thread_name(record.thread), Tally()).add(one)
+        by_thread.setdefault(thread_label(record.thread), Tally()).add(one)
     return by_model, by_thread
 
 

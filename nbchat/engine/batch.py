@@ -61,12 +61,12 @@ class Progress:
     spent: Total = field(default_factory=Total)  # their cost, reported by ``cost``
 
     def projected(self) -> Total | None:
-        """What the items not done yet will cost at the average so far (None before the first
-        priced answer)."""
-        left = self.total - self.done
-        if not left or not self.asked or self.spent.usd == 0:
+        """What the items not done yet will cost at the average of the priced answers so far
+        (None before the first)."""
+        left, priced = self.total - self.done, self.spent.priced
+        if not left or not priced or self.spent.usd == 0:
             return None
-        return Total(self.spent.usd / self.asked * left, self.spent.estimated, 0, left)
+        return Total(self.spent.usd / priced * left, self.spent.estimated, 0, left)
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,11 @@ class _Run(Generic[T]):
         concurrency: int,
         usage: Callable[[T], int | None] | None,
         cost: Callable[[T], Cost] | None = None,
+        stop_on: tuple[type[Exception], ...] = (),
     ) -> None:
         self.shared = shared
+        self.stop_on = stop_on
+        self.stopped = False  # an item failed with one of ``stop_on``: nothing more is sent
         self.concurrency = concurrency
         self.usage = usage
         self.cost = cost
@@ -182,7 +185,14 @@ class _Run(Generic[T]):
         elif kind == "failed":
             self.exceptions[index] = payload
             self.pending.discard(index)
+            if isinstance(payload, self.stop_on):
+                self.stop()
         # "stopped": the item stays pending
+
+    def stop(self) -> None:
+        """Send nothing more: the calls in flight finish, the items not begun stay pending."""
+        self.stopped = True
+        self.shared.halt()
 
     def drain(self, timeout: float) -> None:
         """Collect what has arrived, waiting up to ``timeout`` for the first."""
@@ -241,6 +251,22 @@ class _Run(Generic[T]):
         )
 
 
+def _collect_all(
+    run: _Run[Any],
+    report: _Reporter | None,
+    tick: Callable[..., None],
+    keep_going: Callable[[], bool] | None,
+) -> None:
+    """Collect results until every item is done, Ctrl-C, or a stop and its calls in flight."""
+    clock = run.shared.clock
+    while run.pending and run.abort is None and (not run.stopped or run.shared.busy):
+        due = report.due - clock() if report else _POLL
+        run.drain(max(min(due, _POLL), 0.001))
+        if keep_going is not None and not run.stopped and not keep_going():
+            run.stop()
+        tick()
+
+
 class _Reporter:
     """Calls ``on_progress`` at most ``rate`` times a second, when a count changed (or once a
     second, for the clock and the ETA), and once at the end."""
@@ -284,6 +310,8 @@ def run_batch(
     replay: Callable[[Item], T | None] | None = None,
     usage: Callable[[T], int | None] | None = None,
     cost: Callable[[T], Cost] | None = None,
+    stop_on: tuple[type[Exception], ...] = (),
+    keep_going: Callable[[], bool] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     progress_rate: float = 4.0,
     clock: Callable[[], float] = time.monotonic,
@@ -292,21 +320,21 @@ def run_batch(
     """Answer every item with ``send`` (up to ``concurrency`` at once); see the module docstring.
 
     ``replay(item)`` (calling thread, input order) may answer an item without a request: a
-    value other than None is taken as is, costs no rpm and never reaches ``send``. Raises
-    `BatchInterrupted` on Ctrl-C, `ConfigError` for bad options; an exception from ``replay``,
-    ``usage`` or ``on_progress`` propagates (after the workers are stopped).
+    value other than None is taken as is, costs no rpm and never reaches ``send``. An item that
+    fails with one of ``stop_on``, or ``keep_going()`` turning false (asked on the calling
+    thread after each result), stops the batch: the calls in flight finish, the items not
+    begun stay pending. Raises `BatchInterrupted` on Ctrl-C, `ConfigError` for bad options; an
+    exception from ``replay``, ``usage`` or ``on_progress`` propagates (after the workers are
+    stopped).
     """
     _check_options(concurrency, rpm, max_retries, progress_rate)
     shared = SharedState(clock, sleep, rpm)
-    run: _Run[T] = _Run(len(items), shared, concurrency, usage, cost)
+    run: _Run[T] = _Run(len(items), shared, concurrency, usage, cost, stop_on)
     report = _Reporter(run, on_progress, progress_rate) if on_progress else None
     tick = report or (lambda final=False: None)
     try:
         run.hand_out(items, replay, lambda: run_worker(shared, send, max_retries), tick)
-        while run.pending and run.abort is None:
-            due = report.due - clock() if report else _POLL
-            run.drain(max(min(due, _POLL), 0.001))
-            tick()
+        _collect_all(run, report, tick, keep_going)
     except KeyboardInterrupt:
         run.abort = run.abort or KeyboardInterrupt()
     finally:

@@ -28,9 +28,10 @@ class Tally:
     thinking: int = 0
     cost: Total = field(default_factory=Total)
 
-    def add(self, usage: Mapping[str, Any], cost: Cost) -> None:
-        """Count one answer (thinking: part of the completion)."""
-        self.answers += 1
+    def add(self, usage: Mapping[str, Any], cost: Cost, *, answer: bool = True) -> None:
+        """Count one answer, or (``answer=False``) one request of an answer's turn (thinking:
+        part of the completion)."""
+        self.answers += int(answer)
         counts = TokenCounts.of(usage)
         if counts is not None:
             self.prompt += counts.prompt
@@ -69,9 +70,15 @@ class Ledger:
             self.requests += 1
 
     def spend(self, row: _Row, usage: Mapping[str, Any], cost: Cost) -> None:
-        """A fresh answer (or one asked for and refused, which was paid for all the same)."""
+        """One request's answer arrived (or was cut off: usage and cost unknown): paid for,
+        whether or not its turn ends in an answer."""
         with self._lock:
-            self.spent.setdefault(row, Tally()).add(usage, cost)
+            self.spent.setdefault(row, Tally()).add(usage, cost, answer=False)
+
+    def answered(self, row: _Row) -> None:
+        """A turn ended in an answer (its requests were counted as they arrived)."""
+        with self._lock:
+            self.spent.setdefault(row, Tally()).answers += 1
 
     def save(self, row: _Row, usage: Mapping[str, Any], cost: Cost) -> None:
         """A replayed answer: what asking again would have cost."""
@@ -86,6 +93,10 @@ class Ledger:
                 whole += tally
         return whole
 
+    def over_budget(self, budget: float | None) -> bool:
+        """Whether this session has spent ``budget`` dollars (never, without one)."""
+        return budget is not None and self.total(self.spent).cost.usd >= Decimal(str(budget))
+
     def check_budget(self, budget: float | None) -> None:
         """Refuse to send once this session has spent ``budget`` dollars (stored answers
         still replay; unpriced answers are not counted, which the caller has said)."""
@@ -93,7 +104,8 @@ class Ledger:
             return
         spent = self.total(self.spent).cost
         if spent.usd >= Decimal(str(budget)):
+            unpriced = f" (and {spent.unknown} unpriced)" if spent.unknown else ""
             raise BudgetExceeded(
-                f"This session has spent {spent} of its {usd(Decimal(str(budget)))} budget: "
-                "nothing was sent"
+                f"This session has spent {usd(spent.usd)}{unpriced} of its "
+                f"{usd(Decimal(str(budget)))} budget: nothing was sent"
             )

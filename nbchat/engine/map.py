@@ -142,6 +142,8 @@ class _MapRun:
         except BatchInterrupted as error:
             result, interrupted = error.result, error
         values, kept = self._collect(result, order)
+        if interrupted is None:
+            self._not_sent(result, order)
         record = None
         if kept and self.job.settings.cache:
             record = batch_json(template, kept, thread=self.job.thread, cell_id=self.job.cell_id)
@@ -263,9 +265,34 @@ class _MapRun:
             max_retries=self.job.settings.max_retries,
             replay=lambda position: items[position].stored,
             usage=lambda record: int(record.usage.get("total_tokens") or 0),
-            cost=lambda record: self.session.cost_of(first, record) if first else Cost.unknown(),
+            cost=lambda record: self._cost(first, record),
+            stop_on=(BudgetExceeded,),
+            keep_going=lambda: not self.session.ledger.over_budget(self.job.settings.budget),
             on_progress=on_progress,
         )
+
+    def _not_sent(self, result: BatchResult[Record], order: list[int]) -> None:
+        """The items a spent budget stopped before they began: failed as over budget."""
+        if not result.pending:
+            return
+        try:
+            self.session.ledger.check_budget(self.job.settings.budget)
+            reason = "not sent"
+        except BudgetExceeded as error:
+            reason = str(error)
+            self.remedies.update(dict.fromkeys(error.remedies))
+        for position in result.pending:
+            self.failures[order[position]] = reason
+            self.over_budget.add(order[position])
+
+    def _cost(self, turn: PreparedTurn | None, record: Record) -> Cost:
+        """An answered item's cost, for the progress line; a missing price said here, on the
+        calling thread."""
+        if turn is None:
+            return Cost.unknown()
+        cost = self.session.cost_of(turn, record)
+        self.session.spending.say_unpriced(turn, cost, record.model or "?")
+        return cost
 
     def _collect(
         self, result: BatchResult[Record], order: list[int]

@@ -81,6 +81,7 @@ class SharedState:
         self.results: queue.SimpleQueue[tuple[int, str, Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self.in_flight = self.requests = self.retries = 0
+        self.busy = 0  # workers between taking an item and handing back its result
 
     def wait_until(self, deadline: float) -> bool:
         """Sleep until ``deadline``, in short slices; False if the batch stopped first."""
@@ -119,6 +120,10 @@ class SharedState:
         with self._lock:
             self.in_flight -= 1
             self.retries += retrying
+
+    def working(self, change: int) -> None:
+        with self._lock:
+            self.busy += change
 
     def halt(self) -> None:
         """Stop: after this returns, no call to send begins."""
@@ -184,9 +189,11 @@ def run_worker(shared: SharedState, send: Callable[[Any], Any], max_retries: int
         index, item = task
         if shared.stop.is_set():
             continue
+        shared.working(+1)
         try:
             kind, payload = _send_with_retries(shared, send, item, max_retries)
         except BaseException as exc:  # Ctrl-C from send, or worse: stop now, the caller raises
             shared.halt()
             kind, payload = "abort", exc
         shared.results.put((index, kind, payload))
+        shared.working(-1)

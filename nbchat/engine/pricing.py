@@ -7,15 +7,25 @@ they cost when they were asked (prices at their time), or what asking again woul
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
+from nbchat._text import clip, one_line
 from nbchat.engine.settings import BUILTIN_PROFILES, Settings
 from nbchat.money.cost import Cost
-from nbchat.money.prices import PriceBook, price_table
+from nbchat.money.prices import PriceBook, endpoint_key, price_table
 from nbchat.store.record import Record
 from nbchat.wire.redaction import mask_url
 
-__all__ = ["LOCAL_PROFILES", "local_urls", "price_book", "record_cost", "unpriced_note"]
+__all__ = [
+    "LOCAL_PROFILES",
+    "local_urls",
+    "price_book",
+    "record_cost",
+    "response_cost",
+    "unpriced_note",
+]
 
 LOCAL_PROFILES = ("ollama", "llamacpp", "vllm")  # servers on your own machine: nothing to pay
 
@@ -23,7 +33,7 @@ LOCAL_PROFILES = ("ollama", "llamacpp", "vllm")  # servers on your own machine: 
 def local_urls(extra: tuple[str, ...] = ()) -> frozenset[str]:
     """The base URLs of the local profiles (and ``extra`` ones), as prices compare them."""
     urls = [str(BUILTIN_PROFILES[name]["base_url"]) for name in LOCAL_PROFILES]
-    return frozenset(url.rstrip("/").lower() for url in (*urls, *extra))
+    return frozenset(endpoint_key(url) for url in (*urls, *extra))
 
 
 def price_book(settings: Settings) -> PriceBook:
@@ -35,14 +45,36 @@ def price_book(settings: Settings) -> PriceBook:
 
 def record_cost(record: Record, book: PriceBook, *, now: bool = False, batch: bool = False) -> Cost:
     """What ``record``'s answer cost when it was asked, or (``now``) what asking again would
-    cost now."""
+    cost now: each request of its turn priced on its own (tiered prices apply per request)."""
     request = record.request
-    models = (record.last_response.get("model"), request.model if request else None)
+    asked = request.model if request else None
+    base_url = request.base_url if request else None
+    at = None if now else asked_at(record)
+    costs = [
+        response_cost(book, response, asked=asked, base_url=base_url, at=at, batch=batch)
+        for response in record.responses
+    ]
+    return Cost.of(costs) if costs else book.cost({}, models=(asked,), base_url=base_url)
+
+
+def response_cost(
+    book: PriceBook,
+    response: Mapping[str, Any],
+    *,
+    asked: str | None,
+    base_url: str | None,
+    at: datetime | None = None,
+    batch: bool = False,
+) -> Cost:
+    """What one request's answer cost: its usage, the model that answered (else the one
+    asked for)."""
+    usage = response.get("usage")
+    answered = response.get("model")
     return book.cost(
-        record.usage,
-        models=models,
-        base_url=request.base_url if request else None,
-        at=None if now else asked_at(record),
+        usage if isinstance(usage, dict) else {},
+        models=(answered if isinstance(answered, str) else None, asked),
+        base_url=base_url,
+        at=at,
         batch=batch,
     )
 
@@ -56,16 +88,22 @@ def asked_at(record: Record) -> datetime | None:
             moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         except ValueError:
             continue
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return None
 
 
-def unpriced_note(record: Record, settings: Settings) -> str:
-    """Said once per model: why an answer has no price, and how to give it one."""
-    model = record.model or settings.model or "?"
+def unpriced_note(model: str, settings: Settings, no_usage: bool = False) -> str:
+    """Said once per model: why an answer has no price, and how to give it one (a model name
+    from a server is shown as text, on one line, clipped)."""
+    model = clip(one_line(model), 80)
+    where = f"{model} at {mask_url(settings.base_url)}"
     budget = " The budget does not count it." if settings.budget is not None else ""
+    if no_usage:
+        return (
+            f"nbchat: the server reported no token usage for {where}: its cost is unknown.{budget}"
+        )
     return (
-        f"nbchat: no price known for {model} at {mask_url(settings.base_url)}: its cost is "
-        f"shown as unknown.{budget} Set one with %config ChatMagics.prices = "
-        f'{{"{model}": {{"input": ..., "output": ...}}}} (US dollars per million tokens).'
+        f"nbchat: no price known for {where}: its cost is shown as unknown.{budget} Set one "
+        f'with %config ChatMagics.prices = {{"{model}": {{"input": ..., "output": ...}}}} '
+        "(US dollars per million tokens)."
     )

@@ -25,10 +25,10 @@ from nbchat.engine.cache import AnswerCache, Found, Origin
 from nbchat.engine.ledger import Ledger
 from nbchat.engine.offline import asked_elsewhere, explain_miss
 from nbchat.engine.placement import UNPLACED, CellPlacement
-from nbchat.engine.pricing import price_book, record_cost, unpriced_note
 from nbchat.engine.reasoning import ReasoningPolicy
 from nbchat.engine.sending import LastStream, LiveSink, interrupted, timing_of
 from nbchat.engine.settings import Settings
+from nbchat.engine.spending import Spending
 from nbchat.engine.threads import STANDALONE, Message, ThreadStore, Turn, Window
 from nbchat.engine.tool_loop import converse
 from nbchat.engine.turns import (
@@ -53,6 +53,7 @@ from nbchat.errors import (
     ConfigError,
     OfflineMiss,
     Remedy,
+    StreamError,
     StructuredOutputError,
     TruncatedStreamError,
 )
@@ -97,6 +98,7 @@ class ChatSession:
         self.threads = ThreadStore()
         self.cache = AnswerCache()
         self.ledger = Ledger()
+        self.spending = Spending(self.ledger, self.warn_once)
         self.reasoning = ReasoningPolicy()
         self._clients = ClientPool()
         self.last_stream = LastStream()  # for `%chat raw --chunks`
@@ -211,8 +213,7 @@ class ChatSession:
         """A stored answer as this cell's (re-recorded for its request), and what asking again
         would cost now, counted as saved."""
         record = replayed(turn, found)
-        saved = self.cost_of(turn, record, now=True)
-        self.ledger.save((record.model or "?", record.thread), record.usage, saved)
+        saved = self.spending.saved(turn, record)
         self._remember(turn, record, store=True)
         return record, saved
 
@@ -220,43 +221,30 @@ class ChatSession:
         """A fresh answer (counted when it arrived), found again by its key when ``store``."""
         self._remember(turn, record, store=store)
 
-    def cost_of(
-        self, turn: PreparedTurn, record: Record, *, now: bool = False, say: bool = True
-    ) -> Cost:
-        """What ``record`` cost when asked (``now``: what asking again would cost). A fresh
-        answer with no known price is said once per model (money was spent and is not
-        counted; ``say=False`` on a worker thread, whose caller says it); a replayed one is
-        not."""
-        cost = record_cost(record, price_book(turn.settings), now=now)
-        if not cost.known and not now and say:
-            self.warn_once(unpriced_note(record, turn.settings))
-        return cost
-
-    def _spend(self, turn: PreparedTurn, record: Record, *, say: bool = True) -> None:
-        row = (record.model or "?", record.thread)
-        self.ledger.spend(row, record.usage, self.cost_of(turn, record, say=say))
+    def cost_of(self, turn: PreparedTurn, record: Record, *, now: bool = False) -> Cost:
+        """What ``record`` cost when asked (``now``: what asking again would cost)."""
+        return self.spending.cost_of(turn, record, now=now)
 
     def ask_standalone(self, turn: PreparedTurn, client: ChatClient) -> Record:
         """One non-streamed request of a standalone turn (an item of ``--map``, from a worker
         thread; ``client`` made on the calling thread), as a record not yet kept."""
-        self.ledger.check_budget(turn.settings.budget)
+        self.spending.before(turn)
         started_at, start = utc_now(), time.perf_counter()
-        self.ledger.sent()
         try:
             completion = client.chat(turn.body())
         except APIError as error:  # a refused json_schema gets its advice, as in a cell
             raise with_advice(error, turn) from None
+        self.spending.paid(turn, completion, say=False)  # said by --map, on its own thread
         message, response = split_completion(completion)
         timing = {"started_at": started_at, "elapsed_s": round(time.perf_counter() - start, 3)}
         record = answered(turn, [message], [response], {**timing, "streamed": False})
-        self._spend(turn, record, say=False)
+        self.spending.answered(record)
         return record
 
     def send(self, turn: PreparedTurn, sink: LiveSink | None) -> tuple[Record, PreparedTurn, Any]:
         """Ask the server, and again after each round of tool calls (`nbchat.engine.tool_loop`). The
         turn comes back as sent: a provider that names the thinking's field in a 400 has the
         turn sent the other way, once (and the choice is learned for its endpoint and model)."""
-        self.ledger.check_budget(turn.settings.budget)
         client = self.client(turn.settings)
         started_at, start = utc_now(), time.perf_counter()
         streams: list[ChatStream] = []
@@ -292,7 +280,7 @@ class ChatSession:
         if exchange.tool_seconds:
             timing["tool_s"] = exchange.tool_seconds
         record = answered(current, exchange.messages, exchange.responses, timing)
-        self._spend(current, record)  # paid for, whether or not it is the answer asked for
+        self.spending.answered(record)  # its requests were counted as they arrived
         try:
             value = answer_value(current, record)
         except StructuredOutputError as error:  # a whole answer, but not the one asked for
@@ -314,7 +302,7 @@ class ChatSession:
         place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part of the answer had
         arrived, wherever it landed (the socket read, the live view)."""
         body = turn.body(added)
-        self.ledger.sent()
+        self.spending.before(turn)
         stream = None
         try:
             if not turn.settings.stream:
@@ -322,14 +310,20 @@ class ChatSession:
                 if sink is not None:
                     thought = completion_reasoning(completion)
                     sink.on_delta(completion_text(completion), 1, thought)
-                return completion
-            stream = client.stream(body, keep_chunks=True)
-            streams.append(stream)
-            return self._stream(stream, sink)
+            else:
+                stream = client.stream(body, keep_chunks=True)
+                streams.append(stream)
+                completion = self._stream(stream, sink)
         except KeyboardInterrupt as interrupt:
             if stream is not None:
                 stream.close()
+                self.spending.lost(turn)
             raise interrupted(interrupt, stream) from None
+        except StreamError:  # cut off after it started: paid for, the amount unknown
+            self.spending.lost(turn)
+            raise
+        self.spending.paid(turn, completion)
+        return completion
 
     def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
         try:

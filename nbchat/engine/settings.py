@@ -12,6 +12,7 @@ a profile or ``%config`` that sets a base URL must name its key variable too (``
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -36,6 +37,7 @@ __all__ = [
     "EFFORTS",
     "MIN_CONTEXT_CHARS",
     "Settings",
+    "check_setting",
     "resolve_settings",
     "setting",
 ]
@@ -85,6 +87,11 @@ MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
 _OPENAI_KEY = "OPENAI_API_KEY"
 _OPENAI_HOST = urlsplit(DEFAULT_BASE_URL).hostname
+
+
+def _finite(value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError("budget must be a finite number of dollars")
 
 
 def setting(default: Any, help: str, **rules: Any) -> Any:
@@ -169,6 +176,7 @@ class Settings:
         "US dollars this kernel session may spend; once spent, nothing more is sent (stored "
         "answers still replay). Answers without a known price are not counted.",
         minimum=0,
+        check=_finite,
     )
     key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
 
@@ -210,6 +218,24 @@ class Settings:
         return shown
 
 
+def check_setting(name: str, value: Any) -> None:
+    """`ConfigError` when ``value`` breaks setting ``name``'s rules (None is "not set")."""
+    declared = {f.name: f for f in fields(Settings) if "help" in f.metadata}[name]
+    rules = declared.metadata
+    if value is None:
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if ("minimum" in rules or "above" in rules) and not number:
+        raise ConfigError(f"{name} must be a number")
+    if "minimum" in rules and value < rules["minimum"]:
+        raise ConfigError(f"{name} must be at least {rules['minimum']}")
+    if "above" in rules and not value > rules["above"]:
+        raise ConfigError(f"{name} must be > {rules['above']}")
+    if "check" in rules:
+        rules["check"](value)
+
+
+_SETTING_NAMES = frozenset(f.name for f in fields(Settings) if "help" in f.metadata)
 DEFAULTS = Settings()  # every default, defined once (the HTTP ones come from ClientConfig)
 
 
@@ -275,6 +301,32 @@ def _colab_url(environ: Mapping[str, str]) -> str:
     return f"{host}/models/openapi"
 
 
+def _profile(
+    name: str,
+    profiles: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str],
+    prices: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The settings profile ``name`` sets, checked; its prices over ``prices`` (those set for
+    every cell)."""
+    all_profiles = {**BUILTIN_PROFILES, **profiles}
+    if name not in all_profiles:
+        known = ", ".join(sorted(all_profiles))
+        raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
+    profile = dict(all_profiles[name])
+    if name == "colab" and "colab" not in profiles:
+        profile["base_url"] = _colab_url(environ)
+    if "prices" in profile:
+        check_price_table(profile["prices"])
+        # Its "*" prices every model at its endpoint: the ones named for all cells yield.
+        kept = {} if "*" in profile["prices"] else prices
+        profile["prices"] = {**kept, **profile["prices"]}
+    for key, value in profile.items():  # a profile's values follow the settings' rules
+        if key in _SETTING_NAMES and key != "base_url":  # checked only when sending
+            check_setting(key, value)
+    return profile
+
+
 def resolve_settings(
     configured: Mapping[str, Any],
     flags: Mapping[str, Any],
@@ -292,17 +344,8 @@ def resolve_settings(
     merged: dict[str, Any] = {**layers[1][1], **config}
     name = set_flags.get("profile") or merged.get("profile")
     if name:
-        all_profiles = {**BUILTIN_PROFILES, **profiles}
-        if name not in all_profiles:
-            known = ", ".join(sorted(all_profiles))
-            raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
-        profile = dict(all_profiles[name])
-        if name == "colab" and "colab" not in profiles:
-            profile["base_url"] = _colab_url(environ)
+        profile = _profile(name, profiles, environ, merged.get("prices", {}))
         layers.append((name, profile))
-        if "prices" in profile:  # the profile's own prices, over the ones set for every cell
-            check_price_table(profile["prices"])
-            profile["prices"] = {**merged.get("prices", {}), **profile["prices"]}
         merged.update(profile)
         merged["profile"] = name
         if "model" not in merged:

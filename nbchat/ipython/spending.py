@@ -9,6 +9,7 @@ from nbchat._text import plural, render_table
 from nbchat.engine.ledger import Ledger, Tally
 from nbchat.money.cost import usd
 from nbchat.render.html import escape, table
+from nbchat.store.record import thread_label
 
 __all__ = ["usage_view"]
 
@@ -27,7 +28,11 @@ def usage_view(ledger: Ledger, budget: float | None) -> tuple[str, str]:
     if budget is not None:
         limit = Decimal(str(budget))
         left = max(limit - spent.cost.usd, Decimal(0))
-        lines.append(f"Budget: {usd(spent.cost.usd)} of {usd(limit)} spent, {usd(left)} left.")
+        exact = not (spent.cost.unknown or spent.cost.estimated)
+        lines.append(
+            f"Budget: {spent.cost} of {usd(limit)} spent, {'' if exact else 'at most '}"
+            f"{usd(left)} left."
+        )
     unpriced = spent.cost.unknown + saved.cost.unknown
     if unpriced:
         lines.append(
@@ -62,7 +67,7 @@ def _rows(ledger: Ledger) -> list[list[str]]:
         rows.append(
             [
                 key[0],
-                key[1],
+                thread_label(key[1]),
                 str(spent.answers),
                 str(saved.answers),
                 f"{prompt:,} → {completion:,}",

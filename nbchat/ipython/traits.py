@@ -16,7 +16,7 @@ from typing import Any
 from traitlets import Bool, Dict, Enum, Float, Integer, TraitError, TraitType, Unicode, Union
 from traitlets.config import Configurable
 
-from nbchat.engine.settings import Settings
+from nbchat.engine.settings import Settings, check_setting
 from nbchat.errors import ConfigError
 
 __all__ = ["SETTING_NAMES", "ChatSettings", "check_setting"]
@@ -54,20 +54,6 @@ def _trait(declared: Field[Any]) -> TraitType[Any, Any]:
         if kind.startswith(prefix):
             return trait(None, **common)
     return Unicode(None, **common)
-
-
-def check_setting(name: str, value: Any) -> None:
-    """`ConfigError` when ``value`` breaks setting ``name``'s rules (None is "not set")."""
-    declared = {f.name: f for f in _settings()}[name]
-    rules = declared.metadata
-    if value is None:
-        return
-    if "minimum" in rules and value < rules["minimum"]:
-        raise ConfigError(f"{name} must be at least {rules['minimum']}")
-    if "above" in rules and not value > rules["above"]:
-        raise ConfigError(f"{name} must be > {rules['above']}")
-    if "check" in rules:
-        rules["check"](value)
 
 
 def _checked(self: Any, proposal: dict[str, Any]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,6 +18,7 @@ class Basis(enum.Enum):
     ESTIMATE = "an estimate by the model's name"  # genai-prices, endpoint not identified
     LOCAL = "a local server"  # ollama, llama.cpp, vLLM profiles: nothing to pay
     UNKNOWN = "no known price"
+    NO_USAGE = "no token usage reported"  # priced or not, nothing to count
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +39,20 @@ class Cost:
     @property
     def known(self) -> bool:
         return self.usd is not None
+
+    @classmethod
+    def of(cls, costs: list[Cost]) -> Cost:
+        """The cost of several requests (a tool turn's): unknown when any of them is; an
+        estimate when any of them is."""
+        if len(costs) == 1:
+            return costs[0]
+        unknown = next((cost for cost in costs if cost.usd is None), None)
+        if unknown is not None or not costs:
+            return unknown or cls.unknown()
+        bases = [cost.basis for cost in costs]
+        basis = Basis.ESTIMATE if Basis.ESTIMATE in bases else bases[0]
+        total = sum((cost.usd for cost in costs if cost.usd is not None), Decimal(0))
+        return cls(usd=total, basis=basis, batch=any(cost.batch for cost in costs))
 
     def __str__(self) -> str:
         if self.usd is None:
@@ -87,15 +101,23 @@ class Total:
         return f"{text} + {self.unknown} unpriced" if self.unknown else text
 
 
+_HUGE = Decimal("1e15")  # past it (forged usage, a mistyped price) dollars are shown as 1.2e+40
+_TINY = Decimal("1e-10")  # below it, "<$0.0000000001": never shown as $0
+
+
 def usd(amount: Decimal) -> str:
     """Dollars as people read them: ``$1.23``, ``$0.046``, ``$0.0012``, ``$0.00000034``: cents
     from a dollar up, else two significant digits."""
     if amount == 0:
         return "$0"
     sign, amount = ("-", -amount) if amount < 0 else ("", amount)
+    if amount >= _HUGE:
+        return f"{sign}${amount:.2e}"
     if amount >= 1:
         return f"{sign}${_rounded(amount, 2):,.2f}"
-    digits = max(2, 1 - math.floor(math.log10(amount)))
+    if amount < _TINY:
+        return f"{sign}<${_TINY:f}"
+    digits = max(2, 1 - amount.adjusted())
     text = f"{_rounded(amount, digits):.{digits}f}"
     if digits > 2:  # two significant digits, not a trailing zero: $0.002, not $0.0020
         text = text.rstrip("0").ljust(4, "0")

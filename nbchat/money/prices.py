@@ -18,13 +18,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from nbchat._text import clip, one_line
 from nbchat.errors import ConfigError
 from nbchat.money.cost import Basis, Cost
 from nbchat.wire.usage import cached_tokens
 
-__all__ = ["PriceBook", "TablePrice", "TokenCounts", "check_price_table", "price_table"]
+__all__ = [
+    "PriceBook",
+    "TablePrice",
+    "TokenCounts",
+    "check_price_table",
+    "endpoint_key",
+    "price_table",
+]
 
 PER_MILLION = Decimal(1_000_000)
 ANY_MODEL = "*"  # in a profile's prices: every model of that profile
@@ -114,7 +122,7 @@ class PriceBook:
     """Prices for the answers of one endpoint configuration."""
 
     table: Mapping[str, TablePrice] = field(default_factory=dict)
-    local_urls: frozenset[str] = frozenset()  # base URLs that cost nothing
+    local_urls: frozenset[str] = frozenset()  # endpoints that cost nothing (`endpoint_key`)
 
     def cost(
         self,
@@ -128,23 +136,35 @@ class PriceBook:
         """What an answer with this usage cost: ``models`` are the answering model's names,
         the most specific first (as the response named it, then as it was asked for);
         ``at`` its time (None: now)."""
-        if base_url is not None and _same_url(base_url) in self.local_urls:
+        if base_url is not None and endpoint_key(base_url) in self.local_urls:
             return Cost(usd=Decimal(0), basis=Basis.LOCAL)
         counts = TokenCounts.of(usage)
+        if counts is None:
+            return Cost(usd=None, basis=Basis.NO_USAGE)
         names = [name for name in models if name]
         listed = next((self.table[name] for name in names if name in self.table), None)
         listed = listed or self.table.get(ANY_MODEL)
         if listed is not None:
-            if counts is None:
-                return Cost.unknown()
             return Cost(usd=listed.cost(counts), basis=Basis.TABLE, batch=batch)
-        if counts is None or not names:
+        if not names:
             return Cost.unknown()
         return _library_cost(counts, names, base_url, at, batch)
 
 
-def _same_url(url: str) -> str:
-    return url.rstrip("/").lower()
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def endpoint_key(url: str) -> str:
+    """A base URL as endpoints are compared: scheme, host (every name of this machine alike:
+    Ollama documents ``localhost``, nbchat's profile says ``127.0.0.1``), port, path."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return url.rstrip("/").lower()
+    host = "localhost" if host in _LOOPBACK else host
+    return f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
 
 
 def _library_cost(

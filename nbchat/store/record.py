@@ -54,7 +54,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from nbchat._json import need, required
@@ -75,6 +75,7 @@ __all__ = [
     "Record",
     "RequestInfo",
     "message_text",
+    "thread_label",
     "utc_now",
 ]
 
@@ -87,9 +88,14 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 STANDALONE = ""
 
 
+def thread_label(thread: str) -> str:
+    """A thread as tables list it (``--map`` items and ``nbchat.ask`` stand alone)."""
+    return thread or "(standalone)"
+
+
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with a ``Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def message_text(message: dict[str, Any] | None) -> str:

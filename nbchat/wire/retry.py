@@ -49,7 +49,7 @@ def _server_delay(headers: Mapping[str, str]) -> float | None:
         pass
     when = email.utils.parsedate_to_datetime(value)
     if when.tzinfo is None:  # an HTTP date is GMT even when it does not say so
-        when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.replace(tzinfo=datetime.UTC)
     return when.timestamp() - time.time()
 
 

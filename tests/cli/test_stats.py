@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import genai_prices
@@ -182,7 +182,7 @@ def test_cost_when_asked_follows_the_answers_time(capsys, tmp_path):
     usage = genai_prices.Usage(input_tokens=10**6, output_tokens=0)
     expected = Decimal(0)
     for hour in (10, 20):
-        moment = datetime(2026, 12, 1, hour, tzinfo=timezone.utc)
+        moment = datetime(2026, 12, 1, hour, tzinfo=UTC)
         expected += genai_prices.calc_price(
             usage, "deepseek-chat", provider_api_url=DEEPSEEK, genai_request_timestamp=moment
         ).total_price
@@ -193,7 +193,7 @@ def test_cost_when_asked_follows_the_answers_time(capsys, tmp_path):
             usage,
             "deepseek-chat",
             provider_api_url=DEEPSEEK,
-            genai_request_timestamp=datetime(2026, 12, 1, hour, tzinfo=timezone.utc),
+            genai_request_timestamp=datetime(2026, 12, 1, hour, tzinfo=UTC),
         ).total_price
         for hour in (10, 20)
     }
@@ -228,11 +228,6 @@ def test_bad_prices_are_one_line(capsys, chat, prices, words):
 # -- review of issue 19: forged and unusual records ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a huge usage (or a huge price) makes a cost too big for usd()'s quantize: "
-    "decimal.InvalidOperation, a traceback (also in a footer, a replay and %chat usage)",
-)
 def test_stats_never_raise_on_a_forged_huge_usage(capsys, tmp_path):
     path = make_chat_notebook(tmp_path / "h.ipynb", [("A", make_record("A", "a"))])
 
@@ -245,11 +240,6 @@ def test_stats_never_raise_on_a_forged_huge_usage(capsys, tmp_path):
     assert code == 0 and "Traceback" not in err and "peer-small" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stats --json writes model and thread names with their C1 controls and bidi "
-    "overrides raw (json.dumps escapes only C0), which export --format jsonl escapes",
-)
 def test_stats_json_escapes_c1_controls_and_bidi_overrides(capsys, tmp_path):
     record = make_record("A", "a", model="evil\u202eLIVE\x9b2J", thread="t\u2066\x85")
     path = make_chat_notebook(tmp_path / "e.ipynb", [("A", record)])
@@ -259,11 +249,6 @@ def test_stats_json_escapes_c1_controls_and_bidi_overrides(capsys, tmp_path):
     assert json.loads(out)["all"]["by_model"]["evil\u202eLIVE\x9b2J"]["answers"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answers are told apart by request key: a cell asked again with --refresh (same "
-    "key, a new paid answer) next to the one it replaced is counted, and priced, once",
-)
 def test_stats_count_two_answers_to_one_request_twice(capsys, tmp_path):
     first = make_record("A", "first answer", usage=(1000, 500), cell_id="c1")
     fresher = make_record("A", "a fresher answer", usage=(1000, 500), cell_id="c2")
@@ -274,11 +259,6 @@ def test_stats_count_two_answers_to_one_request_twice(capsys, tmp_path):
     assert table(out)["peer-small"] == ["2", "2000", "1000", "3000", "$0.003", "$0.003"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the cached share divides cached tokens of every answer by the prompt tokens of "
-    "the answers that reported both counts: 9000% cached",
-)
 def test_stats_cached_share_is_never_above_100_percent(capsys, tmp_path):
     records = [make_record("A", "a", usage=(1000, 5)), make_record("B", "b", usage=(10, 5))]
     path = make_chat_notebook(tmp_path / "c.ipynb", [(r.prompt, r) for r in records])
@@ -295,11 +275,6 @@ def test_stats_cached_share_is_never_above_100_percent(capsys, tmp_path):
     assert share is None or int(share.group(1)) <= 100, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with COST and NOW the table no longer fits 60 columns: the name column shrinks to "
-    "nothing (rows that name no thread or model), and under 55 the costs are cut off",
-)
 def test_stats_at_60_columns_still_name_every_row(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     records = [make_record(p, "a", thread=t) for p, t in (("A", "debug"), ("B", "sql"))]

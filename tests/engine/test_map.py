@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-import pytest
-
 from nbchat.engine.map import MapJob, map_items
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import resolve_settings
@@ -15,11 +13,6 @@ from nbchat.engine.settings import resolve_settings
 PRICED = {"peer-small": {"input": 1000, "output": 2000}}  # made up, $ per 1M tokens
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="at the budget, --map does not stop scheduling: every item left still waits for its "
-    "--rpm slot before it fails without a request (500 items at --rpm 60: 8 minutes of nothing)",
-)
 def test_a_map_run_at_its_budget_ends_without_waiting_out_the_rpm_of_the_items_left(
     server, chat_env
 ):

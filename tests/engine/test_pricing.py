@@ -7,7 +7,6 @@ import copy
 from dataclasses import replace
 
 import genai_prices
-import pytest
 
 from nbchat._text import CONTROLS
 from nbchat.engine.pricing import local_urls, price_book, record_cost, unpriced_note
@@ -20,11 +19,6 @@ from support.nbfactory import make_record, make_tool_record
 GOOGLE = "https://generativelanguage.googleapis.com/v1beta/openai/"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a tool turn's requests are priced as one request of their summed usage: a tiered "
-    "price (Gemini 2.5 Pro above 200k prompt tokens) is applied that no request reached",
-)
 def test_a_tool_turns_requests_are_priced_one_by_one():
     record = make_tool_record("Levels?")  # two requests: the tool calls, then the answer
     record.request = replace(record.request, base_url=GOOGLE, model="gemini-2.5-pro")
@@ -41,12 +35,6 @@ def test_a_tool_turns_requests_are_priced_one_by_one():
     assert cost.usd == 2 * one, "two requests of 150k prompt tokens, each under the 200k tier"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local endpoints are matched as text: Ollama at http://localhost:11434/v1 (its own "
-    "documented URL) is not the ollama profile's 127.0.0.1, so a free local answer is priced "
-    "as an estimate of a paid model (and counts against the budget)",
-)
 def test_ollama_at_localhost_costs_nothing():
     record = make_record(
         "Hi",
@@ -59,24 +47,14 @@ def test_ollama_at_localhost_costs_nothing():
     assert (cost.basis, str(cost)) == (Basis.LOCAL, "$0 (local)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the unpriced note carries the server's model name raw and whole: control codes "
-    "reach a terminal IPython's stderr (notes are printed there), and a 20 kB name a note",
-)
 def test_the_unpriced_note_shows_a_hostile_model_name_as_text_and_clipped():
     settings = resolve_settings({"model": "m"}, {}, {}, {"OPENAI_BASE_URL": "https://x.example/v1"})
     record = make_record("Hi", "Hello", model="evil\x1b]0;pwned\x07\u202e\x9b2J" + "m" * 20_000)
-    note = unpriced_note(record, settings)
+    note = unpriced_note(record.model, settings)
     assert not set(map(ord, note)) & set(CONTROLS), "no control codes, no bidi overrides"
     assert len(note) < 600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='a profile\'s "*" (every model of that profile, its own endpoint) loses to a model '
-    "named in ChatMagics.prices for every endpoint: the profile's own prices do not apply",
-)
 def test_a_profiles_any_model_price_wins_at_its_endpoint():
     config = {"prices": {"gpt-4.1": {"input": 2, "output": 8}}}  # OpenAI's list price
     gateway = {

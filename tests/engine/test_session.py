@@ -194,16 +194,11 @@ def _station_level(station: str) -> str:
     return "4.2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a turn that fails after its first request (too many tool rounds, a later round's "
-    "error) is never counted: its paid requests are not in the ledger nor the budget",
-)
 def test_the_requests_of_a_tool_turn_that_fails_part_way_are_counted_as_spent(server, keyed):
     from nbchat.engine.tool_calls import ToolBox
     from nbchat.errors import BudgetExceeded, ToolRoundsExceeded
 
-    settings = settings_for(server, prices=PRICED, budget=0.000001)
+    settings = settings_for(server, prices=PRICED)
     live = ChatSession()
     server.default_fault = Fault(tool_calls=[("_station_level", {"station": "Brest"})])
     request = TurnRequest("Loop", "default", "c1", tools=ToolBox([_station_level]))
@@ -213,16 +208,13 @@ def test_the_requests_of_a_tool_turn_that_fails_part_way_are_counted_as_spent(se
     assert len(server.chat_requests) == 4, "four requests were sent, and paid for"
     spent = live.ledger.total(live.ledger.spent)
     assert spent.prompt > 0 and spent.cost.usd > 0, "what they cost is spent"
-    with pytest.raises(BudgetExceeded):  # the budget was spent 4 requests ago
-        live.run(TurnRequest("Next", "default", "c2"), settings, None)
+    assert spent.answers == 0, "paid for, but no answer"
+    budgeted = replace(settings, budget=float(spent.cost.usd))
+    with pytest.raises(BudgetExceeded):  # the budget was spent by those 4 requests
+        live.run(TurnRequest("Next", "default", "c2"), budgeted, None)
     assert len(server.chat_requests) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the budget is checked once per turn, not per request: a tool loop sends every "
-    "round after the first has spent the budget",
-)
 def test_the_budget_stops_a_tool_loop_between_rounds(server, keyed):
     from nbchat.engine.tool_calls import ToolBox
     from nbchat.errors import BudgetExceeded
@@ -237,12 +229,6 @@ def test_the_budget_stops_a_tool_loop_between_rounds(server, keyed):
     assert len(server.chat_requests) == 1, "the first round spent the budget: no round after it"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an answer without a usage report (a stream without include_usage) gets the "
-    "'no price known ... set ChatMagics.prices' note, even with that very price set: the "
-    "wrong cause and a remedy that does nothing",
-)
 def test_an_answer_without_usage_is_not_said_to_have_no_price(server, keyed):
     settings = settings_for(server, prices=PRICED)
     notes: list[str] = []

@@ -150,10 +150,13 @@ def test_a_profiles_prices_join_the_ones_set_for_every_cell():
         }
     }
     settings = resolve_settings(config, {"profile": "gateway"}, mine, environ={})
+    # its "*" prices every model at its endpoint: the models named for every cell yield to it
+    assert settings.prices == mine["gateway"]["prices"]
+    mine["gateway"]["prices"] = {"b": {"input": 3, "output": 3}}
+    settings = resolve_settings(config, {"profile": "gateway"}, mine, environ={})
     assert settings.prices == {
         "a": {"input": 1, "output": 1},
         "b": {"input": 3, "output": 3},  # the profile's own, for its endpoint
-        "*": {"input": 9, "output": 9},
     }
     assert resolve_settings(config, {}, mine, environ={}).prices == config["prices"]
 

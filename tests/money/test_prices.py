@@ -3,7 +3,7 @@ the model's name as an estimate, local servers free, and unknown never $0."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import genai_prices
@@ -11,11 +11,11 @@ import pytest
 
 from nbchat.errors import ConfigError
 from nbchat.money.cost import Basis
-from nbchat.money.prices import PriceBook, TokenCounts, price_table
+from nbchat.money.prices import PriceBook, TokenCounts, endpoint_key, price_table
 
 OPENAI = "https://api.openai.com/v1"
 LOCAL = "http://127.0.0.1:11434/v1"
-WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
 def usage(prompt: int, completion: int, cached: int | None = None) -> dict:
@@ -93,7 +93,7 @@ def test_the_order_local_table_provider_estimate_unknown():
     table = price_table(
         {"gpt-4.1-mini": {"input": 1, "output": 1}, "mine": {"input": 3, "output": 5}}
     )
-    book = PriceBook(table, frozenset({LOCAL}))
+    book = PriceBook(table, frozenset({endpoint_key(LOCAL)}))
     spent = usage(1_000_000, 1_000_000)
     assert book.cost(spent, models=("gpt-4.1-mini",), base_url=LOCAL + "/").basis is Basis.LOCAL
     listed = book.cost(spent, models=("gpt-4.1-mini",), base_url=OPENAI)
@@ -114,10 +114,19 @@ def test_a_model_unknown_at_a_known_provider_is_unknown_not_guessed():
     assert cost.basis is Basis.UNKNOWN
 
 
+def test_localhost_and_127_0_0_1_are_the_same_endpoint():
+    local = PriceBook(local_urls=frozenset({endpoint_key("http://127.0.0.1:11434/v1")}))
+    for url in ("http://localhost:11434/v1/", "http://[::1]:11434/v1", "HTTP://LOCALHOST:11434/v1"):
+        assert local.cost(usage(1, 1), models=("m",), base_url=url).basis is Basis.LOCAL, url
+    other = local.cost(usage(1, 1), models=("m",), base_url="http://localhost:8080/v1")
+    assert other.basis is not Basis.LOCAL, "another port is another server"
+
+
 def test_no_usage_is_unknown_unless_local():
     table = price_table({"*": {"input": 1, "output": 1}})
-    assert PriceBook(table).cost({}, models=("m",), base_url=OPENAI).basis is Basis.UNKNOWN
-    local = PriceBook(local_urls=frozenset({LOCAL}))
+    unreported = PriceBook(table).cost({}, models=("m",), base_url=OPENAI)
+    assert (unreported.basis, unreported.usd) == (Basis.NO_USAGE, None), "priced, but not counted"
+    local = PriceBook(local_urls=frozenset({endpoint_key(LOCAL)}))
     assert local.cost({}, models=("m",), base_url=LOCAL).basis is Basis.LOCAL
 
 

@@ -9,14 +9,14 @@ import json
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 import jsonschema
 import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from nbchat.errors import ConfigError, ProtocolError
 from nbchat.schema.structured import JsonOutput, OutputSchema, StructuredOutputError, answer_json

@@ -1,0 +1,72 @@
+"""What the session's requests cost, counted as they arrive.
+
+Every request of a turn is paid for when its answer arrives, whether or not the turn ends in an
+answer (a tool loop that runs out of rounds, a misfit for ``--schema``); a stream cut off part
+way was paid for too, an amount nobody knows. The budget is checked before each request, so a
+tool loop stops between rounds. A replayed answer is counted as saved: what asking again would
+cost now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nbchat.engine.ledger import Ledger
+from nbchat.engine.pricing import price_book, record_cost, response_cost, unpriced_note
+from nbchat.engine.turns import PreparedTurn
+from nbchat.money.cost import Basis, Cost
+from nbchat.store.record import Record
+
+__all__ = ["Spending"]
+
+
+class Spending:
+    """The session's ledger, fed request by request; a missing price is said once per model."""
+
+    def __init__(self, ledger: Ledger, say_once: Callable[[str], None]) -> None:
+        self.ledger = ledger
+        self._say_once = say_once
+
+    def before(self, turn: PreparedTurn) -> None:
+        """A request is about to be sent: refused when the budget is spent, else counted."""
+        self.ledger.check_budget(turn.settings.budget)
+        self.ledger.sent()
+
+    def paid(self, turn: PreparedTurn, response: Mapping[str, Any], *, say: bool = True) -> Cost:
+        """One request's answer arrived: what it cost (``say=False`` on a worker thread: the
+        caller says a missing price)."""
+        settings = turn.settings
+        cost = response_cost(
+            price_book(settings), response, asked=settings.model, base_url=settings.base_url
+        )
+        usage = response.get("usage")
+        model = str(response.get("model") or settings.model or "?")
+        counted = usage if isinstance(usage, dict) else {}
+        self.ledger.spend((model, turn.request.thread), counted, cost)
+        if say:
+            self.say_unpriced(turn, cost, model)
+        return cost
+
+    def lost(self, turn: PreparedTurn) -> None:
+        """A request was cut off after it was sent: paid for, the amount unknown."""
+        model = turn.settings.model or "?"
+        self.ledger.spend((model, turn.request.thread), {}, Cost.unknown())
+
+    def answered(self, record: Record) -> None:
+        self.ledger.answered((record.model or "?", record.thread))
+
+    def cost_of(self, turn: PreparedTurn, record: Record, *, now: bool = False) -> Cost:
+        """What ``record`` cost when asked (``now``: what asking again would cost)."""
+        return record_cost(record, price_book(turn.settings), now=now)
+
+    def saved(self, turn: PreparedTurn, record: Record) -> Cost:
+        """A replayed answer: counted as saved, at what asking again would cost now."""
+        cost = self.cost_of(turn, record, now=True)
+        self.ledger.save((record.model or "?", record.thread), record.usage, cost)
+        return cost
+
+    def say_unpriced(self, turn: PreparedTurn, cost: Cost, model: str) -> None:
+        """Say once per model why a fresh answer has no price, and what to do about it."""
+        if not cost.known:
+            self._say_once(unpriced_note(model, turn.settings, cost.basis is Basis.NO_USAGE))
