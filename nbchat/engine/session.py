@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from nbchat.engine.cache import AnswerCache, Found, Origin
@@ -34,7 +34,9 @@ from nbchat.engine.turns import (
     prepare,
     replayed,
     split_completion,
+    with_tools,
 )
+from nbchat.engine.unlisted import find_unlisted, stored_records
 from nbchat.engine.usage import Usage
 from nbchat.engine.values import (
     MISFIT,
@@ -138,8 +140,7 @@ class ChatSession:
         """One turn: build its request from the turns above, replay a stored answer for exactly
         that request, or (unless offline) ask the server; the cell's turn is recorded either
         way. A failed or interrupted answer leaves the cell a turn with no answer."""
-        turn = self.prepare(request, settings, notebook)
-        found = self.lookup(turn, notebook)
+        turn, found = self._find(request, settings, notebook)
         if found is not None:
             record, as_stored = found.record, turn
             if record.key is not None and record.key == turn.other_key:
@@ -156,11 +157,25 @@ class ChatSession:
             origin = Origin.SESSION if elsewhere.in_session else Origin.NOTEBOOK
             record = self.replay(elsewhere.turn, elsewhere.record)
             return Outcome(record, origin, elsewhere.turn, value)
+        if request.tools is not None and request.tools.unlisted:
+            turn = with_tools(turn, request.tools.listed())
         try:
             record, turn, value = self.send(turn, sink)
         except APIError as error:
             raise with_advice(error, turn) from None
         return Outcome(record, Origin.SERVER, turn, value)
+
+    def _find(
+        self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
+    ) -> tuple[PreparedTurn, Found | None]:
+        """The request and a stored answer to it (unlisted MCP tools: `nbchat.engine.unlisted`)."""
+        tools = request.tools
+        if tools is None or not tools.unlisted:
+            turn = self.prepare(request, settings, notebook)
+            return turn, self.lookup(turn, notebook)
+        base = self.prepare(replace(request, tools=tools.functions_only()), settings, notebook)
+        stored = stored_records(base, notebook, self.threads, self.cache)
+        return find_unlisted(base, tools, stored, lambda turn: self.lookup(turn, notebook))
 
     def prepare(
         self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
