@@ -138,3 +138,19 @@ def test_the_colab_profile_outside_colab_says_what_it_needs():
     assert resolve_settings({}, {"profile": "colab"}, mine, environ={}).base_url == (
         "http://127.0.0.1:1/v1"
     ), "a profile of the user's own with that name wins"
+
+
+def test_mcp_servers_and_their_timeout_are_settings_checked_when_set():
+    from dataclasses import fields
+
+    from nbchat.engine.settings import DEFAULT_MCP_TIMEOUT, Settings
+
+    declared = {"files": {"command": ["python", "server.py"]}}
+    chosen = resolve_settings({"mcp_servers": declared, "mcp_timeout": 5.0}, {}, {}, environ={})
+    assert (chosen.mcp_servers, chosen.mcp_timeout) == (declared, 5.0)
+    default = resolve_settings({}, {}, {}, environ={})
+    assert (default.mcp_servers, default.mcp_timeout) == ({}, DEFAULT_MCP_TIMEOUT)
+    rules = {f.name: f.metadata for f in fields(Settings)}
+    with pytest.raises(ConfigError, match="mcp_servers\\['s'\\] needs a command"):
+        rules["mcp_servers"]["check"]({"s": {}})
+    assert rules["mcp_timeout"]["above"] == 0

@@ -251,3 +251,26 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return not Path(f"/proc/{pid}/status").read_text().count("zombie")
+
+
+def test_config_refuses_a_declaration_that_cannot_work(kernel: Kernel) -> None:
+    # IPython's %config logs a refused value (TraitError) instead of failing the cell.
+    refused = kernel.run("%config ChatMagics.mcp_servers = {'s': {'command': 'x', 'url': 'y'}}")
+    assert "a stdio server (command) takes no url" in refused.stderr
+    assert "mcp_timeout must be > 0" in kernel.run("%config ChatMagics.mcp_timeout = 0").stderr
+    configured = kernel.run("%config ChatMagics.tools = ['mcp:files']\n%chat tools")
+    assert "no MCP server 'files' is declared" in configured.error["evalue"]
+
+
+def test_ctrl_c_during_a_call_stops_the_turn_and_keeps_the_server(files: Kernel, server, log):
+    files.run("%chat mcp files", check=True)
+    server.script(Fault(tool_calls=[("slow", {"seconds": 30})]))
+    interrupted = files.run(
+        "%%chat --tools mcp:files\nWait", cell_id="c1", interrupt_after=2.0, timeout=20
+    )
+    assert interrupted.status == "error"
+    assert "Interrupted while the tool slow ran; nothing was stored." in interrupted.error["evalue"]
+    assert interrupted.data(RECORD_MIME) == []
+    server.script(Fault(tool_calls=[("tide", {"station": "Brest"})]))
+    files.run("%%chat --tools mcp:files\nTide?", cell_id="c2", check=True)
+    assert len({event["pid"] for event in requests_to(log, "tools/list")}) == 1, "the same one"
