@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -274,3 +275,27 @@ def test_ctrl_c_during_a_call_stops_the_turn_and_keeps_the_server(files: Kernel,
     server.script(Fault(tool_calls=[("tide", {"station": "Brest"})]))
     files.run("%%chat --tools mcp:files\nTide?", cell_id="c2", check=True)
     assert len({event["pid"] for event in requests_to(log, "tools/list")}) == 1, "the same one"
+
+
+def test_a_notebook_written_with_mcp_tools_replays_offline_without_its_server(
+    kernel: Kernel, server, tmp_path
+) -> None:
+    """``tests/support/fixtures/mcp-tools.ipynb`` was written by this nbchat in a real kernel
+    (the stdio test server, the fake chat server at its ``base_url``); its ``%config`` cell then
+    declared a command that is not installed here (``python -m files_server``), so a replay that
+    started the server would fail."""
+    from support.paths import FIXTURES
+
+    path = Path(shutil.copy(FIXTURES / "mcp-tools.ipynb", tmp_path / "mcp-tools.ipynb"))
+    cells = json.loads(path.read_text())["cells"]
+    endpoint = cells[1]["outputs"][-1]["data"][RECORD_MIME]["request"]["base_url"]
+    kernel.restart_offline(path)
+    kernel.run(f"os.environ['OPENAI_BASE_URL'] = {endpoint!r}", check=True)
+    shown = {
+        cell["id"]: kernel.run("".join(cell["source"]), cell_id=cell["id"], check=True)
+        for cell in cells
+    }
+    assert server.chat_requests == []
+    assert "stored results, not run again" in html_of(shown["two"])
+    assert "→ Cadiz: 1.1 m" in html_of(shown["two"]) and "replayed" in html_of(shown["after"])
+    assert "not started" in kernel.run("%chat mcp", check=True).data("text/plain")[0]
