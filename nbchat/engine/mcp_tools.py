@@ -129,7 +129,7 @@ class McpOffer:
                 name,
                 server,
                 tool["name"],
-                _spec(name, tool),
+                _spec(name, tool, _redactor(hub, server)),
                 run=_runner(hub, config, tool["name"], self.timeout),
                 timeout=self.timeout,
                 redact=_redactor(hub, server),
@@ -221,15 +221,23 @@ def _checked_listing(server: str, listing: Any) -> list[dict[str, Any]]:
     return [dict(tool) for tool in tools if tool["name"]]
 
 
-def _spec(name: str, tool: Mapping[str, Any]) -> dict[str, Any]:
-    """The request's ``tools`` entry: the server's own description and input schema."""
+def _spec(name: str, tool: Mapping[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """The request's ``tools`` entry: the server's own description and input schema (any
+    secret of the server's launch redacted: the spec is sent, and stored with the answer)."""
     function: dict[str, Any] = {"name": name}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
     schema = tool.get("inputSchema")
     no_parameters = {"type": "object", "properties": {}}
     function["parameters"] = schema if isinstance(schema, dict) else no_parameters
-    return {"type": "function", "function": function}
+    spec = {"type": "function", "function": function}
+    text = json.dumps(spec, ensure_ascii=False)
+    redacted = redact(text)
+    try:
+        return spec if redacted == text else json.loads(redacted)
+    except ValueError:  # a secret that spelled JSON's own syntax: the description at least
+        function["description"] = redact(function.get("description", ""))
+        return spec
 
 
 def _runner(

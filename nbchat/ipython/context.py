@@ -99,11 +99,11 @@ class ChatKernel:
     def toolbox(self, options: CellOptions, settings: Settings | None = None) -> ToolBox | None:
         """The tools the cell offers: given, named, or ``ChatMagics.tools``; notebook functions
         and tools of MCP servers (``mcp:SERVER``, ``mcp:SERVER/TOOL``)."""
-        chosen = settings or self.settings(options.flags())
 
         def offer(selectors: list[McpSelector]) -> McpOffer:
-            timeout = chosen.mcp_timeout
-            return McpOffer(tuple(selectors), chosen.mcp_servers, timeout, lambda: self.mcp)
+            chosen = settings or self.settings(options.flags())
+            servers, timeout = chosen.mcp_servers, chosen.mcp_timeout
+            return McpOffer(tuple(selectors), servers, timeout, lambda: self.mcp)
 
         if not options.functions:
             return tools_named(self.namespace, options.tools, self.config.tools, offer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from IPython.display import display
 
-from nbchat._text import clip, one_line, plural, render_table
+from nbchat._text import clip, one_line, plural, printable, render_table
 from nbchat.engine.tool_calls import ToolBox
 from nbchat.errors import ConfigError
 from nbchat.ipython.context import ChatKernel
@@ -44,18 +44,18 @@ def show_servers(kernel: ChatKernel, name: str | None) -> None:
             state.transport,
             state.where,
             f"{state.state} ({state.detail})" if state.detail else state.state,
-            clip(", ".join(tool["name"] for tool in state.tools) or "-", 200),
+            clip(one_line(", ".join(tool["name"] for tool in state.tools)) or "-", 200),
         ]
         for state in states
     ]
     html, plain = table(headers, rows), render_table(headers, rows)
     if name is not None:
         tools = states[0].tools
-        described = [[tool["name"], _description(tool)] for tool in tools]
+        described = [[clip(one_line(tool["name"]), 64), _description(tool)] for tool in tools]
         title = f"{name}: {plural(len(tools), 'tool')}"
         html += f"<p>{escape(title)}</p>{table(['tool', 'description'], described)}"
         plain += ["", title, *render_table(["tool", "description"], described)]
-    display({"text/html": document(html), "text/plain": "\n".join(plain)}, raw=True)
+    display({"text/html": document(html), "text/plain": printable("\n".join(plain))}, raw=True)
 
 
 def show_specs(toolbox: ToolBox) -> None:

@@ -158,7 +158,7 @@ class Connection:
                     break
             return tools
 
-        outcome = await self._attempt(listing(), timeout, "listing its tools")
+        outcome = await self._attempt(listing(), timeout, "tools/list")
         if outcome.failure is None:
             self.tools = outcome.value
         return outcome
@@ -169,7 +169,7 @@ class Connection:
         async def calling() -> dict[str, Any]:
             return _json(await self.client.call_tool(tool, arguments))
 
-        return await self._attempt(calling(), timeout, tool)
+        return await self._attempt(calling(), timeout, clip(one_line(tool), 64))
 
     async def _attempt(self, work: Any, timeout: float, what: str) -> Outcome:
         if self.client is None:

@@ -25,6 +25,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbchat._text import clip
 from nbchat.errors import McpServerError
 from nbchat.mcp.config import Launch, ServerConfig
 from nbchat.mcp.connection import Connection, Outcome, load_sdk
@@ -139,7 +140,7 @@ class McpHub:
         tail = connection.tail() if connection is not None else ""
         if outcome.failure in ("closed", "start"):
             self._forget(name)
-        detail = outcome.detail + (f"; its stderr: {tail}" if tail else "")
+        detail = clip(outcome.detail, 300) + (f"; its stderr: {tail}" if tail else "")
         self._problems[name] = detail
         raise McpServerError(f"MCP server {name!r} {detail}")
 

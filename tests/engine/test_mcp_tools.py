@@ -3,6 +3,7 @@ sent as, the specs (the server's own), and which stored specs a cell may be repl
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -110,3 +111,10 @@ def test_a_record_without_mcp_tools_or_with_a_spec_missing_fits_no_cell() -> Non
     selectors = [McpSelector("files")]
     assert stored_tools(stored(None, ["read"]), selectors) is None
     assert stored_tools(stored({"read": ["files", "read"]}, ["other"]), selectors) is None
+
+
+def test_a_secret_of_the_servers_launch_never_reaches_the_spec() -> None:
+    listed = tool("read", "Read with hub-secret.", path={"type": "string", "default": "hub-secret"})
+    (read,) = FakeHub({"files": [listed]}).offer("mcp:files").listed(taken=[])
+    assert "hub-secret" not in json.dumps(read.spec)
+    assert read.spec["function"]["description"] == "Read with [redacted]."
