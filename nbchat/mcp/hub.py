@@ -214,7 +214,9 @@ class McpHub:
             return
         # The SDK logs from the loop's thread; a warning printed there would land in whatever
         # cell runs next. Its failures reach the user as nbchat's one-line errors instead.
-        logging.getLogger("mcp").addHandler(logging.NullHandler())
+        logger = logging.getLogger("mcp")
+        if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=_serve, args=(loop,), name="nbchat-mcp", daemon=True)
         thread.start()

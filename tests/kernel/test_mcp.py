@@ -224,7 +224,7 @@ def test_an_http_server_gets_its_secret_header_from_the_environment(
         assert "http://127.0.0.1:" in state.data("text/plain")[0]
 
 
-def test_ask_offers_mcp_tools_from_code(files: Kernel, server) -> None:
+def test_ask_and_the_configured_tools_offer_mcp_tools(files: Kernel, server) -> None:
     server.script(Fault(tool_calls=[("tide", {"station": "Brest"})]))
     out = files.run(
         "import nbchat\nprint(nbchat.ask('Brest?', tools=['mcp:files/tide']).text)", check=True
@@ -232,6 +232,13 @@ def test_ask_offers_mcp_tools_from_code(files: Kernel, server) -> None:
     assert out.stdout.strip() == "From the tools: Brest: 4.2 m"
     wrong = files.run("nbchat.ask('Brest?', tools=['level'])")
     assert "'level' is a name; pass the function itself" in wrong.error["evalue"]
+    files.run("%config ChatMagics.tools = ['level', 'mcp:files/tide']", check=True)
+    server.script(Fault(tool_calls=[("tide", {"station": "Cadiz"})]))
+    done = files.run("%%chat\nCadiz?", cell_id="c1", check=True)
+    names = [spec["function"]["name"] for spec in server.chat_requests[-1].body["tools"]]
+    assert names == ["level", "tide"] and "→ Cadiz: 1.1 m" in html_of(done)
+    live = [json.dumps(m["content"]) for m in done.messages if m["msg_type"] == "comm_msg"]
+    assert any("tide(" in update for update in live), "the call was shown as it ran"
 
 
 def test_unload_stops_the_servers(files: Kernel, log) -> None:
