@@ -59,10 +59,16 @@ def recorded(name: str) -> Cell:
     )
 
 
+DEMO_PRICES = (
+    '%config ChatMagics.prices = {"*": {"input": 0.40, "output": 1.60, "cached_input": 0.10}}'
+)
 SETUP = code(
-    """
+    f"""
     %load_ext nbchat
     %config ChatMagics.profile = "demo"
+    # Made-up prices for the demo endpoint (US dollars per million tokens), so that footers
+    # show a cost; real providers are priced by genai-prices, with no table needed.
+    {DEMO_PRICES}
     """
 )
 
@@ -86,6 +92,15 @@ QUICKSTART = [
         """
     ),
     code('%config ChatMagics.profile = "demo"'),
+    md(
+        """
+        The demo endpoint is not a real provider, so it has no price: this table gives its models
+        made-up ones (US dollars per million tokens), for the footers to show a cost. OpenAI,
+        DeepSeek, Mistral, Gemini, OpenRouter and many more are priced without it, from
+        genai-prices; an endpoint with no known price says so once, never $0.
+        """
+    ),
+    code(DEMO_PRICES),
     md(
         """
         ## A first question
@@ -137,9 +152,9 @@ QUICKSTART = [
         """
         ## What did it cost?
 
-        `%chat usage` counts this session's tokens: *spent* on answers fetched from the server,
-        *saved* by answers replayed from the notebook. Run the notebook again and every answer
-        is replayed: the spent row stays at zero.
+        `%chat usage` counts this session's tokens and dollars: *spent* on answers fetched from
+        the server, *saved* by answers replayed from the notebook. Run the notebook again and
+        every answer is replayed: nothing is spent.
         """
     ),
     code("%chat usage"),
@@ -317,7 +332,7 @@ CACHE = [
     md(
         """
         One answer was fetched (*spent*) and one replayed (*saved*). Run the whole notebook
-        again and both are replayed from the saved file: the spent row shows zero.
+        again and both are replayed from the saved file: nothing is spent.
 
         ## Offline mode
 
@@ -1237,9 +1252,9 @@ BATCH = [
     md(
         """
         `%chat usage` counts what this session spent and what replays saved. When this notebook
-        was recorded, the *spent* row counted 11 requests: 10 for the first run and 1 for the
-        new review; the 20 replayed answers were free. Run the notebook again and the spent row
-        stays at zero.
+        was recorded, the *Spent* line counted 11 requests: 10 for the first run and 1 for the
+        new review; the 20 replayed answers were free. Run the notebook again and nothing is
+        spent.
         """
     ),
     code("%chat usage"),

@@ -27,6 +27,7 @@ from nbchat.errors import (
     BadRequestError,
     BatchError,
     BatchInterrupted,
+    BudgetExceeded,
     ConfigError,
     ContextLengthError,
     MalformedStreamError,
@@ -48,6 +49,7 @@ from nbchat.errors import (
 
 if TYPE_CHECKING:
     from nbchat.ipython.api import Answer, ask, map  # noqa: F401 (map: not in __all__)
+    from nbchat.money.cost import Cost
     from nbchat.store.record import RECORD_MIME, Record
     from nbchat.wire.client import ChatClient, ChatStream
     from nbchat.wire.config import ClientConfig
@@ -62,11 +64,13 @@ __all__ = [
     "BadRequestError",
     "BatchError",
     "BatchInterrupted",
+    "BudgetExceeded",
     "ChatClient",
     "ChatStream",
     "ClientConfig",
     "ConfigError",
     "ContextLengthError",
+    "Cost",
     "MalformedStreamError",
     "McpServerError",
     "NbchatError",
@@ -99,6 +103,7 @@ _LAZY = {
     "ChatClient": "nbchat.wire.client",
     "ChatStream": "nbchat.wire.client",
     "ClientConfig": "nbchat.wire.config",
+    "Cost": "nbchat.money.cost",
 }
 
 

@@ -82,6 +82,7 @@ class Remedy(enum.Enum):
     MORE_TOOL_ROUNDS = "more_tool_rounds"  # allow more rounds of tool calls
     ANY_JSON = "any_json"  # ask for any JSON and check the schema here
     REFRESH_ONLINE = "refresh_online"  # ask again, online
+    RAISE_BUDGET = "raise_budget"  # allow this session to spend more
 
 
 class NbchatError(Exception):
@@ -121,6 +122,12 @@ class ConfigError(NbchatError):
 
 class NotebookError(NbchatError):
     """A notebook file is missing, unreadable or not a notebook."""
+
+
+class BudgetExceeded(NbchatError):
+    """The session has spent its budget: the request was not sent."""
+
+    remedies = (Remedy.RAISE_BUDGET,)
 
 
 class OfflineMiss(NbchatError):

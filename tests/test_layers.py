@@ -5,7 +5,7 @@ Each module's imports are read with ``ast`` (deferred imports inside functions a
 
     0  nbchat.errors, nbchat._version and the private utilities nbchat._text, _json, _files
     1  nbchat.wire, nbchat.mcp
-    2  nbchat.prompt, nbchat.schema, nbchat.store
+    2  nbchat.prompt, nbchat.schema, nbchat.store, nbchat.money
     3  nbchat.engine, nbchat.render
     4  nbchat.ipython, nbchat.cli
     5  nbchat (the lazy public interface) and nbchat.__main__
@@ -34,6 +34,7 @@ LEVELS = {
     "prompt": 2,
     "schema": 2,
     "store": 2,
+    "money": 2,
     "engine": 3,
     "render": 3,
     "ipython": 4,
@@ -54,6 +55,7 @@ HOMES = {
     "nbformat": {"store", "cli"},
     "nbclient": {"cli"},
     "pydantic": {"schema"},
+    "genai_prices": {"money"},
     "pandas": {"prompt"},
     "polars": {"prompt"},
     "numpy": {"prompt"},

@@ -68,7 +68,7 @@ def test_an_unknown_name_is_an_attribute_error():
         nbchat.chat_session  # noqa: B018 (the access is the test)
 
 
-@pytest.mark.parametrize("name", ["Answer", "Record", "ClientConfig"])
+@pytest.mark.parametrize("name", ["Answer", "Record", "ClientConfig", "Cost"])
 def test_public_dataclasses_are_keyword_only(name):
     cls = getattr(nbchat, name)
     assert dataclasses.is_dataclass(cls)

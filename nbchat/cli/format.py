@@ -1,20 +1,30 @@
-"""Text for the ``nbchat`` command: the ``show`` table and the ``stats`` tally."""
+"""Text for the ``nbchat`` command: the ``show`` table and the ``stats`` tallies.
+
+COST is what the stored answers cost when they were asked (prices at their time), NOW what
+asking them again would cost today; an answer without a known price is counted apart, never
+as $0.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from nbchat._text import clip, display_width, one_line, plural, render_table
+from nbchat.money.cost import Cost, Total, usd
+from nbchat.money.prices import TokenCounts
 from nbchat.store.record import Record
+from nbchat.wire.usage import reasoning_tokens
 
 __all__ = [
     "Tally",
     "short_time",
     "show_lines",
     "tally_lines",
+    "thread_name",
     "token_counts",
 ]
 
@@ -173,12 +183,12 @@ def show_lines(turns: Sequence[tuple[int, Record]], width: int) -> list[str]:
     return [clip(GAP.join(layout.notes), width), *lines] if layout.notes else lines
 
 
-# -- nbchat stats ----------------------------------------------------------------------------------
+# -- nbchat stats ---------------------------------------------------------------------------------
 
 
 @dataclass
 class Tally:
-    """Answers and the tokens they cost."""
+    """Answers, the tokens they took, what they cost when asked and what they would cost now."""
 
     answers: int = 0
     prompt: int = 0
@@ -186,35 +196,111 @@ class Tally:
     total: int = 0
     unreported: int = 0
     thinking: int = 0  # of the completion tokens, those a reasoning model spent thinking
+    cached: int = 0  # of the prompt tokens, those the provider served from its cache
+    asked: Total = field(default_factory=Total)  # cost at the answers' time
+    now: Total = field(default_factory=Total)  # cost of asking again now
+
+    @classmethod
+    def of(cls, usage: dict[str, Any], asked: Cost, now: Cost) -> Tally:
+        """One answer's tally."""
+        counts = token_counts(usage)
+        spent = TokenCounts.of(usage)
+        return cls(
+            1,
+            *(counts or (0, 0, 0)),
+            unreported=0 if counts else 1,
+            thinking=reasoning_tokens(usage) or 0,
+            cached=spent.cached if spent else 0,
+            asked=Total.of([asked]),
+            now=Total.of([now]),
+        )
 
     def add(self, other: Tally) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def row(self, label: str) -> list[str]:
-        """The table row; tokens are ``-`` when no answer reported them."""
+        """The table row; tokens are ``-`` when no answer reported them, a cost when no
+        answer had a price."""
         tokens = [self.prompt, self.completion, self.total]
         known = self.unreported < self.answers
-        return [label, str(self.answers), *(str(n) if known else "-" for n in tokens)]
+        costs = [_cost_cell(total, self.answers) for total in (self.asked, self.now)]
+        return [label, str(self.answers), *(str(n) if known else "-" for n in tokens), *costs]
+
+    def to_json(self) -> dict[str, Any]:
+        """For ``--json``: counts, and costs as decimal strings with what they leave out."""
+        counts = {name: getattr(self, name) for name in _COUNTS}
+        asked, now = (_total_json(total, self.answers) for total in (self.asked, self.now))
+        return {**counts, "cost_asked": asked, "cost_now": now}
 
 
-def tally_lines(title: str, by_model: dict[str, Tally], width: int | None = None) -> list[str]:
-    """The ``nbchat stats`` lines of one notebook (or of all of them); the table fits ``width``."""
+_COUNTS = ("answers", "prompt", "completion", "total", "unreported", "thinking", "cached")
+
+
+def _cost_cell(total: Total, answers: int) -> str:
+    """A cost column's cell: the sum (``≈`` when part of it is estimated), ``-`` when no
+    answer had a price (never $0)."""
+    if total.unknown >= answers:
+        return "-"
+    return ("≈" if total.estimated else "") + usd(total.usd)
+
+
+def _total_json(total: Total, answers: int) -> dict[str, Any]:
+    """Dollars as a decimal string (null when no answer had a price), with how many answers
+    were estimated and how many had no price (not in the sum)."""
+    priced = total.unknown < answers
+    usd_text = str(total.usd) if priced else None
+    return {"usd": usd_text, "estimated": total.estimated, "unpriced": total.unknown}
+
+
+def thread_name(thread: str) -> str:
+    """A thread as ``stats`` lists it (``--map`` items and ``nbchat.ask`` stand alone)."""
+    return thread or "(standalone)"
+
+
+def tally_lines(
+    title: str, by_model: dict[str, Tally], by_thread: dict[str, Tally], width: int | None = None
+) -> list[str]:
+    """The ``nbchat stats`` lines of one notebook (or of all of them): a table by model and
+    one by thread, each fitting ``width``, then what the sums leave out."""
     grand = Tally()
     for tally in by_model.values():
         grand.add(tally)
     lines = [f"{title}: {plural(grand.answers, 'answer')}"]
     if not grand.answers:
         return lines
-    rows = [by_model[model].row(model) for model in sorted(by_model)]
-    if len(rows) > 1:
-        rows.append(grand.row("all models"))
-    header = ["MODEL", "ANSWERS", "PROMPT", "COMPLETION", "TOTAL"]
     room = None if width is None else width - 2
-    table = render_table(header, rows, width=room, right=frozenset({1, 2, 3, 4}), shrink={0: 10})
-    lines += [f"  {line}" for line in table]
-    if grand.thinking:
-        lines.append(f"  ({grand.thinking} of the completion tokens were thinking)")
-    if grand.unreported:
-        lines.append(f"  ({plural(grand.unreported, 'answer')} without token usage)")
+    for heading, tallies, every in (("MODEL", by_model, "all models"), ("THREAD", by_thread, "")):
+        if heading == "THREAD" and len(tallies) < 2:
+            continue  # one thread: the model table says it all
+        rows = [tallies[name].row(name) for name in sorted(tallies)]
+        if len(rows) > 1 and every:
+            rows.append(grand.row(every))
+        header = [heading, "ANSWERS", "PROMPT", "COMPLETION", "TOTAL", "COST", "NOW"]
+        right = frozenset(range(1, 7))
+        table = render_table(header, rows, width=room, right=right, shrink={0: 10})
+        lines += [f"  {line}" for line in table]
+    for note in _notes(grand):
+        lines += textwrap.wrap(
+            f"({note})", room or 1_000_000, initial_indent="  ", subsequent_indent="   "
+        )
     return lines
+
+
+def _notes(grand: Tally) -> list[str]:
+    notes = []
+    if grand.cached:
+        notes.append(f"{grand.cached / max(grand.prompt, 1):.0%} of the prompt tokens were cached")
+    if grand.thinking:
+        notes.append(f"{grand.thinking} of the completion tokens were thinking")
+    if grand.unreported:
+        notes.append(f"{plural(grand.unreported, 'answer')} without token usage")
+    unpriced = max(grand.asked.unknown, grand.now.unknown)
+    if unpriced:
+        notes.append(
+            f"{plural(unpriced, 'answer')} without a known price, not counted in COST and NOW: "
+            "give prices with --prices"
+        )
+    if grand.asked.estimated:
+        notes.append("≈: priced by the model's name, the endpoint not being one genai-prices knows")
+    return notes

@@ -43,7 +43,11 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "write a transcript per thread (Markdown or HTML), or one JSON record per line",
         "nbchat export analysis.ipynb --format jsonl -o turns.jsonl",
     ),
-    "stats": ("count answers and the tokens they cost, by model", "nbchat stats *.ipynb"),
+    "stats": (
+        "count answers, their tokens and what they cost then and would cost now, by model "
+        "and thread",
+        "nbchat stats *.ipynb --prices prices.json",
+    ),
     "verify": (
         "check records are well-formed, keys consistent, and no API key leaked",
         "nbchat verify analysis.ipynb || echo 'see the problems above'",

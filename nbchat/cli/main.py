@@ -2,7 +2,7 @@
 
     nbchat show NOTEBOOK        the stored turns as a table
     nbchat export NOTEBOOK      a transcript per thread (Markdown, HTML), or JSON Lines
-    nbchat stats NOTEBOOK...    answers and the tokens they cost, by model
+    nbchat stats NOTEBOOK...    answers, tokens and dollars, by model and thread
     nbchat verify NOTEBOOK...   well-formed records, consistent keys, no API key anywhere
     nbchat strip NOTEBOOK       remove the records, e.g. before sharing a notebook
     nbchat run NOTEBOOK         execute it headless, replaying stored answers (`nbchat.cli.run`)
@@ -39,7 +39,7 @@ HELP_WIDTH = 79  # help is read at 80 columns whatever the terminal (and in the 
 COMMANDS = {
     "show": ("read", "cmd_show"),
     "export": ("read", "cmd_export"),
-    "stats": ("read", "cmd_stats"),
+    "stats": ("stats", "cmd_stats"),
     "verify": ("read", "cmd_verify"),
     "strip": ("rewrite", "cmd_strip"),
     "upgrade": ("rewrite", "cmd_upgrade"),
@@ -139,8 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=formats, default="markdown", help="default: markdown")
     export.add_argument("--thread", **thread)
     export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
-    for name in ("stats", "verify"):
-        _add_command(commands, name).add_argument("notebooks", nargs="+", **notebook)
+    stats = _add_command(commands, "stats")
+    stats.add_argument("notebooks", nargs="+", **notebook)
+    stats.add_argument(
+        "--prices",
+        metavar="JSON",
+        help='your prices, as in ChatMagics.prices: a file or inline JSON, {"MODEL": '
+        '{"input": 0.4, "output": 1.6}} ($ per 1M tokens)',
+    )
+    stats.add_argument("--json", action="store_true", help="write the tallies as JSON")
+    _add_command(commands, "verify").add_argument("notebooks", nargs="+", **notebook)
     strip = _add_command(commands, "strip")
     strip.add_argument("notebook", **notebook)
     strip.add_argument("--keep-text", action="store_true", help="keep the answers' text outputs")

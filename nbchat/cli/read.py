@@ -1,4 +1,5 @@
-"""The commands that read stored answers: ``show``, ``export``, ``stats`` and ``verify``.
+"""The commands that read stored answers: ``show``, ``export`` and ``verify`` (``stats`` is in
+`nbchat.cli.stats`).
 
 Each takes its parsed arguments and the stream to write to, and returns its exit status.
 Notebooks are read as JSON (`store.notebook.read_notebook_text`), without nbformat.
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 
 from nbchat._files import atomic_write
 from nbchat._text import CONTROLS, clip, one_line, plural
-from nbchat.cli.format import Tally, show_lines, tally_lines, token_counts
+from nbchat.cli.format import show_lines
 from nbchat.cli.help import MIN_WIDTH, ExitCode, fail
 from nbchat.errors import NotebookError
 from nbchat.render.transcript import html_transcript, markdown_transcript
@@ -33,9 +34,17 @@ from nbchat.store.notebook import (
 )
 from nbchat.store.record import SCHEMA_VERSION, STANDALONE, TURN, Record
 from nbchat.store.secret_scan import Finding, scan_cell, scan_notebook_fields
-from nbchat.wire.usage import reasoning_tokens
 
-__all__ = ["check_record", "cmd_export", "cmd_show", "cmd_stats", "cmd_verify", "verify_notebook"]
+__all__ = [
+    "check_record",
+    "cmd_export",
+    "cmd_show",
+    "cmd_verify",
+    "load_stored",
+    "terminal_width",
+    "verify_notebook",
+    "warn_skipped",
+]
 
 
 # json.dumps escapes C0 controls but writes C1 controls and bidi overrides raw: escape those
@@ -43,7 +52,7 @@ __all__ = ["check_record", "cmd_export", "cmd_show", "cmd_stats", "cmd_verify", 
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in CONTROLS if code >= 0x7F}
 
 
-def _load(path: str) -> tuple[dict[str, Any], NotebookRecords]:
+def load_stored(path: str) -> tuple[dict[str, Any], NotebookRecords]:
     notebook = read_notebook_text(path)
     return notebook, read_records(notebook, Path(path))
 
@@ -57,13 +66,13 @@ def _turns(stored: NotebookRecords, thread: str | None) -> list[tuple[int, Recor
     ]
 
 
-def _warn_skipped(stored: NotebookRecords) -> None:
+def warn_skipped(stored: NotebookRecords) -> None:
     if stored.problems:
         count = plural(len(stored.problems), "malformed record")
         print(f"nbchat: {stored.path}: skipped {count}; see `nbchat verify`", file=sys.stderr)
 
 
-def _terminal_width() -> int:
+def terminal_width() -> int:
     return max(shutil.get_terminal_size().columns, MIN_WIDTH)
 
 
@@ -72,14 +81,14 @@ def _terminal_width() -> int:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Print the stored turns of one notebook as a table that fits the width."""
-    notebook, stored = _load(args.notebook)
-    _warn_skipped(stored)
+    notebook, stored = load_stored(args.notebook)
+    warn_skipped(stored)
     turns = _turns(stored, args.thread)
     if not turns:
         where = f" in thread {args.thread!r}" if args.thread else ""
         print(f"no nbchat records{where} in {args.notebook}", file=out)
         return ExitCode.OK
-    for line in show_lines(_map_items_named(notebook, turns), args.width or _terminal_width()):
+    for line in show_lines(_map_items_named(notebook, turns), args.width or terminal_width()):
         print(line, file=out)
     return ExitCode.OK
 
@@ -115,8 +124,8 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     """Write a Markdown or HTML transcript, or JSON Lines, of one notebook's records."""
     if args.output and _same_file(args.output, args.notebook):
         return fail(f"{args.output}: that is the notebook itself; choose another -o file")
-    _, stored = _load(args.notebook)
-    _warn_skipped(stored)
+    _, stored = load_stored(args.notebook)
+    warn_skipped(stored)
     turns = _turns(stored, args.thread)
     records = [record for _, record in turns]
     if args.format == "jsonl":
@@ -144,47 +153,6 @@ def _exported(cell: int, record: Record, stored: NotebookRecords) -> dict[str, A
 
 def _same_file(first: str, second: str) -> bool:
     return os.path.realpath(first) == os.path.realpath(second)
-
-
-# -- stats -----------------------------------------------------------------------------------------
-
-
-def _tally(stored: NotebookRecords) -> dict[str, Tally]:
-    """Distinct answers by model: one answer replayed into several cells cost tokens once."""
-    by_model: dict[str, Tally] = {}
-    seen: set[str | None] = set()
-    for _, record in stored.records():
-        if record.kind != TURN or record.key in seen:
-            continue
-        seen.add(record.key)
-        tally = by_model.setdefault(str(record.model or "-"), Tally())
-        counts = token_counts(record.usage)
-        thinking = reasoning_tokens(record.usage) or 0
-        tally.add(Tally(1, *counts, thinking=thinking) if counts else Tally(1, unreported=1))
-    return by_model
-
-
-def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    """Print answers and tokens by model, per notebook and in total."""
-    status, width = ExitCode.OK, _terminal_width()
-    overall: dict[str, Tally] = {}
-    for number, path in enumerate(args.notebooks):
-        try:
-            _, stored = _load(path)
-        except NotebookError as exc:
-            status = fail(str(exc))
-            continue
-        _warn_skipped(stored)
-        by_model = _tally(stored)
-        if number:
-            print(file=out)
-        print(*tally_lines(path, by_model, width), sep="\n", file=out)
-        for model, tally in by_model.items():
-            overall.setdefault(model, Tally()).add(tally)
-    if len(args.notebooks) > 1:
-        grand = tally_lines(f"all {len(args.notebooks)} notebooks", overall, width)
-        print("", *grand, sep="\n", file=out)
-    return status
 
 
 # -- verify ----------------------------------------------------------------------------------------

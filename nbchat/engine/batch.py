@@ -6,7 +6,7 @@
 
 Threads, not asyncio: the kernel already runs an event loop, and ``httpx.Client`` is
 thread-safe. ``send`` runs on worker threads; every other callback (``replay``, ``usage``,
-``on_progress``) runs on the calling thread, so it may touch widgets and the cache.
+``cost``, ``on_progress``) runs on the calling thread, so it may touch widgets and the cache.
 
 Retries happen here, not in the client: give ``send`` a client with ``max_retries=0`` and pass
 the client's ``max_retries`` to `run_batch`. A client sleeping out a 429 inside one worker would
@@ -23,11 +23,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from nbchat.engine.pool import SharedState, run_worker
 from nbchat.errors import BatchInterrupted, ConfigError, NbchatError
+from nbchat.money.cost import Cost, Total
 
 __all__ = ["BatchInterrupted", "BatchResult", "Progress", "run_batch"]
 
@@ -56,6 +57,16 @@ class Progress:
     eta: float | None  # seconds left at that rate; None before the first answer
     paused: float  # seconds the shared rate-limit pause still lasts
     finished: bool = False
+    asked: int = 0  # items answered by a request
+    spent: Total = field(default_factory=Total)  # their cost, reported by ``cost``
+
+    def projected(self) -> Total | None:
+        """What the items not done yet will cost at the average so far (None before the first
+        priced answer)."""
+        left = self.total - self.done
+        if not left or not self.asked or self.spent.usd == 0:
+            return None
+        return Total(self.spent.usd / self.asked * left, self.spent.estimated, 0, left)
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class BatchResult(Generic[T]):
     tokens: int
     elapsed: float
     paused: float  # seconds every worker spent behind the shared rate-limit pause
+    spent: Total = field(default_factory=Total)  # the cost of the items answered by a request
 
     @property
     def total(self) -> int:
@@ -118,10 +130,13 @@ class _Run(Generic[T]):
         shared: SharedState,
         concurrency: int,
         usage: Callable[[T], int | None] | None,
+        cost: Callable[[T], Cost] | None = None,
     ) -> None:
         self.shared = shared
         self.concurrency = concurrency
         self.usage = usage
+        self.cost = cost
+        self.spent = Total()
         self.values: list[T | None] = [None] * total
         self.exceptions: dict[int, Exception] = {}
         self.replayed: set[int] = set()
@@ -162,6 +177,7 @@ class _Run(Generic[T]):
             self.values[index] = payload
             self.answered += 1
             self.tokens += (self.usage(payload) or 0) if self.usage else 0
+            self.spent = self.spent + self.cost(payload) if self.cost else self.spent
             self.pending.discard(index)
         elif kind == "failed":
             self.exceptions[index] = payload
@@ -204,6 +220,8 @@ class _Run(Generic[T]):
             eta=(total - done) / rate if rate else None,
             paused=shared.gate.remaining(),
             finished=finished,
+            asked=self.answered,
+            spent=self.spent,
         )
 
     def result(self) -> BatchResult[T]:
@@ -219,6 +237,7 @@ class _Run(Generic[T]):
             tokens=self.tokens,
             elapsed=self.shared.clock() - self.start,
             paused=self.shared.gate.paused,
+            spent=self.spent,
         )
 
 
@@ -264,6 +283,7 @@ def run_batch(
     max_retries: int = 2,
     replay: Callable[[Item], T | None] | None = None,
     usage: Callable[[T], int | None] | None = None,
+    cost: Callable[[T], Cost] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     progress_rate: float = 4.0,
     clock: Callable[[], float] = time.monotonic,
@@ -278,7 +298,7 @@ def run_batch(
     """
     _check_options(concurrency, rpm, max_retries, progress_rate)
     shared = SharedState(clock, sleep, rpm)
-    run: _Run[T] = _Run(len(items), shared, concurrency, usage)
+    run: _Run[T] = _Run(len(items), shared, concurrency, usage, cost)
     report = _Reporter(run, on_progress, progress_rate) if on_progress else None
     tick = report or (lambda final=False: None)
     try:

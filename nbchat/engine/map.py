@@ -16,14 +16,14 @@ and stores what completed. Offline, stored items replay and the others fail with
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nbchat._text import clip, one_line, plural
+from nbchat._text import one_line, plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
+from nbchat.engine.map_report import OFFLINE, MapSummary, failure_line, summary_line
 from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import DEFAULT_CONCURRENCY, DEFAULT_THREAD, Settings
@@ -33,11 +33,13 @@ from nbchat.engine.values import MISFIT, answer_value, stored_value
 from nbchat.errors import (
     BatchError,
     BatchInterrupted,
+    BudgetExceeded,
     ConfigError,
     NbchatError,
     Remedy,
     StructuredOutputError,
 )
+from nbchat.money.cost import Cost, Total
 from nbchat.prompt.key_guard import KeyGuard
 from nbchat.prompt.template import ItemError, MapTemplate, item_rows
 from nbchat.schema.structured import JsonOutput, OutputSchema
@@ -48,10 +50,6 @@ from nbchat.store.record import STANDALONE, Record, message_text
 from nbchat.wire.completion import finish_problem
 
 __all__ = ["MapJob", "MapOutcome", "MapSummary", "map_items"]
-
-_NAMED_FAILURES = 3  # reasons named in the cell's error line
-_REQUEST_ID = re.compile(r" \(request id [^()]*\)")
-_OFFLINE = "no stored answer, and offline mode is on"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,22 +74,6 @@ class MapJob:
 
 
 @dataclass(frozen=True)
-class MapSummary:
-    """What a person is shown of a run: its one line, the items and their answers, the
-    failures to list (only after Ctrl-C: otherwise the cell's error names them), the items not
-    done, and how many answers were replayed."""
-
-    line: str
-    name: str
-    inputs: list[str]
-    answers: list[str | None]
-    listed: dict[int, str]
-    labels: list[str] | None
-    pending: list[int]
-    replayed: int
-
-
-@dataclass(frozen=True)
 class MapOutcome:
     """What a batch produced: the values to bind, its record, summary and failures."""
 
@@ -102,13 +84,15 @@ class MapOutcome:
     total: int
     interrupted: BatchInterrupted | None = None
     remedies: tuple[Remedy, ...] = ()  # what the user can do about the failed items
+    over_budget: frozenset[int] = frozenset()  # items not sent: the budget was spent
 
     def raise_for_failures(self) -> None:
         """`BatchInterrupted` after Ctrl-C, `BatchError` (with ``values``) when items failed."""
         if self.interrupted is not None:
             raise self.interrupted
         if self.failures:
-            error = BatchError(_failure_line(self.failures, self.total), values=self.values)
+            line = failure_line(self.failures, self.total, self.over_budget)
+            error = BatchError(line, values=self.values)
             error.remedies = self.remedies
             raise error
 
@@ -141,6 +125,8 @@ class _MapRun:
         self.failures: dict[int, str] = {}
         self.items: dict[int, _Item] = {}
         self.remedies: dict[Remedy, None] = {}  # of the failed items, in order, once each
+        self.over_budget: set[int] = set()  # items not sent: the session's budget was spent
+        self.saved = Total()  # what the replayed items would have cost now
 
     def run(self, on_progress: Callable[[Progress], None] | None) -> MapOutcome:
         template = self._template()
@@ -163,7 +149,14 @@ class _MapRun:
         bound = _as_series(values, self.index) if self.index is not None else values
         remedies = tuple(self.remedies)
         return MapOutcome(
-            bound, record, summary, self.failures, len(self.rows), interrupted, remedies
+            bound,
+            record,
+            summary,
+            self.failures,
+            len(self.rows),
+            interrupted,
+            remedies,
+            frozenset(self.over_budget),
         )
 
     def _template(self) -> MapTemplate:
@@ -235,7 +228,7 @@ class _MapRun:
             if value is not MISFIT and found is not None:
                 item.stored, item.value = found.record, value
             elif offline:
-                self.failures[number] = _OFFLINE
+                self.failures[number] = OFFLINE
         if moved:
             self.job.note(
                 f"nbchat: offline: replayed {plural(len(moved), 'item')} as stored from "
@@ -252,6 +245,7 @@ class _MapRun:
         to_ask = any(item.stored is None for item in items)
         settings = replace(self.job.settings, max_retries=0)
         client = self.session.client(settings) if to_ask else None
+        first = items[0].turn if items else None
 
         def send(position: int) -> Record:
             assert client is not None, "an item to ask, with no client"
@@ -269,6 +263,7 @@ class _MapRun:
             max_retries=self.job.settings.max_retries,
             replay=lambda position: items[position].stored,
             usage=lambda record: int(record.usage.get("total_tokens") or 0),
+            cost=lambda record: self.session.cost_of(first, record) if first else Cost.unknown(),
             on_progress=on_progress,
         )
 
@@ -283,6 +278,8 @@ class _MapRun:
             number, item = order[position], self.items[order[position]]
             if position in result.errors:
                 self.failures[number] = result.errors[position]
+                if isinstance(result.exceptions.get(position), BudgetExceeded):
+                    self.over_budget.add(number)
                 continue
             if answer is None:  # interrupted before it was done
                 continue
@@ -298,7 +295,9 @@ class _MapRun:
         """The item's answer as this cell's record (replayed or kept by the session), or why
         it is a failure."""
         if was_replayed:
-            return self.session.replay(item.turn, answer), None
+            record, saved = self.session.replay(item.turn, answer)
+            self.saved = self.saved + saved
+            return record, None
         problem = finish_problem(answer.finish_reason)
         if answer.finish_reason == "length":
             self.remedies[Remedy.MORE_TOKENS] = None
@@ -318,7 +317,7 @@ class _MapRun:
             answers[item.index] = item.record.answer
         title = self.job.title or f"--map {self.job.name}"
         return MapSummary(
-            line=_summary_line(title, len(self.rows), kept, result, self.failures),
+            line=summary_line(title, len(self.rows), kept, result, self.failures, self.saved),
             name=self.job.name,
             inputs=[one_line(str(row)) for row in self.rows],
             answers=answers,
@@ -329,53 +328,6 @@ class _MapRun:
             pending=[order[position] for position in result.pending],
             replayed=len(result.replayed),
         )
-
-
-def _summary_line(
-    title: str,
-    total: int,
-    stored: list[BatchItem],
-    result: BatchResult[Record],
-    failures: dict[int, str],
-) -> str:
-    """``--map reviews: 200 items · 197 answered (12 replayed) · 3 failed · 8,400 tokens ·
-    9.1 s``."""
-    replayed = len(result.replayed)
-    parts = [
-        f"{title}: {plural(total, 'item')}",
-        f"{len(stored)} answered ({replayed} replayed)" if replayed else f"{len(stored)} answered",
-    ]
-    if failures:
-        parts.append(f"{len(failures)} failed")
-    if result.pending:
-        parts.append(f"{len(result.pending)} not done")
-    if result.tokens:
-        parts.append(f"{result.tokens:,} tokens")
-    parts.append(f"{result.elapsed:.1f} s")
-    return " · ".join(parts)
-
-
-def _failure_line(failures: dict[int, str], total: int) -> str:
-    """``3 of 200 items failed: item 4: …; items 9, 12: …; run the cell again to retry them``
-    (items that failed alike are named together)."""
-    if all(reason == _OFFLINE for reason in failures.values()):
-        return (
-            f"{len(failures)} of {plural(total, 'item')} have no stored answer and offline mode "
-            "is on: unset NBCHAT_OFFLINE to ask for them."
-        )
-    alike: dict[str, list[int]] = {}
-    for number, reason in sorted(failures.items()):
-        general = _REQUEST_ID.sub("", one_line(reason))  # each request has its own id
-        alike.setdefault(clip(general, 300), []).append(number)
-    named = []
-    for reason, numbers in list(alike.items())[:_NAMED_FAILURES]:
-        shown = ", ".join(map(str, numbers[:5])) + (", …" if len(numbers) > 5 else "")
-        named.append(f"item{'s' if len(numbers) > 1 else ''} {shown}: {reason}")
-    more = "; and other reasons" if len(alike) > _NAMED_FAILURES else ""
-    return (
-        f"{len(failures)} of {plural(total, 'item')} failed: {'; '.join(named)}{more}; run the "
-        "cell again to retry the failed ones."
-    )
 
 
 def _as_series(values: list[Any], index: Any) -> Any:

@@ -1,17 +1,30 @@
-"""What the session makes of one streamed or whole answer as it arrives: its timing, and Ctrl-C
-turned into one error that keeps what had arrived."""
+"""What the session makes of one streamed or whole answer as it arrives: the live sink it goes
+to, its timing, and Ctrl-C turned into one error that keeps what had arrived."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from nbchat.engine.tool_loop import ToolSink
 from nbchat.errors import StreamInterrupted
 from nbchat.wire.client import ChatStream
 from nbchat.wire.redaction import Redactor
 from nbchat.wire.stream import parse_event
 
-__all__ = ["LastStream", "interrupted", "timing_of"]
+__all__ = ["LastStream", "LiveSink", "interrupted", "timing_of"]
+
+
+class LiveSink(ToolSink, Protocol):
+    """Where a streamed answer goes while it arrives (a live view), with its tool calls."""
+
+    def start(self, redact: Callable[[str], str]) -> None:
+        """A request is about to be sent; ``redact`` takes its secrets out of what is shown."""
+
+    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
+        """The new text of one network read, joining ``pieces`` deltas (about a token each),
+        and the new thinking of a reasoning model."""
 
 
 class LastStream:

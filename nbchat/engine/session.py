@@ -3,8 +3,10 @@
 A turn's steps are this class's methods, and every caller takes them: `prepare` builds the
 request from the turns above the cell, `lookup` finds a stored answer for exactly that request,
 `replay` makes it this cell's answer, `send` asks the server (streamed, with tools),
-`ask_standalone` asks once for a standalone turn (an item of ``--map``), and `keep` records and
-counts a fresh answer. `run` is the whole path of a cell. Answers are counted only here.
+`ask_standalone` asks once for a standalone turn (an item of ``--map``), and `keep` records a
+fresh answer. `run` is the whole path of a cell. Answers are counted, and priced, only here:
+spent when they arrive, saved when they are replayed; a session that has spent its budget
+sends nothing more.
 
 It knows nothing of display or of where the notebook file is: callers pass the saved
 notebook's records and a `LiveSink` (started when a request is sent, given the text of each
@@ -16,17 +18,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 from nbchat.engine.cache import AnswerCache, Found, Origin
+from nbchat.engine.ledger import Ledger
 from nbchat.engine.offline import asked_elsewhere, explain_miss
 from nbchat.engine.placement import UNPLACED, CellPlacement
+from nbchat.engine.pricing import price_book, record_cost, unpriced_note
 from nbchat.engine.reasoning import ReasoningPolicy
-from nbchat.engine.sending import LastStream, interrupted, timing_of
+from nbchat.engine.sending import LastStream, LiveSink, interrupted, timing_of
 from nbchat.engine.settings import Settings
 from nbchat.engine.threads import STANDALONE, Message, ThreadStore, Turn, Window
-from nbchat.engine.tool_loop import ToolSink, converse
+from nbchat.engine.tool_loop import converse
 from nbchat.engine.turns import (
     PreparedTurn,
     TurnRequest,
@@ -36,8 +40,7 @@ from nbchat.engine.turns import (
     split_completion,
     with_tools,
 )
-from nbchat.engine.unlisted import find_unlisted, stored_records
-from nbchat.engine.usage import Usage
+from nbchat.engine.unlisted import find_turn
 from nbchat.engine.values import (
     MISFIT,
     answer_value,
@@ -55,6 +58,7 @@ from nbchat.errors import (
     StructuredOutputError,
     TruncatedStreamError,
 )
+from nbchat.money.cost import Cost
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import SYSTEM, TURN, Record, utc_now
 from nbchat.wire.client import ChatClient, ChatStream, ClientPool
@@ -69,19 +73,7 @@ __all__ = [
     "Outcome",
     "PreparedTurn",
     "TurnRequest",
-    "Usage",
 ]
-
-
-class LiveSink(ToolSink, Protocol):
-    """Where a streamed answer goes while it arrives (a live view), with its tool calls."""
-
-    def start(self, redact: Callable[[str], str]) -> None:
-        """A request is about to be sent; ``redact`` takes its secrets out of what is shown."""
-
-    def on_delta(self, text: str, pieces: int, reasoning: str = "") -> None:
-        """The new text of one network read, joining ``pieces`` deltas (about a token each),
-        and the new thinking of a reasoning model."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +84,7 @@ class Outcome:
     origin: Origin
     turn: PreparedTurn
     value: Any = None  # the answer as a Python object, when the turn asked for a shape
+    cost: Cost = field(default_factory=Cost.unknown)  # spent, or (replayed) saved
 
     @property
     def replayed(self) -> bool:
@@ -100,18 +93,18 @@ class Outcome:
 
 
 class ChatSession:
-    """Per-kernel state of the turn path: threads, answers given, clients, usage."""
+    """Per-kernel state of the turn path: threads, answers given, clients, the ledger."""
 
     def __init__(self, *, warn: Callable[[str], None] | None = None) -> None:
         self.threads = ThreadStore()
         self.cache = AnswerCache()
-        self.usage = Usage()
+        self.ledger = Ledger()
         self.reasoning = ReasoningPolicy()
         self._clients = ClientPool()
         self.last_stream = LastStream()  # for `%chat raw --chunks`
         self._warn = warn or (lambda message: None)
         self._warned: set[str] = set()
-        self._counting = threading.Lock()  # --map's workers ask from their own threads
+        self._warning = threading.Lock()  # --map's workers ask from their own threads
         self.placement = CellPlacement()
 
     def close(self) -> None:
@@ -124,9 +117,11 @@ class ChatSession:
 
     def warn_once(self, message: str) -> None:
         """A warning said once per session."""
-        if message not in self._warned:
+        with self._warning:
+            if message in self._warned:
+                return
             self._warned.add(message)
-            self._warn(message)
+        self._warn(message)
 
     # -- a turn: its steps, which every caller takes ----------------------------------------
 
@@ -140,14 +135,15 @@ class ChatSession:
         """One turn: build its request from the turns above, replay a stored answer for exactly
         that request, or (unless offline) ask the server; the cell's turn is recorded either
         way. A failed or interrupted answer leaves the cell a turn with no answer."""
-        turn, found = self._find(request, settings, notebook)
+        turn, found = find_turn(self, request, settings, notebook)
         if found is not None:
             record, as_stored = found.record, turn
             if record.key is not None and record.key == turn.other_key:
                 as_stored = other_form(turn)  # stored with the thinking above sent the other way
             value = stored_value(as_stored, record, offline=settings.offline)
             if value is not MISFIT:  # else asked again, the thinking sent as decided
-                return Outcome(self.replay(as_stored, record), found.origin, as_stored, value)
+                record, saved = self.replay(as_stored, record)
+                return Outcome(record, found.origin, as_stored, value, saved)
         if settings.offline:  # an answer asked of another endpoint, else nothing to replay
             elsewhere = asked_elsewhere(turn, notebook, self.threads)
             if elsewhere is None:
@@ -155,27 +151,16 @@ class ChatSession:
             value = stored_value(elsewhere.turn, elsewhere.record, offline=True)
             self._warn(elsewhere.note)
             origin = Origin.SESSION if elsewhere.in_session else Origin.NOTEBOOK
-            record = self.replay(elsewhere.turn, elsewhere.record)
-            return Outcome(record, origin, elsewhere.turn, value)
-        if request.tools is not None and request.tools.unlisted:
+            record, saved = self.replay(elsewhere.turn, elsewhere.record)
+            return Outcome(record, origin, elsewhere.turn, value, saved)
+        if request.tools is not None and request.tools.unlisted:  # MCP servers, to send only
+            self.ledger.check_budget(settings.budget)
             turn = with_tools(turn, request.tools.listed())
         try:
             record, turn, value = self.send(turn, sink)
         except APIError as error:
             raise with_advice(error, turn) from None
-        return Outcome(record, Origin.SERVER, turn, value)
-
-    def _find(
-        self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
-    ) -> tuple[PreparedTurn, Found | None]:
-        """The request and a stored answer to it (unlisted MCP tools: `nbchat.engine.unlisted`)."""
-        tools = request.tools
-        if tools is None or not tools.unlisted:
-            turn = self.prepare(request, settings, notebook)
-            return turn, self.lookup(turn, notebook)
-        base = self.prepare(replace(request, tools=tools.functions_only()), settings, notebook)
-        stored = stored_records(base, notebook, self.threads, self.cache)
-        return find_unlisted(base, tools, stored, lambda turn: self.lookup(turn, notebook))
+        return Outcome(record, Origin.SERVER, turn, value, self.cost_of(turn, record))
 
     def prepare(
         self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
@@ -226,39 +211,56 @@ class ChatSession:
         own = self.threads.turn(turn.cell_key)
         return self.cache.lookup(turn, notebook, own.record if own is not None else None)
 
-    def replay(self, turn: PreparedTurn, found: Record) -> Record:
-        """A stored answer as this cell's (re-recorded for its request), counted as saved."""
+    def replay(self, turn: PreparedTurn, found: Record) -> tuple[Record, Cost]:
+        """A stored answer as this cell's (re-recorded for its request), and what asking again
+        would cost now, counted as saved."""
         record = replayed(turn, found)
-        with self._counting:
-            self.usage.replays += 1
-            self.usage.add(self.usage.saved, record.usage)
+        saved = self.cost_of(turn, record, now=True)
+        self.ledger.save((record.model or "?", record.thread), record.usage, saved)
         self._remember(turn, record, store=True)
-        return record
+        return record, saved
 
     def keep(self, turn: PreparedTurn, record: Record, *, store: bool) -> None:
-        """A fresh answer, counted as spent; found again by its key when ``store``."""
-        with self._counting:
-            self.usage.add(self.usage.spent, record.usage)
+        """A fresh answer (counted when it arrived), found again by its key when ``store``."""
         self._remember(turn, record, store=store)
+
+    def cost_of(
+        self, turn: PreparedTurn, record: Record, *, now: bool = False, say: bool = True
+    ) -> Cost:
+        """What ``record`` cost when asked (``now``: what asking again would cost). A fresh
+        answer with no known price is said once per model (money was spent and is not
+        counted; ``say=False`` on a worker thread, whose caller says it); a replayed one is
+        not."""
+        cost = record_cost(record, price_book(turn.settings), now=now)
+        if not cost.known and not now and say:
+            self.warn_once(unpriced_note(record, turn.settings))
+        return cost
+
+    def _spend(self, turn: PreparedTurn, record: Record, *, say: bool = True) -> None:
+        row = (record.model or "?", record.thread)
+        self.ledger.spend(row, record.usage, self.cost_of(turn, record, say=say))
 
     def ask_standalone(self, turn: PreparedTurn, client: ChatClient) -> Record:
         """One non-streamed request of a standalone turn (an item of ``--map``, from a worker
         thread; ``client`` made on the calling thread), as a record not yet kept."""
+        self.ledger.check_budget(turn.settings.budget)
         started_at, start = utc_now(), time.perf_counter()
-        with self._counting:
-            self.usage.requests += 1
+        self.ledger.sent()
         try:
             completion = client.chat(turn.body())
         except APIError as error:  # a refused json_schema gets its advice, as in a cell
             raise with_advice(error, turn) from None
         message, response = split_completion(completion)
         timing = {"started_at": started_at, "elapsed_s": round(time.perf_counter() - start, 3)}
-        return answered(turn, [message], [response], {**timing, "streamed": False})
+        record = answered(turn, [message], [response], {**timing, "streamed": False})
+        self._spend(turn, record, say=False)
+        return record
 
     def send(self, turn: PreparedTurn, sink: LiveSink | None) -> tuple[Record, PreparedTurn, Any]:
         """Ask the server, and again after each round of tool calls (`nbchat.engine.tool_loop`). The
         turn comes back as sent: a provider that names the thinking's field in a 400 has the
         turn sent the other way, once (and the choice is learned for its endpoint and model)."""
+        self.ledger.check_budget(turn.settings.budget)
         client = self.client(turn.settings)
         started_at, start = utc_now(), time.perf_counter()
         streams: list[ChatStream] = []
@@ -294,11 +296,10 @@ class ChatSession:
         if exchange.tool_seconds:
             timing["tool_s"] = exchange.tool_seconds
         record = answered(current, exchange.messages, exchange.responses, timing)
+        self._spend(current, record)  # paid for, whether or not it is the answer asked for
         try:
             value = answer_value(current, record)
         except StructuredOutputError as error:  # a whole answer, but not the one asked for
-            with self._counting:
-                self.usage.add(self.usage.spent, record.usage)
             self._put_turn(turn, None)
             error.exchange = exchange.messages[:-1]
             raise
@@ -317,8 +318,7 @@ class ChatSession:
         place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part of the answer had
         arrived, wherever it landed (the socket read, the live view)."""
         body = turn.body(added)
-        with self._counting:
-            self.usage.requests += 1
+        self.ledger.sent()
         stream = None
         try:
             if not turn.settings.stream:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nbchat.errors import ConfigError
+from nbchat.money.prices import check_price_table
 from nbchat.prompt.values import DEFAULT_BUDGET
 from nbchat.wire.config import DEFAULT_BASE_URL, ClientConfig, check_base_url
 from nbchat.wire.protocol import RESERVED_FIELDS
@@ -178,6 +179,19 @@ class Settings:
         "Seconds an MCP server may take to start, to list its tools or to answer a call.",
         above=0,
     )
+    prices: dict[str, Any] = setting(
+        dict,
+        "Your prices, in US dollars per million tokens, used before genai-prices': "
+        '{"MODEL": {"input": 0.4, "output": 1.6, "cached_input": 0.1}} ("cached_input" '
+        'defaults to "input"; "*" names every model). A profile may carry its own.',
+        check=check_price_table,
+    )
+    budget: float | None = setting(
+        None,
+        "US dollars this kernel session may spend; once spent, nothing more is sent (stored "
+        "answers still replay). Answers without a known price are not counted.",
+        minimum=0,
+    )
     key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
 
     def client_config(self) -> ClientConfig:
@@ -308,6 +322,9 @@ def resolve_settings(
         if name == "colab" and "colab" not in profiles:
             profile["base_url"] = _colab_url(environ)
         layers.append((name, profile))
+        if "prices" in profile:  # the profile's own prices, over the ones set for every cell
+            check_price_table(profile["prices"])
+            profile["prices"] = {**merged.get("prices", {}), **profile["prices"]}
         merged.update(profile)
         merged["profile"] = name
         if "model" not in merged:

@@ -9,17 +9,36 @@ asked, only when it is to be sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Protocol
 
 from nbchat.engine.cache import AnswerCache, Found
 from nbchat.engine.offline import own_stored_answer
+from nbchat.engine.settings import Settings
 from nbchat.engine.threads import ThreadStore
-from nbchat.engine.tool_calls import ToolBox
-from nbchat.engine.turns import PreparedTurn, with_tools
+from nbchat.engine.turns import PreparedTurn, TurnRequest, with_tools
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import Record
 
-__all__ = ["find_unlisted", "stored_records"]
+__all__ = ["Lookup", "find_turn", "stored_records"]
+
+
+class Lookup(Protocol):
+    """What finding a turn's stored answer takes of the session (`ChatSession`)."""
+
+    threads: ThreadStore
+    cache: AnswerCache
+
+    def prepare(
+        self, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
+    ) -> PreparedTurn:
+        """The full request of a turn, and its key."""
+        ...
+
+    def lookup(self, turn: PreparedTurn, notebook: NotebookRecords | None) -> Found | None:
+        """A stored answer for exactly this request."""
+        ...
 
 
 def stored_records(
@@ -38,19 +57,22 @@ def stored_records(
         yield from (record for _, record in notebook.records())
 
 
-def find_unlisted(
-    base: PreparedTurn,
-    tools: ToolBox,
-    records: Iterable[Record],
-    lookup: Callable[[PreparedTurn], Found | None],
+def find_turn(
+    session: Lookup, request: TurnRequest, settings: Settings, notebook: NotebookRecords | None
 ) -> tuple[PreparedTurn, Found | None]:
-    """A stored answer to ``base`` offering ``tools`` with the MCP tools as some answer was
-    sent with them, and the request it answers; else the request with the first such tools
-    (the cell's own answer's: what offline mode compares with), or ``base``, and None."""
+    """The turn's request and a stored answer to it. Tools of MCP servers not listed yet are
+    offered as some stored answer was sent with them; when none is found, the request with the
+    first such tools (the cell's own answer's: what offline mode compares with), or with the
+    notebook functions alone, and None."""
+    tools = request.tools
+    if tools is None or not tools.unlisted:
+        turn = session.prepare(request, settings, notebook)
+        return turn, session.lookup(turn, notebook)
+    base = session.prepare(replace(request, tools=tools.functions_only()), settings, notebook)
     first = None
-    for offer in tools.stored(records):
+    for offer in tools.stored(stored_records(base, notebook, session.threads, session.cache)):
         turn = with_tools(base, offer)
-        found = lookup(turn)
+        found = session.lookup(turn, notebook)
         if found is not None:
             return turn, found
         first = first or turn

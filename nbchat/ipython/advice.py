@@ -26,6 +26,8 @@ WORDS: dict[Caller, dict[Remedy, str]] = {
         Remedy.ANY_JSON: "try --json, which asks for any JSON object and checks it against the "
         "schema here",
         Remedy.REFRESH_ONLINE: "run online with --refresh to ask again",
+        Remedy.RAISE_BUDGET: "raise %config ChatMagics.budget to go on (stored answers still "
+        "replay)",
     },
     Caller.CODE: {
         Remedy.NEW_THREAD: "start the thread afresh with new=True",
@@ -36,6 +38,8 @@ WORDS: dict[Caller, dict[Remedy, str]] = {
         Remedy.ANY_JSON: "try json=True, which asks for any JSON object and checks it against "
         "the schema here",
         Remedy.REFRESH_ONLINE: "run online with refresh=True to ask again",
+        Remedy.RAISE_BUDGET: "raise %config ChatMagics.budget to go on (stored answers still "
+        "replay)",
     },
 }
 

@@ -29,6 +29,7 @@ from nbchat.errors import ConfigError
 from nbchat.ipython.advice import in_words
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.options import Caller, CellOptions
+from nbchat.money.cost import Cost
 from nbchat.render.bundles import answer_bundle
 from nbchat.store.record import Record
 
@@ -37,8 +38,10 @@ __all__ = ["Answer", "ask", "map"]
 
 @dataclass(frozen=True, kw_only=True)
 class Answer:
-    """The text of an answer, its record, whether it was replayed from storage, and the request
-    it answers (``request["body"]``: every message sent, never the key)."""
+    """The text of an answer, its record, whether it was replayed from storage, the request
+    it answers (``request["body"]``: every message sent, never the key), and its cost (a
+    replayed answer's: what asking again would have cost; ``cost.usd`` None when no price is
+    known)."""
 
     text: str
     record: Record
@@ -46,6 +49,7 @@ class Answer:
     request: dict[str, Any] = field(default_factory=dict)
     value: Any = None  # with ``schema=`` or ``json=True``: the answer as that object
     stored: bool = True  # False with caching off: showing it stores no record
+    cost: Cost = field(default_factory=Cost.unknown)
 
     @property
     def reasoning(self) -> str:
@@ -57,7 +61,7 @@ class Answer:
         return self.text
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        return answer_bundle(self.record, replayed=self.replayed, store=self.stored)
+        return answer_bundle(self.record, replayed=self.replayed, store=self.stored, cost=self.cost)
 
 
 def _kernel() -> ChatKernel:
@@ -153,6 +157,7 @@ def _ask(kernel: ChatKernel, prompt: str, chosen: CellOptions, in_thread: bool) 
         request=request_sent,
         value=outcome.value,
         stored=settings.cache,
+        cost=outcome.cost,
     )
 
 

@@ -13,6 +13,7 @@ from IPython.display import display
 
 from nbchat._text import plural, printable, render_table
 from nbchat.engine.history import history_rows, reset_line
+from nbchat.engine.pricing import price_book, record_cost
 from nbchat.engine.queries import context_at, sent, thread_summary
 from nbchat.engine.settings import DEFAULT_THREAD
 from nbchat.errors import ConfigError
@@ -20,6 +21,7 @@ from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.help import help_text
 from nbchat.ipython.mcp_command import show_servers, show_specs
 from nbchat.ipython.options import CellOptions
+from nbchat.ipython.spending import usage_view
 from nbchat.render.bundles import inspection, raw_bundle
 from nbchat.render.html import document, escape, table
 from nbchat.store.record import TURN
@@ -44,7 +46,7 @@ def _parser() -> MagicArgumentParser:
     raw.add_argument("--chunks", action="store_true", help="the last stream's raw chunks")
     models = commands.add_parser("models", help="the endpoint's models")
     models.add_argument("-p", "--profile")
-    commands.add_parser("usage", help="tokens spent and saved this session")
+    commands.add_parser("usage", help="tokens and dollars spent and saved this session")
     config = commands.add_parser("config", help="effective settings, key masked")
     config.add_argument("-p", "--profile")
     notebook = commands.add_parser("notebook", help="show or set the notebook file")
@@ -168,7 +170,8 @@ def _raw(kernel: ChatKernel, args: Any) -> None:
         )
     record = answers[-args.n]
     request_sent = sent(kernel.session, record, kernel.locator.last)
-    data, metadata = raw_bundle(inspection(record, request_sent))
+    cost = record_cost(record, price_book(kernel.settings({})))
+    data, metadata = raw_bundle(inspection(record, request_sent, cost=cost))
     display(data, raw=True, metadata=metadata)
 
 
@@ -182,23 +185,7 @@ def _models(kernel: ChatKernel, args: Any) -> None:
 
 
 def _usage(kernel: ChatKernel, args: Any) -> None:
-    usage = kernel.session.usage
-    rows = [
-        ["spent", str(usage.requests), str(usage.spent["prompt"]), str(usage.spent["completion"])],
-        [
-            "saved (replayed)",
-            str(usage.replays),
-            str(usage.saved["prompt"]),
-            str(usage.saved["completion"]),
-        ],
-    ]
-    headers = ["", "requests / replays", "prompt tokens", "completion tokens"]
-    html, plain = table(headers, rows), "\n".join(render_table(headers, rows))
-    spent, saved = usage.spent["thinking"], usage.saved["thinking"]
-    if spent or saved:
-        note = f"Of the completion tokens, thinking: {spent} spent, {saved} saved."
-        html, plain = f"{html}<p>{escape(note)}</p>", f"{plain}\n{note}"
-    _show(html, plain)
+    _show(*usage_view(kernel.session.ledger, kernel.settings({}).budget))
 
 
 def _plain_value(value: object) -> str:

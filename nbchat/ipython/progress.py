@@ -1,9 +1,10 @@
 """The live view of a ``%%chat --map`` run: a progress bar and one line.
 
-An ipywidgets progress bar and one line (done / total, replayed, failed, tokens, items per
-second, ETA), updated only when `engine.batch.run_batch` reports (a few times a second at most),
-so a batch of thousands costs the frontend a bounded number of messages. Headless runs show
-nothing live. The summary replaces the view in the same output slot.
+An ipywidgets progress bar and one line (done / total, replayed, failed, tokens, dollars
+spent and projected for the rest, items per second, ETA), updated only when
+`engine.batch.run_batch` reports (a few times a second at most), so a batch of thousands costs
+the frontend a bounded number of messages. Headless runs show nothing live. The summary
+replaces the view in the same output slot.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ __all__ = ["ProgressView", "progress_line", "progress_view"]
 
 
 def progress_line(progress: Progress) -> str:
-    """``120 / 200 · 12 replayed · 1 failed · 8,400 tokens · 23.1 items/s · ETA 3 s``."""
+    """``120 / 200 · 12 replayed · 1 failed · 8,400 tokens · spent $0.12 · ≈$0.08 more for the
+    rest · 23.1 items/s · ETA 3 s``."""
     parts = [f"{progress.done} / {progress.total}"]
     if progress.replayed:
         parts.append(f"{progress.replayed} replayed")
@@ -29,6 +31,11 @@ def progress_line(progress: Progress) -> str:
         parts.append(f"{progress.failed} failed")
     if progress.tokens:
         parts.append(f"{progress.tokens:,} tokens")
+    if progress.spent.usd or progress.spent.unknown:
+        parts.append(f"spent {progress.spent}")
+    projected = progress.projected()
+    if projected is not None and not progress.finished:
+        parts.append(f"≈{str(projected).lstrip('≈')} more for the rest")
     if progress.rate:
         parts.append(f"{progress.rate:.1f} items/s")
     if progress.paused > 0:

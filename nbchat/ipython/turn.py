@@ -47,7 +47,11 @@ def run_turn(kernel: ChatKernel, options: CellOptions, text: str) -> None:
     record = outcome.record
     bundle = _redacted(
         answer_bundle(
-            record, replayed=outcome.replayed, store=settings.cache, with_record=not options.raw
+            record,
+            replayed=outcome.replayed,
+            store=settings.cache,
+            with_record=not options.raw,
+            cost=outcome.cost,
         ),
         kernel,
         settings,
@@ -59,9 +63,9 @@ def run_turn(kernel: ChatKernel, options: CellOptions, text: str) -> None:
     if options.raw:
         request_sent = sent(kernel.session, record, kernel.locator.last, outcome.turn)
         if settings.cache:
-            data, metadata = record_bundle(record, request_sent)
+            data, metadata = record_bundle(record, request_sent, outcome.cost)
         else:
-            data, metadata = raw_bundle(inspection(record, request_sent))
+            data, metadata = raw_bundle(inspection(record, request_sent, cost=outcome.cost))
         display(data, raw=True, metadata=metadata)
     if options.out:
         shaped = request.output is not None

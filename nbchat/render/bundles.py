@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat._text import clip, duration, one_line, plural, printable
+from nbchat.money.cost import Cost
+from nbchat.money.prices import TokenCounts
 from nbchat.render.html import PRE_STYLE, document, escape, markdown
 from nbchat.store.marker import OutputMarker
 from nbchat.store.record import RECORD_MIME, SCHEMA_VERSION, Record, message_text
@@ -63,22 +65,36 @@ def note_html(text: str) -> str:
 
 
 def _tokens(usage: dict[str, Any]) -> str | None:
+    """``1200 → 340 tokens (cached 83%, 120 thinking)``."""
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if prompt is None and completion is None:
         return None
+    details = []
+    counts = TokenCounts.of(usage)
+    if counts is not None and counts.cached_share is not None:
+        details.append(f"cached {counts.cached_share:.0%}")
     thinking = reasoning_tokens(usage)
-    of_which = f" ({thinking} thinking)" if thinking else ""
+    if thinking:
+        details.append(f"{thinking} thinking")
+    of_which = f" ({', '.join(details)})" if details else ""
     return f"{prompt if prompt is not None else '?'} → {completion or 0} tokens{of_which}"
 
 
-def footer(record: Record, *, replayed: bool = False, no_cache: bool = False) -> str:
-    """One line under an answer: model, tokens, time, and anything the reader must notice."""
+def footer(
+    record: Record, *, replayed: bool = False, no_cache: bool = False, cost: Cost | None = None
+) -> str:
+    """One line under an answer: model, tokens, cost (a replay: what it saved), time, and
+    anything the reader must notice. An unknown price is said once elsewhere, not here."""
     parts = [record.model or "?"]
     tokens = _tokens(record.usage)
     if tokens:
         parts.append(tokens)
+    if cost is not None and cost.known and not replayed:
+        parts.append(str(cost))
     if replayed:
         parts.append(f"stored {record.stored_at.replace('T', ' ').rstrip('Z')} UTC, replayed")
+        if cost is not None and cost.known:
+            parts.append(f"saved {cost}")
     elif record.timing.get("elapsed_s") is not None:
         parts.append(f"{record.timing['elapsed_s']:.1f} s")
     if no_cache:
@@ -118,11 +134,16 @@ def _answer_html(record: Record) -> str:
 
 
 def answer_bundle(
-    record: Record, *, replayed: bool = False, store: bool = True, with_record: bool = True
+    record: Record,
+    *,
+    replayed: bool = False,
+    store: bool = True,
+    with_record: bool = True,
+    cost: Cost | None = None,
 ) -> Bundle:
     """The persistent output of a complete answer (``with_record=False``: the record is kept by
-    the raw view next to it)."""
-    line = footer(record, replayed=replayed, no_cache=not store)
+    the raw view next to it); ``cost``: what it cost, or (replayed) what replaying saved."""
+    line = footer(record, replayed=replayed, no_cache=not store, cost=cost)
     calls = _unrun_calls(record)
     rounds = tool_rounds(record.messages[1:-1], record.timing.get("tool_s"))
     folds = []
@@ -282,19 +303,33 @@ def raw_bundle(payload: Any) -> Bundle:
     return data, {"application/json": {"expanded": False}, **OutputMarker(raw=True).to_json()}
 
 
-def inspection(record: Record, sent: dict[str, Any], *, whole: bool = False) -> dict[str, Any]:
-    """What a raw view shows: the record, and under ``sent`` the request as it was sent
-    (rebuilt from the records above it; never the key or any header). Images are shown by their
-    summary and digest, except in the record itself when ``whole`` (it is then the stored one)."""
+def inspection(
+    record: Record, sent: dict[str, Any], *, whole: bool = False, cost: Cost | None = None
+) -> dict[str, Any]:
+    """What a raw view shows: the record, under ``sent`` the request as it was sent (rebuilt
+    from the records above it; never the key or any header) and under ``cost`` what it cost
+    (computed, not stored: readers ignore it). Images are shown by their summary and digest,
+    except in the record itself when ``whole`` (it is then the stored one)."""
     stored = record.to_json()
     stored = stored if whole else with_image_summaries(stored)
     first = {name: stored[name] for name in _FIRST if name in stored}
     last = {name: stored[name] for name in _DIGESTS if name in stored}
     rest = {k: v for k, v in stored.items() if k not in first and k not in last}
-    return {"sent": with_image_summaries(sent), **first, **rest, **last}
+    priced = {"cost": cost_json(cost)} if cost is not None else {}
+    return {"sent": with_image_summaries(sent), **priced, **first, **rest, **last}
 
 
-def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:
+def cost_json(cost: Cost) -> dict[str, Any]:
+    """A cost as the raw view shows it: dollars as a decimal string (null: unknown)."""
+    return {
+        "usd": None if cost.usd is None else str(cost.usd),
+        "shown": str(cost),
+        "basis": cost.basis.value,
+        **({"batch": True} if cost.batch else {}),
+    }
+
+
+def record_bundle(record: Record, sent: dict[str, Any], cost: Cost | None = None) -> Bundle:
     """``--raw``: the record as a collapsible tree, with the full request it answers. It is also
     the stored record (the ``record`` marker gives its schema), so the plain text is a summary,
     not another copy."""
@@ -308,4 +343,5 @@ def record_bundle(record: Record, sent: dict[str, Any]) -> Bundle:
         "application/json": {"expanded": False},
         **OutputMarker(raw=True, record=SCHEMA_VERSION).to_json(),
     }
-    return {"application/json": inspection(record, sent, whole=True), "text/plain": plain}, metadata
+    tree = inspection(record, sent, whole=True, cost=cost)
+    return {"application/json": tree, "text/plain": plain}, metadata

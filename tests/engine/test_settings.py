@@ -140,6 +140,30 @@ def test_the_colab_profile_outside_colab_says_what_it_needs():
     ), "a profile of the user's own with that name wins"
 
 
+def test_a_profiles_prices_join_the_ones_set_for_every_cell():
+    config = {"prices": {"a": {"input": 1, "output": 1}, "b": {"input": 2, "output": 2}}}
+    mine = {
+        "gateway": {
+            "base_url": "https://gw.example/v1",
+            "api_key_env": "GW_KEY",
+            "prices": {"b": {"input": 3, "output": 3}, "*": {"input": 9, "output": 9}},
+        }
+    }
+    settings = resolve_settings(config, {"profile": "gateway"}, mine, environ={})
+    assert settings.prices == {
+        "a": {"input": 1, "output": 1},
+        "b": {"input": 3, "output": 3},  # the profile's own, for its endpoint
+        "*": {"input": 9, "output": 9},
+    }
+    assert resolve_settings(config, {}, mine, environ={}).prices == config["prices"]
+
+
+def test_a_profile_with_bad_prices_says_so():
+    mine = {"p": {"base_url": "https://p.example/v1", "api_key_env": "", "prices": {"m": 1}}}
+    with pytest.raises(ConfigError, match=r"prices\['m'\]: give 'input' and 'output'"):
+        resolve_settings({}, {"profile": "p"}, mine, environ={})
+
+
 def test_mcp_servers_and_their_timeout_are_settings_checked_when_set():
     from dataclasses import fields
 

@@ -192,6 +192,8 @@ def test_a_corrupt_notebook_file_warns_once_and_the_cell_still_works(kernel, ser
     path = chat_env / "corrupt.ipynb"
     path.write_text("{ this is not json")
     kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    priced = {"peer-small": {"input": 1, "output": 1}}  # no note of an unknown price
+    kernel.run(f"%config ChatMagics.prices = {priced!r}", check=True)
     first = kernel.run("%%chat\nHello", cell_id="c1", check=True)
     assert "not a valid notebook" in first.notes and len(first.notes.splitlines()) == 1
     assert first.stderr == "", "a quiet note, not an error"

@@ -13,22 +13,27 @@ from support.demos import answer_outputs, batch_outputs, demo
 from support.paths import DEMOS
 
 MAX_SECONDS = 15.0
-# The summary of a batch whose every item was replayed (no request, so no tokens counted).
+# The summary of a batch whose every item was replayed (no request, so no tokens counted; what
+# the replays saved, when the notebook prices its model).
 ALL_REPLAYED = re.compile(
-    r"(?:--map \S+|nbchat\.map): (\d+) items? · (\d+) answered \((\d+) replayed\) · [\d.]+ s"
+    r"(?:--map \S+|nbchat\.map): (\d+) items? · (\d+) answered \((\d+) replayed\)"
+    r"(?: · saved \$[\d.]+)? · [\d.]+ s"
 )
 
 
+SPENT = re.compile(r"^Spent: ([\d,]+) requests?, ([\d,]+) → ([\d,]+) tokens", re.MULTILINE)
+
+
 def spent_row(notebook: nbformat.NotebookNode) -> list[list[str]]:
-    """The ``spent`` row of every ``%chat usage`` output: answers, prompt and completion tokens."""
+    """What every ``%chat usage`` output says was spent: requests, prompt and completion
+    tokens."""
     rows = []
     for cell in notebook.cells:
         if cell.cell_type == "code" and cell.source.strip() == "%chat usage":
             (output,) = cell.outputs
-            line = next(
-                x for x in output["data"]["text/plain"].splitlines() if x.startswith("spent")
-            )
-            rows.append(line.split()[1:])
+            found = SPENT.search(output["data"]["text/plain"])
+            assert found is not None, output["data"]["text/plain"]
+            rows.append(list(found.groups()))
     return rows
 
 

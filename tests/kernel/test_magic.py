@@ -164,8 +164,9 @@ def test_raw_shows_the_whole_body_sent_first_and_the_digests_last(kernel, server
     assert tree["sent"]["body"] == server.chat_requests[-1].body, "every field, as sent"
     assert ("stream_options" in tree["sent"]["body"]) == (flags == "")
     names = list(tree)
-    assert names[:3] == ["sent", "messages", "responses"]
+    assert names[:4] == ["sent", "cost", "messages", "responses"]  # cost: computed, not stored
     assert names[-3:] == ["key", "history", "parent"]
+    assert tree["cost"] == {"usd": None, "shown": "price unknown", "basis": "no known price"}
 
 
 def test_length_and_content_filter_are_shown_plainly(kernel, server):

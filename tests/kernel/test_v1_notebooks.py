@@ -71,7 +71,9 @@ def test_a_0_1_notebook_replays_every_answer_offline_with_its_threads(kernel, se
     assert records["q3"]["messages"][0]["content"] == "Why two tides a day?"
     assert records["q2"]["request"]["params"] == {"temperature": 0.2}
     usage = kernel.run("%chat usage", check=True).data("text/plain")[0]
-    assert usage.splitlines()[1].split()[:2] == ["spent", "0"]
+    assert usage.splitlines()[0].startswith("Spent: 0 requests, 0 → 0 tokens")
+    turns = sum(1 for record in records.values() if record["kind"] == "turn")
+    assert usage.splitlines()[1].startswith(f"Saved by replaying {turns} answers: ")
 
     # After a restart, a cell deep in a thread rebuilds its context from the 0.1 records.
     kernel.restart()

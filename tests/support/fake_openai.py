@@ -499,6 +499,7 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             return self._send_json(400, _err(refusal, param="messages", code="invalid_request"))
         plan = _plan(body, fault, self.server.fake.responses, self.counter)
+        self.server.fake.report_cache(body, plan.usage)
         if body.get("stream"):
             return self._stream(body, plan)
         if fault.drop_after is not None:
@@ -687,6 +688,11 @@ class FakeOpenAI:
         self.default_fault = Fault()
         self.latency = 0.0  # seconds every chat request waits before its answer
         self.rate_limit: tuple[int, float] | None = None  # (requests, per seconds)
+        # A provider's prompt cache: a request whose leading messages an earlier request sent
+        # reports their tokens as cached, spelled as OpenAI ("openai": prompt_tokens_details)
+        # or DeepSeek ("deepseek": prompt_cache_hit/miss_tokens) do; None reports no cache.
+        self.prompt_cache: str | None = None
+        self._prefixes: set[str] = set()
         self.peak_in_flight = 0  # the most requests handled at once (since reset)
         self._in_flight = 0
         self._accepted: collections.deque[float] = collections.deque()  # for rate_limit
@@ -710,6 +716,28 @@ class FakeOpenAI:
                 for r in self.requests
                 if r.method == "POST" and _route_of(r.path) == "/chat/completions"
             ]
+
+    def report_cache(self, body: dict[str, Any], usage: dict[str, Any]) -> None:
+        """Add the cached part of the prompt to ``usage`` (see ``prompt_cache``): the tokens of
+        the longest run of leading messages an earlier request sent."""
+        messages = _messages(body)
+        prefixes = [
+            json.dumps(messages[:length], sort_keys=True) for length in range(1, len(messages) + 1)
+        ]
+        with self._cond:
+            seen = [
+                n for n, prefix in enumerate(prefixes[:-1], start=1) if prefix in self._prefixes
+            ]
+            self._prefixes.update(prefixes)
+        if self.prompt_cache is None:
+            return
+        hit = max(seen, default=0)
+        cached = sum(len(_content_text(m.get("content")).split()) for m in messages[:hit])
+        if self.prompt_cache == "deepseek":
+            usage["prompt_cache_hit_tokens"] = cached
+            usage["prompt_cache_miss_tokens"] = usage["prompt_tokens"] - cached
+        else:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
 
     def start(self) -> FakeOpenAI:
         """Bind 127.0.0.1 (``port`` 0 = any free port) and serve in a daemon thread."""
@@ -752,9 +780,11 @@ class FakeOpenAI:
             self._faults.extend(faults)
 
     def reset(self) -> None:
-        """Forget recorded requests, queued faults, ``default_fault`` and the load settings
-        (``latency``, ``rate_limit``, ``peak_in_flight``)."""
+        """Forget recorded requests, queued faults, ``default_fault``, the load settings
+        (``latency``, ``rate_limit``, ``peak_in_flight``) and the prompt cache."""
         with self._cond:
+            self.prompt_cache = None
+            self._prefixes.clear()
             self.requests.clear()
             self._faults.clear()
             self.default_fault = Fault()

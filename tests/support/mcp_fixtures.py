@@ -22,6 +22,13 @@ def stdio_server(log: Path, *, hostile: bool = False, **extra: Any) -> dict[str,
     return {"command": command, "env": env, **extra}
 
 
+def overlapped(log: Path, name: str) -> bool:
+    """Whether every call of tool ``name`` the server noted began before any of them ended."""
+    began = [event["at"] for event in requests_to(log, "tools/call") if event["name"] == name]
+    ended = [event["at"] for event in requests_to(log, "done") if event["name"] == name]
+    return bool(began) and len(ended) == len(began) and max(began) < min(ended)
+
+
 def requests_to(log: Path, method: str | None = None) -> list[dict[str, Any]]:
     """The requests the server noted (of one ``method``)."""
     if not log.exists():

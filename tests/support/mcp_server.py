@@ -3,9 +3,10 @@
 Run as a script: stdio by default; ``--http PORT_FILE`` serves streamable HTTP on 127.0.0.1 (a
 free port, written to PORT_FILE once it listens) and, with ``$MCP_EXPECT_AUTH`` set, refuses a
 request whose ``Authorization`` header is not that value. Every request for the tools
-(``tools/list``, ``tools/call``) is appended to ``$MCP_LOG`` as a JSON line, so a test counts what
-reached the server, across processes and restarts. ``--hostile`` serves tools whose descriptions
-and results are HTML, and one named like the notebook functions of the tests (``level``).
+(``tools/list``, ``tools/call``, and each call's end, with the times) is appended to ``$MCP_LOG``
+as a JSON line, so a test counts what reached the server, across processes and restarts.
+``--hostile`` serves tools whose descriptions and results are HTML, and one named like the
+notebook functions of the tests (``level``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -46,8 +48,11 @@ class CountingServer(MCPServer):
         return await super().list_tools()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        note({"method": "tools/call", "name": name, "arguments": arguments})
-        return await super().call_tool(name, arguments, context)
+        note({"method": "tools/call", "name": name, "arguments": arguments, "at": time.time()})
+        try:
+            return await super().call_tool(name, arguments, context)
+        finally:
+            note({"method": "done", "name": name, "at": time.time()})
 
 
 def build(hostile: bool) -> MCPServer:

@@ -476,3 +476,31 @@ def test_a_malformed_canned_value_is_refused(tmp_path: Path, value: Any, problem
     answers.write_text(json.dumps({"Levels?": value}))
     with pytest.raises(SystemExit, match=re.escape(problem)):
         load_responses(str(answers))
+
+
+@pytest.mark.parametrize("spelling", ["openai", "deepseek"])
+def test_a_prompt_cache_reports_the_leading_messages_sent_before(
+    fake: FakeOpenAI, client: httpx.Client, spelling: str
+) -> None:
+    fake.prompt_cache = spelling
+    first = [{"role": "system", "content": f"Be {spelling}."}, {"role": "user", "content": "a b c"}]
+    later = [*first, {"role": "assistant", "content": "d"}, {"role": "user", "content": "e f"}]
+    reports = []
+    for messages in (first, later, later):
+        answer = client.post(
+            "/chat/completions", json={"model": "peer-small", "messages": messages}
+        )
+        reports.append(answer.json()["usage"])
+    cached = [
+        report["prompt_tokens_details"]["cached_tokens"]
+        if spelling == "openai"
+        else report["prompt_cache_hit_tokens"]
+        for report in reports
+    ]
+    # nothing the first time; then "Be terse." and "a b c" (5 words); then all but the last
+    assert cached == [0, 5, 6]
+    if spelling == "deepseek":
+        assert all(
+            r["prompt_cache_hit_tokens"] + r["prompt_cache_miss_tokens"] == r["prompt_tokens"]
+            for r in reports
+        )
