@@ -14,8 +14,9 @@ two chat requests; the difference is what calling through MCP costs: listing the
 
 Then it saves the notebook, and ``--restarts`` times restarts the kernel offline with the server
 declared as a command that does not exist, replays a first cell (the imports any first replay
-pays, the notebook file read once), then, alternating, the MCP cell and a cell without tools:
-replaying the MCP cell should cost what any replay costs, and never start the server.
+pays, the notebook file read once), then, in turn, the MCP cell, the same cell with the notebook
+function, and a cell without tools: replaying the MCP cell should cost what replaying the
+function's costs (both show their stored calls), and never start the server.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def tide(station: str) -> str:
 MCP_CELL = "%%chat --refresh --tools mcp:bench/tide\nHow high is the tide in Brest?"
 FUNCTION_CELL = "%%chat --refresh --tools tide\nHow high is the tide in Brest?"
 MCP_REPLAY = "%%chat --tools mcp:bench/tide\nHow high is the tide in Brest?"
+FUNCTION_REPLAY = "%%chat --thread function --tools tide\nHow high is the tide in Brest?"
 PLAIN_REPLAY = "%%chat --thread plain\nHow high is the tide in Brest?"
 WARM_REPLAY = "%%chat --thread warm\nHow high is the tide in Cadiz?"  # imports, the file read
 
@@ -92,13 +94,18 @@ def asked(kernel: Kernel, server: FakeOpenAI, rounds: int, log: Path) -> dict[st
 def replayed(kernel: Kernel, server: FakeOpenAI, restarts: int, path: Path, log: Path) -> dict:
     """After each restart, offline, with the server unusable: the MCP cell and a plain one."""
     reached = len(requests_to(log))
-    mcp, plain = [], []
+    mcp, function, plain = [], [], []
     for n in range(restarts):
         kernel.restart_offline(path)
         kernel.run("%config ChatMagics.mcp_servers = {'bench': {'command': ['/nonexistent']}}")
+        kernel.run(FUNCTION, check=True)  # the notebook's cell that defines it
         kernel.run(WARM_REPLAY, cell_id="warm", check=True)  # the first replay's imports
-        order = [("mcp", MCP_REPLAY, mcp), ("plain", PLAIN_REPLAY, plain)]
-        for cell_id, code, times in order if n % 2 == 0 else order[::-1]:
+        order = [
+            ("mcp", MCP_REPLAY, mcp),
+            ("function", FUNCTION_REPLAY, function),
+            ("plain", PLAIN_REPLAY, plain),
+        ]
+        for cell_id, code, times in order[n % 3 :] + order[: n % 3]:
             start = time.perf_counter()
             done = kernel.run(code, cell_id=cell_id, timeout=60, check=True)
             times.append(time.perf_counter() - start)
@@ -106,8 +113,9 @@ def replayed(kernel: Kernel, server: FakeOpenAI, restarts: int, path: Path, log:
     assert server.chat_requests == [] and len(requests_to(log)) == reached, "nothing was asked"
     return {
         "replay_mcp_median_ms": statistics.median(mcp) * 1000,
+        "replay_function_median_ms": statistics.median(function) * 1000,
         "replay_plain_median_ms": statistics.median(plain) * 1000,
-        "replay_ratio": statistics.median(mcp) / statistics.median(plain),
+        "replay_ratio": statistics.median(mcp) / statistics.median(function),
     }
 
 
@@ -131,7 +139,12 @@ def main() -> None:
             path = work / "bench.ipynb"
             kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
             server.reset()
-            cells = [("mcp", MCP_REPLAY), ("plain", PLAIN_REPLAY), ("warm", WARM_REPLAY)]
+            cells = [
+                ("mcp", MCP_REPLAY),
+                ("function", FUNCTION_REPLAY),
+                ("plain", PLAIN_REPLAY),
+                ("warm", WARM_REPLAY),
+            ]
             runs = [timed(kernel, server, code, cell_id)[1] for cell_id, code in cells]
             save_notebook(path, [(c, s, r) for (c, s), r in zip(cells, runs, strict=True)])
             server.reset()
@@ -150,8 +163,12 @@ def main() -> None:
     )
     print(f"{args.restarts} restarts, offline, the server's command made unusable")
     print(f"  replay of the MCP cell        median {result['replay_mcp_median_ms']:.1f} ms")
+    print(f"  replay, notebook function     median {result['replay_function_median_ms']:.1f} ms")
     print(f"  replay of a cell without tools median {result['replay_plain_median_ms']:.1f} ms")
-    print(f"  ratio                         {result['replay_ratio']:.2f}x; no server started")
+    print(
+        f"  MCP / function replay         {result['replay_ratio']:.2f}x; no server started, "
+        "no request sent"
+    )
     if args.json:
         print(json.dumps(result, indent=2))
 
