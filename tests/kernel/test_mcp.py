@@ -69,14 +69,16 @@ def files(kernel: Kernel, log: Path) -> Kernel:
 
 
 def test_a_call_reaches_the_server_and_its_result_goes_back(files: Kernel, server, log) -> None:
-    server.script(Fault(tool_calls=[("tide", {"station": "Brest"})]))
+    server.script(Fault(tool_calls=[("tide", {"station": "Brest"}), ("crash", {})]))
     done = files.run("%%chat --tools mcp:files/tide\nTide in Brest?", cell_id="c1", check=True)
     first, second = (request.body for request in server.chat_requests)
     (spec,) = first["tools"]
     assert spec["function"]["name"] == "tide"
     assert spec["function"]["description"].startswith("The tide at a station, from the server.")
     assert spec["function"]["parameters"]["required"] == ["station"], "the server's own schema"
-    assert second["messages"][-1]["content"] == "Brest: 4.2 m"
+    tide, crash = (message["content"] for message in second["messages"][-2:])
+    assert tide == "Brest: 4.2 m"
+    assert crash == "Error: there is no tool named 'crash'; the tools: tide", "not offered here"
     record = record_of(done)
     assert record["mcp"] == {"tide": ["files", "tide"]}
     assert record["request"]["params"]["tools"] == first["tools"]
