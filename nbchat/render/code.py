@@ -2,9 +2,12 @@
 
 Only fences that name a common language are coloured; nothing is guessed. Pygments' lexers are
 regular expressions, and some go quadratic on crafted input (a 20 kB C# fence of one-word lines
-took 36 s), so the tokens of an answer's code are read against a deadline (`budget`): past it,
-the rest of that answer's code is shown plain. The colours are JupyterLab's editor theme
-variables (light and dark alike), in a style sheet of the token classes an output uses.
+took 36 s), so the tokens of an answer's code are read within a budget of CPU time (`budget`):
+past it, the rest of that answer's code is shown plain. The budget counts this thread's CPU
+time spent reading tokens only (not the import of a lexer, not other processes' load), so the
+same answer renders to the same bytes on a busy machine as on an idle one. The colours are
+JupyterLab's editor theme variables (light and dark alike), in a style sheet of the token
+classes an output uses.
 """
 
 from __future__ import annotations
@@ -37,19 +40,23 @@ _LANGUAGES = frozenset(
 _HIGHLIGHT_LIMIT = 50_000  # characters of one code block worth colouring
 _BUDGET_S = 0.05  # seconds of colouring one answer may take
 _CHECK_EVERY = 16  # tokens between looks at the clock
-_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("nbchat_code_deadline")
+# The CPU seconds of colouring left to the answer being rendered (a one-item list, spent from).
+_LEFT: contextvars.ContextVar[list[float]] = contextvars.ContextVar("nbchat_code_budget")
 
 
 @contextmanager
 def budget(seconds: float = _BUDGET_S) -> Iterator[None]:
-    """Colour the code rendered inside for at most ``seconds`` in all (within any budget
-    already running)."""
-    deadline = time.perf_counter() + seconds
-    token = _DEADLINE.set(min(deadline, _DEADLINE.get(deadline)))
+    """Colour the code rendered inside for at most ``seconds`` of CPU time in all (within any
+    budget already running)."""
+    outer = _LEFT.get(None)
+    token = _LEFT.set([min(seconds, outer[0]) if outer else seconds])
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        spent = _LEFT.get()
+        _LEFT.reset(token)
+        if outer is not None:
+            outer[0] = min(outer[0], spent[0])
 
 
 def code_block(code: str, language: str) -> str:
@@ -64,13 +71,17 @@ def code_block(code: str, language: str) -> str:
 
 
 def _coloured(code: str, name: str) -> str | None:
-    """Pygments' spans for ``code``, or None when the deadline passes first."""
-    deadline = _DEADLINE.get(time.perf_counter() + _BUDGET_S)
-    tokens = []
-    for count, token in enumerate(_lexer(name).get_tokens(code)):
-        tokens.append(token)
-        if count % _CHECK_EVERY == 0 and time.perf_counter() > deadline:
-            return None
+    """Pygments' spans for ``code``, or None when the budget is spent first."""
+    left = _LEFT.get(None) or [_BUDGET_S]
+    lexer = _lexer(name)  # loading it is not reading tokens
+    start, tokens = time.thread_time(), []
+    try:
+        for count, token in enumerate(lexer.get_tokens(code)):
+            tokens.append(token)
+            if count % _CHECK_EVERY == 0 and time.thread_time() - start > left[0]:
+                return None
+    finally:
+        left[0] = max(left[0] - (time.thread_time() - start), 0.0)
     out = io.StringIO()
     _formatter().format(iter(tokens), out)
     return out.getvalue()

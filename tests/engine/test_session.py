@@ -182,3 +182,72 @@ def test_offline_a_0_1_answer_asked_of_another_endpoint_replays_with_a_note(tmp_
     assert again.origin is Origin.SESSION and again.record.answer == "Sure"
     with pytest.raises(OfflineMiss, match="--no-cache answers are never stored"):
         session.run(TurnRequest("Hi", "default", "a"), replace(offline, cache=False), stored)
+
+
+# -- money: what a turn spent, and the budget (review of issue 19) ------------------------------
+
+PRICED = {"peer-small": {"input": 1000, "output": 2000}}  # made up, $ per 1M tokens
+
+
+def _station_level(station: str) -> str:
+    """The water level at a station, in metres."""
+    return "4.2"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a turn that fails after its first request (too many tool rounds, a later round's "
+    "error) is never counted: its paid requests are not in the ledger nor the budget",
+)
+def test_the_requests_of_a_tool_turn_that_fails_part_way_are_counted_as_spent(server, keyed):
+    from nbchat.engine.tool_calls import ToolBox
+    from nbchat.errors import BudgetExceeded, ToolRoundsExceeded
+
+    settings = settings_for(server, prices=PRICED, budget=0.000001)
+    live = ChatSession()
+    server.default_fault = Fault(tool_calls=[("_station_level", {"station": "Brest"})])
+    request = TurnRequest("Loop", "default", "c1", tools=ToolBox([_station_level]))
+    with pytest.raises(ToolRoundsExceeded):
+        live.run(replace(request, max_tool_rounds=3), settings, None)
+    server.default_fault = Fault()
+    assert len(server.chat_requests) == 4, "four requests were sent, and paid for"
+    spent = live.ledger.total(live.ledger.spent)
+    assert spent.prompt > 0 and spent.cost.usd > 0, "what they cost is spent"
+    with pytest.raises(BudgetExceeded):  # the budget was spent 4 requests ago
+        live.run(TurnRequest("Next", "default", "c2"), settings, None)
+    assert len(server.chat_requests) == 4
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the budget is checked once per turn, not per request: a tool loop sends every "
+    "round after the first has spent the budget",
+)
+def test_the_budget_stops_a_tool_loop_between_rounds(server, keyed):
+    from nbchat.engine.tool_calls import ToolBox
+    from nbchat.errors import BudgetExceeded
+
+    settings = settings_for(server, prices=PRICED, budget=0.000001)  # less than one request
+    live = ChatSession()
+    call = [("_station_level", {"station": "Brest"})]
+    server.script(Fault(tool_calls=call), Fault(tool_calls=call), Fault(tool_calls=call))
+    request = TurnRequest("Levels?", "default", "c1", tools=ToolBox([_station_level]))
+    with pytest.raises(BudgetExceeded):
+        live.run(request, settings, None)
+    assert len(server.chat_requests) == 1, "the first round spent the budget: no round after it"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an answer without a usage report (a stream without include_usage) gets the "
+    "'no price known ... set ChatMagics.prices' note, even with that very price set: the "
+    "wrong cause and a remedy that does nothing",
+)
+def test_an_answer_without_usage_is_not_said_to_have_no_price(server, keyed):
+    settings = settings_for(server, prices=PRICED)
+    notes: list[str] = []
+    live = ChatSession(warn=notes.append)
+    server.script(Fault(no_usage=True))
+    outcome = live.run(TurnRequest("Hi", "default", "c1"), settings, None)
+    assert outcome.record.usage == {} and not outcome.cost.known
+    assert not any("no price known for peer-small" in note for note in notes), notes

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from nbchat.money.cost import usd
 from nbchat.store.record import RECORD_MIME
 
@@ -161,3 +163,18 @@ def test_ask_returns_the_cost_and_raw_shows_it(kernel, server):
 
 def usage_of_raw(tree: dict) -> dict:
     return tree["responses"][-1]["usage"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ChatMagics.budget takes nan and inf (only 'at least 0' is checked): nan makes "
+    "every request fail with decimal.InvalidOperation, inf makes %chat usage fail with it",
+)
+def test_a_budget_that_is_not_a_finite_number_is_refused_or_harmless(kernel, server):
+    price(kernel)
+    kernel.run("%config ChatMagics.budget = float('nan')")
+    asked = kernel.run("%%chat\nOne.", cell_id="c1")
+    assert asked.status == "ok" or asked.error["ename"] != "InvalidOperation", asked.error
+    kernel.run("%config ChatMagics.budget = float('inf')")
+    shown = kernel.run("%chat usage")
+    assert shown.status == "ok", shown.error

@@ -291,6 +291,18 @@ def test_code_past_the_time_budget_is_plain_and_whole():
     assert PLAIN_CODE + "def f():\n    return 1\n</code></pre>" in html
 
 
+def test_the_budget_counts_reading_tokens_not_loading_a_lexer():
+    """CPU time spent reading tokens, this thread's only: loading a lexer (milliseconds, once per
+    process) or a busy machine does not turn the same answer plain, so it renders to the same
+    bytes in every run."""
+    from nbchat.render.code import _lexer, budget
+
+    _lexer.cache_clear()
+    with budget(0.002):
+        html = document(markdown("```ruby\nputs 1\n```"))
+    assert CODE in html, "a tiny fence fits 2 ms of reading, however long the import took"
+
+
 def test_a_lone_surrogate_renders_as_a_replacement_character():
     assert "a \ufffd b" in shown("a \ud800 b")
     assert "\ufffd" in sanitize("<p>\udc80</p>")

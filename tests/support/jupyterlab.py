@@ -136,10 +136,19 @@ def stop_lab(process: subprocess.Popen[bytes], lab: Lab) -> None:
         os.killpg(process.pid, signal.SIGKILL)  # anything left in the group
 
 
+# The kernels' IPython profile prices the fake server's models (made up, dollars per million
+# tokens), as a user's ipython_config.py would: footers show a cost, and no note of an unknown
+# price is added to the outputs the tests count (tests/kernel/test_money.py tests that note).
+PROFILE_CONFIG = 'c.ChatMagics.prices = {"*": {"input": 0.40, "output": 1.60}}\n'
+
+
 def lab_env(server: FakeOpenAI, base: Path) -> dict[str, str]:
     """The server's (and so its kernels') environment. The lab outlives one test, so the
     per-test isolation of conftest does not apply: the developer's settings are dropped here."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(ISOLATED)}
+    profile = base / ".ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_config.py").write_text(PROFILE_CONFIG, encoding="utf-8")
     return {
         **env,
         **kernel_env(server),
