@@ -10,6 +10,7 @@ The answers to every prompt below are in ``demo_answers.json``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from textwrap import dedent
 
 from nbchat.engine.settings import BUILTIN_PROFILES, DEFAULT_MODEL
@@ -1340,6 +1341,93 @@ BATCH = [
     ),
 ]
 
+_TIDES_SERVER = (Path(__file__).resolve().parent / "tides_server.py").read_text(encoding="utf-8")
+_INDENTED_SERVER = _TIDES_SERVER.strip().replace("\n", "\n        ")
+
+MCP_TOOLS = [
+    md(
+        """
+        # MCP servers as tools
+
+        The tools people give models now come as MCP servers (files, databases, search, issue
+        trackers). nbchat offers a server's tools to the model through the same loop as notebook
+        functions, and stores the whole exchange in the notebook: running it again replays the
+        calls and their results, and never starts or contacts the server. A query, a write or a
+        paid search runs once.
+        """
+    ),
+    recorded("mcp_tools"),
+    SETUP,
+    md(
+        f"""
+        ## A server
+
+        `tides_server.py`, beside this notebook, is a small MCP server written with the official
+        SDK (`pip install "nbchat-llm[mcp]"` brings it): today's tide predictions for four
+        stations, over stdio.
+
+        ```python
+        {_INDENTED_SERVER}
+        ```
+
+        Declare it once. A server is a command (stdio) or a URL (streamable HTTP); a secret it
+        needs comes from an environment variable (`headers_env`, or `$NAME` in an `env` value),
+        never from the notebook. Nothing starts yet: a server starts when a cell first needs it.
+        """
+    ),
+    code(
+        """
+        %config ChatMagics.mcp_servers = {"tides": {"command": ["python", "tides_server.py"]}}
+        """
+    ),
+    md(
+        """
+        ## A question its tools answer
+
+        `--tools mcp:tides` offers every tool of the server (`mcp:tides/tide` would offer one);
+        the spec sent is the server's own name, description and input schema. The calls fold
+        above the answer, as notebook functions' do; open the fold to see each call and its
+        result.
+        """
+    ),
+    code(
+        """
+        %%chat --tools mcp:tides
+        Which station has the larger tidal range today, Brest or Dover?
+        """
+    ),
+    md(
+        """
+        `%chat mcp` lists the declared servers, their state and their tools. In the run that
+        recorded this notebook, the server had started for the cell above; run the notebook
+        again and the cell above replays from its stored answer, so this says *not started*:
+        replay never starts a server, and needs neither the server nor the SDK.
+        """
+    ),
+    code("%chat mcp"),
+    md(
+        """
+        ## Mixed with notebook functions
+
+        A cell may offer both. A server's tool keeps its name unless another offered tool has
+        it too; then it is sent as `tides__tide`, so it never stands in for your function.
+        """
+    ),
+    code(
+        '''
+        def spring_tide(range_m: float) -> bool:
+            """Whether a tidal range, in metres, is a spring-tide range at these stations."""
+            return range_m > 5.5
+        '''
+    ),
+    code(
+        """
+        %%chat --tools spring_tide,mcp:tides/tide
+        Is Saint-Malo at a spring tide today?
+        """
+    ),
+]
+
 NOTEBOOKS: dict[str, list[Cell]] = {
     "quickstart": QUICKSTART,
     "threads": THREADS,
@@ -1350,4 +1438,5 @@ NOTEBOOKS: dict[str, list[Cell]] = {
     "tools_and_schemas": TOOLS_AND_SCHEMAS,
     "data_and_figures": DATA_AND_FIGURES,
     "batch": BATCH,
+    "mcp_tools": MCP_TOOLS,
 }

@@ -9,7 +9,7 @@ neither httpx nor IPython until something needs them. ``nbchat.map`` is public t
 of ``__all__`` so that ``from nbchat import *`` never shadows the builtin ``map``.
 
 The layers, each a subpackage that imports only from the levels below it (``tests/test_layers.py``
-checks this): 0 ``errors`` and private utilities; 1 ``wire``; 2 ``prompt``, ``schema``,
+checks this): 0 ``errors`` and private utilities; 1 ``wire``, ``mcp``; 2 ``prompt``, ``schema``,
 ``store``; 3 ``engine``, ``render``; 4 ``ipython``, ``cli``.
 """
 
@@ -31,6 +31,7 @@ from nbchat.errors import (
     ConfigError,
     ContextLengthError,
     MalformedStreamError,
+    McpServerError,
     NbchatError,
     NotebookError,
     NotFoundError,
@@ -71,6 +72,7 @@ __all__ = [
     "ContextLengthError",
     "Cost",
     "MalformedStreamError",
+    "McpServerError",
     "NbchatError",
     "NotFoundError",
     "NotebookError",

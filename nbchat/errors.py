@@ -26,6 +26,7 @@
     ├── BatchInterrupted            Ctrl-C during --map (also a KeyboardInterrupt); the
     │                               completed items are kept (``.result``)
     ├── OfflineMiss                 offline mode and no stored answer for this request
+    ├── McpServerError              an MCP server that failed to start, timed out or stopped
     └── NotebookError               a notebook file that cannot be read
 
 Every message is one short line; it never contains an API key. An error states facts, and
@@ -53,6 +54,7 @@ __all__ = [
     "ConfigError",
     "ContextLengthError",
     "MalformedStreamError",
+    "McpServerError",
     "NbchatError",
     "NotFoundError",
     "NotebookError",
@@ -130,6 +132,11 @@ class BudgetExceeded(NbchatError):
 
 class OfflineMiss(NbchatError):
     """Offline mode is on and no stored answer matches the request."""
+
+
+class McpServerError(NbchatError):
+    """An MCP server failed to start, did not answer in time, or stopped during a call; the
+    message ends with its stderr's last lines (secrets redacted). Nothing is stored."""
 
 
 class BatchError(NbchatError):

@@ -24,6 +24,7 @@ SHOWS = {
     "tools_and_schemas": "<details><summary>Tools · 2 calls · lookup",
     "data_and_figures": '"image_url": {"url": "data:image/png;base64,',
     "batch": "--map texts: 10 items · 10 answered (10 replayed) · ",
+    "mcp_tools": "<details><summary>Tools · 2 calls · tide",
 }
 
 

@@ -4,7 +4,7 @@ Each module's imports are read with ``ast`` (deferred imports inside functions a
 ``TYPE_CHECKING`` blocks included) and checked against the rule the package docstrings state:
 
     0  nbchat.errors, nbchat._version and the private utilities nbchat._text, _json, _files
-    1  nbchat.wire
+    1  nbchat.wire, nbchat.mcp
     2  nbchat.prompt, nbchat.schema, nbchat.store, nbchat.money
     3  nbchat.engine, nbchat.render
     4  nbchat.ipython, nbchat.cli
@@ -30,6 +30,7 @@ LEVELS = {
     "_json": 0,
     "_files": 0,
     "wire": 1,
+    "mcp": 1,
     "prompt": 2,
     "schema": 2,
     "store": 2,
@@ -45,6 +46,9 @@ FORBIDDEN = {"cli": {"ipython"}}  # same level, but the command never needs a ke
 # Third-party packages and the only places that may import them.
 HOMES = {
     "httpx": {"wire"},
+    "mcp": {"mcp"},  # the MCP SDK, and what it brings
+    "anyio": {"mcp"},
+    "httpx2": {"mcp"},
     "IPython": {"ipython"},
     "traitlets": {"ipython"},
     "ipywidgets": {"ipython"},

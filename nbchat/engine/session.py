@@ -38,7 +38,9 @@ from nbchat.engine.turns import (
     prepare,
     replayed,
     split_completion,
+    with_tools,
 )
+from nbchat.engine.unlisted import find_turn
 from nbchat.engine.values import (
     MISFIT,
     answer_value,
@@ -135,8 +137,7 @@ class ChatSession:
         """One turn: build its request from the turns above, replay a stored answer for exactly
         that request, or (unless offline) ask the server; the cell's turn is recorded either
         way. A failed or interrupted answer leaves the cell a turn with no answer."""
-        turn = self.prepare(request, settings, notebook)
-        found = self.lookup(turn, notebook)
+        turn, found = find_turn(self, request, settings, notebook)
         if found is not None:
             record, as_stored = found.record, turn
             if record.key is not None and record.key == turn.other_key:
@@ -154,6 +155,9 @@ class ChatSession:
             origin = Origin.SESSION if elsewhere.in_session else Origin.NOTEBOOK
             record, saved = self.replay(elsewhere.turn, elsewhere.record)
             return Outcome(record, origin, elsewhere.turn, value, saved)
+        if request.tools is not None and request.tools.unlisted:  # MCP servers, to send only
+            self.ledger.check_budget(settings.budget)
+            turn = with_tools(turn, request.tools.listed())
         try:
             record, turn, value = self.send(turn, sink)
         except APIError as error:

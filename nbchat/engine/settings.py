@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
+    "DEFAULT_MCP_TIMEOUT",
     "DEFAULT_MODEL",
     "DEFAULT_THREAD",
     "EFFORTS",
@@ -83,6 +84,7 @@ DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
 # fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
 DEFAULT_MAX_TOOL_CALLS = 20
 DEFAULT_CONCURRENCY = 8  # --map: requests at once
+DEFAULT_MCP_TIMEOUT = 60.0  # seconds: an MCP server's start, listing or call
 MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
 _OPENAI_KEY = "OPENAI_API_KEY"
@@ -92,6 +94,12 @@ _OPENAI_HOST = urlsplit(DEFAULT_BASE_URL).hostname
 def _finite(value: float) -> None:
     if not math.isfinite(value):
         raise ConfigError("budget must be a finite number of dollars")
+
+
+def _check_mcp_servers(value: Any) -> None:
+    from nbchat.mcp.config import read_servers  # only when they are configured
+
+    read_servers(value)
 
 
 def setting(default: Any, help: str, **rules: Any) -> Any:
@@ -163,6 +171,20 @@ class Settings:
         "'auto' (what the endpoint wants: DeepSeek's thinking mode yes, OpenAI no; learned from "
         "a 400 that names it).",
         choices=(True, False, "auto"),
+    )
+    mcp_servers: dict[str, Any] = setting(
+        dict,
+        "MCP servers whose tools a cell may offer (--tools mcp:NAME), by name: {'files': "
+        "{'command': ['python', '-m', 'server'], 'env': {...}, 'cwd': ...}} (stdio) or {'search': "
+        "{'url': 'http://127.0.0.1:8765/mcp', 'headers_env': {'Authorization': 'TOKEN_VAR'}}} "
+        "(streamable HTTP). Secrets come from environment variables: headers_env names them, "
+        "$NAME in an env value is filled in.",
+        check=_check_mcp_servers,
+    )
+    mcp_timeout: float = setting(
+        DEFAULT_MCP_TIMEOUT,
+        "Seconds an MCP server may take to start, to list its tools or to answer a call.",
+        above=0,
     )
     prices: dict[str, Any] = setting(
         dict,

@@ -16,23 +16,36 @@ generator ends there). Turning the value into text runs the tool's code too (a g
 a ``computed_field``, a ``__repr__``): an exception there is the call's failure, like one the
 function raised. Content longer than `RESULT_LIMIT` characters is cut, with a note that says how
 much was cut.
+
+A toolbox may also offer tools of MCP servers (`nbchat.engine.mcp_tools`): found by the name
+they are sent as, their arguments parsed as a JSON object and checked by the server, their
+results its text (`nbchat.mcp.results`); several calls of one round run at once (`start`). A
+server that fails (`McpServerError`) fails the turn; the server's own error is the call's result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbchat._json import json_kind
 from nbchat._text import clip, one_line
+from nbchat.engine.mcp_tools import McpOffer, McpTool, origins
+from nbchat.errors import ConfigError
+from nbchat.mcp.results import result_text as mcp_result_text
 from nbchat.schema.json_schema import need_pydantic
 from nbchat.schema.tools import ArgumentError, Tool, describe_all
+from nbchat.store.record import Record
 from nbchat.wire.messages import PREVIEW_WIDTH
+
+if TYPE_CHECKING:
+    from nbchat.mcp.hub import PendingCall
 
 __all__ = [
     "ERROR_LIMIT",
@@ -131,27 +144,84 @@ def _parse_arguments(raw: Any) -> dict[str, Any]:
 
 
 class ToolBox:
-    """The functions offered to the model, by name: the only ones a tool call can run."""
+    """The tools offered to the model, by the name they are sent as: the only ones a tool call
+    can run. Notebook functions, and tools of MCP servers: listed (``remote``), or named and not
+    yet listed (``mcp``: `listed` asks their servers)."""
 
-    def __init__(self, functions: Iterable[Callable[..., Any]], *, limit: int = RESULT_LIMIT):
+    def __init__(
+        self,
+        functions: Iterable[Callable[..., Any]] = (),
+        *,
+        limit: int = RESULT_LIMIT,
+        remote: Iterable[McpTool] = (),
+        mcp: McpOffer | None = None,
+    ):
         self._tools: dict[str, Tool] = {tool.name: tool for tool in describe_all(functions)}
+        self._remote = self._check_remote(remote)
         self.limit = limit
+        self.mcp = mcp
+
+    def _check_remote(self, remote: Iterable[McpTool]) -> dict[str, McpTool]:
+        found: dict[str, McpTool] = {}
+        for tool in remote:
+            if tool.name in self._tools or tool.name in found:
+                raise ConfigError(f"two tools are named {tool.name!r}: offer one of them")
+            found[tool.name] = tool
+        return dict(sorted(found.items()))
+
+    def _with(self, remote: Iterable[McpTool]) -> ToolBox:
+        box = ToolBox(limit=self.limit)
+        box._tools = self._tools
+        box._remote = box._check_remote(remote)
+        return box
+
+    @property
+    def unlisted(self) -> bool:
+        """Whether it names tools of MCP servers that are not listed yet."""
+        return self.mcp is not None
+
+    def functions_only(self) -> ToolBox:
+        """The notebook functions alone (the MCP tools are looked up, or listed, apart)."""
+        return self._with(())
+
+    def listed(self) -> ToolBox:
+        """With the MCP tools named as their servers list them now (servers started)."""
+        if self.mcp is None:
+            return self
+        return self._with(self.mcp.listed(taken=list(self._tools)))
+
+    def stored(self, records: Iterable[Record]) -> Iterator[ToolBox]:
+        """The offers stored answers were sent with, for the MCP tools named here (nothing is
+        asked of a server); a set whose names clash with the functions is passed over."""
+        if self.mcp is None:
+            return
+        for remote in self.mcp.stored(records):
+            try:
+                yield self._with(remote)
+            except ConfigError:
+                continue
 
     @property
     def names(self) -> list[str]:
-        """The tools' names, sorted."""
-        return list(self._tools)
+        """The tools' names as sent, sorted."""
+        return sorted([*self._tools, *self._remote])
 
     @property
     def specs(self) -> list[dict[str, Any]]:
         """The request's ``tools``, in canonical (name) order (a copy: yours to change)."""
-        return copy.deepcopy([tool.spec for tool in self._tools.values()])
+        assert self.mcp is None, "the MCP tools are listed first"
+        specs = {name: tool.spec for name, tool in {**self._tools, **self._remote}.items()}
+        return copy.deepcopy([specs[name] for name in sorted(specs)])
+
+    def origins(self) -> dict[str, list[str]] | None:
+        """Which server tool each MCP tool's name stands for (None: there are none)."""
+        return origins(self._remote.values())
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._tools) + len(self._remote)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return name in self._tools or name in self._remote
 
     def refuse(self, tool_call: Any, reason: str, redact: Callable[[str], str] = str) -> ToolResult:
         """A call that is not run, with ``reason`` as its error result."""
@@ -159,18 +229,42 @@ class ToolBox:
         text, cut = truncate(redact(reason), self.limit)
         return ToolResult(call_id, name, shown, text, failed=True, cut=cut)
 
-    def call(self, tool_call: Any, redact: Callable[[str], str] = str) -> ToolResult:
-        """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}``. The
-        result is passed through ``redact`` (the request's secrets out) before it is cut, so no
-        part of a secret survives at the cut."""
+    def start(self, tool_calls: list[Any]) -> dict[int, PendingCall]:
+        """Start every call of MCP tools among ``tool_calls`` whose arguments are a JSON
+        object, so they run at once; by position. Cancel the ones you do not wait for."""
+        started: dict[int, PendingCall] = {}
+        try:
+            for index, tool_call in enumerate(tool_calls):
+                _, name, _, raw = _parts(tool_call)
+                if name in self._remote:
+                    with contextlib.suppress(ArgumentError):  # `call` says so to the model
+                        started[index] = self._remote[name].start(_parse_arguments(raw))
+        except BaseException:
+            for pending in started.values():
+                pending.cancel()
+            raise
+        return started
+
+    def call(
+        self,
+        tool_call: Any,
+        redact: Callable[[str], str] = str,
+        pending: PendingCall | None = None,
+    ) -> ToolResult:
+        """Run one ``{"id", "type": "function", "function": {"name", "arguments"}}`` (an MCP
+        call may be under way already: ``pending``). The result is passed through ``redact``
+        (the request's secrets out) before it is cut, so no part of a secret survives at the
+        cut."""
         call_id, name, shown, raw = _parts(tool_call)
 
         def failure(content: str) -> ToolResult:
             return self.refuse(tool_call, content, redact)
 
+        if name in self._remote:
+            return self._call_remote(tool_call, self._remote[name], redact, pending)
         tool = self._tools.get(name)
         if tool is None:
-            offered = clip(", ".join(self._tools) or "none", 300)
+            offered = clip(", ".join(self.names) or "none", 300)
             return failure(
                 f"Error: there is no tool named {clip(name, 80)!r}; the tools: {offered}"
             )
@@ -190,6 +284,28 @@ class ToolBox:
         elapsed = time.perf_counter() - started
         text, cut = truncate(redact(content), self.limit)
         return ToolResult(call_id, name, shown, text, False, elapsed, cut)
+
+    def _call_remote(
+        self,
+        tool_call: Any,
+        tool: McpTool,
+        redact: Callable[[str], str],
+        pending: PendingCall | None,
+    ) -> ToolResult:
+        """An MCP tool's call: its outcome's text (`McpServerError` when the server failed)."""
+        call_id, name, shown, raw = _parts(tool_call)
+        if pending is None:
+            try:
+                pending = tool.start(_parse_arguments(raw))
+            except ArgumentError as err:
+                return self.refuse(tool_call, f"Error: {name}: {err}", redact)
+        outcome = tool.finish(pending)
+        if outcome.failure is not None:  # the server's own error: the model's to read
+            content, failed = f"Error: {outcome.detail}", True
+        else:
+            content, failed = mcp_result_text(outcome.value)
+        text, cut = truncate(redact(tool.redact(content)), self.limit)
+        return ToolResult(call_id, name, shown, text, failed, outcome.elapsed_s, cut)
 
 
 def _parts(tool_call: Any) -> tuple[str, str, str, Any]:

@@ -15,7 +15,9 @@ the user is told that too.
 Whatever stops the turn part-way (any nbchat error of a later request, Ctrl-C in a tool, too
 many rounds) carries the messages of the rounds before it as ``.exchange``, so what ran stays in
 sight; nothing of a turn is stored until it is whole. A tool's result is redacted (the request's
-key and URL credentials) before it is shown, sent or stored.
+key and URL credentials) before it is shown, sent or stored. The calls of MCP tools in a round
+are started together and run at once on their servers; their results are shown and sent in
+the round's order, like every other.
 """
 
 from __future__ import annotations
@@ -123,20 +125,31 @@ def _run_round(
     shown: ToolSink,
     redact: Callable[[str], str],
 ) -> None:
-    """Run ``calls`` in order, each result shown and kept."""
-    for call in calls:
-        name, arguments = call_shown(call)
-        shown.on_tool_start(name, arguments)
-        try:
-            result = tools.call(call, redact)
-        except KeyboardInterrupt:
-            raise StreamInterrupted(
-                f"Interrupted while the tool {name} ran; nothing was stored.",
-                exchange=list(exchange.messages),
-            ) from None
-        shown.on_tool_result(result)
-        exchange.messages.append(result.message())
-        exchange.tool_seconds.append(round(result.elapsed_s, 6))
+    """Run ``calls`` in order (the MCP ones started together first, so they run at once), each
+    result shown and kept. A failure that stops the turn (Ctrl-C, an MCP server that stopped)
+    carries the messages so far."""
+    name = ""
+    pending = {}
+    try:
+        pending = tools.start(calls)
+        for index, call in enumerate(calls):
+            name, arguments = call_shown(call)
+            shown.on_tool_start(name, arguments)
+            result = tools.call(call, redact, pending.pop(index, None))
+            shown.on_tool_result(result)
+            exchange.messages.append(result.message())
+            exchange.tool_seconds.append(round(result.elapsed_s, 6))
+    except KeyboardInterrupt:
+        where = f"while the tool {name} ran" if name else "while the tools started"
+        raise StreamInterrupted(
+            f"Interrupted {where}; nothing was stored.", exchange=list(exchange.messages)
+        ) from None
+    except NbchatError as error:
+        error.exchange = list(exchange.messages)
+        raise
+    finally:
+        for call in pending.values():
+            call.cancel()
 
 
 def _skip_round(

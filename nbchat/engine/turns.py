@@ -40,6 +40,7 @@ __all__ = [
     "prepare",
     "replayed",
     "split_completion",
+    "with_tools",
 ]
 
 
@@ -187,6 +188,21 @@ def _keys(
     return key, request_key(endpoint, model, params, system, window.chain(not reasoning)[0], user)
 
 
+def with_tools(turn: PreparedTurn, tools: ToolBox) -> PreparedTurn:
+    """The same request offering ``tools`` instead (other specs: another key)."""
+    return prepare(
+        replace(turn.request, tools=tools),
+        turn.settings,
+        turn.window,
+        turn.cell_key,
+        reasoning=turn.send_reasoning,
+        pad=turn.pad,
+        file_index=turn.file_index,
+        with_v1_key=turn.v1_key is not None,
+        endpoint=turn.endpoint,
+    )
+
+
 def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
     """The same request as sent to ``endpoint`` (where a stored answer was asked), its keys
     computed for it."""
@@ -212,12 +228,14 @@ def answered(
     """The record of a complete answer: the user message, then what the turn added (the
     assistant's messages as returned and, between them, the results of the tools it called),
     and each request's completion without its message."""
+    tools = turn.request.tools
     return Record(
         kind=TURN,
         messages=[turn.user, *messages],
         responses=responses,
         timing=timing,
         stored_at=utc_now(),
+        mcp=tools.origins() if tools is not None else None,
         **_of_this_cell(turn),
     )
 

@@ -92,7 +92,7 @@ def ask(
     profile: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
-    tools: Sequence[Callable[..., Any]] = (),
+    tools: Sequence[Callable[..., Any] | str] = (),
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     max_tool_calls: int | None = None,
     schema: Any = None,
@@ -102,8 +102,10 @@ def ask(
     """Ask one question. With ``thread=None`` the question stands alone (no context);
     with a thread name it follows that thread's turns and becomes its newest turn.
 
-    ``tools``: functions the model may call (run here, as ``--tools`` runs them), at most
-    ``max_tool_calls`` of them per answer (default: ``ChatMagics.max_tool_calls``, else 20).
+    ``tools``: functions the model may call (run here, as ``--tools`` runs them), and
+    ``"mcp:SERVER"`` or ``"mcp:SERVER/TOOL"`` for tools of an MCP server (declared in
+    ``ChatMagics.mcp_servers``); at most ``max_tool_calls`` calls run per answer (default:
+    ``ChatMagics.max_tool_calls``, else 20).
     ``schema``: a pydantic model, dataclass, TypedDict or JSON Schema dict the answer must fit;
     ``json``: the answer must be JSON. Either way ``.value`` is the answer as that object.
 
@@ -140,7 +142,7 @@ def _ask(kernel: ChatKernel, prompt: str, chosen: CellOptions, in_thread: bool) 
         chosen.new,
         chosen.refresh,
         ask_in=asked_in,
-        tools=kernel.toolbox(chosen) if chosen.functions else None,
+        tools=kernel.toolbox(chosen, settings) if chosen.functions else None,
         max_tool_rounds=chosen.max_tool_rounds,
         max_tool_calls=kernel.tool_call_cap(chosen),
         output=kernel.output_shape(chosen),

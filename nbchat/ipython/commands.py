@@ -19,6 +19,7 @@ from nbchat.engine.settings import DEFAULT_THREAD
 from nbchat.errors import ConfigError
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.help import help_text
+from nbchat.ipython.mcp_command import show_servers, show_specs
 from nbchat.ipython.options import CellOptions
 from nbchat.ipython.spending import usage_view
 from nbchat.render.bundles import inspection, raw_bundle
@@ -52,6 +53,8 @@ def _parser() -> MagicArgumentParser:
     notebook.add_argument("path", nargs="?")
     tools = commands.add_parser("tools", help="the tool specs sent for F,G (or ChatMagics.tools)")
     tools.add_argument("names", nargs="?", metavar="F,G")
+    mcp = commands.add_parser("mcp", help="the MCP servers, their state and tools (NAME: now)")
+    mcp.add_argument("name", nargs="?", metavar="NAME")
     commands.add_parser("help", help="this list")
     return parser
 
@@ -224,9 +227,11 @@ def _tools(kernel: ChatKernel, args: Any) -> None:
     if toolbox is None:
         print("No tools: name them, as in `%chat tools lookup,convert`, or set ChatMagics.tools.")
         return
-    data, metadata = raw_bundle(toolbox.specs)
-    data["text/plain"] = f"[tools sent: {', '.join(toolbox.names)}]\n{data['text/plain']}"
-    display(data, raw=True, metadata={**metadata, "application/json": {"expanded": True}})
+    show_specs(toolbox)
+
+
+def _mcp(kernel: ChatKernel, args: Any) -> None:
+    show_servers(kernel, args.name)
 
 
 def _help(kernel: ChatKernel, args: Any) -> None:
@@ -243,5 +248,6 @@ _HANDLERS: dict[str, Callable[[ChatKernel, Any], None]] = {
     "config": _config,
     "notebook": _notebook,
     "tools": _tools,
+    "mcp": _mcp,
     "help": _help,
 }

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from nbchat.engine.mcp_tools import PREFIX, McpOffer, McpSelector, split_tool_names
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import (
     BUILTIN_PROFILES,
@@ -22,6 +23,7 @@ from nbchat.engine.settings import (
     resolve_settings,
 )
 from nbchat.engine.tool_calls import ToolBox
+from nbchat.errors import ConfigError
 from nbchat.ipython.cell import Frontend, RunningCell
 from nbchat.ipython.locator import SavedNotebook
 from nbchat.ipython.names import output_shape, tools_named
@@ -30,6 +32,9 @@ from nbchat.ipython.output import CellOutput
 from nbchat.prompt.key_guard import KeyGuard
 from nbchat.schema.structured import JsonOutput, OutputSchema
 from nbchat.store.notebook import NotebookRecords
+
+if TYPE_CHECKING:
+    from nbchat.mcp.hub import McpHub
 
 __all__ = ["ChatConfig", "ChatKernel"]
 
@@ -56,6 +61,7 @@ class ChatKernel:
         self.output = CellOutput(lambda: self.running.frontend)
         self.session = ChatSession(warn=self.output.note)
         self.locator = SavedNotebook()
+        self._mcp: McpHub | None = None
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -81,11 +87,36 @@ class ChatKernel:
         """Name the notebook's file (None: find it again by itself)."""
         self.locator.path = Path(path).expanduser() if path else None
 
-    def toolbox(self, options: CellOptions) -> ToolBox | None:
-        """The functions the cell offers: given, named, or ``ChatMagics.tools``."""
-        if options.functions:
-            return ToolBox(options.functions)
-        return tools_named(self.namespace, options.tools, self.config.tools)
+    @property
+    def mcp(self) -> McpHub:
+        """The kernel's MCP servers (none runs until a cell that offers their tools is sent)."""
+        if self._mcp is None:
+            from nbchat.mcp.hub import McpHub
+
+            self._mcp = McpHub()
+        return self._mcp
+
+    def toolbox(self, options: CellOptions, settings: Settings | None = None) -> ToolBox | None:
+        """The tools the cell offers: given, named, or ``ChatMagics.tools``; notebook functions
+        and tools of MCP servers (``mcp:SERVER``, ``mcp:SERVER/TOOL``)."""
+
+        def offer(selectors: list[McpSelector]) -> McpOffer:
+            chosen = settings or self.settings(options.flags())
+            servers, timeout = chosen.mcp_servers, chosen.mcp_timeout
+            return McpOffer(tuple(selectors), servers, timeout, lambda: self.mcp)
+
+        if not options.functions:
+            return tools_named(self.namespace, options.tools, self.config.tools, offer)
+        functions = [f for f in options.functions if not isinstance(f, str)]
+        names = [name for name in options.functions if isinstance(name, str)]
+        for name in names:
+            if not name.startswith(PREFIX):
+                raise ConfigError(
+                    f"{options.caller.name_of('tools')}: {name!r} is a name; pass the function "
+                    f"itself, or {PREFIX}SERVER for the tools of an MCP server"
+                )
+        _, selectors = split_tool_names(names)
+        return ToolBox(functions, mcp=offer(selectors) if selectors else None)
 
     def output_shape(self, options: CellOptions) -> OutputSchema | JsonOutput | None:
         """The shape the answer must have: a schema named in the notebook or given, or JSON."""
@@ -115,8 +146,10 @@ class ChatKernel:
         self.output.note(message)
 
     def close(self) -> None:
-        """Close the session's HTTP connections."""
+        """Close the session's HTTP connections and stop the MCP servers."""
         self.session.close()
+        if self._mcp is not None:
+            self._mcp.close()
 
     def _warn_once(self, message: str) -> None:
         self.session.warn_once(message)

@@ -53,7 +53,8 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
     tools = List(
         Unicode(),
         config=True,
-        help="Names of notebook functions offered to the model in every cell (--tools overrides).",
+        help="Names of notebook functions offered to the model in every cell, and tools of MCP "
+        "servers (mcp:NAME, mcp:NAME/TOOL) (--tools overrides).",
     )
     max_tool_calls = Integer(
         None,
@@ -84,9 +85,10 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         return self.kernel.session
 
     def close(self) -> None:
-        """Close the session's HTTP connections, if a ``%chat`` ever opened any."""
+        """Close the session's HTTP connections and stop the MCP servers, if a ``%chat`` ever
+        started any."""
         if "kernel" in self.__dict__:
-            self.kernel.session.close()
+            self.kernel.close()
 
     def configured(self) -> dict[str, Any]:
         """The settings set by ``%config`` (None: not set there)."""
@@ -135,7 +137,8 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
     @argument(
         "--tools",
         metavar="F,G",
-        help="Functions of the notebook the model may call (default: ChatMagics.tools).",
+        help="Functions of the notebook the model may call, and tools of MCP servers (mcp:NAME, "
+        "mcp:NAME/TOOL) (default: ChatMagics.tools).",
     )
     @argument(
         "--max-tool-rounds",
@@ -195,7 +198,7 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         by the code and the result of execution n.
 
         Line form: %chat COMMAND with COMMAND one of history, reset, threads, raw, models,
-        usage, config, notebook, tools, help (%chat help explains each).
+        usage, config, notebook, tools, mcp, help (%chat help explains each).
         """
         from nbchat.ipython.commands import run_command
         from nbchat.ipython.mapping import map_cell

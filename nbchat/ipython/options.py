@@ -61,7 +61,8 @@ class CellOptions:
     raw: bool = False
     out: str | None = None  # the variable to bind
     tools: str | None = None  # names of notebook functions ("f,g"), as the magic gives them
-    functions: Sequence[Callable[..., Any]] = ()  # the functions themselves, as `ask` gives them
+    # the functions themselves, as `ask` gives them (and "mcp:SERVER" names)
+    functions: Sequence[Callable[..., Any] | str] = ()
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
     max_tool_calls: int | None = None  # None: ChatMagics.max_tool_calls, else the default
     schema: Any = None  # a name in the notebook (the magic) or the object (`ask`)

@@ -111,7 +111,7 @@ def cell_request(
         options.refresh,
         source=cell.source,
         content=content if isinstance(content, list) else None,
-        tools=None if options.system else kernel.toolbox(options),
+        tools=None if options.system else kernel.toolbox(options, settings),
         max_tool_rounds=options.max_tool_rounds,
         max_tool_calls=kernel.tool_call_cap(options),
         output=None if options.system else kernel.output_shape(options),

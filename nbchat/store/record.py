@@ -36,6 +36,10 @@ thread's notebook grows linearly with its length. Every field is JSON:
                     ``thinking_s`` (how long the model thought before its answer) and
                     ``tool_s`` (each tool call's run time, in order) when there were some
 ``stored_at``       ISO-8601 UTC time the answer was complete
+``mcp``             (turns that offered tools of MCP servers, only then) which server tool each
+                    such tool name of ``request.params.tools`` stood for: ``{name: [server,
+                    tool]}``. Not part of the key (the specs sent are); it lets a replay find the
+                    answer with the specs it was sent with, without asking the servers.
 ==================  =========================================================================
 
 The full request of a turn is rebuilt by following ``parent`` (or ``context``) through the
@@ -163,6 +167,7 @@ class Record:
     responses: list[dict[str, Any]] = field(default_factory=list)
     timing: dict[str, Any] = field(default_factory=dict)
     stored_at: str = field(default_factory=utc_now)
+    mcp: dict[str, list[str]] | None = None  # tool name sent -> [server, tool]
     nbchat_version: str = __version__
     schema: int = SCHEMA_VERSION
     # Schema 1 only: the messages above the user message as stored (no system message), the
@@ -277,6 +282,8 @@ class Record:
             data["request"] = self.request.to_json() if self.request else None
             data["responses"] = self.responses
         data.update(timing=self.timing, stored_at=self.stored_at)
+        if self.kind == TURN and self.mcp is not None:
+            data["mcp"] = self.mcp
         return data
 
     @classmethod
@@ -355,9 +362,20 @@ def _read_turn_fields(record: Record, data: dict[str, Any]) -> Record:
         request.get("system"),
     )
     record.responses = responses
+    record.mcp = _read_mcp(data.get("mcp"))
     if record.assistant is None:
         raise ValueError("messages hold no assistant message")
     problem = completion_problem(record.completion())
     if problem:
         raise ValueError(f"responses[-1]: {problem}")
     return record
+
+
+def _read_mcp(origins: Any) -> dict[str, list[str]] | None:
+    """The ``mcp`` field: tool names, each with its ``[server, tool]``."""
+    need(origins, "mcp", dict, null=True)
+    for name, origin in (origins or {}).items():
+        pair = isinstance(origin, list) and len(origin) == 2
+        if not pair or not all(isinstance(part, str) for part in origin):
+            raise ValueError(f"mcp[{clip(one_line(name), 40)!r}] is not [server, tool]")
+    return origins

@@ -184,3 +184,16 @@ def test_verify_many_files_and_a_missing_one(capsys, chat, tmp_path):
     assert code == 2
     assert out == f"ok: 5 records in {chat}\n"
     assert_one_line_error(err, "missing.ipynb", "no such notebook")
+
+
+def test_verify_and_show_read_a_notebook_whose_turns_offered_mcp_tools(capsys, tmp_path):
+    """``tests/support/fixtures/mcp-tools.ipynb``: records with the ``mcp`` field."""
+    import shutil
+
+    from support.paths import FIXTURES
+
+    path = shutil.copy(FIXTURES / "mcp-tools.ipynb", tmp_path / "mcp-tools.ipynb")
+    code, out, _ = run(capsys, "verify", path)
+    assert (code, out) == (0, f"ok: 3 records in {path}\n")
+    code, out, _ = run(capsys, "show", path)
+    assert code == 0 and "How high is the tide in Brest?" in out

@@ -165,3 +165,19 @@ def test_a_profile_with_bad_prices_says_so():
     mine = {"p": {"base_url": "https://p.example/v1", "api_key_env": "", "prices": {"m": 1}}}
     with pytest.raises(ConfigError, match=r"prices\['m'\]: give 'input' and 'output'"):
         resolve_settings({}, {"profile": "p"}, mine, environ={})
+
+
+def test_mcp_servers_and_their_timeout_are_settings_checked_when_set():
+    from dataclasses import fields
+
+    from nbchat.engine.settings import DEFAULT_MCP_TIMEOUT, Settings
+
+    declared = {"files": {"command": ["python", "server.py"]}}
+    chosen = resolve_settings({"mcp_servers": declared, "mcp_timeout": 5.0}, {}, {}, environ={})
+    assert (chosen.mcp_servers, chosen.mcp_timeout) == (declared, 5.0)
+    default = resolve_settings({}, {}, {}, environ={})
+    assert (default.mcp_servers, default.mcp_timeout) == ({}, DEFAULT_MCP_TIMEOUT)
+    rules = {f.name: f.metadata for f in fields(Settings)}
+    with pytest.raises(ConfigError, match="mcp_servers\\['s'\\] needs a command"):
+        rules["mcp_servers"]["check"]({"s": {}})
+    assert rules["mcp_timeout"]["above"] == 0

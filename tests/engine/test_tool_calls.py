@@ -410,3 +410,75 @@ def test_an_empty_box_and_a_box_with_two_functions_of_one_name():
 
     with pytest.raises(ConfigError):
         ToolBox([globals()["get_weather"], get_weather])
+
+
+# -- tools of MCP servers ----------------------------------------------------------------------
+
+
+def test_an_mcp_tool_runs_on_its_server_by_the_name_it_is_sent_as():
+    from nbchat.mcp.connection import Outcome
+
+    from support.mcp_fake import FakeHub, text_result, tool
+
+    def read(path: str) -> str:
+        """The notebook's read."""
+        return "notebook " + path
+
+    hub = FakeHub(
+        {"files": [tool("read"), tool("stat")]},
+        answers={"stat": Outcome(text_result("no such file hub-secret", error=True))},
+    )
+    offered = ToolBox([read], mcp=hub.offer("mcp:files"))
+    assert offered.unlisted and hub.listed == [], "naming the tools asks no server"
+    box = offered.listed()
+    assert box.names == ["files__read", "read", "stat"] and not box.unlisted
+    assert box.origins() == {"files__read": ["files", "read"], "stat": ["files", "stat"]}
+    assert [spec["function"]["name"] for spec in box.specs] == box.names
+    assert box.call(call("read", '{"path": "a"}')).content == "notebook a"
+    remote = box.call(call("files__read", '{"path": "a"}'))
+    assert (remote.content, remote.failed, remote.elapsed_s) == ("read ok", False, 0.001)
+    flagged = box.call(call("stat", "{}"))
+    assert (flagged.content, flagged.failed) == ("Error (isError): no such file [redacted]", True)
+    refused = box.call(call("stat", "[1]"))
+    assert refused.content == "Error: stat: arguments must be a JSON object, not a list"
+    assert hub.called == [("files", "read", {"path": "a"}), ("files", "stat", {})]
+
+
+def test_a_servers_protocol_error_is_the_calls_result_and_a_server_failure_is_raised():
+    from nbchat.errors import McpServerError
+    from nbchat.mcp.connection import Outcome
+
+    from support.mcp_fake import FakeHub, tool
+
+    hub = FakeHub(
+        {"files": [tool("bad"), tool("dead")]},
+        answers={
+            "bad": Outcome(failure="error", detail="MCPError: Invalid params"),
+            "dead": McpServerError("MCP server 'files' stopped during dead"),
+        },
+    )
+    box = ToolBox(mcp=hub.offer("mcp:files")).listed()
+    result = box.call(call("bad", "{}"))
+    assert (result.content, result.failed) == ("Error: MCPError: Invalid params", True)
+    with pytest.raises(McpServerError):
+        box.call(call("dead", "{}"))
+
+
+def test_mcp_calls_start_together_and_unknown_names_never_reach_a_server():
+    from support.mcp_fake import FakeHub, tool
+
+    hub = FakeHub({"files": [tool("read")]})
+    box = ToolBox(mcp=hub.offer("mcp:files")).listed()
+    calls = [call("read", "{}"), call("nope", "{}"), call("read", "not json"), call("read", "{}")]
+    started = box.start(calls)
+    assert sorted(started) == [0, 3] and len(hub.called) == 2
+    results = [box.call(c, pending=started.get(i)) for i, c in enumerate(calls)]
+    assert [r.content for r in results] == [
+        "read ok",
+        "Error: there is no tool named 'nope'; the tools: read",
+        "Error: read: arguments are not valid JSON (Expecting value at line 1 column 1)",
+        "read ok",
+    ]
+    assert len(hub.called) == 2, "each call ran once, the unknown one never"
+    stored = ToolBox(mcp=hub.offer("mcp:files")).listed().functions_only()
+    assert stored.names == [] and stored.origins() is None

@@ -132,3 +132,64 @@ def test_results_paired_by_position_are_noted_once() -> None:
         "result is shown with the call at its position."
     ]
     assert [m["content"] for m in sent[2] if m["role"] == "tool"] == ["0", "1", "0", "1"]
+
+
+def mcp_calls(*names: str) -> list[dict[str, Any]]:
+    return [
+        {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": "{}"}}
+        for n, name in enumerate(names)
+    ]
+
+
+def test_the_mcp_calls_of_a_round_start_together_and_show_in_order() -> None:
+    from support.mcp_fake import FakeHub, tool
+
+    hub = FakeHub({"files": [tool("a"), tool("b")]})
+    box = ToolBox([count], mcp=hub.offer("mcp:files")).listed()
+
+    class Watching(Sink):
+        def on_tool_start(self, name: str, arguments: str) -> None:
+            super().on_tool_start(name, arguments)
+            self.events.append(("server calls so far", len(hub.called)))
+
+    request, sent = scripted(completion(mcp_calls("a", "count", "b")), completion())
+    sink = Watching()
+    converse(request, box, max_rounds=1, sink=sink)
+    assert sink.events[:2] == [("start", "a"), ("server calls so far", 2)], "both under way"
+    assert [event for event in sink.events if event[0] == "result"] == [
+        ("result", "a ok"),
+        ("result", "Error: count: n: Field required"),
+        ("result", "b ok"),
+    ]
+    contents = [m["content"] for m in sent[1] if m["role"] == "tool"]
+    assert contents == ["a ok", "Error: count: n: Field required", "b ok"]
+
+
+def test_a_server_that_fails_stops_the_turn_with_what_ran_and_cancels_the_rest() -> None:
+    from nbchat.errors import McpServerError
+
+    from support.mcp_fake import FakeHub, tool
+
+    hub = FakeHub(
+        {"files": [tool("a"), tool("dead"), tool("c")]},
+        answers={"dead": McpServerError("MCP server 'files' stopped during dead")},
+    )
+    box = ToolBox(mcp=hub.offer("mcp:files")).listed()
+    request, _ = scripted(completion(mcp_calls("a", "dead", "c")))
+    with pytest.raises(McpServerError) as error:
+        converse(request, box, max_rounds=1)
+    assert [m["role"] for m in error.value.exchange] == ["assistant", "tool"]
+    assert [p.cancelled for p in hub.pending] == [False, False, True]
+
+
+def test_ctrl_c_while_an_mcp_call_runs_cancels_it() -> None:
+    from nbchat.errors import StreamInterrupted
+
+    from support.mcp_fake import FakeHub, tool
+
+    hub = FakeHub({"files": [tool("a"), tool("b")]}, answers={"a": KeyboardInterrupt()})
+    box = ToolBox(mcp=hub.offer("mcp:files")).listed()
+    request, _ = scripted(completion(mcp_calls("a", "b")))
+    with pytest.raises(StreamInterrupted, match="Interrupted while the tool a ran"):
+        converse(request, box, max_rounds=1)
+    assert [p.cancelled for p in hub.pending] == [False, True]

@@ -80,6 +80,9 @@ def test_a_demo_replays_offline_without_a_request(path, tmp_path, monkeypatch):
     assert errors == []
     if path.stem == "tools_and_schemas":
         assert plain_output(notebook, "calls") == "[]", "a replayed tool turn ran a function"
+    if path.stem == "mcp_tools":  # recorded with the server running; replayed, never started
+        assert "running" in plain_output(recorded, "%chat mcp")
+        assert "not started" in plain_output(notebook, "%chat mcp")
     assert len(batch_outputs(notebook)) == batches
     for output in batch_outputs(notebook):  # every item replayed: none asked, none failed
         line = output["data"]["text/plain"].splitlines()[0]

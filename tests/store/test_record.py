@@ -206,3 +206,28 @@ def test_the_timing_nbchat_writes_is_checked_when_read(name, value):
     data["timing"][name] = value
     with pytest.raises(ValueError, match=f"timing.{name} is "):
         Record.from_json(data)
+
+
+def test_the_mcp_tools_a_turn_offered_are_kept_outside_its_key():
+    record = make_record("Read a.txt", "Done")
+    assert "mcp" not in record.to_json(), "a turn without MCP tools writes no mcp field"
+    assert Record.from_json(record.to_json()).mcp is None
+    record.mcp = {"read": ["files", "read"], "web__read": ["web", "read"]}
+    again = Record.from_json(record.to_json())
+    assert again.mcp == record.mcp and again.consistency_problem() is None
+
+
+@pytest.mark.parametrize(
+    ("mcp", "reason"),
+    [
+        (["files"], "mcp is a list, not an object or null"),
+        ({"read": "files/read"}, "mcp['read'] is not [server, tool]"),
+        ({"read": ["files"]}, "mcp['read'] is not [server, tool]"),
+        ({"read": ["files", 3]}, "mcp['read'] is not [server, tool]"),
+    ],
+)
+def test_a_malformed_mcp_field_is_named(mcp, reason):
+    data = {**make_record("a", "b").to_json(), "mcp": mcp}
+    with pytest.raises(ValueError) as caught:
+        Record.from_json(data)
+    assert str(caught.value) == reason
