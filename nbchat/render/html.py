@@ -276,20 +276,28 @@ class GrowingMarkdown:
         lines = re.sub(r"\r\n?", "\n", text).split("\n")
         lines = [line + "\n" for line in lines[:-1]] + lines[-1:]
         tail = lines[self._settled_lines :]
-        starts = _block_starts("".join(tail))
-        if len(starts) > 1:
-            done = starts[-1]
+        blocks = _blocks("".join(tail))
+        done = blocks[-1][0] if len(blocks) > 1 else 0
+        # A last block that starts on the line still being written, right under the block
+        # before it, may yet join it ("#" is a heading, "#<" that paragraph's next line): then
+        # only the blocks before that one are settled.
+        if done and done == len(tail) - 1 and blocks[-2][1] == done:
+            done = blocks[-2][0] if len(blocks) > 2 else 0
+        if done:
             self._settled_html.append(markdown("".join(tail[:done])))
             self._settled_lines += done
             tail = tail[done:]
         return "".join(self._settled_html) + markdown("".join(tail))
 
 
-def _block_starts(text: str) -> list[int]:
-    """The first line of each top-level block of ``text`` (block parsing only: cheap)."""
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """The lines (first, past the last) of each top-level block of ``text`` (block parsing
+    only: cheap)."""
     md = _parser()
     tokens: list[Any] = []
     md.block.parse(text, md, {}, tokens)
     return [
-        token.map[0] for token in tokens if token.level == 0 and token.nesting >= 0 and token.map
+        (token.map[0], token.map[1])
+        for token in tokens
+        if token.level == 0 and token.nesting >= 0 and token.map
     ]
