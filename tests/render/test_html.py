@@ -178,7 +178,7 @@ def test_a_growing_answer_renders_as_a_whole_one_in_the_end(text):
 
 @pytest.mark.parametrize("text", ["<<$$00000000\n#<", "Para\n#<", "Para\n> x\n#<", "a\n-b"])
 def test_a_line_still_being_written_may_join_the_block_above(text):
-    """"#" alone is a heading, "#<" the paragraph's next line (found by hypothesis)."""
+    """A "#" alone is a heading, "#<" the paragraph's next line (found by hypothesis)."""
     growing = GrowingMarkdown()
     for end in range(1, len(text) + 1):
         shown = growing.html(text[:end])
