@@ -16,14 +16,14 @@ and stores what completed. Offline, stored items replay and the others fail with
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nbchat._text import clip, one_line, plural
+from nbchat._text import one_line, plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
+from nbchat.engine.map_lines import OFFLINE, failure_line, summary_line
 from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import DEFAULT_CONCURRENCY, DEFAULT_THREAD, Settings
@@ -47,11 +47,7 @@ from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import STANDALONE, Record, message_text
 from nbchat.wire.completion import finish_problem
 
-__all__ = ["MapJob", "MapOutcome", "MapSummary", "map_items"]
-
-_NAMED_FAILURES = 3  # reasons named in the cell's error line
-_REQUEST_ID = re.compile(r" \(request id [^()]*\)")
-_OFFLINE = "no stored answer, and offline mode is on"
+__all__ = ["MapItem", "MapJob", "MapOutcome", "MapRun", "MapSummary", "map_items"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +104,7 @@ class MapOutcome:
         if self.interrupted is not None:
             raise self.interrupted
         if self.failures:
-            error = BatchError(_failure_line(self.failures, self.total), values=self.values)
+            error = BatchError(failure_line(self.failures, self.total), values=self.values)
             error.remedies = self.remedies
             raise error
 
@@ -121,45 +117,70 @@ def map_items(
 ) -> MapOutcome:
     """Run every item (replayed where an answer is stored, else asked); nothing is shown but
     the progress."""
-    return _MapRun(job, session, notebook).run(on_progress)
+    return MapRun(job, session, notebook).run(on_progress)
 
 
 @dataclass
-class _Item:
+class MapItem:
     turn: PreparedTurn
     fills: list[str] | None  # None when an item is an image
     stored: Record | None = None  # a stored answer found for it (its request: `turn`)
     value: Any = None  # the stored answer's value, when there is one
+    # the answer taken (`MapRun._take`), and what it became: the cell's record, or a problem
+    taken: tuple[Record, tuple[Record, str | None]] | None = None
 
 
-class _MapRun:
+class MapRun:
     """One run's state: the rows, each item's request, what is stored, what failed."""
 
     def __init__(self, job: MapJob, session: ChatSession, notebook: NotebookRecords | None):
         self.job, self.session, self.notebook = job, session, notebook
         self.rows, self.index = item_rows(job.items, job.name)
         self.failures: dict[int, str] = {}
-        self.items: dict[int, _Item] = {}
+        self.items: dict[int, MapItem] = {}
         self.remedies: dict[Remedy, None] = {}  # of the failed items, in order, once each
+        self.waiting = "not done"  # what the summary calls the items not answered yet
 
     def run(self, on_progress: Callable[[Progress], None] | None) -> MapOutcome:
-        template = self._template()
-        window = self.session.item_window(
-            self.job.thread, self.job.cell_id, self.job.source, self.notebook
-        )
-        self._prepare(template, window)
-        self._find_stored()
-        order = [n for n in self.items if n not in self.failures]
+        template = self.begin()
+        order = self.order()
         interrupted = None
         try:
             result = self._batch(order, on_progress)
         except BatchInterrupted as error:
             result, interrupted = error.result, error
+        return self.finish(template, result, order, interrupted, listed=interrupted is not None)
+
+    def begin(self) -> MapTemplate:
+        """Each item's request, and the answers stored for them (`order` then says which
+        items are to be answered, `MapItem.stored` which of them are stored)."""
+        template = self._template()
+        job = self.job
+        window = self.session.item_window(job.thread, job.cell_id, job.source, self.notebook)
+        self._prepare(template, window)
+        self._find_stored()
+        return template
+
+    def order(self) -> list[int]:
+        """The items to answer (replayed or asked), in input order."""
+        return [n for n in self.items if n not in self.failures]
+
+    def finish(
+        self,
+        template: MapTemplate,
+        result: BatchResult[Record],
+        order: list[int],
+        interrupted: BatchInterrupted | None = None,
+        *,
+        listed: bool = False,
+    ) -> MapOutcome:
+        """The outcome of the answers in ``result`` (by position in ``order``): the values,
+        the record of every answered item, the summary (``listed``: naming the failures)."""
         values, kept = self._collect(result, order)
         record = None
         if kept and self.job.settings.cache:
             record = batch_json(template, kept, thread=self.job.thread, cell_id=self.job.cell_id)
-        summary = self._summary(result, order, kept, listed=interrupted is not None)
+        summary = self._summary(result, order, kept, listed=listed)
         bound = _as_series(values, self.index) if self.index is not None else values
         remedies = tuple(self.remedies)
         return MapOutcome(
@@ -199,7 +220,8 @@ class _MapRun:
             key = CellKey.item(job.cell_id, number)
             turn = prepare(request, job.settings, window, key, file_index=window.index)
             text_fills = [f for f in fills if isinstance(f, str)]
-            self.items[number] = _Item(turn, text_fills if len(text_fills) == len(fills) else None)
+            whole = text_fills if len(text_fills) == len(fills) else None
+            self.items[number] = MapItem(turn, whole)
         if shortened:
             more = ", …" if len(shortened) > 1 else ""
             job.note(
@@ -235,7 +257,7 @@ class _MapRun:
             if value is not MISFIT and found is not None:
                 item.stored, item.value = found.record, value
             elif offline:
-                self.failures[number] = _OFFLINE
+                self.failures[number] = OFFLINE
         if moved:
             self.job.note(
                 f"nbchat: offline: replayed {plural(len(moved), 'item')} as stored from "
@@ -294,9 +316,17 @@ class _MapRun:
             kept.append(BatchItem(number, item.fills, record))
         return values, kept
 
-    def _take(self, item: _Item, answer: Record, was_replayed: bool) -> tuple[Record, str | None]:
+    def _take(self, item: MapItem, answer: Record, was_replayed: bool) -> tuple[Record, str | None]:
         """The item's answer as this cell's record (replayed or kept by the session), or why
-        it is a failure."""
+        it is a failure; taken once (a provider's batch is summed up while it runs, then at
+        its end), so the session counts it once."""
+        if item.taken is None or item.taken[0] is not answer:
+            item.taken = answer, self._taken(item, answer, was_replayed)
+        return item.taken[1]
+
+    def _taken(
+        self, item: MapItem, answer: Record, was_replayed: bool
+    ) -> tuple[Record, str | None]:
         if was_replayed:
             return self.session.replay(item.turn, answer), None
         problem = finish_problem(answer.finish_reason)
@@ -318,7 +348,9 @@ class _MapRun:
             answers[item.index] = item.record.answer
         title = self.job.title or f"--map {self.job.name}"
         return MapSummary(
-            line=_summary_line(title, len(self.rows), kept, result, self.failures),
+            line=summary_line(
+                title, len(self.rows), kept, result, self.failures, waiting=self.waiting
+            ),
             name=self.job.name,
             inputs=[one_line(str(row)) for row in self.rows],
             answers=answers,
@@ -329,53 +361,6 @@ class _MapRun:
             pending=[order[position] for position in result.pending],
             replayed=len(result.replayed),
         )
-
-
-def _summary_line(
-    title: str,
-    total: int,
-    stored: list[BatchItem],
-    result: BatchResult[Record],
-    failures: dict[int, str],
-) -> str:
-    """``--map reviews: 200 items · 197 answered (12 replayed) · 3 failed · 8,400 tokens ·
-    9.1 s``."""
-    replayed = len(result.replayed)
-    parts = [
-        f"{title}: {plural(total, 'item')}",
-        f"{len(stored)} answered ({replayed} replayed)" if replayed else f"{len(stored)} answered",
-    ]
-    if failures:
-        parts.append(f"{len(failures)} failed")
-    if result.pending:
-        parts.append(f"{len(result.pending)} not done")
-    if result.tokens:
-        parts.append(f"{result.tokens:,} tokens")
-    parts.append(f"{result.elapsed:.1f} s")
-    return " · ".join(parts)
-
-
-def _failure_line(failures: dict[int, str], total: int) -> str:
-    """``3 of 200 items failed: item 4: …; items 9, 12: …; run the cell again to retry them``
-    (items that failed alike are named together)."""
-    if all(reason == _OFFLINE for reason in failures.values()):
-        return (
-            f"{len(failures)} of {plural(total, 'item')} have no stored answer and offline mode "
-            "is on: unset NBCHAT_OFFLINE to ask for them."
-        )
-    alike: dict[str, list[int]] = {}
-    for number, reason in sorted(failures.items()):
-        general = _REQUEST_ID.sub("", one_line(reason))  # each request has its own id
-        alike.setdefault(clip(general, 300), []).append(number)
-    named = []
-    for reason, numbers in list(alike.items())[:_NAMED_FAILURES]:
-        shown = ", ".join(map(str, numbers[:5])) + (", …" if len(numbers) > 5 else "")
-        named.append(f"item{'s' if len(numbers) > 1 else ''} {shown}: {reason}")
-    more = "; and other reasons" if len(alike) > _NAMED_FAILURES else ""
-    return (
-        f"{len(failures)} of {plural(total, 'item')} failed: {'; '.join(named)}{more}; run the "
-        "cell again to retry the failed ones."
-    )
 
 
 def _as_series(values: list[Any], index: Any) -> Any:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nbchat.engine.batch_book import BatchBook
 from nbchat.engine.cache import AnswerCache, Found, Origin
 from nbchat.engine.offline import asked_elsewhere, explain_miss
 from nbchat.engine.placement import UNPLACED, CellPlacement
@@ -111,6 +112,7 @@ class ChatSession:
         self._warned: set[str] = set()
         self._counting = threading.Lock()  # --map's workers ask from their own threads
         self.placement = CellPlacement()
+        self.batches = BatchBook()  # the provider batches --map --batch cells wait for
 
     def close(self) -> None:
         """Close every HTTP client."""

@@ -26,6 +26,7 @@ WORDS: dict[Caller, dict[Remedy, str]] = {
         Remedy.ANY_JSON: "try --json, which asks for any JSON object and checks it against the "
         "schema here",
         Remedy.REFRESH_ONLINE: "run online with --refresh to ask again",
+        Remedy.REAL_TIME: "send the items in real time with --no-batch",
     },
     Caller.CODE: {
         Remedy.NEW_THREAD: "start the thread afresh with new=True",
@@ -36,6 +37,7 @@ WORDS: dict[Caller, dict[Remedy, str]] = {
         Remedy.ANY_JSON: "try json=True, which asks for any JSON object and checks it against "
         "the schema here",
         Remedy.REFRESH_ONLINE: "run online with refresh=True to ask again",
+        Remedy.REAL_TIME: "send the items in real time with batch=False",
     },
 }
 

@@ -29,6 +29,7 @@ _TIMING_FIELDS: dict[str, type | tuple[type, ...]] = {
     "streamed": bool,
     "thinking_s": (int, float),
     "tool_s": list,
+    "batch_id": str,
 }
 
 
