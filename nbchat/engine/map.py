@@ -7,6 +7,8 @@ or Retry-After, ``rpm`` pacing, the client's retry policy per item), never strea
 takes the session's steps (`ChatSession.lookup`, `replay`, `ask_standalone`, `keep`), as a
 cell's turn does. The answered items are stored in one compact record in the cell's output
 (`store.batch_record`); what a person is shown of the run (`MapSummary`) is rendered elsewhere.
+`MapRun` splits the run into its steps (`begin`, `finish`) for ``--batch``
+(`engine.provider_batch`), whose answers come from the provider's batch API instead.
 
 An item that fails (after its retries, cut off by ``max_tokens``, or not fitting ``--schema``)
 does not stop the others: the results are bound (None where an item failed), then the cell fails
@@ -122,6 +124,8 @@ def map_items(
 
 @dataclass
 class MapItem:
+    """One item of a run: its request, its fills, and the answer stored for it, if any."""
+
     turn: PreparedTurn
     fills: list[str] | None  # None when an item is an image
     stored: Record | None = None  # a stored answer found for it (its request: `turn`)

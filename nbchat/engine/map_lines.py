@@ -49,7 +49,7 @@ def failure_line(failures: dict[int, str], total: int) -> str:
     if all(reason == OFFLINE for reason in failures.values()):
         return (
             f"{len(failures)} of {plural(total, 'item')} have no stored answer and offline mode "
-            "is on: unset NBCHATOFFLINE to ask for them."
+            "is on: unset NBCHAT_OFFLINE to ask for them."
         )
     alike: dict[str, list[int]] = {}
     for number, reason in sorted(failures.items()):

@@ -81,7 +81,7 @@ class ProviderBatchRun:
     ) -> None:
         self.job, self.session, self.notebook = job, session, notebook
         self.run = MapRun(job, session, notebook)
-        self.run.waiting = "waiting for the provider"
+        self.run.waiting = "waiting for the provider's batch"
         self.limits = limits
         self.batches: dict[str, KnownBatch] = {}  # the batches this run waits for, by id
         self.answers: dict[str, Record | str] = {}  # request key -> its record, or why none

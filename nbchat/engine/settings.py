@@ -27,6 +27,8 @@ from nbchat.wire.redaction import mask_url
 __all__ = [
     "BUILTIN_PROFILES",
     "DEFAULTS",
+    "DEFAULT_BATCH_POLL_S",
+    "DEFAULT_BATCH_TIMEOUT",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
@@ -80,6 +82,8 @@ DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
 # fanning out over a short list stays under it; a runaway answer of hundreds of calls runs 20.
 DEFAULT_MAX_TOOL_CALLS = 20
 DEFAULT_CONCURRENCY = 8  # --map: requests at once
+DEFAULT_BATCH_POLL_S = 30.0  # --map --batch: seconds between status requests
+DEFAULT_BATCH_TIMEOUT = 24 * 3600.0  # --map --batch --wait: the provider's completion window
 MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
 _OPENAI_KEY = "OPENAI_API_KEY"
@@ -155,6 +159,17 @@ class Settings:
         "'auto' (what the endpoint wants: DeepSeek's thinking mode yes, OpenAI no; learned from "
         "a 400 that names it).",
         choices=(True, False, "auto"),
+    )
+    batch_poll_s: float = setting(
+        DEFAULT_BATCH_POLL_S,
+        "Seconds between status requests of a provider's batch (--map --batch).",
+        above=0,
+    )
+    batch_timeout: float = setting(
+        DEFAULT_BATCH_TIMEOUT,
+        "Seconds a --map --batch cell waits for its batch with --wait or when run headless "
+        "(--batch-timeout overrides); the batch goes on after, and a re-run picks it up.",
+        above=0,
     )
     key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
 

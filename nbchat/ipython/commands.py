@@ -16,6 +16,7 @@ from nbchat.engine.history import history_rows, reset_line
 from nbchat.engine.queries import context_at, sent, thread_summary
 from nbchat.engine.settings import DEFAULT_THREAD
 from nbchat.errors import ConfigError
+from nbchat.ipython.batch_commands import cancel_batch, list_batches
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.help import help_text
 from nbchat.ipython.options import CellOptions
@@ -50,6 +51,10 @@ def _parser() -> MagicArgumentParser:
     notebook.add_argument("path", nargs="?")
     tools = commands.add_parser("tools", help="the tool specs sent for F,G (or ChatMagics.tools)")
     tools.add_argument("names", nargs="?", metavar="F,G")
+    commands.add_parser("batches", help="this notebook's provider batches (--map --batch)")
+    batch = commands.add_parser("batch", help="batch cancel ID: cancel a provider batch")
+    batch.add_argument("action", choices=["cancel"])
+    batch.add_argument("id")
     commands.add_parser("help", help="this list")
     return parser
 
@@ -256,5 +261,7 @@ _HANDLERS: dict[str, Callable[[ChatKernel, Any], None]] = {
     "config": _config,
     "notebook": _notebook,
     "tools": _tools,
+    "batches": list_batches,
+    "batch": cancel_batch,
     "help": _help,
 }

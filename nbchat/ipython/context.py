@@ -22,6 +22,7 @@ from nbchat.engine.settings import (
     resolve_settings,
 )
 from nbchat.engine.tool_calls import ToolBox
+from nbchat.ipython.batch_poller import BatchPollers
 from nbchat.ipython.cell import Frontend, RunningCell
 from nbchat.ipython.locator import SavedNotebook
 from nbchat.ipython.names import output_shape, tools_named
@@ -56,6 +57,7 @@ class ChatKernel:
         self.output = CellOutput(lambda: self.running.frontend)
         self.session = ChatSession(warn=self.output.note)
         self.locator = SavedNotebook()
+        self.pollers = BatchPollers()  # following --map --batch cells that returned
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -115,7 +117,8 @@ class ChatKernel:
         self.output.note(message)
 
     def close(self) -> None:
-        """Close the session's HTTP connections."""
+        """Stop the batch pollers; close the session's HTTP connections."""
+        self.pollers.close()
         self.session.close()
 
     def _warn_once(self, message: str) -> None:

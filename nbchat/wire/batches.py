@@ -209,7 +209,7 @@ class BatchAPI:
         if known is None:
             root = "/" + path.strip("/").split("/")[0]
             raise BatchUnsupported(
-                f"{self._host()} has no batch API ({failure.status_code} on {root}).",
+                f"{self._host()} has no batch API ({failure.status_code} on {root})",
                 status_code=failure.status_code,
                 request_id=failure.request_id,
                 body=failure.body,
