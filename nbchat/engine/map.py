@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from nbchat._gc import gc_paused
 from nbchat._text import one_line, plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
 from nbchat.engine.map_lines import OFFLINE, failure_line, summary_line
@@ -30,7 +31,7 @@ from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import DEFAULT_CONCURRENCY, DEFAULT_THREAD, Settings
 from nbchat.engine.threads import Window
-from nbchat.engine.turns import PreparedTurn, TurnRequest, at_endpoint, prepare
+from nbchat.engine.turns import PreparedTurn, TurnRequest, alike, at_endpoint, prepare
 from nbchat.engine.values import MISFIT, answer_value, stored_value
 from nbchat.errors import (
     BatchError,
@@ -161,8 +162,9 @@ class MapRun:
         template = self._template()
         job = self.job
         window = self.session.item_window(job.thread, job.cell_id, job.source, self.notebook)
-        self._prepare(template, window)
-        self._find_stored()
+        with gc_paused():  # thousands of requests, kept
+            self._prepare(template, window)
+            self._find_stored()
         return template
 
     def order(self) -> list[int]:
@@ -180,11 +182,14 @@ class MapRun:
     ) -> MapOutcome:
         """The outcome of the answers in ``result`` (by position in ``order``): the values,
         the record of every answered item, the summary (``listed``: naming the failures)."""
-        values, kept = self._collect(result, order)
-        record = None
-        if kept and self.job.settings.cache:
-            record = batch_json(template, kept, thread=self.job.thread, cell_id=self.job.cell_id)
-        summary = self._summary(result, order, kept, listed=listed)
+        with gc_paused():  # thousands of records, kept
+            values, kept = self._collect(result, order)
+            record = None
+            if kept and self.job.settings.cache:
+                record = batch_json(
+                    template, kept, thread=self.job.thread, cell_id=self.job.cell_id
+                )
+            summary = self._summary(result, order, kept, listed=listed)
         bound = _as_series(values, self.index) if self.index is not None else values
         remedies = tuple(self.remedies)
         return MapOutcome(
@@ -204,6 +209,7 @@ class MapRun:
         """Each item's request; an item that cannot be filled in fails. What was cut from items
         to fit the budget is said once."""
         job, shortened = self.job, []
+        made: Callable[[TurnRequest, CellKey], PreparedTurn] | None = None
         for number, row in enumerate(self.rows):
             try:
                 fills, notes = template.fills(row, job.settings.context_chars, f"item {number}")
@@ -222,7 +228,11 @@ class MapRun:
                 output=job.output,
             )
             key = CellKey.item(job.cell_id, number)
-            turn = prepare(request, job.settings, window, key, file_index=window.index)
+            if made is None:
+                turn = prepare(request, job.settings, window, key, file_index=window.index)
+                made = alike(turn)  # the next items' requests differ only in their message
+            else:
+                turn = made(request, key)
             text_fills = [f for f in fills if isinstance(f, str)]
             whole = text_fills if len(text_fills) == len(fills) else None
             self.items[number] = MapItem(turn, whole)

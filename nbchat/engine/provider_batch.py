@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from nbchat._gc import gc_paused
 from nbchat._text import plural
 from nbchat._version import __version__
 from nbchat.engine.batch import BatchResult, Progress
@@ -46,6 +47,7 @@ from nbchat.wire.batches import (
     BatchStatus,
     request_line,
 )
+from nbchat.wire.completion import finish_problem
 
 __all__ = ["BatchLimits", "ProviderBatchRun"]
 
@@ -127,7 +129,8 @@ class ProviderBatchRun:
             self.batches[batch_id] = KnownBatch(batch, known.endpoint, known.cell_id)
             self.session.batches.seen(batch)
             if status.finished:
-                self._collect(self.batches[batch_id], status)
+                with gc_paused():  # thousands of answers, kept
+                    self._collect(self.batches[batch_id], status)
 
     @property
     def finished(self) -> bool:
@@ -280,7 +283,10 @@ class ProviderBatchRun:
                 continue  # an item this run no longer has (the list changed)
             line = found.get(key)
             if line is not None and line.completion is not None:
-                self.answers[key] = self._record(key, line.completion, batch, status)
+                record = self._record(key, line.completion, batch, status)
+                self.answers[key] = record
+                if finish_problem(record.finish_reason) is None:  # found by the next run, even
+                    self.session.cache.remember(record, store=self.job.settings.cache)  # now
             elif line is not None:
                 self.answers[key] = line.error or "no answer"
             else:

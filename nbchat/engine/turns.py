@@ -9,7 +9,7 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from nbchat.engine.settings import (
 )
 from nbchat.engine.threads import Message, Window
 from nbchat.errors import ConfigError
-from nbchat.store.keys import CellKey, Endpoint, request_key, request_key_v1
+from nbchat.store.keys import CellKey, Endpoint, key_maker, request_key, request_key_v1
 from nbchat.store.record import TURN, Record, RequestInfo, utc_now
 from nbchat.wire.messages import pad_reasoning, user_message, wire_turn
 
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_THREAD",
     "PreparedTurn",
     "TurnRequest",
+    "alike",
     "answered",
     "at_endpoint",
     "prepare",
@@ -185,6 +186,26 @@ def _keys(
     if not window.has_reasoning:
         return key, None
     return key, request_key(endpoint, model, params, system, window.chain(not reasoning)[0], user)
+
+
+def alike(turn: PreparedTurn) -> Callable[[TurnRequest, CellKey], PreparedTurn] | None:
+    """What prepares turns that differ from ``turn`` only in their user message (the items of
+    a ``--map`` cell), the same as `prepare` would, what they share computed once; None when
+    ``turn``'s keys depend on more (the thinking above it, nbchat 0.1's keys)."""
+    if turn.other_key is not None or turn.v1_key is not None:
+        return None
+    shared = turn.request
+    key = key_maker(turn.endpoint, turn.settings.model, turn.params, turn.system, turn.history)
+
+    def make(request: TurnRequest, cell_key: CellKey) -> PreparedTurn:
+        if request.output is not shared.output or request.tools is not shared.tools:
+            return prepare(
+                request, turn.settings, turn.window, cell_key, file_index=turn.file_index
+            )
+        user = user_message(request.content if request.content is not None else request.prompt)
+        return replace(turn, request=request, cell_key=cell_key, user=user, key=key(user))
+
+    return make
 
 
 def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:

@@ -36,6 +36,7 @@ __all__ = ["PENDING", "BatchView", "batch_map"]
 PENDING = object()  # the values are not there yet: the poller binds them
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _SLICE = 0.1  # longest sleep while waiting: how soon Ctrl-C is seen
+_TAKE_OVER = 30.0  # seconds a re-run waits for the poller it replaces to finish a request
 
 
 def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
@@ -43,7 +44,7 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     the cell, else `PENDING` (a poller follows the batches and binds ``options.out``)."""
     settings = job.settings
     place = _place(kernel, job)
-    kernel.pollers.stop(place)  # a re-run takes over from the run before
+    kernel.pollers.stop(place, wait=_TAKE_OVER)  # a re-run takes over from the run before
     run = ProviderBatchRun(job, kernel.session, kernel.notebook())
     run.start()
     if run.finished:  # everything was stored, or answered before this run

@@ -85,11 +85,14 @@ class BatchPollers:
             self._pollers[place] = poller
         poller.start()
 
-    def stop(self, place: str) -> None:
+    def stop(self, place: str, *, wait: float = 0.0) -> None:
+        """Stop the cell's poller, waiting up to ``wait`` seconds for a request under way (what
+        it collected is then in the session, for the run taking over)."""
         with self._lock:
             poller = self._pollers.pop(place, None)
         if poller is not None:
             poller.stop()
+            poller.join(wait)
 
     def running(self) -> list[BatchPoller]:
         with self._lock:

@@ -11,6 +11,7 @@ which items wait for it, one line per batch, and carries the pending state
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,11 +61,11 @@ class BatchSummary:
         items are said to be ``waiting`` (unless it is ""); ``lines`` are quiet lines below (a
         provider's batches, what was bound); ``state``, the pending batches to store with it."""
         headers = ["#", self.name, "answer"]
-        rows = [
+        shown = ((n, answer) for n, answer in enumerate(self.answers) if answer is not None)
+        rows = [  # only the first few are made (a batch may hold 50,000)
             [self.labels[index], clip(one_line(self.inputs[index]), 60), clip(one_line(answer), 80)]
-            for index, answer in enumerate(self.answers)
-            if answer is not None
-        ][:_SHOWN_RESULTS]
+            for index, answer in itertools.islice(shown, _SHOWN_RESULTS)
+        ]
         answered = sum(answer is not None for answer in self.answers)
         more = answered - len(rows)
         html = [f"<p><strong>{escape(line)}</strong></p>"]

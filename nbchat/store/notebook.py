@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbchat._gc import gc_paused
 from nbchat.errors import NotebookError
 from nbchat.store.batch_record import read_stored
 from nbchat.store.batch_state import BatchState, iter_batch_states
@@ -355,7 +356,8 @@ class NotebookWatcher:
             return self._records
         self.parse_count += 1
         try:
-            records = read_records(read_notebook_json(self.path), self.path)
+            with gc_paused():  # a --map cell's thousands of records
+                records = read_records(read_notebook_json(self.path), self.path)
         except NotebookError as exc:  # a corrupt file is not read again until it changes
             self._records, self.error = None, str(exc)
         except KeyboardInterrupt:
