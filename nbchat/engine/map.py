@@ -147,8 +147,19 @@ class MapRun:
         self.waiting = "not done"  # what the summary calls the items not answered yet
 
     def run(self, on_progress: Callable[[Progress], None] | None) -> MapOutcome:
-        template = self.begin()
-        order = self.order()
+        with gc_paused():
+            template = self.begin()
+            order = self.order()
+            if all(self.items[n].stored is not None for n in order):  # replays only: no wait
+                return self._answer(template, order, on_progress)
+        return self._answer(template, order, on_progress)
+
+    def _answer(
+        self,
+        template: MapTemplate,
+        order: list[int],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> MapOutcome:
         interrupted = None
         try:
             result = self._batch(order, on_progress)

@@ -28,9 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from nbchat._gc import gc_paused
-from nbchat._text import plural
 from nbchat._version import __version__
-from nbchat.engine.batch import BatchResult, Progress
+from nbchat.engine.batch import BatchResult
 from nbchat.engine.batch_book import KnownBatch
 from nbchat.engine.map import MapJob, MapOutcome, MapRun
 from nbchat.engine.session import ChatSession
@@ -97,12 +96,13 @@ class ProviderBatchRun:
     def start(self) -> None:
         """Prepare the items; ask each batch holding some of them for its status; submit the
         others. Raises (submitting nothing) when the first file cannot be submitted."""
-        self.template = self.run.begin()
-        self.order = self.run.order()
-        for number in self.order:
-            item = self.run.items[number]
-            if item.stored is None:
-                self.asked.setdefault(item.turn.key, []).append(number)
+        with gc_paused():  # thousands of requests, kept
+            self.template = self.run.begin()
+            self.order = self.run.order()
+            for number in self.order:
+                item = self.run.items[number]
+                if item.stored is None:
+                    self.asked.setdefault(item.turn.key, []).append(number)
         if not self.asked:
             return
         held = self.session.batches.holding(self.asked, self.notebook)
@@ -132,6 +132,12 @@ class ProviderBatchRun:
                 with gc_paused():  # thousands of answers, kept
                     self._collect(self.batches[batch_id], status)
 
+    def elapsed(self) -> float:
+        """Seconds since the earliest batch of the run was submitted (in any kernel)."""
+        times = [_seconds_since(known.batch.submitted_at) for known in self.batches.values()]
+        known = [seconds for seconds in times if seconds is not None]
+        return max(known) if known else time.monotonic() - self.tally.started
+
     @property
     def finished(self) -> bool:
         """Whether every batch of the run ended and was collected."""
@@ -140,8 +146,9 @@ class ProviderBatchRun:
     def outcome(self, *, listed: bool = False) -> MapOutcome:
         """What the run has produced so far: the answers stored or collected, the failures,
         and the items still waiting (``summary.pending``)."""
-        result = self._result()
-        return self.run.finish(self.template, result, self.order, listed=listed)
+        with gc_paused():  # thousands of records
+            result = self._result()
+            return self.run.finish(self.template, result, self.order, listed=listed)
 
     def state(self) -> BatchState | None:
         """The pending state to store in the cell's output (None: no batch is running)."""
@@ -155,56 +162,6 @@ class ProviderBatchRun:
             batches=tuple(running),
             cell_id=self.job.cell_id,
         )
-
-    # -- what is shown ---------------------------------------------------------------------
-
-    def status_lines(self) -> list[str]:
-        """One line per batch: ``batch-7: in_progress · 1,200 / 5,000 done · 3 failed ·
-        submitted 2026-05-01T09:00:00Z``."""
-        lines = []
-        for known in self.batches.values():
-            batch = known.batch
-            parts = [f"{batch.id}: {batch.status}"]
-            parts.append(f"{batch.completed + batch.failed:,} / {len(batch.keys):,} done")
-            if batch.failed:
-                parts.append(f"{batch.failed:,} failed")
-            parts.append(f"submitted {batch.submitted_at}")
-            lines.append(" · ".join(parts))
-        return lines
-
-    def progress(self) -> Progress:
-        """A snapshot for a progress bar: the items done (stored, collected, or reported done
-        by a running batch) of all items."""
-        replayed = sum(1 for n in self.order if self.run.items[n].stored is not None)
-        failed = sum(1 for reason in self.answers.values() if isinstance(reason, str))
-        answered = (numbers for key, numbers in self.asked.items() if key in self.answers)
-        done = replayed + sum(len(numbers) for numbers in answered)
-        for known in self.batches.values():
-            if not known.ended:
-                done += known.batch.completed + known.batch.failed
-                failed += known.batch.failed
-        elapsed = self.elapsed()
-        return Progress(
-            total=len(self.run.rows),
-            done=min(done + len(self.run.failures), len(self.run.rows)),
-            replayed=replayed,
-            failed=failed,
-            in_flight=0,
-            requests=self.tally.requests,
-            retries=0,
-            tokens=0,
-            elapsed=elapsed,
-            rate=0.0,
-            eta=None,
-            paused=0.0,
-            finished=self.finished,
-        )
-
-    def elapsed(self) -> float:
-        """Seconds since the earliest batch of the run was submitted (in any kernel)."""
-        times = [_seconds_since(known.batch.submitted_at) for known in self.batches.values()]
-        known = [seconds for seconds in times if seconds is not None]
-        return max(known) if known else time.monotonic() - self.tally.started
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -351,15 +308,6 @@ class ProviderBatchRun:
             elapsed=self.elapsed(),
             paused=0.0,
         )
-
-    def skipped_line(self) -> str:
-        """What was skipped of the output files, or ""."""
-        parts = []
-        if self.tally.malformed:
-            parts.append(f"{plural(self.tally.malformed, 'malformed line')}")
-        if self.tally.unknown:
-            parts.append(f"{plural(self.tally.unknown, 'line')} of an unknown custom_id")
-        return f"skipped in the batch output: {' and '.join(parts)}" if parts else ""
 
     # -- the API ---------------------------------------------------------------------------
 

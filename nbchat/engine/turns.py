@@ -10,8 +10,8 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nbchat.engine.settings import (
     DEFAULT_MAX_TOOL_CALLS,
@@ -28,6 +28,8 @@ from nbchat.wire.messages import pad_reasoning, user_message, wire_turn
 if TYPE_CHECKING:
     from nbchat.engine.tool_calls import ToolBox
     from nbchat.schema.structured import JsonOutput, OutputSchema
+
+_Same = TypeVar("_Same")
 
 __all__ = [
     "DEFAULT_MAX_TOOL_CALLS",
@@ -203,7 +205,7 @@ def alike(turn: PreparedTurn) -> Callable[[TurnRequest, CellKey], PreparedTurn] 
                 request, turn.settings, turn.window, cell_key, file_index=turn.file_index
             )
         user = user_message(request.content if request.content is not None else request.prompt)
-        return replace(turn, request=request, cell_key=cell_key, user=user, key=key(user))
+        return _copied(turn, request=request, cell_key=cell_key, user=user, key=key(user))
 
     return make
 
@@ -255,9 +257,18 @@ def replayed(turn: PreparedTurn, found: Record) -> Record:
     """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
     stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
     schema 2 record of this cell, referring to the turns above this cell."""
-    return replace(
+    return _copied(
         found, schema=2, earlier=None, original=None, key_rule=None, **_of_this_cell(turn)
     )
+
+
+def _copied(obj: _Same, **changes: Any) -> _Same:
+    """``dataclasses.replace`` for dataclasses with no ``__post_init__``, without calling
+    ``__init__`` again (its defaults and freezing): a quarter of the cost, and a ``--map``
+    cell makes two per item."""
+    copy = object.__new__(type(obj))
+    copy.__dict__.update(obj.__dict__, **changes)
+    return copy
 
 
 def _request_params(request: TurnRequest, settings: Settings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from IPython.display import DisplayHandle, display
 
 from nbchat._text import plural
 from nbchat.engine.batch import Progress
+from nbchat.engine.batch_status import progress, skipped_line, status_lines
 from nbchat.engine.map import MapJob, MapOutcome
 from nbchat.engine.provider_batch import ProviderBatchRun
 from nbchat.errors import BatchPending
@@ -52,7 +53,7 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     frontend = kernel.running.frontend
     wait = options.wait or frontend is not Frontend.INTERACTIVE
     view = BatchView(bar=wait and frontend is Frontend.INTERACTIVE)
-    view.show(*pending_bundle(run, options, waiting=wait), run.progress())
+    view.show(*pending_bundle(run, options, waiting=wait), progress(run))
     if not wait:
         poller = BatchPoller(
             run,
@@ -65,7 +66,7 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
         return PENDING
     timeout = options.batch_timeout or settings.batch_timeout
     _wait(run, view, options, timeout, settings.batch_poll_s)
-    return _done(run.outcome(), view, options, skipped=run.skipped_line())
+    return _done(run.outcome(), view, options, skipped=skipped_line(run))
 
 
 def pending_bundle(
@@ -73,7 +74,7 @@ def pending_bundle(
 ) -> Bundle:
     """The summary so far, one line per batch, and the pending state to store."""
     outcome = run.outcome()
-    lines = [*run.status_lines()]
+    lines = [*status_lines(run)]
     if problem:
         lines.append(problem)
     elif waiting:
@@ -151,7 +152,7 @@ def _wait(
             time.sleep(max(min(_SLICE, due - time.monotonic()), 0.0))
             if time.monotonic() >= due:
                 run.refresh()
-                view.show(*pending_bundle(run, options, waiting=True), run.progress())
+                view.show(*pending_bundle(run, options, waiting=True), progress(run))
                 due = time.monotonic() + every
     except KeyboardInterrupt:
         stopped = "no longer waited for (Ctrl-C)"
@@ -189,7 +190,7 @@ def _finish_later(
 ) -> None:
     """Every batch ended after the cell returned (the poller's thread): bind ``-o``, and the
     summary says so, listing the failures (no cell error names them now)."""
-    lines = [line for line in (run.skipped_line(),) if line]
+    lines = [line for line in (skipped_line(run),) if line]
     if options.out:
         kernel.namespace[options.out] = outcome.values
         failed = f", None for {plural(len(outcome.failures), 'failed item')}"

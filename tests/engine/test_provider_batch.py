@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from nbchat.engine.batch_status import skipped_line
 from nbchat.engine.map import MapJob, map_items
 from nbchat.engine.provider_batch import BatchLimits, ProviderBatchRun
 from nbchat.engine.session import ChatSession
@@ -186,7 +187,7 @@ def test_items_a_batch_did_not_answer_fail_by_name_and_a_rerun_resubmits_only_th
     assert outcome.failures[1].startswith("The server rejected the request (400). Server said:")
     batch_id = next(iter(run.batches))
     assert outcome.failures[3] == f"the batch {batch_id} completed without a line for it"
-    assert run.skipped_line() == (
+    assert skipped_line(run) == (
         "skipped in the batch output: 1 malformed line and 1 line of an unknown custom_id"
     )
     server.batch_api.reset()
