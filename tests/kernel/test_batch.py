@@ -15,6 +15,7 @@ from nbchat.store.batch_record import read_stored
 from nbchat.store.batch_state import BATCHES_MIME
 from nbchat.store.record import RECORD_MIME
 
+from support.env import TEST_KEY
 from support.kernel_driver import WIDGET_MIME, Execution, Kernel, save_notebook
 from support.nbfactory import write_notebook
 
@@ -96,6 +97,7 @@ def test_a_restarted_kernel_reattaches_and_a_finished_batch_replays_with_no_requ
     again = kernel.run(CELL, cell_id="c1", check=True)  # the same kernel, before any save
     assert server.batch_api.counts["create"] == 1, "re-running never resubmits"
     save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, again)])
+    assert TEST_KEY not in path.read_text(), "the pending state holds no key"
     kernel.restart()
     setup(kernel, path)
     server.batch_api.counts.clear()
