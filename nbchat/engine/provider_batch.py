@@ -242,8 +242,9 @@ class ProviderBatchRun:
             if line is not None and line.completion is not None:
                 record = self._record(key, line.completion, batch, status)
                 self.answers[key] = record
-                if finish_problem(record.finish_reason) is None:  # found by the next run, even
-                    self.session.cache.remember(record, store=self.job.settings.cache)  # now
+                # In the session at once: a re-run that stops this run's poller finds it.
+                if finish_problem(record.finish_reason) is None:
+                    self.session.cache.remember(record, store=self.job.settings.cache)
             elif line is not None:
                 self.answers[key] = line.error or "no answer"
             else:

@@ -2,9 +2,9 @@
 
 The batches are those this session submitted or re-attached to, and those the saved notebook's
 ``--map --batch`` outputs still wait for. Listing them asks the provider for the status of each
-one not collected yet, at the endpoint cells are sent to now (one at another endpoint is shown
-as last seen); cancelling one asks the provider to stop it: what it answered before is kept, and
-the cell's poller (or its next run) collects it.
+one not collected yet, at the endpoint cells are sent to now (one at another endpoint, or any
+when offline, is shown as last seen); cancelling one asks the provider to stop it: what it
+answered before is kept, and the cell's poller (or its next run) collects it.
 """
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ def list_batches(kernel: ChatKernel, args: Any) -> None:
         return
     settings = kernel.settings()
     here = Endpoint.of(settings.base_url)
-    api = (
-        BatchAPI(kernel.session.client(settings))
-        if any(k.endpoint == here for k in known)
-        else None
-    )
+    checkable = any(entry.endpoint == here and not entry.ended for entry in known)
+    online = checkable and not settings.offline  # offline: nothing is sent, not even this
+    api = BatchAPI(kernel.session.client(settings)) if online else None
     rows = []
     for entry in known:
         checked = "collected" if entry.ended else "as last seen"
@@ -55,6 +53,8 @@ def list_batches(kernel: ChatKernel, args: Any) -> None:
                 entry, checked = KnownBatch(batch, entry.endpoint, entry.cell_id), "now"
         elif not entry.ended and entry.endpoint != here:
             checked = f"at {entry.endpoint.shown}: not checked"
+        elif not entry.ended and settings.offline:
+            checked = "as last seen (offline: not checked)"
         rows.append(_row(entry, checked))
     title = f"{plural(len(rows), 'provider batch', 'provider batches')} of this notebook"
     _show(title, rows)

@@ -197,6 +197,10 @@ def test_batches_are_listed_and_one_is_cancelled(kernel: Kernel, server) -> None
     listed = kernel.run("%chat batches", check=True).data("text/plain")[0]
     assert listed.startswith("1 provider batch of this notebook")
     assert batch_id in listed and "in_progress" in listed and "0 / 4" in listed
+    kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
+    offline = kernel.run("%chat batches", check=True).data("text/plain")[0]
+    assert "as last seen (offline: not checked)" in offline
+    kernel.run("del os.environ['NBCHAT_OFFLINE']", check=True)
     cancelled = kernel.run(f"%chat batch cancel {batch_id}", check=True).stdout
     assert cancelled.startswith(f"{batch_id} at {server.base_url}: cancelling.")
     assert kernel.follow(
