@@ -53,7 +53,14 @@ def settings_for(base_url: str, *, offline: bool = False) -> Settings:
 
 def run(items: list[str], settings: Settings, session: ChatSession, notebook: Any) -> MapOutcome:
     """The cell's work, without its display: the values and the summary (with the record)."""
-    job = MapJob("reviews", items, TEMPLATE, {}, settings, cell_id="map-cell")
+    job = MapJob(
+        name="reviews",
+        items=items,
+        cell=TEMPLATE,
+        namespace={},
+        settings=settings,
+        cell_id="map-cell",
+    )
     return map_items(job, session, notebook)
 
 

@@ -43,7 +43,7 @@ from nbclient.exceptions import CellExecutionError
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the fake server lives with the tests
 
-from nbchat.engine.settings import BUILTIN_PROFILES  # noqa: E402
+from nbchat.engine.profiles import BUILTIN_PROFILES  # noqa: E402
 from nbchat.store.record import RECORD_MIME  # noqa: E402
 
 from specs import NOTEBOOKS, Cell  # noqa: E402

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from textwrap import dedent
 
-from nbchat.engine.settings import BUILTIN_PROFILES, DEFAULT_MODEL
+from nbchat.engine.profiles import BUILTIN_PROFILES, DEFAULT_MODEL
 
 __all__ = ["NOTEBOOKS", "Cell", "code", "md"]
 

@@ -8,7 +8,8 @@
     │   ├── AuthenticationError     401 / 403: wrong or missing key
     │   ├── NotFoundError           404: usually a model that does not exist
     │   ├── RateLimitError          429, after the retries
-    │   └── ServerError             5xx, after the retries
+    │   ├── ServerError             5xx, after the retries
+    │   └── BatchUnsupported        404 / 405 on /files or /batches: no batch API there
     ├── APIConnectionError          the server could not be reached, after the retries
     │   └── APITimeoutError         no answer in time
     ├── StreamError                 an answer that started but did not finish
@@ -25,6 +26,8 @@
     │                               (``.values``: the results, None where an item failed)
     ├── BatchInterrupted            Ctrl-C during --map (also a KeyboardInterrupt); the
     │                               completed items are kept (``.result``)
+    ├── BatchPending                a provider's batch (--batch) still running when the cell
+    │                               stopped waiting for it; it goes on, and a re-run picks it up
     ├── OfflineMiss                 offline mode and no stored answer for this request
     ├── McpServerError              an MCP server that failed to start, timed out or stopped
     └── NotebookError               a notebook file that cannot be read
@@ -51,6 +54,8 @@ __all__ = [
     "BadRequestError",
     "BatchError",
     "BatchInterrupted",
+    "BatchPending",
+    "BatchUnsupported",
     "ConfigError",
     "ContextLengthError",
     "MalformedStreamError",
@@ -83,6 +88,7 @@ class Remedy(enum.Enum):
     ANY_JSON = "any_json"  # ask for any JSON and check the schema here
     REFRESH_ONLINE = "refresh_online"  # ask again, online
     RAISE_BUDGET = "raise_budget"  # allow this session to spend more
+    REAL_TIME = "real_time"  # send the items of a --map in real time, not as a provider batch
 
 
 class NbchatError(Exception):
@@ -156,6 +162,12 @@ class BatchInterrupted(NbchatError, KeyboardInterrupt):
         self.result = result
 
 
+class BatchPending(NbchatError):
+    """A provider's batch is still running when the cell stops waiting for it (``--wait`` or a
+    headless run past ``--batch-timeout``, or Ctrl-C); the batch goes on, and running the cell
+    again picks up its results."""
+
+
 class ProtocolError(NbchatError):
     """The server's answer does not follow the chat-completions protocol."""
 
@@ -219,6 +231,12 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx after all retries."""
+
+
+class BatchUnsupported(APIError):
+    """404 or 405 on ``/files`` or ``/batches``: the endpoint has no batch API."""
+
+    remedies = (Remedy.REAL_TIME,)
 
 
 class APIConnectionError(NbchatError):

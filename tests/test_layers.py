@@ -3,7 +3,7 @@
 Each module's imports are read with ``ast`` (deferred imports inside functions and
 ``TYPE_CHECKING`` blocks included) and checked against the rule the package docstrings state:
 
-    0  nbchat.errors, nbchat._version and the private utilities nbchat._text, _json, _files
+    0  nbchat.errors, nbchat._version and the private utilities nbchat._text, _json, _files, _gc
     1  nbchat.wire, nbchat.mcp
     2  nbchat.prompt, nbchat.schema, nbchat.store, nbchat.money
     3  nbchat.engine, nbchat.render
@@ -29,6 +29,7 @@ LEVELS = {
     "_text": 0,
     "_json": 0,
     "_files": 0,
+    "_gc": 0,
     "wire": 1,
     "mcp": 1,
     "prompt": 2,

@@ -7,6 +7,8 @@ or Retry-After, ``rpm`` pacing, the client's retry policy per item), never strea
 takes the session's steps (`ChatSession.lookup`, `replay`, `ask_standalone`, `keep`), as a
 cell's turn does. The answered items are stored in one compact record in the cell's output
 (`store.batch_record`); what a person is shown of the run (`MapSummary`) is rendered elsewhere.
+`MapRun` splits the run into its steps (`begin`, `finish`) for ``--batch``
+(`engine.provider_batch`), whose answers come from the provider's batch API instead.
 
 An item that fails (after its retries, cut off by ``max_tokens``, or not fitting ``--schema``)
 does not stop the others: the results are bound (None where an item failed), then the cell fails
@@ -18,20 +20,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from nbchat._gc import gc_paused
 from nbchat._text import one_line, plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
-from nbchat.engine.map_report import OFFLINE, MapSummary, failure_line, summary_line
+from nbchat.engine.map_job import MapItem, MapJob, MapOutcome
+from nbchat.engine.map_report import OFFLINE, MapSummary, summary_line
 from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
-from nbchat.engine.settings import DEFAULT_CONCURRENCY, DEFAULT_THREAD, Settings
 from nbchat.engine.threads import Window
-from nbchat.engine.turns import PreparedTurn, TurnRequest, at_endpoint, prepare
+from nbchat.engine.turns import PreparedTurn, TurnRequest, alike, at_endpoint, prepare
 from nbchat.engine.values import MISFIT, answer_value, stored_value
 from nbchat.errors import (
-    BatchError,
     BatchInterrupted,
     BudgetExceeded,
     ConfigError,
@@ -40,61 +42,14 @@ from nbchat.errors import (
     StructuredOutputError,
 )
 from nbchat.money.cost import Cost, Total
-from nbchat.prompt.key_guard import KeyGuard
 from nbchat.prompt.template import ItemError, MapTemplate, item_rows
-from nbchat.schema.structured import JsonOutput, OutputSchema
 from nbchat.store.batch_record import BatchItem, batch_json
 from nbchat.store.keys import CellKey, Endpoint
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import STANDALONE, Record, message_text
 from nbchat.wire.completion import finish_problem
 
-__all__ = ["MapJob", "MapOutcome", "MapSummary", "map_items"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class MapJob:
-    """What one ``--map`` run needs besides the session."""
-
-    name: str  # what the items are called (the variable's name)
-    items: Any  # the iterable as given
-    cell: str  # the template
-    namespace: dict[str, Any]
-    settings: Settings
-    output: OutputSchema | JsonOutput | None = None
-    thread: str = DEFAULT_THREAD
-    cell_id: str | None = None
-    source: str | None = None  # the cell's code, to find it in a file without cell ids
-    concurrency: int = DEFAULT_CONCURRENCY
-    rpm: float | None = None
-    refresh: bool = False  # ask again even where an answer is stored
-    title: str = ""  # the summary's heading ("--map reviews"); default: "--map NAME"
-    note: Callable[[str], None] = field(default=lambda message: None)
-    guard: KeyGuard | None = None  # refuses values that hold a key (None: --allow-secrets)
-
-
-@dataclass(frozen=True)
-class MapOutcome:
-    """What a batch produced: the values to bind, its record, summary and failures."""
-
-    values: Any  # in input order; None where an item failed (a Series for Series/DataFrame input)
-    record: dict[str, Any] | None  # the batch record to store, if any item was answered
-    summary: MapSummary
-    failures: dict[int, str]
-    total: int
-    interrupted: BatchInterrupted | None = None
-    remedies: tuple[Remedy, ...] = ()  # what the user can do about the failed items
-    over_budget: frozenset[int] = frozenset()  # items not sent: the budget was spent
-
-    def raise_for_failures(self) -> None:
-        """`BatchInterrupted` after Ctrl-C, `BatchError` (with ``values``) when items failed."""
-        if self.interrupted is not None:
-            raise self.interrupted
-        if self.failures:
-            line = failure_line(self.failures, self.total, self.over_budget)
-            error = BatchError(line, values=self.values)
-            error.remedies = self.remedies
-            raise error
+__all__ = ["MapItem", "MapJob", "MapOutcome", "MapRun", "MapSummary", "map_items"]
 
 
 def map_items(
@@ -105,49 +60,79 @@ def map_items(
 ) -> MapOutcome:
     """Run every item (replayed where an answer is stored, else asked); nothing is shown but
     the progress."""
-    return _MapRun(job, session, notebook).run(on_progress)
+    return MapRun(job, session, notebook).run(on_progress)
 
 
-@dataclass
-class _Item:
-    turn: PreparedTurn
-    fills: list[str] | None  # None when an item is an image
-    stored: Record | None = None  # a stored answer found for it (its request: `turn`)
-    value: Any = None  # the stored answer's value, when there is one
-
-
-class _MapRun:
+class MapRun:
     """One run's state: the rows, each item's request, what is stored, what failed."""
 
     def __init__(self, job: MapJob, session: ChatSession, notebook: NotebookRecords | None):
         self.job, self.session, self.notebook = job, session, notebook
         self.rows, self.index = item_rows(job.items, job.name)
         self.failures: dict[int, str] = {}
-        self.items: dict[int, _Item] = {}
+        self.items: dict[int, MapItem] = {}
         self.remedies: dict[Remedy, None] = {}  # of the failed items, in order, once each
         self.over_budget: set[int] = set()  # items not sent: the session's budget was spent
         self.saved = Total()  # what the replayed items would have cost now
+        self.waiting = "not done"  # what the summary calls the items not answered yet
 
     def run(self, on_progress: Callable[[Progress], None] | None) -> MapOutcome:
-        template = self._template()
-        window = self.session.item_window(
-            self.job.thread, self.job.cell_id, self.job.source, self.notebook
-        )
-        self._prepare(template, window)
-        self._find_stored()
-        order = [n for n in self.items if n not in self.failures]
+        with gc_paused():
+            template = self.begin()
+            order = self.order()
+            if all(self.items[n].stored is not None for n in order):  # replays only: no wait
+                return self._answer(template, order, on_progress)
+        return self._answer(template, order, on_progress)
+
+    def _answer(
+        self,
+        template: MapTemplate,
+        order: list[int],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> MapOutcome:
         interrupted = None
         try:
             result = self._batch(order, on_progress)
         except BatchInterrupted as error:
             result, interrupted = error.result, error
-        values, kept = self._collect(result, order)
         if interrupted is None:
-            self._not_sent(result, order)
-        record = None
-        if kept and self.job.settings.cache:
-            record = batch_json(template, kept, thread=self.job.thread, cell_id=self.job.cell_id)
-        summary = self._summary(result, order, kept, listed=interrupted is not None)
+            self._not_sent(result, order)  # the items a spent budget stopped
+        return self.finish(template, result, order, interrupted, listed=interrupted is not None)
+
+    def begin(self) -> MapTemplate:
+        """Each item's request, and the answers stored for them (`order` then says which
+        items are to be answered, `MapItem.stored` which of them are stored)."""
+        template = self._template()
+        job = self.job
+        window = self.session.item_window(job.thread, job.cell_id, job.source, self.notebook)
+        with gc_paused():  # thousands of requests, kept
+            self._prepare(template, window)
+            self._find_stored()
+        return template
+
+    def order(self) -> list[int]:
+        """The items to answer (replayed or asked), in input order."""
+        return [n for n in self.items if n not in self.failures]
+
+    def finish(
+        self,
+        template: MapTemplate,
+        result: BatchResult[Record],
+        order: list[int],
+        interrupted: BatchInterrupted | None = None,
+        *,
+        listed: bool = False,
+    ) -> MapOutcome:
+        """The outcome of the answers in ``result`` (by position in ``order``): the values,
+        the record of every answered item, the summary (``listed``: naming the failures)."""
+        with gc_paused():  # thousands of records, kept
+            values, kept = self._collect(result, order)
+            record = None
+            if kept and self.job.settings.cache:
+                record = batch_json(
+                    template, kept, thread=self.job.thread, cell_id=self.job.cell_id
+                )
+            summary = self._summary(result, order, kept, listed=listed)
         bound = _as_series(values, self.index) if self.index is not None else values
         remedies = tuple(self.remedies)
         return MapOutcome(
@@ -174,6 +159,7 @@ class _MapRun:
         """Each item's request; an item that cannot be filled in fails. What was cut from items
         to fit the budget is said once."""
         job, shortened = self.job, []
+        made: Callable[[TurnRequest, CellKey], PreparedTurn] | None = None
         for number, row in enumerate(self.rows):
             try:
                 fills, notes = template.fills(row, job.settings.context_chars, f"item {number}")
@@ -192,9 +178,14 @@ class _MapRun:
                 output=job.output,
             )
             key = CellKey.item(job.cell_id, number)
-            turn = prepare(request, job.settings, window, key, file_index=window.index)
+            if made is None:
+                turn = prepare(request, job.settings, window, key, file_index=window.index)
+                made = alike(turn)  # the next items' requests differ only in their message
+            else:
+                turn = made(request, key)
             text_fills = [f for f in fills if isinstance(f, str)]
-            self.items[number] = _Item(turn, text_fills if len(text_fills) == len(fills) else None)
+            whole = text_fills if len(text_fills) == len(fills) else None
+            self.items[number] = MapItem(turn, whole)
         if shortened:
             more = ", …" if len(shortened) > 1 else ""
             job.note(
@@ -318,9 +309,17 @@ class _MapRun:
             kept.append(BatchItem(number, item.fills, record))
         return values, kept
 
-    def _take(self, item: _Item, answer: Record, was_replayed: bool) -> tuple[Record, str | None]:
+    def _take(self, item: MapItem, answer: Record, was_replayed: bool) -> tuple[Record, str | None]:
         """The item's answer as this cell's record (replayed or kept by the session), or why
-        it is a failure."""
+        it is a failure; taken once (a provider's batch is summed up while it runs, then at
+        its end), so the session counts it once."""
+        if item.taken is None or item.taken[0] is not answer:
+            item.taken = answer, self._taken(item, answer, was_replayed)
+        return item.taken[1]
+
+    def _taken(
+        self, item: MapItem, answer: Record, was_replayed: bool
+    ) -> tuple[Record, str | None]:
         if was_replayed:
             record, saved = self.session.replay(item.turn, answer)
             self.saved = self.saved + saved
@@ -344,7 +343,15 @@ class _MapRun:
             answers[item.index] = item.record.answer
         title = self.job.title or f"--map {self.job.name}"
         return MapSummary(
-            line=summary_line(title, len(self.rows), kept, result, self.failures, self.saved),
+            line=summary_line(
+                title,
+                len(self.rows),
+                kept,
+                result,
+                self.failures,
+                self.saved,
+                waiting=self.waiting,
+            ),
             name=self.job.name,
             inputs=[one_line(str(row)) for row in self.rows],
             answers=answers,

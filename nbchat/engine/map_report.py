@@ -42,9 +42,11 @@ def summary_line(
     result: BatchResult[Record],
     failures: dict[int, str],
     saved: Total,
+    *,
+    waiting: str = "not done",
 ) -> str:
     """``--map reviews: 200 items · 197 answered (12 replayed) · 3 failed · 8,400 tokens ·
-    9.1 s``."""
+    spent $0.12 · 9.1 s`` (items not answered yet: ``waiting``, e.g. ``3 not done``)."""
     replayed = len(result.replayed)
     parts = [
         f"{title}: {plural(total, 'item')}",
@@ -53,7 +55,7 @@ def summary_line(
     if failures:
         parts.append(f"{len(failures)} failed")
     if result.pending:
-        parts.append(f"{len(result.pending)} not done")
+        parts.append(f"{len(result.pending)} {waiting}")
     if result.tokens:
         parts.append(f"{result.tokens:,} tokens")
     if result.spent.usd or result.spent.unknown:

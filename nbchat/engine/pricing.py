@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nbchat._text import clip, one_line
-from nbchat.engine.settings import BUILTIN_PROFILES, Settings
+from nbchat.engine.profiles import BUILTIN_PROFILES
+from nbchat.engine.settings import Settings
 from nbchat.money.cost import Cost
 from nbchat.money.prices import PriceBook, endpoint_key, price_table
 from nbchat.store.record import Record

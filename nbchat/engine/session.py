@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbchat.engine.batch_book import BatchBook
 from nbchat.engine.cache import AnswerCache, Found, Origin
 from nbchat.engine.ledger import Ledger
 from nbchat.engine.offline import asked_elsewhere, explain_miss
@@ -108,6 +109,7 @@ class ChatSession:
         self._warned: set[str] = set()
         self._warning = threading.Lock()  # --map's workers ask from their own threads
         self.placement = CellPlacement()
+        self.batches = BatchBook()  # the provider batches --map --batch cells wait for
 
     def close(self) -> None:
         """Close every HTTP client."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from nbchat.engine.profiles import BUILTIN_PROFILES, DEFAULT_MODEL, colab_url
 from nbchat.errors import ConfigError
 from nbchat.money.prices import check_price_table
 from nbchat.prompt.values import DEFAULT_BUDGET
@@ -27,13 +28,13 @@ from nbchat.wire.protocol import RESERVED_FIELDS
 from nbchat.wire.redaction import mask_url
 
 __all__ = [
-    "BUILTIN_PROFILES",
     "DEFAULTS",
+    "DEFAULT_BATCH_POLL_S",
+    "DEFAULT_BATCH_TIMEOUT",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
     "DEFAULT_MCP_TIMEOUT",
-    "DEFAULT_MODEL",
     "DEFAULT_THREAD",
     "EFFORTS",
     "MIN_CONTEXT_CHARS",
@@ -43,40 +44,6 @@ __all__ = [
     "setting",
 ]
 
-DEFAULT_MODEL = "gpt-4.1-mini"
-
-BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
-    "openai": {
-        "base_url": DEFAULT_BASE_URL,
-        "api_key_env": "OPENAI_API_KEY",
-        "model": DEFAULT_MODEL,
-    },
-    "qwen": {
-        "base_url": "https://dashscope.aliyuncs.com/compatible-mode/v1",
-        "api_key_env": "DASHSCOPE_API_KEY",
-        "model": "qwen3-max",
-    },
-    "qwen-intl": {
-        "base_url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
-        "api_key_env": "DASHSCOPE_API_KEY",
-        "model": "qwen3-max",
-    },
-    "deepseek": {
-        "base_url": "https://api.deepseek.com/v1",
-        "api_key_env": "DEEPSEEK_API_KEY",
-        "model": "deepseek-chat",
-    },
-    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "api_key_env": "", "model": "llama3.2"},
-    "vllm": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "VLLM_API_KEY"},
-    "llamacpp": {"base_url": "http://127.0.0.1:8080/v1", "api_key_env": ""},
-    # The endpoint the demo notebooks' stored answers were recorded from: they replay offline.
-    "demo": {"base_url": "http://127.0.0.1:8765/v1", "api_key_env": "", "model": "nbchat-demo"},
-    # Google Colab's model proxy: its URL is $MODEL_PROXY_HOST + /models/openapi (`_colab`).
-    "colab": {"api_key_env": "MODEL_PROXY_API_KEY", "model": "google/gemini-2.5-flash"},
-}
-COLAB_HOST = "MODEL_PROXY_HOST"  # set by Google Colab: the model proxy's URL
-
-
 EFFORTS = ("low", "medium", "high")  # OpenAI's reasoning_effort
 DEFAULT_THREAD = "default"  # the thread of a cell that names none
 DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
@@ -85,6 +52,8 @@ DEFAULT_MAX_TOOL_ROUNDS = 10  # rounds of tool calls before the turn fails
 DEFAULT_MAX_TOOL_CALLS = 20
 DEFAULT_CONCURRENCY = 8  # --map: requests at once
 DEFAULT_MCP_TIMEOUT = 60.0  # seconds: an MCP server's start, listing or call
+DEFAULT_BATCH_POLL_S = 30.0  # --map --batch: seconds between status requests
+DEFAULT_BATCH_TIMEOUT = 24 * 3600.0  # --map --batch --wait: the provider's completion window
 MIN_CONTEXT_CHARS = 200  # a table needs about 120 characters with no row at all
 _CLIENT_DEFAULTS = ClientConfig(base_url=DEFAULT_BASE_URL)  # the HTTP defaults are defined there
 _OPENAI_KEY = "OPENAI_API_KEY"
@@ -200,6 +169,17 @@ class Settings:
         minimum=0,
         check=_finite,
     )
+    batch_poll_s: float = setting(
+        DEFAULT_BATCH_POLL_S,
+        "Seconds between status requests of a provider's batch (--map --batch).",
+        above=0,
+    )
+    batch_timeout: float = setting(
+        DEFAULT_BATCH_TIMEOUT,
+        "Seconds a --map --batch cell waits for its batch with --wait or when run headless "
+        "(--batch-timeout overrides); the batch goes on after, and a re-run picks it up.",
+        above=0,
+    )
     key_problem: str | None = None  # why no key may be sent (an unpaired base URL), if so
 
     def client_config(self) -> ClientConfig:
@@ -312,17 +292,6 @@ def _key_variable(
     return _OPENAI_KEY, None
 
 
-def _colab_url(environ: Mapping[str, str]) -> str:
-    """The base URL of Colab's model proxy (its key is paired with this host only)."""
-    host = environ.get(COLAB_HOST, "").strip().rstrip("/")
-    if not host:
-        raise ConfigError(
-            f"Profile 'colab' needs ${COLAB_HOST}, which Google Colab sets: run the notebook "
-            "in Colab, or set it to the model proxy's URL."
-        )
-    return f"{host}/models/openapi"
-
-
 def _profile(
     name: str,
     profiles: Mapping[str, Mapping[str, Any]],
@@ -337,7 +306,7 @@ def _profile(
         raise ConfigError(f"Unknown profile {name!r}. Known profiles: {known}.")
     profile = dict(all_profiles[name])
     if name == "colab" and "colab" not in profiles:
-        profile["base_url"] = _colab_url(environ)
+        profile["base_url"] = colab_url(environ)
     if "prices" in profile:
         check_price_table(profile["prices"])
         # Its "*" prices every model at its endpoint: the ones named for all cells yield.

@@ -9,9 +9,9 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nbchat.engine.settings import (
     DEFAULT_MAX_TOOL_CALLS,
@@ -21,7 +21,7 @@ from nbchat.engine.settings import (
 )
 from nbchat.engine.threads import Message, Window
 from nbchat.errors import ConfigError
-from nbchat.store.keys import CellKey, Endpoint, request_key, request_key_v1
+from nbchat.store.keys import CellKey, Endpoint, key_maker, request_key, request_key_v1
 from nbchat.store.record import TURN, Record, RequestInfo, utc_now
 from nbchat.wire.messages import pad_reasoning, user_message, wire_turn
 
@@ -29,12 +29,15 @@ if TYPE_CHECKING:
     from nbchat.engine.tool_calls import ToolBox
     from nbchat.schema.structured import JsonOutput, OutputSchema
 
+_Same = TypeVar("_Same")
+
 __all__ = [
     "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
     "DEFAULT_THREAD",
     "PreparedTurn",
     "TurnRequest",
+    "alike",
     "answered",
     "at_endpoint",
     "prepare",
@@ -203,6 +206,26 @@ def with_tools(turn: PreparedTurn, tools: ToolBox) -> PreparedTurn:
     )
 
 
+def alike(turn: PreparedTurn) -> Callable[[TurnRequest, CellKey], PreparedTurn] | None:
+    """What prepares turns that differ from ``turn`` only in their user message (the items of
+    a ``--map`` cell), the same as `prepare` would, what they share computed once; None when
+    ``turn``'s keys depend on more (the thinking above it, nbchat 0.1's keys)."""
+    if turn.other_key is not None or turn.v1_key is not None:
+        return None
+    shared = turn.request
+    key = key_maker(turn.endpoint, turn.settings.model, turn.params, turn.system, turn.history)
+
+    def make(request: TurnRequest, cell_key: CellKey) -> PreparedTurn:
+        if request.output is not shared.output or request.tools is not shared.tools:
+            return prepare(
+                request, turn.settings, turn.window, cell_key, file_index=turn.file_index
+            )
+        user = user_message(request.content if request.content is not None else request.prompt)
+        return _copied(turn, request=request, cell_key=cell_key, user=user, key=key(user))
+
+    return make
+
+
 def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
     """The same request as sent to ``endpoint`` (where a stored answer was asked), its keys
     computed for it."""
@@ -252,9 +275,18 @@ def replayed(turn: PreparedTurn, found: Record) -> Record:
     """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
     stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
     schema 2 record of this cell, referring to the turns above this cell."""
-    return replace(
+    return _copied(
         found, schema=2, earlier=None, original=None, key_rule=None, **_of_this_cell(turn)
     )
+
+
+def _copied(obj: _Same, **changes: Any) -> _Same:
+    """``dataclasses.replace`` for dataclasses with no ``__post_init__``, without calling
+    ``__init__`` again (its defaults and freezing): a quarter of the cost, and a ``--map``
+    cell makes two per item."""
+    copy = object.__new__(type(obj))
+    copy.__dict__.update(obj.__dict__, **changes)
+    return copy
 
 
 def _request_params(request: TurnRequest, settings: Settings) -> dict[str, Any]:

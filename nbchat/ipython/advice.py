@@ -28,6 +28,7 @@ WORDS: dict[Caller, dict[Remedy, str]] = {
         Remedy.REFRESH_ONLINE: "run online with --refresh to ask again",
         Remedy.RAISE_BUDGET: "raise %config ChatMagics.budget to go on (stored answers still "
         "replay)",
+        Remedy.REAL_TIME: "send the items in real time with --no-batch",
     },
     Caller.CODE: {
         Remedy.NEW_THREAD: "start the thread afresh with new=True",
@@ -40,6 +41,7 @@ WORDS: dict[Caller, dict[Remedy, str]] = {
         Remedy.REFRESH_ONLINE: "run online with refresh=True to ask again",
         Remedy.RAISE_BUDGET: "raise %config ChatMagics.budget to go on (stored answers still "
         "replay)",
+        Remedy.REAL_TIME: "send the items in real time with batch=False",
     },
 }
 

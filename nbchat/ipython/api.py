@@ -175,18 +175,22 @@ def map(  # shadows the builtin here only, and is not in nbchat's __all__
     temperature: float | None = None,
     max_tokens: int | None = None,
     allow_secrets: bool = False,
+    batch: bool = False,
+    wait: bool = True,
+    batch_timeout: float | None = None,
     **options: Any,
 ) -> Any:
     """``%%chat --map`` from code: ``template`` sent once per item of ``items`` (``{item}``,
     ``{item[field]}``, ``{item.field}``), concurrently; the answers in order (validated objects
-    with ``schema``, parsed JSON with ``json``; a pandas Series for a Series or DataFrame).
+    with ``schema``, parsed JSON with ``json``; a pandas Series for a Series or DataFrame). A
+    value that holds an API key is refused unless ``allow_secrets=True``. The summary (with the
+    record the next run replays) is shown in the running cell's output. Raises `BatchError`
+    when some items failed: its ``values`` holds the others.
 
-    A value filled in that holds an API key is refused unless ``allow_secrets=True``. The
-    batch's summary (with its record, so the next run replays it) is shown in the running
-    cell's output. Raises `BatchError` when some items failed: its ``values`` holds the others.
+    ``batch=True``: through the provider's batch API, waiting up to ``batch_timeout`` seconds
+    (`BatchPending` past it; a later call picks the batch up); ``wait=False`` returns None at
+    once, and the cell's output follows the batch.
     """
-    from nbchat.ipython.mapping import map_job, run_map  # shows widgets: only when mapping
-
     chosen = CellOptions(
         caller=Caller.CODE,
         model=model,
@@ -201,8 +205,20 @@ def map(  # shadows the builtin here only, and is not in nbchat's __all__
         concurrency=concurrency,
         rpm=rpm,
         allow_secrets=allow_secrets,
+        batch=batch,
+        wait=batch and wait,
+        batch_timeout=batch_timeout,
     )
     with in_words(Caller.CODE):
-        kernel = _kernel()
-        kernel.begin()
-        return run_map(kernel, map_job(kernel, chosen, template, items, title="nbchat.map"))
+        return _map(chosen, template, items)
+
+
+def _map(chosen: CellOptions, template: str, items: Any) -> Any:
+    from nbchat.ipython.mapping import map_job, run_job  # shows widgets: only when mapping
+
+    kernel = _kernel()
+    kernel.begin()
+    values, pending = run_job(
+        kernel, chosen, map_job(kernel, chosen, template, items, title="nbchat.map")
+    )
+    return None if pending else values

@@ -17,6 +17,7 @@ from nbchat.engine.pricing import price_book, record_cost
 from nbchat.engine.queries import context_at, sent, thread_summary
 from nbchat.engine.settings import DEFAULT_THREAD
 from nbchat.errors import ConfigError
+from nbchat.ipython.batch_commands import cancel_batch, list_batches
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.help import help_text
 from nbchat.ipython.mcp_command import show_servers, show_specs
@@ -55,6 +56,10 @@ def _parser() -> MagicArgumentParser:
     tools.add_argument("names", nargs="?", metavar="F,G")
     mcp = commands.add_parser("mcp", help="the MCP servers, their state and tools (NAME: now)")
     mcp.add_argument("name", nargs="?", metavar="NAME")
+    commands.add_parser("batches", help="this notebook's provider batches (--map --batch)")
+    batch = commands.add_parser("batch", help="batch cancel ID: cancel a provider batch")
+    batch.add_argument("action", choices=["cancel"])
+    batch.add_argument("id")
     commands.add_parser("help", help="this list")
     return parser
 
@@ -249,5 +254,7 @@ _HANDLERS: dict[str, Callable[[ChatKernel, Any], None]] = {
     "notebook": _notebook,
     "tools": _tools,
     "mcp": _mcp,
+    "batches": list_batches,
+    "batch": cancel_batch,
     "help": _help,
 }

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nbchat.engine.mcp_tools import PREFIX, McpOffer, McpSelector, split_tool_names
+from nbchat.engine.profiles import BUILTIN_PROFILES
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import (
-    BUILTIN_PROFILES,
     DEFAULT_MAX_TOOL_CALLS,
     Settings,
     resolve_settings,
 )
 from nbchat.engine.tool_calls import ToolBox
 from nbchat.errors import ConfigError
+from nbchat.ipython.batch_poller import BatchPollers
 from nbchat.ipython.cell import Frontend, RunningCell
 from nbchat.ipython.locator import SavedNotebook
 from nbchat.ipython.names import output_shape, tools_named
@@ -62,6 +63,7 @@ class ChatKernel:
         self.session = ChatSession(warn=self.output.note)
         self.locator = SavedNotebook()
         self._mcp: McpHub | None = None
+        self.pollers = BatchPollers()  # following --map --batch cells that returned
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -146,7 +148,9 @@ class ChatKernel:
         self.output.note(message)
 
     def close(self) -> None:
-        """Close the session's HTTP connections and stop the MCP servers."""
+        """Stop the batch pollers, close the session's HTTP connections and stop the MCP
+        servers."""
+        self.pollers.close()
         self.session.close()
         if self._mcp is not None:
             self._mcp.close()

@@ -85,8 +85,8 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         return self.kernel.session
 
     def close(self) -> None:
-        """Close the session's HTTP connections and stop the MCP servers, if a ``%chat`` ever
-        started any."""
+        """Stop the batch pollers, close the session's HTTP connections and stop the MCP servers,
+        if a ``%chat`` ever started any."""
         if "kernel" in self.__dict__:
             self.kernel.close()
 
@@ -175,6 +175,30 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
     )
     @argument("--rpm", type=float, metavar="N", help="--map: at most N requests a minute.")
     @argument(
+        "--batch",
+        action="store_true",
+        default=False,
+        help="--map: through the provider's batch API (half price, within 24 h): the cell "
+        "returns once the batch is made, and its output follows it; -o is bound when it ends.",
+    )
+    @argument(
+        "--no-batch",
+        dest="batch",
+        action="store_false",
+        help="--map: in real time (the default), the items no batch answered included.",
+    )
+    @argument(
+        "--wait",
+        action="store_true",
+        help="--batch: wait in the cell for the batch (headless runs always do).",
+    )
+    @argument(
+        "--batch-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="--batch: how long the cell waits (default: ChatMagics.batch_timeout, 24 h).",
+    )
+    @argument(
         "--allow-secrets",
         action="store_true",
         help="Send a {value} even if it holds the value of an API key variable (refused "
@@ -198,7 +222,7 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
         by the code and the result of execution n.
 
         Line form: %chat COMMAND with COMMAND one of history, reset, threads, raw, models,
-        usage, config, notebook, tools, mcp, help (%chat help explains each).
+        usage, config, notebook, tools, mcp, batches, batch, help (%chat help explains each).
         """
         from nbchat.ipython.commands import run_command
         from nbchat.ipython.mapping import map_cell

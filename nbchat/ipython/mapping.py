@@ -1,21 +1,19 @@
 """A ``%%chat --map`` cell or an `nbchat.map` call: the engine's run (`engine.map`) with a live
-progress view, then its summary (with the batch record) in the same output slot."""
+progress view, then its summary (with the batch record) in the same output slot; with
+``--batch``, the provider's batch API instead (`ipython.batch_cell`)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from nbchat.engine.map import MapJob, MapOutcome, map_items
+from nbchat.engine.map import MapJob, map_items
 from nbchat.errors import BatchError, ConfigError
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.options import CellOptions
-from nbchat.ipython.progress import progress_view
-from nbchat.render.batch import BatchSummary
-from nbchat.render.bundles import Bundle
-from nbchat.store.record import RECORD_MIME
+from nbchat.ipython.progress import progress_view, summary_bundle
 
-__all__ = ["map_cell", "map_job", "run_map", "summary_bundle"]
+__all__ = ["map_cell", "map_job", "run_job", "run_map"]
 
 
 def map_job(
@@ -51,13 +49,26 @@ def map_cell(kernel: ChatKernel, options: CellOptions, text: str) -> None:
         raise ConfigError(f"--map: {options.map!r} is not defined in the notebook")
     job = map_job(kernel, options, text, kernel.namespace[options.map])
     try:
-        values = run_map(kernel, job)
+        values, pending = run_job(kernel, options, job)
+        if pending:  # bound by the poller when the batch ends
+            return
     except BatchError as error:
         if options.out:
             kernel.namespace[options.out] = error.values
         raise
     if options.out:
         kernel.namespace[options.out] = values
+
+
+def run_job(kernel: ChatKernel, options: CellOptions, job: MapJob) -> tuple[Any, bool]:
+    """The values of a run in real time, or with ``--batch`` through the provider's batch
+    API; and whether they are still to come (a poller follows the batch and binds them)."""
+    if not options.batch:
+        return run_map(kernel, job), False
+    from nbchat.ipython.batch_cell import PENDING, batch_map  # the batch API: only when used
+
+    values = batch_map(kernel, options, job)
+    return values, values is PENDING
 
 
 def run_map(kernel: ChatKernel, job: MapJob) -> Any:
@@ -73,16 +84,3 @@ def run_map(kernel: ChatKernel, job: MapJob) -> Any:
     view.finish(*summary_bundle(outcome))
     outcome.raise_for_failures()
     return outcome.values
-
-
-def summary_bundle(outcome: MapOutcome) -> Bundle:
-    """The summary shown (and stored, with the batch record) when a run is done."""
-    summary = outcome.summary
-    shown = BatchSummary(
-        summary.name, summary.inputs, summary.answers, summary.listed, summary.labels
-    )
-    data, metadata = shown.bundle(
-        summary.line, outcome.record, pending=summary.pending, replayed=summary.replayed
-    )
-    assert outcome.record is None or data[RECORD_MIME] is outcome.record
-    return data, metadata

@@ -72,6 +72,9 @@ class CellOptions:
     map: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     rpm: float | None = None
+    batch: bool = False  # through the provider's batch API
+    wait: bool = False  # wait in the cell for the batch (headless runs always do)
+    batch_timeout: float | None = None  # seconds to wait (None: ChatMagics.batch_timeout)
 
     def __post_init__(self) -> None:
         name = self.caller.name_of
@@ -85,8 +88,16 @@ class CellOptions:
             raise ConfigError(f"{name('rpm')} must be a number of requests a minute above 0")
         if self.reasoning_effort not in (None, *EFFORTS):
             raise ConfigError(f"{name('reasoning_effort')} is one of {', '.join(EFFORTS)}")
+        if self.batch_timeout is not None and not self.batch_timeout > 0:
+            raise ConfigError(f"{name('batch_timeout')} must be a number of seconds above 0")
         if self.map is not None:
             self._check_map()
+        for option in ("batch", "wait", "batch_timeout"):
+            if getattr(self, option) not in (None, False) and self.map is None:
+                raise ConfigError(f"{name(option)} goes with {name('map')}")
+        for option in ("wait", "batch_timeout"):
+            if getattr(self, option) not in (None, False) and not self.batch:
+                raise ConfigError(f"{name(option)} goes with {name('batch', True)}")
 
     def _check_map(self) -> None:
         name = self.caller.name_of
@@ -140,6 +151,9 @@ def parse_options(args: Any) -> CellOptions:
         map=args.map,
         concurrency=args.concurrency,
         rpm=args.rpm,
+        batch=args.batch,
+        wait=args.wait,
+        batch_timeout=args.batch_timeout,
     )
 
 

@@ -4,7 +4,7 @@ An ipywidgets progress bar and one line (done / total, replayed, failed, tokens,
 spent and projected for the rest, items per second, ETA), updated only when
 `engine.batch.run_batch` reports (a few times a second at most), so a batch of thousands costs
 the frontend a bounded number of messages. Headless runs show nothing live. The summary
-replaces the view in the same output slot.
+(`summary_bundle`) replaces the view in the same output slot.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from typing import Any
 from IPython.display import DisplayHandle, display
 
 from nbchat.engine.batch import Progress
+from nbchat.engine.map import MapOutcome
 from nbchat.ipython.cell import Frontend
-from nbchat.render.bundles import note_html
+from nbchat.render.batch import BatchSummary
+from nbchat.render.bundles import Bundle, note_html
 from nbchat.render.html import document
+from nbchat.store.record import RECORD_MIME
 
-__all__ = ["ProgressView", "progress_line", "progress_view"]
+__all__ = ["ProgressView", "progress_line", "progress_view", "summary_bundle"]
 
 
 def progress_line(progress: Progress) -> str:
@@ -105,3 +108,17 @@ class _Silent:
 def progress_view(frontend: Frontend) -> ProgressView | _Silent:
     """The live view for where the kernel runs."""
     return ProgressView() if frontend is Frontend.INTERACTIVE else _Silent()
+
+
+def summary_bundle(outcome: MapOutcome, **more: Any) -> Bundle:
+    """The summary shown (and stored, with the batch record) when a run is done; ``more``:
+    what `BatchSummary.bundle` adds while a provider's batch runs."""
+    summary = outcome.summary
+    shown = BatchSummary(
+        summary.name, summary.inputs, summary.answers, summary.listed, summary.labels
+    )
+    data, metadata = shown.bundle(
+        summary.line, outcome.record, pending=summary.pending, replayed=summary.replayed, **more
+    )
+    assert outcome.record is None or data[RECORD_MIME] is outcome.record
+    return data, metadata

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from nbchat.errors import ConfigError
+from nbchat.wire.redaction import runs_of
 
 __all__ = ["KeyGuard"]
 
@@ -47,21 +48,21 @@ class KeyGuard:
             for value, name in self._keys.items()
             for i in range(len(value) - _PIECE + 1)
         }
+        self._runs = runs_of("".join(self._pieces), _PIECE)
 
     def variable_in(self, text: str) -> str | None:
-        """The name of a variable whose value ``text`` holds, whole or a long run of it."""
+        """The name of a variable whose value ``text`` holds, whole or a long run of it (a run
+        lies within a run of the keys' characters: only those are scanned)."""
         found = next((name for value, name in self._keys.items() if value in text), None)
-        if found is not None or not self._pieces:
+        if found is not None or self._runs is None:
             return found
         pieces = self._pieces
-        return next(
-            (
-                pieces[run]
-                for i in range(len(text) - _PIECE + 1)
-                if (run := text[i : i + _PIECE]) in pieces
-            ),
-            None,
-        )
+        for match in self._runs.finditer(text):
+            run = match.group()
+            for i in range(len(run) - _PIECE + 1):
+                if (piece := run[i : i + _PIECE]) in pieces:
+                    return pieces[piece]
+        return None
 
     def check(self, fills: Iterable[tuple[str, str]]) -> None:
         """`ConfigError` when a filled value (``(placeholder, text)``) holds a key."""

@@ -1,19 +1,24 @@
 """What a ``%%chat --map`` cell shows when it is done: a compact summary, with the batch record.
 
 The counts, the first few items with their answers, and the failures with their one-line
-reasons when the cell's error does not name them (after Ctrl-C); model and server text in it is
-escaped and the HTML sanitized (`render.html.document`). The live progress view before it is
-the kernel front end's (`ipython.progress`).
+reasons when the cell's error does not name them (after Ctrl-C, or when a provider's batch ended
+after the cell had returned); model and server text in it is escaped and the HTML sanitized
+(`render.html.document`). While a provider's batch runs (``--batch``) the same summary says
+which items wait for it, one line per batch, and carries the pending state
+(`store.batch_state`). The live progress view before it is the kernel front end's
+(`ipython.progress`).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from nbchat._text import clip, one_line, plural, render_table
-from nbchat.render.bundles import Bundle
+from nbchat.render.bundles import Bundle, note_html
 from nbchat.render.html import document, escape, table
+from nbchat.store.batch_state import BATCHES_MIME
 from nbchat.store.marker import OutputMarker
 from nbchat.store.record import RECORD_MIME
 
@@ -47,15 +52,20 @@ class BatchSummary:
         *,
         pending: Sequence[int] = (),
         replayed: int = 0,
+        waiting: str = "not done (interrupted)",
+        lines: Sequence[str] = (),
+        state: dict[str, Any] | None = None,
     ) -> Bundle:
         """The summary as HTML and plain text (with the batch record, when stored); its
-        metadata counts the answers, and the ``replayed`` ones, for `nbchat run`."""
+        metadata counts the answers, and the ``replayed`` ones, for `nbchat run`. ``pending``
+        items are said to be ``waiting`` (unless it is ""); ``lines`` are quiet lines below (a
+        provider's batches, what was bound); ``state``, the pending batches to store with it."""
         headers = ["#", self.name, "answer"]
-        rows = [
+        shown = ((n, answer) for n, answer in enumerate(self.answers) if answer is not None)
+        rows = [  # only the first few are made (a batch may hold 50,000)
             [self.labels[index], clip(one_line(self.inputs[index]), 60), clip(one_line(answer), 80)]
-            for index, answer in enumerate(self.answers)
-            if answer is not None
-        ][:_SHOWN_RESULTS]
+            for index, answer in itertools.islice(shown, _SHOWN_RESULTS)
+        ]
         answered = sum(answer is not None for answer in self.answers)
         more = answered - len(rows)
         html = [f"<p><strong>{escape(line)}</strong></p>"]
@@ -66,6 +76,28 @@ class BatchSummary:
             if more:
                 html.append(f"<p><em>… and {plural(more, 'more answer')}.</em></p>")
                 plain.append(f"… and {plural(more, 'more answer')}.")
+        shown = self._failures()
+        if shown:
+            html.append("<ul>" + "".join(f"<li>⚠ {escape(text)}</li>" for text in shown) + "</ul>")
+            plain += [f"⚠ {text}" for text in shown]
+        if pending and waiting:
+            note = f"{plural(len(pending), 'item')} {waiting}."
+            html.append(f"<p><em>{escape(note)}</em></p>")
+            plain.append(note)
+        html += [note_html(line) for line in lines]
+        plain += lines
+        data: dict[str, Any] = {
+            "text/html": document("".join(html)),
+            "text/plain": "\n".join(plain),
+        }
+        if record is not None:
+            data[RECORD_MIME] = record
+        if state is not None:
+            data[BATCHES_MIME] = state
+        return data, OutputMarker(answered=answered, replayed_items=replayed).to_json()
+
+    def _failures(self) -> list[str]:
+        """The failures listed, each on one line (the first few)."""
         failures = sorted(self.failures.items())
         shown = [
             f"item {self.labels[index]} failed: {clip(one_line(reason), 200)}"
@@ -73,17 +105,4 @@ class BatchSummary:
         ]
         if len(failures) > _SHOWN_FAILURES:
             shown.append(f"… and {len(failures) - _SHOWN_FAILURES} more failures")
-        if shown:
-            html.append("<ul>" + "".join(f"<li>⚠ {escape(text)}</li>" for text in shown) + "</ul>")
-            plain += [f"⚠ {text}" for text in shown]
-        if pending:
-            note = f"{plural(len(pending), 'item')} not done (interrupted)."
-            html.append(f"<p><em>{escape(note)}</em></p>")
-            plain.append(note)
-        data: dict[str, Any] = {
-            "text/html": document("".join(html)),
-            "text/plain": "\n".join(plain),
-        }
-        if record is not None:
-            data[RECORD_MIME] = record
-        return data, OutputMarker(answered=answered, replayed_items=replayed).to_json()
+        return shown

@@ -40,9 +40,12 @@ from typing import Any
 
 from nbchat._json import need, required
 from nbchat.errors import ConfigError
+from nbchat.store.checks import check_timing
+from nbchat.store.keys import key_maker
 from nbchat.store.reading import read_record
 from nbchat.store.record import SCHEMA_VERSION, STANDALONE, TURN, Record, utc_now
 from nbchat.wire.messages import ItemTemplate, user_message
+from nbchat.wire.protocol import completion_problem
 
 __all__ = [
     "BATCH",
@@ -149,12 +152,82 @@ def _read_batch(data: dict[str, Any]) -> list[Record]:
         **{name: required(data, name, "") for name in ("request", "history", "response")},
     }
     need(shared["response"], "response", dict)
-    records = [
-        Record.from_json(_item_turn(template, entry, n, shared)) for n, entry in enumerate(items)
-    ]
+    if not items:
+        return []
+    first = Record.from_json(_item_turn(template, items[0], 0, shared))
+    quick = _QuickItems(template, shared["response"], first)
+    records = [first]
+    for number, entry in enumerate(items[1:], start=1):
+        record = quick.read(entry) if quick.able else None
+        if record is None:  # a less common shape, or a problem to name: the whole check
+            record = Record.from_json(_item_turn(template, entry, number, shared))
+        records.append(record)
+    assert first.request is not None
+    request = first.request
+    key = key_maker(request.endpoint, request.model, request.params, request.system, first.history)
     for record in records:
-        record.key = record.expected_key()
+        record.key = key(record.messages[0])
+        record.key_rule = _computed_key  # checked again, it would hash the same request again
     return records
+
+
+class _QuickItems:
+    """Reads the common item (its fills, its answer as text, a response that shares the
+    batch's choices) without checking again what every item shares: `Record.from_json`
+    checked it with the first item, and the shared response is checked here once. An item
+    whose own fields are all checked here becomes the record `Record.from_json` would make;
+    any other (or one with a problem) is left to it (None)."""
+
+    def __init__(self, template: ItemTemplate, response: dict[str, Any], first: Record) -> None:
+        self.template, self.response, self.first = template, response, first
+        choices = response.get("choices")
+        shared = {**response, "choices": [{**choice} for choice in choices or ()]}
+        if shared["choices"] and isinstance(shared["choices"][0], dict):
+            shared["choices"][0]["message"] = {"role": "assistant", "content": ""}
+        self.able = bool(choices) and completion_problem(shared) is None
+
+    def read(self, entry: Any) -> Record | None:
+        if not isinstance(entry, dict):
+            return None
+        fills, answer = entry.get("fills"), entry.get("answer")
+        response, timing = entry.get("response"), entry.get("timing", {})
+        paths = len(self.template.paths)
+        if not (
+            isinstance(fills, list)
+            and len(fills) == paths
+            and all(isinstance(fill, str) for fill in fills)
+            and isinstance(answer, str)
+            and isinstance(response, dict)
+            and "choices" not in response
+            and completion_problem({**response, "choices": []}) is None
+        ):
+            return None
+        try:
+            check_timing(timing)
+        except ValueError:
+            return None
+        first = self.first
+        return Record(
+            kind=TURN,
+            thread=STANDALONE,
+            messages=[
+                user_message(self.template.content(fills)),
+                {"role": "assistant", "content": answer},
+            ],
+            cell_id=first.cell_id,
+            history=first.history,
+            request=first.request,
+            responses=[{**self.response, **response}],
+            timing={**timing, "streamed": False},
+            stored_at=first.stored_at,
+            nbchat_version=first.nbchat_version,
+        )
+
+
+def _computed_key(record: Record) -> str | None:
+    """An item's key: computed from its request when the batch was read (a --map cell holds
+    thousands of items, and each hash costs as much as reading the item)."""
+    return record.key
 
 
 def _item_turn(

@@ -29,6 +29,7 @@ _TIMING_FIELDS: dict[str, type | tuple[type, ...]] = {
     "streamed": bool,
     "thinking_s": (int, float),
     "tool_s": list,
+    "batch_id": str,
 }
 
 
@@ -92,5 +93,6 @@ def _with_messages(response: dict[str, Any]) -> dict[str, Any]:
 def check_timing(timing: Any) -> None:
     """The timing fields nbchat writes are of their types (or null)."""
     need(timing, "timing", dict)
-    for name, kinds in _TIMING_FIELDS.items():
-        need(timing.get(name), f"timing.{name}", kinds, null=True)
+    for name, value in timing.items():
+        if name in _TIMING_FIELDS:
+            need(value, f"timing.{name}", _TIMING_FIELDS[name], null=True)

@@ -16,9 +16,10 @@ find the answers old notebooks stored.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +34,7 @@ __all__ = [
     "Endpoint",
     "canonical",
     "extend_history",
+    "key_maker",
     "request_key",
     "request_key_v1",
     "turn_digest",
@@ -82,17 +84,29 @@ class Endpoint:
     @classmethod
     def of(cls, base_url: str) -> Endpoint:
         """The endpoint of a base URL (which may carry a query, e.g. Azure's api-version)."""
-        base, query = split_query(base_url.strip())
-        parts = urlsplit(base)
-        host = parts.netloc.rpartition("@")[2].lower()
-        url = urlunsplit((parts.scheme.lower(), host, parts.path.rstrip("/"), "", ""))
-        digest = _sha256(query.encode("utf-8")) if query else None
-        return cls(url, mask_url(base_url.strip()), digest)
+        return _endpoint_of(base_url)
 
     @classmethod
     def stored(cls, shown: str, query_digest: str | None) -> Endpoint:
         """The endpoint a record keeps (its shown URL and the query's digest)."""
-        return cls(cls.of(shown).url, shown, query_digest)
+        return _stored_endpoint(shown, query_digest)
+
+
+# A notebook names a handful of endpoints, and a --map cell's thousands of items the same one:
+# each is parsed once (the URL parsing and masking cost more than the key's hash).
+@functools.lru_cache(maxsize=64)
+def _endpoint_of(base_url: str) -> Endpoint:
+    base, query = split_query(base_url.strip())
+    parts = urlsplit(base)
+    host = parts.netloc.rpartition("@")[2].lower()
+    url = urlunsplit((parts.scheme.lower(), host, parts.path.rstrip("/"), "", ""))
+    digest = _sha256(query.encode("utf-8")) if query else None
+    return Endpoint(url, mask_url(base_url.strip()), digest)
+
+
+@functools.lru_cache(maxsize=64)
+def _stored_endpoint(shown: str, query_digest: str | None) -> Endpoint:
+    return Endpoint(_endpoint_of(shown).url, shown, query_digest)
 
 
 def request_key(
@@ -116,6 +130,27 @@ def request_key(
         dict(user_message),
     ]
     return "v2:" + _sha256(canonical(fields))
+
+
+def key_maker(
+    endpoint: Endpoint,
+    model: str,
+    params: Mapping[str, Any],
+    system: str | None,
+    history: str,
+) -> Callable[[Mapping[str, Any]], str]:
+    """`request_key` of many requests that differ only in their user message (the items of a
+    ``--map`` cell): what they share is hashed once, the same bytes in the same order."""
+    answer_params = {k: v for k, v in params.items() if k not in RESERVED_FIELDS}
+    fields = [_KEY_TAG, endpoint.url, endpoint.query_digest, model, answer_params, system, history]
+    shared = hashlib.sha256(canonical(fields)[:-1] + b",")  # the list, open for one more field
+
+    def key(user_message: Mapping[str, Any]) -> str:
+        digest = shared.copy()
+        digest.update(canonical(dict(user_message)) + b"]")
+        return "v2:" + digest.hexdigest()
+
+    return key
 
 
 def request_key_v1(

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbchat._gc import gc_paused
 from nbchat.errors import NotebookError
 from nbchat.store.batch_record import read_stored
+from nbchat.store.batch_state import BatchState, iter_batch_states
 from nbchat.store.keys import CellKey, CellKind
 from nbchat.store.marker import OutputMarker
 from nbchat.store.record import RECORD_MIME_PATTERN, Record
@@ -67,6 +69,10 @@ class NotebookRecords:
     by_key_at: dict[str, list[int]] = field(default_factory=dict)  # key -> cells holding it
     has_v1: bool = False  # some records were written by nbchat 0.1 (found by their v1 key)
     rejected: dict[int, str] = field(default_factory=dict)  # cell index -> why it was skipped
+    # (cell index, key) -> the cell's record under that key (a --map cell holds thousands)
+    at_cell: dict[tuple[int, str], Record] = field(default_factory=dict)
+    # the provider batches --map --batch cells wait for (`store.batch_state`), with their cell
+    batches: list[tuple[int, BatchState]] = field(default_factory=list)
 
     def records(self) -> Iterator[tuple[StoredCell, Record]]:
         """Every record with its cell, in notebook order."""
@@ -83,12 +89,8 @@ class NotebookRecords:
         """The record stored under ``key``: the one in cell ``at`` (the running cell's own) when
         it holds one, else the first. Two cells may hold the same key (the same request made
         twice) with different answers (one was asked again with --refresh)."""
-        for cell in self.cells if at is not None and at in self.by_key_at.get(key, ()) else ():
-            if cell.index == at:
-                for record in cell.records:
-                    if record.key == key:
-                        return record
-        return self.by_key.get(key)
+        own = self.at_cell.get((at, key)) if at is not None else None
+        return own if own is not None else self.by_key.get(key)
 
     def locate(
         self, cell_id: str | None, source: str | None, taken: Container[int] = ()
@@ -237,6 +239,17 @@ def _cell_records(outputs: Any) -> tuple[list[Record], list[str]]:
     return records, problems
 
 
+def _cell_batches(outputs: Any, index: int, found: list[tuple[int, BatchState]]) -> list[str]:
+    """Add the cell's pending provider batches to ``found``; why the malformed ones are not."""
+    problems = []
+    for raw in iter_batch_states(outputs):
+        try:
+            found.append((index, BatchState.from_json(raw)))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            problems.append(f"malformed batches state: {exc}")
+    return problems
+
+
 def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
     """Collect the records of a parsed notebook; malformed ones are listed in ``problems``."""
     result = NotebookRecords(path=path)
@@ -256,6 +269,7 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
         if anonymous:
             result.anonymous.setdefault(cell_source(cell), []).append(index)
         records, problems = _cell_records(cell.get("outputs"))
+        problems += _cell_batches(cell.get("outputs"), index, result.batches)
         result.problems += [f"cell {index + 1}: {problem}" for problem in problems]
         if problems:
             result.rejected[index] = problems[0]
@@ -268,6 +282,7 @@ def read_records(notebook: Mapping[str, Any], path: Path) -> NotebookRecords:
             if record.key:
                 result.by_key.setdefault(record.key, record)
                 result.by_key_at.setdefault(record.key, []).append(index)
+                result.at_cell.setdefault((index, record.key), record)
             if anonymous and record.cell_id:
                 recorded.setdefault(record.cell_id, []).append(index)
     result.recorded_ids = {
@@ -341,7 +356,8 @@ class NotebookWatcher:
             return self._records
         self.parse_count += 1
         try:
-            records = read_records(read_notebook_json(self.path), self.path)
+            with gc_paused():  # a --map cell's thousands of records
+                records = read_records(read_notebook_json(self.path), self.path)
         except NotebookError as exc:  # a corrupt file is not read again until it changes
             self._records, self.error = None, str(exc)
         except KeyboardInterrupt:

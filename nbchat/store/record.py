@@ -34,7 +34,10 @@ thread's notebook grows linearly with its length. Every field is JSON:
                     ``message`` of its first choice, which is in ``messages``
 ``timing``          ``{"started_at": ISO-8601, "elapsed_s", "first_token_s", "streamed"}``, and
                     ``thinking_s`` (how long the model thought before its answer) and
-                    ``tool_s`` (each tool call's run time, in order) when there were some
+                    ``tool_s`` (each tool call's run time, in order) when there were some;
+                    ``batch_id`` when a provider's batch answered it (``--map --batch``:
+                    ``started_at`` is then when the batch was submitted, ``elapsed_s`` how
+                    long the batch took)
 ``stored_at``       ISO-8601 UTC time the answer was complete
 ``mcp``             (turns that offered tools of MCP servers, only then) which server tool each
                     such tool name of ``request.params.tools`` stood for: ``{name: [server,
@@ -221,6 +224,13 @@ class Record:
         if len(reports) <= 1:
             return dict(reports[0]) if reports else {}
         return summed_usage(reports)
+
+    @property
+    def batch_id(self) -> str | None:
+        """The provider batch that answered it (``--map --batch``), or None: asked in real
+        time (its price is the batch price)."""
+        batch = self.timing.get("batch_id")
+        return batch if isinstance(batch, str) else None
 
     @property
     def model(self) -> str | None:

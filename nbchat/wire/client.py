@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,7 +33,22 @@ from nbchat.wire.retry import retry_delay, should_retry_status
 from nbchat.wire.stream import ChatStream
 from nbchat.wire.transport import OpenResponse, error_from_response, error_from_transport
 
-__all__ = ["ChatClient", "ChatStream", "ClientConfig", "ClientPool"]
+__all__ = ["ChatClient", "ChatStream", "ClientConfig", "ClientPool", "Upload"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart form of one file: its fields (``purpose``), the file's name, content and
+    type."""
+
+    fields: dict[str, str]
+    name: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+    def files(self) -> dict[str, tuple[str, bytes, str]]:
+        """The file as httpx takes it."""
+        return {"file": (self.name, self.content, self.content_type)}
 
 
 class ChatClient:
@@ -109,9 +125,23 @@ class ChatClient:
         request.pop("stream_options")
         return self._send("POST", "/chat/completions", request, stream=True)
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        upload: Upload | None = None,
+    ) -> OpenResponse:
+        """Any other call of the API (``GET /models``, the batch API's files and batches): a
+        JSON ``body``, or an ``upload`` (a multipart form: its fields and one file), sent with
+        the key, the retries and the error translation of a chat request. The caller reads and
+        closes the response."""
+        return self._send(method, path, body, stream=False, upload=upload)
+
     def models(self) -> list[str]:
         """The model ids the server lists at ``GET /models``."""
-        response = self._send("GET", "/models", None, stream=False)
+        response = self.request("GET", "/models")
         try:
             payload = response.json()
         finally:
@@ -145,7 +175,13 @@ class ChatClient:
         return Redactor.for_request(self._raw_key(), self.config.base_url)
 
     def _send(
-        self, method: str, path: str, body: Mapping[str, Any] | None, *, stream: bool
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        *,
+        stream: bool,
+        upload: Upload | None = None,
     ) -> OpenResponse:
         """Send with retries; return a successful response (streaming ones still open)."""
         url = self.config.url(path)
@@ -155,7 +191,12 @@ class ChatClient:
         retries = self.config.max_retries
         for attempt in range(retries + 1):
             try:
-                request = self._http.build_request(method, url, json=body, headers=headers)
+                if upload is None:
+                    request = self._http.build_request(method, url, json=body, headers=headers)
+                else:
+                    request = self._http.build_request(
+                        method, url, data=upload.fields, files=upload.files(), headers=headers
+                    )
                 response = self._http.send(request, stream=stream)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 # Nothing left our side: a retry would fail the same way.

@@ -12,13 +12,14 @@ string must stay on every request but never be stored or shown in the clear.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from nbchat._text import clip, one_line
 
-__all__ = ["MASK", "MIN_SECRET", "Redactor", "mask_url", "request_url", "split_query"]
+__all__ = ["MASK", "MIN_SECRET", "Redactor", "mask_url", "request_url", "runs_of", "split_query"]
 
 MASK = "***"
 # Shorter values are not secret-grade (an api-version "1", a flag "true"), and masking them
@@ -36,7 +37,7 @@ class Redactor:
     wraps it does not show that part either.
     """
 
-    __slots__ = ("_fragments", "_secrets")
+    __slots__ = ("_fragments", "_runs", "_secrets")
 
     def __init__(self, key: str = "", others: Iterable[str] = ()) -> None:
         keys = _forms(key)
@@ -48,6 +49,7 @@ class Redactor:
         self._fragments = {
             form[i : i + MIN_SECRET] for form in pieced for i in range(len(form) - MIN_SECRET + 1)
         }
+        self._runs = runs_of("".join(self._fragments), MIN_SECRET)
 
     @classmethod
     def for_request(cls, key: str, base_url: str) -> Redactor:
@@ -82,20 +84,32 @@ class Redactor:
         return value
 
     def _mask_fragments(self, text: str) -> str:
-        """Mask every run of characters covered by some `MIN_SECRET`-long piece of the key."""
+        """Mask every run of characters covered by some `MIN_SECRET`-long piece of the key.
+        A piece can only lie within a run of the key's characters (`runs_of`): only those are
+        scanned, a window at a time."""
         fragments, size = self._fragments, MIN_SECRET
         covered_to = -1
         spans: list[list[int]] = []
-        for i in range(len(text) - size + 1):
-            if text[i : i + size] in fragments:
-                if spans and i <= covered_to:
-                    spans[-1][1] = i + size
-                else:
-                    spans.append([i, i + size])
-                covered_to = i + size
+        for run in self._runs.finditer(text) if self._runs is not None else ():
+            start, found = run.start(), run.group()
+            for i in range(start, start + len(found) - size + 1):
+                if found[i - start : i - start + size] in fragments:
+                    if spans and i <= covered_to:
+                        spans[-1][1] = i + size
+                    else:
+                        spans.append([i, i + size])
+                    covered_to = i + size
         for start, end in reversed(spans):
             text = text[:start] + MASK + text[end:]
         return text
+
+
+def runs_of(characters: str, least: int) -> re.Pattern[str] | None:
+    """What finds the runs of at least ``least`` of ``characters`` in a text (None when there
+    are none): any piece of a secret lies within such a run of the secret's characters."""
+    if not characters:
+        return None
+    return re.compile(f"[{re.escape(''.join(sorted(set(characters))))}]{{{least},}}")
 
 
 def _forms(secret: str) -> set[str]:

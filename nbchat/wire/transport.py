@@ -33,7 +33,7 @@ from nbchat.wire.completion import has_answer, reported_error, whole_completion
 from nbchat.wire.protocol import completion_problem, error_code, error_detail, is_error_body
 from nbchat.wire.redaction import Redactor, mask_url
 
-__all__ = ["OpenResponse", "error_from_response", "error_from_transport"]
+__all__ = ["OpenResponse", "checked_completion", "error_from_response", "error_from_transport"]
 
 DETAIL_LIMIT = 200  # characters of server text quoted in a message
 _ID_LIMIT = 64  # a request id is a short token; a longer header is not one
@@ -265,31 +265,23 @@ class OpenResponse:
         except ValueError:
             raise ProtocolError(f"{self.url} answered with a body that is not JSON.") from None
 
+    def read(self) -> bytes:
+        """The whole body as bytes (a file's content); a connection lost on the way is a
+        `TruncatedStreamError`."""
+        try:
+            return self._response.read()
+        except httpx.HTTPError as exc:
+            raise self._lost(exc) from exc
+
     def completion(self) -> dict[str, Any]:
-        """The body as a ``chat.completion``; an ``error`` object in a 200 body keeps its
-        (redacted) message, and a wrongly typed field is named in a `ProtocolError`."""
-        payload = self.json()
-        if is_error_body(payload) or reported_error(payload) is not None:
-            detail = self.redactor.clip(error_detail(payload)) or "finish_reason: error"
-            raise APIError(
-                f"The server reported an error: {detail}",
-                status_code=self.status_code,
-                request_id=self.request_id,
-                body=self.redactor.json(payload),
-            )
-        problem = completion_problem(payload)
-        if problem is not None:
-            raise ProtocolError(
-                f"{self.url} did not answer with a valid chat completion: "
-                f"{self.redactor.clip(problem, DETAIL_LIMIT)}."
-            )
-        if not has_answer(payload):
-            raise ProtocolError(
-                f"{self.url} answered without an answer (no text and no finish reason); "
-                "nothing is stored. Run the cell again."
-            )
-        payload = whole_completion(payload)
-        return self.redactor.json(payload) if self.redactor else payload
+        """The body as a ``chat.completion`` (`checked_completion`)."""
+        return checked_completion(
+            self.json(),
+            self.redactor,
+            url=self.url,
+            status_code=self.status_code,
+            request_id=self.request_id,
+        )
 
     def _lost(self, exc: httpx.HTTPError) -> TruncatedStreamError:
         if isinstance(exc, httpx.TimeoutException):
@@ -299,3 +291,33 @@ class OpenResponse:
         return TruncatedStreamError(
             f"{what}{self.ref()}; the partial answer is kept but not stored. Run the cell again."
         )
+
+
+def checked_completion(
+    payload: Any, redactor: Redactor, *, url: str, status_code: int, request_id: str | None
+) -> dict[str, Any]:
+    """A body that should be a ``chat.completion`` (a response's, or a line of a batch's
+    output file), redacted: an ``error`` object in it keeps its (redacted) message as an
+    `APIError`; a wrongly typed field is named in a `ProtocolError`, as is a body with no
+    answer at all. ``url`` (masked) says where it came from."""
+    if is_error_body(payload) or reported_error(payload) is not None:
+        detail = redactor.clip(error_detail(payload)) or "finish_reason: error"
+        raise APIError(
+            f"The server reported an error: {detail}",
+            status_code=status_code,
+            request_id=request_id,
+            body=redactor.json(payload),
+        )
+    problem = completion_problem(payload)
+    if problem is not None:
+        raise ProtocolError(
+            f"{url} did not answer with a valid chat completion: "
+            f"{redactor.clip(problem, DETAIL_LIMIT)}."
+        )
+    if not has_answer(payload):
+        raise ProtocolError(
+            f"{url} answered without an answer (no text and no finish reason); "
+            "nothing is stored. Run the cell again."
+        )
+    payload = whole_completion(payload)
+    return redactor.json(payload) if redactor else payload

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nbchat.engine.settings import BUILTIN_PROFILES, DEFAULT_MODEL, resolve_settings
+from nbchat.engine.profiles import BUILTIN_PROFILES, DEFAULT_MODEL
+from nbchat.engine.settings import resolve_settings
 from nbchat.errors import ConfigError
 
 

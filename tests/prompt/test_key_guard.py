@@ -56,3 +56,24 @@ def test_the_message_speaks_the_callers_language():
     guard = KeyGuard(KEYS, flag="allow_secrets=True")
     with pytest.raises(ConfigError, match="allow_secrets=True sends it anyway"):
         guard.check([("item 0", KEYS["OPENAI_API_KEY"])])
+
+
+def test_scanning_runs_of_the_keys_characters_finds_what_every_window_would():
+    import random
+
+    guard = KeyGuard(KEYS)
+    keys = {value: name for value, name in guard._keys.items()}  # the variables it guards
+    rng = random.Random(3)
+    parts = [key[i : i + rng.randint(10, 20)] for key in KEYS.values() for i in range(0, 20, 3)]
+    for _ in range(300):
+        text = "".join(rng.choice([*parts, " ", "_", "-", "x", "é"]) for _ in range(10))
+        whole = [name for value, name in keys.items() if value in text]
+        windows = [
+            name
+            for i in range(len(text) - 15)
+            for value, name in keys.items()
+            if len(value) >= 16 and text[i : i + 16] in value
+        ]
+        found = guard.variable_in(text)
+        assert (found is None) == (not whole and not windows), text
+        assert found is None or found in whole + windows

@@ -30,10 +30,15 @@ Load: :attr:`FakeOpenAI.latency` delays every chat answer (no fault to queue per
 request beyond ``n`` in any ``seconds``; :attr:`FakeOpenAI.peak_in_flight` is the most requests
 handled at once, and each :class:`RecordedRequest` has its arrival time (``received``).
 
+Batches: :attr:`FakeOpenAI.batch_api` serves OpenAI's batch API (``/files``, ``/batches``),
+each line answered as a chat request would be; ``fake_batches`` says how a test moves a batch
+on and makes it fail.
+
 Run ``python tests/support/fake_openai.py --port 0`` to serve in the foreground; it prints
 ``READY http://127.0.0.1:PORT/v1`` once listening.  ``--responses FILE.json`` (an object of
 prompt -> canned value) and ``--models a,b`` set the canned answers and the model names;
-``--latency SECONDS`` delays every chat answer.
+``--latency SECONDS`` delays every chat answer; ``--batch-steps N`` keeps a batch in progress
+for N status reads.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a program: the support package is found from tests/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from support.fake_batches import FakeBatches
 from support.fake_providers import (
     PROVIDER_MODELS,
     THINKING_SHAPES,
@@ -368,6 +374,30 @@ def _refusal(body: dict[str, Any]) -> str | None:
     return None
 
 
+def completion_body(model: str, plan: _Plan, meta: dict[str, Any]) -> dict[str, Any]:
+    """The non-streamed ``chat.completion`` of a plan (``meta``: its ``id`` and ``created``)."""
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(plan.pieces)}
+    if plan.tool_calls:
+        message["content"] = message["content"] or None
+        message["tool_calls"] = plan.tool_calls
+    if plan.thinking or model in THINKING_MODELS:
+        message["reasoning_content"] = "".join(plan.thinking)
+    choice = {
+        "index": 0,
+        "message": provider_message(model, message, plan.thinking, plan.tool_calls),
+        "finish_reason": provider_finish(model, plan.finish_reason),
+        "logprobs": None,
+    }
+    return {
+        **meta,
+        "object": "chat.completion",
+        "model": answering_model(model),
+        "system_fingerprint": FINGERPRINT,
+        "choices": [choice],
+        "usage": plan.usage,
+    }
+
+
 def _event(obj: Any) -> str:
     """One SSE event carrying ``obj`` as JSON."""
     return f"data: {json.dumps(obj)}\n\n"
@@ -457,6 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(401, _err("Incorrect API key provided.", code="invalid_api_key"))
         if is_chat:
             return self._chat(body)
+        if fake.batch_api.serves(route):
+            content_type = self.headers.get("Content-Type", "")
+            return self._send_bytes(*fake.batch_api.handle(self.command, route, content_type, raw))
         if self.command == "GET" and route == "/models":
             return self._send_json(200, fake.models_payload())
         message = f"Invalid URL ({self.command} {self.path})"
@@ -510,26 +543,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {"id": f"chatcmpl-{self.counter}", "created": CREATED_BASE + self.counter}
 
     def _completion(self, model: str, plan: _Plan) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(plan.pieces)}
-        if plan.tool_calls:
-            message["content"] = message["content"] or None
-            message["tool_calls"] = plan.tool_calls
-        if plan.thinking or model in THINKING_MODELS:
-            message["reasoning_content"] = "".join(plan.thinking)
-        choice = {
-            "index": 0,
-            "message": provider_message(model, message, plan.thinking, plan.tool_calls),
-            "finish_reason": provider_finish(model, plan.finish_reason),
-            "logprobs": None,
-        }
-        return {
-            **self._meta(),
-            "object": "chat.completion",
-            "model": answering_model(model),
-            "system_fingerprint": FINGERPRINT,
-            "choices": [choice],
-            "usage": plan.usage,
-        }
+        return completion_body(model, plan, self._meta())
 
     def _stream(self, body: dict[str, Any], plan: _Plan) -> None:
         fault, meta = self.fault, self._meta()
@@ -632,6 +646,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
 
+    def _send_bytes(
+        self, status: int, content_type: str, data: bytes, headers: dict[str, str]
+    ) -> None:
+        length = str(len(data))
+        self._begin(status, {"Content-Type": content_type, "Content-Length": length, **headers})
+        self.wfile.write(data)
+
     def _send_json(self, status: int, obj: Any) -> None:
         data = json.dumps(obj).encode()
         self._begin(status, {"Content-Type": "application/json", "Content-Length": str(len(data))})
@@ -699,6 +720,7 @@ class FakeOpenAI:
         self._faults: collections.deque[Fault] = collections.deque()
         self._cond = threading.Condition()
         self._counter = 0
+        self.batch_api = FakeBatches(self._batch_answer)  # /files and /batches (fake_batches)
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
@@ -738,6 +760,18 @@ class FakeOpenAI:
             usage["prompt_cache_miss_tokens"] = usage["prompt_tokens"] - cached
         else:
             usage["prompt_tokens_details"] = {"cached_tokens": cached}
+
+    @property
+    def batch_requests(self) -> list[RecordedRequest]:
+        """The requests to the batch API (``/files``, ``/batches``)."""
+        with self._cond:
+            return [r for r in self.requests if self.batch_api.serves(_route_of(r.path))]
+
+    def _batch_answer(self, body: dict[str, Any], number: int) -> dict[str, Any]:
+        """A batch line's answer: what a non-streamed chat request with ``body`` gets."""
+        plan = _plan(body, Fault(), self.responses, number)
+        meta = {"id": f"chatcmpl-batch-{number}", "created": CREATED_BASE + number}
+        return completion_body(body["model"], plan, meta)
 
     def start(self) -> FakeOpenAI:
         """Bind 127.0.0.1 (``port`` 0 = any free port) and serve in a daemon thread."""
@@ -792,6 +826,7 @@ class FakeOpenAI:
             self.rate_limit = None
             self.peak_in_flight = self._in_flight
             self._accepted.clear()
+        self.batch_api.reset()
 
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``n`` requests were received; False on timeout."""
@@ -884,6 +919,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--models", default=",".join(DEFAULT_MODELS), help="comma-separated model names"
     )
+    parser.add_argument(
+        "--batch-steps",
+        type=int,
+        default=1,
+        help="status reads a batch spends in progress before it completes",
+    )
     args = parser.parse_args(argv)
     server = FakeOpenAI(
         api_key=None if args.any_key else args.api_key,
@@ -894,6 +935,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.chunks is not None:
         server.default_fault = Fault(chunks=args.chunks)
     server.latency = args.latency
+    server.batch_api.steps = args.batch_steps
     for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: SIGINT may be ignored in background
         signal.signal(sig, lambda *_: sys.exit(0))
     server.start()

@@ -2,7 +2,10 @@
 
 `Kernel.run` sends an execute request (optionally with the ``cellId`` metadata JupyterLab sends),
 collects every IOPub message until the kernel is idle, and applies ``update_display_data`` to the
-outputs as a frontend would, so a test sees exactly what a saved notebook would hold.
+outputs as a frontend would, so a test sees exactly what a saved notebook would hold. An update
+applies wherever its display id was shown, whichever message it answers: a background thread
+(nbchat's batch poller) updates the output of a cell that finished long ago, and
+`Kernel.follow` reads such updates while no cell runs.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +81,8 @@ class Kernel:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
+        # display id -> (the outputs of the execution that showed it, the index there)
+        self._shown: dict[str, list[tuple[list[dict[str, Any]], int]]] = {}
         self.run("%load_ext nbchat", check=True)
 
     def close(self) -> None:
@@ -126,7 +132,6 @@ class Kernel:
 
     def _collect(self, msg_id: str, timeout: float) -> Execution:
         outputs: list[dict[str, Any]] = []
-        displays: dict[str, list[int]] = {}
         messages: list[dict[str, Any]] = []
         error = None
         deadline = time.monotonic() + timeout
@@ -138,9 +143,11 @@ class Kernel:
                 msg = self.client.get_iopub_msg(timeout=remaining)
             except queue.Empty:
                 continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "update_display_data":  # wherever the id is shown, whoever sent it
+                self._update(content)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
             messages.append({"msg_type": kind, "content": content})
             if kind == "status" and content["execution_state"] == "idle":
                 break
@@ -156,22 +163,40 @@ class Kernel:
                 }
                 display_id = content.get("transient", {}).get("display_id")
                 if display_id:
-                    displays.setdefault(display_id, []).append(len(outputs))
+                    self._shown.setdefault(display_id, []).append((outputs, len(outputs)))
                 outputs.append(out)
-            elif kind == "update_display_data":
-                for index in displays.get(content["transient"]["display_id"], []):
-                    outputs[index] = {
-                        **outputs[index],
-                        "data": content["data"],
-                        "metadata": content.get("metadata", {}),
-                    }
             elif kind == "clear_output":
                 outputs.clear()
-                displays.clear()
+                for shown in self._shown.values():
+                    shown[:] = [(where, i) for where, i in shown if where is not outputs]
             elif kind == "error":
                 error = content
                 outputs.append({"output_type": "error", **content})
         return Execution(self._reply(msg_id), outputs, messages, error)
+
+    def _update(self, content: dict[str, Any]) -> None:
+        for outputs, index in self._shown.get(content["transient"]["display_id"], []):
+            outputs[index] = {
+                **outputs[index],
+                "data": content["data"],
+                "metadata": content.get("metadata", {}),
+            }
+
+    def follow(self, done: Callable[[], bool], timeout: float = 30) -> bool:
+        """Apply the display updates a kernel sends while no cell runs (a background thread's)
+        until ``done()``; False if it never was within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                continue
+            if msg["msg_type"] == "update_display_data":
+                self._update(msg["content"])
+        return True
 
     def _reply(self, msg_id: str) -> str:
         """The status of our execute_reply. Stale replies are skipped: `wait_for_ready` may

@@ -226,3 +226,34 @@ def test_the_key_with_its_newline_is_redacted_in_every_form(server, monkeypatch)
         client.chat(BODY)
     no_key_in(info.value)
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def brute_masked(text: str, fragments: set[str], size: int) -> str:
+    """Every window of ``text`` checked (what the redactor did before it scanned runs only)."""
+    spans: list[list[int]] = []
+    for i in range(len(text) - size + 1):
+        if text[i : i + size] in fragments:
+            if spans and i <= spans[-1][1]:
+                spans[-1][1] = i + size
+            else:
+                spans.append([i, i + size])
+    for start, end in reversed(spans):
+        text = text[:start] + MASK + text[end:]
+    return text
+
+
+def test_scanning_runs_of_the_keys_characters_masks_what_every_window_would():
+    import random
+
+    key = 'sk-"pr\\oj_Zq8v-N3xK7mP2wR9tL5yB'  # quotes and backslashes: every form has its own
+    redactor = Redactor(key, ["sig=abc/def+ghi0123456"])
+    rng = random.Random(5)
+    pieces = [key[i : i + rng.randint(6, 12)] for i in range(0, len(key) - 6)]
+    pieces += [json.dumps(key)[1:-1][3:15], repr(key)[5:17], "abc/def+ghi0", "é 漢字 "]
+    for _ in range(300):
+        text = "".join(rng.choice([*pieces, " ", "-", "word", "\n", "xK7m"]) for _ in range(12))
+        fragments = redactor._fragments
+        secrets_out = text
+        for secret in redactor._secrets:
+            secrets_out = secrets_out.replace(secret, MASK)
+        assert redactor.text(text) == brute_masked(secrets_out, fragments, 6), text

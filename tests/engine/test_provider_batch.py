@@ -1,0 +1,272 @@
+"""``--map --batch`` in the engine (`nbchat.engine.provider_batch`), against the fake server's
+batch API: the JSONL is the real-time requests, results are matched by ``custom_id``, stored as
+the records a real-time run replays, a pending batch is re-attached (never resubmitted), files
+are split at the limits, and every way a batch or an item fails is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbchat.engine.batch_status import skipped_line
+from nbchat.engine.map import MapJob, map_items
+from nbchat.engine.provider_batch import BatchLimits, ProviderBatchRun
+from nbchat.engine.session import ChatSession
+from nbchat.engine.settings import Settings, resolve_settings
+from nbchat.errors import BatchUnsupported
+from nbchat.schema.structured import OutputSchema
+from nbchat.store.batch_record import read_stored
+from nbchat.store.batch_state import BATCHES_MIME
+from nbchat.store.notebook import NotebookWatcher
+from nbchat.store.record import RECORD_MIME
+
+from support.env import TEST_KEY
+from support.fake_openai import FakeOpenAI
+
+TEMPLATE = "Classify: {item}"
+WORDS = ["good", "bad", "good", "odd", "fine"]
+
+
+@pytest.fixture
+def settings(server: FakeOpenAI, chat_env: Path) -> Settings:
+    return resolve_settings({"model": "peer-small"}, {}, {}, {"OPENAI_BASE_URL": server.base_url})
+
+
+def job(settings: Settings, items: list[Any] = WORDS, **more: Any) -> MapJob:
+    return MapJob(
+        name="words",
+        items=items,
+        cell=TEMPLATE,
+        namespace={},
+        settings=settings,
+        cell_id="c1",
+        **more,
+    )
+
+
+def run_until_done(run: ProviderBatchRun, reads: int = 5) -> None:
+    for _ in range(reads):
+        if run.finished:
+            return
+        run.refresh()
+    assert run.finished
+
+
+def save(path: Path, data: dict[str, Any]) -> NotebookWatcher:
+    """A notebook whose --map cell's output holds ``data`` (a bundle's MIME types)."""
+    output = {"output_type": "display_data", "metadata": {}, "data": data}
+    cell = {
+        "cell_type": "code",
+        "id": "c1",
+        "metadata": {},
+        "execution_count": 1,
+        "source": "%%chat --map words --batch\n" + TEMPLATE,
+        "outputs": [output],
+    }
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}
+    path.write_text(json.dumps(notebook))
+    return NotebookWatcher(path)
+
+
+def uploaded_lines(server: FakeOpenAI) -> list[dict[str, Any]]:
+    [content] = [server.batch_api.files[f] for f in sorted(server.batch_api.files)][:1]
+    return [json.loads(line) for line in content.splitlines()]
+
+
+def test_the_jsonl_holds_each_distinct_real_time_request_under_its_key(server, settings):
+    run = ProviderBatchRun(job(settings), ChatSession(), None)
+    run.start()
+    lines = uploaded_lines(server)
+    assert len(lines) == 4, "the two 'good' items are one request"
+    upload = server.batch_requests[0]
+    assert (
+        TEST_KEY not in upload.raw_body.decode() and "authorization" not in upload.raw_body.decode()
+    )
+    real_time = ChatSession()
+    outcome = map_items(job(settings), real_time, None)
+    assert outcome.record is not None
+    sent = {r.body["messages"][-1]["content"]: r.body for r in server.chat_requests}
+    keys = {item.turn.key for item in run.run.items.values()}
+    for line in lines:
+        assert line["body"] == sent[line["body"]["messages"][-1]["content"]], "the same request"
+        assert line["custom_id"] in keys and line["body"]["stream"] is False
+    stored_keys = {record.key for record in read_stored(outcome.record, 2)}
+    assert {line["custom_id"] for line in lines} == stored_keys, "custom_id: the key replayed"
+    create = server.batch_requests[1].body
+    assert create["metadata"] == {
+        "nbchat": create["metadata"]["nbchat"],
+        "map": "words",
+        "cell": "c1",
+    }
+
+
+def test_answers_are_matched_by_custom_id_and_stored_as_real_time_replays_them(
+    server, settings, tmp_path
+):
+    run = ProviderBatchRun(job(settings), ChatSession(), None)
+    run.start()
+    assert not run.finished and run.outcome().summary.pending == [0, 1, 2, 3, 4]
+    assert run.state() is not None and len(run.state().batches[0].keys) == 4
+    run_until_done(run)
+    assert run.state() is None
+    outcome = run.outcome()
+    assert outcome.values == [f"Reply #1 to: Classify: {w}" for w in WORDS], "not line order"
+    items = outcome.record["items"]
+    assert [item["timing"]["batch_id"] for item in items] == [next(iter(run.batches))] * 5
+    for record in read_stored(outcome.record, 2):  # what prices the answer later
+        assert record.usage["total_tokens"] > 0 and record.model == "peer-small"
+        assert record.request.base_url == server.base_url and record.timing["started_at"]
+        assert record.batch_id == next(iter(run.batches))
+    notebook = save(tmp_path / "done.ipynb", {RECORD_MIME: outcome.record}).get()
+    chats_before = len(server.chat_requests)
+    again = map_items(job(settings), ChatSession(), notebook)
+    assert again.values == outcome.values and len(server.chat_requests) == chats_before
+    assert again.summary.replayed == 5
+
+
+def test_a_pending_batch_is_reattached_by_a_new_session_never_resubmitted(
+    server, settings, tmp_path
+):
+    server.batch_api.hold = True
+    first = ProviderBatchRun(job(settings), ChatSession(), None)
+    first.start()
+    state = first.state()
+    notebook = save(tmp_path / "pending.ipynb", {BATCHES_MIME: state.to_json()}).get()
+    assert notebook.batches and notebook.batches[0][1].batches[0].id == state.batches[0].id
+    server.batch_api.counts.clear()
+    second = ProviderBatchRun(job(settings), ChatSession(), notebook)
+    second.start()
+    assert server.batch_api.counts == {"retrieve": 1}, "a status request, no submission"
+    server.batch_api.finish()
+    second.refresh()
+    assert second.finished and second.outcome().values[4] == "Reply #1 to: Classify: fine"
+
+
+def test_a_new_item_is_submitted_alone_beside_the_pending_batch(server, settings):
+    server.batch_api.hold = True
+    session = ChatSession()
+    ProviderBatchRun(job(settings), session, None).start()
+    grown = ProviderBatchRun(job(settings, [*WORDS, "new"]), session, None)
+    grown.start()
+    assert server.batch_api.counts["create"] == 2
+    second_file = [json.loads(x) for x in list(server.batch_api.files.values())[-1].splitlines()]
+    assert [line["body"]["messages"][-1]["content"] for line in second_file] == ["Classify: new"]
+    assert len(grown.batches) == 2
+
+
+def test_files_are_split_at_the_line_and_byte_limits(server, settings):
+    run = ProviderBatchRun(job(settings), ChatSession(), None, limits=BatchLimits(lines=3))
+    run.start()
+    assert [len(b.batch.keys) for b in run.batches.values()] == [3, 1]
+    one_line = len(uploaded_lines(server)[0])  # about the size of one line
+    small = ProviderBatchRun(
+        job(settings, ["x", "y"]), ChatSession(), None, limits=BatchLimits(bytes=one_line * 3)
+    )
+    small.start()
+    assert [len(b.batch.keys) for b in small.batches.values()] == [1, 1]
+
+
+def test_items_a_batch_did_not_answer_fail_by_name_and_a_rerun_resubmits_only_them(
+    server, settings
+):
+    server.batch_api.item_errors["Classify: bad"] = "error"
+    server.batch_api.item_errors["Classify: odd"] = "missing"
+    server.batch_api.extra_lines = [
+        b"{not json",
+        b'{"custom_id": "v2:nobody", "response": null, "error": {"code": "x", "message": "y"}}',
+    ]
+    session = ChatSession()
+    run = ProviderBatchRun(job(settings), session, None)
+    run.start()
+    run_until_done(run)
+    outcome = run.outcome()
+    assert outcome.values[1] is None and outcome.values[3] is None
+    assert outcome.failures[1].startswith("The server rejected the request (400). Server said:")
+    batch_id = next(iter(run.batches))
+    assert outcome.failures[3] == f"the batch {batch_id} completed without a line for it"
+    assert skipped_line(run) == (
+        "skipped in the batch output: 1 malformed line and 1 line of an unknown custom_id"
+    )
+    server.batch_api.reset()
+    rerun = ProviderBatchRun(job(settings), session, None)
+    rerun.start()
+    [content] = server.batch_api.files.values()
+    prompts = sorted(json.loads(x)["body"]["messages"][-1]["content"] for x in content.splitlines())
+    assert prompts == ["Classify: bad", "Classify: odd"]
+
+
+@pytest.mark.parametrize("ending", ["expired", "cancelled"])
+def test_an_expired_or_cancelled_batch_keeps_what_it_answered(server, settings, ending):
+    server.batch_api.outcome, server.batch_api.answered_before_end = ending, 2
+    server.batch_api.item_errors["Classify: fine"] = "missing"  # not even an error line
+    run = ProviderBatchRun(job(settings), ChatSession(), None)
+    run.start()
+    run_until_done(run)
+    result, batch_id = run.outcome(), next(iter(run.batches))
+    assert [v is not None for v in result.values] == [True, True, True, False, False]
+    assert result.failures == {
+        3: f"The batch did not answer it: batch_{ending}: Batch {ending}",
+        4: f"the batch {batch_id} {ending} before answering it",
+    }
+
+
+def test_a_rejected_file_names_the_line_and_its_item(server, settings):
+    server.batch_api.reject[2] = "Invalid value for temperature"
+    run = ProviderBatchRun(job(settings), ChatSession(), None)
+    run.start()
+    run.refresh()
+    outcome, batch_id = run.outcome(), next(iter(run.batches))
+    assert outcome.failures[1] == (
+        f"the batch {batch_id} rejected its line 2: Invalid value for temperature"
+    )
+    assert outcome.failures[0] == (
+        f"the batch {batch_id} failed: line 2: Invalid value for temperature"
+    )
+
+
+def test_a_missing_output_file_fails_the_items_in_one_reason(server, settings):
+    server.batch_api.missing_output = True
+    run = ProviderBatchRun(job(settings, ["a"]), ChatSession(), None)
+    run.start()
+    run_until_done(run)
+    [reason] = run.outcome().failures.values()
+    assert reason.startswith("the batch batch-") and "could not be read" in reason
+    assert "does not know file-" in reason
+
+
+def test_answers_are_checked_against_the_schema_per_item(server, settings):
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    server.responses.update({"Classify: 1": '{"n": 1}', "Classify: 2": '{"n": "two"}'})
+    try:
+        run = ProviderBatchRun(
+            job(settings, ["1", "2"], output=OutputSchema.of(schema)), ChatSession(), None
+        )
+        run.start()
+        run_until_done(run)
+    finally:
+        server.responses.clear()
+    outcome = run.outcome()
+    assert outcome.values[0] == {"n": 1} and outcome.values[1] is None
+    assert "does not fit" in outcome.failures[1]
+    line = json.loads(next(iter(server.batch_api.files.values())).splitlines()[0])
+    assert line["body"]["response_format"]["type"] == "json_schema"
+
+
+def test_an_endpoint_without_the_batch_api_fails_before_anything_is_submitted(server, settings):
+    server.batch_api.missing_status = 404
+    run = ProviderBatchRun(job(settings), ChatSession(), None)
+    with pytest.raises(BatchUnsupported, match="has no batch API"):
+        run.start()
+    assert run.batches == {} and server.chat_requests == []
+
+
+def test_offline_nothing_is_sent(server, settings):
+    from dataclasses import replace
+
+    run = ProviderBatchRun(job(replace(settings, offline=True)), ChatSession(), None)
+    run.start()
+    assert run.finished and server.requests == []
+    assert len(run.outcome().failures) == 5
