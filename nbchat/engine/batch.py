@@ -84,6 +84,7 @@ class BatchResult(Generic[T]):
     elapsed: float
     paused: float  # seconds every worker spent behind the shared rate-limit pause
     spent: Total = field(default_factory=Total)  # the cost of the items answered by a request
+    real_time: Total | None = None  # a provider's batch: what real time would have cost
 
     @property
     def total(self) -> int:

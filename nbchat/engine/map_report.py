@@ -59,7 +59,10 @@ def summary_line(
     if result.tokens:
         parts.append(f"{result.tokens:,} tokens")
     if result.spent.usd or result.spent.unknown:
-        parts.append(f"spent {result.spent}")
+        rates = ""
+        if result.real_time is not None and result.real_time.usd != result.spent.usd:
+            rates = f" at batch rates (real time {result.real_time})"
+        parts.append(f"spent {result.spent}{rates}")
     if saved.usd:
         parts.append(f"saved {saved}")
     parts.append(f"{result.elapsed:.1f} s")

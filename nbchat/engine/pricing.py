@@ -44,9 +44,13 @@ def price_book(settings: Settings) -> PriceBook:
     return PriceBook(price_table(settings.prices), local_urls(own))
 
 
-def record_cost(record: Record, book: PriceBook, *, now: bool = False, batch: bool = False) -> Cost:
+def record_cost(
+    record: Record, book: PriceBook, *, now: bool = False, batch: bool | None = None
+) -> Cost:
     """What ``record``'s answer cost when it was asked, or (``now``) what asking again would
-    cost now: each request of its turn priced on its own (tiered prices apply per request)."""
+    cost now: each request of its turn priced on its own (tiered prices apply per request); an
+    answer of a provider's batch at the batch rate (``batch=None``: as it was asked)."""
+    batch = record.batch_id is not None if batch is None else batch
     request = record.request
     asked = request.model if request else None
     base_url = request.base_url if request else None

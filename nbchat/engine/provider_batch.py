@@ -32,9 +32,11 @@ from nbchat._version import __version__
 from nbchat.engine.batch import BatchResult
 from nbchat.engine.batch_book import KnownBatch
 from nbchat.engine.map import MapJob, MapOutcome, MapRun
+from nbchat.engine.pricing import price_book, record_cost
 from nbchat.engine.session import ChatSession
 from nbchat.engine.turns import answered, split_completion
 from nbchat.errors import APIError, NbchatError
+from nbchat.money.cost import Total
 from nbchat.store.batch_state import BatchState, PendingBatch
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import Record, utc_now
@@ -242,6 +244,8 @@ class ProviderBatchRun:
             if line is not None and line.completion is not None:
                 record = self._record(key, line.completion, batch, status)
                 self.answers[key] = record
+                turn = self.run.items[self.asked[key][0]].turn
+                self.session.spending.paid_record(turn, record)  # at the batch rate
                 # In the session at once: a re-run that stops this run's poller finds it.
                 if finish_problem(record.finish_reason) is None:
                     self.session.cache.remember(record, store=self.job.settings.cache)
@@ -292,11 +296,9 @@ class ProviderBatchRun:
                 errors[position] = got
             else:
                 pending.append(position)
-        tokens = sum(
-            int(record.usage.get("total_tokens") or 0)
-            for record in self.answers.values()
-            if isinstance(record, Record)
-        )
+        answered = [record for record in self.answers.values() if isinstance(record, Record)]
+        tokens = sum(int(record.usage.get("total_tokens") or 0) for record in answered)
+        book = price_book(self.job.settings)
         return BatchResult(
             values=values,
             errors=errors,
@@ -308,6 +310,8 @@ class ProviderBatchRun:
             tokens=tokens,
             elapsed=self.elapsed(),
             paused=0.0,
+            spent=Total.of(record_cost(record, book) for record in answered),
+            real_time=Total.of(record_cost(record, book, batch=False) for record in answered),
         )
 
     # -- the API ---------------------------------------------------------------------------

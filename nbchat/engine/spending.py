@@ -48,6 +48,15 @@ class Spending:
             self.say_unpriced(turn, cost, model)
         return cost
 
+    def paid_record(self, turn: PreparedTurn, record: Record) -> Cost:
+        """An answer that arrived whole, outside a request of this session (a provider's
+        batch, at its rate): paid for and answered."""
+        cost = self.cost_of(turn, record)
+        row = (record.model or "?", record.thread)
+        self.ledger.spend(row, record.usage, cost)
+        self.ledger.answered(row)
+        return cost
+
     def lost(self, turn: PreparedTurn) -> None:
         """A request was cut off after it was sent: paid for, the amount unknown."""
         model = turn.settings.model or "?"

@@ -270,3 +270,36 @@ def test_offline_nothing_is_sent(server, settings):
     run.start()
     assert run.finished and server.requests == []
     assert len(run.outcome().failures) == 5
+
+
+def test_batch_answers_are_priced_at_the_batch_rate_and_counted_once(server, chat_env):
+    """genai-prices knows gpt-4.1-mini's batch rate (half price); at an endpoint it does not
+    name, the model's name prices it, as an estimate."""
+    from decimal import Decimal
+
+    from nbchat.engine.pricing import price_book, record_cost
+
+    models = server.models
+    server.models = (*models, "gpt-4.1-mini")
+    try:
+        chosen = resolve_settings(
+            {"model": "gpt-4.1-mini"}, {}, {}, {"OPENAI_BASE_URL": server.base_url}
+        )
+        session = ChatSession()
+        run = ProviderBatchRun(job(chosen), session, None)
+        run.start()
+        run_until_done(run)
+        outcome = run.outcome()
+    finally:
+        server.models = models
+    book = price_book(chosen)
+    records = list({r.key: r for r in read_stored(outcome.record, 2)}.values())  # 4 requests
+    batch = sum((record_cost(r, book).usd for r in records), Decimal(0))
+    real_time = sum((record_cost(r, book, batch=False).usd for r in records), Decimal(0))
+    assert batch > 0 and batch * 2 == real_time, "half price"
+    assert all(record_cost(r, book).batch for r in records)
+    spent = session.ledger.total(session.ledger.spent)
+    assert spent.cost.usd == batch, "what the batch answered is spent, at its rate, once"
+    assert spent.answers == 4 and session.ledger.requests == 0, "no request of its own"
+    line = outcome.summary.line
+    assert "at batch rates (real time ≈$" in line and "spent ≈$" in line, line
