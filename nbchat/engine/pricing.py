@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from nbchat._text import clip, one_line
@@ -31,6 +32,7 @@ __all__ = [
 LOCAL_PROFILES = ("ollama", "llamacpp", "vllm")  # servers on your own machine: nothing to pay
 
 
+@lru_cache(maxsize=64)  # asked for every replayed answer
 def local_urls(extra: tuple[str, ...] = ()) -> frozenset[str]:
     """The base URLs of the local profiles (and ``extra`` ones), as prices compare them."""
     urls = [str(BUILTIN_PROFILES[name]["base_url"]) for name in LOCAL_PROFILES]

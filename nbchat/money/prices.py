@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -154,6 +155,7 @@ class PriceBook:
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+@lru_cache(maxsize=256)  # a few endpoints per kernel; replaying 50,000 answers asks 200,000 times
 def endpoint_key(url: str) -> str:
     """A base URL as endpoints are compared: scheme, host (every name of this machine alike:
     Ollama documents ``localhost``, nbchat's profile says ``127.0.0.1``), port, path."""
@@ -170,9 +172,20 @@ def endpoint_key(url: str) -> str:
 def _library_cost(
     counts: TokenCounts, names: list[str], base_url: str | None, at: datetime | None, batch: bool
 ) -> Cost:
-    """genai-prices' price: at the provider the base URL names, else by the model's name."""
+    """genai-prices' price: at the provider the base URL names, else by the model's name.
+
+    Prices change on whole minutes (a date, DeepSeek's off-peak hours), so the time is taken to
+    the minute and the price of each distinct answer kept: a 50,000-item batch has a few
+    thousand distinct token counts, and one calculation costs ~60 µs."""
+    minute = (at or datetime.now(UTC)).replace(second=0, microsecond=0)
+    return _library_cost_at(counts, tuple(names), base_url, minute, batch)
+
+
+@lru_cache(maxsize=8192)
+def _library_cost_at(
+    counts: TokenCounts, names: tuple[str, ...], base_url: str | None, at: datetime, batch: bool
+) -> Cost:
     import genai_prices
-    from genai_prices.data_snapshot import get_snapshot
 
     usage = genai_prices.Usage(
         input_tokens=counts.prompt, cache_read_tokens=counts.cached, output_tokens=counts.completion
@@ -180,12 +193,8 @@ def _library_cost(
     context = {"processing": "batch"} if batch else None
     where: dict[str, Any] = {}
     basis = Basis.ESTIMATE  # an endpoint genai-prices does not know: the model's name only
-    if base_url:
-        try:
-            get_snapshot().find_provider(None, None, base_url)
-            where, basis = {"provider_api_url": base_url}, Basis.PROVIDER
-        except LookupError:
-            pass
+    if base_url and _names_a_provider(base_url):
+        where, basis = {"provider_api_url": base_url}, Basis.PROVIDER
     for name in names:
         try:
             found = genai_prices.calc_price(
@@ -195,3 +204,16 @@ def _library_cost(
             continue
         return Cost(usd=found.total_price, basis=basis, batch=batch)
     return Cost.unknown()
+
+
+@lru_cache(maxsize=64)
+def _names_a_provider(base_url: str) -> bool:
+    """Whether genai-prices knows the provider at ``base_url`` (its bundled data: fixed for the
+    kernel's life, so asked once per endpoint)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    try:
+        get_snapshot().find_provider(None, None, base_url)
+    except LookupError:
+        return False
+    return True

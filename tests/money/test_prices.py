@@ -154,3 +154,44 @@ def test_a_bad_table_is_one_line_naming_the_entry(table, words):
         price_table(table)
     assert str(caught.value).startswith(words)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("second_before", "second_after"), [("16:29:59", "16:30:00"), ("16:29:00", "16:30:59")]
+)
+def test_deepseeks_off_peak_starts_on_its_minute(second_before, second_after):
+    """Prices are kept per minute: a price that changes at 16:30 UTC is not carried across."""
+    day = "2025-06-01T"
+    peak, off_peak = (
+        PriceBook().cost(
+            usage(1_000_000, 1_000_000),
+            models=("deepseek-chat",),
+            base_url="https://api.deepseek.com",
+            at=datetime.fromisoformat(day + clock).replace(tzinfo=UTC),
+        )
+        for clock in (second_before, second_after)
+    )
+    assert (peak.usd, off_peak.usd) == (Decimal("1.37"), Decimal("0.685"))
+
+
+def test_an_answer_like_one_already_priced_is_not_priced_again(monkeypatch):
+    """Replaying a 50,000-item batch prices each distinct (usage, model, minute) once."""
+    calls = []
+    library = genai_prices.calc_price
+    monkeypatch.setattr(
+        genai_prices, "calc_price", lambda *a, **k: calls.append(a) or library(*a, **k)
+    )
+    book = PriceBook()
+    minute = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    costs = {
+        book.cost(
+            usage(7_919, 7), models=("gpt-4.1-mini",), base_url=OPENAI, at=minute.replace(second=s)
+        )
+        for s in (1, 30, 59)
+    }
+    assert len(costs) == 1 and len(calls) == 1
+    book.cost(usage(7_919, 8), models=("gpt-4.1-mini",), base_url=OPENAI, at=minute)
+    book.cost(
+        usage(7_919, 7), models=("gpt-4.1-mini",), base_url=OPENAI, at=minute.replace(minute=7)
+    )
+    assert len(calls) == 3
