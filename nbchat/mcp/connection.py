@@ -103,6 +103,9 @@ class Connection:
         except TimeoutError:
             await self.close(cancel=True)
             return Outcome(failure="start", detail=f"did not start within {timeout:g} s")
+        except asyncio.CancelledError:  # Ctrl-C while it starts: no server is left running
+            await self.close(cancel=True)
+            raise
         except Exception as error:  # the SDK's and the OS's (a command that is not there)
             await self.close()
             return Outcome(failure="start", detail=f"did not start ({self.ended or error})")
@@ -142,7 +145,11 @@ class Connection:
             return stdio_client(server, errlog=self.stderr)
         import httpx2  # the SDK's HTTP client: the headers go on it
 
-        http = await stack.enter_async_context(httpx2.AsyncClient(headers=launch.headers))
+        # No read timeout of httpx's own (5 s by default): a call may take up to mcp_timeout,
+        # which bounds every wait (`_attempt`); a response stream may stay open between events.
+        timeout = httpx2.Timeout(30.0, read=None)
+        client = httpx2.AsyncClient(headers=launch.headers, timeout=timeout)
+        http = await stack.enter_async_context(client)
         return streamable_http_client(launch.url, http_client=http)
 
     async def list_tools(self, timeout: float) -> Outcome:
