@@ -202,13 +202,17 @@ class Connection:
             return ""
         fd = self.stderr.fileno()
         size = os.fstat(fd).st_size
-        start = max(0, size - _TAIL_BYTES)
+        # Read as much before the tail as a secret is long, so that one across the tail's start
+        # is redacted whole; then that much is cut off again.
+        before = max((len(secret.encode()) for secret in self.launch.secrets), default=0)
+        start = max(0, size - _TAIL_BYTES - before)
         if hasattr(os, "pread"):  # the server writes at the shared offset: never move it
-            data = os.pread(fd, _TAIL_BYTES, start)
+            data = os.pread(fd, _TAIL_BYTES + before, start)
         else:  # pragma: no cover (Windows)
             self.stderr.seek(start)
-            data = self.stderr.read(_TAIL_BYTES)
+            data = self.stderr.read(_TAIL_BYTES + before)
         text = self.launch.redact(data.decode("utf-8", "replace"))
+        text = text[before:] if start > 0 else text
         lines = [one_line(line) for line in text.splitlines() if line.strip()]
         return clip(" | ".join(lines[-_TAIL_LINES:]), 300)
 

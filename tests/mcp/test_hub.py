@@ -248,3 +248,19 @@ def test_what_chat_mcp_shows_of_a_servers_tools_has_its_secrets_redacted(tmp_pat
         assert TOKEN not in json.dumps(state.tools)
     finally:
         hub.close()
+
+
+def test_a_secret_cut_at_the_start_of_the_stderr_tail_is_not_shown_in_part() -> None:
+    """The tail is the last 4 kB of the server's stderr: a secret across its start still goes."""
+    noise = "B" * 4090
+    code = f"import sys; sys.stderr.write('A' * 100 + {TOKEN!r} + {noise!r}); exit(2)"
+    config = read_servers({"bad": {"command": [sys.executable, "-c", code]}})["bad"]
+    hub = McpHub(environ={"SOME_TOKEN": TOKEN})
+    try:
+        with pytest.raises(McpServerError) as error:
+            hub.tools(config, TIMEOUT)
+    finally:
+        hub.close()
+    line = str(error.value)
+    assert "its stderr: " in line and line.endswith("BBB…")
+    assert not any(TOKEN[n:] in line for n in range(len(TOKEN) - 4)), line
