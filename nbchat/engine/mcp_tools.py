@@ -177,9 +177,9 @@ def sent_names(tools: list[tuple[str, str]], taken: Collection[str]) -> list[str
     """The name each ``(server, tool)`` is sent as: its own, or ``server__tool`` where another
     offered tool (or a notebook function in ``taken``) shares it; a character chat APIs refuse
     in a name (MCP allows ``.``) as ``_``, and at most 64 characters."""
-    counts = Counter(tool for _, tool in tools) + Counter(taken)
+    counts = Counter(_sendable(tool) for _, tool in tools) + Counter(taken)
     names = [
-        _sendable(f"{server}{_SEPARATOR}{tool}" if counts[tool] > 1 else tool)
+        _sendable(f"{server}{_SEPARATOR}{tool}" if counts[_sendable(tool)] > 1 else tool)
         for server, tool in tools
     ]
     repeated = [name for name, count in Counter([*names, *taken]).items() if count > 1]

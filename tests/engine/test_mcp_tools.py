@@ -39,7 +39,10 @@ def test_a_name_a_chat_api_refuses_is_sent_with_those_characters_as_underscores(
     (OpenAI answers 400 for any other)."""
     long = "x" * 70
     assert sent_names([("files", "fs.read"), ("web", long)], []) == ["fs_read", "x" * 64]
-    with pytest.raises(ConfigError, match="would both be sent as 'fs_read'"):
+    shared = [("files", "fs.read"), ("web", "fs_read")]
+    assert sent_names(shared, []) == ["files__fs_read", "web__fs_read"]
+    assert sent_names([("files", "fs.read")], ["fs_read"]) == ["files__fs_read"]
+    with pytest.raises(ConfigError, match="would both be sent as 'files__fs_read'"):
         sent_names([("files", "fs.read"), ("files", "fs_read")], [])
     hub = FakeHub({"files": [tool("fs.read"), tool("fs.write")]})
     tools = hub.offer("mcp:files").listed(taken=[])
