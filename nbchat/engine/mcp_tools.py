@@ -4,8 +4,9 @@ answer was sent with.
 ``--tools mcp:files`` offers every tool of server ``files``, ``mcp:files/read_file`` one of them
 (`McpSelector`). The spec sent is the server's own: its name, description and ``inputSchema``.
 A tool goes by its own name unless another tool offered to the cell (a notebook function, or a
-tool of another server) has that name too: then it is sent as ``files__read_file``. The
-notebook's function keeps its name, so a server's tool never stands in for it.
+tool of another server) has that name too: then it is sent as ``files__read_file`` (a character
+chat APIs refuse in a name, such as ``.``, is sent as ``_``). The notebook's function keeps its
+name, so a server's tool never stands in for it.
 
 Listing the tools contacts the servers (`McpOffer.listed`): a turn does it only when it is to be
 sent. Before that, the turn is looked up with the specs that stored answers were sent with
@@ -17,6 +18,7 @@ when the cell is next asked (``--refresh``, a changed prompt or context).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +37,9 @@ __all__ = ["PREFIX", "McpOffer", "McpSelector", "McpTool", "split_tool_names", "
 
 PREFIX = "mcp:"
 _SEPARATOR = "__"  # between a server's name and its tool's, where two offered tools share one
+# What chat APIs take as a tool's name (OpenAI's [A-Za-z0-9_-]{1,64}); MCP allows more.
+_UNSENDABLE = re.compile(r"[^A-Za-z0-9_-]")
+_NAME_LIMIT = 64
 _CANDIDATES = 16  # distinct stored tool sets tried before a server is asked
 
 
@@ -170,9 +175,13 @@ class McpOffer:
 
 def sent_names(tools: list[tuple[str, str]], taken: Collection[str]) -> list[str]:
     """The name each ``(server, tool)`` is sent as: its own, or ``server__tool`` where another
-    offered tool (or a notebook function in ``taken``) shares it."""
-    counts = Counter(tool for _, tool in tools) + Counter(taken)
-    names = [f"{server}{_SEPARATOR}{tool}" if counts[tool] > 1 else tool for server, tool in tools]
+    offered tool (or a notebook function in ``taken``) shares it; a character chat APIs refuse
+    in a name (MCP allows ``.``) as ``_``, and at most 64 characters."""
+    counts = Counter(_sendable(tool) for _, tool in tools) + Counter(taken)
+    names = [
+        _sendable(f"{server}{_SEPARATOR}{tool}" if counts[_sendable(tool)] > 1 else tool)
+        for server, tool in tools
+    ]
     repeated = [name for name, count in Counter([*names, *taken]).items() if count > 1]
     if repeated:
         raise ConfigError(
@@ -180,6 +189,10 @@ def sent_names(tools: list[tuple[str, str]], taken: Collection[str]) -> list[str
             "offer one of them (mcp:SERVER/TOOL names one tool)"
         )
     return names
+
+
+def _sendable(name: str) -> str:
+    return _UNSENDABLE.sub("_", name)[:_NAME_LIMIT]
 
 
 def stored_tools(record: Record, selectors: Iterable[McpSelector]) -> list[McpTool] | None:

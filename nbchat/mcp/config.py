@@ -96,7 +96,8 @@ class ServerConfig:
             template = f"${value}" if _BARE_NAME.match(value) else value
             headers[header] = self._fill(template, environ, filled, f"headers_env {header}")
         named = [v for n, v in environ.items() if _SECRET_NAME.search(n)]
-        secrets = {s for s in (*filled, *named) if len(s.strip()) >= _MIN_SECRET}
+        # Stripped: a value read from a file keeps its newline, which a server may not show.
+        secrets = {s.strip() for s in (*filled, *named) if len(s.strip()) >= _MIN_SECRET}
         cwd = _expand_home(self.cwd) if self.cwd else None
         return Launch(
             self.name,

@@ -103,6 +103,9 @@ class Connection:
         except TimeoutError:
             await self.close(cancel=True)
             return Outcome(failure="start", detail=f"did not start within {timeout:g} s")
+        except asyncio.CancelledError:  # Ctrl-C while it starts: no server is left running
+            await self.close(cancel=True)
+            raise
         except Exception as error:  # the SDK's and the OS's (a command that is not there)
             await self.close()
             return Outcome(failure="start", detail=f"did not start ({self.ended or error})")
@@ -142,7 +145,11 @@ class Connection:
             return stdio_client(server, errlog=self.stderr)
         import httpx2  # the SDK's HTTP client: the headers go on it
 
-        http = await stack.enter_async_context(httpx2.AsyncClient(headers=launch.headers))
+        # No read timeout of httpx's own (5 s by default): a call may take up to mcp_timeout,
+        # which bounds every wait (`_attempt`); a response stream may stay open between events.
+        timeout = httpx2.Timeout(30.0, read=None)
+        client = httpx2.AsyncClient(headers=launch.headers, timeout=timeout)
+        http = await stack.enter_async_context(client)
         return streamable_http_client(launch.url, http_client=http)
 
     async def list_tools(self, timeout: float) -> Outcome:
@@ -195,13 +202,17 @@ class Connection:
             return ""
         fd = self.stderr.fileno()
         size = os.fstat(fd).st_size
-        start = max(0, size - _TAIL_BYTES)
+        # Read as much before the tail as a secret is long, so that one across the tail's start
+        # is redacted whole; then that much is cut off again.
+        before = max((len(secret.encode()) for secret in self.launch.secrets), default=0)
+        start = max(0, size - _TAIL_BYTES - before)
         if hasattr(os, "pread"):  # the server writes at the shared offset: never move it
-            data = os.pread(fd, _TAIL_BYTES, start)
+            data = os.pread(fd, _TAIL_BYTES + before, start)
         else:  # pragma: no cover (Windows)
             self.stderr.seek(start)
-            data = self.stderr.read(_TAIL_BYTES)
+            data = self.stderr.read(_TAIL_BYTES + before)
         text = self.launch.redact(data.decode("utf-8", "replace"))
+        text = text[before:] if start > 0 else text
         lines = [one_line(line) for line in text.splitlines() if line.strip()]
         return clip(" | ".join(lines[-_TAIL_LINES:]), 300)
 

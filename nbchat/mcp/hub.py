@@ -125,7 +125,7 @@ class McpHub:
             common = {"name": name, "transport": config.transport, "where": config.where}
             if connection is not None and connection.client is not None:
                 up = f"up {time.monotonic() - connection.started:.0f} s"
-                tools = connection.tools
+                tools = [_redacted(tool, connection.launch) for tool in connection.tools]
                 shown.append(ServerState(**common, state="running", tools=tools, detail=up))
             elif name in self._problems:
                 shown.append(ServerState(**common, state="failed", detail=self._problems[name]))
@@ -230,6 +230,16 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_forever()
     finally:
         loop.close()
+
+
+def _redacted(tool: dict[str, Any], launch: Launch) -> dict[str, Any]:
+    """A listed tool as shown: its name and description with the launch's secrets redacted (a
+    server may tell what it was given)."""
+    shown = dict(tool)
+    for key in ("name", "description"):
+        if isinstance(shown.get(key), str):
+            shown[key] = launch.redact(shown[key])
+    return shown
 
 
 async def _opened(launch: Launch, timeout: float) -> Outcome:

@@ -34,6 +34,26 @@ def test_a_tool_keeps_its_name_unless_another_offered_tool_has_it() -> None:
         sent_names([("files", "read"), ("files", "files__read"), ("web", "read")], [])
 
 
+def test_a_name_a_chat_api_refuses_is_sent_with_those_characters_as_underscores() -> None:
+    """MCP allows dots and 128 characters in a tool's name; chat APIs take [A-Za-z0-9_-]{1,64}
+    (OpenAI answers 400 for any other)."""
+    long = "x" * 70
+    assert sent_names([("files", "fs.read"), ("web", long)], []) == ["fs_read", "x" * 64]
+    shared = [("files", "fs.read"), ("web", "fs_read")]
+    assert sent_names(shared, []) == ["files__fs_read", "web__fs_read"]
+    assert sent_names([("files", "fs.read")], ["fs_read"]) == ["files__fs_read"]
+    with pytest.raises(ConfigError, match="would both be sent as 'files__fs_read'"):
+        sent_names([("files", "fs.read"), ("files", "fs_read")], [])
+    hub = FakeHub({"files": [tool("fs.read"), tool("fs.write")]})
+    tools = hub.offer("mcp:files").listed(taken=[])
+    assert [(t.name, t.spec["function"]["name"], t.tool) for t in tools] == [
+        ("fs_read", "fs_read", "fs.read"),
+        ("fs_write", "fs_write", "fs.write"),
+    ]
+    tools[0].start({})
+    assert hub.called == [("files", "fs.read", {})], "the server's own name is called"
+
+
 def test_the_spec_sent_is_the_servers_own() -> None:
     listed = tool("read", "Read a file. <b>bold</b>", path={"type": "string"})
     hub = FakeHub({"files": [listed, tool("write")], "web": [tool("read")]})

@@ -74,6 +74,16 @@ def test_secrets_come_from_the_environment_and_are_redacted() -> None:
     assert TOKEN not in repr(launch) and TOKEN not in repr(config)
 
 
+def test_a_secret_read_with_its_newline_is_redacted_without_it() -> None:
+    """``os.environ["DB_PASS"] = open("pass.txt").read()`` keeps the newline; the server (or
+    its SDK) strips it before it shows the value."""
+    config = read_servers({"s": {"command": ["srv"], "env": {"PASS": "$DB_PASS"}}})["s"]
+    launch = config.launch({"DB_PASS": f"{TOKEN}\n", "API_KEY": f" {TOKEN[::-1]}\t"})
+    assert launch.env == {"PASS": f"{TOKEN}\n"}, "given as it is"
+    text = f"login failed for {TOKEN}; key={TOKEN[::-1]}."
+    assert launch.redact(text) == f"login failed for {REDACTED}; key={REDACTED}."
+
+
 def test_env_values_fill_in_variables_and_a_missing_one_is_named() -> None:
     config = ServerConfig("s", command=("x",), env=(("TOKEN", "$MY_TOKEN"), ("MODE", "fast")))
     assert config.launch({"MY_TOKEN": TOKEN}).env == {"TOKEN": TOKEN, "MODE": "fast"}

@@ -5,7 +5,9 @@ header, and closing. Every start and stop is bounded."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ from nbchat.mcp.connection import INSTALL
 from nbchat.mcp.hub import McpHub
 from nbchat.mcp.results import result_text
 
-from support.mcp_fixtures import HttpServer, overlapped, requests_to, stdio_server
+from support.mcp_fixtures import SERVER, HttpServer, overlapped, requests_to, stdio_server
 
 pytest.importorskip("mcp")
 
@@ -196,3 +198,69 @@ def test_without_the_sdk_the_line_says_how_to_install_it(monkeypatch, tmp_path: 
         str(error.value) == INSTALL == 'MCP tools need the mcp SDK: pip install "nbchat-llm[mcp]"'
     )
     assert not (tmp_path / "log").exists(), "nothing started"
+
+
+def test_an_http_call_may_take_longer_than_the_http_clients_default_timeout(
+    tmp_path: Path,
+) -> None:
+    """mcp_timeout bounds a call, not httpx's 5 s default read timeout."""
+    hub = McpHub()
+    with HttpServer(tmp_path) as http:
+        try:
+            config = read_servers({"web": {"url": http.url}})["web"]
+            outcome = call(hub, config, "slow", seconds=6)
+            assert result_text(outcome.value) == ("waited 6.0 s", False)
+        finally:
+            hub.close()
+
+
+def test_ctrl_c_while_a_server_starts_leaves_no_server_running(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    slow_start = (
+        f"import os, runpy, sys, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        f"time.sleep(3); sys.argv = [{str(SERVER)!r}]; "
+        f"runpy.run_path({str(SERVER)!r}, run_name='__main__')"
+    )
+    config = read_servers({"slow": {"command": [sys.executable, "-c", slow_start]}})["slow"]
+    hub = McpHub()
+    main = threading.get_ident()
+    timer = threading.Timer(1.5, lambda: signal.pthread_kill(main, signal.SIGINT))
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            hub.tools(config, TIMEOUT)
+        assert pid_file.exists(), "it was starting"
+        assert gone(int(pid_file.read_text())), "stopped with the start it was part of"
+    finally:
+        timer.cancel()
+        hub.close()
+
+
+def test_what_chat_mcp_shows_of_a_servers_tools_has_its_secrets_redacted(tmp_path: Path) -> None:
+    config = server(tmp_path / "log", hostile=True, env={"MCP_TEST_TOKEN": "$SERVER_TOKEN"})
+    hub = McpHub(environ={"SERVER_TOKEN": TOKEN})
+    try:
+        listed = {tool["name"]: tool for tool in hub.tools(config, TIMEOUT)}
+        assert TOKEN in listed["level"]["description"], "the server told it"
+        (state,) = hub.states({"files": config})
+        shown = {tool["name"]: tool for tool in state.tools}
+        assert shown["level"]["description"].endswith("token=[redacted]")
+        assert TOKEN not in json.dumps(state.tools)
+    finally:
+        hub.close()
+
+
+def test_a_secret_cut_at_the_start_of_the_stderr_tail_is_not_shown_in_part() -> None:
+    """The tail is the last 4 kB of the server's stderr: a secret across its start still goes."""
+    noise = "B" * 4090
+    code = f"import sys; sys.stderr.write('A' * 100 + {TOKEN!r} + {noise!r}); exit(2)"
+    config = read_servers({"bad": {"command": [sys.executable, "-c", code]}})["bad"]
+    hub = McpHub(environ={"SOME_TOKEN": TOKEN})
+    try:
+        with pytest.raises(McpServerError) as error:
+            hub.tools(config, TIMEOUT)
+    finally:
+        hub.close()
+    line = str(error.value)
+    assert "its stderr: " in line and line.endswith("BBB…")
+    assert not any(TOKEN[n:] in line for n in range(len(TOKEN) - 4)), line
