@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nbchat._text import clip, one_line
-from nbchat.errors import ConfigError
+from nbchat.errors import ConfigError, StreamInterrupted
 from nbchat.mcp.config import ServerConfig, read_servers
 from nbchat.store.record import Record
 
@@ -124,7 +124,12 @@ class McpOffer:
                     f"--tools: no MCP server {server!r} is declared in ChatMagics.mcp_servers "
                     f"(declared: {known})"
                 )
-            listing = _checked_listing(server, hub.tools(declared[server], self.timeout))
+            try:
+                listing = _checked_listing(server, hub.tools(declared[server], self.timeout))
+            except KeyboardInterrupt:  # the hub has stopped a server it was starting
+                raise StreamInterrupted(
+                    f"Interrupted while MCP server {server!r} listed its tools; nothing was sent."
+                ) from None
             chosen = [tool for tool in listing if self._allows(server, tool["name"])]
             self._check_named(server, listing)
             found.extend((server, tool, declared[server]) for tool in chosen)

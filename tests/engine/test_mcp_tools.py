@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
 from nbchat.engine.mcp_tools import McpSelector, sent_names, split_tool_names, stored_tools
-from nbchat.errors import ConfigError
+from nbchat.errors import ConfigError, StreamInterrupted
 from nbchat.store.record import Record, RequestInfo
 
 from support.mcp_fake import FakeHub, tool
@@ -138,3 +139,16 @@ def test_a_secret_of_the_servers_launch_never_reaches_the_spec() -> None:
     (read,) = FakeHub({"files": [listed]}).offer("mcp:files").listed(taken=[])
     assert "hub-secret" not in json.dumps(read.spec)
     assert read.spec["function"]["description"] == "Read with [redacted]."
+
+
+def test_ctrl_c_while_a_server_lists_its_tools_is_one_line_and_sends_nothing() -> None:
+    class Starting(FakeHub):
+        def tools(self, config: Any, timeout: float) -> list[dict[str, Any]]:
+            raise KeyboardInterrupt
+
+    with pytest.raises(StreamInterrupted) as caught:
+        Starting({"files": [tool("read")]}).offer("mcp:files").listed(taken=[])
+    assert str(caught.value) == (
+        "Interrupted while MCP server 'files' listed its tools; nothing was sent."
+    )
+    assert isinstance(caught.value, KeyboardInterrupt), "still a Ctrl-C to code expecting one"
