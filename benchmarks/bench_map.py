@@ -96,7 +96,7 @@ def time_replay(path: Path, base_url: str, count: int) -> tuple[float, bool]:
     session = ChatSession()
     values = run(items, settings_for(base_url, offline=True), session, notebook).values
     per_item = (time.perf_counter() - start) / count
-    return per_item, session.usage.requests == 0 and all(v is not None for v in values)
+    return per_item, session.ledger.requests == 0 and all(v is not None for v in values)
 
 
 def notebook_with(record: dict[str, Any]) -> nbformat.NotebookNode:
