@@ -229,6 +229,8 @@ class ProviderBatchRun:
             try:
                 lines, malformed = self._counted().lines(file_id)
             except APIError as error:
+                if error.status_code not in (404, 405):
+                    raise  # not collected: the next refresh reads it again (it was paid for)
                 missing = f"its file {file_id} could not be read ({error})"
                 continue
             self.tally.malformed += malformed

@@ -6,6 +6,7 @@ are split at the limits, and every way a batch or an item fails is named."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from nbchat.engine.map import MapJob, map_items
 from nbchat.engine.provider_batch import BatchLimits, ProviderBatchRun
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import Settings, resolve_settings
-from nbchat.errors import BatchUnsupported
+from nbchat.errors import APIError, BatchUnsupported
 from nbchat.schema.structured import OutputSchema
 from nbchat.store.batch_record import read_stored
 from nbchat.store.batch_state import BATCHES_MIME
@@ -264,8 +265,6 @@ def test_an_endpoint_without_the_batch_api_fails_before_anything_is_submitted(se
 
 
 def test_offline_nothing_is_sent(server, settings):
-    from dataclasses import replace
-
     run = ProviderBatchRun(job(replace(settings, offline=True)), ChatSession(), None)
     run.start()
     assert run.finished and server.requests == []
@@ -303,3 +302,24 @@ def test_batch_answers_are_priced_at_the_batch_rate_and_counted_once(server, cha
     assert spent.answers == 4 and session.ledger.requests == 0, "no request of its own"
     line = outcome.summary.line
     assert "at batch rates (real time ≈$" in line and "spent ≈$" in line, line
+
+
+def test_a_transient_failure_reading_the_output_file_is_read_again_never_resubmitted(
+    server, settings
+):
+    """A batch that completed was paid for: a 503 on its output file (after the retries) must
+    not fail its items, which a re-run would then submit (and pay for) again."""
+    quick = replace(settings, max_retries=0)
+    session = ChatSession()
+    run = ProviderBatchRun(job(quick), session, None)
+    run.start()
+    run.refresh()  # in progress
+    server.batch_api.content_statuses.append(503)
+    with pytest.raises(APIError, match="503"):
+        run.refresh()  # completed, its output file not readable this time
+    assert not run.finished and run.outcome().failures == {}
+    run.refresh()
+    assert run.finished and run.outcome().failures == {}
+    assert run.outcome().values[4] == "Reply #1 to: Classify: fine"
+    ProviderBatchRun(job(quick), session, None).start()
+    assert server.batch_api.counts["create"] == 1, "nothing submitted twice"

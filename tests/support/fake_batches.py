@@ -14,6 +14,7 @@ a shuffled order (``shuffle``), so a client that matches by position fails::
     server.batch_api.outcome, server.batch_api.answered_before_end = "expired", 2
     server.batch_api.reject[3] = "invalid model"   # input line 3 is refused: the batch fails
     server.batch_api.create_statuses.append(429)   # the next create is refused (retry-after-ms)
+    server.batch_api.content_statuses += [503] * 3 # the next file reads fail (no retry-after)
     server.batch_api.missing_status = 404          # no batch API at all (as vLLM): 404 or 405
     server.batch_api.extra_lines = [b"not json", b'{"custom_id": "nobody", ...}']
 
@@ -107,6 +108,7 @@ class FakeBatches:
             self.item_errors: dict[str, str] = {}
             self.reject: dict[int, str] = {}
             self.create_statuses: collections.deque[int] = collections.deque()
+            self.content_statuses: collections.deque[int] = collections.deque()
             self.extra_lines: list[bytes] = []
             self.missing_output = False
             self.shuffle: int | None = 7  # the seed of the output's order (None: input order)
@@ -159,6 +161,9 @@ class FakeBatches:
 
     def _content(self, file_id: str) -> Reply:
         self.counts["content"] += 1
+        if self.content_statuses:
+            status = self.content_statuses.popleft()
+            return _error(status, f"Fake error: HTTP {status}")
         if file_id not in self.files:
             return _error(404, f"No such File object: {file_id}")
         return 200, "application/octet-stream", self.files[file_id], {}
