@@ -38,6 +38,7 @@ from nbchat.engine.turns import answered, split_completion
 from nbchat.errors import APIError, NbchatError
 from nbchat.money.cost import Total
 from nbchat.store.batch_state import BatchState, PendingBatch
+from nbchat.store.keys import Endpoint
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import Record, utc_now
 from nbchat.wire.batches import (
@@ -90,6 +91,7 @@ class ProviderBatchRun:
         self.answers: dict[str, Record | str] = {}  # request key -> its record, or why none
         self.asked: dict[str, list[int]] = {}  # request key -> the items asking it
         self.tally = _Tally()
+        self.interrupted = False  # Ctrl-C stopped submitting after a batch was made
         self._status: dict[str, BatchStatus] = {}
         self._api: BatchAPI | None = None
 
@@ -169,33 +171,49 @@ class ProviderBatchRun:
 
     def _submit(self, keys: list[str]) -> None:
         """Submit ``keys`` in files within the limits. A file that cannot be submitted after
-        another was fails its items (the batches made stay); the first raises."""
+        another was fails its items (the batches made stay); the first raises. Ctrl-C after a
+        batch was made stops submitting (`interrupted`): the batches made are kept, to be stored
+        in the cell's output (a re-run after a restart would otherwise pay for them again)."""
         if not keys:
             return
         endpoint = self.run.items[self.asked[keys[0]][0]].turn.endpoint
         metadata = {"nbchat": __version__, "map": self.job.name[:200]}
         if self.job.cell_id:
             metadata["cell"] = self.job.cell_id[:200]
-        for chunk, content in self._files(keys):
-            try:
-                file_id = self._counted().upload(content)
-                status = self._counted().create(file_id, metadata)
-            except NbchatError as error:
-                if not self.batches:
-                    raise
-                self.answers.update(dict.fromkeys(chunk, f"not submitted: {error}"))
-                continue
-            batch = PendingBatch(
-                id=status.id,
-                input_file_id=file_id,
-                submitted_at=utc_now(),
-                keys=tuple(chunk),
-                status=status.status,
-                total=len(chunk),
-            )
-            self._status[batch.id] = status
-            self.session.batches.add(batch, endpoint, self.job.cell_id)
-            self.batches[batch.id] = KnownBatch(batch, endpoint, self.job.cell_id)
+        try:
+            for chunk, content in self._files(keys):
+                self._submit_file(chunk, content, endpoint, metadata)
+        except KeyboardInterrupt:
+            if not self.batches:
+                raise
+            self.interrupted = True
+            held = {key for known in self.batches.values() for key in known.batch.keys}
+            rest = [key for key in keys if key not in held and key not in self.answers]
+            self.answers.update(dict.fromkeys(rest, "not submitted: interrupted (Ctrl-C)"))
+
+    def _submit_file(
+        self, chunk: list[str], content: bytes, endpoint: Endpoint, metadata: dict[str, str]
+    ) -> None:
+        """Upload one input file and start its batch."""
+        try:
+            file_id = self._counted().upload(content)
+            status = self._counted().create(file_id, metadata)
+        except NbchatError as error:
+            if not self.batches:
+                raise
+            self.answers.update(dict.fromkeys(chunk, f"not submitted: {error}"))
+            return
+        batch = PendingBatch(
+            id=status.id,
+            input_file_id=file_id,
+            submitted_at=utc_now(),
+            keys=tuple(chunk),
+            status=status.status,
+            total=len(chunk),
+        )
+        self._status[batch.id] = status
+        self.session.batches.add(batch, endpoint, self.job.cell_id)
+        self.batches[batch.id] = KnownBatch(batch, endpoint, self.job.cell_id)
 
     def _files(self, keys: list[str]) -> Iterator[tuple[list[str], bytes]]:
         """The input files: each item's request as a real-time run sends it, stream off."""

@@ -50,6 +50,8 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     run.start()
     if run.finished:  # everything was stored, or answered before this run
         return _done(run.outcome(), BatchView(bar=False), options)
+    if run.interrupted:  # Ctrl-C while submitting: what was made is stored, then the cell stops
+        _stopped_submitting(run, options)
     frontend = kernel.running.frontend
     wait = options.wait or frontend is not Frontend.INTERACTIVE
     view = BatchView(bar=wait and frontend is Frontend.INTERACTIVE)
@@ -164,6 +166,18 @@ def _wait(
     raise BatchPending(
         f"{said[0].upper()}{said[1:]} {stopped}: it goes on at the provider; "
         "run the cell again to pick up its answers."
+    )
+
+
+def _stopped_submitting(run: ProviderBatchRun, options: CellOptions) -> None:
+    """Ctrl-C stopped submitting after a batch was made: its pending state in the output (a
+    re-run in any kernel picks it up), then `BatchPending`."""
+    said = _batches_said(run)
+    line = f"Stopped submitting (Ctrl-C): {said} goes on at the provider; the rest was not sent."
+    BatchView(bar=False).finish(*pending_bundle(run, options, waiting=False, problem=line))
+    raise BatchPending(
+        f"Stopped submitting (Ctrl-C): {said} goes on at the provider; run the cell again to "
+        "pick up its answers and submit the rest."
     )
 
 

@@ -323,3 +323,35 @@ def test_a_transient_failure_reading_the_output_file_is_read_again_never_resubmi
     assert run.outcome().values[4] == "Reply #1 to: Classify: fine"
     ProviderBatchRun(job(quick), session, None).start()
     assert server.batch_api.counts["create"] == 1, "nothing submitted twice"
+
+
+def test_ctrl_c_between_two_files_keeps_the_batch_made_for_the_cells_output(
+    server, settings, tmp_path, monkeypatch
+):
+    """The first file's batch exists (and is paid for): Ctrl-C while the second is uploaded
+    must leave it in the pending state, so that a re-run after a restart re-attaches."""
+    from nbchat.wire.batches import BatchAPI
+
+    upload = BatchAPI.upload
+    calls = []
+
+    def interrupted_second(api: BatchAPI, content: bytes, *more: Any) -> str:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return upload(api, content, *more)
+
+    monkeypatch.setattr(BatchAPI, "upload", interrupted_second)
+    server.batch_api.hold = True
+    run = ProviderBatchRun(job(settings), ChatSession(), None, limits=BatchLimits(lines=3))
+    run.start()
+    assert run.interrupted and server.batch_api.counts["create"] == 1
+    state = run.state()
+    assert state is not None and len(state.batches[0].keys) == 3
+    assert run.outcome().failures == {4: "not submitted: interrupted (Ctrl-C)"}
+    monkeypatch.setattr(BatchAPI, "upload", upload)
+    notebook = save(tmp_path / "pending.ipynb", {BATCHES_MIME: state.to_json()}).get()
+    again = ProviderBatchRun(job(settings), ChatSession(), notebook, limits=BatchLimits(lines=3))
+    again.start()
+    assert server.batch_api.counts["create"] == 2, "only the item not sent is submitted"
+    assert [len(known.batch.keys) for known in again.batches.values()] == [3, 1]

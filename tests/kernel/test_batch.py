@@ -170,6 +170,45 @@ def test_wait_shows_a_progress_bar_and_ctrl_c_stops_waiting_only(kernel: Kernel,
     assert RECORD_MIME in slot(stopped), "the replayed answers stay stored beside it"
 
 
+def test_ctrl_c_while_submitting_keeps_the_batch_made_in_the_output(
+    kernel: Kernel, server, tmp_path: Path
+) -> None:
+    """Two input files (a line limit of 3); Ctrl-C while the second is uploaded: the first
+    batch exists at the provider, so its pending state is in the output and a restarted kernel
+    re-attaches to it, submitting only the item not sent."""
+    path = tmp_path / "nb.ipynb"
+    setup(kernel, path)
+    server.batch_api.hold = True
+    split = (
+        "import nbchat.engine.provider_batch as pb, nbchat.wire.batches as wb\n"
+        "pb.ProviderBatchRun.__init__.__kwdefaults__['limits'] = pb.BatchLimits(lines=3)\n"
+        "_upload, _calls = wb.BatchAPI.upload, []\n"
+        "def _interrupted(api, content, *more):\n"
+        "    _calls.append(1)\n"
+        "    if len(_calls) == 2:\n"
+        "        raise KeyboardInterrupt\n"
+        "    return _upload(api, content, *more)\n"
+        "wb.BatchAPI.upload = _interrupted"
+    )
+    kernel.run(split, check=True)
+    stopped = kernel.run(CELL, cell_id="c1")
+    assert stopped.status == "error" and stopped.error["ename"] == "BatchPending"
+    assert "Stopped submitting (Ctrl-C): batch batch-" in stopped.error["evalue"]
+    [batch] = slot(stopped)[BATCHES_MIME]["batches"]
+    assert len(batch["keys"]) == 3 and server.batch_api.counts["create"] == 1
+    save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, stopped)])
+    kernel.restart()
+    setup(kernel, path)
+    kernel.run(
+        "import nbchat.engine.provider_batch as pb\n"
+        "pb.ProviderBatchRun.__init__.__kwdefaults__['limits'] = pb.BatchLimits(lines=3)",
+        check=True,
+    )
+    kernel.run(CELL, cell_id="c1", check=True)
+    assert server.batch_api.counts["create"] == 2, "the batch made is never submitted again"
+    assert lines_uploaded(server)[-1] == ["Classify: meh"]
+
+
 def test_a_headless_run_waits_up_to_the_timeout_then_names_the_batch(
     kernel: Kernel, server
 ) -> None:
