@@ -88,9 +88,9 @@ class BatchStatus:
         return cls(
             id=redactor.clip(payload["id"], 120),
             status=_text(payload.get("status")) or "unknown",
-            input_file_id=_text(payload.get("input_file_id")),
-            output_file_id=_text(payload.get("output_file_id")) or None,
-            error_file_id=_text(payload.get("error_file_id")) or None,
+            input_file_id=_id(payload.get("input_file_id"), redactor),
+            output_file_id=_id(payload.get("output_file_id"), redactor) or None,
+            error_file_id=_id(payload.get("error_file_id"), redactor) or None,
             total=_count(counts.get("total")),
             completed=_count(counts.get("completed")),
             failed=_count(counts.get("failed")),
@@ -123,7 +123,7 @@ class BatchAPI:
         file_id = payload.get("id") if isinstance(payload, dict) else None
         if not isinstance(file_id, str) or not file_id:
             raise ProtocolError(f"{self._shown('/files')} did not answer with a file id.")
-        return file_id
+        return _id(file_id, self.client.redactor())  # it is stored in the notebook
 
     def create(self, input_file_id: str, metadata: Mapping[str, str]) -> BatchStatus:
         """Start a batch of the uploaded file's requests."""
@@ -290,6 +290,12 @@ def _problems(errors: Any, redactor: Redactor) -> tuple[tuple[int | None, str], 
 
 def _text(value: Any) -> str:
     return clip(one_line(value), 200) if isinstance(value, str) else ""
+
+
+def _id(value: Any, redactor: Redactor) -> str:
+    """A file id as the server gave it, any secret it echoes masked (ids are shown and
+    stored)."""
+    return redactor.clip(value, 200) if isinstance(value, str) else ""
 
 
 def _count(value: Any) -> int:

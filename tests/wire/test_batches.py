@@ -138,3 +138,20 @@ def test_answers_that_echo_the_key_are_redacted(api, fake):
         del fake.responses["leak"]
     assert line.completion["choices"][0]["message"]["content"] == "your key is ***"
     assert KEY not in json.dumps(line.completion)
+
+
+def test_file_ids_that_echo_the_key_are_masked_before_they_are_shown_or_stored():
+    from nbchat.wire.batches import BatchStatus
+    from nbchat.wire.redaction import Redactor
+
+    redactor = Redactor.for_request(KEY, "http://127.0.0.1/v1")
+    payload = {
+        "id": "batch-1",
+        "status": "completed",
+        "input_file_id": f"file-in-{KEY}",
+        "output_file_id": f"file-out-{KEY}",
+        "error_file_id": f"file-err-{KEY}",
+    }
+    status = BatchStatus.of(payload, redactor, "test")
+    shown = (status.input_file_id, status.output_file_id, status.error_file_id)
+    assert all(KEY not in text and text.endswith("***") for text in shown), shown
