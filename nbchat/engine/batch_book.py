@@ -66,6 +66,11 @@ class BatchBook:
             if known is not None:
                 self._known[batch_id] = KnownBatch(known.batch, known.endpoint, known.cell_id, True)
 
+    def collected(self) -> frozenset[str]:
+        """The ids of the batches whose answers were collected in this session."""
+        with self._lock:
+            return frozenset(batch_id for batch_id, known in self._known.items() if known.ended)
+
     def get(self, batch_id: str) -> KnownBatch | None:
         with self._lock:
             return self._known.get(batch_id)

@@ -53,6 +53,8 @@ from nbchat.wire.completion import finish_problem
 
 __all__ = ["BatchLimits", "ProviderBatchRun"]
 
+_LOOKUPS = 3  # looks for the stored answers while other runs collect some (see `start`)
+
 
 @dataclass(frozen=True)
 class BatchLimits:
@@ -100,21 +102,33 @@ class ProviderBatchRun:
     def start(self) -> None:
         """Prepare the items; ask each batch holding some of them for its status; submit the
         others. Raises (submitting nothing) when the first file cannot be submitted."""
-        with gc_paused():  # thousands of requests, kept
-            self.template = self.run.begin()
-            self.order = self.run.order()
-            for number in self.order:
-                item = self.run.items[number]
-                if item.stored is None:
-                    self.asked.setdefault(item.turn.key, []).append(number)
+        for _ in range(_LOOKUPS):
+            collected = self.session.batches.collected()
+            held = self._look_up()
+            # A poller that collected answers meanwhile (it keeps them, then ends its batch)
+            # may have left their items looking unanswered and held by no batch: look again.
+            if self.session.batches.collected() == collected:
+                break
         if not self.asked:
             return
-        held = self.session.batches.holding(self.asked, self.notebook)
         for known in held.values():
             self.batches[known.batch.id] = known
         self.refresh()
         holding = {key for known in held.values() for key in known.batch.keys}
         self._submit([key for key in self.asked if key not in holding])
+
+    def _look_up(self) -> dict[str, KnownBatch]:
+        """Each item's request and stored answer (`asked`: the keys of the others); the
+        batches not collected yet that hold some of them."""
+        with gc_paused():  # thousands of requests, kept
+            self.template = self.run.begin()
+            self.order = self.run.order()
+            self.asked = {}
+            for number in self.order:
+                item = self.run.items[number]
+                if item.stored is None:
+                    self.asked.setdefault(item.turn.key, []).append(number)
+        return self.session.batches.holding(self.asked, self.notebook) if self.asked else {}
 
     def refresh(self) -> None:
         """One status request per batch still running; a batch that ended is collected."""

@@ -355,3 +355,26 @@ def test_ctrl_c_between_two_files_keeps_the_batch_made_for_the_cells_output(
     again.start()
     assert server.batch_api.counts["create"] == 2, "only the item not sent is submitted"
     assert [len(known.batch.keys) for known in again.batches.values()] == [3, 1]
+
+
+def test_a_batch_collected_while_another_run_looks_up_its_items_is_not_submitted_again(
+    server, settings
+):
+    """A poller (run ``first``) collects the batch while a run of the same items in another
+    cell looks up what is stored: that run must find the answers, not submit them again."""
+    session = ChatSession()
+    first = ProviderBatchRun(job(settings), session, None)
+    first.start()
+    second = ProviderBatchRun(job(settings), session, None)
+    begin = second.run.begin
+
+    def collected_meanwhile() -> Any:
+        template = begin()  # nothing stored yet: the batch still holds the items
+        if not first.finished:
+            run_until_done(first)  # the poller's thread, between the lookup and the submit
+        return template
+
+    second.run.begin = collected_meanwhile  # type: ignore[method-assign]
+    second.start()
+    assert server.batch_api.counts["create"] == 1, "paid for once"
+    assert second.finished and second.outcome().values == first.outcome().values
