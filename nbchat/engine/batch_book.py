@@ -45,6 +45,7 @@ class BatchBook:
 
     def __init__(self) -> None:
         self._known: dict[str, KnownBatch] = {}
+        self._paid: set[tuple[str, str]] = set()  # (batch id, key): answers counted as spent
         self._lock = threading.Lock()
 
     def add(self, batch: PendingBatch, endpoint: Endpoint, cell_id: str | None) -> None:
@@ -65,6 +66,15 @@ class BatchBook:
             known = self._known.get(batch_id)
             if known is not None:
                 self._known[batch_id] = KnownBatch(known.batch, known.endpoint, known.cell_id, True)
+
+    def first_payment(self, batch_id: str, key: str) -> bool:
+        """Whether the batch's answer to ``key`` is counted as spent now, for the first time
+        (two runs may follow, and collect, the same batch)."""
+        with self._lock:
+            if (batch_id, key) in self._paid:
+                return False
+            self._paid.add((batch_id, key))
+            return True
 
     def collected(self) -> frozenset[str]:
         """The ids of the batches whose answers were collected in this session."""

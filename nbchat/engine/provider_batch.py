@@ -279,7 +279,8 @@ class ProviderBatchRun:
                 record = self._record(key, line.completion, batch, status)
                 self.answers[key] = record
                 turn = self.run.items[self.asked[key][0]].turn
-                self.session.spending.paid_record(turn, record)  # at the batch rate
+                if self.session.batches.first_payment(batch.id, key):
+                    self.session.spending.paid_record(turn, record)  # at the batch rate
                 # In the session at once: a re-run that stops this run's poller finds it.
                 if finish_problem(record.finish_reason) is None:
                     self.session.cache.remember(record, store=self.job.settings.cache)

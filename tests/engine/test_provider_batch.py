@@ -378,3 +378,18 @@ def test_a_batch_collected_while_another_run_looks_up_its_items_is_not_submitted
     second.start()
     assert server.batch_api.counts["create"] == 1, "paid for once"
     assert second.finished and second.outcome().values == first.outcome().values
+
+
+def test_a_batch_collected_by_two_runs_is_counted_as_spent_once(server, settings):
+    """A poller and a run of the same items in another cell both follow the batch: each binds
+    the answers, the session counts them as spent once."""
+    session = ChatSession()
+    first = ProviderBatchRun(job(settings), session, None)
+    first.start()
+    second = ProviderBatchRun(job(settings), session, None)
+    second.start()
+    assert server.batch_api.counts["create"] == 1 and len(second.batches) == 1
+    run_until_done(first)
+    run_until_done(second)
+    assert first.outcome().values == second.outcome().values
+    assert session.ledger.total(session.ledger.spent).answers == 4, "four requests answered"
