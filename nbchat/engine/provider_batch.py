@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from nbchat._gc import gc_paused
+from nbchat._text import clip, one_line
 from nbchat._version import __version__
 from nbchat.engine.batch import BatchResult
 from nbchat.engine.batch_book import KnownBatch
@@ -94,14 +95,16 @@ class ProviderBatchRun:
         self.asked: dict[str, list[int]] = {}  # request key -> the items asking it
         self.tally = _Tally()
         self.interrupted = False  # Ctrl-C stopped submitting after a batch was made
+        self.problem = ""  # why the batches held could not be checked when it started
         self._status: dict[str, BatchStatus] = {}
         self._api: BatchAPI | None = None
 
     # -- the steps -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Prepare the items; ask each batch holding some of them for its status; submit the
-        others. Raises (submitting nothing) when the first file cannot be submitted."""
+        """Prepare the items; ask each batch holding some of them for its status (a failed
+        request is said in `problem`: they stay pending); submit the others. Raises (submitting
+        nothing) when the first file cannot be submitted."""
         for _ in range(_LOOKUPS):
             collected = self.session.batches.collected()
             held = self._look_up()
@@ -113,7 +116,10 @@ class ProviderBatchRun:
             return
         for known in held.values():
             self.batches[known.batch.id] = known
-        self.refresh()
+        try:
+            self.refresh()
+        except NbchatError as error:  # the batches stay pending, to be shown and stored
+            self.problem = f"Status check failed: {clip(one_line(str(error)), 200)}"
         holding = {key for known in held.values() for key in known.batch.keys}
         self._submit([key for key in self.asked if key not in holding])
 

@@ -55,7 +55,7 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     frontend = kernel.running.frontend
     wait = options.wait or frontend is not Frontend.INTERACTIVE
     view = BatchView(bar=wait and frontend is Frontend.INTERACTIVE)
-    view.show(*pending_bundle(run, options, waiting=wait), progress(run))
+    view.show(*pending_bundle(run, options, wait, problem=run.problem), progress(run))
     if not wait:
         poller = BatchPoller(
             run,

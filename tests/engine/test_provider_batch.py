@@ -393,3 +393,25 @@ def test_a_batch_collected_by_two_runs_is_counted_as_spent_once(server, settings
     run_until_done(second)
     assert first.outcome().values == second.outcome().values
     assert session.ledger.total(session.ledger.spent).answers == 4, "four requests answered"
+
+
+def test_a_failed_status_check_of_a_held_batch_keeps_it_pending_and_submits_the_new_items(
+    server, settings
+):
+    """A re-run with one more item while the batch runs, and the status request fails: the
+    cell's output must still get the pending state (the re-run replaced the output that had
+    it), and the new item is submitted."""
+    quick = replace(settings, max_retries=0)
+    server.batch_api.hold = True
+    session = ChatSession()
+    ProviderBatchRun(job(quick), session, None).start()
+    server.batch_api.retrieve_statuses.append(503)
+    grown = ProviderBatchRun(job(quick, [*WORDS, "new"]), session, None)
+    grown.start()
+    assert "503" in grown.problem
+    assert server.batch_api.counts["create"] == 2
+    state = grown.state()
+    assert state is not None and [len(b.keys) for b in state.batches] == [4, 1]
+    server.batch_api.finish()
+    run_until_done(grown)
+    assert grown.outcome().values[5] == "Reply #1 to: Classify: new"

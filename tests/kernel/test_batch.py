@@ -209,6 +209,22 @@ def test_ctrl_c_while_submitting_keeps_the_batch_made_in_the_output(
     assert lines_uploaded(server)[-1] == ["Classify: meh"]
 
 
+def test_a_rerun_whose_status_check_fails_keeps_the_pending_state(kernel: Kernel, server) -> None:
+    """The re-run replaces the output that held the pending state: a failed status request must
+    not leave it without (a restart would then submit, and pay for, the items again)."""
+    setup(kernel)
+    kernel.run("%config ChatMagics.max_retries = 0", check=True)
+    server.batch_api.hold = True
+    kernel.run(CELL, cell_id="c1", check=True)
+    server.batch_api.retrieve_statuses.extend([503] * 50)  # the poller's checks fail too
+    kernel.run("reviews.append('new')", check=True)
+    rerun = kernel.run(CELL, cell_id="c1", check=True)
+    data = slot(rerun)
+    assert [len(b["keys"]) for b in data[BATCHES_MIME]["batches"]] == [4, 1]
+    assert "Status check failed: The server failed (503)" in data["text/plain"]
+    assert server.batch_api.counts["create"] == 2
+
+
 def test_a_headless_run_waits_up_to_the_timeout_then_names_the_batch(
     kernel: Kernel, server
 ) -> None:

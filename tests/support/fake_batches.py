@@ -15,6 +15,7 @@ a shuffled order (``shuffle``), so a client that matches by position fails::
     server.batch_api.reject[3] = "invalid model"   # input line 3 is refused: the batch fails
     server.batch_api.create_statuses.append(429)   # the next create is refused (retry-after-ms)
     server.batch_api.content_statuses += [503] * 3 # the next file reads fail (no retry-after)
+    server.batch_api.retrieve_statuses.append(503) # the next status read fails
     server.batch_api.missing_status = 404          # no batch API at all (as vLLM): 404 or 405
     server.batch_api.extra_lines = [b"not json", b'{"custom_id": "nobody", ...}']
 
@@ -109,6 +110,7 @@ class FakeBatches:
             self.reject: dict[int, str] = {}
             self.create_statuses: collections.deque[int] = collections.deque()
             self.content_statuses: collections.deque[int] = collections.deque()
+            self.retrieve_statuses: collections.deque[int] = collections.deque()
             self.extra_lines: list[bytes] = []
             self.missing_output = False
             self.shuffle: int | None = 7  # the seed of the output's order (None: input order)
@@ -187,6 +189,9 @@ class FakeBatches:
 
     def _retrieve(self, batch_id: str) -> Reply:
         self.counts["retrieve"] += 1
+        if self.retrieve_statuses:
+            status = self.retrieve_statuses.popleft()
+            return _error(status, f"Fake error: HTTP {status}")
         batch = self.batches.get(batch_id)
         if batch is None:
             return _error(404, f"No batch found with id '{batch_id}'.")
