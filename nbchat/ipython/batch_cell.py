@@ -30,9 +30,12 @@ from nbchat.ipython.cell import Frontend
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.options import CellOptions
 from nbchat.ipython.progress import progress_line, summary_bundle
-from nbchat.render.bundles import Bundle
+from nbchat.render.bundles import Bundle, note_html
+from nbchat.render.html import document
+from nbchat.store.batch_state import BATCHES_MIME, BatchState, PendingBatch
+from nbchat.store.keys import Endpoint
 
-__all__ = ["PENDING", "BatchView", "batch_map"]
+__all__ = ["PENDING", "BatchView", "batch_map", "keep_pending"]
 
 PENDING = object()  # the values are not there yet: the poller binds them
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -47,7 +50,11 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     place = _place(kernel, job)
     kernel.pollers.stop(place, wait=_TAKE_OVER)  # a re-run takes over from the run before
     run = ProviderBatchRun(job, kernel.session, kernel.notebook())
-    run.start()
+    try:
+        run.start()
+    except BaseException:
+        keep_pending(kernel)
+        raise
     if run.finished:  # everything was stored, or answered before this run
         return _done(run.outcome(), BatchView(bar=False), options)
     if run.interrupted:  # Ctrl-C while submitting: what was made is stored, then the cell stops
@@ -69,6 +76,31 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     timeout = options.batch_timeout or settings.batch_timeout
     _wait(run, view, options, timeout, settings.batch_poll_s)
     return _done(run.outcome(), view, options, skipped=skipped_line(run))
+
+
+def keep_pending(kernel: ChatKernel) -> None:
+    """A ``--batch`` cell that fails before its run shows anything: show again the pending
+    state of this cell's batches not collected yet. The re-run replaced the output holding it;
+    saved without it, the batches would be lost and their items submitted (and paid) again."""
+    cell_id = kernel.running.cell_id
+    if not cell_id:
+        return
+    known = kernel.session.batches.listed(kernel.notebook())
+    held: dict[Endpoint, list[PendingBatch]] = {}
+    for entry in known:
+        if entry.cell_id == cell_id and not entry.ended:
+            held.setdefault(entry.endpoint, []).append(entry.batch)
+    for endpoint, batches in held.items():
+        state = BatchState(
+            base_url=endpoint.shown,
+            query_digest=endpoint.query_digest,
+            batches=tuple(batches),
+            cell_id=cell_id,
+        )
+        ids = ", ".join(batch.id for batch in batches)
+        line = f"{ids} still pending at the provider: this cell picks it up when it runs."
+        data = {"text/html": document(note_html(line)), "text/plain": line}
+        display({**data, BATCHES_MIME: state.to_json()}, raw=True)
 
 
 def pending_bundle(

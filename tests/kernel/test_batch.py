@@ -225,6 +225,33 @@ def test_a_rerun_whose_status_check_fails_keeps_the_pending_state(kernel: Kernel
     assert server.batch_api.counts["create"] == 2
 
 
+def test_a_rerun_that_fails_before_its_batch_run_keeps_the_pending_state(
+    kernel: Kernel, server, tmp_path: Path
+) -> None:
+    """After a restart the map cell is run before the cell defining its list: it fails, and
+    its new output (the error) replaces the one with the pending state. Saved so, the batch
+    would be lost and the next run would submit (and pay for) its items again."""
+    path = tmp_path / "nb.ipynb"
+    setup(kernel, path)
+    server.batch_api.hold = True
+    pending = kernel.run(CELL, cell_id="c1", check=True)
+    save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, pending)])
+    kernel.restart()
+    kernel.run(FAST, check=True)
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    failed = kernel.run(CELL, cell_id="c1")
+    assert failed.status == "error" and "'reviews' is not defined" in failed.error["evalue"]
+    [kept] = [o["data"] for o in failed.displays if BATCHES_MIME in o.get("data", {})]
+    assert kept[BATCHES_MIME]["batches"] == slot(pending)[BATCHES_MIME]["batches"]
+    assert "still pending at the provider" in kept["text/plain"]
+    save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, failed)])
+    kernel.restart()
+    setup(kernel, path)
+    server.batch_api.counts.clear()
+    kernel.run(CELL, cell_id="c1", check=True)
+    assert server.batch_api.counts == {"retrieve": 1}, "re-attached, nothing submitted again"
+
+
 def test_a_headless_run_waits_up_to_the_timeout_then_names_the_batch(
     kernel: Kernel, server
 ) -> None:
