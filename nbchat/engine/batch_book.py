@@ -100,6 +100,19 @@ class BatchBook:
                 self._known.setdefault(batch_id, known)
         return found
 
+    def left(
+        self, cell_id: str | None, held: Iterable[str], notebook: NotebookRecords | None
+    ) -> list[str]:
+        """The ids of the cell's running batches other than ``held``."""
+        if not cell_id:
+            return []
+        kept = set(held)
+        return [
+            known.batch.id
+            for known in self.listed(notebook)
+            if known.cell_id == cell_id and known.running and known.batch.id not in kept
+        ]
+
     def listed(self, notebook: NotebookRecords | None) -> list[KnownBatch]:
         """Every batch known: this session's, then the saved notebook's others, in order."""
         with self._lock:

@@ -108,14 +108,13 @@ class ProviderBatchRun:
         for _ in range(_LOOKUPS):
             collected = self.session.batches.collected()
             held = self._look_up()
-            # A poller that collected answers meanwhile (it keeps them, then ends its batch)
-            # may have left their items looking unanswered and held by no batch: look again.
+            # A poller that kept answers then ended their batch meanwhile: look again.
             if self.session.batches.collected() == collected:
                 break
+        self._say_left(held)
         if not self.asked:
             return
-        for known in held.values():
-            self.batches[known.batch.id] = known
+        self.batches.update((known.batch.id, known) for known in held.values())
         try:
             self.refresh()
         except NbchatError as error:  # the batches stay pending, to be shown and stored
@@ -135,6 +134,15 @@ class ProviderBatchRun:
                 if item.stored is None:
                     self.asked.setdefault(item.turn.key, []).append(number)
         return self.session.batches.holding(self.asked, self.notebook) if self.asked else {}
+
+    def _say_left(self, held: dict[str, KnownBatch]) -> None:
+        """Name the cell's running batches that hold none of its items now (its items or
+        template changed): its output stops showing them, and they go on, billed."""
+        for batch_id in self.session.batches.left(self.job.cell_id, held, self.notebook):
+            self.job.note(
+                f"nbchat: batch {batch_id} of this cell's earlier items goes on at the provider "
+                f"(%chat batch cancel {batch_id} stops it)."
+            )
 
     def refresh(self) -> None:
         """One status request per batch still running; a batch that ended is collected."""

@@ -415,3 +415,20 @@ def test_a_failed_status_check_of_a_held_batch_keeps_it_pending_and_submits_the_
     server.batch_api.finish()
     run_until_done(grown)
     assert grown.outcome().values[5] == "Reply #1 to: Classify: new"
+
+
+def test_a_batch_of_the_cells_earlier_items_is_named_when_a_rerun_leaves_it(server, settings):
+    """The template changed while the batch ran: no item of the re-run is in it, so the cell's
+    output stops showing it; it goes on (and is billed), which the re-run says."""
+    server.batch_api.hold = True
+    session = ChatSession()
+    first = ProviderBatchRun(job(settings), session, None)
+    first.start()
+    notes: list[str] = []
+    changed = replace(job(settings, note=notes.append), cell="Label: {item}")
+    ProviderBatchRun(changed, session, None).start()
+    [batch_id] = first.batches
+    assert notes == [
+        f"nbchat: batch {batch_id} of this cell's earlier items goes on at the provider "
+        f"(%chat batch cancel {batch_id} stops it)."
+    ]
