@@ -190,23 +190,26 @@ def test_ctrl_c_while_submitting_keeps_the_batch_made_in_the_output(
         "    return _upload(api, content, *more)\n"
         "wb.BatchAPI.upload = _interrupted"
     )
-    kernel.run(split, check=True)
-    stopped = kernel.run(CELL, cell_id="c1")
-    assert stopped.status == "error" and stopped.error["ename"] == "BatchPending"
-    assert "Stopped submitting (Ctrl-C): batch batch-" in stopped.error["evalue"]
-    [batch] = slot(stopped)[BATCHES_MIME]["batches"]
-    assert len(batch["keys"]) == 3 and server.batch_api.counts["create"] == 1
-    save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, stopped)])
-    kernel.restart()
-    setup(kernel, path)
-    kernel.run(
-        "import nbchat.engine.provider_batch as pb\n"
-        "pb.ProviderBatchRun.__init__.__kwdefaults__['limits'] = pb.BatchLimits(lines=3)",
-        check=True,
-    )
-    kernel.run(CELL, cell_id="c1", check=True)
-    assert server.batch_api.counts["create"] == 2, "the batch made is never submitted again"
-    assert lines_uploaded(server)[-1] == ["Classify: meh"]
+    try:
+        kernel.run(split, check=True)
+        stopped = kernel.run(CELL, cell_id="c1")
+        assert stopped.status == "error" and stopped.error["ename"] == "BatchPending"
+        assert "Stopped submitting (Ctrl-C): batch batch-" in stopped.error["evalue"]
+        [batch] = slot(stopped)[BATCHES_MIME]["batches"]
+        assert len(batch["keys"]) == 3 and server.batch_api.counts["create"] == 1
+        save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, stopped)])
+        kernel.restart()
+        setup(kernel, path)
+        kernel.run(
+            "import nbchat.engine.provider_batch as pb\n"
+            "pb.ProviderBatchRun.__init__.__kwdefaults__['limits'] = pb.BatchLimits(lines=3)",
+            check=True,
+        )
+        kernel.run(CELL, cell_id="c1", check=True)
+        assert server.batch_api.counts["create"] == 2, "the batch made is never submitted again"
+        assert lines_uploaded(server)[-1] == ["Classify: meh"]
+    finally:
+        kernel.restart()  # nbchat's modules as they are, for the next tests
 
 
 def test_a_rerun_whose_status_check_fails_keeps_the_pending_state(kernel: Kernel, server) -> None:
