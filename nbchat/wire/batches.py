@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat._text import clip, one_line
-from nbchat.errors import APIError, BatchUnsupported, NbchatError, ProtocolError
+from nbchat.errors import (
+    APIConnectionError,
+    APIError,
+    BatchUnsupported,
+    NbchatError,
+    ProtocolError,
+)
 from nbchat.wire.batch_lines import (
     BATCH_URL,
     COMPLETION_WINDOW,
@@ -133,7 +139,14 @@ class BatchAPI:
             "completion_window": COMPLETION_WINDOW,
             "metadata": dict(metadata),
         }
-        return self._status(self._call("POST", "/batches", body), "/batches")
+        try:  # not sent again once it may have arrived: a second batch bills everything twice
+            payload = self._call("POST", "/batches", body, resend=False)
+        except APIConnectionError as error:
+            raise type(error)(
+                f"{error} The batch may have been made all the same: look at the provider's "
+                "batches before submitting it again."
+            ) from None
+        return self._status(payload, "/batches")
 
     def retrieve(self, batch_id: str) -> BatchStatus:
         """The batch's status and counts now."""
@@ -182,8 +195,9 @@ class BatchAPI:
         *,
         upload: Upload | None = None,
         known: str | None = None,
+        resend: bool = True,
     ) -> Any:
-        response = self._open(method, path, body, upload=upload, known=known)
+        response = self._open(method, path, body, upload=upload, known=known, resend=resend)
         try:
             return response.json()
         finally:
@@ -197,11 +211,12 @@ class BatchAPI:
         *,
         upload: Upload | None = None,
         known: str | None = None,
+        resend: bool = True,
     ) -> Any:
         """The open response; a 404 or 405 says what is missing: the batch API (``known``
         None), or the batch or file named ``known``."""
         try:
-            return self.client.request(method, path, body, upload=upload)
+            return self.client.request(method, path, body, upload=upload, resend=resend)
         except APIError as error:
             if error.status_code not in _NO_API:
                 raise

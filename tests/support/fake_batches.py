@@ -16,6 +16,7 @@ a shuffled order (``shuffle``), so a client that matches by position fails::
     server.batch_api.create_statuses.append(429)   # the next create is refused (retry-after-ms)
     server.batch_api.content_statuses += [503] * 3 # the next file reads fail (no retry-after)
     server.batch_api.retrieve_statuses.append(503) # the next status read fails
+    server.batch_api.lost_creates = 1              # the next batch is made, its reply lost
     server.batch_api.missing_status = 404          # no batch API at all (as vLLM): 404 or 405
     server.batch_api.extra_lines = [b"not json", b'{"custom_id": "nobody", ...}']
 
@@ -37,6 +38,7 @@ ENDPOINT = "/v1/chat/completions"
 CREATED_AT = 1_700_000_000
 Answer = Callable[[dict[str, Any], int], dict[str, Any]]  # (request body, number) -> completion
 Reply = tuple[int, str, bytes, dict[str, str]]  # status, content type, body, headers
+LOST: Reply = (0, "", b"", {})  # no reply: the server closes the connection
 
 
 @dataclass
@@ -111,6 +113,7 @@ class FakeBatches:
             self.create_statuses: collections.deque[int] = collections.deque()
             self.content_statuses: collections.deque[int] = collections.deque()
             self.retrieve_statuses: collections.deque[int] = collections.deque()
+            self.lost_creates = 0
             self.extra_lines: list[bytes] = []
             self.missing_output = False
             self.shuffle: int | None = 7  # the seed of the output's order (None: input order)
@@ -185,6 +188,9 @@ class FakeBatches:
         )
         batch.problems = problems
         self.batches[batch.id] = batch
+        if self.lost_creates:  # made, and the connection drops before the reply
+            self.lost_creates -= 1
+            return LOST
         return _json(200, batch.payload())
 
     def _retrieve(self, batch_id: str) -> Reply:

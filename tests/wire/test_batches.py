@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from nbchat.errors import APIError, BatchUnsupported, RateLimitError
+from nbchat.errors import APIError, BatchUnsupported, NbchatError, RateLimitError
 from nbchat.wire.batch_lines import BATCH_URL, request_line
 from nbchat.wire.batches import BatchAPI
 from nbchat.wire.completion import completion_text
@@ -155,3 +155,13 @@ def test_file_ids_that_echo_the_key_are_masked_before_they_are_shown_or_stored()
     status = BatchStatus.of(payload, redactor, "test")
     shown = (status.input_file_id, status.output_file_id, status.error_file_id)
     assert all(KEY not in text and text.endswith("***") for text in shown), shown
+
+
+def test_a_create_whose_reply_is_lost_is_not_sent_again(api, fake):
+    """The server made the batch and the connection dropped before its reply: sending the
+    create again would make (and bill) a second batch of the same requests."""
+    file_id = api.upload(jsonl("a", "b"))
+    fake.batch_api.lost_creates = 1
+    with pytest.raises(NbchatError, match="may have been made all the same"):
+        api.create(file_id, {"nbchat": "test"})
+    assert fake.batch_api.counts["create"] == 1 and len(fake.batch_api.batches) == 1
