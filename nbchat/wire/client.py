@@ -187,8 +187,7 @@ class ChatClient:
         resend: bool = True,
     ) -> OpenResponse:
         """Send with retries; return a successful response (streaming ones still open)."""
-        url = self.config.url(path)
-        raw_key = self._raw_key()
+        url, raw_key = self.config.url(path), self._raw_key()
         redactor = Redactor.for_request(raw_key, self.config.base_url)
         headers = self._headers(raw_key)
         retries = self.config.max_retries
@@ -208,12 +207,7 @@ class ChatClient:
                 detail = redactor.clip(str(exc), 120)
                 raise ConfigError(f"The request cannot be encoded as JSON: {detail}") from None
             except httpx.HTTPError as exc:
-                unsent = isinstance(exc, _UNSENT)  # refused before the request left
-                if (
-                    attempt < retries
-                    and isinstance(exc, httpx.TransportError)
-                    and (resend or unsent)
-                ):
+                if attempt < retries and _retried(exc, resend):
                     self._sleep(retry_delay(attempt))
                     continue
                 raise self._transport_error(exc, url, redactor, attempt) from None
@@ -243,6 +237,12 @@ class ChatClient:
 
 
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _retried(exc: httpx.HTTPError, resend: bool) -> bool:
+    """Whether a failed send is tried again: a transport error, unless the request may have
+    reached the server and must not be sent twice (``resend`` False)."""
+    return isinstance(exc, httpx.TransportError) and (resend or isinstance(exc, _UNSENT))
 
 
 def _read_and_close(response: httpx.Response) -> None:
