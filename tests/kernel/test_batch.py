@@ -285,6 +285,9 @@ def test_batches_are_listed_and_one_is_cancelled(kernel: Kernel, server) -> None
     kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
     offline = kernel.run("%chat batches", check=True).data("text/plain")[0]
     assert "as last seen (offline: not checked)" in offline
+    refused = kernel.run(f"%chat batch cancel {batch_id}")
+    assert refused.status == "error" and "Offline mode is on" in refused.error["evalue"]
+    assert server.batch_api.counts["cancel"] == 0, "offline: nothing is sent"
     kernel.run("del os.environ['NBCHAT_OFFLINE']", check=True)
     cancelled = kernel.run(f"%chat batch cancel {batch_id}", check=True).stdout
     assert cancelled.startswith(f"{batch_id} at {server.base_url}: cancelling.")
