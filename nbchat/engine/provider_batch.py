@@ -54,8 +54,6 @@ from nbchat.wire.completion import finish_problem
 
 __all__ = ["BatchLimits", "ProviderBatchRun"]
 
-_LOOKUPS = 3  # looks for the stored answers while other runs collect some (see `start`)
-
 
 @dataclass(frozen=True)
 class BatchLimits:
@@ -105,7 +103,7 @@ class ProviderBatchRun:
         """Prepare the items; ask each batch holding some of them for its status (a failed
         request is said in `problem`: they stay pending); submit the others. Raises (submitting
         nothing) when the first file cannot be submitted."""
-        for _ in range(_LOOKUPS):
+        for _ in range(3):  # a few looks, while other runs may be collecting
             collected = self.session.batches.collected()
             held = self._look_up()
             # A poller that kept answers then ended their batch meanwhile: look again.
@@ -281,10 +279,11 @@ class ProviderBatchRun:
                 continue
             self.tally.malformed += malformed
             for line in lines:
-                if line.custom_id in wanted:
-                    found.setdefault(line.custom_id, line)
-                else:
+                before = found.get(line.custom_id)
+                if line.custom_id not in wanted:
                     self.tally.unknown += 1
+                elif before is None or (before.completion is None and line.completion):
+                    found[line.custom_id] = line  # the first answer, over any error line
         for number, key in enumerate(batch.keys, start=1):
             if key not in self.asked:
                 continue  # an item this run no longer has (the list changed)

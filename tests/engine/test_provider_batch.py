@@ -432,3 +432,17 @@ def test_a_batch_of_the_cells_earlier_items_is_named_when_a_rerun_leaves_it(serv
         f"nbchat: batch {batch_id} of this cell's earlier items goes on at the provider "
         f"(%chat batch cancel {batch_id} stops it)."
     ]
+
+
+def test_an_answer_wins_over_an_error_line_for_the_same_custom_id(server, settings):
+    """A duplicate line that says the item failed must not hide its answer (paid for): the
+    item would fail and the next run would submit it again."""
+    server.batch_api.shuffle = None  # the duplicate comes first
+    run = ProviderBatchRun(job(settings, ["a"]), ChatSession(), None)
+    run.start()
+    [key] = next(iter(run.batches.values())).batch.keys
+    duplicate = {"custom_id": key, "response": None, "error": {"code": "x", "message": "lost"}}
+    server.batch_api.extra_lines = [json.dumps(duplicate).encode()]
+    run_until_done(run)
+    outcome = run.outcome()
+    assert outcome.failures == {} and outcome.values == ["Reply #1 to: Classify: a"]
