@@ -19,12 +19,12 @@ from typing import Any
 
 from IPython.display import DisplayHandle, display
 
-from nbchat._text import plural
+from nbchat._text import clip, one_line, plural
 from nbchat.engine.batch import Progress
 from nbchat.engine.batch_status import progress, skipped_line, status_lines
 from nbchat.engine.map import MapJob, MapOutcome
 from nbchat.engine.provider_batch import ProviderBatchRun
-from nbchat.errors import BatchPending
+from nbchat.errors import APIConnectionError, BatchPending, RateLimitError, ServerError
 from nbchat.ipython.batch_poller import BatchPoller
 from nbchat.ipython.cell import Frontend
 from nbchat.ipython.context import ChatKernel
@@ -185,8 +185,8 @@ def _wait(
                 break
             time.sleep(max(min(_SLICE, due - time.monotonic()), 0.0))
             if time.monotonic() >= due:
-                run.refresh()
-                view.show(*pending_bundle(run, options, waiting=True), progress(run))
+                problem = _refreshed(run, every)
+                view.show(*pending_bundle(run, options, True, problem=problem), progress(run))
                 due = time.monotonic() + every
     except KeyboardInterrupt:
         stopped = "no longer waited for (Ctrl-C)"
@@ -211,6 +211,17 @@ def _stopped_submitting(run: ProviderBatchRun, options: CellOptions) -> None:
         f"Stopped submitting (Ctrl-C): {said} goes on at the provider; run the cell again to "
         "pick up its answers and submit the rest."
     )
+
+
+def _refreshed(run: ProviderBatchRun, every: float) -> str:
+    """One round of status requests; a failure the next round may not meet (the network, the
+    server's 5xx or 429 after the retries) is said, not raised: the wait goes on, up to its
+    timeout, as the poller's does."""
+    try:
+        run.refresh()
+    except (APIConnectionError, RateLimitError, ServerError) as error:
+        return f"Status check failed: {clip(one_line(str(error)), 200)} (next in {every:g} s)."
+    return ""
 
 
 def _batches_said(run: ProviderBatchRun) -> str:

@@ -255,6 +255,18 @@ def test_a_rerun_that_fails_before_its_batch_run_keeps_the_pending_state(
     assert server.batch_api.counts == {"retrieve": 1}, "re-attached, nothing submitted again"
 
 
+def test_waiting_outlasts_a_failed_status_check(kernel: Kernel, server) -> None:
+    """A 503 on one status request (after the retries) while the cell waits: the wait (up to
+    24 h headless) goes on, as the poller's does, instead of failing the cell."""
+    setup(kernel)
+    kernel.run("%config ChatMagics.max_retries = 0", check=True)
+    server.batch_api.steps = 3
+    server.batch_api.retrieve_statuses.append(503)
+    waited = kernel.run(CELL.replace("--batch", "--batch --wait"), cell_id="c1")
+    assert waited.status == "ok", waited.error
+    assert RECORD_MIME in slot(waited) and show(kernel, "labels[4]") == "Reply #1 to: Classify: meh"
+
+
 def test_a_headless_run_waits_up_to_the_timeout_then_names_the_batch(
     kernel: Kernel, server
 ) -> None:
