@@ -24,7 +24,13 @@ from nbchat.engine.batch import Progress
 from nbchat.engine.batch_status import progress, skipped_line, status_lines
 from nbchat.engine.map import MapJob, MapOutcome
 from nbchat.engine.provider_batch import ProviderBatchRun
-from nbchat.errors import APIConnectionError, BatchPending, RateLimitError, ServerError
+from nbchat.errors import (
+    APIConnectionError,
+    BatchPending,
+    RateLimitError,
+    ServerError,
+    TruncatedStreamError,
+)
 from nbchat.ipython.batch_poller import BatchPoller
 from nbchat.ipython.cell import Frontend
 from nbchat.ipython.context import ChatKernel
@@ -215,11 +221,11 @@ def _stopped_submitting(run: ProviderBatchRun, options: CellOptions) -> None:
 
 def _refreshed(run: ProviderBatchRun, every: float) -> str:
     """One round of status requests; a failure the next round may not meet (the network, the
-    server's 5xx or 429 after the retries) is said, not raised: the wait goes on, up to its
-    timeout, as the poller's does."""
+    server's 5xx or 429 after the retries, a file cut off) is said, not raised: the wait goes
+    on, up to its timeout, as the poller's does."""
     try:
         run.refresh()
-    except (APIConnectionError, RateLimitError, ServerError) as error:
+    except (APIConnectionError, RateLimitError, ServerError, TruncatedStreamError) as error:
         return f"Status check failed: {clip(one_line(str(error)), 200)} (next in {every:g} s)."
     return ""
 
