@@ -54,11 +54,11 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     the cell, else `PENDING` (a poller follows the batches and binds ``options.out``)."""
     settings = job.settings
     place = _place(kernel, job)
-    kernel.pollers.stop(place, wait=_TAKE_OVER)  # a re-run takes over from the run before
-    run = ProviderBatchRun(job, kernel.session, kernel.notebook())
     try:
+        kernel.pollers.stop(place, wait=_TAKE_OVER)  # a re-run takes over from the run before
+        run = ProviderBatchRun(job, kernel.session, kernel.notebook())
         run.start()
-    except BaseException:
+    except BaseException:  # this output replaced the one with the pending state: keep it
         keep_pending(kernel)
         raise
     if run.finished:  # everything was stored, or answered before this run
