@@ -267,6 +267,25 @@ def test_waiting_outlasts_a_failed_status_check(kernel: Kernel, server) -> None:
     assert RECORD_MIME in slot(waited) and show(kernel, "labels[4]") == "Reply #1 to: Classify: meh"
 
 
+def test_ctrl_c_while_a_rerun_takes_over_from_the_poller_keeps_the_pending_state(
+    kernel: Kernel, server
+) -> None:
+    """The re-run waits for its poller's request under way; Ctrl-C then must not leave the
+    cell's output without the batch it replaced."""
+    setup(kernel)
+    server.batch_api.hold = True
+    pending = kernel.run(CELL, cell_id="c1", check=True)
+    server.batch_api.retrieve_delay = 3.0
+    reads = server.batch_api.counts["retrieve"]
+    assert kernel.follow(lambda: server.batch_api.counts["retrieve"] > reads, timeout=10)
+    time.sleep(0.5)  # the poller's next request is under way (for 3 s)
+    stopped = kernel.run(CELL, cell_id="c1", interrupt_after=1.0, timeout=30)
+    server.batch_api.retrieve_delay = 0.0
+    assert stopped.status == "error"
+    [kept] = [o["data"] for o in stopped.displays if BATCHES_MIME in o.get("data", {})]
+    assert kept[BATCHES_MIME]["batches"][0]["id"] == slot(pending)[BATCHES_MIME]["batches"][0]["id"]
+
+
 def test_a_headless_run_waits_up_to_the_timeout_then_names_the_batch(
     kernel: Kernel, server
 ) -> None:

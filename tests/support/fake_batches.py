@@ -17,6 +17,7 @@ a shuffled order (``shuffle``), so a client that matches by position fails::
     server.batch_api.content_statuses += [503] * 3 # the next file reads fail (no retry-after)
     server.batch_api.retrieve_statuses.append(503) # the next status read fails
     server.batch_api.lost_creates = 1              # the next batch is made, its reply lost
+    server.batch_api.retrieve_delay = 2.0          # each status read takes 2 s
     server.batch_api.missing_status = 404          # no batch API at all (as vLLM): 404 or 405
     server.batch_api.extra_lines = [b"not json", b'{"custom_id": "nobody", ...}']
 
@@ -30,6 +31,7 @@ import collections
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +116,7 @@ class FakeBatches:
             self.content_statuses: collections.deque[int] = collections.deque()
             self.retrieve_statuses: collections.deque[int] = collections.deque()
             self.lost_creates = 0
+            self.retrieve_delay = 0.0
             self.extra_lines: list[bytes] = []
             self.missing_output = False
             self.shuffle: int | None = 7  # the seed of the output's order (None: input order)
@@ -134,6 +137,8 @@ class FakeBatches:
         if self.missing_status is not None:
             return _error(self.missing_status, f"Invalid URL ({method} {route})")
         parts = route.strip("/").split("/")
+        if method == "GET" and parts[0] == "batches" and self.retrieve_delay:
+            time.sleep(self.retrieve_delay)  # outside the lock: other requests go on
         with self._lock:
             if method == "POST" and parts == ["files"]:
                 return self._upload(content_type, raw)
