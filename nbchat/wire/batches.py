@@ -11,10 +11,11 @@ Each request line is ``{"custom_id", "method": "POST", "url": "/v1/chat/completi
 "body"}`` (`request_line`); each output line answers one ``custom_id``, in any order, with a
 ``response`` (``status_code`` and the ``body`` a request would have had) or an ``error``
 (`BatchLine`). Calls go through the chat client (`ChatClient.request`): the same key, retry
-policy (a 429 on create is retried as a chat request's is) and error translation. A server
-without the API answers 404 or 405 on ``/files`` or ``/batches``: `BatchUnsupported`. Every
-text from the server (answers, error messages, validation errors) is redacted with the
-request's `Redactor`.
+policy (a 429 on create is retried as a chat request's is; a create whose connection was lost
+once sent is not: it may have made the batch) and error translation. A server without the API
+answers 404 or 405 on ``/files`` or ``/batches``: `BatchUnsupported`. Every text from the
+server (answers, error messages, validation errors, ids) is redacted with the request's
+`Redactor`.
 """
 
 from __future__ import annotations
