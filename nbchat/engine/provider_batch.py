@@ -36,7 +36,7 @@ from nbchat.engine.map import MapJob, MapOutcome, MapRun
 from nbchat.engine.pricing import price_book, record_cost
 from nbchat.engine.session import ChatSession
 from nbchat.engine.turns import answered, split_completion
-from nbchat.errors import APIError, NbchatError
+from nbchat.errors import PASSING_ERRORS, APIError, NbchatError
 from nbchat.money.cost import Total
 from nbchat.store.batch_state import BatchState, PendingBatch
 from nbchat.store.keys import Endpoint
@@ -115,7 +115,7 @@ class ProviderBatchRun:
         self.batches.update((known.batch.id, known) for known in held.values())
         try:
             self.refresh()
-        except NbchatError as error:  # the batches stay pending, to be shown and stored
+        except PASSING_ERRORS as error:  # the batches stay pending, to be shown and stored
             self.problem = f"Status check failed: {clip(one_line(str(error)), 200)}"
         holding = {key for known in held.values() for key in known.batch.keys}
         self._submit([key for key in self.asked if key not in holding])

@@ -24,13 +24,7 @@ from nbchat.engine.batch import Progress
 from nbchat.engine.batch_status import progress, skipped_line, status_lines
 from nbchat.engine.map import MapJob, MapOutcome
 from nbchat.engine.provider_batch import ProviderBatchRun
-from nbchat.errors import (
-    APIConnectionError,
-    BatchPending,
-    RateLimitError,
-    ServerError,
-    TruncatedStreamError,
-)
+from nbchat.errors import PASSING_ERRORS, BatchPending
 from nbchat.ipython.batch_poller import BatchPoller
 from nbchat.ipython.cell import Frontend
 from nbchat.ipython.context import ChatKernel
@@ -225,7 +219,7 @@ def _refreshed(run: ProviderBatchRun, every: float) -> str:
     on, up to its timeout, as the poller's does."""
     try:
         run.refresh()
-    except (APIConnectionError, RateLimitError, ServerError, TruncatedStreamError) as error:
+    except PASSING_ERRORS as error:
         return f"Status check failed: {clip(one_line(str(error)), 200)} (next in {every:g} s)."
     return ""
 

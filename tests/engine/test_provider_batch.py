@@ -446,3 +446,16 @@ def test_an_answer_wins_over_an_error_line_for_the_same_custom_id(server, settin
     run_until_done(run)
     outcome = run.outcome()
     assert outcome.failures == {} and outcome.values == ["Reply #1 to: Classify: a"]
+
+
+def test_a_status_check_refused_for_good_raises_with_nothing_submitted(server, settings):
+    """A 401 is not a blip: the re-run fails in its own words (the cell's output keeps the
+    pending state, `batch_cell.keep_pending`) instead of submitting with a key refused."""
+    server.batch_api.hold = True
+    session = ChatSession()
+    ProviderBatchRun(job(settings), session, None).start()
+    server.batch_api.retrieve_statuses.append(401)
+    grown = ProviderBatchRun(job(settings, [*WORDS, "new"]), session, None)
+    with pytest.raises(APIError, match="401"):
+        grown.start()
+    assert server.batch_api.counts["create"] == 1
