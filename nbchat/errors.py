@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "PASSING_ERRORS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -299,3 +300,8 @@ class ToolRoundsExceeded(StreamError):
 
 class MalformedStreamError(StreamError, ProtocolError):
     """An event in the stream is not valid JSON, not a chunk, or has a wrongly typed field."""
+
+
+# Failures a later try may not meet (the network, the server, its rate limit, a body cut off):
+# what polls a provider's batch says them and tries again at its next tick.
+PASSING_ERRORS = (APIConnectionError, RateLimitError, ServerError, TruncatedStreamError)

@@ -45,6 +45,7 @@ class BatchBook:
 
     def __init__(self) -> None:
         self._known: dict[str, KnownBatch] = {}
+        self._paid: set[tuple[str, str]] = set()  # (batch id, key): answers counted as spent
         self._lock = threading.Lock()
 
     def add(self, batch: PendingBatch, endpoint: Endpoint, cell_id: str | None) -> None:
@@ -66,6 +67,20 @@ class BatchBook:
             if known is not None:
                 self._known[batch_id] = KnownBatch(known.batch, known.endpoint, known.cell_id, True)
 
+    def first_payment(self, batch_id: str, key: str) -> bool:
+        """Whether the batch's answer to ``key`` is counted as spent now, for the first time
+        (two runs may follow, and collect, the same batch)."""
+        with self._lock:
+            if (batch_id, key) in self._paid:
+                return False
+            self._paid.add((batch_id, key))
+            return True
+
+    def collected(self) -> frozenset[str]:
+        """The ids of the batches whose answers were collected in this session."""
+        with self._lock:
+            return frozenset(batch_id for batch_id, known in self._known.items() if known.ended)
+
     def get(self, batch_id: str) -> KnownBatch | None:
         with self._lock:
             return self._known.get(batch_id)
@@ -84,6 +99,19 @@ class BatchBook:
             for batch_id, known in found.items():
                 self._known.setdefault(batch_id, known)
         return found
+
+    def left(
+        self, cell_id: str | None, held: Iterable[str], notebook: NotebookRecords | None
+    ) -> list[str]:
+        """The ids of the cell's running batches other than ``held``."""
+        if not cell_id:
+            return []
+        kept = set(held)
+        return [
+            known.batch.id
+            for known in self.listed(notebook)
+            if known.cell_id == cell_id and known.running and known.batch.id not in kept
+        ]
 
     def listed(self, notebook: NotebookRecords | None) -> list[KnownBatch]:
         """Every batch known: this session's, then the saved notebook's others, in order."""

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from nbchat._gc import gc_paused
+from nbchat._text import clip, one_line
 from nbchat._version import __version__
 from nbchat.engine.batch import BatchResult
 from nbchat.engine.batch_book import KnownBatch
@@ -35,9 +36,10 @@ from nbchat.engine.map import MapJob, MapOutcome, MapRun
 from nbchat.engine.pricing import price_book, record_cost
 from nbchat.engine.session import ChatSession
 from nbchat.engine.turns import answered, split_completion
-from nbchat.errors import APIError, NbchatError
+from nbchat.errors import PASSING_ERRORS, APIError, NbchatError
 from nbchat.money.cost import Total
 from nbchat.store.batch_state import BatchState, PendingBatch
+from nbchat.store.keys import Endpoint
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import Record, utc_now
 from nbchat.wire.batches import (
@@ -90,29 +92,55 @@ class ProviderBatchRun:
         self.answers: dict[str, Record | str] = {}  # request key -> its record, or why none
         self.asked: dict[str, list[int]] = {}  # request key -> the items asking it
         self.tally = _Tally()
+        self.interrupted = False  # Ctrl-C stopped submitting after a batch was made
+        self.problem = ""  # why the batches held could not be checked when it started
         self._status: dict[str, BatchStatus] = {}
         self._api: BatchAPI | None = None
 
     # -- the steps -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Prepare the items; ask each batch holding some of them for its status; submit the
-        others. Raises (submitting nothing) when the first file cannot be submitted."""
+        """Prepare the items; ask each batch holding some of them for its status (a failed
+        request is said in `problem`: they stay pending); submit the others. Raises (submitting
+        nothing) when the first file cannot be submitted."""
+        for _ in range(3):  # a few looks, while other runs may be collecting
+            collected = self.session.batches.collected()
+            held = self._look_up()
+            # A poller that kept answers then ended their batch meanwhile: look again.
+            if self.session.batches.collected() == collected:
+                break
+        self._say_left(held)
+        if not self.asked:
+            return
+        self.batches.update((known.batch.id, known) for known in held.values())
+        try:
+            self.refresh()
+        except PASSING_ERRORS as error:  # the batches stay pending, to be shown and stored
+            self.problem = f"Status check failed: {clip(one_line(str(error)), 200)}"
+        holding = {key for known in held.values() for key in known.batch.keys}
+        self._submit([key for key in self.asked if key not in holding])
+
+    def _look_up(self) -> dict[str, KnownBatch]:
+        """Each item's request and stored answer (`asked`: the keys of the others); the
+        batches not collected yet that hold some of them."""
         with gc_paused():  # thousands of requests, kept
             self.template = self.run.begin()
             self.order = self.run.order()
+            self.asked = {}
             for number in self.order:
                 item = self.run.items[number]
                 if item.stored is None:
                     self.asked.setdefault(item.turn.key, []).append(number)
-        if not self.asked:
-            return
-        held = self.session.batches.holding(self.asked, self.notebook)
-        for known in held.values():
-            self.batches[known.batch.id] = known
-        self.refresh()
-        holding = {key for known in held.values() for key in known.batch.keys}
-        self._submit([key for key in self.asked if key not in holding])
+        return self.session.batches.holding(self.asked, self.notebook) if self.asked else {}
+
+    def _say_left(self, held: dict[str, KnownBatch]) -> None:
+        """Name the cell's running batches that hold none of its items now (its items or
+        template changed): its output stops showing them, and they go on, billed."""
+        for batch_id in self.session.batches.left(self.job.cell_id, held, self.notebook):
+            self.job.note(
+                f"nbchat: batch {batch_id} of this cell's earlier items goes on at the provider "
+                f"(%chat batch cancel {batch_id} stops it)."
+            )
 
     def refresh(self) -> None:
         """One status request per batch still running; a batch that ended is collected."""
@@ -169,33 +197,49 @@ class ProviderBatchRun:
 
     def _submit(self, keys: list[str]) -> None:
         """Submit ``keys`` in files within the limits. A file that cannot be submitted after
-        another was fails its items (the batches made stay); the first raises."""
+        another was fails its items (the batches made stay); the first raises. Ctrl-C after a
+        batch was made stops submitting (`interrupted`): the batches made are kept, to be stored
+        in the cell's output (a re-run after a restart would otherwise pay for them again)."""
         if not keys:
             return
         endpoint = self.run.items[self.asked[keys[0]][0]].turn.endpoint
         metadata = {"nbchat": __version__, "map": self.job.name[:200]}
         if self.job.cell_id:
             metadata["cell"] = self.job.cell_id[:200]
-        for chunk, content in self._files(keys):
-            try:
-                file_id = self._counted().upload(content)
-                status = self._counted().create(file_id, metadata)
-            except NbchatError as error:
-                if not self.batches:
-                    raise
-                self.answers.update(dict.fromkeys(chunk, f"not submitted: {error}"))
-                continue
-            batch = PendingBatch(
-                id=status.id,
-                input_file_id=file_id,
-                submitted_at=utc_now(),
-                keys=tuple(chunk),
-                status=status.status,
-                total=len(chunk),
-            )
-            self._status[batch.id] = status
-            self.session.batches.add(batch, endpoint, self.job.cell_id)
-            self.batches[batch.id] = KnownBatch(batch, endpoint, self.job.cell_id)
+        try:
+            for chunk, content in self._files(keys):
+                self._submit_file(chunk, content, endpoint, metadata)
+        except KeyboardInterrupt:
+            if not self.batches:
+                raise
+            self.interrupted = True
+            held = {key for known in self.batches.values() for key in known.batch.keys}
+            rest = [key for key in keys if key not in held and key not in self.answers]
+            self.answers.update(dict.fromkeys(rest, "not submitted: interrupted (Ctrl-C)"))
+
+    def _submit_file(
+        self, chunk: list[str], content: bytes, endpoint: Endpoint, metadata: dict[str, str]
+    ) -> None:
+        """Upload one input file and start its batch."""
+        try:
+            file_id = self._counted().upload(content)
+            status = self._counted().create(file_id, metadata)
+        except NbchatError as error:
+            if not self.batches:
+                raise
+            self.answers.update(dict.fromkeys(chunk, f"not submitted: {error}"))
+            return
+        batch = PendingBatch(
+            id=status.id,
+            input_file_id=file_id,
+            submitted_at=utc_now(),
+            keys=tuple(chunk),
+            status=status.status,
+            total=len(chunk),
+        )
+        self._status[batch.id] = status
+        self.session.batches.add(batch, endpoint, self.job.cell_id)
+        self.batches[batch.id] = KnownBatch(batch, endpoint, self.job.cell_id)
 
     def _files(self, keys: list[str]) -> Iterator[tuple[list[str], bytes]]:
         """The input files: each item's request as a real-time run sends it, stream off."""
@@ -229,14 +273,17 @@ class ProviderBatchRun:
             try:
                 lines, malformed = self._counted().lines(file_id)
             except APIError as error:
+                if error.status_code not in (404, 405):
+                    raise  # not collected: the next refresh reads it again (it was paid for)
                 missing = f"its file {file_id} could not be read ({error})"
                 continue
             self.tally.malformed += malformed
             for line in lines:
-                if line.custom_id in wanted:
-                    found.setdefault(line.custom_id, line)
-                else:
+                before = found.get(line.custom_id)
+                if line.custom_id not in wanted:
                     self.tally.unknown += 1
+                elif before is None or (before.completion is None and line.completion):
+                    found[line.custom_id] = line  # the first answer, over any error line
         for number, key in enumerate(batch.keys, start=1):
             if key not in self.asked:
                 continue  # an item this run no longer has (the list changed)
@@ -245,7 +292,8 @@ class ProviderBatchRun:
                 record = self._record(key, line.completion, batch, status)
                 self.answers[key] = record
                 turn = self.run.items[self.asked[key][0]].turn
-                self.session.spending.paid_record(turn, record)  # at the batch rate
+                if self.session.batches.first_payment(batch.id, key):
+                    self.session.spending.paid_record(turn, record)  # at the batch rate
                 # In the session at once: a re-run that stops this run's poller finds it.
                 if finish_problem(record.finish_reason) is None:
                     self.session.cache.remember(record, store=self.job.settings.cache)

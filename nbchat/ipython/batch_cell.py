@@ -19,20 +19,23 @@ from typing import Any
 
 from IPython.display import DisplayHandle, display
 
-from nbchat._text import plural
+from nbchat._text import clip, one_line, plural
 from nbchat.engine.batch import Progress
 from nbchat.engine.batch_status import progress, skipped_line, status_lines
 from nbchat.engine.map import MapJob, MapOutcome
 from nbchat.engine.provider_batch import ProviderBatchRun
-from nbchat.errors import BatchPending
+from nbchat.errors import PASSING_ERRORS, BatchPending
 from nbchat.ipython.batch_poller import BatchPoller
 from nbchat.ipython.cell import Frontend
 from nbchat.ipython.context import ChatKernel
 from nbchat.ipython.options import CellOptions
 from nbchat.ipython.progress import progress_line, summary_bundle
-from nbchat.render.bundles import Bundle
+from nbchat.render.bundles import Bundle, note_html
+from nbchat.render.html import document
+from nbchat.store.batch_state import BATCHES_MIME, BatchState, PendingBatch
+from nbchat.store.keys import Endpoint
 
-__all__ = ["PENDING", "BatchView", "batch_map"]
+__all__ = ["PENDING", "BatchView", "batch_map", "keep_pending"]
 
 PENDING = object()  # the values are not there yet: the poller binds them
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -45,15 +48,21 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     the cell, else `PENDING` (a poller follows the batches and binds ``options.out``)."""
     settings = job.settings
     place = _place(kernel, job)
-    kernel.pollers.stop(place, wait=_TAKE_OVER)  # a re-run takes over from the run before
-    run = ProviderBatchRun(job, kernel.session, kernel.notebook())
-    run.start()
+    try:
+        kernel.pollers.stop(place, wait=_TAKE_OVER)  # a re-run takes over from the run before
+        run = ProviderBatchRun(job, kernel.session, kernel.notebook())
+        run.start()
+    except BaseException:  # this output replaced the one with the pending state: keep it
+        keep_pending(kernel)
+        raise
     if run.finished:  # everything was stored, or answered before this run
         return _done(run.outcome(), BatchView(bar=False), options)
+    if run.interrupted:  # Ctrl-C while submitting: what was made is stored, then the cell stops
+        _stopped_submitting(run, options)
     frontend = kernel.running.frontend
     wait = options.wait or frontend is not Frontend.INTERACTIVE
     view = BatchView(bar=wait and frontend is Frontend.INTERACTIVE)
-    view.show(*pending_bundle(run, options, waiting=wait), progress(run))
+    view.show(*pending_bundle(run, options, wait, problem=run.problem), progress(run))
     if not wait:
         poller = BatchPoller(
             run,
@@ -67,6 +76,31 @@ def batch_map(kernel: ChatKernel, options: CellOptions, job: MapJob) -> Any:
     timeout = options.batch_timeout or settings.batch_timeout
     _wait(run, view, options, timeout, settings.batch_poll_s)
     return _done(run.outcome(), view, options, skipped=skipped_line(run))
+
+
+def keep_pending(kernel: ChatKernel) -> None:
+    """A ``--batch`` cell that fails before its run shows anything: show again the pending
+    state of this cell's batches not collected yet. The re-run replaced the output holding it;
+    saved without it, the batches would be lost and their items submitted (and paid) again."""
+    cell_id = kernel.running.cell_id
+    if not cell_id:
+        return
+    known = kernel.session.batches.listed(kernel.notebook())
+    held: dict[Endpoint, list[PendingBatch]] = {}
+    for entry in known:
+        if entry.cell_id == cell_id and not entry.ended:
+            held.setdefault(entry.endpoint, []).append(entry.batch)
+    for endpoint, batches in held.items():
+        state = BatchState(
+            base_url=endpoint.shown,
+            query_digest=endpoint.query_digest,
+            batches=tuple(batches),
+            cell_id=cell_id,
+        )
+        ids = ", ".join(batch.id for batch in batches)
+        line = f"{ids} still pending at the provider: this cell picks it up when it runs."
+        data = {"text/html": document(note_html(line)), "text/plain": line}
+        display({**data, BATCHES_MIME: state.to_json()}, raw=True)
 
 
 def pending_bundle(
@@ -151,8 +185,8 @@ def _wait(
                 break
             time.sleep(max(min(_SLICE, due - time.monotonic()), 0.0))
             if time.monotonic() >= due:
-                run.refresh()
-                view.show(*pending_bundle(run, options, waiting=True), progress(run))
+                problem = _refreshed(run, every)
+                view.show(*pending_bundle(run, options, True, problem=problem), progress(run))
                 due = time.monotonic() + every
     except KeyboardInterrupt:
         stopped = "no longer waited for (Ctrl-C)"
@@ -165,6 +199,29 @@ def _wait(
         f"{said[0].upper()}{said[1:]} {stopped}: it goes on at the provider; "
         "run the cell again to pick up its answers."
     )
+
+
+def _stopped_submitting(run: ProviderBatchRun, options: CellOptions) -> None:
+    """Ctrl-C stopped submitting after a batch was made: its pending state in the output (a
+    re-run in any kernel picks it up), then `BatchPending`."""
+    said = _batches_said(run)
+    line = f"Stopped submitting (Ctrl-C): {said} goes on at the provider; the rest was not sent."
+    BatchView(bar=False).finish(*pending_bundle(run, options, waiting=False, problem=line))
+    raise BatchPending(
+        f"Stopped submitting (Ctrl-C): {said} goes on at the provider; run the cell again to "
+        "pick up its answers and submit the rest."
+    )
+
+
+def _refreshed(run: ProviderBatchRun, every: float) -> str:
+    """One round of status requests; a failure the next round may not meet (the network, the
+    server's 5xx or 429 after the retries, a file cut off) is said, not raised: the wait goes
+    on, up to its timeout, as the poller's does."""
+    try:
+        run.refresh()
+    except PASSING_ERRORS as error:
+        return f"Status check failed: {clip(one_line(str(error)), 200)} (next in {every:g} s)."
+    return ""
 
 
 def _batches_said(run: ProviderBatchRun) -> str:

@@ -3,8 +3,8 @@
 The batches are those this session submitted or re-attached to, and those the saved notebook's
 ``--map --batch`` outputs still wait for. Listing them asks the provider for the status of each
 one not collected yet, at the endpoint cells are sent to now (one at another endpoint, or any
-when offline, is shown as last seen); cancelling one asks the provider to stop it: what it
-answered before is kept, and the cell's poller (or its next run) collects it.
+when offline, is shown as last seen); cancelling one (never offline) asks the provider to stop
+it: what it answered before is kept, and the cell's poller (or its next run) collects it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from IPython.display import display
 
 from nbchat._text import clip, one_line, plural, render_table
 from nbchat.engine.batch_book import KnownBatch
-from nbchat.errors import NbchatError
+from nbchat.errors import ConfigError, NbchatError
 from nbchat.ipython.context import ChatKernel
 from nbchat.render.html import document, escape, table
 from nbchat.store.keys import Endpoint
@@ -63,6 +63,11 @@ def list_batches(kernel: ChatKernel, args: Any) -> None:
 def cancel_batch(kernel: ChatKernel, args: Any) -> None:
     """``%chat batch cancel ID``."""
     settings = kernel.settings()
+    if settings.offline:
+        raise ConfigError(
+            f"Offline mode is on: nothing is sent, so {clip(one_line(args.id), 80)} is not "
+            "cancelled (unset NBCHAT_OFFLINE to cancel it)."
+        )
     status = BatchAPI(kernel.session.client(settings)).cancel(args.id)
     known = kernel.session.batches.get(status.id)
     if known is not None:

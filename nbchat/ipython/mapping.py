@@ -45,9 +45,16 @@ def map_cell(kernel: ChatKernel, options: CellOptions, text: str) -> None:
     """``%%chat --map NAME``: the cell once per item; ``-o`` gets the values (those that
     completed, when some failed)."""
     assert options.map is not None
-    if options.map not in kernel.namespace:
-        raise ConfigError(f"--map: {options.map!r} is not defined in the notebook")
-    job = map_job(kernel, options, text, kernel.namespace[options.map])
+    try:
+        if options.map not in kernel.namespace:
+            raise ConfigError(f"--map: {options.map!r} is not defined in the notebook")
+        job = map_job(kernel, options, text, kernel.namespace[options.map])
+    except BaseException:
+        if options.batch:  # the output held this cell's pending batches: kept in the new one
+            from nbchat.ipython.batch_cell import keep_pending
+
+            keep_pending(kernel)
+        raise
     try:
         values, pending = run_job(kernel, options, job)
         if pending:  # bound by the poller when the batch ends

@@ -11,10 +11,11 @@ Each request line is ``{"custom_id", "method": "POST", "url": "/v1/chat/completi
 "body"}`` (`request_line`); each output line answers one ``custom_id``, in any order, with a
 ``response`` (``status_code`` and the ``body`` a request would have had) or an ``error``
 (`BatchLine`). Calls go through the chat client (`ChatClient.request`): the same key, retry
-policy (a 429 on create is retried as a chat request's is) and error translation. A server
-without the API answers 404 or 405 on ``/files`` or ``/batches``: `BatchUnsupported`. Every
-text from the server (answers, error messages, validation errors) is redacted with the
-request's `Redactor`.
+policy (a 429 on create is retried as a chat request's is; a create whose connection was lost
+once sent is not: it may have made the batch) and error translation. A server without the API
+answers 404 or 405 on ``/files`` or ``/batches``: `BatchUnsupported`. Every text from the
+server (answers, error messages, validation errors, ids) is redacted with the request's
+`Redactor`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbchat._text import clip, one_line
-from nbchat.errors import APIError, BatchUnsupported, NbchatError, ProtocolError
+from nbchat.errors import (
+    APIConnectionError,
+    APIError,
+    BatchUnsupported,
+    NbchatError,
+    ProtocolError,
+)
 from nbchat.wire.batch_lines import (
     BATCH_URL,
     COMPLETION_WINDOW,
@@ -88,9 +95,9 @@ class BatchStatus:
         return cls(
             id=redactor.clip(payload["id"], 120),
             status=_text(payload.get("status")) or "unknown",
-            input_file_id=_text(payload.get("input_file_id")),
-            output_file_id=_text(payload.get("output_file_id")) or None,
-            error_file_id=_text(payload.get("error_file_id")) or None,
+            input_file_id=_id(payload.get("input_file_id"), redactor),
+            output_file_id=_id(payload.get("output_file_id"), redactor) or None,
+            error_file_id=_id(payload.get("error_file_id"), redactor) or None,
             total=_count(counts.get("total")),
             completed=_count(counts.get("completed")),
             failed=_count(counts.get("failed")),
@@ -123,7 +130,7 @@ class BatchAPI:
         file_id = payload.get("id") if isinstance(payload, dict) else None
         if not isinstance(file_id, str) or not file_id:
             raise ProtocolError(f"{self._shown('/files')} did not answer with a file id.")
-        return file_id
+        return _id(file_id, self.client.redactor())  # it is stored in the notebook
 
     def create(self, input_file_id: str, metadata: Mapping[str, str]) -> BatchStatus:
         """Start a batch of the uploaded file's requests."""
@@ -133,7 +140,14 @@ class BatchAPI:
             "completion_window": COMPLETION_WINDOW,
             "metadata": dict(metadata),
         }
-        return self._status(self._call("POST", "/batches", body), "/batches")
+        try:  # not sent again once it may have arrived: a second batch bills everything twice
+            payload = self._call("POST", "/batches", body, resend=False)
+        except APIConnectionError as error:
+            raise type(error)(
+                f"{error} The batch may have been made all the same: look at the provider's "
+                "batches before submitting it again."
+            ) from None
+        return self._status(payload, "/batches")
 
     def retrieve(self, batch_id: str) -> BatchStatus:
         """The batch's status and counts now."""
@@ -182,8 +196,9 @@ class BatchAPI:
         *,
         upload: Upload | None = None,
         known: str | None = None,
+        resend: bool = True,
     ) -> Any:
-        response = self._open(method, path, body, upload=upload, known=known)
+        response = self._open(method, path, body, upload=upload, known=known, resend=resend)
         try:
             return response.json()
         finally:
@@ -197,11 +212,12 @@ class BatchAPI:
         *,
         upload: Upload | None = None,
         known: str | None = None,
+        resend: bool = True,
     ) -> Any:
         """The open response; a 404 or 405 says what is missing: the batch API (``known``
         None), or the batch or file named ``known``."""
         try:
-            return self.client.request(method, path, body, upload=upload)
+            return self.client.request(method, path, body, upload=upload, resend=resend)
         except APIError as error:
             if error.status_code not in _NO_API:
                 raise
@@ -290,6 +306,12 @@ def _problems(errors: Any, redactor: Redactor) -> tuple[tuple[int | None, str], 
 
 def _text(value: Any) -> str:
     return clip(one_line(value), 200) if isinstance(value, str) else ""
+
+
+def _id(value: Any, redactor: Redactor) -> str:
+    """A file id as the server gave it, any secret it echoes masked (ids are shown and
+    stored)."""
+    return redactor.clip(value, 200) if isinstance(value, str) else ""
 
 
 def _count(value: Any) -> int:

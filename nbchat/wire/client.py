@@ -132,12 +132,14 @@ class ChatClient:
         body: Mapping[str, Any] | None = None,
         *,
         upload: Upload | None = None,
+        resend: bool = True,
     ) -> OpenResponse:
         """Any other call of the API (``GET /models``, the batch API's files and batches): a
         JSON ``body``, or an ``upload`` (a multipart form: its fields and one file), sent with
-        the key, the retries and the error translation of a chat request. The caller reads and
-        closes the response."""
-        return self._send(method, path, body, stream=False, upload=upload)
+        the key, the retries and the error translation of a chat request. ``resend=False``: a
+        connection lost once the request may have reached the server is not retried (what it
+        makes, it bills). The caller reads and closes the response."""
+        return self._send(method, path, body, stream=False, upload=upload, resend=resend)
 
     def models(self) -> list[str]:
         """The model ids the server lists at ``GET /models``."""
@@ -182,10 +184,10 @@ class ChatClient:
         *,
         stream: bool,
         upload: Upload | None = None,
+        resend: bool = True,
     ) -> OpenResponse:
         """Send with retries; return a successful response (streaming ones still open)."""
-        url = self.config.url(path)
-        raw_key = self._raw_key()
+        url, raw_key = self.config.url(path), self._raw_key()
         redactor = Redactor.for_request(raw_key, self.config.base_url)
         headers = self._headers(raw_key)
         retries = self.config.max_retries
@@ -205,7 +207,7 @@ class ChatClient:
                 detail = redactor.clip(str(exc), 120)
                 raise ConfigError(f"The request cannot be encoded as JSON: {detail}") from None
             except httpx.HTTPError as exc:
-                if attempt < retries and isinstance(exc, httpx.TransportError):
+                if attempt < retries and _retried(exc, resend):
                     self._sleep(retry_delay(attempt))
                     continue
                 raise self._transport_error(exc, url, redactor, attempt) from None
@@ -232,6 +234,15 @@ class ChatClient:
         if isinstance(exc, httpx.InvalidURL):  # not an HTTPError, but refused before sending
             return ConfigError(f"The request URL is not valid: {mask_url(url)}")
         return error_from_transport(exc, url=url, redactor=redactor, retries=attempt)
+
+
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _retried(exc: httpx.HTTPError, resend: bool) -> bool:
+    """Whether a failed send is tried again: a transport error, unless the request may have
+    reached the server and must not be sent twice (``resend`` False)."""
+    return isinstance(exc, httpx.TransportError) and (resend or isinstance(exc, _UNSENT))
 
 
 def _read_and_close(response: httpx.Response) -> None:

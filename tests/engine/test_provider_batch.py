@@ -6,6 +6,7 @@ are split at the limits, and every way a batch or an item fails is named."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from nbchat.engine.map import MapJob, map_items
 from nbchat.engine.provider_batch import BatchLimits, ProviderBatchRun
 from nbchat.engine.session import ChatSession
 from nbchat.engine.settings import Settings, resolve_settings
-from nbchat.errors import BatchUnsupported
+from nbchat.errors import APIError, BatchUnsupported
 from nbchat.schema.structured import OutputSchema
 from nbchat.store.batch_record import read_stored
 from nbchat.store.batch_state import BATCHES_MIME
@@ -264,8 +265,6 @@ def test_an_endpoint_without_the_batch_api_fails_before_anything_is_submitted(se
 
 
 def test_offline_nothing_is_sent(server, settings):
-    from dataclasses import replace
-
     run = ProviderBatchRun(job(replace(settings, offline=True)), ChatSession(), None)
     run.start()
     assert run.finished and server.requests == []
@@ -303,3 +302,160 @@ def test_batch_answers_are_priced_at_the_batch_rate_and_counted_once(server, cha
     assert spent.answers == 4 and session.ledger.requests == 0, "no request of its own"
     line = outcome.summary.line
     assert "at batch rates (real time ≈$" in line and "spent ≈$" in line, line
+
+
+def test_a_transient_failure_reading_the_output_file_is_read_again_never_resubmitted(
+    server, settings
+):
+    """A batch that completed was paid for: a 503 on its output file (after the retries) must
+    not fail its items, which a re-run would then submit (and pay for) again."""
+    quick = replace(settings, max_retries=0)
+    session = ChatSession()
+    run = ProviderBatchRun(job(quick), session, None)
+    run.start()
+    run.refresh()  # in progress
+    server.batch_api.content_statuses.append(503)
+    with pytest.raises(APIError, match="503"):
+        run.refresh()  # completed, its output file not readable this time
+    assert not run.finished and run.outcome().failures == {}
+    run.refresh()
+    assert run.finished and run.outcome().failures == {}
+    assert run.outcome().values[4] == "Reply #1 to: Classify: fine"
+    ProviderBatchRun(job(quick), session, None).start()
+    assert server.batch_api.counts["create"] == 1, "nothing submitted twice"
+
+
+def test_ctrl_c_between_two_files_keeps_the_batch_made_for_the_cells_output(
+    server, settings, tmp_path, monkeypatch
+):
+    """The first file's batch exists (and is paid for): Ctrl-C while the second is uploaded
+    must leave it in the pending state, so that a re-run after a restart re-attaches."""
+    from nbchat.wire.batches import BatchAPI
+
+    upload = BatchAPI.upload
+    calls = []
+
+    def interrupted_second(api: BatchAPI, content: bytes, *more: Any) -> str:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return upload(api, content, *more)
+
+    monkeypatch.setattr(BatchAPI, "upload", interrupted_second)
+    server.batch_api.hold = True
+    run = ProviderBatchRun(job(settings), ChatSession(), None, limits=BatchLimits(lines=3))
+    run.start()
+    assert run.interrupted and server.batch_api.counts["create"] == 1
+    state = run.state()
+    assert state is not None and len(state.batches[0].keys) == 3
+    assert run.outcome().failures == {4: "not submitted: interrupted (Ctrl-C)"}
+    monkeypatch.setattr(BatchAPI, "upload", upload)
+    notebook = save(tmp_path / "pending.ipynb", {BATCHES_MIME: state.to_json()}).get()
+    again = ProviderBatchRun(job(settings), ChatSession(), notebook, limits=BatchLimits(lines=3))
+    again.start()
+    assert server.batch_api.counts["create"] == 2, "only the item not sent is submitted"
+    assert [len(known.batch.keys) for known in again.batches.values()] == [3, 1]
+
+
+def test_a_batch_collected_while_another_run_looks_up_its_items_is_not_submitted_again(
+    server, settings
+):
+    """A poller (run ``first``) collects the batch while a run of the same items in another
+    cell looks up what is stored: that run must find the answers, not submit them again."""
+    session = ChatSession()
+    first = ProviderBatchRun(job(settings), session, None)
+    first.start()
+    second = ProviderBatchRun(job(settings), session, None)
+    begin = second.run.begin
+
+    def collected_meanwhile() -> Any:
+        template = begin()  # nothing stored yet: the batch still holds the items
+        if not first.finished:
+            run_until_done(first)  # the poller's thread, between the lookup and the submit
+        return template
+
+    second.run.begin = collected_meanwhile  # type: ignore[method-assign]
+    second.start()
+    assert server.batch_api.counts["create"] == 1, "paid for once"
+    assert second.finished and second.outcome().values == first.outcome().values
+
+
+def test_a_batch_collected_by_two_runs_is_counted_as_spent_once(server, settings):
+    """A poller and a run of the same items in another cell both follow the batch: each binds
+    the answers, the session counts them as spent once."""
+    session = ChatSession()
+    first = ProviderBatchRun(job(settings), session, None)
+    first.start()
+    second = ProviderBatchRun(job(settings), session, None)
+    second.start()
+    assert server.batch_api.counts["create"] == 1 and len(second.batches) == 1
+    run_until_done(first)
+    run_until_done(second)
+    assert first.outcome().values == second.outcome().values
+    assert session.ledger.total(session.ledger.spent).answers == 4, "four requests answered"
+
+
+def test_a_failed_status_check_of_a_held_batch_keeps_it_pending_and_submits_the_new_items(
+    server, settings
+):
+    """A re-run with one more item while the batch runs, and the status request fails: the
+    cell's output must still get the pending state (the re-run replaced the output that had
+    it), and the new item is submitted."""
+    quick = replace(settings, max_retries=0)
+    server.batch_api.hold = True
+    session = ChatSession()
+    ProviderBatchRun(job(quick), session, None).start()
+    server.batch_api.retrieve_statuses.append(503)
+    grown = ProviderBatchRun(job(quick, [*WORDS, "new"]), session, None)
+    grown.start()
+    assert "503" in grown.problem
+    assert server.batch_api.counts["create"] == 2
+    state = grown.state()
+    assert state is not None and [len(b.keys) for b in state.batches] == [4, 1]
+    server.batch_api.finish()
+    run_until_done(grown)
+    assert grown.outcome().values[5] == "Reply #1 to: Classify: new"
+
+
+def test_a_batch_of_the_cells_earlier_items_is_named_when_a_rerun_leaves_it(server, settings):
+    """The template changed while the batch ran: no item of the re-run is in it, so the cell's
+    output stops showing it; it goes on (and is billed), which the re-run says."""
+    server.batch_api.hold = True
+    session = ChatSession()
+    first = ProviderBatchRun(job(settings), session, None)
+    first.start()
+    notes: list[str] = []
+    changed = replace(job(settings, note=notes.append), cell="Label: {item}")
+    ProviderBatchRun(changed, session, None).start()
+    [batch_id] = first.batches
+    assert notes == [
+        f"nbchat: batch {batch_id} of this cell's earlier items goes on at the provider "
+        f"(%chat batch cancel {batch_id} stops it)."
+    ]
+
+
+def test_an_answer_wins_over_an_error_line_for_the_same_custom_id(server, settings):
+    """A duplicate line that says the item failed must not hide its answer (paid for): the
+    item would fail and the next run would submit it again."""
+    server.batch_api.shuffle = None  # the duplicate comes first
+    run = ProviderBatchRun(job(settings, ["a"]), ChatSession(), None)
+    run.start()
+    [key] = next(iter(run.batches.values())).batch.keys
+    duplicate = {"custom_id": key, "response": None, "error": {"code": "x", "message": "lost"}}
+    server.batch_api.extra_lines = [json.dumps(duplicate).encode()]
+    run_until_done(run)
+    outcome = run.outcome()
+    assert outcome.failures == {} and outcome.values == ["Reply #1 to: Classify: a"]
+
+
+def test_a_status_check_refused_for_good_raises_with_nothing_submitted(server, settings):
+    """A 401 is not a blip: the re-run fails in its own words (the cell's output keeps the
+    pending state, `batch_cell.keep_pending`) instead of submitting with a key refused."""
+    server.batch_api.hold = True
+    session = ChatSession()
+    ProviderBatchRun(job(settings), session, None).start()
+    server.batch_api.retrieve_statuses.append(401)
+    grown = ProviderBatchRun(job(settings, [*WORDS, "new"]), session, None)
+    with pytest.raises(APIError, match="401"):
+        grown.start()
+    assert server.batch_api.counts["create"] == 1

@@ -170,6 +170,122 @@ def test_wait_shows_a_progress_bar_and_ctrl_c_stops_waiting_only(kernel: Kernel,
     assert RECORD_MIME in slot(stopped), "the replayed answers stay stored beside it"
 
 
+def test_ctrl_c_while_submitting_keeps_the_batch_made_in_the_output(
+    kernel: Kernel, server, tmp_path: Path
+) -> None:
+    """Two input files (a line limit of 3); Ctrl-C while the second is uploaded: the first
+    batch exists at the provider, so its pending state is in the output and a restarted kernel
+    re-attaches to it, submitting only the item not sent."""
+    path = tmp_path / "nb.ipynb"
+    setup(kernel, path)
+    server.batch_api.hold = True
+    split = (
+        "import nbchat.engine.provider_batch as pb, nbchat.wire.batches as wb\n"
+        "pb.ProviderBatchRun.__init__.__kwdefaults__['limits'] = pb.BatchLimits(lines=3)\n"
+        "_upload, _calls = wb.BatchAPI.upload, []\n"
+        "def _interrupted(api, content, *more):\n"
+        "    _calls.append(1)\n"
+        "    if len(_calls) == 2:\n"
+        "        raise KeyboardInterrupt\n"
+        "    return _upload(api, content, *more)\n"
+        "wb.BatchAPI.upload = _interrupted"
+    )
+    try:
+        kernel.run(split, check=True)
+        stopped = kernel.run(CELL, cell_id="c1")
+        assert stopped.status == "error" and stopped.error["ename"] == "BatchPending"
+        assert "Stopped submitting (Ctrl-C): batch batch-" in stopped.error["evalue"]
+        [batch] = slot(stopped)[BATCHES_MIME]["batches"]
+        assert len(batch["keys"]) == 3 and server.batch_api.counts["create"] == 1
+        save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, stopped)])
+        kernel.restart()
+        setup(kernel, path)
+        kernel.run(
+            "import nbchat.engine.provider_batch as pb\n"
+            "pb.ProviderBatchRun.__init__.__kwdefaults__['limits'] = pb.BatchLimits(lines=3)",
+            check=True,
+        )
+        kernel.run(CELL, cell_id="c1", check=True)
+        assert server.batch_api.counts["create"] == 2, "the batch made is never submitted again"
+        assert lines_uploaded(server)[-1] == ["Classify: meh"]
+    finally:
+        kernel.restart()  # nbchat's modules as they are, for the next tests
+
+
+def test_a_rerun_whose_status_check_fails_keeps_the_pending_state(kernel: Kernel, server) -> None:
+    """The re-run replaces the output that held the pending state: a failed status request must
+    not leave it without (a restart would then submit, and pay for, the items again)."""
+    setup(kernel)
+    kernel.run("%config ChatMagics.max_retries = 0", check=True)
+    server.batch_api.hold = True
+    kernel.run(CELL, cell_id="c1", check=True)
+    server.batch_api.retrieve_statuses.extend([503] * 50)  # the poller's checks fail too
+    kernel.run("reviews.append('new')", check=True)
+    rerun = kernel.run(CELL, cell_id="c1", check=True)
+    data = slot(rerun)
+    assert [len(b["keys"]) for b in data[BATCHES_MIME]["batches"]] == [4, 1]
+    assert "Status check failed: The server failed (503)" in data["text/plain"]
+    assert server.batch_api.counts["create"] == 2
+
+
+def test_a_rerun_that_fails_before_its_batch_run_keeps_the_pending_state(
+    kernel: Kernel, server, tmp_path: Path
+) -> None:
+    """After a restart the map cell is run before the cell defining its list: it fails, and
+    its new output (the error) replaces the one with the pending state. Saved so, the batch
+    would be lost and the next run would submit (and pay for) its items again."""
+    path = tmp_path / "nb.ipynb"
+    setup(kernel, path)
+    server.batch_api.hold = True
+    pending = kernel.run(CELL, cell_id="c1", check=True)
+    save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, pending)])
+    kernel.restart()
+    kernel.run(FAST, check=True)
+    kernel.run(f"import os; os.environ['NBCHAT_NOTEBOOK'] = {str(path)!r}", check=True)
+    failed = kernel.run(CELL, cell_id="c1")
+    assert failed.status == "error" and "'reviews' is not defined" in failed.error["evalue"]
+    [kept] = [o["data"] for o in failed.displays if BATCHES_MIME in o.get("data", {})]
+    assert kept[BATCHES_MIME]["batches"] == slot(pending)[BATCHES_MIME]["batches"]
+    assert "still pending at the provider" in kept["text/plain"]
+    save_notebook(path, [("c0", REVIEWS, None), ("c1", CELL, failed)])
+    kernel.restart()
+    setup(kernel, path)
+    server.batch_api.counts.clear()
+    kernel.run(CELL, cell_id="c1", check=True)
+    assert server.batch_api.counts == {"retrieve": 1}, "re-attached, nothing submitted again"
+
+
+def test_waiting_outlasts_a_failed_status_check(kernel: Kernel, server) -> None:
+    """A 503 on one status request (after the retries) while the cell waits: the wait (up to
+    24 h headless) goes on, as the poller's does, instead of failing the cell."""
+    setup(kernel)
+    kernel.run("%config ChatMagics.max_retries = 0", check=True)
+    server.batch_api.steps = 3
+    server.batch_api.retrieve_statuses.append(503)
+    waited = kernel.run(CELL.replace("--batch", "--batch --wait"), cell_id="c1")
+    assert waited.status == "ok", waited.error
+    assert RECORD_MIME in slot(waited) and show(kernel, "labels[4]") == "Reply #1 to: Classify: meh"
+
+
+def test_ctrl_c_while_a_rerun_takes_over_from_the_poller_keeps_the_pending_state(
+    kernel: Kernel, server
+) -> None:
+    """The re-run waits for its poller's request under way; Ctrl-C then must not leave the
+    cell's output without the batch it replaced."""
+    setup(kernel)
+    server.batch_api.hold = True
+    pending = kernel.run(CELL, cell_id="c1", check=True)
+    server.batch_api.retrieve_delay = 3.0
+    reads = server.batch_api.counts["retrieve"]
+    assert kernel.follow(lambda: server.batch_api.counts["retrieve"] > reads, timeout=10)
+    time.sleep(0.5)  # the poller's next request is under way (for 3 s)
+    stopped = kernel.run(CELL, cell_id="c1", interrupt_after=1.0, timeout=30)
+    server.batch_api.retrieve_delay = 0.0
+    assert stopped.status == "error"
+    [kept] = [o["data"] for o in stopped.displays if BATCHES_MIME in o.get("data", {})]
+    assert kept[BATCHES_MIME]["batches"][0]["id"] == slot(pending)[BATCHES_MIME]["batches"][0]["id"]
+
+
 def test_a_headless_run_waits_up_to_the_timeout_then_names_the_batch(
     kernel: Kernel, server
 ) -> None:
@@ -200,6 +316,9 @@ def test_batches_are_listed_and_one_is_cancelled(kernel: Kernel, server) -> None
     kernel.run("import os; os.environ['NBCHAT_OFFLINE'] = '1'", check=True)
     offline = kernel.run("%chat batches", check=True).data("text/plain")[0]
     assert "as last seen (offline: not checked)" in offline
+    refused = kernel.run(f"%chat batch cancel {batch_id}")
+    assert refused.status == "error" and "Offline mode is on" in refused.error["evalue"]
+    assert server.batch_api.counts["cancel"] == 0, "offline: nothing is sent"
     kernel.run("del os.environ['NBCHAT_OFFLINE']", check=True)
     cancelled = kernel.run(f"%chat batch cancel {batch_id}", check=True).stdout
     assert cancelled.startswith(f"{batch_id} at {server.base_url}: cancelling.")

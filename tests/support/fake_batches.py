@@ -14,6 +14,10 @@ a shuffled order (``shuffle``), so a client that matches by position fails::
     server.batch_api.outcome, server.batch_api.answered_before_end = "expired", 2
     server.batch_api.reject[3] = "invalid model"   # input line 3 is refused: the batch fails
     server.batch_api.create_statuses.append(429)   # the next create is refused (retry-after-ms)
+    server.batch_api.content_statuses += [503] * 3 # the next file reads fail (no retry-after)
+    server.batch_api.retrieve_statuses.append(503) # the next status read fails
+    server.batch_api.lost_creates = 1              # the next batch is made, its reply lost
+    server.batch_api.retrieve_delay = 2.0          # each status read takes 2 s
     server.batch_api.missing_status = 404          # no batch API at all (as vLLM): 404 or 405
     server.batch_api.extra_lines = [b"not json", b'{"custom_id": "nobody", ...}']
 
@@ -27,6 +31,7 @@ import collections
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +40,7 @@ ENDPOINT = "/v1/chat/completions"
 CREATED_AT = 1_700_000_000
 Answer = Callable[[dict[str, Any], int], dict[str, Any]]  # (request body, number) -> completion
 Reply = tuple[int, str, bytes, dict[str, str]]  # status, content type, body, headers
+LOST: Reply = (0, "", b"", {})  # no reply: the server closes the connection
 
 
 @dataclass
@@ -107,6 +113,10 @@ class FakeBatches:
             self.item_errors: dict[str, str] = {}
             self.reject: dict[int, str] = {}
             self.create_statuses: collections.deque[int] = collections.deque()
+            self.content_statuses: collections.deque[int] = collections.deque()
+            self.retrieve_statuses: collections.deque[int] = collections.deque()
+            self.lost_creates = 0
+            self.retrieve_delay = 0.0
             self.extra_lines: list[bytes] = []
             self.missing_output = False
             self.shuffle: int | None = 7  # the seed of the output's order (None: input order)
@@ -127,6 +137,8 @@ class FakeBatches:
         if self.missing_status is not None:
             return _error(self.missing_status, f"Invalid URL ({method} {route})")
         parts = route.strip("/").split("/")
+        if method == "GET" and parts[0] == "batches" and self.retrieve_delay:
+            time.sleep(self.retrieve_delay)  # outside the lock: other requests go on
         with self._lock:
             if method == "POST" and parts == ["files"]:
                 return self._upload(content_type, raw)
@@ -159,6 +171,9 @@ class FakeBatches:
 
     def _content(self, file_id: str) -> Reply:
         self.counts["content"] += 1
+        if self.content_statuses:
+            status = self.content_statuses.popleft()
+            return _error(status, f"Fake error: HTTP {status}")
         if file_id not in self.files:
             return _error(404, f"No such File object: {file_id}")
         return 200, "application/octet-stream", self.files[file_id], {}
@@ -178,10 +193,16 @@ class FakeBatches:
         )
         batch.problems = problems
         self.batches[batch.id] = batch
+        if self.lost_creates:  # made, and the connection drops before the reply
+            self.lost_creates -= 1
+            return LOST
         return _json(200, batch.payload())
 
     def _retrieve(self, batch_id: str) -> Reply:
         self.counts["retrieve"] += 1
+        if self.retrieve_statuses:
+            status = self.retrieve_statuses.popleft()
+            return _error(status, f"Fake error: HTTP {status}")
         batch = self.batches.get(batch_id)
         if batch is None:
             return _error(404, f"No batch found with id '{batch_id}'.")

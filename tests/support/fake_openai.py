@@ -65,7 +65,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a program: the support package is found from tests/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.fake_batches import FakeBatches
+from support.fake_batches import LOST, FakeBatches
 from support.fake_providers import (
     PROVIDER_MODELS,
     THINKING_SHAPES,
@@ -489,7 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._chat(body)
         if fake.batch_api.serves(route):
             content_type = self.headers.get("Content-Type", "")
-            return self._send_bytes(*fake.batch_api.handle(self.command, route, content_type, raw))
+            reply = fake.batch_api.handle(self.command, route, content_type, raw)
+            return self._drop() if reply == LOST else self._send_bytes(*reply)
         if self.command == "GET" and route == "/models":
             return self._send_json(200, fake.models_payload())
         message = f"Invalid URL ({self.command} {self.path})"

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from nbchat.errors import APIError, BatchUnsupported, RateLimitError
+from nbchat.errors import APIError, BatchUnsupported, NbchatError, RateLimitError
 from nbchat.wire.batch_lines import BATCH_URL, request_line
 from nbchat.wire.batches import BatchAPI
 from nbchat.wire.completion import completion_text
@@ -138,3 +138,30 @@ def test_answers_that_echo_the_key_are_redacted(api, fake):
         del fake.responses["leak"]
     assert line.completion["choices"][0]["message"]["content"] == "your key is ***"
     assert KEY not in json.dumps(line.completion)
+
+
+def test_file_ids_that_echo_the_key_are_masked_before_they_are_shown_or_stored():
+    from nbchat.wire.batches import BatchStatus
+    from nbchat.wire.redaction import Redactor
+
+    redactor = Redactor.for_request(KEY, "http://127.0.0.1/v1")
+    payload = {
+        "id": "batch-1",
+        "status": "completed",
+        "input_file_id": f"file-in-{KEY}",
+        "output_file_id": f"file-out-{KEY}",
+        "error_file_id": f"file-err-{KEY}",
+    }
+    status = BatchStatus.of(payload, redactor, "test")
+    shown = (status.input_file_id, status.output_file_id, status.error_file_id)
+    assert all(KEY not in text and text.endswith("***") for text in shown), shown
+
+
+def test_a_create_whose_reply_is_lost_is_not_sent_again(api, fake):
+    """The server made the batch and the connection dropped before its reply: sending the
+    create again would make (and bill) a second batch of the same requests."""
+    file_id = api.upload(jsonl("a", "b"))
+    fake.batch_api.lost_creates = 1
+    with pytest.raises(NbchatError, match="may have been made all the same"):
+        api.create(file_id, {"nbchat": "test"})
+    assert fake.batch_api.counts["create"] == 1 and len(fake.batch_api.batches) == 1
