@@ -7,11 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbchat._text import (
+    CONTROLS,
     clip,
     display_width,
     markdown_table,
     one_line,
     plural,
+    printable,
     render_table,
 )
 
@@ -133,3 +135,15 @@ def test_markdown_cells_never_open_a_column(cells):
         splits += row[index] == "|"
         index += 1
     assert splits == len(cells) + 1
+
+
+def test_every_control_and_only_a_control_is_replaced() -> None:
+    every = "".join(chr(code) for code in range(0x2100))
+    expected = "".join(
+        char if char in "\n\t" or ord(char) not in CONTROLS else "\ufffd"
+        for char in every.replace("\r", "\n")
+    )
+    assert printable(every) == expected
+    for code in CONTROLS:
+        if not chr(code).isspace():  # whitespace is squeezed to one space first
+            assert one_line(f"a{chr(code)}b") == "a\ufffdb", hex(code)
