@@ -196,6 +196,8 @@ def _library_cost_at(
     if base_url and _names_a_provider(base_url):
         where, basis = {"provider_api_url": base_url}, Basis.PROVIDER
     for name in names:
+        if not _knows_model(name, where.get("provider_api_url")):
+            continue
         try:
             found = genai_prices.calc_price(
                 usage, name, genai_request_timestamp=at, price_context=context, **where
@@ -214,6 +216,19 @@ def _names_a_provider(base_url: str) -> bool:
 
     try:
         get_snapshot().find_provider(None, None, base_url)
+    except LookupError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _knows_model(name: str, provider_url: str | None) -> bool:
+    """Whether genai-prices has ``name`` (at the provider of ``provider_url``): a model nobody
+    prices is looked for once, not at every answer."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    try:
+        get_snapshot().find_provider_model(name, None, None, provider_url)
     except LookupError:
         return False
     return True

@@ -195,3 +195,17 @@ def test_an_answer_like_one_already_priced_is_not_priced_again(monkeypatch):
         usage(7_919, 7), models=("gpt-4.1-mini",), base_url=OPENAI, at=minute.replace(minute=7)
     )
     assert len(calls) == 3
+
+
+def test_a_model_nobody_prices_is_looked_for_once(monkeypatch):
+    calls = []
+    library = genai_prices.calc_price
+    monkeypatch.setattr(
+        genai_prices, "calc_price", lambda *a, **k: calls.append(a) or library(*a, **k)
+    )
+    costs = [
+        PriceBook().cost(usage(100 + n, 7), models=("nobodys-model-3",), base_url=OPENAI, at=WHEN)
+        for n in range(3)
+    ]
+    assert [cost.known for cost in costs] == [False] * 3
+    assert calls == [], "the library is not asked to price a model it does not have"
