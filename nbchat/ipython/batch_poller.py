@@ -4,9 +4,10 @@ output, until the batches end and their answers are stored.
 
 It touches the cell only through callbacks that update a display id the cell created (the one
 way a thread reaches its own cell: ipykernel gives a thread's ``print`` and ``display`` the
-parent of whatever cell ran last). A failed status request is said in the output and tried
-again at the next tick; nothing stops the thread but the batches ending, a re-run of its cell
-(`BatchPollers.stop`) or the extension unloading.
+parent of whatever cell ran last). A status request that failed in passing (the network, a 5xx,
+a 429) is said in the output and tried again at the next tick; one that will fail again (a wrong
+key, a batch the provider does not know) is said and ends the thread, as do the batches ending,
+a re-run of its cell (`BatchPollers.stop`) and the extension unloading.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from nbchat._text import clip, one_line
 from nbchat.engine.map import MapOutcome
 from nbchat.engine.provider_batch import ProviderBatchRun
-from nbchat.errors import NbchatError
+from nbchat.errors import PASSING_ERRORS, NbchatError
 
 __all__ = ["BatchPoller", "BatchPollers"]
 
@@ -68,8 +69,11 @@ class BatchPoller:
                 if self._stop.is_set():
                     return
                 said = str(error) if isinstance(error, NbchatError) else repr(error)
-                every = f"{self._interval:g} s"
-                self._failed(f"Status check failed: {clip(one_line(said), 200)} (next in {every}).")
+                said = f"Status check failed: {clip(one_line(said), 200)}"
+                if not isinstance(error, PASSING_ERRORS):  # a wrong key stays wrong: stop asking
+                    self._failed(f"{said}. Stopped checking; run the cell again to check.")
+                    return
+                self._failed(f"{said} (next in {self._interval:g} s).")
 
 
 class BatchPollers:
