@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nbchat.engine.tool_loop import ToolSink
 from nbchat.errors import StreamInterrupted
-from nbchat.wire.client import ChatStream
 from nbchat.wire.redaction import Redactor
 from nbchat.wire.stream import parse_event
+
+if TYPE_CHECKING:
+    from nbchat.wire.client import ChatStream
 
 __all__ = ["LastStream", "LiveSink", "interrupted", "timing_of"]
 

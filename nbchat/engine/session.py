@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbchat.engine.batch_book import BatchBook
 from nbchat.engine.cache import AnswerCache, Found, Origin
@@ -63,8 +63,11 @@ from nbchat.errors import (
 from nbchat.money.cost import Cost
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import SYSTEM, TURN, Record, utc_now
-from nbchat.wire.client import ChatClient, ChatStream, ClientPool
 from nbchat.wire.completion import completion_reasoning, completion_text
+from nbchat.wire.pool import ClientPool
+
+if TYPE_CHECKING:  # httpx is loaded with the first client, not by a replay
+    from nbchat.wire.client import ChatClient, ChatStream
 
 __all__ = [
     "STANDALONE",

@@ -77,7 +77,7 @@ def _redacted(bundle: Bundle, kernel: ChatKernel, settings: Settings) -> Bundle:
     entities shows it once rendered (the record's text was redacted as text)."""
     if settings.key_problem:
         return bundle
-    redact = kernel.session.client(settings).redactor().text
+    redact = settings.client_config().redactor().text  # no client: a replay needs no httpx
     data = dict(bundle[0])
     data["text/html"] = redact(data["text/html"])
     return data, bundle[1]

@@ -186,6 +186,31 @@ class CellKey:
     number: int = 0  # the position (INDEX), the run, the ask, the item or the record
     within: CellKey | None = None  # RECORD: the saved cell's own key
 
+    # A dict key that ordering a thread looks up ~150 times per cell: its hash is computed
+    # once (a dataclass's would hash a tuple, and the enum by its name, at every lookup).
+    def __post_init__(self) -> None:
+        fields = (self.kind.value, self.cell_id, self.number, self.within)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # made again, its hash with it (a str's varies)
+        return (CellKey, (self.kind, self.cell_id, self.number, self.within))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not CellKey:
+            return NotImplemented
+        return (
+            self._hash == other._hash  # type: ignore[attr-defined]
+            and self.kind is other.kind
+            and self.cell_id == other.cell_id
+            and self.number == other.number
+            and self.within == other.within
+        )
+
     @classmethod
     def cell(cls, cell_id: str) -> CellKey:
         """A cell by its id."""

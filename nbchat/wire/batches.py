@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbchat._text import clip, one_line
 from nbchat.errors import (
@@ -41,10 +41,12 @@ from nbchat.wire.batch_lines import (
     TERMINAL,
     request_line,
 )
-from nbchat.wire.client import ChatClient, Upload
+from nbchat.wire.checked import checked_completion
 from nbchat.wire.protocol import error_code, error_detail
 from nbchat.wire.redaction import Redactor, mask_url
-from nbchat.wire.transport import checked_completion
+
+if TYPE_CHECKING:  # httpx is loaded with the client, when a request is made
+    from nbchat.wire.client import ChatClient, Upload
 
 __all__ = [
     "BATCH_URL",
@@ -125,6 +127,8 @@ class BatchAPI:
 
     def upload(self, content: bytes, name: str = "nbchat-batch.jsonl") -> str:
         """Upload a JSONL input file (purpose ``batch``); its id."""
+        from nbchat.wire.client import Upload  # a client exists: httpx is loaded
+
         form = Upload({"purpose": "batch"}, name, content, "application/jsonl")
         payload = self._call("POST", "/files", None, upload=form)
         file_id = payload.get("id") if isinstance(payload, dict) else None

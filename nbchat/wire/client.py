@@ -17,7 +17,6 @@ an `OpenResponse` (`open_stream`); `ChatStream` reads it. httpx errors become nb
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from nbchat.wire.retry import retry_delay, should_retry_status
 from nbchat.wire.stream import ChatStream
 from nbchat.wire.transport import OpenResponse, error_from_response, error_from_transport
 
-__all__ = ["ChatClient", "ChatStream", "ClientConfig", "ClientPool", "Upload"]
+__all__ = ["ChatClient", "ChatStream", "ClientConfig", "Upload"]
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,7 @@ class ChatClient:
     # -- transport -------------------------------------------------------------------------
 
     def _raw_key(self) -> str:
-        """The key's variable as set, read now and never stored ("" when unset or unnamed)."""
-        return os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
+        return self.config.raw_key()
 
     def _headers(self, raw_key: str) -> dict[str, str]:
         # Surrounding whitespace (a key pasted from a file with its newline) is dropped.
@@ -174,7 +172,7 @@ class ChatClient:
 
     def redactor(self) -> Redactor:
         """What removes this client's secrets (its key, its URL's credentials) from text."""
-        return Redactor.for_request(self._raw_key(), self.config.base_url)
+        return self.config.redactor()
 
     def _send(
         self,
@@ -253,23 +251,3 @@ def _read_and_close(response: httpx.Response) -> None:
         pass
     finally:
         response.close()
-
-
-class ClientPool:
-    """One client (and so one connection pool) per endpoint configuration, kept for the session:
-    a thread's requests reuse their connections."""
-
-    def __init__(self) -> None:
-        self._clients: dict[ClientConfig, ChatClient] = {}
-
-    def get(self, config: ClientConfig) -> ChatClient:
-        """The client for ``config``, made on first use."""
-        if config not in self._clients:
-            self._clients[config] = ChatClient(config)
-        return self._clients[config]
-
-    def close(self) -> None:
-        """Close every client's connections."""
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()

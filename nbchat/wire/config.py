@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from nbchat.errors import ConfigError
-from nbchat.wire.redaction import mask_url, request_url
+from nbchat.wire.redaction import Redactor, mask_url, request_url
 
 __all__ = ["DEFAULT_BASE_URL", "ClientConfig", "check_base_url", "default_base_url"]
 
@@ -62,3 +62,12 @@ class ClientConfig:
     def url(self, path: str) -> str:
         """The request URL for ``path`` (e.g. ``/chat/completions``), base URL query kept."""
         return request_url(self.base_url, path)
+
+    def raw_key(self) -> str:
+        """The key's variable as set, read now and never stored ("" when unset or unnamed)."""
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+    def redactor(self) -> Redactor:
+        """What removes this endpoint's secrets (its key, its URL's credentials) from text;
+        no client needed (a replayed answer's output is redacted without one)."""
+        return Redactor.for_request(self.raw_key(), self.base_url)

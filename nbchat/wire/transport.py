@@ -29,13 +29,12 @@ from nbchat.errors import (
     ServerError,
     TruncatedStreamError,
 )
-from nbchat.wire.completion import has_answer, reported_error, whole_completion
-from nbchat.wire.protocol import completion_problem, error_code, error_detail, is_error_body
+from nbchat.wire.checked import checked_completion
+from nbchat.wire.protocol import error_code, error_detail
 from nbchat.wire.redaction import Redactor, mask_url
 
-__all__ = ["OpenResponse", "checked_completion", "error_from_response", "error_from_transport"]
+__all__ = ["OpenResponse", "error_from_response", "error_from_transport"]
 
-DETAIL_LIMIT = 200  # characters of server text quoted in a message
 _ID_LIMIT = 64  # a request id is a short token; a longer header is not one
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
@@ -291,33 +290,3 @@ class OpenResponse:
         return TruncatedStreamError(
             f"{what}{self.ref()}; the partial answer is kept but not stored. Run the cell again."
         )
-
-
-def checked_completion(
-    payload: Any, redactor: Redactor, *, url: str, status_code: int, request_id: str | None
-) -> dict[str, Any]:
-    """A body that should be a ``chat.completion`` (a response's, or a line of a batch's
-    output file), redacted: an ``error`` object in it keeps its (redacted) message as an
-    `APIError`; a wrongly typed field is named in a `ProtocolError`, as is a body with no
-    answer at all. ``url`` (masked) says where it came from."""
-    if is_error_body(payload) or reported_error(payload) is not None:
-        detail = redactor.clip(error_detail(payload)) or "finish_reason: error"
-        raise APIError(
-            f"The server reported an error: {detail}",
-            status_code=status_code,
-            request_id=request_id,
-            body=redactor.json(payload),
-        )
-    problem = completion_problem(payload)
-    if problem is not None:
-        raise ProtocolError(
-            f"{url} did not answer with a valid chat completion: "
-            f"{redactor.clip(problem, DETAIL_LIMIT)}."
-        )
-    if not has_answer(payload):
-        raise ProtocolError(
-            f"{url} answered without an answer (no text and no finish reason); "
-            "nothing is stored. Run the cell again."
-        )
-    payload = whole_completion(payload)
-    return redactor.json(payload) if redactor else payload

@@ -52,6 +52,7 @@ def answers(notebook: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+HTTP_LOADED = "import sys\nprint('httpx' in sys.modules)"
 CHAT_NOTEBOOK = [
     "%load_ext nbchat",
     "%%chat --system\nYou are terse.",
@@ -98,7 +99,7 @@ def test_offline_replay_needs_no_server_and_a_miss_says_what_changed(
 ):
     with FakeOpenAI(api_key=TEST_KEY) as private:
         monkeypatch.setenv("OPENAI_BASE_URL", private.base_url)
-        path = write_notebook(tmp_path / "offline.ipynb", CHAT_NOTEBOOK)
+        path = write_notebook(tmp_path / "offline.ipynb", [*CHAT_NOTEBOOK, HTTP_LOADED])
         monkeypatch.setenv("NBCHAT_NOTEBOOK", str(path))
         execute(path)
         assert len(private.chat_requests) == 3
@@ -106,6 +107,7 @@ def test_offline_replay_needs_no_server_and_a_miss_says_what_changed(
     monkeypatch.setenv("NBCHAT_OFFLINE", "1")
     replayed = execute(path)
     assert len(answers(replayed)) == 3
+    assert replayed.cells[-1].outputs[0]["text"] == "False\n", "a replay loads no HTTP client"
 
     edited = nbformat.read(path, as_version=4)
     edited.cells[5].source = "%%chat\nAnd a neap tide?"

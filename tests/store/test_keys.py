@@ -3,10 +3,16 @@ the key nbchat 0.1 computed."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+import subprocess
+import sys
+
 import pytest
 
 from nbchat.store.keys import (
     HISTORY_START,
+    CellKey,
     Endpoint,
     extend_history,
     history_of,
@@ -75,3 +81,53 @@ def test_the_v1_key_is_the_one_nbchat_0_1_computed():
     messages = [{"role": "user", "content": "Name a moon of Jupiter."}]
     key = request_key_v1("http://127.0.0.1:38227/v1", "peer-small", messages, {})
     assert key == "v1:e5b0b573b215254ee467e0a44ddce7d9c54fe3e147d922cd17bd9ab8d661ce2a"
+
+
+KEYS = [
+    CellKey.cell("a#ask1"),
+    CellKey.cell("a"),
+    CellKey.index(3),
+    CellKey.run(3),
+    CellKey.ask("a", 1),
+    CellKey.item("a", 1),
+    CellKey.item(None, 1),
+    CellKey.cell("a").record(2),
+    CellKey.cell("b").record(2),
+]
+
+
+def test_cell_keys_are_equal_when_made_alike_and_only_then() -> None:
+    again = [
+        CellKey.cell("a#ask1"),
+        CellKey.cell("a"),
+        CellKey.index(3),
+        CellKey.run(3),
+        CellKey.ask("a", 1),
+        CellKey.item("a", 1),
+        CellKey.item(None, 1),
+        CellKey.cell("a").record(2),
+        CellKey.cell("b").record(2),
+    ]
+    for key, twin in zip(KEYS, again, strict=True):
+        assert key == twin and hash(key) == hash(twin) and key is not twin
+    assert len(set(KEYS) | set(again)) == len(KEYS)
+    assert CellKey.ask("a", 1).host == CellKey.cell("a")
+    assert CellKey.cell("a") != "a" and CellKey.index(3) != (3,)
+
+
+def test_a_cell_key_copied_or_pickled_is_the_same_key() -> None:
+    for key in KEYS:
+        for made in (copy.copy(key), copy.deepcopy(key), pickle.loads(pickle.dumps(key))):
+            assert made == key and hash(made) == hash(key)
+
+
+def test_a_cell_key_pickled_by_another_process_hashes_as_this_ones() -> None:
+    """A str's hash differs between processes: the cached hash is not carried over."""
+    code = (
+        "import pickle, sys; from nbchat.store.keys import CellKey; "
+        "sys.stdout.buffer.write(pickle.dumps(CellKey.cell('a').record(2)))"
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, env={"PYTHONHASHSEED": "7"}
+    ).stdout
+    assert {pickle.loads(made): 1}[CellKey.cell("a").record(2)] == 1
