@@ -9,13 +9,16 @@ cost now.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from nbchat.engine.ledger import Ledger
 from nbchat.engine.pricing import price_book, record_cost, response_cost, unpriced_note
+from nbchat.engine.settings import Settings
 from nbchat.engine.turns import PreparedTurn
 from nbchat.money.cost import Basis, Cost
+from nbchat.money.prices import PriceBook, TokenCounts
 from nbchat.store.record import Record
 
 __all__ = ["Spending"]
@@ -27,6 +30,8 @@ class Spending:
     def __init__(self, ledger: Ledger, say_once: Callable[[str], None]) -> None:
         self.ledger = ledger
         self._say_once = say_once
+        self._last_book: tuple[Settings, PriceBook] | None = None
+        self._now: dict[tuple[Any, ...], Cost] = {}
 
     def before(self, turn: PreparedTurn) -> None:
         """A request is about to be sent: refused when the budget is spent, else counted."""
@@ -67,7 +72,25 @@ class Spending:
 
     def cost_of(self, turn: PreparedTurn, record: Record, *, now: bool = False) -> Cost:
         """What ``record`` cost when asked (``now``: what asking again would cost)."""
-        return record_cost(record, price_book(turn.settings), now=now)
+        book = self._book(turn.settings)
+        if not now:
+            return record_cost(record, book)
+        # Kept per answer alike and minute: a replayed 50,000-item batch has a few thousand.
+        key = (int(time.time() // 60), *_priced_by(record))
+        cost = self._now.get(key)
+        if cost is None:
+            if len(self._now) >= _KEPT:
+                self._now.clear()
+            cost = self._now[key] = record_cost(record, book, now=True)
+        return cost
+
+    def _book(self, settings: Settings) -> PriceBook:
+        """The prices of ``settings`` (the same object for the cells of a --map run)."""
+        last = self._last_book
+        if last is None or last[0] is not settings:
+            last = self._last_book = (settings, price_book(settings))
+            self._now = {}  # kept costs are of the prices they were found with
+        return last[1]
 
     def saved(self, turn: PreparedTurn, record: Record) -> Cost:
         """A replayed answer: counted as saved, at what asking again would cost now."""
@@ -79,3 +102,24 @@ class Spending:
         """Say once per model why a fresh answer has no price, and what to do about it."""
         if not cost.known:
             self._say_once(unpriced_note(model, turn.settings, cost.basis is Basis.NO_USAGE))
+
+
+_KEPT = 4096  # costs of answers alike kept at once
+
+
+def _priced_by(record: Record) -> tuple[Any, ...]:
+    """What a record's price now depends on: whether it was a provider batch's, the model and
+    endpoint asked, and each request's answering model and token counts."""
+    request = record.request
+    return (
+        record.batch_id is not None,
+        request.model if request else None,
+        request.base_url if request else None,
+        tuple(
+            (
+                answered if isinstance(answered := response.get("model"), str) else None,
+                TokenCounts.of(usage) if isinstance(usage := response.get("usage"), dict) else None,
+            )
+            for response in record.responses
+        ),
+    )
