@@ -47,6 +47,7 @@ from nbchat.errors import (
     StructuredOutputError,
     ToolRoundsExceeded,
     TruncatedStreamError,
+    TryAgainError,
 )
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ __all__ = [
     "StructuredOutputError",
     "ToolRoundsExceeded",
     "TruncatedStreamError",
+    "TryAgainError",
     "__version__",
     "ask",
     "load_ipython_extension",

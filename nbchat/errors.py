@@ -8,6 +8,7 @@
     │   ├── AuthenticationError     401 / 403: wrong or missing key
     │   ├── NotFoundError           404: usually a model that does not exist
     │   ├── RateLimitError          429, after the retries
+    │   ├── TryAgainError           408 / 409, after the retries: the server asked for a new try
     │   ├── ServerError             5xx, after the retries
     │   └── BatchUnsupported        404 / 405 on /files or /batches: no batch API there
     ├── APIConnectionError          the server could not be reached, after the retries
@@ -75,6 +76,7 @@ __all__ = [
     "StructuredOutputError",
     "ToolRoundsExceeded",
     "TruncatedStreamError",
+    "TryAgainError",
 ]
 
 
@@ -230,6 +232,11 @@ class RateLimitError(APIError):
     """429 after all retries."""
 
 
+class TryAgainError(APIError):
+    """408 (request timeout) or 409 (conflict) after all retries: the server asked for the
+    request to be made again later."""
+
+
 class ServerError(APIError):
     """5xx after all retries."""
 
@@ -289,7 +296,8 @@ class StreamErrorEvent(StreamError):
 
 
 class StreamInterrupted(StreamError, KeyboardInterrupt):
-    """Ctrl-C while the answer streamed; still a `KeyboardInterrupt` for code that expects one."""
+    """Ctrl-C during a turn: while the answer streamed, a tool ran, or an MCP server listed its
+    tools; still a `KeyboardInterrupt` for code that expects one."""
 
 
 class ToolRoundsExceeded(StreamError):
@@ -304,4 +312,10 @@ class MalformedStreamError(StreamError, ProtocolError):
 
 # Failures a later try may not meet (the network, the server, its rate limit, a body cut off):
 # what polls a provider's batch says them and tries again at its next tick.
-PASSING_ERRORS = (APIConnectionError, RateLimitError, ServerError, TruncatedStreamError)
+PASSING_ERRORS = (
+    APIConnectionError,
+    RateLimitError,
+    TryAgainError,
+    ServerError,
+    TruncatedStreamError,
+)

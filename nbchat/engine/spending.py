@@ -30,8 +30,7 @@ class Spending:
     def __init__(self, ledger: Ledger, say_once: Callable[[str], None]) -> None:
         self.ledger = ledger
         self._say_once = say_once
-        self._last_book: tuple[Settings, PriceBook] | None = None
-        self._now: dict[tuple[Any, ...], Cost] = {}
+        self._last: tuple[Settings, PriceBook, dict[tuple[Any, ...], Cost]] | None = None
 
     def before(self, turn: PreparedTurn) -> None:
         """A request is about to be sent: refused when the budget is spent, else counted."""
@@ -72,25 +71,25 @@ class Spending:
 
     def cost_of(self, turn: PreparedTurn, record: Record, *, now: bool = False) -> Cost:
         """What ``record`` cost when asked (``now``: what asking again would cost)."""
-        book = self._book(turn.settings)
+        book, kept = self._prices(turn.settings)
         if not now:
             return record_cost(record, book)
         # Kept per answer alike and minute: a replayed 50,000-item batch has a few thousand.
         key = (int(time.time() // 60), *_priced_by(record))
-        cost = self._now.get(key)
+        cost = kept.get(key)
         if cost is None:
-            if len(self._now) >= _KEPT:
-                self._now.clear()
-            cost = self._now[key] = record_cost(record, book, now=True)
+            if len(kept) >= _KEPT:
+                kept.clear()
+            cost = kept[key] = record_cost(record, book, now=True)
         return cost
 
-    def _book(self, settings: Settings) -> PriceBook:
-        """The prices of ``settings`` (the same object for the cells of a --map run)."""
-        last = self._last_book
+    def _prices(self, settings: Settings) -> tuple[PriceBook, dict[tuple[Any, ...], Cost]]:
+        """The prices of ``settings`` (the same object for the cells of a --map run) and the
+        costs found with them. One tuple, read once: a poller's thread may change it."""
+        last = self._last
         if last is None or last[0] is not settings:
-            last = self._last_book = (settings, price_book(settings))
-            self._now = {}  # kept costs are of the prices they were found with
-        return last[1]
+            last = self._last = (settings, price_book(settings), {})
+        return last[1], last[2]
 
     def saved(self, turn: PreparedTurn, record: Record) -> Cost:
         """A replayed answer: counted as saved, at what asking again would cost now."""

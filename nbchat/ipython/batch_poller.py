@@ -59,21 +59,30 @@ class BatchPoller:
         while not self._stop.wait(self._interval):
             try:
                 self.run.refresh()
-                if self._stop.is_set():
+            except Exception as error:  # a thread's error would otherwise vanish
+                if self._stop.is_set() or not self._checking_goes_on(error):
                     return
+                continue
+            if self._stop.is_set():
+                return
+            try:
                 if self.run.finished:
                     self._finish(self.run.outcome(listed=True))
                     return
                 self._show()
-            except Exception as error:  # a thread's error would otherwise vanish
-                if self._stop.is_set():
-                    return
+            except Exception as error:  # showing or keeping failed: tried again next tick
                 said = str(error) if isinstance(error, NbchatError) else repr(error)
-                said = f"Status check failed: {clip(one_line(said), 200)}"
-                if not isinstance(error, PASSING_ERRORS):  # a wrong key stays wrong: stop asking
-                    self._failed(f"{said}. Stopped checking; run the cell again to check.")
-                    return
-                self._failed(f"{said} (next in {self._interval:g} s).")
+                self._failed(f"Updating the output failed: {clip(one_line(said), 200)}.")
+
+    def _checking_goes_on(self, error: Exception) -> bool:
+        """Say why a status check failed; whether to check again (a failure in passing)."""
+        said = str(error) if isinstance(error, NbchatError) else repr(error)
+        said = f"Status check failed: {clip(one_line(said), 200)}"
+        if not isinstance(error, PASSING_ERRORS):  # a wrong key stays wrong: stop asking
+            self._failed(f"{said}. Stopped checking; run the cell again to check.")
+            return False
+        self._failed(f"{said} (next in {self._interval:g} s).")
+        return True
 
 
 class BatchPollers:

@@ -177,7 +177,9 @@ def _library_cost(
     Prices change on whole minutes (a date, DeepSeek's off-peak hours), so the time is taken to
     the minute and the price of each distinct answer kept: a 50,000-item batch has a few
     thousand distinct token counts, and one calculation costs ~60 µs."""
-    minute = (at or datetime.now(UTC)).replace(second=0, microsecond=0)
+    at = datetime.now(UTC) if at is None else at
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # UTC minutes
+    minute = at.replace(second=0, microsecond=0)
     return _library_cost_at(counts, tuple(names), base_url, minute, batch)
 
 
@@ -208,10 +210,13 @@ def _library_cost_at(
     return Cost.unknown()
 
 
+# genai-prices' data is the copy bundled with it (nbchat never asks it to update itself), so
+# what it knows is fixed for the kernel's life: each question below is asked once.
+
+
 @lru_cache(maxsize=64)
 def _names_a_provider(base_url: str) -> bool:
-    """Whether genai-prices knows the provider at ``base_url`` (its bundled data: fixed for the
-    kernel's life, so asked once per endpoint)."""
+    """Whether genai-prices knows the provider at ``base_url``."""
     from genai_prices.data_snapshot import get_snapshot
 
     try:

@@ -28,6 +28,7 @@ from nbchat.errors import (
     RateLimitError,
     ServerError,
     TruncatedStreamError,
+    TryAgainError,
 )
 from nbchat.wire.checked import checked_completion
 from nbchat.wire.protocol import error_code, error_detail
@@ -42,6 +43,8 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
     401: AuthenticationError,
     403: AuthenticationError,
     404: NotFoundError,
+    408: TryAgainError,
+    409: TryAgainError,
     429: RateLimitError,
 }
 
@@ -175,6 +178,8 @@ def _status_message(
         return f"Rate limited (429){tried}. Wait a moment and run the cell again."
     if status >= 500:
         return f"The server failed ({status}){tried}. Try again later."
+    if status in (408, 409):
+        return f"The server asked for a new try ({status}){tried}. Try again in a moment."
     return f"The server rejected the request ({status})."
 
 

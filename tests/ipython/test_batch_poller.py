@@ -56,3 +56,37 @@ def test_a_failure_in_passing_is_tried_again_until_the_checks_stop() -> None:
     poller.stop()
     poller.join(1.0)
     assert not poller.alive
+
+
+class Running:
+    """A run whose status checks succeed and whose batches never end."""
+
+    finished = False
+
+    def __init__(self) -> None:
+        self.checks = 0
+
+    def refresh(self) -> None:
+        self.checks += 1
+
+
+def test_a_failure_to_show_is_not_blamed_on_the_status_check_and_checks_go_on() -> None:
+    said: list[str] = []
+    run = Running()
+
+    def show() -> None:
+        raise OSError("disk full")
+
+    poller = BatchPoller(
+        run,  # type: ignore[arg-type]
+        interval=0.01,
+        show=show,
+        finish=lambda outcome: None,
+        failed=said.append,
+    )
+    poller.start()
+    time.sleep(0.3)
+    assert poller.alive and run.checks >= 3
+    assert set(said) == {"Updating the output failed: OSError('disk full')."}
+    poller.stop()
+    poller.join(1.0)

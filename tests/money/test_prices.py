@@ -3,17 +3,27 @@ the model's name as an estimate, local servers free, and unknown never $0."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import genai_prices
 import pytest
 
 from nbchat.errors import ConfigError
+from nbchat.money import prices
 from nbchat.money.cost import Basis
 from nbchat.money.prices import PriceBook, TokenCounts, endpoint_key, price_table
 
 OPENAI = "https://api.openai.com/v1"
+
+
+@pytest.fixture(autouse=True)
+def prices_found_afresh():
+    """Each test finds its prices itself, not from what an earlier test kept."""
+    for kept in (prices._library_cost_at, prices._knows_model, prices._names_a_provider):
+        kept.cache_clear()
+
+
 LOCAL = "http://127.0.0.1:11434/v1"
 WHEN = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -209,3 +219,16 @@ def test_a_model_nobody_prices_is_looked_for_once(monkeypatch):
     ]
     assert [cost.known for cost in costs] == [False] * 3
     assert calls == [], "the library is not asked to price a model it does not have"
+
+
+def test_a_time_given_in_another_zone_is_priced_at_its_utc_minute():
+    """16:35:40 at +00:05:30 is 16:30:10 UTC: DeepSeek's off-peak price."""
+    zone = timezone(timedelta(minutes=5, seconds=30))
+    at = datetime(2025, 6, 1, 16, 35, 40, tzinfo=zone)
+    cost = PriceBook().cost(
+        usage(1_000_000, 1_000_000),
+        models=("deepseek-chat",),
+        base_url="https://api.deepseek.com",
+        at=at,
+    )
+    assert cost.usd == Decimal("0.685")

@@ -4,6 +4,7 @@ the key nbchat 0.1 computed."""
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import subprocess
 import sys
@@ -128,6 +129,9 @@ def test_a_cell_key_pickled_by_another_process_hashes_as_this_ones() -> None:
         "sys.stdout.buffer.write(pickle.dumps(CellKey.cell('a').record(2)))"
     )
     made = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, check=True, env={"PYTHONHASHSEED": "7"}
+        [sys.executable, "-c", code],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "7"},
     ).stdout
     assert {pickle.loads(made): 1}[CellKey.cell("a").record(2)] == 1

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from nbchat.errors import (
+    PASSING_ERRORS,
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -17,6 +18,7 @@ from nbchat.errors import (
     RateLimitError,
     ServerError,
     TruncatedStreamError,
+    TryAgainError,
 )
 from nbchat.wire.completion import completion_text
 
@@ -69,6 +71,17 @@ def test_429_exhausted_is_a_rate_limit_error(make_client, fake, sleeps):
         client.chat(BODY)
     assert len(fake.chat_requests) == 2
     assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [408, 409])
+def test_408_and_409_exhausted_are_a_try_again_error(make_client, fake, sleeps, status):
+    """Passing failures (a batch's poller tries again at its next tick), not a refusal."""
+    client = make_client(max_retries=1)
+    fake.script(Fault(status=status), Fault(status=status))
+    with pytest.raises(TryAgainError, match="after 2 attempts") as info:
+        client.chat(BODY)
+    assert isinstance(info.value, PASSING_ERRORS) and info.value.status_code == status
+    assert len(fake.chat_requests) == 2
 
 
 def test_x_should_retry_false_is_honoured(client, fake, sleeps):
