@@ -84,21 +84,9 @@ def test_the_v1_key_is_the_one_nbchat_0_1_computed():
     assert key == "v1:e5b0b573b215254ee467e0a44ddce7d9c54fe3e147d922cd17bd9ab8d661ce2a"
 
 
-KEYS = [
-    CellKey.cell("a#ask1"),
-    CellKey.cell("a"),
-    CellKey.index(3),
-    CellKey.run(3),
-    CellKey.ask("a", 1),
-    CellKey.item("a", 1),
-    CellKey.item(None, 1),
-    CellKey.cell("a").record(2),
-    CellKey.cell("b").record(2),
-]
-
-
-def test_cell_keys_are_equal_when_made_alike_and_only_then() -> None:
-    again = [
+def made_keys() -> list[CellKey]:
+    """One key of each kind, made afresh at each call."""
+    return [
         CellKey.cell("a#ask1"),
         CellKey.cell("a"),
         CellKey.index(3),
@@ -109,6 +97,13 @@ def test_cell_keys_are_equal_when_made_alike_and_only_then() -> None:
         CellKey.cell("a").record(2),
         CellKey.cell("b").record(2),
     ]
+
+
+KEYS = made_keys()
+
+
+def test_cell_keys_are_equal_when_made_alike_and_only_then() -> None:
+    again = made_keys()
     for key, twin in zip(KEYS, again, strict=True):
         assert key == twin and hash(key) == hash(twin) and key is not twin
     assert len(set(KEYS) | set(again)) == len(KEYS)
