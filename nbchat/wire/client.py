@@ -155,9 +155,6 @@ class ChatClient:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _raw_key(self) -> str:
-        return self.config.raw_key()
-
     def _headers(self, raw_key: str) -> dict[str, str]:
         # Surrounding whitespace (a key pasted from a file with its newline) is dropped.
         key = raw_key.strip()
@@ -185,7 +182,7 @@ class ChatClient:
         resend: bool = True,
     ) -> OpenResponse:
         """Send with retries; return a successful response (streaming ones still open)."""
-        url, raw_key = self.config.url(path), self._raw_key()
+        url, raw_key = self.config.url(path), self.config.raw_key()
         redactor = Redactor.for_request(raw_key, self.config.base_url)
         headers = self._headers(raw_key)
         retries = self.config.max_retries
