@@ -10,6 +10,7 @@ replayed.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nbchat.engine.turns import PreparedTurn
@@ -44,19 +45,25 @@ class AnswerCache:
     history: list[Record] = field(default_factory=list)
 
     def lookup(
-        self, turn: PreparedTurn, notebook: NotebookRecords | None, own: Record | None
+        self,
+        turn: PreparedTurn,
+        notebook: NotebookRecords | None,
+        own: Record | None,
+        keys: Sequence[str] | None = None,
     ) -> Found | None:
-        """A stored answer for exactly this request (``own``: the cell's own last answer)."""
+        """A stored answer for exactly this request (``own``: the cell's own last answer;
+        ``keys``: the request's, when ``turn`` is one made alike with another message)."""
         if not turn.settings.cache:
             return None
         if turn.request.refresh and not turn.settings.offline:  # offline cannot ask again
             return None
-        if own is not None and own.key in turn.keys and self.unstored.get(own.key) is not own:
+        keys = turn.keys if keys is None else keys
+        if own is not None and own.key in keys and self.unstored.get(own.key) is not own:
             return Found(own, Origin.SESSION)
-        for key in turn.keys:
+        for key in keys:
             if key in self.answers:
                 return Found(self.answers[key], Origin.SESSION)
-        for key in turn.keys if notebook is not None else ():
+        for key in keys if notebook is not None else ():
             record = notebook.stored(key, turn.file_index)
             if record is not None:
                 return Found(record, Origin.NOTEBOOK)

@@ -28,17 +28,19 @@ class Tally:
     thinking: int = 0
     cost: Total = field(default_factory=Total)
 
-    def add(self, usage: Mapping[str, Any], cost: Cost, *, answer: bool = True) -> None:
+    def add(
+        self, usage: Mapping[str, Any], cost: Cost, *, answer: bool = True, times: int = 1
+    ) -> None:
         """Count one answer, or (``answer=False``) one request of an answer's turn (thinking:
-        part of the completion)."""
-        self.answers += int(answer)
+        part of the completion); ``times`` such answers alike."""
+        self.answers += int(answer) * times
         counts = TokenCounts.of(usage)
         if counts is not None:
-            self.prompt += counts.prompt
-            self.cached += counts.cached
-            self.completion += counts.completion
-        self.thinking += reasoning_tokens(usage) or 0
-        self.cost = self.cost + cost
+            self.prompt += counts.prompt * times
+            self.cached += counts.cached * times
+            self.completion += counts.completion * times
+        self.thinking += (reasoning_tokens(usage) or 0) * times
+        self.cost = self.cost.plus(cost, times)
 
     def __iadd__(self, other: Tally) -> Tally:
         self.answers += other.answers
@@ -80,11 +82,11 @@ class Ledger:
         with self._lock:
             self.spent.setdefault(row, Tally()).answers += 1
 
-    def save(self, row: _Row, usage: Mapping[str, Any], cost: Cost) -> None:
-        """A replayed answer: what asking again would have cost."""
+    def save(self, row: _Row, usage: Mapping[str, Any], cost: Cost, *, times: int = 1) -> None:
+        """A replayed answer (``times`` alike): what asking again would have cost."""
         with self._lock:
-            self.replays += 1
-            self.saved.setdefault(row, Tally()).add(usage, cost)
+            self.replays += times
+            self.saved.setdefault(row, Tally()).add(usage, cost, times=times)
 
     def total(self, rows: Mapping[_Row, Tally]) -> Tally:
         whole = Tally()

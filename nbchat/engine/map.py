@@ -21,17 +21,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from nbchat._gc import gc_paused
-from nbchat._text import one_line, plural
+from nbchat._text import plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
 from nbchat.engine.map_job import MapItem, MapJob, MapOutcome
 from nbchat.engine.map_report import OFFLINE, MapSummary, summary_line
 from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
 from nbchat.engine.threads import Window
-from nbchat.engine.turns import PreparedTurn, TurnRequest, alike, at_endpoint, prepare
+from nbchat.engine.turns import AlikeTurns, PreparedTurn, TurnRequest, at_endpoint, prepare
 from nbchat.engine.values import MISFIT, answer_value, stored_value
 from nbchat.errors import (
     BatchInterrupted,
@@ -46,7 +47,7 @@ from nbchat.prompt.template import ItemError, MapTemplate, item_rows
 from nbchat.store.batch_record import BatchItem, batch_json
 from nbchat.store.keys import CellKey, Endpoint
 from nbchat.store.notebook import NotebookRecords
-from nbchat.store.record import STANDALONE, Record, message_text
+from nbchat.store.record import STANDALONE, Record
 from nbchat.wire.completion import finish_problem
 
 __all__ = ["MapItem", "MapJob", "MapOutcome", "MapRun", "MapSummary", "map_items"]
@@ -75,6 +76,7 @@ class MapRun:
         self.over_budget: set[int] = set()  # items not sent: the session's budget was spent
         self.saved = Total()  # what the replayed items would have cost now
         self.waiting = "not done"  # what the summary calls the items not answered yet
+        self.alike: AlikeTurns | None = None  # how the items' turns are made, when alike
 
     def run(self, on_progress: Callable[[Progress], None] | None) -> MapOutcome:
         with gc_paused():
@@ -126,13 +128,13 @@ class MapRun:
         """The outcome of the answers in ``result`` (by position in ``order``): the values,
         the record of every answered item, the summary (``listed``: naming the failures)."""
         with gc_paused():  # thousands of records, kept
-            values, kept = self._collect(result, order)
+            values, kept, answers = self._collect(result, order)
             record = None
             if kept and self.job.settings.cache:
                 record = batch_json(
                     template, kept, thread=self.job.thread, cell_id=self.job.cell_id
                 )
-            summary = self._summary(result, order, kept, listed=listed)
+            summary = self._summary(result, order, kept, answers, listed=listed)
         bound = _as_series(values, self.index) if self.index is not None else values
         remedies = tuple(self.remedies)
         return MapOutcome(
@@ -156,10 +158,10 @@ class MapRun:
         return template
 
     def _prepare(self, template: MapTemplate, window: Window) -> None:
-        """Each item's request; an item that cannot be filled in fails. What was cut from items
-        to fit the budget is said once."""
+        """Each item's key, its request made when needed (`MapItem.turn`); an item that cannot
+        be filled in fails. What was cut from items to fit the budget is said once."""
         job, shortened = self.job, []
-        made: Callable[[TurnRequest, CellKey], PreparedTurn] | None = None
+        asking = TurnRequest("", STANDALONE, refresh=job.refresh, output=job.output)
         for number, row in enumerate(self.rows):
             try:
                 fills, notes = template.fills(row, job.settings.context_chars, f"item {number}")
@@ -170,28 +172,30 @@ class MapRun:
                 continue
             shortened += notes[:1]
             content = template.content(fills)
-            request = TurnRequest(
-                message_text({"content": content}),
-                STANDALONE,
-                refresh=job.refresh,
-                content=content if isinstance(content, list) else None,
-                output=job.output,
-            )
-            key = CellKey.item(job.cell_id, number)
-            if made is None:
-                turn = prepare(request, job.settings, window, key, file_index=window.index)
-                made = alike(turn)  # the next items' requests differ only in their message
-            else:
-                turn = made(request, key)
             text_fills = [f for f in fills if isinstance(f, str)]
             whole = text_fills if len(text_fills) == len(fills) else None
-            self.items[number] = MapItem(turn, whole)
+            make = partial(self._item_turn, asking, content, number, window)
+            if self.alike is not None:
+                self.items[number] = MapItem(self.alike.key(content), whole, make)
+                continue
+            turn = make()  # the first item's (what the others share), or keys that need more
+            self.alike = AlikeTurns.of(turn) if not self.items else None
+            self.items[number] = MapItem(turn.key, whole, make, _turn=turn)
         if shortened:
             more = ", …" if len(shortened) > 1 else ""
             job.note(
                 f"nbchat: {plural(len(shortened), 'item')} shortened to fit "
                 f"ChatMagics.context_chars ({shortened[0]}{more})"
             )
+
+    def _item_turn(
+        self, asking: TurnRequest, content: str | list[Any], number: int, window: Window
+    ) -> PreparedTurn:
+        """An item's full request."""
+        request, key = asking.asking(content), CellKey.item(self.job.cell_id, number)
+        if self.alike is not None:
+            return self.alike.turn(request, key)
+        return prepare(request, self.job.settings, window, key, file_index=window.index)
 
     def _find_stored(self) -> None:
         """The items answered already, with their values (`stored_value`: one that no longer
@@ -204,16 +208,20 @@ class MapRun:
         now = first.turn.endpoint.shown if first else ""
         moved: list[Endpoint] = []
         for number, item in self.items.items():
-            found = self.session.lookup(item.turn, self.notebook)
+            if self.alike is not None:  # found by its key alone: no turn made
+                found = self.session.lookup_alike(self.alike, item.key, self.notebook)
+            else:
+                found = self.session.lookup(item.turn, self.notebook)
             for endpoint in elsewhere if found is None else ():
                 turn = at_endpoint(item.turn, endpoint)
                 found = self.session.lookup(turn, self.notebook)
                 if found is not None:
-                    item.turn = turn
+                    item.move(turn)
                     moved.append(endpoint)
                     break
+            output = self.job.output
             try:
-                value = stored_value(item.turn, found.record, offline=offline) if found else MISFIT
+                value = stored_value(output, found.record, offline=offline) if found else MISFIT
             except StructuredOutputError as error:  # offline: it cannot be asked again
                 self.failures[number] = str(error)
                 self.remedies.update(dict.fromkeys(error.remedies))
@@ -287,11 +295,14 @@ class MapRun:
 
     def _collect(
         self, result: BatchResult[Record], order: list[int]
-    ) -> tuple[list[Any], list[BatchItem]]:
-        """The value of every item (None where it failed or was not done) and the answered
-        items to store; an answer cut off, or not of the shape asked for, is a failure."""
+    ) -> tuple[list[Any], list[BatchItem], list[str | None]]:
+        """The value of every item (None where it failed or was not done), the answered items
+        to store, and each item's answer text; an answer cut off, or not of the shape asked
+        for, is a failure."""
         values: list[Any] = [None] * len(self.rows)
+        answers: list[str | None] = [None] * len(self.rows)
         kept: list[BatchItem] = []
+        self._replay_all(result, order)
         for position, answer in enumerate(result.values):
             number, item = order[position], self.items[order[position]]
             if position in result.errors:
@@ -301,46 +312,65 @@ class MapRun:
                 continue
             if answer is None:  # interrupted before it was done
                 continue
-            record, problem = self._take(item, answer, position in result.replayed)
+            record, problem = self._take(item, answer)
             if problem:
                 self.failures[number] = problem
                 continue
-            values[number] = item.value if self.job.output is not None else record.answer
+            answers[number] = answer_text = record.answer
+            values[number] = item.value if self.job.output is not None else answer_text
             kept.append(BatchItem(number, item.fills, record))
-        return values, kept
+        return values, kept, answers
 
-    def _take(self, item: MapItem, answer: Record, was_replayed: bool) -> tuple[Record, str | None]:
-        """The item's answer as this cell's record (replayed or kept by the session), or why
-        it is a failure; taken once (a provider's batch is summed up while it runs, then at
-        its end), so the session counts it once."""
+    def _replay_all(self, result: BatchResult[Record], order: list[int]) -> None:
+        """The replayed items not taken yet, taken together (`ChatSession.replay_all`)."""
+        alike: list[tuple[MapItem, Record]] = []
+        moved: list[tuple[MapItem, Record]] = []
+        for position in result.replayed:
+            item, answer = self.items[order[position]], result.values[position]
+            if answer is not None and (item.taken is None or item.taken[0] is not answer):
+                (alike if self.alike is not None and not item.moved else moved).append(
+                    (item, answer)
+                )
+        for taking, turns in ((alike, self.alike), (moved, None)):
+            if not taking:
+                continue
+            found = [answer for _, answer in taking]
+            records, saved = self.session.replay_all(
+                found, turns if turns is not None else [item.turn for item, _ in taking]
+            )
+            self.saved = self.saved + saved
+            for (item, answer), record in zip(taking, records, strict=True):
+                item.taken = answer, (record, None)
+
+    def _take(self, item: MapItem, answer: Record) -> tuple[Record, str | None]:
+        """A fresh answer as this cell's record (kept by the session), or why it is a failure;
+        taken once (a provider's batch is summed up while it runs, then at its end), so the
+        session counts it once. Replayed items were taken together (`_replay_all`)."""
         if item.taken is None or item.taken[0] is not answer:
-            item.taken = answer, self._taken(item, answer, was_replayed)
+            item.taken = answer, self._taken(item, answer)
         return item.taken[1]
 
-    def _taken(
-        self, item: MapItem, answer: Record, was_replayed: bool
-    ) -> tuple[Record, str | None]:
-        if was_replayed:
-            record, saved = self.session.replay(item.turn, answer)
-            self.saved = self.saved + saved
-            return record, None
+    def _taken(self, item: MapItem, answer: Record) -> tuple[Record, str | None]:
         problem = finish_problem(answer.finish_reason)
         if answer.finish_reason == "length":
             self.remedies[Remedy.MORE_TOKENS] = None
         if problem is None:
             try:
-                item.value = answer_value(item.turn, answer)
+                item.value = answer_value(self.job.output, answer)
             except StructuredOutputError as error:
                 problem = str(error)
         self.session.keep(item.turn, answer, store=self.job.settings.cache and not problem)
         return answer, problem
 
     def _summary(
-        self, result: BatchResult[Record], order: list[int], kept: list[BatchItem], *, listed: bool
+        self,
+        result: BatchResult[Record],
+        order: list[int],
+        kept: list[BatchItem],
+        answers: list[str | None],
+        *,
+        listed: bool,
     ) -> MapSummary:
-        answers: list[str | None] = [None] * len(self.rows)
-        for item in kept:
-            answers[item.index] = item.record.answer
         title = self.job.title or f"--map {self.job.name}"
         return MapSummary(
             line=summary_line(
@@ -353,7 +383,7 @@ class MapRun:
                 waiting=self.waiting,
             ),
             name=self.job.name,
-            inputs=[one_line(str(row)) for row in self.rows],
+            inputs=[str(row) for row in self.rows],  # made one line where shown
             answers=answers,
             # The cell's error names the failures (`raise_for_failures`): listed here too, they
             # would show twice. After Ctrl-C the error is the interruption, so the summary does.

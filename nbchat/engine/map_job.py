@@ -62,13 +62,28 @@ class MapOutcome:
             raise error
 
 
-@dataclass
+@dataclass(slots=True)
 class MapItem:
-    """One item of a run: its request, its fills, and the answer stored for it, if any."""
+    """One item of a run: its key, its fills, and the answer stored for it, if any. Its turn
+    (the full request) is made when it is first needed: an item that replays needs none."""
 
-    turn: PreparedTurn
+    key: str
     fills: list[str] | None  # None when an item is an image
+    make: Callable[[], PreparedTurn] = field(repr=False)
     stored: Record | None = None  # a stored answer found for it (its request: `turn`)
     value: Any = None  # the stored answer's value, when there is one
     # the answer taken (`MapRun._take`), and what it became: the cell's record, or a problem
     taken: tuple[Record, tuple[Record, str | None]] | None = None
+    moved: bool = False  # its stored answer was asked of another endpoint (offline)
+    _turn: PreparedTurn | None = field(default=None, repr=False)
+
+    @property
+    def turn(self) -> PreparedTurn:
+        """The item's full request."""
+        if self._turn is None:
+            self._turn = self.make()
+        return self._turn
+
+    def move(self, turn: PreparedTurn) -> None:
+        """The item as asked of another endpoint, where its stored answer is (offline)."""
+        self._turn, self.key, self.moved = turn, turn.key, True

@@ -130,7 +130,7 @@ class ProviderBatchRun:
             for number in self.order:
                 item = self.run.items[number]
                 if item.stored is None:
-                    self.asked.setdefault(item.turn.key, []).append(number)
+                    self.asked.setdefault(item.key, []).append(number)
         return self.session.batches.holding(self.asked, self.notebook) if self.asked else {}
 
     def _say_left(self, held: dict[str, KnownBatch]) -> None:
@@ -335,7 +335,7 @@ class ProviderBatchRun:
         pending: list[int] = []
         for position, number in enumerate(self.order):
             item = self.run.items[number]
-            got = item.stored if item.stored is not None else self.answers.get(item.turn.key)
+            got = item.stored if item.stored is not None else self.answers.get(item.key)
             if item.stored is not None:
                 replayed.add(position)
             if isinstance(got, Record):

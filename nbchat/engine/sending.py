@@ -1,5 +1,6 @@
-"""What the session makes of one streamed or whole answer as it arrives: the live sink it goes
-to, its timing, and Ctrl-C turned into one error that keeps what had arrived."""
+"""One request of a turn, and what the session makes of its streamed or whole answer as it
+arrives: the live sink it goes to, what it cost, its timing, and Ctrl-C turned into one error
+that keeps what had arrived."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nbchat.engine.tool_loop import ToolSink
-from nbchat.errors import StreamInterrupted
+from nbchat.errors import StreamError, StreamInterrupted, TruncatedStreamError
+from nbchat.wire.completion import completion_reasoning, completion_text
 from nbchat.wire.redaction import Redactor
 from nbchat.wire.stream import parse_event
 
 if TYPE_CHECKING:
-    from nbchat.wire.client import ChatStream
+    from nbchat.engine.spending import Spending
+    from nbchat.engine.threads import Message
+    from nbchat.engine.turns import PreparedTurn
+    from nbchat.wire.client import ChatClient, ChatStream
 
-__all__ = ["LastStream", "LiveSink", "interrupted", "timing_of"]
+__all__ = ["LastStream", "LiveSink", "ask_once", "interrupted", "timing_of"]
 
 
 class LiveSink(ToolSink, Protocol):
@@ -81,3 +86,55 @@ def interrupted(interrupt: KeyboardInterrupt, stream: Any) -> StreamInterrupted:
     return StreamInterrupted(
         "Interrupted: the partial answer is kept but not stored.", partial=partial
     )
+
+
+def ask_once(
+    client: ChatClient,
+    turn: PreparedTurn,
+    added: list[Message],
+    sink: LiveSink | None,
+    streams: list[ChatStream],
+    spending: Spending,
+    last_stream: LastStream,
+) -> dict[str, Any]:
+    """One request of ``turn``, with the messages its earlier rounds ``added``, streamed to
+    ``sink`` (each stream added to ``streams`` and kept as the ``last_stream``) and counted by
+    ``spending``. This is the one place where Ctrl-C becomes `StreamInterrupted`, carrying
+    whatever part of the answer had arrived, wherever it landed (the socket read, the view)."""
+    body = turn.body(added)
+    spending.before(turn)
+    stream = None
+    try:
+        if not turn.settings.stream:
+            completion = client.chat(body)
+            if sink is not None:
+                thought = completion_reasoning(completion)
+                sink.on_delta(completion_text(completion), 1, thought)
+        else:
+            stream = client.stream(body, keep_chunks=True)
+            streams.append(stream)
+            completion = _streamed(stream, sink, last_stream)
+    except KeyboardInterrupt as interrupt:
+        if stream is not None:
+            stream.close()
+            spending.lost(turn)
+        raise interrupted(interrupt, stream) from None
+    except StreamError:  # cut off after it started: paid for, the amount unknown
+        spending.lost(turn)
+        raise
+    spending.paid(turn, completion)
+    return completion
+
+
+def _streamed(stream: ChatStream, sink: LiveSink | None, last: LastStream) -> dict[str, Any]:
+    try:
+        for batch in stream.batches():
+            if sink is not None:
+                sink.on_delta(batch.text, batch.pieces, batch.reasoning)
+    finally:
+        last.keep(stream)
+    if stream.completion is None:  # every complete path sets it; never store a partial
+        raise TruncatedStreamError(
+            "The stream ended without a complete answer.", partial=stream.partial()
+        )
+    return stream.completion

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,13 @@ from nbchat.engine.ledger import Ledger
 from nbchat.engine.offline import asked_elsewhere, explain_miss
 from nbchat.engine.placement import UNPLACED, CellPlacement
 from nbchat.engine.reasoning import ReasoningPolicy
-from nbchat.engine.sending import LastStream, LiveSink, interrupted, timing_of
+from nbchat.engine.sending import LastStream, LiveSink, ask_once, timing_of
 from nbchat.engine.settings import Settings
 from nbchat.engine.spending import Spending
 from nbchat.engine.threads import STANDALONE, Message, ThreadStore, Turn, Window
 from nbchat.engine.tool_loop import converse
 from nbchat.engine.turns import (
+    AlikeTurns,
     PreparedTurn,
     TurnRequest,
     answered,
@@ -56,14 +57,11 @@ from nbchat.errors import (
     ConfigError,
     OfflineMiss,
     Remedy,
-    StreamError,
     StructuredOutputError,
-    TruncatedStreamError,
 )
-from nbchat.money.cost import Cost
+from nbchat.money.cost import Cost, Total
 from nbchat.store.notebook import NotebookRecords
 from nbchat.store.record import SYSTEM, TURN, Record, utc_now
-from nbchat.wire.completion import completion_reasoning, completion_text
 from nbchat.wire.pool import ClientPool
 
 if TYPE_CHECKING:  # httpx is loaded with the first client, not by a replay
@@ -147,7 +145,7 @@ class ChatSession:
             record, as_stored = found.record, turn
             if record.key is not None and record.key == turn.other_key:
                 as_stored = other_form(turn)  # stored with the thinking above sent the other way
-            value = stored_value(as_stored, record, offline=settings.offline)
+            value = stored_value(as_stored.request.output, record, offline=settings.offline)
             if value is not MISFIT:  # else asked again, the thinking sent as decided
                 record, saved = self.replay(as_stored, record)
                 return Outcome(record, found.origin, as_stored, value, saved)
@@ -155,7 +153,7 @@ class ChatSession:
             elsewhere = asked_elsewhere(turn, notebook, self.threads)
             if elsewhere is None:
                 raise OfflineMiss(explain_miss(turn, notebook, self.threads))
-            value = stored_value(elsewhere.turn, elsewhere.record, offline=True)
+            value = stored_value(elsewhere.turn.request.output, elsewhere.record, offline=True)
             self._warn(elsewhere.note)
             origin = Origin.SESSION if elsewhere.in_session else Origin.NOTEBOOK
             record, saved = self.replay(elsewhere.turn, elsewhere.record)
@@ -226,6 +224,29 @@ class ChatSession:
         self._remember(turn, record, store=True)
         return record, saved
 
+    def replay_all(
+        self, found: Sequence[Record], turns: Sequence[PreparedTurn] | AlikeTurns
+    ) -> tuple[list[Record], Total]:
+        """`replay` of many standalone turns (a ``--map`` run's items: each of ``turns``, or
+        those `AlikeTurns` makes with the keys they were found by), what they saved counted
+        together."""
+        if isinstance(turns, AlikeTurns):
+            records, first = [turns.replayed(record) for record in found], turns.first
+        else:
+            records = [replayed(turn, record) for turn, record in zip(turns, found, strict=True)]
+            first = turns[0] if turns else None
+        saved = self.spending.saved_all(first, records) if first is not None else Total()
+        for record in records:  # standalone: no thread holds them
+            self.cache.remember(record, store=True)
+        return records, saved
+
+    def lookup_alike(
+        self, alike: AlikeTurns, key: str, notebook: NotebookRecords | None
+    ) -> Found | None:
+        """`lookup` of the turn ``alike`` makes with ``key`` (a standalone turn: this session
+        holds no turn of its own for it)."""
+        return self.cache.lookup(alike.first, notebook, None, keys=(key,))
+
     def keep(self, turn: PreparedTurn, record: Record, *, store: bool) -> None:
         """A fresh answer (counted when it arrived), found again by its key when ``store``."""
         self._remember(turn, record, store=store)
@@ -262,13 +283,15 @@ class ChatSession:
         def request(added: list[Message]) -> dict[str, Any]:
             nonlocal current
             try:
-                return self._request(client, current, added, sink, streams)
+                return ask_once(
+                    client, current, added, sink, streams, self.spending, self.last_stream
+                )
             except BadRequestError as error:
                 flipped = flipped_turn(self.reasoning, current, added, error)
                 if flipped is None:
                     raise
             current = flipped
-            return self._request(client, current, added, sink, streams)
+            return ask_once(client, current, added, sink, streams, self.spending, self.last_stream)
 
         try:
             if sink is not None:
@@ -291,61 +314,13 @@ class ChatSession:
         record = answered(current, exchange.messages, exchange.responses, timing)
         self.spending.answered(record)  # its requests were counted as they arrived
         try:
-            value = answer_value(current, record)
+            value = answer_value(current.request.output, record)
         except StructuredOutputError as error:  # a whole answer, but not the one asked for
             self._put_turn(turn, None)
             error.exchange = exchange.messages[:-1]
             raise
         self.keep(current, record, store=turn.settings.cache)
         return record, current, value
-
-    def _request(
-        self,
-        client: ChatClient,
-        turn: PreparedTurn,
-        added: list[Message],
-        sink: LiveSink | None,
-        streams: list[ChatStream],
-    ) -> dict[str, Any]:
-        """One request of the turn, with the messages its earlier rounds added. This is the one
-        place where Ctrl-C becomes `StreamInterrupted`, carrying whatever part of the answer had
-        arrived, wherever it landed (the socket read, the live view)."""
-        body = turn.body(added)
-        self.spending.before(turn)
-        stream = None
-        try:
-            if not turn.settings.stream:
-                completion = client.chat(body)
-                if sink is not None:
-                    thought = completion_reasoning(completion)
-                    sink.on_delta(completion_text(completion), 1, thought)
-            else:
-                stream = client.stream(body, keep_chunks=True)
-                streams.append(stream)
-                completion = self._stream(stream, sink)
-        except KeyboardInterrupt as interrupt:
-            if stream is not None:
-                stream.close()
-                self.spending.lost(turn)
-            raise interrupted(interrupt, stream) from None
-        except StreamError:  # cut off after it started: paid for, the amount unknown
-            self.spending.lost(turn)
-            raise
-        self.spending.paid(turn, completion)
-        return completion
-
-    def _stream(self, stream: ChatStream, sink: LiveSink | None) -> dict[str, Any]:
-        try:
-            for batch in stream.batches():
-                if sink is not None:
-                    sink.on_delta(batch.text, batch.pieces, batch.reasoning)
-        finally:
-            self.last_stream.keep(stream)
-        if stream.completion is None:  # every complete path sets it; never store a partial
-            raise TruncatedStreamError(
-                "The stream ended without a complete answer.", partial=stream.partial()
-            )
-        return stream.completion
 
     def item_window(
         self,

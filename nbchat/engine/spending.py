@@ -10,16 +10,17 @@ cost now.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nbchat.engine.ledger import Ledger
 from nbchat.engine.pricing import price_book, record_cost, response_cost, unpriced_note
 from nbchat.engine.settings import Settings
 from nbchat.engine.turns import PreparedTurn
-from nbchat.money.cost import Basis, Cost
+from nbchat.money.cost import Basis, Cost, Total
 from nbchat.money.prices import PriceBook, TokenCounts
 from nbchat.store.record import Record
+from nbchat.wire.usage import reasoning_tokens
 
 __all__ = ["Spending"]
 
@@ -97,6 +98,28 @@ class Spending:
         self.ledger.save((record.model or "?", record.thread), record.usage, cost)
         return cost
 
+    def saved_all(self, turn: PreparedTurn, records: Iterable[Record]) -> Total:
+        """Replayed answers of turns prepared alike (``turn``'s settings: the items of a
+        ``--map`` run), counted as saved as `saved` counts each: answers alike (their model,
+        thread, price and token counts) are priced and counted together."""
+        alike: dict[tuple[Any, ...], list[Any]] = {}
+        for record in records:
+            usage, priced_by = record.usage, _priced_by(record)
+            # One request's counts are priced_by's already: only the thinking is added.
+            counted = reasoning_tokens(usage) if len(record.responses) == 1 else _counted_by(usage)
+            key = (record.model or "?", record.thread, priced_by, counted)
+            group = alike.get(key)
+            if group is None:
+                alike[key] = [record, usage, 1]
+            else:
+                group[2] += 1
+        total = Total()
+        for (model, thread, *_), (record, usage, times) in alike.items():
+            cost = self.cost_of(turn, record, now=True)
+            self.ledger.save((model, thread), usage, cost, times=times)
+            total = total.plus(cost, times)
+        return total
+
     def say_unpriced(self, turn: PreparedTurn, cost: Cost, model: str) -> None:
         """Say once per model why a fresh answer has no price, and what to do about it."""
         if not cost.known:
@@ -104,6 +127,11 @@ class Spending:
 
 
 _KEPT = 4096  # costs of answers alike kept at once
+
+
+def _counted_by(usage: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What the ledger counts of a usage report (`Tally.add`)."""
+    return TokenCounts.of(usage), reasoning_tokens(usage)
 
 
 def _priced_by(record: Record) -> tuple[Any, ...]:
@@ -114,11 +142,13 @@ def _priced_by(record: Record) -> tuple[Any, ...]:
         record.batch_id is not None,
         request.model if request else None,
         request.base_url if request else None,
-        tuple(
-            (
-                answered if isinstance(answered := response.get("model"), str) else None,
-                TokenCounts.of(usage) if isinstance(usage := response.get("usage"), dict) else None,
-            )
-            for response in record.responses
-        ),
+        tuple([_response_priced_by(response) for response in record.responses]),
+    )
+
+
+def _response_priced_by(response: Mapping[str, Any]) -> tuple[Any, ...]:
+    answered, usage = response.get("model"), response.get("usage")
+    return (
+        answered if isinstance(answered, str) else None,
+        TokenCounts.of(usage) if isinstance(usage, dict) else None,
     )

@@ -9,8 +9,9 @@ copies. `answered` and `replayed` build the schema 2 `Record`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nbchat.engine.settings import (
@@ -22,7 +23,7 @@ from nbchat.engine.settings import (
 from nbchat.engine.threads import Message, Window
 from nbchat.errors import ConfigError
 from nbchat.store.keys import CellKey, Endpoint, key_maker, request_key, request_key_v1
-from nbchat.store.record import TURN, Record, RequestInfo, utc_now
+from nbchat.store.record import TURN, Record, RequestInfo, message_text, utc_now
 from nbchat.wire.messages import pad_reasoning, user_message, wire_turn
 
 if TYPE_CHECKING:
@@ -35,9 +36,9 @@ __all__ = [
     "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
     "DEFAULT_THREAD",
+    "AlikeTurns",
     "PreparedTurn",
     "TurnRequest",
-    "alike",
     "answered",
     "at_endpoint",
     "prepare",
@@ -68,6 +69,13 @@ class TurnRequest:
     max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
     # The shape the answer must have (--schema, --json): sent as response_format.
     output: OutputSchema | JsonOutput | None = field(default=None, compare=False)
+
+    def asking(self, content: str | list[dict[str, Any]]) -> TurnRequest:
+        """This request with ``content`` as its message (a copy without ``__init__``: a
+        ``--map`` cell makes thousands)."""
+        if isinstance(content, str):
+            return _copied(self, prompt=content, content=None)
+        return _copied(self, prompt=message_text({"content": content}), content=content)
 
 
 @dataclass(frozen=True)
@@ -113,8 +121,10 @@ class PreparedTurn:
             messages = pad_reasoning(messages, self.pad)
         return {"model": self.settings.model, "messages": messages, **self.params}
 
+    @cached_property
     def request_info(self) -> RequestInfo:
-        """What the record keeps of the request besides the messages."""
+        """What the record keeps of the request besides the messages (made once: the items
+        of a ``--map`` cell, prepared by `AlikeTurns`, share it)."""
         return RequestInfo(
             self.endpoint.shown,
             self.endpoint.query_digest,
@@ -206,24 +216,45 @@ def with_tools(turn: PreparedTurn, tools: ToolBox) -> PreparedTurn:
     )
 
 
-def alike(turn: PreparedTurn) -> Callable[[TurnRequest, CellKey], PreparedTurn] | None:
-    """What prepares turns that differ from ``turn`` only in their user message (the items of
-    a ``--map`` cell), the same as `prepare` would, what they share computed once; None when
-    ``turn``'s keys depend on more (the thinking above it, nbchat 0.1's keys)."""
-    if turn.other_key is not None or turn.v1_key is not None:
-        return None
-    shared = turn.request
-    key = key_maker(turn.endpoint, turn.settings.model, turn.params, turn.system, turn.history)
+class AlikeTurns:
+    """Standalone turns that differ from ``first`` only in their user message (the items of a
+    ``--map`` cell), made as `prepare` would make them, what they share computed once. An item
+    is found by its key alone and replayed without a turn of its own: `turn` makes the turn of
+    an item that is asked."""
 
-    def make(request: TurnRequest, cell_key: CellKey) -> PreparedTurn:
-        if request.output is not shared.output or request.tools is not shared.tools:
+    def __init__(self, first: PreparedTurn) -> None:
+        self.first = first
+        self._key = key_maker(
+            first.endpoint, first.settings.model, first.params, first.system, first.history
+        )
+        self._replayed = _replay_changes(first)  # its request_info made: the copies share it
+        del self._replayed["key"]
+
+    @classmethod
+    def of(cls, turn: PreparedTurn) -> AlikeTurns | None:
+        """None when ``turn``'s keys depend on more than its message (the thinking above it,
+        nbchat 0.1's keys)."""
+        if turn.other_key is not None or turn.v1_key is not None:
+            return None
+        return cls(turn)
+
+    def key(self, content: str | list[dict[str, Any]]) -> str:
+        """The key of the turn whose user message has ``content``."""
+        return self._key(user_message(content))
+
+    def turn(self, request: TurnRequest, cell_key: CellKey) -> PreparedTurn:
+        """The turn of ``request``: ``first``'s with ``request``'s message."""
+        first = self.first
+        if request.output is not first.request.output or request.tools is not first.request.tools:
             return prepare(
-                request, turn.settings, turn.window, cell_key, file_index=turn.file_index
+                request, first.settings, first.window, cell_key, file_index=first.file_index
             )
         user = user_message(request.content if request.content is not None else request.prompt)
-        return _copied(turn, request=request, cell_key=cell_key, user=user, key=key(user))
+        return _copied(first, request=request, cell_key=cell_key, user=user, key=self._key(user))
 
-    return make
+    def replayed(self, found: Record) -> Record:
+        """`replayed` for the turn with ``found``'s key (found by it)."""
+        return _copied(found, **self._replayed, key=found.key)
 
 
 def at_endpoint(turn: PreparedTurn, endpoint: Endpoint) -> PreparedTurn:
@@ -275,9 +306,11 @@ def replayed(turn: PreparedTurn, found: Record) -> Record:
     """A stored answer as this cell's turn. The key covers what was sent, not where: an answer
     stored by another cell or thread (two threads that open alike), or by nbchat 0.1, becomes a
     schema 2 record of this cell, referring to the turns above this cell."""
-    return _copied(
-        found, schema=2, earlier=None, original=None, key_rule=None, **_of_this_cell(turn)
-    )
+    return _copied(found, **_replay_changes(turn))
+
+
+def _replay_changes(turn: PreparedTurn) -> dict[str, Any]:
+    return {"schema": 2, "earlier": None, "original": None, "key_rule": None, **_of_this_cell(turn)}
 
 
 def _copied(obj: _Same, **changes: Any) -> _Same:
@@ -314,5 +347,5 @@ def _of_this_cell(turn: PreparedTurn) -> dict[str, Any]:
         "history": turn.history,
         "parent": turn.parent,
         "context": turn.context_keys,
-        "request": turn.request_info(),
+        "request": turn.request_info,
     }

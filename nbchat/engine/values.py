@@ -10,7 +10,7 @@ from typing import Any
 from nbchat.engine.reasoning import NAMES_THE_FIELD, ReasoningPolicy
 from nbchat.engine.turns import PreparedTurn, prepare
 from nbchat.errors import APIError, ContextLengthError, Remedy, StructuredOutputError
-from nbchat.schema.structured import misfit
+from nbchat.schema.structured import JsonOutput, OutputSchema, misfit
 from nbchat.store.record import Record
 from nbchat.wire.completion import finish_problem
 from nbchat.wire.messages import carries_passback, reasoning_of
@@ -34,15 +34,16 @@ def other_form(turn: PreparedTurn, pad: str | None = None) -> PreparedTurn:
     )
 
 
+Shape = OutputSchema | JsonOutput
 MISFIT = object()  # a stored answer that does not fit the shape asked for now
 
 
-def stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
+def stored_value(output: Shape | None, record: Record, *, offline: bool) -> Any:
     """The value of a stored answer, or `MISFIT` when it no longer fits the shape asked for
     (``--schema X --json`` and validators are checked here, not by the server, so the key does
     not cover them): it is then asked again, or, offline, the error says how to refresh it."""
     try:
-        return answer_value(turn, record)
+        return answer_value(output, record)
     except StructuredOutputError as error:
         if offline:
             stale = StructuredOutputError(f"{error} (the stored answer)", text=error.text)
@@ -51,9 +52,9 @@ def stored_value(turn: PreparedTurn, record: Record, *, offline: bool) -> Any:
         return MISFIT
 
 
-def answer_value(turn: PreparedTurn, record: Record) -> Any:
-    """The answer as the object the turn asked for (--schema, --json), or None."""
-    output = turn.request.output
+def answer_value(output: Shape | None, record: Record) -> Any:
+    """The answer as the object of the shape a turn asked for (``turn.request.output``:
+    --schema, --json), or None when it asked for none."""
     if output is None:
         return None
     try:

@@ -87,10 +87,19 @@ class Total:
                 self.unknown + other.unknown,
                 self.priced + other.priced,
             )
-        if other.usd is None:
-            return Total(self.usd, self.estimated, self.unknown + 1, self.priced)
-        estimate = int(other.basis is Basis.ESTIMATE)
-        return Total(self.usd + other.usd, self.estimated + estimate, self.unknown, self.priced + 1)
+        return self.plus(other)
+
+    def plus(self, cost: Cost, times: int = 1) -> Total:
+        """The sum with ``times`` costs of ``cost`` (answers alike, counted together)."""
+        if cost.usd is None:
+            return Total(self.usd, self.estimated, self.unknown + times, self.priced)
+        estimated = times if cost.basis is Basis.ESTIMATE else 0
+        return Total(
+            self.usd + cost.usd * times,
+            self.estimated + estimated,
+            self.unknown,
+            self.priced + times,
+        )
 
     def __str__(self) -> str:
         """``$0.42``; ``≈$0.42`` when part of it is estimated; ``+ 3 unpriced``; ``price

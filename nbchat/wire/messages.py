@@ -262,7 +262,9 @@ class ItemTemplate:
         """The user message's content: text, or text and image parts when a fill is an image."""
         pieces: list[str | ImagePart] = [self.literals[0]]
         for fill, literal in zip(fills, self.literals[1:], strict=True):
-            pieces += [fill, literal]
+            pieces += (fill, literal)
+        if all(type(fill) is str for fill in fills):  # a --map cell's thousands of items
+            return "".join(pieces)  # type: ignore[arg-type]
         if not any(isinstance(piece, ImagePart) for piece in pieces):
             return "".join(str(piece) for piece in pieces)
         parts: list[dict[str, Any]] = []

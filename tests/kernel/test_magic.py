@@ -348,7 +348,7 @@ def test_a_server_profile_without_a_model_asks_for_one(kernel, server):
 
 def test_a_bug_still_removes_the_live_widget_and_keeps_its_traceback(kernel, server):
     kernel.run(
-        "get_ipython().magics_manager.registry['ChatMagics'].session._stream = "
+        "get_ipython().magics_manager.registry['ChatMagics'].session.last_stream.keep = "
         "lambda *args, **kwargs: 1 / 0",
         check=True,
     )

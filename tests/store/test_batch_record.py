@@ -29,6 +29,32 @@ def test_a_batch_reads_back_as_the_records_it_stored() -> None:
         assert record.consistency_problem() is None
 
 
+def test_timing_the_items_share_is_stored_once_and_read_back_into_each() -> None:
+    """A provider batch's items share its id, submission and duration: stored once. A record
+    written before (each item with all of its timing) reads back the same."""
+    template = compile_template("Rate {item}")
+    items = answered_items(template, ["good", "bad", "odd"])
+    ran = {"batch_id": "batch_abc", "started_at": "2026-12-06T10:00:00Z", "streamed": False}
+    for number, item in enumerate(items):
+        item.record.timing = {**ran, "elapsed_s": 60 if number < 2 else 61}
+    stored = json.loads(json.dumps(batch_json(template, items, thread="t", cell_id="c1")))
+    assert stored["timing"] == {"batch_id": "batch_abc", "started_at": "2026-12-06T10:00:00Z"}
+    assert [entry["timing"] for entry in stored["items"]] == [
+        {"elapsed_s": n} for n in (60, 60, 61)
+    ]
+    records = read_stored(stored, 2)
+    assert [r.timing for r in records] == [item.record.timing for item in items]
+    assert {r.batch_id for r in records} == {"batch_abc"}
+    older = copy.deepcopy(stored)
+    shared = older.pop("timing")
+    for entry in older["items"]:
+        entry["timing"] = {**shared, **entry["timing"]}
+    seen = [(r.key, r.timing, r.messages, r.responses) for r in records]
+    assert [(r.key, r.timing, r.messages, r.responses) for r in read_stored(older, 2)] == seen
+    with pytest.raises(ValueError, match="timing"):
+        read_stored({**stored, "timing": {"elapsed_s": "a minute"}}, 2)
+
+
 def test_an_edited_fill_is_another_request_and_a_malformed_batch_is_refused() -> None:
     template = compile_template("Rate {item}")
     stored = batch_json(template, answered_items(template, ["good"]), thread="t", cell_id=None)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nbchat.store.keys import (
     HISTORY_START,
@@ -17,6 +19,7 @@ from nbchat.store.keys import (
     Endpoint,
     extend_history,
     history_of,
+    key_maker,
     request_key,
     request_key_v1,
     turn_digest,
@@ -39,6 +42,29 @@ def test_the_key_ignores_transport_fields_and_url_spelling():
     transport = {"temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
     same = request_key(**{**BASE, "endpoint": spelled, "params": transport})
     assert same == request_key(**BASE) and same.startswith("v2:")
+
+
+ANY_CHARACTER = st.characters(blacklist_categories=())  # lone surrogates too
+
+
+@given(
+    role=st.text(max_size=8),
+    content=st.one_of(
+        st.text(ANY_CHARACTER), st.lists(st.dictionaries(st.text(max_size=4), st.text()))
+    ),
+    extra=st.dictionaries(st.sampled_from(["name", "role"]), st.text(max_size=4)),
+)
+def test_a_key_made_for_many_is_the_key_of_each(role, content, extra):
+    """`key_maker` writes a text message's bytes itself and knows the keys it made: the key is
+    `request_key`'s, for any text (lone surrogates, quotes, control characters) and any other
+    shape of message, the first time and again, and another model's is another."""
+    message = {"role": role, "content": content, **extra}
+    shared = {name: value for name, value in BASE.items() if name != "user_message"}
+    expected = request_key(**shared, user_message=message)
+    assert key_maker(**shared)(message) == expected
+    assert key_maker(**shared)(dict(message)) == expected
+    other = {**shared, "model": "m2"}
+    assert key_maker(**other)(message) == request_key(**other, user_message=message) != expected
 
 
 @pytest.mark.parametrize(
