@@ -137,11 +137,20 @@ def replay_offline(name: str, cells: list[Cell], env: dict[str, str]) -> str:
     return summary
 
 
-def check_requests(server: FakeOpenAI, since: int) -> None:
-    """Every prompt sent since request ``since`` had a canned answer."""
+def batches_since(server: FakeOpenAI, before: set[str]) -> list[list[dict[str, Any]]]:
+    """The input lines of each provider batch made at the server since ``before`` (its ids)."""
+    made = server.batch_api.batches
+    return [made[batch_id].lines for batch_id in made if batch_id not in before]
+
+
+def check_requests(server: FakeOpenAI, since: int, batches_before: set[str]) -> None:
+    """Every prompt sent since request ``since``, and every line of a provider batch made
+    since, had a canned answer."""
+    bodies = [request.body or {} for request in server.chat_requests[since:]]
+    bodies += [line["body"] for batch in batches_since(server, batches_before) for line in batch]
     missing = []
-    for request in server.chat_requests[since:]:
-        prompt = canned_key(request.body or {})
+    for body in bodies:
+        prompt = canned_key(body)
         if prompt not in server.responses and prompt not in missing:
             missing.append(prompt)
     if missing:
@@ -170,15 +179,21 @@ def build(name: str, server: FakeOpenAI, ipython_dir: str) -> None:
     cells = NOTEBOOKS[name]
     env = kernel_env(HERE / f"{name}.ipynb", ipython_dir)
     started, sent = time.perf_counter(), len(server.chat_requests)
+    batches_before = set(server.batch_api.batches)
     notebook = record(name, cells, env)
-    check_requests(server, sent)
+    check_requests(server, sent, batches_before)
     check_recorded(name, notebook)
     asked = len(server.chat_requests) - sent
+    batch_calls = len(server.batch_requests)
     summary = replay_offline(name, cells, env)
-    if len(server.chat_requests) != sent + asked:
+    if len(server.chat_requests) != sent + asked or len(server.batch_requests) != batch_calls:
         raise BuildError(f"{name}.ipynb: the offline run sent a request")
     seconds = time.perf_counter() - started
     requests = "1 request" if asked == 1 else f"{asked} requests"  # a refused one counts too
+    made = batches_since(server, batches_before)
+    if made:  # a provider batch's lines are answered without a chat request
+        kind = "provider batch" if len(made) == 1 else "provider batches"
+        requests += f" and {len(made)} {kind} ({sum(len(batch) for batch in made)} lines)"
     print(f"{name}.ipynb: recorded with {requests}; offline: {summary} ({seconds:.1f} s)")
 
 

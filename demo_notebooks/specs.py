@@ -175,7 +175,8 @@ QUICKSTART = [
         - `data_and_figures.ipynb`: DataFrames, figures, `{In[n]}`/`{Out[n]}` in a prompt,
           `ChatMagics.context_chars`.
         - `batch.ipynb`: one cell over many items (`--map`): a column of reviews classified with
-          `--schema`, concurrency and rate limits, replays and resumes, `nbchat.map`.
+          `--schema`, concurrency and rate limits, replays and resumes, `nbchat.map`, and the
+          provider's batch API at half price (`--batch`).
         """
     ),
 ]
@@ -1113,7 +1114,8 @@ BATCH = [
         extract or summarise each row of a table. `%%chat --map NAME` sends the cell once per
         item of `NAME`, each item its own request, several at once; `-o` gets the answers in
         input order, and every answer is stored in the cell's output, so running the cell again
-        costs nothing and a longer list asks only for what is new.
+        costs nothing and a longer list asks only for what is new. At the end, `--batch` sends
+        a column through the provider's own batch API instead, at half the price.
         """
     ),
     recorded("batch"),
@@ -1337,6 +1339,94 @@ BATCH = [
         batch the same way: what completed is kept and stored, and the next run resumes. In
         offline mode (`NBCHAT_OFFLINE=1`) the stored items replay and the others fail, named.
         `nbchat.map` raises the same `BatchError`; its `.values` holds what was answered.
+        """
+    ),
+    md(
+        """
+        ## At half price: the provider's batch engine
+
+        For a long column that can wait, `--batch` hands the items to the endpoint's own batch
+        API (`/files` and `/batches`: OpenAI, DashScope's compatible mode, Groq, Together)
+        instead of sending them one by one: one uploaded file of requests, answered within 24
+        hours, at half the price of real time and under rate limits of its own. The demo
+        endpoint has a batch API too, so this notebook can show one.
+
+        Here, a reply from the shop to every review. The template is the one `nbchat.map` used
+        above for the negative reviews, so their replies are already in this notebook: they are
+        replayed, and only the other reviews go into the batch. Items already stored are never
+        resent, and identical items are sent once.
+
+        A batch usually takes minutes to hours, and nbchat asks for its status every
+        `ChatMagics.batch_poll_s` seconds (30 by default). The demo endpoint ends a batch after
+        two status checks, so for this recording the interval is lowered to one second:
+        """
+    ),
+    code("%config ChatMagics.batch_poll_s = 1"),
+    code(
+        """
+        %%chat --map reviews --batch -o shop_replies
+        Write a two-sentence reply from the shop to this {item[stars]}-star review of our {item[product]}: {item[text]}
+        """
+    ),
+    md(
+        """
+        In JupyterLab the cell returns as soon as the batch is made, and the kernel is free
+        while the provider works. Run that way against the demo endpoint, the output first
+        read:
+
+        ```text
+        --map reviews: 11 items · 3 answered (3 replayed) · 8 waiting for the provider's batch · saved $0.00021 · 1.0 s
+        #  reviews                                                       answer
+        1  {'product': 'dry bag', 'stars': 2, 'text': 'The roll-top le…  We're sorry the roll-top let water in on your first trip; that seal should hold…
+        3  {'product': 'headlamp', 'stars': 1, 'text': 'Died after two…  We're sorry your headlamp failed so soon; a cracked battery cover should never…
+        8  {'product': 'dry bag', 'stars': 2, 'text': 'Delivery took t…  We're sorry your order took three weeks and that your emails went unanswered; t…
+        batch-2: validating · 0 / 8 done · submitted 2026-12-06T17:38:43Z
+        The kernel is free: shop_replies is bound when it ends; this output follows the batch (every 1 s).
+        ```
+
+        The three replies `nbchat.map` wrote are there already; the eight others wait for the
+        batch. The output updates itself at each status check (*validating*, then
+        *in_progress*), and when the batch ends it becomes the summary you see above, with
+        `shop_replies is bound to 11 values (the batch ended after the cell returned).` as its
+        last line. This notebook was recorded headless (nbclient), and headless runs always wait
+        in the cell, as `--wait` does, so the output above is the final one: the answers are
+        stored in it as the same batch record as a real-time `--map` (each batch answer marked
+        with its batch's id), and `shop_replies` is bound, a pandas Series on the index of
+        `reviews`.
+
+        The demo's made-up price table has one price for real time and batch alike, so *spent*
+        is the same per token as above. At a provider genai-prices knows, batch answers are
+        priced at its batch rate, and the summary says what real time would have cost.
+        """
+    ),
+    code(
+        """
+        pd.set_option("display.max_colwidth", None)
+        reviews.assign(reply=shop_replies)[["product", "stars", "reply"]]
+        """
+    ),
+    md(
+        """
+        `%chat batches` lists this notebook's provider batches: those this session submitted,
+        and any the saved notebook's outputs still wait for, with their status. When this
+        notebook was recorded it showed the batch above, collected. Run the notebook again and
+        the cell above replays without submitting anything, so it says there is none.
+        """
+    ),
+    code("%chat batches"),
+    md(
+        """
+        ## Running it again replays, here too
+
+        The answers of a batch are stored like those of a real-time `--map`, under the same
+        keys: the same cell again sends nothing, not even a status check, and a real-time run
+        (`--no-batch`) would find them as well.
+        """
+    ),
+    code(
+        """
+        %%chat --map reviews --batch -o shop_replies
+        Write a two-sentence reply from the shop to this {item[stars]}-star review of our {item[product]}: {item[text]}
         """
     ),
 ]

@@ -11,6 +11,7 @@ import re
 import nbformat
 
 from nbchat.cli.read import verify_notebook
+from nbchat.store.batch_state import BATCHES_MIME
 from nbchat.store.secret_scan import find_secrets
 
 from support.demos import NOTEBOOKS, answer_outputs, batch_outputs, demo
@@ -18,13 +19,14 @@ from support.demos import NOTEBOOKS, answer_outputs, batch_outputs, demo
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
 # What each demo is about, as its saved answers show it: folded thinking, folded tool calls, an
-# image sent as a part of a message, a batch run again and replayed whole.
+# image sent as a part of a message, a batch run again and replayed whole, answers from a
+# provider's batch.
 SHOWS = {
-    "reasoning": "<details><summary>Thinking · ",
-    "tools_and_schemas": "<details><summary>Tools · 2 calls · lookup",
-    "data_and_figures": '"image_url": {"url": "data:image/png;base64,',
-    "batch": "--map texts: 10 items · 10 answered (10 replayed) · ",
-    "mcp_tools": "<details><summary>Tools · 2 calls · tide",
+    "reasoning": ("<details><summary>Thinking · ",),
+    "tools_and_schemas": ("<details><summary>Tools · 2 calls · lookup",),
+    "data_and_figures": ('"image_url": {"url": "data:image/png;base64,',),
+    "batch": ("--map texts: 10 items · 10 answered (10 replayed) · ", '"batch_id": "batch-'),
+    "mcp_tools": ("<details><summary>Tools · 2 calls · tide",),
 }
 
 
@@ -49,4 +51,6 @@ def test_a_committed_demo_holds_its_answers_and_nothing_private(path):
     assert "the `demo` profile" in text and "--refresh" in text, (
         "the note on where answers come from"
     )
-    assert SHOWS.get(path.stem, "") in json.dumps(stored, ensure_ascii=False)
+    shown = json.dumps(stored, ensure_ascii=False)
+    assert all(part in shown for part in SHOWS.get(path.stem, ()))
+    assert BATCHES_MIME not in text, "a provider batch still pending: rebuild the demo"
