@@ -19,6 +19,7 @@ import enum
 import functools
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -173,19 +174,25 @@ def key_maker(
 
 # The keys of text items, by what their requests share and the item's text: a --map cell's
 # items are keyed when the notebook is read and again when the cell runs (50,000 hashes).
+# Key makers may be made on several threads (`nbchat.map` called from threads): the table is
+# changed under a lock; each of its dicts is only read and added to, whole keys at a time.
 _KNOWN: dict[bytes, dict[str, str]] = {}
+_KNOWN_LOCK = threading.Lock()
 _PREFIXES_KNOWN = 4
 _TEXTS_KNOWN = 200_000
 
 
 def _known_texts(prefix: bytes) -> dict[str, str]:
-    known = _KNOWN.pop(prefix, None)
-    if known is None:
-        known = {}
-        while len(_KNOWN) >= _PREFIXES_KNOWN:
-            _KNOWN.pop(next(iter(_KNOWN)), None)  # the one used least recently
-    _KNOWN[prefix] = known
-    return known
+    """The keys known of requests that share ``prefix``, by their text (the table keeps the
+    few used most recently)."""
+    with _KNOWN_LOCK:
+        known = _KNOWN.pop(prefix, None)
+        if known is None:
+            known = {}
+            while len(_KNOWN) >= _PREFIXES_KNOWN:
+                _KNOWN.pop(next(iter(_KNOWN)), None)  # the one used least recently
+        _KNOWN[prefix] = known
+        return known
 
 
 def _message_bytes(message: Mapping[str, Any]) -> bytes:
