@@ -150,22 +150,14 @@ def key_maker(
 
     def key(user_message: Mapping[str, Any]) -> str:
         text = user_message.get("content")
-        if type(text) is str and len(user_message) == 2 and user_message.get("role") == "user":
-            found = known.get(text)
-            if found is not None:
-                return found
+        # Known by its text alone: a user message that is just that text, nothing else.
+        plain = type(text) is str and len(user_message) == 2 and user_message.get("role") == "user"
+        if plain and (found := known.get(text)) is not None:
+            return found
         digest = shared.copy()
         digest.update(_message_bytes(user_message) + b"]")
         made = "v2:" + digest.hexdigest()
-        if (
-            type(text) is str
-            and len(known) < _TEXTS_KNOWN
-            and user_message
-            == {
-                "role": "user",
-                "content": text,
-            }
-        ):
+        if plain and len(known) < _TEXTS_KNOWN:
             known[text] = made
         return made
 
