@@ -18,7 +18,6 @@ and stores what completed. Offline, stored items replay and the others fail with
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -27,7 +26,7 @@ from typing import Any
 from nbchat._gc import gc_paused
 from nbchat._text import plural
 from nbchat.engine.batch import BatchResult, Progress, run_batch
-from nbchat.engine.map_job import MapItem, MapJob, MapOutcome
+from nbchat.engine.map_job import MapItem, MapJob, MapOutcome, bound_values
 from nbchat.engine.map_report import OFFLINE, MapSummary, summary_line
 from nbchat.engine.offline import other_endpoints, shown_endpoint
 from nbchat.engine.session import ChatSession
@@ -135,7 +134,7 @@ class MapRun:
                     template, kept, thread=self.job.thread, cell_id=self.job.cell_id
                 )
             summary = self._summary(result, order, kept, answers, listed=listed)
-        bound = _as_series(values, self.index) if self.index is not None else values
+        bound = bound_values(values, self.index)
         remedies = tuple(self.remedies)
         return MapOutcome(
             bound,
@@ -302,7 +301,7 @@ class MapRun:
         values: list[Any] = [None] * len(self.rows)
         answers: list[str | None] = [None] * len(self.rows)
         kept: list[BatchItem] = []
-        self._replay_all(result, order)
+        replays = self._replay_all(result, order)
         for position, answer in enumerate(result.values):
             number, item = order[position], self.items[order[position]]
             if position in result.errors:
@@ -312,7 +311,7 @@ class MapRun:
                 continue
             if answer is None:  # interrupted before it was done
                 continue
-            record, problem = self._take(item, answer)
+            record, problem = self._take(item, answer, replays.get(position))
             if problem:
                 self.failures[number] = problem
                 continue
@@ -321,36 +320,41 @@ class MapRun:
             kept.append(BatchItem(number, item.fills, record))
         return values, kept, answers
 
-    def _replay_all(self, result: BatchResult[Record], order: list[int]) -> None:
-        """The replayed items not taken yet, taken together (`ChatSession.replay_all`)."""
-        alike: list[tuple[MapItem, Record]] = []
-        moved: list[tuple[MapItem, Record]] = []
-        for position in result.replayed:
+    def _replay_all(self, result: BatchResult[Record], order: list[int]) -> dict[int, Record]:
+        """The replayed items not taken yet, replayed together (`ChatSession.replay_all`): the
+        cell's record of each, by position, in input order (the ledger's rows in that order)."""
+        alike: dict[int, Record] = {}
+        moved: dict[int, Record] = {}  # each replayed as asked of the endpoint it was found at
+        for position in sorted(result.replayed):
             item, answer = self.items[order[position]], result.values[position]
             if answer is not None and (item.taken is None or item.taken[0] is not answer):
-                (alike if self.alike is not None and not item.moved else moved).append(
-                    (item, answer)
-                )
-        for taking, turns in ((alike, self.alike), (moved, None)):
-            if not taking:
-                continue
-            found = [answer for _, answer in taking]
-            records, saved = self.session.replay_all(
-                found, turns if turns is not None else [item.turn for item, _ in taking]
-            )
-            self.saved = self.saved + saved
-            for (item, answer), record in zip(taking, records, strict=True):
-                item.taken = answer, (record, None)
+                (alike if self.alike is not None and not item.moved else moved)[position] = answer
+        replays: dict[int, Record] = {}
+        for found, turns in ((alike, self.alike), (moved, None)):
+            if found:
+                each = turns if turns is not None else [self.items[order[n]].turn for n in found]
+                records, saved = self.session.replay_all([*found.values()], each)
+                self.saved = self.saved + saved
+                replays.update(zip(found, records, strict=True))
+        return replays
 
-    def _take(self, item: MapItem, answer: Record) -> tuple[Record, str | None]:
-        """A fresh answer as this cell's record (kept by the session), or why it is a failure;
-        taken once (a provider's batch is summed up while it runs, then at its end), so the
-        session counts it once. Replayed items were taken together (`_replay_all`)."""
+    def _take(
+        self, item: MapItem, answer: Record, replay: Record | None
+    ) -> tuple[Record, str | None]:
+        """The item's answer as this cell's record (``replay``: as `_replay_all` made it), or
+        why it is a failure, remembered by the session in input order (`%chat raw N` counts
+        back through them); taken once (a provider's batch is summed up while it runs, then at
+        its end), so the session counts it once."""
         if item.taken is None or item.taken[0] is not answer:
-            item.taken = answer, self._taken(item, answer)
+            item.taken = answer, self._taken(item, answer, replay)
         return item.taken[1]
 
-    def _taken(self, item: MapItem, answer: Record) -> tuple[Record, str | None]:
+    def _taken(
+        self, item: MapItem, answer: Record, replay: Record | None
+    ) -> tuple[Record, str | None]:
+        if replay is not None:
+            self.session.remember_replayed(replay)
+            return replay, None
         problem = finish_problem(answer.finish_reason)
         if answer.finish_reason == "length":
             self.remedies[Remedy.MORE_TOKENS] = None
@@ -392,9 +396,3 @@ class MapRun:
             pending=[order[position] for position in result.pending],
             replayed=len(result.replayed),
         )
-
-
-def _as_series(values: list[Any], index: Any) -> Any:
-    """The results as a pandas Series on the input's index (pandas is loaded: it made it)."""
-    pandas = sys.modules["pandas"]
-    return pandas.Series(values, index=index, dtype=object)

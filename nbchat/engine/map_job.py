@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from nbchat.prompt.key_guard import KeyGuard
 from nbchat.schema.structured import JsonOutput, OutputSchema
 from nbchat.store.record import Record
 
-__all__ = ["MapItem", "MapJob", "MapOutcome"]
+__all__ = ["MapItem", "MapJob", "MapOutcome", "bound_values"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,3 +88,11 @@ class MapItem:
     def move(self, turn: PreparedTurn) -> None:
         """The item as asked of another endpoint, where its stored answer is (offline)."""
         self._turn, self.key, self.moved = turn, turn.key, True
+
+
+def bound_values(values: list[Any], index: Any) -> Any:
+    """The values to bind: a pandas Series on the input's ``index`` when the items were a
+    Series or DataFrame (pandas is loaded: it made it), else the list."""
+    if index is None:
+        return values
+    return sys.modules["pandas"].Series(values, index=index, dtype=object)

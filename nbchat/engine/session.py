@@ -229,16 +229,20 @@ class ChatSession:
     ) -> tuple[list[Record], Total]:
         """`replay` of many standalone turns (a ``--map`` run's items: each of ``turns``, or
         those `AlikeTurns` makes with the keys they were found by), what they saved counted
-        together."""
+        together. The caller remembers each (`remember_replayed`) in the order of its items,
+        among its fresh answers (`%chat raw N` counts back through them)."""
         if isinstance(turns, AlikeTurns):
             records, first = [turns.replayed(record) for record in found], turns.first
         else:
             records = [replayed(turn, record) for turn, record in zip(turns, found, strict=True)]
             first = turns[0] if turns else None
         saved = self.spending.saved_all(first, records) if first is not None else Total()
-        for record in records:  # standalone: no thread holds them
-            self.cache.remember(record, store=True)
         return records, saved
+
+    def remember_replayed(self, record: Record) -> None:
+        """A record `replay_all` made, found again by its key (standalone: no thread holds
+        it)."""
+        self.cache.remember(record, store=True)
 
     def lookup_alike(
         self, alike: AlikeTurns, key: str, notebook: NotebookRecords | None

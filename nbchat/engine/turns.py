@@ -227,7 +227,9 @@ class AlikeTurns:
         self._key = key_maker(
             first.endpoint, first.settings.model, first.params, first.system, first.history
         )
-        self._replayed = _replay_changes(first)  # its request_info made: the copies share it
+        # What a replayed record takes from the cell, made once (``first.request_info`` with
+        # it, which the turns copied from ``first`` then share); the key is each record's own.
+        self._replayed = _replay_changes(first)
         del self._replayed["key"]
 
     @classmethod

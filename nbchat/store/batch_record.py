@@ -208,8 +208,9 @@ class _QuickItems:
         if shared["choices"] and isinstance(shared["choices"][0], dict):
             shared["choices"][0]["message"] = {"role": "assistant", "content": ""}
         self.able = bool(choices) and completion_problem(shared) is None
-        self.timings: set[tuple[tuple[str, Any], ...]] = set()  # checked already (a batch's
-        # items share theirs)
+        # The timings checked already (a batch's items share theirs), with their values' types:
+        # true == 1 in Python, but it is no number of seconds.
+        self.timings: set[tuple[tuple[str, type, Any], ...]] = set()
         # The fields every item's record shares, as `Record.__init__` would set them (it is
         # not called again for each item: a third of the time of reading one).
         self.fields = {**first.__dict__, "key": None, "key_rule": None}
@@ -247,7 +248,7 @@ class _QuickItems:
     def _timing_checked(self, timing: Any) -> bool:
         """Whether ``timing`` passes `check_timing` (checked once per distinct timing)."""
         try:
-            shape = tuple(timing.items())
+            shape = tuple((name, type(value), value) for name, value in timing.items())
             if shape in self.timings:
                 return True
         except (AttributeError, TypeError):  # not a dict, or a value that is a list

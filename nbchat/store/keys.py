@@ -19,6 +19,7 @@ import enum
 import functools
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -149,22 +150,14 @@ def key_maker(
 
     def key(user_message: Mapping[str, Any]) -> str:
         text = user_message.get("content")
-        if type(text) is str and len(user_message) == 2 and user_message.get("role") == "user":
-            found = known.get(text)
-            if found is not None:
-                return found
+        # Known by its text alone: a user message that is just that text, nothing else.
+        plain = type(text) is str and len(user_message) == 2 and user_message.get("role") == "user"
+        if plain and (found := known.get(text)) is not None:
+            return found
         digest = shared.copy()
         digest.update(_message_bytes(user_message) + b"]")
         made = "v2:" + digest.hexdigest()
-        if (
-            type(text) is str
-            and len(known) < _TEXTS_KNOWN
-            and user_message
-            == {
-                "role": "user",
-                "content": text,
-            }
-        ):
+        if plain and len(known) < _TEXTS_KNOWN:
             known[text] = made
         return made
 
@@ -173,19 +166,25 @@ def key_maker(
 
 # The keys of text items, by what their requests share and the item's text: a --map cell's
 # items are keyed when the notebook is read and again when the cell runs (50,000 hashes).
+# Key makers may be made on several threads (`nbchat.map` called from threads): the table is
+# changed under a lock; each of its dicts is only read and added to, whole keys at a time.
 _KNOWN: dict[bytes, dict[str, str]] = {}
+_KNOWN_LOCK = threading.Lock()
 _PREFIXES_KNOWN = 4
 _TEXTS_KNOWN = 200_000
 
 
 def _known_texts(prefix: bytes) -> dict[str, str]:
-    known = _KNOWN.pop(prefix, None)
-    if known is None:
-        known = {}
-        while len(_KNOWN) >= _PREFIXES_KNOWN:
-            _KNOWN.pop(next(iter(_KNOWN)), None)  # the one used least recently
-    _KNOWN[prefix] = known
-    return known
+    """The keys known of requests that share ``prefix``, by their text (the table keeps the
+    few used most recently)."""
+    with _KNOWN_LOCK:
+        known = _KNOWN.pop(prefix, None)
+        if known is None:
+            known = {}
+            while len(_KNOWN) >= _PREFIXES_KNOWN:
+                _KNOWN.pop(next(iter(_KNOWN)), None)  # the one used least recently
+        _KNOWN[prefix] = known
+        return known
 
 
 def _message_bytes(message: Mapping[str, Any]) -> bytes:

@@ -55,27 +55,25 @@ def test_a_map_run_at_its_budget_ends_without_waiting_out_the_rpm_of_the_items_l
     assert elapsed < 1, f"2 items not sent took {elapsed:.1f} s"
 
 
-def test_a_run_that_replays_every_item_makes_the_turn_of_its_first_only(
-    server, chat_env, tmp_path, monkeypatch
-):
-    """Stored items are found by their key and replayed together: no item's full request is
-    made beyond the first's (what the others share), and the answers, record and savings are
-    those of the run that asked."""
+def _job(server, items: list[str], **changes) -> MapJob:
     settings = resolve_settings(
         {"model": "peer-small", "prices": PRICED, "stream": False},
         {},
         {},
         {"OPENAI_BASE_URL": server.base_url},
     )
+    fields = {"cell_id": "m", "settings": settings, **changes}
+    return MapJob(name="items", items=items, cell="Classify: {item}", namespace={}, **fields)
+
+
+def test_a_run_that_replays_every_item_makes_the_turn_of_its_first_only(
+    server, chat_env, tmp_path, monkeypatch
+):
+    """Stored items are found by their key and replayed together: no item's full request is
+    made beyond the first's (what the others share), and the answers, record and savings are
+    those of the run that asked."""
     words = ["alpha", "beta", "gamma", "delta"]
-    job = MapJob(
-        name="items",
-        items=words,
-        cell="Classify: {item}",
-        namespace={},
-        settings=settings,
-        cell_id="m",
-    )
+    job = _job(server, words)
     asked = map_items(job, ChatSession(), None)
     notebook = saved_map_cell(tmp_path / "mapped.ipynb", "m", asked.record)
     assert notebook is not None and len(notebook.cells[0].records) == len(words)
@@ -92,3 +90,24 @@ def test_a_run_that_replays_every_item_makes_the_turn_of_its_first_only(
     assert {record.key for record in session.cache.answers.values()} == {
         record.key for record in notebook.cells[0].records
     }
+
+
+def test_a_map_run_that_replays_some_items_keeps_the_session_answers_in_item_order(
+    server, chat_env
+):
+    session = ChatSession()
+    map_items(_job(server, ["alpha"]), session, None)
+    outcome = map_items(_job(server, ["beta", "alpha", "gamma"]), session, None)
+    assert len(server.chat_requests) == 3 and outcome.summary.replayed == 1
+    # `%chat raw N` counts back from the newest: the run's items, in their order
+    given = [record.prompt for record in session.cache.given[-3:]]
+    assert given == ["Classify: beta", "Classify: alpha", "Classify: gamma"]
+
+
+def test_the_items_replayed_are_counted_as_saved_in_item_order(server, chat_env):
+    session = ChatSession()
+    map_items(_job(server, ["i1", "i8"]), session, None)
+    for record in session.cache.given:  # answered by two models: two rows of %chat usage
+        record.responses[0]["model"] = f"model-{record.prompt[-1]}"
+    map_items(_job(server, [f"i{n}" for n in range(9)]), session, None)
+    assert [model for model, _ in session.ledger.saved] == ["model-1", "model-8"]

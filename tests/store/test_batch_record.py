@@ -55,6 +55,20 @@ def test_timing_the_items_share_is_stored_once_and_read_back_into_each() -> None
         read_stored({**stored, "timing": {"elapsed_s": "a minute"}}, 2)
 
 
+def test_an_item_whose_timing_is_of_the_wrong_type_is_refused_after_one_alike_in_value() -> None:
+    """Each distinct timing is checked once: ``true`` equals ``1`` in Python, but is not a
+    number of seconds (a record edited by hand, or written by something else)."""
+    template = compile_template("Rate {item}")
+    items = answered_items(template, ["good", "bad", "odd"])
+    for number, item in enumerate(items):
+        item.record.timing = {"elapsed_s": number, "streamed": False}
+    stored = json.loads(json.dumps(batch_json(template, items, thread="t", cell_id="c1")))
+    assert len(read_stored(stored, 2)) == 3
+    stored["items"][2]["timing"] = {"elapsed_s": True}  # item 1's is {"elapsed_s": 1}
+    with pytest.raises(ValueError, match="elapsed_s is a boolean"):
+        read_stored(stored, 2)
+
+
 def test_an_edited_fill_is_another_request_and_a_malformed_batch_is_refused() -> None:
     template = compile_template("Rate {item}")
     stored = batch_json(template, answered_items(template, ["good"]), thread="t", cell_id=None)
