@@ -160,6 +160,7 @@ class MapRun:
         """Each item's key, its request made when needed (`MapItem.turn`); an item that cannot
         be filled in fails. What was cut from items to fit the budget is said once."""
         job, shortened = self.job, []
+        self.items, self.alike = {}, None  # a provider batch may look more than once
         asking = TurnRequest("", STANDALONE, refresh=job.refresh, output=job.output)
         for number, row in enumerate(self.rows):
             try:

@@ -19,7 +19,6 @@ import enum
 import functools
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -146,45 +145,13 @@ def key_maker(
     answer_params = {k: v for k, v in params.items() if k not in RESERVED_FIELDS}
     fields = [_KEY_TAG, endpoint.url, endpoint.query_digest, model, answer_params, system, history]
     shared = hashlib.sha256(canonical(fields)[:-1] + b",")  # the list, open for one more field
-    known = _known_texts(shared.digest())
 
     def key(user_message: Mapping[str, Any]) -> str:
-        text = user_message.get("content")
-        # Known by its text alone: a user message that is just that text, nothing else.
-        plain = type(text) is str and len(user_message) == 2 and user_message.get("role") == "user"
-        if plain and (found := known.get(text)) is not None:
-            return found
         digest = shared.copy()
         digest.update(_message_bytes(user_message) + b"]")
-        made = "v2:" + digest.hexdigest()
-        if plain and len(known) < _TEXTS_KNOWN:
-            known[text] = made
-        return made
+        return "v2:" + digest.hexdigest()
 
     return key
-
-
-# The keys of text items, by what their requests share and the item's text: a --map cell's
-# items are keyed when the notebook is read and again when the cell runs (50,000 hashes).
-# Key makers may be made on several threads (`nbchat.map` called from threads): the table is
-# changed under a lock; each of its dicts is only read and added to, whole keys at a time.
-_KNOWN: dict[bytes, dict[str, str]] = {}
-_KNOWN_LOCK = threading.Lock()
-_PREFIXES_KNOWN = 4
-_TEXTS_KNOWN = 200_000
-
-
-def _known_texts(prefix: bytes) -> dict[str, str]:
-    """The keys known of requests that share ``prefix``, by their text (the table keeps the
-    few used most recently)."""
-    with _KNOWN_LOCK:
-        known = _KNOWN.pop(prefix, None)
-        if known is None:
-            known = {}
-            while len(_KNOWN) >= _PREFIXES_KNOWN:
-                _KNOWN.pop(next(iter(_KNOWN)), None)  # the one used least recently
-        _KNOWN[prefix] = known
-        return known
 
 
 def _message_bytes(message: Mapping[str, Any]) -> bytes:

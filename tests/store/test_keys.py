@@ -8,13 +8,11 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nbchat.store import keys
 from nbchat.store.keys import (
     HISTORY_START,
     CellKey,
@@ -57,9 +55,9 @@ ANY_CHARACTER = st.characters(blacklist_categories=())  # lone surrogates too
     extra=st.dictionaries(st.sampled_from(["name", "role"]), st.text(max_size=4)),
 )
 def test_a_key_made_for_many_is_the_key_of_each(role, content, extra):
-    """`key_maker` writes a text message's bytes itself and knows the keys it made: the key is
-    `request_key`'s, for any text (lone surrogates, quotes, control characters) and any other
-    shape of message, the first time and again, and another model's is another."""
+    """`key_maker` writes a text message's bytes itself: the key is `request_key`'s, for any
+    text (lone surrogates, quotes, control characters) and any other shape of message, and
+    another model's is another."""
     message = {"role": role, "content": content, **extra}
     shared = {name: value for name, value in BASE.items() if name != "user_message"}
     expected = request_key(**shared, user_message=message)
@@ -67,37 +65,6 @@ def test_a_key_made_for_many_is_the_key_of_each(role, content, extra):
     assert key_maker(**shared)(dict(message)) == expected
     other = {**shared, "model": "m2"}
     assert key_maker(**other)(message) == request_key(**other, user_message=message) != expected
-
-
-def test_key_makers_are_made_on_two_threads_at_once(monkeypatch):
-    """The keys a key maker knew are kept for the next alike, in one table every thread shares
-    (`nbchat.map` may be called from threads): a thread that makes one while another is
-    dropping the oldest table does not break it."""
-    shared = {name: value for name, value in BASE.items() if name != "user_message"}
-    other = threading.Thread(target=key_maker, kwargs={**shared, "model": "another"})
-    dropped, go_on = threading.Event(), threading.Event()
-
-    class Known(dict):
-        def __iter__(self):  # the oldest table is about to be dropped: the other thread runs
-            oldest = super().__iter__()
-            if threading.current_thread() is not other and other.ident is None:
-                other.start()
-                dropped.wait(timeout=0.5)
-            return oldest
-
-        def __setitem__(self, prefix, known):  # the other thread dropped one, adds its own
-            if threading.current_thread() is other:
-                dropped.set()
-                go_on.wait(timeout=5)
-            super().__setitem__(prefix, known)
-
-    monkeypatch.setattr(keys, "_KNOWN", Known({f"{n}".encode(): {} for n in range(4)}))
-    try:
-        assert key_maker(**shared)(BASE["user_message"]) == request_key(**BASE)
-    finally:
-        go_on.set()
-        other.join(timeout=5)
-    assert not other.is_alive() and len(keys._KNOWN) == 4
 
 
 @pytest.mark.parametrize(
