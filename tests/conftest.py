@@ -5,6 +5,7 @@ Chromium, ``cli/`` tests run the ``nbchat`` command; every other test is a fast 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from support.kernel_driver import Kernel
 
 TESTS = Path(__file__).resolve().parent
 MARKED_FOLDERS = ("kernel", "browser", "cli")  # each folder's tests carry the marker of its name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C tests need Python's own SIGINT handler. A run started in the background (``nohup
+    ... &``, some CI runners) inherits SIGINT ignored, and Python then installs none: a real
+    or simulated Ctrl-C would not reach the code under test."""
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
