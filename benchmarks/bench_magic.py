@@ -6,7 +6,7 @@ The fake server runs in its own process and answers every request with ``--chunk
 Each round runs, in one kernel, a cell with a bare httpx streaming loop (parse + concatenate,
 nothing displayed) and a ``%%chat --refresh`` cell (parse, fold, live widget, final Markdown,
 record), alternating, timed from the frontend side: execute request sent -> kernel idle. It
-prints the median ratio chat/bare (target <= 1.2x) and the IOPub messages the ``%%chat`` cell
+prints the median ratio chat/bare (target <= 1.1x) and the IOPub messages the ``%%chat`` cell
 sent to the frontend (bounded by the update rate, not by the number of chunks).
 """
 
