@@ -84,6 +84,7 @@ os.environ.update({env!r})
 os.chdir({cwd!r})
 get_ipython().config.pop("ChatMagics", None)
 get_ipython().run_line_magic("reload_ext", "nbchat")
+get_ipython().__dict__.pop("_nbchat_batches_in_flight", None)  # an earlier test's, kept by it
 """
 
 

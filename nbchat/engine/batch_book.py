@@ -76,6 +76,11 @@ class BatchBook:
             self._paid.add((batch_id, key))
             return True
 
+    def in_flight(self) -> bool:
+        """Whether some batch known here may still answer."""
+        with self._lock:
+            return any(known.running for known in self._known.values())
+
     def collected(self) -> frozenset[str]:
         """The ids of the batches whose answers were collected in this session."""
         with self._lock:

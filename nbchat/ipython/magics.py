@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatMagics"]
 
+_IN_FLIGHT = "_nbchat_batches_in_flight"  # the shell's attribute between an unload and a load
+
 
 @magics_class
 class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
@@ -77,6 +79,9 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
 
         kernel = ChatKernel(self.shell, self)
         kernel.set_notebook(self.notebook)
+        kept = self.shell.__dict__.pop(_IN_FLIGHT, None)
+        if kept is not None:  # batches an earlier load submitted: a re-run re-attaches to them
+            kernel.session.batches = kept
         return kernel
 
     @property
@@ -86,8 +91,12 @@ class ChatMagics(Magics, ChatSettings):  # type: ignore[misc, valid-type]
 
     def close(self) -> None:
         """Stop the batch pollers, close the session's HTTP connections and stop the MCP servers,
-        if a ``%chat`` ever started any."""
+        if a ``%chat`` ever started any. Provider batches still running are left to the next
+        load of nbchat (on the shell): the saved file may not show them yet, and a re-run of
+        their cell must re-attach to them, never submit and pay for the same items again."""
         if "kernel" in self.__dict__:
+            if self.session.batches.in_flight():
+                setattr(self.shell, _IN_FLIGHT, self.session.batches)
             self.kernel.close()
 
     def configured(self) -> dict[str, Any]:

@@ -118,6 +118,27 @@ def test_a_restarted_kernel_reattaches_and_a_finished_batch_replays_with_no_requ
     assert show(kernel, "labels[4]") == "Reply #1 to: Classify: meh"
 
 
+def test_a_reloaded_extension_reattaches_the_batch_the_file_does_not_hold_yet(
+    kernel: Kernel, server
+) -> None:
+    """``%reload_ext nbchat`` (or unload, then load) before the frontend saved the notebook:
+    the batches in flight are handed to the new extension, so a re-run re-attaches."""
+    setup(kernel)
+    server.batch_api.hold = True
+    pending = kernel.run(CELL, cell_id="c1", check=True)
+    kernel.run("%reload_ext nbchat", check=True)
+    kernel.run("%unload_ext nbchat", check=True)
+    kernel.run("%load_ext nbchat", check=True)
+    again = kernel.run(CELL, cell_id="c1", check=True)
+    assert server.batch_api.counts["create"] == 1, "the same items are never submitted twice"
+    assert slot(again)[BATCHES_MIME]["batches"][0]["id"] == (
+        slot(pending)[BATCHES_MIME]["batches"][0]["id"]
+    )
+    server.batch_api.finish()
+    assert kernel.follow(lambda: RECORD_MIME in slot(again), timeout=15)
+    assert show(kernel, "labels[1]") == "Reply #1 to: Classify: awful"
+
+
 def test_failed_items_are_named_and_a_rerun_resubmits_only_them(kernel: Kernel, server) -> None:
     setup(kernel)
     server.batch_api.item_errors["Classify: awful"] = "error"
