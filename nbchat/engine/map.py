@@ -324,14 +324,14 @@ class MapRun:
     def _replay_all(self, result: BatchResult[Record], order: list[int]) -> dict[int, Record]:
         """The replayed items not taken yet, replayed together (`ChatSession.replay_all`): the
         cell's record of each, by position, in input order (the ledger's rows in that order)."""
-        alike: dict[int, Record] = {}
-        moved: dict[int, Record] = {}  # each replayed as asked of the endpoint it was found at
+        alike: dict[int, Record] = {}  # replayed as the turns `self.alike` makes
+        own: dict[int, Record] = {}  # each replayed as its own turn (asked elsewhere, or v1)
         for position in sorted(result.replayed):
             item, answer = self.items[order[position]], result.values[position]
             if answer is not None and (item.taken is None or item.taken[0] is not answer):
-                (alike if self.alike is not None and not item.moved else moved)[position] = answer
+                (alike if self.alike is not None and not item.moved else own)[position] = answer
         replays: dict[int, Record] = {}
-        for found, turns in ((alike, self.alike), (moved, None)):
+        for found, turns in ((alike, self.alike), (own, None)):
             if found:
                 each = turns if turns is not None else [self.items[order[n]].turn for n in found]
                 records, saved = self.session.replay_all([*found.values()], each)
